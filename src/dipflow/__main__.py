@@ -1,0 +1,3 @@
+from dipflow.cli.main import main
+
+main()
