@@ -1,0 +1,59 @@
+"""The seam between the runtime and the channels (SIP, Twilio, browser, simulator).
+
+A channel that receives a call creates a `ChannelCall` (its side of the call) and
+hands it to `CallHost.start_call`, getting back a `CallHandle` to post events to.
+The runtime then carries out media commands through `ChannelCall.execute` and,
+when an agent accepts on the desktop, asks the channel to `connect_agent`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from dipflow.engine.commands import MediaCommand
+from dipflow.engine.events import Event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEndpoint:
+    agent_id: str
+    display_name: str
+    sip_uri: str | None = None
+    """Where a telephony channel rings the agent's phone; None for desktop-only agents."""
+
+
+class ChannelCall(Protocol):
+    """The channel's side of one call."""
+
+    async def execute(self, command: MediaCommand) -> None:
+        """Carry out a media command without blocking: playback runs in the background and
+        reports `PromptDone` through the handle when finished."""
+        ...
+
+    async def connect_agent(self, agent: AgentEndpoint) -> bool:
+        """Bridge the caller to the agent (ring their phone where the channel has one).
+        True once connected; False if the agent leg failed (the runtime treats it as a
+        ring-no-answer)."""
+        ...
+
+
+class CallHandle(Protocol):
+    """The runtime's side of one call, given to the channel."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    def post(self, event: Event) -> None:
+        """Queue an event for the engine (safe to call from any task of the event loop)."""
+        ...
+
+
+class CallHost(Protocol):
+    """The runtime, as channels see it."""
+
+    def start_call(
+        self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str, call_id: str | None = None
+    ) -> CallHandle:
+        """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it)."""
+        ...
