@@ -17,7 +17,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-flow_app = typer.Typer(help="Validate, inspect, import, lint and draw call flows.", no_args_is_help=True)
+flow_app = typer.Typer(
+    help="Validate, inspect, import, lint and draw call flows.", no_args_is_help=True
+)
 crm_app = typer.Typer(help="The Dataverse emulator and connector checks.", no_args_is_help=True)
 app.add_typer(flow_app, name="flow")
 app.add_typer(crm_app, name="crm")

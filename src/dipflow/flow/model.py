@@ -152,7 +152,9 @@ class HttpRequestActivity(ActivityBase):
     @model_validator(mode="after")
     def _path_or_url(self) -> HttpRequestActivity:
         if (self.path is None) == (self.url is None):
-            raise ValueError("an http_request needs exactly one of `path` (with a connector) or `url`")
+            raise ValueError(
+                "an http_request needs exactly one of `path` (with a connector) or `url`"
+            )
         if self.path is not None and self.connector is None:
             raise ValueError("`path` is relative to a connector: name one with `connector`")
         return self
@@ -200,7 +202,7 @@ class MenuActivity(ActivityBase):
 
 
 class QueueContactActivity(ActivityBase):
-    """Put the contact in a queue. `out` once queued; `error` when it cannot be (or stays) queued."""
+    """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued."""
 
     kind: Literal["queue_contact"]
     queue: str

@@ -53,7 +53,13 @@ class CallHost(Protocol):
     """The runtime, as channels see it."""
 
     def start_call(
-        self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str, call_id: str | None = None
+        self,
+        channel_call: ChannelCall,
+        *,
+        ani: str,
+        dnis: str,
+        channel: str,
+        call_id: str | None = None,
     ) -> CallHandle:
         """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it)."""
         ...
