@@ -83,6 +83,8 @@ class ActivityBase(_Strict):
     """Output name -> id of the activity that follows."""
     next: str | None = None
     """Shorthand for the activity's default output (see `default_output`)."""
+    origin: str | None = None
+    """Where the activity came from when imported (e.g. `webex:<activity uuid>`), for reports."""
 
     outputs: ClassVar[tuple[str, ...]] = ()
     """Every output this kind can take (digit outputs of menus are added per instance)."""
