@@ -1,0 +1,387 @@
+"""One connector: a pooled `httpx.AsyncClient`, its credentials, retries and breaker.
+
+`ConnectorClient.execute(HttpRequest)` always answers with an `HttpCompleted`; it
+never raises. The rules, in order:
+
+- The request's `timeout_s` is the whole budget: token fetch, every attempt and
+  every backoff fit inside it; each attempt gets what is left.
+- Retries (at most `request.retries`) happen only where repeating is safe:
+  connect errors (the request never left) for every method; 502/503/504, 429
+  with Retry-After and broken connections only for idempotent methods
+  (RFC 9110 section 9.2.2). A Retry-After longer than the remaining budget takes
+  the error output at once instead of waiting for a timeout.
+- A 401 drops the token, fetches a new one and retries once (a rotated key,
+  a token revoked early), outside the retry count.
+- A circuit breaker per connector makes callers fail in microseconds during an
+  outage instead of each waiting out its budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from dipflow.connectors.auth import Authenticator, build_authenticator
+from dipflow.connectors.breaker import CircuitBreaker
+from dipflow.connectors.config import ConnectorConfig
+from dipflow.connectors.errors import (
+    CircuitOpen,
+    ConnectorError,
+    CrmRequestError,
+    CrmTimeout,
+    CrmUnavailable,
+)
+from dipflow.engine.commands import HttpRequest
+from dipflow.engine.events import HttpCompleted, HttpOutcome
+
+log = logging.getLogger(__name__)
+
+# Dataverse Web API request headers
+# (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors).
+# `If-None-Match: null` stops cached results for expanded collections
+# (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/join-tables).
+DATAVERSE_HEADERS = {
+    "OData-Version": "4.0",
+    "OData-MaxVersion": "4.0",
+    "Accept": "application/json",
+    "Prefer": 'odata.include-annotations="*"',
+    "If-None-Match": "null",
+}
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+_HIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie"})
+_MIN_ATTEMPT_S = 0.005
+"""Below this much budget an attempt cannot succeed; fail instead."""
+
+
+@dataclass(slots=True)
+class ConnectorStats:
+    requests: int = 0
+    successes: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    attempts: int = 0
+    retries: int = 0
+    auth_retries: int = 0
+    short_circuited: int = 0
+    last_error: str | None = None
+    status_counts: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Progress:
+    attempts: int = 0
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    wall = time.time() if now is None else now
+    return max(0.0, when.timestamp() - wall)
+
+
+def _odata_error_message(body: Any) -> str:
+    """The `error.message` of an OData error body, short."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = str(body["error"].get("message", ""))
+        return message.splitlines()[0][:200] if message else ""
+    return ""
+
+
+def _parse_body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+    return response.text
+
+
+class ConnectorClient:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        environ: Mapping[str, str],
+        transport: httpx.AsyncBaseTransport | None = None,
+        any_url: bool = False,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self._any_url = any_url
+        self._rand = rand
+        pool = config.pool
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=pool.max_connections,
+                max_keepalive_connections=pool.max_keepalive_connections,
+                keepalive_expiry=pool.keepalive_expiry_s,
+            ),
+            timeout=httpx.Timeout(config.timeouts.default_request_s),
+            verify=config.verify_tls,
+            follow_redirects=False,
+        )
+        self.auth: Authenticator = build_authenticator(
+            config, environ=environ, http=self._http, transport=transport
+        )
+        self.breaker = CircuitBreaker(
+            failure_threshold=config.breaker.failure_threshold,
+            open_s=config.breaker.open_s,
+            enabled=config.breaker.enabled,
+        )
+        self.stats = ConnectorStats()
+        self._base_headers = dict(DATAVERSE_HEADERS) if config.kind == "dataverse" else {}
+        self._base_headers.update(config.headers)
+
+    # -- request building -------------------------------------------------------------
+
+    def _url(self, request: HttpRequest) -> httpx.URL:
+        if request.url:
+            url = httpx.URL(request.url)
+            if url.scheme not in ("http", "https"):
+                raise CrmRequestError(f"unsupported URL scheme {url.scheme!r}")
+            if not self._any_url:
+                base = httpx.URL(self.config.api_root)
+                # Never send this connector's credentials to another origin.
+                if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+                    raise CrmRequestError("URL is outside the connector's base URL")
+        else:
+            url = httpx.URL(self.config.api_root + (request.path or "").lstrip("/"))
+        if request.query:
+            url = url.copy_merge_params(request.query)
+        return url
+
+    @staticmethod
+    def _content(request: HttpRequest) -> dict[str, Any]:
+        body = request.body
+        if body is None or request.method.upper() in ("GET", "HEAD"):
+            return {}
+        if isinstance(body, bytes):
+            return {"content": body}
+        if isinstance(body, str):
+            return {"content": body.encode("utf-8")}
+        if "x-www-form-urlencoded" in request.content_type and isinstance(body, Mapping):
+            return {"data": {str(k): str(v) for k, v in body.items()}}
+        return {"json": body}
+
+    # -- execution --------------------------------------------------------------------
+
+    async def execute(self, request: HttpRequest) -> HttpCompleted:
+        """Carry out `request`; never raises."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        budget = (
+            request.timeout_s if request.timeout_s > 0 else self.config.timeouts.default_request_s
+        )
+        progress = _Progress()
+        self.stats.requests += 1
+
+        def done(**kw: Any) -> HttpCompleted:
+            return HttpCompleted(
+                request_id=request.request_id,
+                elapsed_ms=(loop.time() - started) * 1000.0,
+                attempts=max(1, progress.attempts),
+                **kw,
+            )
+
+        try:
+            async with asyncio.timeout(budget):
+                response, reason = await self._attempts(request, started + budget, progress)
+        except TimeoutError:
+            self.breaker.record_failure()
+            return self._failed(done, CrmTimeout(f"no answer within {budget:g}s"))
+        except ConnectorError as exc:
+            return self._failed(done, exc)
+        except Exception as exc:  # the engine must get an answer whatever happens
+            log.exception("connector %s: unexpected failure", self.config.name)
+            return self._failed(done, ConnectorError(f"internal error ({type(exc).__name__})"))
+        body = _parse_body(response)
+        status = response.status_code
+        self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
+        headers = {
+            k: v for k, v in response.headers.items() if k.lower() not in _HIDDEN_RESPONSE_HEADERS
+        }
+        if 200 <= status < 300:
+            self.stats.successes += 1
+            return done(outcome=HttpOutcome.SUCCESS, status=status, body=body, headers=headers)
+        detail = _odata_error_message(body)
+        error = reason or f"HTTP {status} {response.reason_phrase}".rstrip()
+        if detail:
+            error = f"{error}: {detail}"
+        self.stats.errors += 1
+        self.stats.last_error = error
+        return done(
+            outcome=HttpOutcome.ERROR, status=status, body=body, headers=headers, error=error
+        )
+
+    def _failed(self, done: Callable[..., HttpCompleted], exc: ConnectorError) -> HttpCompleted:
+        outcome = HttpOutcome.TIMEOUT if isinstance(exc, CrmTimeout) else HttpOutcome.ERROR
+        if outcome is HttpOutcome.TIMEOUT:
+            self.stats.timeouts += 1
+        else:
+            self.stats.errors += 1
+        if isinstance(exc, CircuitOpen):
+            self.stats.short_circuited += 1
+        self.stats.last_error = str(exc)
+        return done(outcome=outcome, status=exc.status, error=str(exc))
+
+    async def _attempts(
+        self, request: HttpRequest, deadline: float, progress: _Progress
+    ) -> tuple[httpx.Response, str | None]:
+        """Send with retries; return the final response and, for a failure, why."""
+        loop = asyncio.get_running_loop()
+        method = request.method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        url = self._url(request)
+        content = self._content(request)
+        retries_left = max(0, request.retries)
+        auth_retry_done = False
+        while True:
+            if not self.breaker.allow():
+                raise CircuitOpen(
+                    "circuit open after repeated failures "
+                    f"(next probe in {self.breaker.retry_in():.1f}s)"
+                )
+            remaining = deadline - loop.time()
+            if remaining < _MIN_ATTEMPT_S:
+                self.breaker.release()
+                raise CrmTimeout("time budget used up before the request could be sent")
+            try:
+                auth_headers = await self.auth.headers()
+            except BaseException:
+                self.breaker.release()
+                raise
+            headers = {**self._base_headers, **request.headers, **auth_headers}
+            if request.body is not None and "json" not in content:
+                headers.setdefault("Content-Type", request.content_type)
+            progress.attempts += 1
+            self.stats.attempts += 1
+            remaining = deadline - loop.time()
+            timeout = httpx.Timeout(
+                remaining, connect=min(self.config.timeouts.connect_s, remaining)
+            )
+            retryable_error: ConnectorError
+            try:
+                response = await self._http.request(
+                    method, url, headers=headers, timeout=timeout, **content
+                )
+            except httpx.ConnectTimeout as exc:
+                self.breaker.record_failure()
+                retryable_error = CrmUnavailable(f"connect timed out ({type(exc).__name__})")
+                retryable_error.__cause__ = exc
+                can_retry = True
+            except httpx.ConnectError as exc:
+                self.breaker.record_failure()
+                retryable_error = CrmUnavailable(f"connection failed ({type(exc).__name__})")
+                retryable_error.__cause__ = exc
+                can_retry = True
+            except httpx.TimeoutException as exc:
+                self.breaker.record_failure()
+                raise CrmTimeout(f"no answer within the budget ({type(exc).__name__})") from exc
+            except httpx.HTTPError as exc:
+                self.breaker.record_failure()
+                retryable_error = CrmUnavailable(f"connection broken ({type(exc).__name__})")
+                retryable_error.__cause__ = exc
+                can_retry = idempotent
+            else:
+                status = response.status_code
+                if status == 401 and not auth_retry_done and self.auth.invalidate(auth_headers):
+                    # Token expired early or was revoked: one fresh token, one more try.
+                    auth_retry_done = True
+                    self.stats.auth_retries += 1
+                    self.breaker.release()
+                    await response.aclose()
+                    continue
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                if status == 429 or (status in RETRYABLE_STATUS and retry_after is not None):
+                    if retry_after is None:
+                        self.breaker.record_success()  # throttled, but alive
+                        return response, None
+                    remaining = deadline - loop.time()
+                    if status == 429:
+                        # Service protection: every call would be refused for this long.
+                        self.breaker.hold_open(retry_after)
+                    else:
+                        self.breaker.record_failure()
+                    if retry_after >= remaining:
+                        return response, (
+                            f"HTTP {status}: Retry-After {retry_after:g}s exceeds the remaining "
+                            f"budget {max(0.0, remaining):.2f}s"
+                        )
+                    if not idempotent or retries_left <= 0:
+                        return response, None
+                    retries_left -= 1
+                    self.stats.retries += 1
+                    await response.aclose()
+                    self.breaker.release()
+                    await asyncio.sleep(retry_after)
+                    continue
+                if status in RETRYABLE_STATUS or status >= 500:
+                    self.breaker.record_failure()
+                    if status in RETRYABLE_STATUS and idempotent and retries_left > 0:
+                        backoff = self._backoff(progress.attempts)
+                        if loop.time() + backoff + _MIN_ATTEMPT_S < deadline:
+                            retries_left -= 1
+                            self.stats.retries += 1
+                            await response.aclose()
+                            await asyncio.sleep(backoff)
+                            continue
+                    return response, None
+                self.breaker.record_success()
+                return response, None
+            # A transport error: retry if allowed and there is time, else report it.
+            if can_retry and retries_left > 0:
+                backoff = self._backoff(progress.attempts)
+                if loop.time() + backoff + _MIN_ATTEMPT_S < deadline:
+                    retries_left -= 1
+                    self.stats.retries += 1
+                    await asyncio.sleep(backoff)
+                    continue
+            raise retryable_error
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        cap = min(self.config.retry.max_backoff_s, self.config.retry.backoff_s * 2 ** (attempt - 1))
+        return float(cap * self._rand())
+
+    def snapshot(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "kind": self.config.kind,
+            "requests": s.requests,
+            "successes": s.successes,
+            "errors": s.errors,
+            "timeouts": s.timeouts,
+            "attempts": s.attempts,
+            "retries": s.retries,
+            "auth_retries": s.auth_retries,
+            "token_fetches": self.auth.token_fetches,
+            "short_circuited": s.short_circuited,
+            "breaker": self.breaker.state.value,
+            "breaker_opened": self.breaker.opened_count,
+            "status_counts": dict(s.status_counts),
+            "last_error": s.last_error,
+        }
+
+    async def aclose(self) -> None:
+        await self.auth.aclose()
+        await self._http.aclose()
