@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, TemplateSyntaxError, meta, nodes
+from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from dipflow.flow.model import (
     ActivityBase,
@@ -137,8 +137,13 @@ def field_ast(activity: ActivityBase, field: str, template: str) -> nodes.Templa
 
 
 def names_read(tree: nodes.Template) -> set[str]:
-    """Root names the template reads (`NewPhoneContact` for `NewPhoneContact.ANI`)."""
-    return set(meta.find_undeclared_variables(tree))
+    """Root names the template reads (`NewPhoneContact` for `NewPhoneContact.ANI`).
+
+    Walks the AST itself: `jinja2.meta` runs the code generator, which rejects
+    filters this parser-only environment does not register.
+    """
+    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"} - stored
 
 
 def unsanitized(tree: nodes.Node, tainted: set[str], sanitizers: frozenset[str]) -> set[str]:

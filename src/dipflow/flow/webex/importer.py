@@ -202,9 +202,14 @@ class _Importer:
                 continue
             native = activities[source_id]
             output = native_output(str(native["kind"]), str(link.get("conditionExpr", "default")))
-            if native["kind"] == "unsupported":
-                output = "error"
             on: dict[str, str] = native.setdefault("on", {})
+            if native["kind"] == "unsupported":
+                # It only ever fails: keep its error link, or else its main one, as `error`.
+                if output == "error":
+                    on["error"] = target_id
+                elif output in ("out", "success"):
+                    on.setdefault("error", target_id)
+                continue
             if output in on and on[output] != target_id:
                 self.problem(f"two links leave output {output!r}", source)
             on[output] = target_id
