@@ -1,0 +1,163 @@
+"""The runtime's link to the contact center: commands in, notifications back as engine events.
+
+    Enqueue            -> center.enqueue
+    Dequeue            -> center.abandon (the flow took the caller out of the queue)
+    caller gone        -> center.abandon (queued/offered) or center.end_contact (connected)
+    ContactQueued / QueuePositionChanged -> QueueUpdated
+    ContactOffered     -> AgentOffered
+    ContactLeftQueue   -> QueueFailed (max wait, no fallback; not when the caller abandoned)
+    ContactMovedQueue  -> bookkeeping only (the flow keeps waiting, in the fallback queue)
+
+Center errors (unknown queue, offer gone) are exceptions of `dipflow.center.errors`;
+here they become `False` or `QueueFailed`, never a crash.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dipflow.center.model import (
+    ContactLeftQueue,
+    ContactMovedQueue,
+    ContactOffered,
+    ContactQueued,
+    LeaveReason,
+    Notification,
+    OfferRescinded,
+    QueuePositionChanged,
+)
+from dipflow.engine.commands import Dequeue, Enqueue
+from dipflow.engine.events import AgentOffered, QueueFailed, QueueUpdated
+from dipflow.runtime.notices import CallPhase
+
+if TYPE_CHECKING:
+    from dipflow.runtime.runtime import Runtime
+    from dipflow.runtime.session import CallSession
+
+log = logging.getLogger("dipflow.runtime.center")
+
+
+async def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a center method whether it is a coroutine function or plain."""
+    result = method(*args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class CenterLink:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        center = self._runtime.center
+        start = getattr(center, "start", None)
+        if callable(start):
+            await _call(start)
+        self._unsubscribe = center.subscribe(self._on_notification)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        stop = getattr(self._runtime.center, "stop", None)
+        if callable(stop):
+            try:
+                await _call(stop)
+            except Exception:
+                log.exception("center stop failed")
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def enqueue(self, session: CallSession, command: Enqueue) -> None:
+        await _call(
+            self._runtime.center.enqueue,
+            session.call_id,
+            command.queue,
+            priority=command.priority,
+            data=dict(command.data),
+        )
+
+    async def dequeue(self, session: CallSession, command: Dequeue) -> None:
+        del command
+        await _call(self._runtime.center.abandon, session.call_id)
+        session.facts.phase = CallPhase.IVR
+
+    async def accept(self, agent_id: str, call_id: str) -> bool:
+        try:
+            await _call(self._runtime.center.accept, agent_id, call_id)
+        except Exception as exc:  # the offer is gone (rescinded, taken, caller left)
+            log.info("accept of %s by %s refused: %s", call_id, agent_id, exc)
+            return False
+        return True
+
+    async def decline(self, agent_id: str, call_id: str) -> None:
+        try:
+            await _call(self._runtime.center.decline, agent_id, call_id)
+        except Exception as exc:
+            log.info("decline of %s by %s refused: %s", call_id, agent_id, exc)
+
+    async def bridge_failed(self, agent_id: str, call_id: str) -> None:
+        """The agent accepted but their leg failed: end the assignment, let the flow decide."""
+        try:
+            await _call(self._runtime.center.end_contact, call_id)
+        except Exception:
+            log.exception("call %s: end_contact after failed bridge", call_id)
+        session = self._runtime.session(call_id)
+        if session is not None and session.facts.queue is not None:
+            session.post(
+                QueueFailed(queue=session.facts.queue, reason=f"agent {agent_id} unreachable")
+            )
+
+    async def call_ended(self, session: CallSession) -> None:
+        """The call is over: take it out of the center whatever state it was in."""
+        center = self._runtime.center
+        facts = session.facts
+        try:
+            if facts.agent_id is not None:
+                await _call(center.end_contact, facts.call_id)
+            elif facts.queue is not None:
+                await _call(center.abandon, facts.call_id)
+        except Exception as exc:  # already gone from the center: nothing to undo
+            log.debug("call %s: center clean-up: %s", facts.call_id, exc)
+
+    # -- notifications --------------------------------------------------------------------------
+
+    def _on_notification(self, note: Notification) -> None:
+        call_id = getattr(note, "call_id", None)
+        if not isinstance(call_id, str):
+            return
+        session = self._runtime.session(call_id)
+        if session is None:
+            return
+        facts = session.facts
+        if isinstance(note, ContactQueued | QueuePositionChanged):
+            session.post(
+                QueueUpdated(
+                    queue=note.queue,
+                    position=note.position,
+                    estimated_wait_s=note.estimated_wait_s
+                    if note.estimated_wait_s is not None
+                    else -1.0,
+                )
+            )
+        elif isinstance(note, ContactOffered):
+            agent = self._runtime.agent_endpoint(note.agent_id)
+            session.post(AgentOffered(agent_id=note.agent_id, agent_name=agent.display_name))
+        elif isinstance(note, OfferRescinded):
+            facts.offered_agent_id = None
+            if facts.agent_id is None and facts.phase is CallPhase.OFFERED:
+                facts.phase = CallPhase.QUEUED
+        elif isinstance(note, ContactMovedQueue):
+            facts.queue = note.to_queue
+        elif (
+            isinstance(note, ContactLeftQueue)
+            and note.reason != LeaveReason.ABANDONED.value
+            and not facts.hung_up
+        ):
+            facts.phase = CallPhase.IVR
+            session.post(QueueFailed(queue=note.queue, reason=note.reason))

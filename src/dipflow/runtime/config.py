@@ -1,0 +1,179 @@
+"""`dipflow.yaml`: the one configuration file of a dipflow deployment.
+
+`load_config(path)` reads it, applies `${ENV}` references and `DIPFLOW_*`
+overrides (see `dipflow.runtime.envoverride`), validates it, and reports every
+problem as `file:line:col: field: what is wrong`. `docs/configuration.md` is the
+reference; `examples/dipflow.yaml` a commented example.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from dipflow.runtime._foreign import CenterConfig, ConnectorConfig, SipSettings
+from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
+from dipflow.runtime.passwords import is_password_hash
+from dipflow.runtime.yamlloc import LocatedYaml, Location, YamlSourceError, load_located_file
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlowBinding(_Strict):
+    """Which flow answers which dialled numbers."""
+
+    dnis: list[str] | Literal["*"]
+    """Dialled numbers (as the channel reports them) served by this flow; `"*"` for all others."""
+    flow: str
+    """A bundled flow name (`ms-dynamics-data-dip`) or a path to a flow file
+    (relative paths are relative to the configuration file)."""
+    variables: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of the flow's variable defaults for this organisation (org URL, queue name...)."""
+
+
+class DesktopUser(_Strict):
+    """A login to the agent desktop or the supervisor view."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password_hash: str
+    """`scrypt$n$r$p$salt$hash` (make one with `dipflow.runtime.passwords.hash_password`)."""
+    role: Literal["agent", "supervisor"] = "agent"
+    agent_id: str | None = None
+    """The contact-center agent this login drives (required for role `agent`)."""
+    display_name: str | None = None
+
+    @field_validator("password_hash")
+    @classmethod
+    def _is_hash(cls, value: str) -> str:
+        if not is_password_hash(value):
+            raise ValueError(
+                "not a password hash: expected `scrypt$n$r$p$salt$hash` (never a clear password)"
+            )
+        return value
+
+
+class WebSettings(_Strict):
+    host: str = "127.0.0.1"
+    """Interface the web app listens on."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0 picks a free port."""
+    session_secret: SecretStr | None = None
+    """Signs desktop session cookies; set it with `DIPFLOW_WEB__SESSION_SECRET`. When empty a
+    random secret is made at start (sessions then do not survive a restart)."""
+    public_url: str | None = None
+    """The URL agents and callers use (behind a proxy); `http://host:port` when empty."""
+
+
+class RedisStoreSettings(_Strict):
+    kind: Literal["redis"] = "redis"
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "dipflow:"
+    """Key prefix, so that several deployments can share one Redis."""
+
+
+class MediaSettings(_Strict):
+    tts: Literal["espeak", "silent"] = "espeak"
+    """`espeak`: espeak-ng; `silent`: no synthesis (tests, text-only channels)."""
+    cache_dir: Path | None = None
+    """Rendered prompts are cached here by content hash; in memory only when empty."""
+    audio_dirs: list[Path] = Field(default_factory=list)
+    """Where `audio:` prompt names (and `hold` music) are looked up, before the bundled audio."""
+
+
+class DipflowConfig(_Strict):
+    """The whole configuration file."""
+
+    flows: list[FlowBinding] = Field(min_length=1)
+    connectors: list[ConnectorConfig] = Field(default_factory=list)
+    center: CenterConfig
+    users: list[DesktopUser] = Field(default_factory=list)
+    web: WebSettings = Field(default_factory=WebSettings)
+    sip: SipSettings | None = None
+    """None: no SIP listener."""
+    store: Literal["memory"] | RedisStoreSettings = "memory"
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    """Directory of the configuration file (relative flow paths resolve against it)."""
+
+    def binding_for(self, dnis: str) -> FlowBinding:
+        """The binding serving `dnis`; `LookupError` when none does."""
+        for binding in self.flows:
+            if binding.dnis != "*" and dnis in binding.dnis:
+                return binding
+        for binding in self.flows:
+            if binding.dnis == "*":
+                return binding
+        raise LookupError(f"no flow is configured for DNIS {dnis!r}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; `problems` lists each as `file:line:col: where: what`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+        self.problems = problems
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top)"
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # pydantic inserts union member names ("RedisStoreSettings", "literal['memory']")
+    # into locations; they are not keys of the file.
+    return tuple(p for p in loc if isinstance(p, int) or not (p[:1].isupper() or "[" in p))
+
+
+def config_from_data(
+    data: Any,
+    *,
+    source: LocatedYaml | None = None,
+    environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> DipflowConfig:
+    """Validate already-parsed data (env applied when `environ` is given)."""
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        location = source.locate(loc) if source is not None else None
+        prefix = f"{location}: " if isinstance(location, Location) else ""
+        return f"{prefix}{_format_loc(loc)}"
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{where(())}: the configuration must be a mapping"])
+    if environ is not None:
+        try:
+            data = apply_overrides(substitute_references(data, environ), environ)
+        except EnvError as exc:
+            raise ConfigError([f"{where(exc.loc)}: {exc.message}"]) from exc
+    if base_dir is not None:
+        data = {**data, "base_dir": base_dir}
+    try:
+        return DipflowConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = _clean_loc(tuple(error["loc"]))
+            problems.append(f"{where(loc)}: {error['msg']}")
+        raise ConfigError(problems) from exc
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] = os.environ) -> DipflowConfig:
+    """Read and validate `path`; `ConfigError` with located problems when it is wrong."""
+    try:
+        source = load_located_file(path)
+    except YamlSourceError as exc:
+        raise ConfigError([str(exc)]) from exc
+    return config_from_data(
+        source.data, source=source, environ=environ, base_dir=path.resolve().parent
+    )

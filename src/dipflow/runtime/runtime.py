@@ -1,0 +1,382 @@
+"""The runtime: calls in, engine steps, commands out to channels, connectors, center, desktop.
+
+One `Runtime` per process. Channels hand it calls (`start_call`); the desktop
+drives agents through `agent_accept/agent_decline/agent_hangup` and listens to
+`subscribe` (screen pops, call updates) and `center.subscribe` (offers, agent
+states). See docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
+from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
+from dipflow.runtime.centerlink import CenterLink
+from dipflow.runtime.channel import AgentEndpoint, ChannelCall
+from dipflow.runtime.config import DipflowConfig, FlowBinding, RedisStoreSettings
+from dipflow.runtime.metrics import RuntimeMetrics
+from dipflow.runtime.notices import (
+    CallData,
+    CallSummary,
+    CallUpdated,
+    RuntimeNotice,
+    ScreenPopReady,
+)
+from dipflow.runtime.session import CallFacts, CallSession, EngineLike
+from dipflow.runtime.store import CallStateStore, MemoryCallStore, RedisCallStore
+from dipflow.runtime.tracing import TraceView
+
+if TYPE_CHECKING:
+    from dipflow.center.service import ContactCenter  # type: ignore[import-not-found, unused-ignore]
+    from dipflow.connectors.registry import Connectors  # type: ignore[import-not-found, unused-ignore]
+    from dipflow.flow.model import Flow
+    from dipflow.media.prompts import PromptRenderer  # type: ignore[import-not-found, unused-ignore]
+
+log = logging.getLogger("dipflow.runtime")
+
+RECENT_CALLS_KEPT = 500
+
+
+class RuntimeStartError(Exception):
+    """The runtime cannot start (a flow that does not load, a store that does not answer)."""
+
+
+class _FlowRoute:
+    """A configured binding with its loaded flow and engine."""
+
+    __slots__ = ("binding", "engine", "flow", "trace_view")
+
+    def __init__(self, binding: FlowBinding, flow: Flow, engine: EngineLike) -> None:
+        self.binding = binding
+        self.flow = flow
+        self.engine = engine
+        self.trace_view = TraceView(flow)
+
+
+def resolve_flow_path(reference: str, base_dir: Path) -> Path:
+    """A bundled flow name or a path (relative to the configuration file)."""
+    from dipflow.flow.bundled import bundled_path
+
+    looks_like_path = "/" in reference or reference.endswith((".yaml", ".yml", ".json"))
+    if not looks_like_path:
+        return bundled_path(reference)
+    path = Path(reference)
+    return path if path.is_absolute() else base_dir / path
+
+
+class Runtime:
+    """Implements `dipflow.runtime.channel.CallHost`."""
+
+    def __init__(
+        self,
+        *,
+        config: DipflowConfig,
+        center: ContactCenter,
+        prompts: PromptRenderer,
+        connectors: Connectors,
+        store: CallStateStore,
+        routes: list[_FlowRoute],
+        metrics: RuntimeMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.center = center
+        self.prompts = prompts
+        self.connectors = connectors
+        self.store = store
+        self.metrics = metrics if metrics is not None else RuntimeMetrics()
+        self._routes = routes
+        self._sessions: dict[str, CallSession] = {}
+        self._recent: deque[CallSummary] = deque(maxlen=RECENT_CALLS_KEPT)
+        self._subscribers: list[Callable[[RuntimeNotice], None]] = []
+        self._center_link = CenterLink(self)
+        self._started = False
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
+    ) -> Runtime:
+        """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
+        from dipflow.center.service import ContactCenter
+        from dipflow.connectors.registry import Connectors
+        from dipflow.engine import Engine  # type: ignore[attr-defined, unused-ignore]
+        from dipflow.flow.loader import load_flow  # type: ignore[import-not-found, unused-ignore]
+        from dipflow.runtime.parts import make_center_store, make_prompts
+
+        routes = []
+        for binding in config.flows:
+            try:
+                path = resolve_flow_path(binding.flow, config.base_dir)
+                flow = load_flow(path)
+                engine = Engine(flow, variables=binding.variables)
+            except Exception as exc:
+                raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
+            routes.append(_FlowRoute(binding, flow, engine))
+        store: CallStateStore
+        if isinstance(config.store, RedisStoreSettings):
+            store = RedisCallStore(config.store.url, prefix=config.store.prefix)
+        else:
+            store = MemoryCallStore()
+        center = ContactCenter(config.center, make_center_store(config.store))
+        connectors = Connectors(config.connectors, environ=environ)
+        prompts = make_prompts(config.media)
+        return cls(
+            config=config,
+            center=center,
+            prompts=prompts,
+            connectors=connectors,
+            store=store,
+            routes=routes,
+        )
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        await self._center_link.start()
+
+    async def stop(self) -> None:
+        """End every call (callers hear a disconnect, the center is told) and close clients."""
+        sessions = list(self._sessions.values())
+        for session in sessions:
+            if session.task is not None:
+                session.task.cancel()
+        for session in sessions:
+            if session.task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(session.done.wait()), timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    log.warning("call %s did not stop in time", session.call_id)
+        await self._center_link.stop()
+        for closer in (self.connectors.aclose, self.store.aclose):
+            try:
+                await closer()
+            except Exception:
+                log.exception("runtime stop: %s failed", closer)
+        self._started = False
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _route_for(self, dnis: str) -> _FlowRoute:
+        binding = self.config.binding_for(dnis)
+        for route in self._routes:
+            if route.binding is binding:
+                return route
+        raise LookupError(f"no flow is configured for DNIS {dnis!r}")
+
+    def start_call(
+        self,
+        channel_call: ChannelCall,
+        *,
+        ani: str,
+        dnis: str,
+        channel: str,
+        call_id: str | None = None,
+    ) -> CallSession:
+        """Start the flow bound to `dnis`; `LookupError` when none is. Must run in the loop."""
+        route = self._route_for(dnis)
+        call_id = call_id or uuid.uuid4().hex
+        if call_id in self._sessions:
+            raise ValueError(f"call {call_id!r} is already in progress")
+        facts = CallFacts(call_id=call_id, ani=ani, dnis=dnis, channel=channel)
+        session = CallSession(
+            facts=facts,
+            engine=route.engine,
+            channel_call=channel_call,
+            services=_Services(self),
+            trace_view=route.trace_view,
+        )
+        self._sessions[call_id] = session
+        self.metrics.calls_started.labels(channel=channel).inc()
+        self.metrics.active_calls.inc()
+        session.begin()
+        return session
+
+    def session(self, call_id: str) -> CallSession | None:
+        """The live session of `call_id` (None once it finished)."""
+        return self._sessions.get(call_id)
+
+    def active_calls(self) -> list[CallSummary]:
+        return [self.summary(s) for s in self._sessions.values()]
+
+    def recent_calls(self, limit: int = 50) -> list[CallSummary]:
+        """Live calls first (newest first), then finished ones (newest first)."""
+        live = sorted(self.active_calls(), key=lambda s: s.started_at, reverse=True)
+        finished = list(reversed(self._recent))
+        return (live + finished)[: max(0, limit)]
+
+    def call_data(self, call_id: str) -> CallData | None:
+        session = self._sessions.get(call_id)
+        if session is None:
+            return None
+        view = session.trace_view
+        return CallData(
+            call_id=call_id,
+            ani=session.facts.ani,
+            dnis=session.facts.dnis,
+            variables=view.agent_data(session.state),
+            path=view.path(session.state),
+            queue=session.facts.queue,
+        )
+
+    def summary(self, session: CallSession) -> CallSummary:
+        facts, view = session.facts, session.trace_view
+        return CallSummary(
+            call_id=facts.call_id,
+            ani=facts.ani,
+            dnis=facts.dnis,
+            channel=facts.channel,
+            state=facts.phase,
+            started_at=facts.started_at,
+            ended_at=facts.ended_at,
+            path=view.path(session.state),
+            agent_id=facts.agent_id,
+            queue=facts.queue,
+            error=view.hit_global_error(session.state),
+            trace=view.entries(session.state),
+        )
+
+    # -- notices ------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[RuntimeNotice], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, notice: RuntimeNotice) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(notice)
+            except Exception:
+                log.exception("runtime subscriber failed")
+
+    # -- agents -------------------------------------------------------------------------------
+
+    def agent_endpoint(self, agent_id: str) -> AgentEndpoint:
+        for agent in getattr(self.config.center, "agents", []) or []:
+            if (
+                getattr(agent, "id", None) == agent_id
+                or getattr(agent, "agent_id", None) == agent_id
+            ):
+                name = getattr(agent, "display_name", None) or getattr(agent, "name", None)
+                return AgentEndpoint(
+                    agent_id=agent_id,
+                    display_name=str(name or agent_id),
+                    sip_uri=getattr(agent, "sip_uri", None),
+                )
+        return AgentEndpoint(agent_id=agent_id, display_name=agent_id)
+
+    async def agent_accept(self, agent_id: str, call_id: str) -> bool:
+        """The agent takes the offered call: bridge, tell the engine, pop the screen.
+
+        False when the offer is gone (taken back, caller hung up) or the bridge failed.
+        """
+        session = self._sessions.get(call_id)
+        if session is None or session.finished or session.facts.hung_up:
+            return False
+        if not await self._center_link.accept(agent_id, call_id):
+            return False
+        endpoint = self.agent_endpoint(agent_id)
+        try:
+            connected = await session.channel_call.connect_agent(endpoint)
+        except Exception:
+            log.exception("call %s: connecting agent %s failed", call_id, agent_id)
+            self.metrics.session_errors.labels(where="connect_agent").inc()
+            connected = False
+        if not connected:
+            # Treated as ring-no-answer: the contact goes back to its queue.
+            await self._center_link.bridge_failed(agent_id, call_id)
+            return False
+        queued_at = session.facts.queued_at
+        if queued_at is not None and session.facts.queue is not None:
+            self.metrics.queue_wait_seconds.labels(
+                queue=session.facts.queue, outcome="answered"
+            ).observe(max(0.0, asyncio.get_running_loop().time() - queued_at))
+        session.post(AgentAnswered(agent_id=agent_id, agent_name=endpoint.display_name))
+        return True
+
+    async def agent_decline(self, agent_id: str, call_id: str) -> None:
+        await self._center_link.decline(agent_id, call_id)
+
+    async def agent_hangup(self, agent_id: str, call_id: str) -> None:
+        session = self._sessions.get(call_id)
+        if session is None or session.facts.agent_id != agent_id:
+            return
+        session.post(AgentDisconnected(agent_id=agent_id))
+
+    # -- what sessions call back ----------------------------------------------------------------
+
+    async def _session_ended(self, session: CallSession) -> None:
+        facts = session.facts
+        await self._center_link.call_ended(session)
+        try:
+            await self.store.finished(facts.call_id)
+        except Exception:
+            log.exception("call %s: store finish failed", facts.call_id)
+        summary = self.summary(session)
+        self._sessions.pop(facts.call_id, None)
+        self._recent.append(summary)
+        self.metrics.active_calls.dec()
+        outcome = "error" if summary.error else ("answered" if facts.agent_id else "ivr")
+        if facts.hung_up and facts.agent_id is None:
+            outcome = "abandoned" if facts.queue else "caller_hung_up"
+        self.metrics.calls_ended.labels(channel=facts.channel, outcome=outcome).inc()
+        self._notify(CallUpdated(call_id=facts.call_id, summary=summary))
+
+
+class _Services:
+    """The runtime as one session sees it (`dipflow.runtime.session.SessionServices`)."""
+
+    __slots__ = ("_runtime",)
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def http(self, request: HttpRequest) -> HttpCompleted:
+        result: HttpCompleted = await self._runtime.connectors.execute(request)
+        return result
+
+    async def enqueue(self, session: CallSession, command: Enqueue) -> None:
+        await self._runtime._center_link.enqueue(session, command)
+
+    async def dequeue(self, session: CallSession, command: Dequeue) -> None:
+        await self._runtime._center_link.dequeue(session, command)
+
+    async def session_ended(self, session: CallSession) -> None:
+        try:
+            await self._runtime._session_ended(session)
+        except Exception:
+            log.exception("call %s: end bookkeeping failed", session.call_id)
+
+    async def save_state(self, session: CallSession, state_json: str) -> None:
+        await self._runtime.store.save(session.call_id, state_json)
+
+    def screen_pop(self, notice: ScreenPopReady) -> None:
+        self._runtime.metrics.screen_pops.inc()
+        self._runtime._notify(notice)
+
+    def call_updated(self, session: CallSession) -> None:
+        runtime = self._runtime
+        if session.call_id in runtime._sessions:
+            runtime._notify(CallUpdated(call_id=session.call_id, summary=runtime.summary(session)))
+
+    def count_error(self, where: str) -> None:
+        self._runtime.metrics.session_errors.labels(where=where).inc()
+
+    def observe_http(self, request: HttpRequest, result: HttpCompleted) -> None:
+        self._runtime.metrics.http_dip_seconds.labels(
+            connector=request.connector or "-", outcome=result.outcome.value
+        ).observe(result.elapsed_ms / 1000.0)

@@ -1,0 +1,375 @@
+"""One call: an asyncio task that feeds events to the engine and carries out its commands.
+
+Events arrive from anywhere (the channel, HTTP tasks, timers, the contact center)
+through `post`; the session consumes them one at a time, so the engine's state
+is only ever touched by this task. Whatever goes wrong inside a command is
+logged and turned into the event the engine expects on failure (`PromptFailed`,
+`HttpCompleted(error)`, `QueueFailed`), so the flow's error path runs and the
+caller is never left in silence; the process never crashes for one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dipflow.engine.commands import (
+    CallFinished,
+    CancelTimer,
+    Command,
+    Dequeue,
+    Disconnect,
+    Enqueue,
+    HttpRequest,
+    Play,
+    PlayMusic,
+    ScreenPop,
+    SetTimer,
+    StopMedia,
+)
+from dipflow.engine.events import (
+    AgentAnswered,
+    AgentDisconnected,
+    AgentOffered,
+    CallerHungUp,
+    CallStarted,
+    DigitsCollected,
+    Event,
+    HttpCompleted,
+    HttpOutcome,
+    PromptFailed,
+    QueueFailed,
+    QueueUpdated,
+    TimerFired,
+)
+from dipflow.runtime.channel import ChannelCall
+from dipflow.runtime.notices import CallPhase, ScreenPopReady
+from dipflow.runtime.tracing import TraceView
+
+log = logging.getLogger("dipflow.runtime.session")
+
+
+class EngineState(Protocol):
+    def to_json(self) -> str: ...
+
+
+class EngineLike(Protocol):
+    def start(self, event: CallStarted, now: float) -> tuple[Any, Sequence[Command]]: ...
+
+    def step(self, state: Any, event: Event, now: float) -> tuple[Any, Sequence[Command]]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """One engine step, for observers (the `dipflow call` transcript, tests)."""
+
+    call_id: str
+    at: float
+    """Seconds since the call started."""
+    event: Event
+    commands: tuple[Command, ...]
+
+
+class SessionServices(Protocol):
+    """What a session needs from the runtime."""
+
+    async def http(self, request: HttpRequest) -> HttpCompleted: ...
+
+    async def enqueue(self, session: CallSession, command: Enqueue) -> None: ...
+
+    async def dequeue(self, session: CallSession, command: Dequeue) -> None: ...
+
+    async def session_ended(self, session: CallSession) -> None:
+        """Center clean-up (abandon or end_contact) and bookkeeping; must not raise."""
+        ...
+
+    async def save_state(self, session: CallSession, state_json: str) -> None: ...
+
+    def screen_pop(self, notice: ScreenPopReady) -> None: ...
+
+    def call_updated(self, session: CallSession) -> None: ...
+
+    def count_error(self, where: str) -> None: ...
+
+    def observe_http(self, request: HttpRequest, result: HttpCompleted) -> None: ...
+
+
+@dataclass(slots=True)
+class CallFacts:
+    """What the runtime knows about a call besides the engine state."""
+
+    call_id: str
+    ani: str
+    dnis: str
+    channel: str
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    phase: CallPhase = CallPhase.IVR
+    queue: str | None = None
+    queued_at: float | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    offered_agent_id: str | None = None
+    hung_up: bool = False
+    disconnected: bool = False
+
+
+class CallSession:
+    """Implements `dipflow.runtime.channel.CallHandle` for the channel."""
+
+    def __init__(
+        self,
+        *,
+        facts: CallFacts,
+        engine: EngineLike,
+        channel_call: ChannelCall,
+        services: SessionServices,
+        trace_view: TraceView,
+        max_steps: int = 100_000,
+    ) -> None:
+        self.facts = facts
+        self.channel_call = channel_call
+        self.trace_view = trace_view
+        self.state: Any = None
+        self.done = asyncio.Event()
+        self._engine = engine
+        self._services = services
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._observers: list[Callable[[StepRecord], None]] = []
+        self._finished = False
+        self._max_steps = max_steps
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self.task: asyncio.Task[None] | None = None
+
+    # -- CallHandle ---------------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.facts.call_id
+
+    def post(self, event: Event) -> None:
+        if self._finished:
+            return
+        if isinstance(event, CallerHungUp):
+            self.facts.hung_up = True
+        self._events.put_nowait(event)
+
+    # -- observers ----------------------------------------------------------------------------
+
+    def observe(self, callback: Callable[[StepRecord], None]) -> Callable[[], None]:
+        self._observers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+        return unsubscribe
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def begin(self) -> asyncio.Task[None]:
+        self.task = asyncio.create_task(self._run(), name=f"call-{self.call_id}")
+        return self.task
+
+    async def _run(self) -> None:
+        try:
+            await self._main()
+        except asyncio.CancelledError:
+            await self._shutdown("cancelled")
+            raise
+        except Exception:  # a bug in the runtime or engine: end this call, keep the process
+            log.exception("call %s: session failed", self.call_id)
+            self._services.count_error("session")
+            await self._shutdown("error")
+        finally:
+            self._finish_bookkeeping()
+
+    async def _main(self) -> None:
+        started = CallStarted(
+            call_id=self.facts.call_id,
+            ani=self.facts.ani,
+            dnis=self.facts.dnis,
+            channel=self.facts.channel,
+        )
+        self.state, commands = self._engine.start(started, self._loop.time())
+        await self._after_step(started, commands)
+        steps = 0
+        while not self._finished:
+            event = await self._events.get()
+            self._before_step(event)
+            self.state, commands = self._engine.step(self.state, event, self._loop.time())
+            await self._after_step(event, commands)
+            steps += 1
+            if steps >= self._max_steps:
+                raise RuntimeError("too many events for one call")
+
+    def _before_step(self, event: Event) -> None:
+        """Runtime bookkeeping driven by events (phases for the supervisor view)."""
+        facts = self.facts
+        if isinstance(event, AgentOffered):
+            facts.offered_agent_id = event.agent_id
+            facts.phase = CallPhase.OFFERED
+        elif isinstance(event, AgentAnswered):
+            facts.agent_id, facts.agent_name = event.agent_id, event.agent_name
+            facts.phase = CallPhase.CONNECTED
+        elif isinstance(event, QueueFailed):
+            facts.phase = CallPhase.IVR
+        elif isinstance(event, AgentDisconnected | CallerHungUp):
+            facts.disconnected = facts.disconnected or isinstance(event, CallerHungUp)
+
+    async def _after_step(self, event: Event, commands: Sequence[Command]) -> None:
+        try:
+            await self._services.save_state(self, self.state.to_json())
+        except Exception:
+            log.exception("call %s: could not save state", self.call_id)
+            self._services.count_error("store")
+        record = StepRecord(
+            call_id=self.call_id,
+            at=self._loop.time() - self._t0,
+            event=event,
+            commands=tuple(commands),
+        )
+        for observer in list(self._observers):
+            try:
+                observer(record)
+            except Exception:
+                log.exception("call %s: observer failed", self.call_id)
+        for command in commands:
+            await self._dispatch(command)
+        if not isinstance(event, QueueUpdated | TimerFired | DigitsCollected):
+            self._services.call_updated(self)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def _dispatch(self, command: Command) -> None:
+        try:
+            await self._carry_out(command)
+        except Exception as exc:
+            log.exception("call %s: %s failed", self.call_id, type(command).__name__)
+            self._services.count_error(type(command).__name__)
+            failure = _failure_event(command, exc)
+            if failure is not None:
+                self.post(failure)
+
+    async def _carry_out(self, command: Command) -> None:
+        if isinstance(command, Play | PlayMusic | StopMedia):
+            if not self.facts.disconnected:
+                await self.channel_call.execute(command)
+        elif isinstance(command, Disconnect):
+            if not self.facts.disconnected:
+                self.facts.disconnected = True
+                await self.channel_call.execute(command)
+        elif isinstance(command, HttpRequest):
+            self._spawn(self._http(command))
+        elif isinstance(command, Enqueue):
+            self.facts.queue = command.queue
+            self.facts.queued_at = self._loop.time()
+            self.facts.phase = CallPhase.QUEUED
+            await self._services.enqueue(self, command)
+        elif isinstance(command, Dequeue):
+            await self._services.dequeue(self, command)
+        elif isinstance(command, ScreenPop):
+            self._screen_pop(command)
+        elif isinstance(command, SetTimer):
+            self._cancel_timer(command.timer_id)
+            self._timers[command.timer_id] = self._loop.call_at(
+                command.at, self._fire_timer, command.timer_id
+            )
+        elif isinstance(command, CancelTimer):
+            self._cancel_timer(command.timer_id)
+        elif isinstance(command, CallFinished):
+            await self._shutdown("finished")
+
+    def _screen_pop(self, command: ScreenPop) -> None:
+        agent_id = command.agent_id or self.facts.agent_id
+        if agent_id is None:
+            log.warning("call %s: screen pop with no agent to show it to", self.call_id)
+            return
+        self._services.screen_pop(
+            ScreenPopReady(
+                agent_id=agent_id,
+                call_id=self.call_id,
+                url=command.url,
+                label=command.label,
+                target=command.target,
+            )
+        )
+
+    async def _http(self, request: HttpRequest) -> None:
+        try:
+            result = await self._services.http(request)
+        except Exception as exc:  # connectors never raise; this is a guard, not a path
+            log.exception("call %s: connector raised", self.call_id)
+            self._services.count_error("http")
+            result = HttpCompleted(
+                request_id=request.request_id,
+                outcome=HttpOutcome.ERROR,
+                error=f"connector failure: {type(exc).__name__}",
+            )
+        self._services.observe_http(request, result)
+        self.post(result)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _fire_timer(self, timer_id: str) -> None:
+        self._timers.pop(timer_id, None)
+        self.post(TimerFired(timer_id=timer_id))
+
+    def _cancel_timer(self, timer_id: str) -> None:
+        handle = self._timers.pop(timer_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    # -- the end ------------------------------------------------------------------------------
+
+    async def _shutdown(self, why: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.facts.ended_at = time.time()
+        self.facts.phase = CallPhase.ENDED
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if not self.facts.disconnected:
+            # The engine finished without hanging up, or the session failed: never leave
+            # the caller connected to nothing.
+            self.facts.disconnected = True
+            try:
+                await self.channel_call.execute(Disconnect(reason=why))
+            except Exception:
+                log.exception("call %s: channel disconnect failed", self.call_id)
+        await self._services.session_ended(self)
+        log.info("call %s ended (%s)", self.call_id, why)
+
+    def _finish_bookkeeping(self) -> None:
+        self._finished = True
+        self.done.set()
+
+
+def _failure_event(command: Command, exc: Exception) -> Event | None:
+    """The event that sends the engine down the failed command's error path."""
+    reason = f"{type(exc).__name__}: {exc}"[:200]
+    if isinstance(command, Play | PlayMusic):
+        return PromptFailed(prompt_id=command.prompt_id, reason=reason)
+    if isinstance(command, Enqueue):
+        return QueueFailed(queue=command.queue, reason=reason)
+    if isinstance(command, HttpRequest):
+        return HttpCompleted(request_id=command.request_id, outcome=HttpOutcome.ERROR, error=reason)
+    return None
