@@ -1,0 +1,601 @@
+"""The contact-center state machine, sans-IO: every method takes `now` and returns notifications.
+
+No clock, no sockets, no awaits: `CenterCore` is a plain object that the memory store
+wraps, that property tests drive step by step, and whose timers a host fires through
+`next_deadline()` / `handle_timers(now)` (the h11/aioquic pattern).
+
+Invariants (checked by tests/center/test_center_properties.py after every step):
+
+* a contact is in exactly one of: waiting in one queue, offered to one agent, connected
+  to one agent; an agent is offered/connected to at most one contact, and an agent is
+  `offered` exactly when one contact is offered to it (exactly-once assignment);
+* the routing is saturated: no queue has both a waiting contact and an available agent
+  who serves it. Each method restores this before it returns, which is why routing only
+  ever looks at the head of a queue and the longest-available agent.
+
+Data structures, chosen so that no event costs more than O(log n) plus the bounded
+position updates: per queue, a sorted list of waiting `(score, call_id)` (bisect; the
+list shifts are memmove-fast) and a sorted list of available `(since, agent_id)`;
+timers in a heap with lazy cancellation.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, insort
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from dipflow.center.config import MAX_PRIORITY, MIN_PRIORITY, CenterConfig
+from dipflow.center.errors import (
+    ContactExists,
+    InvalidArgument,
+    InvalidTransition,
+    UnknownAgent,
+    UnknownQueue,
+    UnknownTeam,
+)
+from dipflow.center.estimator import estimate_wait_s, update_aht
+from dipflow.center.model import (
+    IDLE_REASON_LOGIN,
+    IDLE_REASON_RONA,
+    AgentSnapshot,
+    AgentState,
+    AgentStateChanged,
+    CenterSnapshot,
+    ContactAssigned,
+    ContactEnded,
+    ContactLeftQueue,
+    ContactMovedQueue,
+    ContactOffered,
+    ContactQueued,
+    ContactState,
+    LeaveReason,
+    Notification,
+    OfferRescinded,
+    QueuePositionChanged,
+    QueueSnapshot,
+    QueueStatus,
+    RescindReason,
+    WaitingContact,
+)
+from dipflow.center.transitions import AgentAction, next_state
+
+SEQ_SPAN = 2**32
+"""Arrival numbers stay below this; score = -priority * SEQ_SPAN + seq is then an exact double."""
+
+RING, WAIT, WRAP = "ring", "wait", "wrap"
+
+
+def order_score(priority: int, seq: int) -> float:
+    """Offer order: higher priority first, then earlier arrival (lower score = sooner)."""
+    return float(-priority * SEQ_SPAN + seq)
+
+
+@dataclass(slots=True)
+class _Contact:
+    call_id: str
+    queue: str
+    priority: int
+    score: float
+    entered_at: float
+    queued_at: float
+    max_wait_s: float | None
+    fallback_queue: str | None
+    data: dict[str, str]
+    visited: list[str]
+    state: ContactState = ContactState.QUEUED
+    agent_id: str | None = None
+    connected_at: float = 0.0
+
+
+@dataclass(slots=True)
+class _Agent:
+    agent_id: str
+    name: str
+    state: AgentState = AgentState.LOGGED_OUT
+    reason: str | None = None
+    since: float = 0.0
+    call_id: str | None = None
+    teams: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Timers:
+    """Deadlines keyed by (kind, id); a heap with lazy deletion keeps next_deadline cheap."""
+
+    due: dict[tuple[str, str], float] = field(default_factory=dict)
+    heap: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def set(self, kind: str, key: str, deadline: float) -> None:
+        self.due[(kind, key)] = deadline
+        heapq.heappush(self.heap, (deadline, kind, key))
+
+    def cancel(self, kind: str, key: str) -> None:
+        self.due.pop((kind, key), None)
+
+    def _drop_stale(self) -> None:
+        while self.heap:
+            deadline, kind, key = self.heap[0]
+            if self.due.get((kind, key)) == deadline:
+                return
+            heapq.heappop(self.heap)
+
+    def next_deadline(self) -> float | None:
+        self._drop_stale()
+        return self.heap[0][0] if self.heap else None
+
+    def pop_due(self, now: float) -> tuple[str, str] | None:
+        self._drop_stale()
+        if not self.heap or self.heap[0][0] > now:
+            return None
+        _, kind, key = heapq.heappop(self.heap)
+        del self.due[(kind, key)]
+        return kind, key
+
+
+class CenterCore:
+    """All queues, agents, contacts and timers of one contact center, in memory."""
+
+    def __init__(self, config: CenterConfig) -> None:
+        self.config = config
+        self._queues = {q.name: q for q in config.queues}
+        self._waiting: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
+        self._available: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
+        self._staffed: dict[str, set[str]] = {q: set() for q in self._queues}
+        self._aht: dict[str, float] = {q: config.default_handle_time_s for q in self._queues}
+        self._contacts: dict[str, _Contact] = {}
+        self._agents = {a.agent_id: _Agent(a.agent_id, a.name) for a in config.agents}
+        self._timers = _Timers()
+        self._seq = 0
+
+    # ----------------------------------------------------------------- contacts
+
+    def enqueue(
+        self,
+        call_id: str,
+        queue: str,
+        *,
+        priority: int = 0,
+        max_wait_s: float | None = None,
+        fallback_queue: str | None = None,
+        data: Mapping[str, str] | None = None,
+        now: float,
+    ) -> list[Notification]:
+        if queue not in self._queues:
+            raise UnknownQueue(queue)
+        if fallback_queue is not None and fallback_queue not in self._queues:
+            raise UnknownQueue(fallback_queue)
+        if not call_id:
+            raise InvalidArgument("call_id must not be empty")
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidArgument(f"priority {priority} outside [{MIN_PRIORITY}, {MAX_PRIORITY}]")
+        if max_wait_s is not None and not max_wait_s > 0:
+            raise InvalidArgument(f"max_wait_s must be positive, not {max_wait_s}")
+        if call_id in self._contacts:
+            raise ContactExists(call_id)
+        self._seq += 1
+        config = self._queues[queue]
+        contact = _Contact(
+            call_id=call_id,
+            queue=queue,
+            priority=priority,
+            score=order_score(priority, self._seq),
+            entered_at=now,
+            queued_at=now,
+            max_wait_s=max_wait_s if max_wait_s is not None else config.max_wait_s,
+            fallback_queue=fallback_queue if fallback_queue is not None else config.fallback_queue,
+            data={str(k): str(v) for k, v in (data or {}).items()},
+            visited=[queue],
+        )
+        self._contacts[call_id] = contact
+        out: list[Notification] = []
+        index = self._insert_waiting(contact, now)
+        out.append(
+            ContactQueued(
+                call_id=call_id,
+                queue=queue,
+                position=index + 1,
+                estimated_wait_s=self._ewt(queue, index + 1),
+            )
+        )
+        self._positions_from(queue, index + 1, out)
+        self._dispatch_queue(queue, now, out)
+        return out
+
+    def abandon(self, call_id: str, *, now: float) -> list[Notification]:
+        """Idempotent: hang-ups race with everything, so an unknown call is not an error."""
+        contact = self._contacts.get(call_id)
+        out: list[Notification] = []
+        if contact is None:
+            return out
+        if contact.state is ContactState.CONNECTED:
+            return self.end_contact(call_id, now=now)
+        if contact.state is ContactState.QUEUED:
+            self._remove_waiting(contact, out)
+            del self._contacts[call_id]
+            out.append(
+                ContactLeftQueue(call_id=call_id, queue=contact.queue, reason=LeaveReason.ABANDONED)
+            )
+            return out
+        agent = self._agents[_require(contact.agent_id)]
+        self._timers.cancel(RING, call_id)
+        del self._contacts[call_id]
+        agent.call_id = None
+        out.append(
+            OfferRescinded(
+                call_id=call_id, agent_id=agent.agent_id, reason=RescindReason.CALLER_HUNG_UP
+            )
+        )
+        out.append(
+            ContactLeftQueue(call_id=call_id, queue=contact.queue, reason=LeaveReason.ABANDONED)
+        )
+        self._transition(agent, AgentAction.OFFER_WITHDRAWN, None, now, out)
+        self._dispatch_agent(agent, now, out)
+        return out
+
+    def accept(self, agent_id: str, call_id: str, *, now: float) -> tuple[bool, list[Notification]]:
+        agent = self._agent(agent_id)
+        contact = self._contacts.get(call_id)
+        out: list[Notification] = []
+        if (
+            contact is None
+            or contact.state is not ContactState.OFFERED
+            or contact.agent_id != agent_id
+            or agent.call_id != call_id
+        ):
+            return False, out
+        self._timers.cancel(RING, call_id)
+        contact.state = ContactState.CONNECTED
+        contact.connected_at = now
+        out.append(ContactAssigned(call_id=call_id, agent_id=agent_id))
+        self._transition(agent, AgentAction.ACCEPT, None, now, out)
+        return True, out
+
+    def decline(self, agent_id: str, call_id: str, *, now: float) -> list[Notification]:
+        agent = self._agent(agent_id)
+        contact = self._contacts.get(call_id)
+        out: list[Notification] = []
+        if contact is None or contact.state is not ContactState.OFFERED:
+            return out
+        if contact.agent_id != agent_id or agent.call_id != call_id:
+            return out
+        self._ring_no_answer(contact, agent, RescindReason.DECLINED, now, out)
+        return out
+
+    def end_contact(self, call_id: str, *, now: float) -> list[Notification]:
+        contact = self._contacts.get(call_id)
+        if contact is None:
+            return []
+        if contact.state is not ContactState.CONNECTED:
+            return self.abandon(call_id, now=now)
+        out: list[Notification] = []
+        agent = self._agents[_require(contact.agent_id)]
+        handle_s = max(0.0, now - contact.connected_at) + self.config.wrap_up_s
+        self._aht[contact.queue] = update_aht(
+            self._aht[contact.queue], handle_s, self.config.handle_time_weight
+        )
+        del self._contacts[call_id]
+        agent.call_id = None
+        out.append(ContactEnded(call_id=call_id, agent_id=agent.agent_id))
+        self._transition(agent, AgentAction.CALL_ENDED, None, now, out)
+        self._timers.set(WRAP, agent.agent_id, now + self.config.wrap_up_s)
+        return out
+
+    # ------------------------------------------------------------------- agents
+
+    def login(
+        self, agent_id: str, *, teams: Sequence[str] | None = None, now: float
+    ) -> list[Notification]:
+        agent = self._agent(agent_id)
+        allowed = self.config.agent(agent_id)
+        assert allowed is not None
+        chosen = tuple(allowed.teams if teams is None else teams)
+        for team in chosen:
+            if team not in allowed.teams:
+                raise UnknownTeam(agent_id, team)
+        out: list[Notification] = []
+        if not self._transition(agent, AgentAction.LOGIN, IDLE_REASON_LOGIN, now, out):
+            return out
+        agent.teams = chosen
+        agent.queues = self.config.queues_for_teams(chosen)
+        for queue in agent.queues:
+            self._staffed[queue].add(agent_id)
+        return out
+
+    def logout(self, agent_id: str, *, now: float) -> list[Notification]:
+        agent = self._agent(agent_id)
+        out: list[Notification] = []
+        offered = None
+        if agent.state is AgentState.OFFERED and agent.call_id is not None:
+            offered = self._contacts.get(agent.call_id)
+        if not self._transition(agent, AgentAction.LOGOUT, None, now, out):
+            return out
+        self._timers.cancel(WRAP, agent_id)
+        for queue in agent.queues:
+            self._staffed[queue].discard(agent_id)
+        agent.teams = ()
+        agent.queues = ()
+        if offered is not None:
+            self._timers.cancel(RING, offered.call_id)
+            agent.call_id = None
+            out.insert(
+                0,
+                OfferRescinded(
+                    call_id=offered.call_id,
+                    agent_id=agent_id,
+                    reason=RescindReason.AGENT_LOGGED_OUT,
+                ),
+            )
+            self._requeue(offered, now, out)
+        return out
+
+    def set_available(self, agent_id: str, *, now: float) -> list[Notification]:
+        agent = self._agent(agent_id)
+        out: list[Notification] = []
+        if self._transition(agent, AgentAction.SET_AVAILABLE, None, now, out):
+            self._timers.cancel(WRAP, agent_id)
+            self._dispatch_agent(agent, now, out)
+        return out
+
+    def set_idle(self, agent_id: str, reason: str, *, now: float) -> list[Notification]:
+        agent = self._agent(agent_id)
+        if not reason:
+            raise InvalidArgument("an idle reason code is required")
+        out: list[Notification] = []
+        if agent.state is AgentState.IDLE and agent.reason == reason:
+            return out
+        if self._transition(agent, AgentAction.SET_IDLE, reason, now, out):
+            self._timers.cancel(WRAP, agent_id)
+        return out
+
+    def end_wrap_up(self, agent_id: str, *, now: float) -> list[Notification]:
+        """Idempotent: the wrap-up timer and the agent's click may race."""
+        agent = self._agent(agent_id)
+        out: list[Notification] = []
+        if agent.state is not AgentState.WRAP_UP:
+            return out
+        self._timers.cancel(WRAP, agent_id)
+        self._transition(agent, AgentAction.WRAP_UP_ENDED, None, now, out)
+        self._dispatch_agent(agent, now, out)
+        return out
+
+    # ------------------------------------------------------------------- timers
+
+    def next_deadline(self) -> float | None:
+        return self._timers.next_deadline()
+
+    def handle_timers(self, now: float) -> list[Notification]:
+        out: list[Notification] = []
+        while (due := self._timers.pop_due(now)) is not None:
+            kind, key = due
+            if kind == WRAP:
+                agent = self._agents[key]
+                if agent.state is AgentState.WRAP_UP:
+                    self._transition(agent, AgentAction.WRAP_UP_ENDED, None, now, out)
+                    self._dispatch_agent(agent, now, out)
+                continue
+            contact = self._contacts.get(key)
+            if contact is None:
+                continue
+            if kind == RING and contact.state is ContactState.OFFERED:
+                agent = self._agents[_require(contact.agent_id)]
+                self._ring_no_answer(contact, agent, RescindReason.RONA, now, out)
+            elif kind == WAIT and contact.state is ContactState.QUEUED:
+                self._overflow(contact, now, out)
+        return out
+
+    # ---------------------------------------------------------------- reporting
+
+    def queue_status(self, call_id: str, now: float) -> QueueStatus | None:
+        contact = self._contacts.get(call_id)
+        if contact is None:
+            return None
+        position = 0
+        if contact.state is ContactState.QUEUED:
+            position = self._index(contact) + 1
+        return QueueStatus(
+            call_id=call_id,
+            queue=contact.queue,
+            state=contact.state,
+            position=position,
+            estimated_wait_s=self._ewt(contact.queue, position) if position else 0.0,
+            waited_s=max(0.0, now - contact.entered_at),
+        )
+
+    def snapshot(self, now: float) -> CenterSnapshot:
+        offered: dict[str, int] = dict.fromkeys(self._queues, 0)
+        for contact in self._contacts.values():
+            if contact.state is ContactState.OFFERED:
+                offered[contact.queue] += 1
+        queues = []
+        for name, waiting in self._waiting.items():
+            entries = tuple(
+                WaitingContact(
+                    call_id=call_id,
+                    priority=self._contacts[call_id].priority,
+                    position=i + 1,
+                    waited_s=max(0.0, now - self._contacts[call_id].entered_at),
+                )
+                for i, (_, call_id) in enumerate(waiting)
+            )
+            queues.append(
+                QueueSnapshot(
+                    name=name,
+                    waiting=entries,
+                    offered=offered[name],
+                    longest_wait_s=max((w.waited_s for w in entries), default=0.0),
+                    agents_available=len(self._available[name]),
+                    agents_staffed=len(self._staffed[name]),
+                    average_handle_time_s=round(self._aht[name], 1),
+                )
+            )
+        agents = tuple(
+            AgentSnapshot(
+                agent_id=a.agent_id,
+                name=a.name,
+                state=a.state,
+                reason=a.reason,
+                since=a.since,
+                call_id=a.call_id,
+                teams=a.teams,
+            )
+            for a in self._agents.values()
+        )
+        return CenterSnapshot(taken_at=now, queues=tuple(queues), agents=agents)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _agent(self, agent_id: str) -> _Agent:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id)
+        return agent
+
+    def _ewt(self, queue: str, position: int) -> float | None:
+        return estimate_wait_s(position, self._aht[queue], len(self._staffed[queue]))
+
+    def _index(self, contact: _Contact) -> int:
+        return bisect_left(self._waiting[contact.queue], (contact.score, contact.call_id))
+
+    def _insert_waiting(self, contact: _Contact, now: float) -> int:
+        """Put `contact` in its queue at the place its score gives; arm its maximum wait."""
+        waiting = self._waiting[contact.queue]
+        entry = (contact.score, contact.call_id)
+        index = bisect_left(waiting, entry)
+        waiting.insert(index, entry)
+        contact.state = ContactState.QUEUED
+        contact.agent_id = None
+        if contact.max_wait_s is not None:
+            self._timers.set(WAIT, contact.call_id, contact.queued_at + contact.max_wait_s)
+        return index
+
+    def _remove_waiting(self, contact: _Contact, out: list[Notification]) -> None:
+        index = self._index(contact)
+        del self._waiting[contact.queue][index]
+        self._timers.cancel(WAIT, contact.call_id)
+        self._positions_from(contact.queue, index, out)
+
+    def _positions_from(self, queue: str, start: int, out: list[Notification]) -> None:
+        """Tell the callers at 0-based `start`.. (within the first N) their new position."""
+        waiting = self._waiting[queue]
+        for index in range(start, min(len(waiting), self.config.position_updates)):
+            out.append(
+                QueuePositionChanged(
+                    call_id=waiting[index][1],
+                    queue=queue,
+                    position=index + 1,
+                    estimated_wait_s=self._ewt(queue, index + 1),
+                )
+            )
+
+    def _requeue(self, contact: _Contact, now: float, out: list[Notification]) -> None:
+        """An offer failed: back to its queue with its original score, i.e. at the head."""
+        index = self._insert_waiting(contact, now)
+        self._positions_from(contact.queue, index, out)
+        self._dispatch_queue(contact.queue, now, out)
+
+    def _ring_no_answer(
+        self, contact: _Contact, agent: _Agent, reason: str, now: float, out: list[Notification]
+    ) -> None:
+        self._timers.cancel(RING, contact.call_id)
+        agent.call_id = None
+        out.append(OfferRescinded(call_id=contact.call_id, agent_id=agent.agent_id, reason=reason))
+        self._transition(agent, AgentAction.RING_NO_ANSWER, IDLE_REASON_RONA, now, out)
+        self._requeue(contact, now, out)
+
+    def _overflow(self, contact: _Contact, now: float, out: list[Notification]) -> None:
+        """Maximum wait reached: to the fallback queue, or out of the center."""
+        self._remove_waiting(contact, out)
+        origin = contact.queue
+        target = contact.fallback_queue
+        if target is None or target in contact.visited:
+            del self._contacts[contact.call_id]
+            reason = LeaveReason.MAX_WAIT if target is None else LeaveReason.NO_FALLBACK
+            out.append(ContactLeftQueue(call_id=contact.call_id, queue=origin, reason=reason))
+            return
+        config = self._queues[target]
+        contact.queue = target
+        contact.visited.append(target)
+        contact.queued_at = now
+        contact.max_wait_s = config.max_wait_s
+        contact.fallback_queue = config.fallback_queue
+        out.append(ContactMovedQueue(call_id=contact.call_id, from_queue=origin, to_queue=target))
+        self._requeue(contact, now, out)
+
+    def _offer(self, contact: _Contact, agent: _Agent, now: float, out: list[Notification]) -> None:
+        self._remove_waiting(contact, out)
+        contact.state = ContactState.OFFERED
+        contact.agent_id = agent.agent_id
+        agent.call_id = contact.call_id
+        out.append(
+            ContactOffered(
+                call_id=contact.call_id,
+                agent_id=agent.agent_id,
+                queue=contact.queue,
+                data=dict(contact.data),
+            )
+        )
+        self._transition(agent, AgentAction.OFFER, None, now, out)
+        ring_s = self._queues[contact.queue].ring_timeout_s
+        self._timers.set(RING, contact.call_id, now + ring_s)
+
+    def _dispatch_queue(self, queue: str, now: float, out: list[Notification]) -> None:
+        """Offer the queue's head to its longest-available agent while both exist."""
+        waiting = self._waiting[queue]
+        available = self._available[queue]
+        while waiting and available:
+            contact = self._contacts[waiting[0][1]]
+            agent = self._agents[available[0][1]]
+            self._offer(contact, agent, now, out)
+
+    def _dispatch_agent(self, agent: _Agent, now: float, out: list[Notification]) -> None:
+        """A newly available agent takes the best head among the queues they serve."""
+        if agent.state is not AgentState.AVAILABLE:
+            return
+        best: tuple[float, str] | None = None
+        for queue in agent.queues:
+            waiting = self._waiting[queue]
+            if waiting and (best is None or waiting[0] < best):
+                best = waiting[0]
+        if best is not None:
+            self._offer(self._contacts[best[1]], agent, now, out)
+
+    def _transition(
+        self,
+        agent: _Agent,
+        action: AgentAction,
+        reason: str | None,
+        now: float,
+        out: list[Notification],
+    ) -> bool:
+        """Apply the transition table; keep the available lists in step. False for a no-op."""
+        try:
+            target = next_state(agent.state, action)
+        except KeyError:
+            raise InvalidTransition(agent.agent_id, agent.state.value, action.value) from None
+        if target is None:
+            return False
+        if agent.state is AgentState.AVAILABLE:
+            for queue in agent.queues:
+                available = self._available[queue]
+                del available[bisect_left(available, (agent.since, agent.agent_id))]
+        agent.state = target
+        agent.reason = reason if target is AgentState.IDLE else None
+        agent.since = now
+        if target is AgentState.AVAILABLE:
+            for queue in agent.queues:
+                insort(self._available[queue], (now, agent.agent_id))
+        out.append(
+            AgentStateChanged(
+                agent_id=agent.agent_id, state=target, reason=agent.reason, since=now
+            )
+        )
+        return True
+
+
+def _require(value: str | None) -> str:
+    if value is None:  # pragma: no cover - guarded by the invariants above
+        raise AssertionError("contact in an agent state without an agent")
+    return value

@@ -1,0 +1,179 @@
+"""`ContactCenter`: the asyncio service on top of a `CenterStore`.
+
+It owns the clock and the timers (ring timeouts, maximum waits, wrap-ups): one task
+sleeps until the store's `next_deadline()` and then calls `handle_timers(now)`. It
+publishes every notification the store returns to its subscribers, in order.
+
+Several nodes may run a `ContactCenter` on the same `RedisCenterStore`. Each node's
+timer task may fire any due timer; the store's atomic steps make sure each fires once.
+Because another node can set an earlier deadline, the task also re-reads the deadline
+every `poll_interval_s`. Use a wall clock (`time.time`) shared through NTP then:
+`time.monotonic` values are not comparable between machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from dipflow.center.config import CenterConfig
+from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.store import CenterStore
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Notification], Awaitable[None] | None]
+
+
+class ContactCenter:
+    """Queues, agents and routing as a service. Methods raise `CenterError` subclasses."""
+
+    def __init__(
+        self,
+        config: CenterConfig,
+        store: CenterStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self._clock = clock
+        self._poll_interval_s = poll_interval_s
+        self._subscribers: list[Subscriber] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        store.bind(config)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run_timers(), name="contact-center-timers")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Receive every notification; returns the function that unsubscribes.
+
+        Callbacks run in the task that caused the notification, in order; keep them
+        quick (hand off to your own queue). An exception in one is logged, not raised.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    # ----------------------------------------------------------------- contacts
+
+    async def enqueue(
+        self,
+        call_id: str,
+        queue: str,
+        *,
+        priority: int = 0,
+        max_wait_s: float | None = None,
+        fallback_queue: str | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> None:
+        """Queue a call (raises `UnknownQueue`); higher `priority` is offered first.
+
+        `max_wait_s` and `fallback_queue` override the queue's own for this contact.
+        """
+        await self._publish(
+            await self.store.enqueue(
+                call_id,
+                queue,
+                priority=priority,
+                max_wait_s=max_wait_s,
+                fallback_queue=fallback_queue,
+                data=dict(data or {}),
+                now=self._clock(),
+            )
+        )
+
+    async def abandon(self, call_id: str) -> None:
+        """The caller hung up while queued, offered or connected. Unknown calls are ignored."""
+        await self._publish(await self.store.abandon(call_id, now=self._clock()))
+
+    async def end_contact(self, call_id: str) -> None:
+        """The call is over: the agent goes to wrap_up. Before an accept, same as `abandon`."""
+        await self._publish(await self.store.end_contact(call_id, now=self._clock()))
+
+    async def queue_status(self, call_id: str) -> QueueStatus | None:
+        return await self.store.queue_status(call_id, self._clock())
+
+    async def snapshot(self) -> CenterSnapshot:
+        return await self.store.snapshot(self._clock())
+
+    # ------------------------------------------------------------------- agents
+
+    async def login(self, agent_id: str, *, teams: Sequence[str] | None = None) -> None:
+        """Log in (idle, reason "login") to `teams` (default: all the agent's teams)."""
+        await self._publish(await self.store.login(agent_id, teams=teams, now=self._clock()))
+
+    async def logout(self, agent_id: str) -> None:
+        await self._publish(await self.store.logout(agent_id, now=self._clock()))
+
+    async def set_available(self, agent_id: str) -> None:
+        await self._publish(await self.store.set_available(agent_id, now=self._clock()))
+
+    async def set_idle(self, agent_id: str, reason: str) -> None:
+        await self._publish(await self.store.set_idle(agent_id, reason, now=self._clock()))
+
+    async def accept(self, agent_id: str, call_id: str) -> bool:
+        """True when the agent got the call; False when the offer is gone (exactly-once)."""
+        accepted, notes = await self.store.accept(agent_id, call_id, now=self._clock())
+        await self._publish(notes)
+        return accepted
+
+    async def decline(self, agent_id: str, call_id: str) -> None:
+        await self._publish(await self.store.decline(agent_id, call_id, now=self._clock()))
+
+    async def end_wrap_up(self, agent_id: str) -> None:
+        await self._publish(await self.store.end_wrap_up(agent_id, now=self._clock()))
+
+    # ------------------------------------------------------------------- timers
+
+    async def tick(self) -> None:
+        """Fire the timers due now. The timer task does this; tests with a fake clock call it."""
+        await self._publish(await self.store.handle_timers(self._clock()))
+
+    async def _run_timers(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+                deadline = await self.store.next_deadline()
+            except Exception:
+                # A store outage (Redis down) must not kill the timers; retry shortly.
+                log.exception("contact center: firing timers failed")
+                deadline = None
+            timeout = self._poll_interval_s
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _publish(self, notes: list[Notification]) -> None:
+        self._wake.set()  # a deadline may have moved earlier
+        for note in notes:
+            for callback in tuple(self._subscribers):
+                try:
+                    result = callback(note)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("contact center subscriber failed on %r", note)
