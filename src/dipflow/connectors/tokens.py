@@ -22,7 +22,7 @@ DEFAULT_REFRESH_MARGIN_S = 300.0
 """Refresh this long before expiry (MSAL treats tokens within 5 minutes of expiry as
 expired)."""
 _EXPIRY_SAFETY_S = 1.0
-"""A token this close to expiry is not sent any more (clock skew, request time)."""
+"""A token this close to expiry (at most a tenth of its life) is not sent any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Token:
 class _Held:
     value: str
     refresh_at: float
-    expires_at: float
+    usable_until: float
 
 
 TokenFetcher = Callable[[bool], Awaitable[Token]]
@@ -77,7 +77,7 @@ class TokenCache:
         held = _Held(
             value=token.value,
             refresh_at=started + lifetime - margin,
-            expires_at=started + lifetime,
+            usable_until=started + lifetime - min(_EXPIRY_SAFETY_S, lifetime / 10),
         )
         self._held = held
         return held
@@ -95,7 +95,7 @@ class TokenCache:
         now = self._clock()
         if held is not None and now < held.refresh_at:
             return held.value
-        if held is not None and now < held.expires_at - _EXPIRY_SAFETY_S:
+        if held is not None and now < held.usable_until:
             self._start()  # proactive refresh, off the caller's path
             return held.value
         task = self._start()

@@ -28,7 +28,7 @@ import phonenumbers
 MAX_ANI_CHARS = 32
 """Longer than any real phone number with punctuation; longer input is refused unparsed."""
 
-_ANI_SHAPE = re.compile(r"^\+?[0-9][0-9 ().\-]*$")
+_ANI_SHAPE = re.compile(r"^\+?[0-9(][0-9 ().\-]*$")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 _ENTITY = re.compile(r"^[a-z_][a-z0-9_]*$")
 
