@@ -79,6 +79,8 @@ class CenterLink:
             session.call_id,
             command.queue,
             priority=command.priority,
+            max_wait_s=command.max_wait_s,
+            fallback_queue=command.fallback_queue,
             data=dict(command.data),
         )
 
@@ -89,11 +91,13 @@ class CenterLink:
 
     async def accept(self, agent_id: str, call_id: str) -> bool:
         try:
-            await _call(self._runtime.center.accept, agent_id, call_id)
+            result = await _call(self._runtime.center.accept, agent_id, call_id)
         except Exception as exc:  # the offer is gone (rescinded, taken, caller left)
             log.info("accept of %s by %s refused: %s", call_id, agent_id, exc)
             return False
-        return True
+        if isinstance(result, tuple):
+            result = result[0]
+        return result is not False
 
     async def decline(self, agent_id: str, call_id: str) -> None:
         try:

@@ -153,7 +153,11 @@ def config_from_data(
         raise ConfigError([f"{where(())}: the configuration must be a mapping"])
     if environ is not None:
         try:
-            data = apply_overrides(substitute_references(data, environ), environ)
+            data = apply_overrides(
+                substitute_references(data, environ),
+                environ,
+                sections=frozenset(DipflowConfig.model_fields) - {"base_dir"},
+            )
         except EnvError as exc:
             raise ConfigError([f"{where(exc.loc)}: {exc.message}"]) from exc
     if base_dir is not None:

@@ -64,13 +64,19 @@ def _parse_scalar(text: str) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else text
 
 
-def apply_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Apply `DIPFLOW_A__B=value` overrides (sorted, so the result does not depend on env order)."""
+def apply_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], *, sections: frozenset[str]
+) -> dict[str, Any]:
+    """Apply `DIPFLOW_A__B=value` overrides (sorted, so the result does not depend on env order).
+
+    Only variables whose first level names one of `sections` (the top-level keys of the
+    configuration) are overrides; other `DIPFLOW_*` variables belong to someone else.
+    """
     for key in sorted(environ):
         if not key.startswith(ENV_PREFIX) or key in _NOT_OVERRIDES:
             continue
         parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
-        if not parts or any(not p for p in parts):
+        if not parts or any(not p for p in parts) or parts[0] not in sections:
             continue
         _set_path(data, parts, _parse_scalar(environ[key]), key)
     return data

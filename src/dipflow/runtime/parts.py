@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dipflow.media.audio import Pcm
+from dipflow.media.prompts import PromptRenderer
+from dipflow.media.tts import EspeakTts, TtsEngine
 from dipflow.runtime.config import MediaSettings, RedisStoreSettings
 
 
@@ -22,13 +25,19 @@ def make_center_store(settings: str | RedisStoreSettings) -> Any:
     return MemoryCenterStore()
 
 
-def make_prompts(settings: MediaSettings) -> Any:
+class SilentTts:
+    """A TTS engine that speaks silence as long as the text would take (tests, text channels)."""
+
+    name = "silent"
+
+    def synthesize(self, text: str, *, language: str, voice: str | None) -> Pcm:
+        del language, voice
+        rate = 8000
+        seconds = min(60.0, max(0.2, len(text) / 15.0))
+        return Pcm(samples=bytes(2 * int(rate * seconds)), rate=rate)
+
+
+def make_prompts(settings: MediaSettings) -> PromptRenderer:
     """The prompt renderer for the configured TTS engine and audio directories."""
-    from dipflow.media.prompts import PromptRenderer  # type: ignore[import-not-found, unused-ignore]
-
-    tts: Any = None
-    if settings.tts == "espeak":
-        from dipflow.media.tts import EspeakTts  # type: ignore[import-not-found, unused-ignore]
-
-        tts = EspeakTts()
-    return PromptRenderer(tts=tts, cache_dir=settings.cache_dir, audio_dirs=settings.audio_dirs)
+    tts: TtsEngine = EspeakTts() if settings.tts == "espeak" else SilentTts()
+    return PromptRenderer(tts, cache_dir=settings.cache_dir, audio_dirs=settings.audio_dirs)

@@ -1,0 +1,130 @@
+"""The demo configuration: the bundled Dynamics flow on every number, against the emulator.
+
+Used by `dipflow demo`, by `dipflow call` when no configuration is given, by the
+tests and by the bench. Logins (documented in docs/runtime.md): `agent1`/`agent1`,
+`agent2`/`agent2`, `agent3`/`agent3` (agents) and `supervisor`/`supervisor`.
+Their passwords are hashed (scrypt) in the configuration object like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dipflow.runtime.config import DipflowConfig, config_from_data
+from dipflow.runtime.passwords import hash_password
+
+DEMO_FLOW = "ms-dynamics-data-dip"
+DEMO_CONNECTOR = "dynamics"
+DEMO_QUEUE = "Support"
+DEMO_TEAM = "support"
+DEMO_SECRET_ENV = "DIPFLOW_DEMO_CRM_CLIENT_SECRET"  # noqa: S105 - a variable name
+"""The emulator's client secret reaches the connector through this environment variable
+(the connector reads secrets from the environment only); see `demo_environ`."""
+
+
+class RunningEmulatorLike(Protocol):
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+    agent_id: str | None
+    display_name: str
+
+
+def _login(username: str, role: str, agent_id: str | None, display_name: str) -> DemoLogin:
+    # Demo passwords equal the user names, on purpose: they are printed by `dipflow demo`.
+    return DemoLogin(
+        username=username,
+        password=username,
+        role=role,
+        agent_id=agent_id,
+        display_name=display_name,
+    )
+
+
+DEMO_LOGINS: tuple[DemoLogin, ...] = (
+    _login("agent1", "agent", "agent1", "Ava"),
+    _login("agent2", "agent", "agent2", "Ben"),
+    _login("agent3", "agent", "agent3", "Chloé"),
+    _login("supervisor", "supervisor", None, "Sam (supervisor)"),
+)
+
+
+def demo_environ(emulator: RunningEmulatorLike) -> dict[str, str]:
+    """The environment entries `Runtime.create` needs for the demo connector."""
+    return {DEMO_SECRET_ENV: emulator.client_secret}
+
+
+def demo_config(
+    *,
+    emulator: RunningEmulatorLike,
+    web_port: int = 8080,
+    web_host: str = "127.0.0.1",
+    sip: dict[str, Any] | None = None,
+    extra_agents: Sequence[str] = (),
+    flow: str = DEMO_FLOW,
+    flow_variables: dict[str, Any] | None = None,
+    tts: str = "espeak",
+    max_wait_s: float | None = None,
+) -> DipflowConfig:
+    """The demo deployment as a validated `DipflowConfig`.
+
+    `extra_agents`: more agent ids (no desktop login) for simulations and benchmarks.
+    """
+    agents: list[dict[str, Any]] = [
+        {"agent_id": login.agent_id, "name": login.display_name, "teams": [DEMO_TEAM]}
+        for login in DEMO_LOGINS
+        if login.agent_id is not None
+    ]
+    agents += [{"agent_id": a, "name": a, "teams": [DEMO_TEAM]} for a in extra_agents]
+    users = [
+        {
+            "username": login.username,
+            "password_hash": hash_password(login.password),
+            "role": login.role,
+            "agent_id": login.agent_id,
+            "display_name": login.display_name,
+        }
+        for login in DEMO_LOGINS
+    ]
+    queue: dict[str, Any] = {"name": DEMO_QUEUE, "teams": [DEMO_TEAM]}
+    if max_wait_s is not None:
+        queue["max_wait_s"] = max_wait_s
+    data: dict[str, Any] = {
+        "flows": [{"dnis": "*", "flow": flow, "variables": dict(flow_variables or {})}],
+        "connectors": [
+            {
+                "name": DEMO_CONNECTOR,
+                "kind": "dataverse",
+                "base_url": emulator.base_url,
+                "auth": {
+                    "type": "oauth2_client_credentials",
+                    "token_url": emulator.token_url,
+                    "client_id": emulator.client_id,
+                    "client_secret_env": DEMO_SECRET_ENV,
+                    "scope": emulator.scope,
+                },
+            }
+        ],
+        "center": {"queues": [queue], "agents": agents, "wrap_up_s": 0},
+        "users": users,
+        "web": {"host": web_host, "port": web_port},
+        "sip": sip,
+        "media": {"tts": tts},
+    }
+    return config_from_data(data)
