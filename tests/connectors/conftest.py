@@ -83,6 +83,18 @@ class FakeCrm:
                     "issuer": f"{base}/v2.0",
                 },
             )
+        if path.endswith("/common/discovery/instance"):
+            # Entra instance discovery (what MSAL asks login.microsoftonline.com).
+            host = request.url.host
+            return httpx.Response(
+                200,
+                json={
+                    "tenant_discovery_endpoint": f"https://{host}/{TENANT}/v2.0/.well-known/"
+                    "openid-configuration",
+                    "api-version": "1.1",
+                    "metadata": [{"preferred_network": host, "aliases": [host]}],
+                },
+            )
         if path.endswith("/token"):
             return self._token(request)
         return self._api(request)

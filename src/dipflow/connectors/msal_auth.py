@@ -207,6 +207,8 @@ class MsalTokenSource:
                 # MSAL reports a wrong tenant / authority as ValueError; its message names
                 # the authority URL only.
                 raise AuthError(f"Entra ID authority rejected: {str(exc)[:200]}") from exc
+            except Exception as exc:  # MSAL has no exception tree of its own
+                raise AuthError(f"MSAL token request failed ({type(exc).__name__})") from exc
         if not isinstance(result, dict) or "access_token" not in result:
             error = str((result or {}).get("error", "unknown_error"))[:60]
             description = str((result or {}).get("error_description", "")).splitlines()
