@@ -1,0 +1,200 @@
+"""Prompt rendering with a content-addressed cache.
+
+A prompt is rendered once (TTS or a WAV file, resampled to 8 kHz, normalised)
+and kept in memory (LRU) and, with a `cache_dir`, on disk as `<key>.wav`. The
+key is the SHA-256 of what determines the audio, so identical prompts across
+calls and restarts share one rendering; the browser phone serves
+`RenderedAudio.wav_bytes()` by key and the SIP channel streams `ulaw()`/`alaw()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+from dipflow.media import g711
+from dipflow.media.audio import (
+    TELEPHONY_RATE,
+    AudioFormatError,
+    Pcm,
+    normalize,
+    read_wav,
+    resample,
+    wav_bytes,
+)
+from dipflow.media.errors import MediaError, PromptNotFound
+from dipflow.media.music import hold_music
+from dipflow.media.tts import TtsEngine
+
+HOLD_MUSIC = "hold"
+"""The audio name of the default hold music (`PlayMusic(audio="hold")`)."""
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+_MAX_AUDIO_FILE_BYTES = 50 * 1024 * 1024
+
+
+class RenderedAudio:
+    """A rendered prompt: 8 kHz PCM and its encodings (computed on first use, then kept)."""
+
+    __slots__ = ("_alaw", "_lock", "_ulaw", "_wav", "key", "pcm")
+
+    def __init__(self, *, key: str, pcm: Pcm) -> None:
+        if pcm.rate != TELEPHONY_RATE:
+            raise ValueError("rendered audio is 8 kHz")
+        self.key = key
+        self.pcm = pcm
+        self._lock = threading.Lock()
+        self._wav: bytes | None = None
+        self._ulaw: bytes | None = None
+        self._alaw: bytes | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.pcm.duration_s
+
+    def wav_bytes(self) -> bytes:
+        with self._lock:
+            if self._wav is None:
+                self._wav = wav_bytes(self.pcm)
+            return self._wav
+
+    def ulaw(self) -> bytes:
+        """G.711 µ-law, one byte per sample (160 bytes per 20 ms frame)."""
+        with self._lock:
+            if self._ulaw is None:
+                self._ulaw = g711.ulaw_encode(self.pcm.samples)
+            return self._ulaw
+
+    def alaw(self) -> bytes:
+        """G.711 A-law, one byte per sample."""
+        with self._lock:
+            if self._alaw is None:
+                self._alaw = g711.alaw_encode(self.pcm.samples)
+            return self._alaw
+
+    def __repr__(self) -> str:
+        return f"RenderedAudio(key={self.key[:12]}…, duration_s={self.duration_s:.2f})"
+
+
+def _digest(parts: dict[str, str | None]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def is_safe_audio_name(name: str) -> bool:
+    """Plain file names only: no directories, no `..`, no hidden files."""
+    return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
+
+
+class PromptRenderer:
+    """Renders TTS text and audio files to cached 8 kHz `RenderedAudio`.
+
+    Thread-safe: channels call it from worker threads (`asyncio.to_thread`) so
+    that synthesis never blocks the event loop.
+    """
+
+    def __init__(
+        self,
+        tts: TtsEngine,
+        *,
+        audio_dirs: Sequence[Path] = (),
+        cache_dir: Path | None = None,
+        memory_entries: int = 512,
+    ) -> None:
+        self.tts = tts
+        self.audio_dirs = tuple(Path(d) for d in audio_dirs)
+        self.cache_dir = cache_dir
+        self._memory_entries = memory_entries
+        self._cache: OrderedDict[str, RenderedAudio] = OrderedDict()
+        self._lock = threading.Lock()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedAudio:
+        key = _digest(
+            {"kind": "tts", "text": text, "language": language, "voice": voice,
+             "engine": self.tts.name}
+        )  # fmt: skip
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        raw = self.tts.synthesize(text, language=language, voice=voice)
+        pcm = normalize(resample(raw, TELEPHONY_RATE))
+        return self._store(RenderedAudio(key=key, pcm=pcm))
+
+    def render_audio(self, name: str) -> RenderedAudio:
+        """`"hold"` is the bundled music; other names are WAV files in `audio_dirs`."""
+        if name == HOLD_MUSIC:
+            key = _digest({"kind": "music", "name": HOLD_MUSIC, "version": "1"})
+            cached = self.get(key)
+            if cached is not None:
+                return cached
+            return self._store(RenderedAudio(key=key, pcm=hold_music()))
+        path = self._find_audio_file(name)
+        data = path.read_bytes()
+        key = _digest({"kind": "file", "sha256": hashlib.sha256(data).hexdigest()})
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        try:
+            pcm = resample(read_wav(data), TELEPHONY_RATE)
+        except AudioFormatError as exc:
+            raise MediaError(f"audio {name!r}: {exc}") from exc
+        return self._store(RenderedAudio(key=key, pcm=pcm))
+
+    def get(self, key: str) -> RenderedAudio | None:
+        """A previously rendered prompt by key (memory, then the disk cache)."""
+        if not _KEY.fullmatch(key):
+            return None
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        if self.cache_dir is None:
+            return None
+        path = self.cache_dir / f"{key}.wav"
+        try:
+            pcm = read_wav(path.read_bytes())
+        except (OSError, AudioFormatError):
+            return None
+        if pcm.rate != TELEPHONY_RATE:
+            return None
+        return self._remember(RenderedAudio(key=key, pcm=pcm))
+
+    def _find_audio_file(self, name: str) -> Path:
+        if not is_safe_audio_name(name):
+            raise PromptNotFound(f"not a valid audio name: {name!r}")
+        candidates = [name] if name.lower().endswith(".wav") else [name, f"{name}.wav"]
+        for directory in self.audio_dirs:
+            for candidate in candidates:
+                path = directory / candidate
+                if path.is_file() and path.stat().st_size <= _MAX_AUDIO_FILE_BYTES:
+                    return path
+        raise PromptNotFound(f"no audio file {name!r} in {[str(d) for d in self.audio_dirs]}")
+
+    def _store(self, audio: RenderedAudio) -> RenderedAudio:
+        if self.cache_dir is not None:
+            final = self.cache_dir / f"{audio.key}.wav"
+            partial = final.with_suffix(f".{threading.get_ident()}.tmp")
+            try:  # write-then-rename so a concurrent reader never sees half a file
+                partial.write_bytes(audio.wav_bytes())
+                partial.replace(final)
+            except OSError:
+                partial.unlink(missing_ok=True)
+        return self._remember(audio)
+
+    def _remember(self, audio: RenderedAudio) -> RenderedAudio:
+        with self._lock:
+            existing = self._cache.get(audio.key)
+            if existing is not None:
+                return existing
+            self._cache[audio.key] = audio
+            while len(self._cache) > self._memory_entries:
+                self._cache.popitem(last=False)
+            return audio
