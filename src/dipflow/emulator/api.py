@@ -1,0 +1,257 @@
+"""The Dataverse Web API surface: `/api/data/v9.2/...`.
+
+Behaviour follows Microsoft Learn's Web API pages: "Query data using the Web
+API", "Retrieve a table row", "Create a table row" (204 + `OData-EntityId`, or
+201 with the record under `Prefer: return=representation`), "Update and delete
+table rows" (PATCH is an upsert unless `If-Match: *`; `If-Match` with an etag
+is optimistic concurrency, 412 on mismatch).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dipflow.emulator import records
+from dipflow.emulator.errors import ErrorCode, ODataError, bad_payload, bad_query
+from dipflow.emulator.odata.options import QueryOptions, parse_options
+from dipflow.emulator.odata.values import is_guid
+from dipflow.emulator.payload import parse_payload
+from dipflow.emulator.representation import AnnotationFilter, etag, parse_prefer, to_json
+from dipflow.emulator.schema import ENTITIES, Entity, NavKind
+from dipflow.emulator.state import EmulatorState
+
+API_PREFIX = "/api/data/v9.2/"
+MAX_BODY = 1_000_000
+_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\(([^)]*)\))?(?:/([A-Za-z_][A-Za-z0-9_]*))?$")
+ODATA_HEADERS = {"OData-Version": "4.0"}
+JSON_TYPE = "application/json; odata.metadata=minimal"
+
+
+def api_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + API_PREFIX
+
+
+def odata_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Response(
+        content,
+        status_code=status,
+        media_type=JSON_TYPE,
+        headers={**ODATA_HEADERS, **(headers or {})},
+    )
+
+
+def error_response(error: ODataError, headers: dict[str, str] | None = None) -> Response:
+    return odata_json(error.body(), error.status, headers)
+
+
+async def service_document(request: Request) -> Response:
+    url = api_url(request)
+    return odata_json(
+        {
+            "@odata.context": f"{url}$metadata",
+            "value": [
+                {"name": name, "kind": "EntitySet", "url": name} for name in sorted(ENTITIES)
+            ],
+        }
+    )
+
+
+def _resolve(path: str) -> tuple[Entity, str | None, str | None]:
+    match = _SEGMENT.match(path)
+    if match is None:
+        raise ODataError(
+            404, ErrorCode.RESOURCE_NOT_FOUND, f"Resource not found for the segment '{path}'."
+        )
+    name, key, nav = match.groups()
+    entity = ENTITIES.get(name)
+    if entity is None:
+        raise ODataError(
+            404, ErrorCode.RESOURCE_NOT_FOUND, f"Resource not found for the segment '{name}'."
+        )
+    if key is not None:
+        key = key.strip()
+        if key.startswith(f"{entity.key}="):
+            key = key[len(entity.key) + 1 :]
+        if not is_guid(key):
+            raise bad_query(f"Bad Request - Error in query syntax: '{key}' is not a valid key.")
+        key = key.lower()
+    if nav is not None and key is None:
+        raise bad_query("A navigation property needs a single record before it.")
+    return entity, key, nav
+
+
+def _context(url: str, entity: Entity, options: QueryOptions, single: bool) -> str:
+    parts = list(options.select or ())
+    parts += [f"{item.navigation.name}()" for item in options.expand]
+    projection = f"({','.join(parts)})" if parts else ""
+    return f"{url}$metadata#{entity.set_name}{projection}" + ("/$entity" if single else "")
+
+
+async def handle_data(request: Request, state: EmulatorState) -> Response:
+    entity, key, nav = _resolve(request.path_params["path"])
+    method = request.method
+    if method == "GET":
+        return _get(request, state, entity, key, nav)
+    if nav is not None:
+        raise ODataError(
+            405, ErrorCode.GENERIC, "Writes through a navigation property are not supported."
+        )
+    if method == "POST":
+        if key is not None:
+            raise ODataError(405, ErrorCode.GENERIC, "POST goes to the entity set, not a record.")
+        return await _post(request, state, entity)
+    if key is None:
+        raise ODataError(
+            405, ErrorCode.GENERIC, f"{method} needs a record: {entity.set_name}(<id>)."
+        )
+    if method == "PATCH":
+        return await _patch(request, state, entity, key)
+    return _delete(request, state, entity, key)
+
+
+def _get(
+    request: Request, state: EmulatorState, entity: Entity, key: str | None, nav: str | None
+) -> Response:
+    _, annotations = parse_prefer(request.headers.get("prefer", ""))
+    url = api_url(request)
+    params = dict(request.query_params)
+    headers = _preference_applied(annotations)
+    if key is None:
+        options = parse_options(params, entity)
+        rows, count = state.store.query(entity, options)
+        body: dict[str, Any] = {"@odata.context": _context(url, entity, options, single=False)}
+        if count is not None:
+            body["@odata.count"] = count
+        body["value"] = [to_json(entity, r, options, annotations) for r in rows]
+        return odata_json(body, headers=headers)
+    if nav is not None:
+        return _get_related(request, state, entity, key, nav, annotations)
+    options = parse_options(params, entity)
+    record = state.store.get(entity, key, options)
+    if record is None:
+        raise records.not_found(entity, key)
+    body = {"@odata.context": _context(url, entity, options, single=True)}
+    body.update(to_json(entity, record, options, annotations))
+    return odata_json(body, headers={**headers, "ETag": etag(record)})
+
+
+def _get_related(
+    request: Request,
+    state: EmulatorState,
+    entity: Entity,
+    key: str,
+    nav_name: str,
+    annotations: AnnotationFilter,
+) -> Response:
+    """`contacts(<id>)/incident_customer_contacts`: a filtered collection."""
+    nav = entity.navigations.get(nav_name)
+    if nav is None or nav.kind is not NavKind.COLLECTION:
+        raise ODataError(
+            404, ErrorCode.RESOURCE_NOT_FOUND, f"Resource not found for the segment '{nav_name}'."
+        )
+    if state.store.get(entity, key) is None:
+        raise records.not_found(entity, key)
+    target = ENTITIES[nav.target]
+    params = dict(request.query_params)
+    link = f"{nav.remote_column} eq {key}"
+    params["$filter"] = f"({link}) and ({params['$filter']})" if "$filter" in params else link
+    options = parse_options(params, target)
+    # GUIDs are unique across tables, so the key alone picks this customer's cases.
+    rows, count = state.store.query(target, options)
+    body: dict[str, Any] = {"@odata.context": _context(api_url(request), target, options, False)}
+    if count is not None:
+        body["@odata.count"] = count
+    body["value"] = [to_json(target, r, options, annotations) for r in rows]
+    return odata_json(body, headers=_preference_applied(annotations))
+
+
+def _preference_applied(annotations: AnnotationFilter) -> dict[str, str]:
+    if not annotations.any:
+        return {}
+    return {"Preference-Applied": f'odata.include-annotations="{",".join(annotations.patterns)}"'}
+
+
+async def _body(request: Request) -> object:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ODataError(
+            413, ErrorCode.PAYLOAD, f"The request body is larger than {MAX_BODY} bytes."
+        )
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise bad_payload(
+            "Error identified in Payload provided by the user: the body is not valid JSON."
+        ) from None
+
+
+def _entity_id(request: Request, entity: Entity, key: str) -> str:
+    return f"{api_url(request)}{entity.set_name}({key})"
+
+
+def _written(
+    request: Request, entity: Entity, record: dict[str, Any], *, created: bool
+) -> Response:
+    representation, annotations = parse_prefer(request.headers.get("prefer", ""))
+    key = record[entity.key]
+    headers = {"OData-EntityId": _entity_id(request, entity, key), "ETag": etag(record)}
+    if not representation:
+        return Response(status_code=204, headers={**ODATA_HEADERS, **headers})
+    options = parse_options(dict(request.query_params), entity)
+    body: dict[str, Any] = {
+        "@odata.context": _context(api_url(request), entity, options, single=True)
+    }
+    body.update(to_json(entity, record, options, annotations))
+    headers["Preference-Applied"] = "return=representation"
+    return odata_json(body, 201 if created else 200, headers)
+
+
+async def _post(request: Request, state: EmulatorState, entity: Entity) -> Response:
+    payload = parse_payload(entity, await _body(request))
+    record = records.create(state.store, entity, payload, state.rng)
+    return _written(request, entity, record, created=True)
+
+
+async def _patch(request: Request, state: EmulatorState, entity: Entity, key: str) -> Response:
+    payload = parse_payload(entity, await _body(request))
+    current = state.store.get(entity, key)
+    if_match = request.headers.get("if-match")
+    if_none_match = request.headers.get("if-none-match")
+    if current is None:
+        if if_match is not None:
+            raise records.not_found(entity, key)  # If-Match: * forbids the upsert's create
+        record = records.create(state.store, entity, payload, state.rng, key=key)
+        return _written(request, entity, record, created=True)
+    if if_none_match == "*":
+        raise ODataError(
+            412, ErrorCode.DUPLICATE_RECORD, "A record with matching key values already exists."
+        )
+    if if_match not in (None, "*") and if_match != etag(current):
+        raise ODataError(
+            412,
+            ErrorCode.VERSION_MISMATCH,
+            "The version of the existing record doesn't match the RowVersion property provided.",
+        )
+    record = records.update(state.store, entity, key, payload)
+    return _written(request, entity, record, created=False)
+
+
+def _delete(request: Request, state: EmulatorState, entity: Entity, key: str) -> Response:
+    if_match = request.headers.get("if-match")
+    current = state.store.get(entity, key)
+    if current is None:
+        raise records.not_found(entity, key)
+    if if_match not in (None, "*") and if_match != etag(current):
+        raise ODataError(
+            412,
+            ErrorCode.VERSION_MISMATCH,
+            "The version of the existing record doesn't match the RowVersion property provided.",
+        )
+    records.delete(state.store, entity, key)
+    return Response(status_code=204, headers=ODATA_HEADERS)

@@ -1,0 +1,1 @@
+"""OData query options: `$filter` (tokenizer, parser, SQL), `$select`, `$orderby`, `$expand`."""

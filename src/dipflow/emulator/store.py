@@ -1,0 +1,214 @@
+"""SQLite storage for the emulator's tables.
+
+One connection guarded by a lock: the emulator serves tests and demos, and a
+single SQLite connection answers an indexed phone lookup in well under a
+millisecond, so handlers call the store directly instead of hopping threads.
+
+SQL safety: every identifier in the SQL below is a table or column name defined
+in `dipflow.emulator.schema` (write paths check this with `_known`), and every
+value is a bound `?` parameter; hence the `noqa: S608` markers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dipflow.emulator.odata.filter_sql import compile_filter, quote_ident
+from dipflow.emulator.odata.options import MAX_TOP, QueryOptions
+from dipflow.emulator.odata.values import format_datetime
+from dipflow.emulator.schema import (
+    CUSTOMER_TYPE_COLUMN,
+    ENTITIES,
+    INCIDENTS,
+    Entity,
+    NavKind,
+    ddl,
+)
+
+Record = dict[str, Any]
+"""One row: every column, plus `customeridname` on incidents and expanded navigations."""
+
+CUSTOMER_NAME = "customeridname"
+
+_CUSTOMER_NAME_SQL = (
+    f"CASE {CUSTOMER_TYPE_COLUMN} "  # noqa: S608
+    "WHEN 'contact' THEN (SELECT fullname FROM contacts WHERE contactid = _customerid_value) "
+    "WHEN 'account' THEN (SELECT name FROM accounts WHERE accountid = _customerid_value) "
+    f"END AS {CUSTOMER_NAME}"
+)
+
+
+def _select_list(entity: Entity) -> str:
+    if entity is INCIDENTS:
+        return f"incidents.*, {_CUSTOMER_NAME_SQL}"
+    return "*"
+
+
+class Store:
+    """The emulator's data: three Dataverse tables in one SQLite database."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._path = str(path)
+        self._lock = threading.RLock()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        if self._path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        for statement in ddl():
+            self._conn.execute(statement)
+        self._version = self._max_version()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def now(self) -> str:
+        return format_datetime(self._clock())
+
+    def next_version(self) -> int:
+        with self._lock:
+            self._version += 1
+            return self._version
+
+    def _max_version(self) -> int:
+        highest = 0
+        for entity in ENTITIES.values():
+            row = self._conn.execute(f"SELECT MAX(versionnumber) FROM {entity.set_name}").fetchone()  # noqa: S608
+            if row[0] is not None:
+                highest = max(highest, int(row[0]))
+        return highest
+
+    # -- reads ---------------------------------------------------------------
+    def query(self, entity: Entity, options: QueryOptions) -> tuple[list[Record], int | None]:
+        """Rows matching `options` (filtered, ordered, limited, expanded) and the count."""
+        where, params = self._where(entity, options)
+        order = self._order(entity, options)
+        limit = options.top if options.top is not None else MAX_TOP
+        sql = f"SELECT {_select_list(entity)} FROM {entity.set_name}{where}{order} LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = [dict(r) for r in self._conn.execute(sql, (*params, limit))]
+            count = None
+            if options.count:
+                count_sql = f"SELECT COUNT(*) FROM {entity.set_name}{where}"  # noqa: S608
+                count = int(self._conn.execute(count_sql, params).fetchone()[0])
+            self._expand(entity, rows, options)
+        return rows, count
+
+    def get(self, entity: Entity, key: str, options: QueryOptions | None = None) -> Record | None:
+        sql = (
+            f"SELECT {_select_list(entity)} FROM {entity.set_name} "  # noqa: S608
+            f"WHERE {quote_ident(entity.key)} = ?"
+        )
+        with self._lock:
+            row = self._conn.execute(sql, (key,)).fetchone()
+            if row is None:
+                return None
+            record = dict(row)
+            if options is not None:
+                self._expand(entity, [record], options)
+        return record
+
+    def _where(self, entity: Entity, options: QueryOptions) -> tuple[str, tuple[Any, ...]]:
+        if options.filter is None:
+            return "", ()
+        fragment = compile_filter(options.filter, entity)
+        return f" WHERE {fragment.sql}", fragment.params
+
+    def _order(self, entity: Entity, options: QueryOptions) -> str:
+        keys = [
+            f"{quote_ident(k.column)} {'DESC' if k.descending else 'ASC'}" for k in options.orderby
+        ]
+        keys.append(quote_ident(entity.key))  # stable order, like a clustered key
+        return " ORDER BY " + ", ".join(keys)
+
+    def _expand(self, entity: Entity, rows: list[Record], options: QueryOptions) -> None:
+        for item in options.expand:
+            nav = item.navigation
+            target = ENTITIES[nav.target]
+            for row in rows:
+                if nav.kind is NavKind.SINGLE:
+                    matches = row.get(CUSTOMER_TYPE_COLUMN) == nav.customer_type
+                    key = row.get(nav.local_column)
+                    child = self.get(target, key, item.options) if matches and key else None
+                    row[nav.name] = child
+                    continue
+                where, params = self._where(target, item.options)
+                link = f"{quote_ident(nav.remote_column)} = ? AND {CUSTOMER_TYPE_COLUMN} = ?"
+                where = f" WHERE {link}" + (f" AND {where[7:]}" if where else "")
+                limit = item.options.top if item.options.top is not None else MAX_TOP
+                sql = (
+                    f"SELECT {_select_list(target)} FROM {target.set_name}{where}"  # noqa: S608
+                    f"{self._order(target, item.options)} LIMIT ?"
+                )
+                args = (row[nav.local_column], nav.customer_type, *params, limit)
+                children = [dict(r) for r in self._conn.execute(sql, args)]
+                self._expand(target, children, item.options)
+                row[nav.name] = children
+
+    # -- writes --------------------------------------------------------------
+    def insert(self, entity: Entity, values: Mapping[str, Any]) -> None:
+        """Insert one row; `values` holds validated column names only."""
+        columns = _known(entity, values)
+        sql = (
+            f"INSERT INTO {entity.set_name} ({', '.join(quote_ident(c) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        with self._lock:
+            self._conn.execute(sql, [values[c] for c in columns])
+
+    def update(self, entity: Entity, key: str, values: Mapping[str, Any]) -> bool:
+        if not values:
+            return self.get(entity, key) is not None
+        assignments = ", ".join(f"{quote_ident(c)} = ?" for c in _known(entity, values))
+        sql = f"UPDATE {entity.set_name} SET {assignments} WHERE {quote_ident(entity.key)} = ?"  # noqa: S608
+        with self._lock:
+            cursor = self._conn.execute(sql, [*values.values(), key])
+        return cursor.rowcount > 0
+
+    def delete(self, entity: Entity, key: str) -> bool:
+        sql = f"DELETE FROM {entity.set_name} WHERE {quote_ident(entity.key)} = ?"  # noqa: S608
+        with self._lock:
+            cursor = self._conn.execute(sql, (key,))
+        return cursor.rowcount > 0
+
+    def bulk_insert(
+        self, entity: Entity, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """executemany in one transaction (seeding and demo data)."""
+        columns = _known(entity, columns)
+        sql = (
+            f"INSERT INTO {entity.set_name} ({', '.join(quote_ident(c) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(sql, rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            self._version = self._max_version()
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                name: int(self._conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])  # noqa: S608
+                for name in ENTITIES
+            }
+
+
+def _known(entity: Entity, names: Iterable[str]) -> list[str]:
+    """Refuse any column name that is not part of the schema (defence in depth)."""
+    allowed = set(entity.columns) | ({CUSTOMER_TYPE_COLUMN} if entity is INCIDENTS else set())
+    columns = list(names)
+    unknown = [c for c in columns if c not in allowed]
+    if unknown:
+        raise ValueError(f"unknown columns for {entity.set_name}: {unknown}")
+    return columns
