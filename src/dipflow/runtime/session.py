@@ -47,6 +47,7 @@ from dipflow.engine.events import (
     TimerFired,
 )
 from dipflow.runtime.channel import ChannelCall
+from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
 
@@ -229,6 +230,7 @@ class CallSession:
             facts.disconnected = facts.disconnected or isinstance(event, CallerHungUp)
 
     async def _after_step(self, event: Event, commands: Sequence[Command]) -> None:
+        SECRETS.set(self.call_id, self.trace_view.secure_values(self.state))
         try:
             await self._services.save_state(self, self.state.to_json())
         except Exception:
@@ -359,6 +361,7 @@ class CallSession:
         log.info("call %s ended (%s)", self.call_id, why)
 
     def _finish_bookkeeping(self) -> None:
+        SECRETS.drop(self.call_id)
         self._finished = True
         self.done.set()
 
