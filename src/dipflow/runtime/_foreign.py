@@ -7,28 +7,10 @@ loadable; once every module has landed this file only re-exports.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
-try:
-    from dipflow.connectors.config import ConnectorConfig  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - until the connectors package lands
-
-    class ConnectorConfig(BaseModel):  # type: ignore[no-redef, unused-ignore]
-        model_config = ConfigDict(extra="allow", frozen=True)
-        name: str
-
-
-try:
-    from dipflow.center.config import CenterConfig  # type: ignore[import-not-found, unused-ignore]
-except ImportError:  # pragma: no cover - until the center package lands
-
-    class CenterConfig(BaseModel):  # type: ignore[no-redef, unused-ignore]
-        model_config = ConfigDict(extra="allow", frozen=True)
-        queues: list[dict[str, Any]] = []
-        agents: list[dict[str, Any]] = []
-
+from dipflow.center.config import CenterConfig
+from dipflow.connectors.config import ConnectorConfig
 
 try:
     from dipflow.channels.sip import SipSettings  # type: ignore[attr-defined, unused-ignore]

@@ -142,10 +142,15 @@ def config_from_data(
 ) -> DipflowConfig:
     """Validate already-parsed data (env applied when `environ` is given)."""
 
+    applied: dict[tuple[int | str, ...], str] = {}
+
     def where(loc: tuple[int | str, ...]) -> str:
         location = source.locate(loc) if source is not None else None
         prefix = f"{location}: " if isinstance(location, Location) else ""
-        return f"{prefix}{_format_loc(loc)}"
+        origin = next(
+            (f" (set by {key})" for at, key in applied.items() if loc[: len(at)] == at), ""
+        )
+        return f"{prefix}{_format_loc(loc)}{origin}"
 
     if data is None:
         data = {}
@@ -157,6 +162,7 @@ def config_from_data(
                 substitute_references(data, environ),
                 environ,
                 sections=frozenset(DipflowConfig.model_fields) - {"base_dir"},
+                applied=applied,
             )
         except EnvError as exc:
             raise ConfigError([f"{where(exc.loc)}: {exc.message}"]) from exc

@@ -65,7 +65,11 @@ def _parse_scalar(text: str) -> Any:
 
 
 def apply_overrides(
-    data: dict[str, Any], environ: Mapping[str, str], *, sections: frozenset[str]
+    data: dict[str, Any],
+    environ: Mapping[str, str],
+    *,
+    sections: frozenset[str],
+    applied: dict[tuple[int | str, ...], str] | None = None,
 ) -> dict[str, Any]:
     """Apply `DIPFLOW_A__B=value` overrides (sorted, so the result does not depend on env order).
 
@@ -78,18 +82,24 @@ def apply_overrides(
         parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
         if not parts or any(not p for p in parts) or parts[0] not in sections:
             continue
-        _set_path(data, parts, _parse_scalar(environ[key]), key)
+        loc = _set_path(data, parts, _parse_scalar(environ[key]), key)
+        if applied is not None:
+            applied[loc] = key
     return data
 
 
-def _set_path(data: dict[str, Any], parts: list[str], value: Any, env_key: str) -> None:
+def _set_path(
+    data: dict[str, Any], parts: list[str], value: Any, env_key: str
+) -> tuple[int | str, ...]:
     node: Any = data
+    loc: list[int | str] = []
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, dict):
+            loc.append(part)
             if last:
                 node[part] = value
-                return
+                return tuple(loc)
             child = node.get(part)
             if child is None:
                 child = {}
@@ -99,12 +109,14 @@ def _set_path(data: dict[str, Any], parts: list[str], value: Any, env_key: str) 
             index = _list_index(node, part)
             if index is None:
                 raise EnvError((), f"{env_key}: no list item {part!r} to override")
+            loc.append(index)
             if last:
                 node[index] = value
-                return
+                return tuple(loc)
             node = node[index]
         else:
             raise EnvError((), f"{env_key}: cannot set {part!r} inside a plain value")
+    return tuple(loc)
 
 
 def _list_index(items: list[Any], part: str) -> int | None:

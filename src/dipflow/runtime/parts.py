@@ -6,22 +6,22 @@ another area's constructor is one edit here.
 
 from __future__ import annotations
 
-from typing import Any
-
+from dipflow.center import CenterStore, MemoryCenterStore
 from dipflow.media.audio import Pcm
 from dipflow.media.prompts import PromptRenderer
 from dipflow.media.tts import EspeakTts, TtsEngine
 from dipflow.runtime.config import MediaSettings, RedisStoreSettings
 
 
-def make_center_store(settings: str | RedisStoreSettings) -> Any:
-    """The contact center's store: memory, or Redis shared by several nodes."""
+def make_center_store(settings: str | RedisStoreSettings) -> CenterStore:
+    """The contact center's store: memory, or Redis shared by several nodes.
+
+    Call state documents live in the same store (`save_call_state`), next to the queues.
+    """
     if isinstance(settings, RedisStoreSettings):
-        from dipflow.center.redis_store import RedisCenterStore  # type: ignore[import-not-found, unused-ignore]
+        from dipflow.center.redis_store import RedisCenterStore
 
-        return RedisCenterStore(settings.url, prefix=settings.prefix)
-    from dipflow.center.memory_store import MemoryCenterStore  # type: ignore[import-not-found, unused-ignore]
-
+        return RedisCenterStore.from_url(settings.url, prefix=settings.prefix)
     return MemoryCenterStore()
 
 

@@ -17,11 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dipflow.center.service import ContactCenter
+from dipflow.connectors.registry import Connectors
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
+from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink
 from dipflow.runtime.channel import AgentEndpoint, ChannelCall
-from dipflow.runtime.config import DipflowConfig, FlowBinding, RedisStoreSettings
+from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
@@ -31,14 +34,11 @@ from dipflow.runtime.notices import (
     ScreenPopReady,
 )
 from dipflow.runtime.session import CallFacts, CallSession, EngineLike
-from dipflow.runtime.store import CallStateStore, MemoryCallStore, RedisCallStore
+from dipflow.runtime.store import CallStateStore, CenterCallStore
 from dipflow.runtime.tracing import TraceView
 
 if TYPE_CHECKING:
-    from dipflow.center.service import ContactCenter  # type: ignore[import-not-found, unused-ignore]
-    from dipflow.connectors.registry import Connectors  # type: ignore[import-not-found, unused-ignore]
     from dipflow.flow.model import Flow
-    from dipflow.media.prompts import PromptRenderer  # type: ignore[import-not-found, unused-ignore]
 
 log = logging.getLogger("dipflow.runtime")
 
@@ -106,8 +106,6 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
-        from dipflow.center.service import ContactCenter
-        from dipflow.connectors.registry import Connectors
         from dipflow.engine import Engine  # type: ignore[attr-defined, unused-ignore]
         from dipflow.flow.loader import load_flow  # type: ignore[import-not-found, unused-ignore]
         from dipflow.runtime.parts import make_center_store, make_prompts
@@ -121,12 +119,9 @@ class Runtime:
             except Exception as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
             routes.append(_FlowRoute(binding, flow, engine))
-        store: CallStateStore
-        if isinstance(config.store, RedisStoreSettings):
-            store = RedisCallStore(config.store.url, prefix=config.store.prefix)
-        else:
-            store = MemoryCallStore()
-        center = ContactCenter(config.center, make_center_store(config.store))
+        center_store = make_center_store(config.store)
+        center = ContactCenter(config.center, center_store)
+        store = CenterCallStore(center_store)
         connectors = Connectors(config.connectors, environ=environ)
         prompts = make_prompts(config.media)
         return cls(

@@ -2,15 +2,15 @@
 
 The engine's state is a JSON document (`CallState.to_json()`); the session saves
 it after every step so that a call survives in the store (for inspection, and for
-another node to pick up once the runtime grows fail-over).
+another node to pick up once the runtime grows fail-over). The runtime keeps it in
+the contact center's store (`CenterCallStore`), memory or Redis as configured.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-FINISHED_TTL_S = 24 * 3600
-"""How long a finished call's state stays in Redis (for the supervisor and post-mortems)."""
+from dipflow.center.store import CenterStore
 
 
 class CallStateStore(Protocol):
@@ -48,27 +48,21 @@ class MemoryCallStore:
         return None
 
 
-class RedisCallStore:
-    """`<prefix>call:<call_id>` -> state JSON; finished calls expire after `FINISHED_TTL_S`."""
+class CenterCallStore:
+    """Call state kept in the contact center's store (memory or Redis), beside the queues:
+    one Redis for everything when several nodes share calls."""
 
-    def __init__(self, url: str, *, prefix: str = "dipflow:") -> None:
-        import redis.asyncio as aioredis
-
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self._prefix = prefix
-
-    def _key(self, call_id: str) -> str:
-        return f"{self._prefix}call:{call_id}"
+    def __init__(self, store: CenterStore) -> None:
+        self._store = store
 
     async def save(self, call_id: str, state_json: str) -> None:
-        await self._redis.set(self._key(call_id), state_json)
+        await self._store.save_call_state(call_id, state_json)
 
     async def load(self, call_id: str) -> str | None:
-        value = await self._redis.get(self._key(call_id))
-        return None if value is None else str(value)
+        return await self._store.load_call_state(call_id)
 
     async def finished(self, call_id: str) -> None:
-        await self._redis.expire(self._key(call_id), FINISHED_TTL_S)
+        await self._store.delete_call_state(call_id)
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        return None  # the center closes its store

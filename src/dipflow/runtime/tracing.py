@@ -15,6 +15,8 @@ from typing import Any
 from dipflow.flow.model import EventName, Flow
 
 MASK = "****"
+_ERROR_FLOWS = frozenset({EventName.GLOBAL_ERROR.value, "default_error"})
+"""The flow's global_error event flow, and the engine's built-in default handler."""
 _MIN_MASKED_LEN = 3
 """Shorter secure values are not masked by value (masking "1" would garble every number)."""
 
@@ -85,7 +87,7 @@ class TraceView:
     def hit_global_error(self, state: Any) -> bool:
         for entry in self.raw_trace(state):
             flow_name = _field(entry, "event_flow") or _field(entry, "flow")
-            if flow_name == EventName.GLOBAL_ERROR.value:
+            if flow_name in _ERROR_FLOWS:
                 return True
         return False
 
