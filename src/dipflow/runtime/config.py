@@ -144,8 +144,8 @@ def config_from_data(
 
     applied: dict[tuple[int | str, ...], str] = {}
 
-    def where(loc: tuple[int | str, ...]) -> str:
-        location = source.locate(loc) if source is not None else None
+    def where(loc: tuple[int | str, ...], *, key: bool = False) -> str:
+        location = source.locate(loc, key=key) if source is not None else None
         prefix = f"{location}: " if isinstance(location, Location) else ""
         origin = next(
             (f" (set by {key})" for at, key in applied.items() if loc[: len(at)] == at), ""
@@ -174,7 +174,7 @@ def config_from_data(
         problems = []
         for error in exc.errors(include_url=False):
             loc = _clean_loc(tuple(error["loc"]))
-            problems.append(f"{where(loc)}: {error['msg']}")
+            problems.append(f"{where(loc, key=error['type'] == 'extra_forbidden')}: {error['msg']}")
         raise ConfigError(problems) from exc
 
 

@@ -43,12 +43,14 @@ class LocatedYaml:
     root: yaml.Node | None
     path: str
 
-    def locate(self, loc: Sequence[int | str]) -> Location:
-        """The position of the deepest node along `loc` (a pydantic error location)."""
+    def locate(self, loc: Sequence[int | str], *, key: bool = False) -> Location:
+        """The position of the deepest node along `loc` (a pydantic error location);
+        with `key`, of the mapping key itself (for "unknown key" problems)."""
         node = self.root
         best = node
-        for part in loc:
-            child = _child(node, part)
+        for index, part in enumerate(loc):
+            last = index == len(loc) - 1
+            child = _child(node, part, key=key and last)
             if child is None:
                 break
             node = child
@@ -59,12 +61,12 @@ class LocatedYaml:
         return Location(path=self.path, line=mark.line + 1, column=mark.column + 1)
 
 
-def _child(node: yaml.Node | None, part: int | str) -> yaml.Node | None:
+def _child(node: yaml.Node | None, part: int | str, *, key: bool = False) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
-        for key, value in pairs:
-            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return value
+        for key_node, value in pairs:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                return key_node if key else value
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
         items: list[yaml.Node] = node.value

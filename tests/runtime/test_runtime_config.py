@@ -1,0 +1,163 @@
+"""dipflow.yaml loading: located errors, env references and overrides, password hashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dipflow.runtime.config import ConfigError, DipflowConfig, RedisStoreSettings, load_config
+from dipflow.runtime.passwords import hash_password, verify_password
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dipflow.yaml"
+
+GOOD = """\
+flows:
+  - dnis: ["+18005550100"]
+    flow: ms-dynamics-data-dip
+  - dnis: "*"
+    flow: flows/other.yaml
+connectors:
+  - name: dynamics
+    kind: dataverse
+    base_url: ${CRM_URL}
+center:
+  queues:
+    - name: Support
+      teams: [support]
+  agents:
+    - agent_id: agent1
+      name: Ava
+      teams: [support]
+users:
+  - username: ava
+    agent_id: agent1
+    password_hash: HASH
+web:
+  port: 8080
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "dipflow.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def good_text() -> str:
+    return GOOD.replace("HASH", hash_password("pw", salt=b"0123456789abcdef"))
+
+
+def test_example_file_loads() -> None:
+    config = load_config(EXAMPLE, environ={"DYNAMICS_CLIENT_SECRET": "x"})
+    assert config.binding_for("+18005550100").variables == {"queueName": "Support"}
+    assert config.binding_for("+19999999999").dnis == "*"
+    assert config.store == "memory"
+
+
+def test_good_file_with_env_reference(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, good_text()), environ={"CRM_URL": "http://crm.test"})
+    assert isinstance(config, DipflowConfig)
+    assert config.connectors[0].base_url == "http://crm.test"
+    assert config.base_dir == tmp_path.resolve()
+    assert config.binding_for("+18005550100").flow == "ms-dynamics-data-dip"
+    assert config.binding_for("anything").flow == "flows/other.yaml"
+
+
+def test_wrong_type_is_located_at_its_line(tmp_path: Path) -> None:
+    text = good_text().replace("port: 8080", "port: lots")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"{tmp_path / 'dipflow.yaml'}:23:9: web.port")
+    assert "integer" in problem
+
+
+def test_unknown_key_and_missing_section_are_reported_together(tmp_path: Path) -> None:
+    text = good_text().replace("web:\n  port: 8080\n", "webb:\n  port: 8080\n")
+    text = text.replace("center:", "centre:")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
+    text_of = "\n".join(info.value.problems)
+    assert ":22:1: webb: Extra inputs are not permitted" in text_of
+    assert "center: Field required" in text_of
+
+
+def test_missing_env_reference_names_the_variable_and_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, good_text()), environ={})
+    assert info.value.problems == [
+        f"{tmp_path / 'dipflow.yaml'}:9:15: connectors[0].base_url: "
+        "environment variable CRM_URL is not set"
+    ]
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, "flows:\n  - dnis: [a\n    flow: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.problems[0].startswith(f"{path}:")
+
+
+def test_clear_text_password_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("HASH", "hunter2")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
+    (problem,) = info.value.problems
+    assert ":21:20: users[0].password_hash:" in problem
+    assert "hunter2" not in problem
+
+
+def test_env_overrides_by_section_index_and_name(tmp_path: Path) -> None:
+    environ = {
+        "CRM_URL": "http://crm.test",
+        "DIPFLOW_WEB__PORT": "9000",
+        "DIPFLOW_WEB__SESSION_SECRET": "s3cret-value",
+        "DIPFLOW_CONNECTORS__DYNAMICS__BASE_URL": "http://other.test",
+        "DIPFLOW_USERS__0__ROLE": "supervisor",
+        "DIPFLOW_STORE__URL": "redis://10.0.0.5:6379/1",
+        "DIPFLOW_LOG_LEVEL": "DEBUG",  # not a section: left alone
+        "DIPFLOW_DEMO_SECRET": "x",  # idem
+    }
+    config = load_config(write(tmp_path, good_text()), environ=environ)
+    assert config.web.port == 9000
+    assert config.web.session_secret is not None
+    assert config.web.session_secret.get_secret_value() == "s3cret-value"
+    assert "s3cret-value" not in repr(config)
+    assert config.connectors[0].base_url == "http://other.test"
+    assert config.users[0].role == "supervisor"
+    assert isinstance(config.store, RedisStoreSettings)
+    assert config.store.url == "redis://10.0.0.5:6379/1"
+
+
+def test_bad_override_names_the_variable(tmp_path: Path) -> None:
+    environ = {"CRM_URL": "http://crm.test", "DIPFLOW_WEB__PORT": "not-a-port"}
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, good_text()), environ=environ)
+    assert "web.port (set by DIPFLOW_WEB__PORT)" in info.value.problems[0]
+
+
+def test_override_of_missing_list_item_is_an_error(tmp_path: Path) -> None:
+    environ = {"CRM_URL": "http://crm.test", "DIPFLOW_USERS__NOBODY__ROLE": "agent"}
+    with pytest.raises(ConfigError, match="DIPFLOW_USERS__NOBODY__ROLE"):
+        load_config(write(tmp_path, good_text()), environ=environ)
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
+        load_config(tmp_path / "missing.yaml", environ={})
+
+
+def test_unserved_dnis_is_a_lookup_error(tmp_path: Path) -> None:
+    text = good_text().replace('  - dnis: "*"\n    flow: flows/other.yaml\n', "")
+    config = load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
+    with pytest.raises(LookupError):
+        config.binding_for("+15550000000")
+
+
+def test_password_hashes_verify() -> None:
+    encoded = hash_password("correct horse")
+    assert verify_password("correct horse", encoded)
+    assert not verify_password("wrong horse", encoded)
+    assert not verify_password("correct horse", "scrypt$bad")
+    assert hash_password("x") != hash_password("x")  # salted
