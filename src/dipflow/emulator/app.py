@@ -64,6 +64,9 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
             request, state, True, lambda r: _guarded(r, state, service_document)
         )
 
+    async def discovery(request: Request) -> Response:
+        return await _openid_configuration(request, state)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -71,11 +74,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
 
     routes = [
         Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
-        Route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            lambda r: _openid_configuration(r, state),
-            methods=["GET"],
-        ),
+        Route("/{tenant}/v2.0/.well-known/openid-configuration", discovery, methods=["GET"]),
         Route(API_PREFIX, service, methods=["GET"]),
         Route(API_PREFIX + "{path:path}", data, methods=["GET", "POST", "PATCH", "DELETE"]),
         *admin.routes(state),
