@@ -26,14 +26,10 @@ from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dipflow.center.config import MAX_PRIORITY, MIN_PRIORITY, CenterConfig
+from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
     ContactExists,
-    InvalidArgument,
     InvalidTransition,
-    UnknownAgent,
-    UnknownQueue,
-    UnknownTeam,
 )
 from dipflow.center.estimator import estimate_wait_s, update_aht
 from dipflow.center.model import (
@@ -60,6 +56,7 @@ from dipflow.center.model import (
     WaitingContact,
 )
 from dipflow.center.transitions import AgentAction, next_state
+from dipflow.center.validation import Validator
 
 SEQ_SPAN = 2**32
 """Arrival numbers stay below this; score = -priority * SEQ_SPAN + seq is then an exact double."""
@@ -149,6 +146,7 @@ class CenterCore:
         self._agents = {a.agent_id: _Agent(a.agent_id, a.name) for a in config.agents}
         self._timers = _Timers()
         self._seq = 0
+        self._validator = Validator(config)
 
     # ----------------------------------------------------------------- contacts
 
@@ -163,20 +161,12 @@ class CenterCore:
         data: Mapping[str, str] | None = None,
         now: float,
     ) -> list[Notification]:
-        if queue not in self._queues:
-            raise UnknownQueue(queue)
-        if fallback_queue is not None and fallback_queue not in self._queues:
-            raise UnknownQueue(fallback_queue)
-        if not call_id:
-            raise InvalidArgument("call_id must not be empty")
-        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-            raise InvalidArgument(f"priority {priority} outside [{MIN_PRIORITY}, {MAX_PRIORITY}]")
-        if max_wait_s is not None and not max_wait_s > 0:
-            raise InvalidArgument(f"max_wait_s must be positive, not {max_wait_s}")
+        max_wait_s, fallback_queue = self._validator.enqueue(
+            call_id, queue, priority, max_wait_s, fallback_queue
+        )
         if call_id in self._contacts:
             raise ContactExists(call_id)
         self._seq += 1
-        config = self._queues[queue]
         contact = _Contact(
             call_id=call_id,
             queue=queue,
@@ -184,8 +174,8 @@ class CenterCore:
             score=order_score(priority, self._seq),
             entered_at=now,
             queued_at=now,
-            max_wait_s=max_wait_s if max_wait_s is not None else config.max_wait_s,
-            fallback_queue=fallback_queue if fallback_queue is not None else config.fallback_queue,
+            max_wait_s=max_wait_s,
+            fallback_queue=fallback_queue,
             data={str(k): str(v) for k, v in (data or {}).items()},
             visited=[queue],
         )
@@ -289,17 +279,12 @@ class CenterCore:
         self, agent_id: str, *, teams: Sequence[str] | None = None, now: float
     ) -> list[Notification]:
         agent = self._agent(agent_id)
-        allowed = self.config.agent(agent_id)
-        assert allowed is not None
-        chosen = tuple(allowed.teams if teams is None else teams)
-        for team in chosen:
-            if team not in allowed.teams:
-                raise UnknownTeam(agent_id, team)
+        chosen, queues = self._validator.login(agent_id, teams)
         out: list[Notification] = []
         if not self._transition(agent, AgentAction.LOGIN, IDLE_REASON_LOGIN, now, out):
             return out
-        agent.teams = chosen
-        agent.queues = self.config.queues_for_teams(chosen)
+        agent.teams = tuple(chosen)
+        agent.queues = tuple(queues)
         for queue in agent.queues:
             self._staffed[queue].add(agent_id)
         return out
@@ -341,8 +326,7 @@ class CenterCore:
 
     def set_idle(self, agent_id: str, reason: str, *, now: float) -> list[Notification]:
         agent = self._agent(agent_id)
-        if not reason:
-            raise InvalidArgument("an idle reason code is required")
+        self._validator.idle_reason(reason)
         out: list[Notification] = []
         if agent.state is AgentState.IDLE and agent.reason == reason:
             return out
@@ -448,10 +432,8 @@ class CenterCore:
     # ------------------------------------------------------------------ helpers
 
     def _agent(self, agent_id: str) -> _Agent:
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise UnknownAgent(agent_id)
-        return agent
+        self._validator.agent(agent_id)
+        return self._agents[agent_id]
 
     def _ewt(self, queue: str, position: int) -> float | None:
         return estimate_wait_s(position, self._aht[queue], len(self._staffed[queue]))
@@ -588,9 +570,7 @@ class CenterCore:
             for queue in agent.queues:
                 insort(self._available[queue], (now, agent.agent_id))
         out.append(
-            AgentStateChanged(
-                agent_id=agent.agent_id, state=target, reason=agent.reason, since=now
-            )
+            AgentStateChanged(agent_id=agent.agent_id, state=target, reason=agent.reason, since=now)
         )
         return True
 

@@ -18,12 +18,16 @@ handled it starts from `CenterConfig.default_handle_time_s`.
 
 from __future__ import annotations
 
+import math
+
 
 def estimate_wait_s(position: int, aht_s: float, staffed: int) -> float | None:
     """Seconds until the caller at `position` is offered; None when nobody is staffed."""
     if staffed <= 0:
         return None
-    return round(position * aht_s / staffed, 1)
+    # Rounded half-up to 0.1 s with plain float arithmetic, exactly as the Redis Lua
+    # scripts do it, so that both stores announce the same number.
+    return math.floor(position * aht_s / staffed * 10 + 0.5) / 10
 
 
 def update_aht(aht_s: float, sample_s: float, weight: float) -> float:

@@ -174,6 +174,7 @@ def notification_from_dict(raw: dict[str, Any]) -> Notification:
     values = {k: v for k, v in raw.items() if k in names}
     if cls is AgentStateChanged:
         values["state"] = AgentState(values["state"])
+        values["since"] = float(values["since"])  # carried as text to keep every digit
     if cls is ContactOffered:
         values["data"] = {str(k): str(v) for k, v in (values.get("data") or {}).items()}
     return cls(**values)

@@ -1,0 +1,300 @@
+"""`RedisCenterStore`: the center's state in Redis, shared by several dipflow nodes.
+
+Why a Lua script and not WATCH/MULTI: an assignment reads the head of a queue and
+the longest-available agent, then writes both. With WATCH/MULTI each node would
+read, decide in Python and retry on every conflict, and under load (many agents
+going available at once) the retries pile up. A script runs inside Redis as one
+atomic step, with no round trips and no retries: two nodes racing to offer the
+same caller are simply serialised, and the second sees the caller already offered.
+Every state change (not only the assignment) is the same script, so every
+invariant of `CenterCore` holds across nodes. See `redis_lua.py` for the keys.
+
+Keys (prefix default ``dipflow:{center}:``; the hash tag keeps them in one slot):
+``c:<call>`` contact hash, ``a:<agent>`` agent hash, ``w:<queue>`` waiting contacts
+(sorted set, score = -priority * 2**32 + arrival), ``av:<queue>`` available agents
+(sorted set, score = available since), ``st:<queue>`` staffed agents (set), ``aht``
+average handle time per queue, ``t`` timers (sorted set by deadline), ``seq``
+arrival counter, ``cs:<call>`` per-call state documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from dipflow.center.config import CenterConfig
+from dipflow.center.errors import (
+    CenterError,
+    CenterStoreError,
+    ContactExists,
+    InvalidTransition,
+)
+from dipflow.center.estimator import estimate_wait_s
+from dipflow.center.model import (
+    AgentSnapshot,
+    AgentState,
+    CenterSnapshot,
+    ContactState,
+    Notification,
+    QueueSnapshot,
+    QueueStatus,
+    WaitingContact,
+    notification_from_dict,
+)
+from dipflow.center.redis_lua import CENTER_LUA
+from dipflow.center.transitions import transitions_json
+from dipflow.center.validation import Validator
+
+DEFAULT_PREFIX = "dipflow:{center}:"
+TIMER_BATCH = 200
+"""Timers fired per script call, so that one call never blocks Redis for long."""
+
+
+class RedisCenterStore:
+    def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._script: AsyncScript | None = None
+        self._config_json = ""
+        self._validator: Validator | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisCenterStore:
+        """A store on its own connection pool, e.g. ``redis://127.0.0.1:6379/0``."""
+        return cls(aioredis.Redis.from_url(url), prefix=prefix)
+
+    def bind(self, config: CenterConfig) -> None:
+        self._validator = Validator(config)
+        self._config_json = json.dumps(
+            {
+                "queues": {
+                    q.name: {
+                        "ring": repr(q.ring_timeout_s),
+                        "max_wait": "" if q.max_wait_s is None else repr(q.max_wait_s),
+                        "fallback": q.fallback_queue or "",
+                    }
+                    for q in config.queues
+                },
+                "wrap_up": repr(config.wrap_up_s),
+                "aht0": repr(config.default_handle_time_s),
+                "alpha": repr(config.handle_time_weight),
+                "npos": config.position_updates,
+                "tr": json.loads(transitions_json()),
+            }
+        )
+        self._script = self._client.register_script(CENTER_LUA)
+
+    @property
+    def validator(self) -> Validator:
+        if self._validator is None:
+            raise CenterError("the store is not bound to a configuration yet (call bind)")
+        return self._validator
+
+    async def _run(self, op: str, now: float, *args: str) -> Any:
+        if self._script is None:
+            raise CenterError("the store is not bound to a configuration yet (call bind)")
+        try:
+            raw = await self._script(
+                keys=[], args=[self._config_json, self._prefix, op, repr(now), *args]
+            )
+        except RedisError as exc:
+            raise CenterStoreError(f"redis: {op} failed: {exc}") from exc
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        result = json.loads(text)
+        if isinstance(result, dict) and "error" in result:
+            if result["error"] == "invalid_transition":
+                agent_id = args[0]
+                raise InvalidTransition(agent_id, str(result["state"]), str(result["action"]))
+            if result["error"] == "exists":
+                raise ContactExists(args[0])
+            raise CenterStoreError(f"redis: {op}: {result['error']}")
+        return result
+
+    async def _notes(self, op: str, now: float, *args: str) -> list[Notification]:
+        return _decode_notes(await self._run(op, now, *args))
+
+    # ------------------------------------------------------------- operations
+
+    async def enqueue(
+        self,
+        call_id: str,
+        queue: str,
+        *,
+        priority: int,
+        max_wait_s: float | None,
+        fallback_queue: str | None,
+        data: Mapping[str, str],
+        now: float,
+    ) -> list[Notification]:
+        effective = self.validator.enqueue(call_id, queue, priority, max_wait_s, fallback_queue)
+        wait, fallback = effective
+        return await self._notes(
+            "enqueue",
+            now,
+            call_id,
+            queue,
+            str(priority),
+            "" if wait is None else repr(wait),
+            fallback or "",
+            json.dumps({str(k): str(v) for k, v in data.items()}),
+        )
+
+    async def abandon(self, call_id: str, *, now: float) -> list[Notification]:
+        return await self._notes("abandon", now, call_id)
+
+    async def login(
+        self, agent_id: str, *, teams: Sequence[str] | None, now: float
+    ) -> list[Notification]:
+        chosen, queues = self.validator.login(agent_id, teams)
+        return await self._notes("login", now, agent_id, json.dumps(chosen), json.dumps(queues))
+
+    async def logout(self, agent_id: str, *, now: float) -> list[Notification]:
+        self.validator.agent(agent_id)
+        return await self._notes("logout", now, agent_id)
+
+    async def set_available(self, agent_id: str, *, now: float) -> list[Notification]:
+        self.validator.agent(agent_id)
+        return await self._notes("set_available", now, agent_id)
+
+    async def set_idle(self, agent_id: str, reason: str, *, now: float) -> list[Notification]:
+        self.validator.agent(agent_id)
+        self.validator.idle_reason(reason)
+        return await self._notes("set_idle", now, agent_id, reason)
+
+    async def accept(
+        self, agent_id: str, call_id: str, *, now: float
+    ) -> tuple[bool, list[Notification]]:
+        self.validator.agent(agent_id)
+        result = await self._run("accept", now, agent_id, call_id)
+        return bool(result["ok"]), _decode_notes(result["notes"])
+
+    async def decline(self, agent_id: str, call_id: str, *, now: float) -> list[Notification]:
+        self.validator.agent(agent_id)
+        return await self._notes("decline", now, agent_id, call_id)
+
+    async def end_contact(self, call_id: str, *, now: float) -> list[Notification]:
+        return await self._notes("end_contact", now, call_id)
+
+    async def end_wrap_up(self, agent_id: str, *, now: float) -> list[Notification]:
+        self.validator.agent(agent_id)
+        return await self._notes("end_wrap_up", now, agent_id)
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        notes: list[Notification] = []
+        while True:
+            result = await self._run("timers", now, str(TIMER_BATCH))
+            notes.extend(_decode_notes(result["notes"]))
+            if not result["more"]:
+                return notes
+
+    async def next_deadline(self) -> float | None:
+        try:
+            head = await self._client.zrange(self._prefix + "t", 0, 0, withscores=True)
+        except RedisError as exc:
+            raise CenterStoreError(f"redis: next_deadline failed: {exc}") from exc
+        return float(head[0][1]) if head else None
+
+    # -------------------------------------------------------------- reporting
+
+    async def queue_status(self, call_id: str, now: float) -> QueueStatus | None:
+        raw = await self._run("status", now, call_id)
+        if not raw:
+            return None
+        position = int(raw["position"])
+        ewt: float | None = 0.0
+        if position:
+            ewt = estimate_wait_s(position, float(raw["aht"]), int(raw["staffed"]))
+        return QueueStatus(
+            call_id=call_id,
+            queue=str(raw["queue"]),
+            state=ContactState(raw["state"]),
+            position=position,
+            estimated_wait_s=ewt,
+            waited_s=max(0.0, now - float(raw["entered_at"])),
+        )
+
+    async def snapshot(self, now: float) -> CenterSnapshot:
+        config = self.validator.config
+        raw = await self._run(
+            "snapshot",
+            now,
+            json.dumps([q.name for q in config.queues]),
+            json.dumps([a.agent_id for a in config.agents]),
+        )
+        queues = []
+        for name, waiting_raw, offered, available, staffed, aht in _as_list(raw["queues"]):
+            waiting = tuple(
+                WaitingContact(
+                    call_id=str(call_id),
+                    priority=int(priority),
+                    position=i + 1,
+                    waited_s=max(0.0, now - float(entered_at)),
+                )
+                for i, (call_id, priority, entered_at) in enumerate(_as_list(waiting_raw))
+            )
+            queues.append(
+                QueueSnapshot(
+                    name=str(name),
+                    waiting=waiting,
+                    offered=int(offered),
+                    longest_wait_s=max((w.waited_s for w in waiting), default=0.0),
+                    agents_available=int(available),
+                    agents_staffed=int(staffed),
+                    average_handle_time_s=round(float(aht), 1),
+                )
+            )
+        names = {a.agent_id: a.name for a in config.agents}
+        agents = tuple(
+            AgentSnapshot(
+                agent_id=str(agent_id),
+                name=names[str(agent_id)],
+                state=AgentState(state),
+                reason=str(reason) or None,
+                since=float(since),
+                call_id=str(call) or None,
+                teams=tuple(json.loads(teams)),
+            )
+            for agent_id, state, reason, since, call, teams in _as_list(raw["agents"])
+        )
+        return CenterSnapshot(taken_at=now, queues=tuple(queues), agents=agents)
+
+    # ------------------------------------------------------------ call states
+
+    async def save_call_state(self, call_id: str, document: str) -> None:
+        await self._plain(self._client.set(self._prefix + "cs:" + call_id, document))
+
+    async def load_call_state(self, call_id: str) -> str | None:
+        raw = await self._plain(self._client.get(self._prefix + "cs:" + call_id))
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def delete_call_state(self, call_id: str) -> None:
+        await self._plain(self._client.delete(self._prefix + "cs:" + call_id))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    @staticmethod
+    async def _plain(awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except RedisError as exc:
+            raise CenterStoreError(f"redis: {exc}") from exc
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Lua's cjson encodes an empty table as ``{}``; read that as an empty list."""
+    if isinstance(value, dict) and not value:
+        return []
+    return cast(list[Any], value)
+
+
+def _decode_notes(raw: Any) -> list[Notification]:
+    return [notification_from_dict(item) for item in _as_list(raw)]
