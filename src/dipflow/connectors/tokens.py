@@ -87,7 +87,7 @@ class TokenCache:
             self._task = None
         if not task.cancelled() and task.exception() is not None:
             self.refresh_failures += 1
-            log.warning("token fetch failed: %s", task.exception())
+            log.info("token fetch failed: %s", task.exception())
 
     async def get(self) -> str:
         """A valid token, fetching only when there is none (or it expired)."""
