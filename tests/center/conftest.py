@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from center_helpers import FakeClock, Recorder, sample_config
+from center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 from dipflow.center import CenterStore, ContactCenter, MemoryCenterStore
 from dipflow.center.redis_store import RedisCenterStore
@@ -109,7 +109,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def center(make_store: StoreFactory, clock: FakeClock) -> ContactCenter:
     """A center on a fake clock (timers fire on `await center.tick()`), not started."""
-    return ContactCenter(sample_config(), make_store(), clock=clock)
+    center = ContactCenter(sample_config(), make_store(), clock=clock)
+    center.subscribe(OfferLedger())  # every contract test also checks exactly-once
+    return center
 
 
 @pytest.fixture

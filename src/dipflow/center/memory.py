@@ -21,6 +21,12 @@ class MemoryCenterStore:
         self._call_states: dict[str, str] = {}
 
     def bind(self, config: CenterConfig) -> None:
+        """Bind once; binding again with the same configuration (a second service on the
+        same store, as several nodes do on Redis) keeps the state."""
+        if self._core is not None:
+            if self._core.config != config:
+                raise CenterError("the store is already bound to another configuration")
+            return
         self._core = CenterCore(config)
 
     @property
