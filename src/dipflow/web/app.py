@@ -1,0 +1,95 @@
+"""`create_app(runtime)`: the HTTP app of a dipflow node.
+
+    /desktop, /login, /logout, /desktop/ws   agent desktop (dipflow.web.desktop)
+    /supervisor, /supervisor/state.json      supervisor view (dipflow.web.supervisor)
+    /phone, /phone/ws, /media/<key>.wav      browser caller (dipflow.web.phone)
+    /metrics                                 Prometheus exposition of the runtime's registry
+    /healthz                                 liveness
+    /static/...                              the pages' CSS and JS (shipped in the package)
+
+The runtime's lifecycle belongs to the caller (`dipflow serve` starts and stops
+it); the app only subscribes to its notifications, at creation, so that it also
+works when mounted inside another ASGI app (whose lifespan would not reach it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from dipflow.web import desktop, phone, supervisor
+from dipflow.web.auth import LoginThrottle, UserDirectory
+from dipflow.web.context import STATIC_DIR, WebContext, make_templates
+from dipflow.web.hub import DesktopHub
+from dipflow.web.security import SecurityHeadersMiddleware
+
+SESSION_COOKIE = "dipflow_session"
+SESSION_MAX_AGE_S = 12 * 3600
+"""One working day; the agent logs in again the next."""
+
+
+def _session_secret(runtime: Any) -> str:
+    configured = runtime.config.web.session_secret
+    if configured is not None and configured.get_secret_value():
+        return str(configured.get_secret_value())
+    # No secret configured: sessions are valid until this process restarts.
+    return secrets.token_urlsafe(32)
+
+
+def create_app(runtime: Any, *, throttle: LoginThrottle | None = None) -> Starlette:
+    """The web app for `runtime` (a `dipflow.runtime.runtime.Runtime`)."""
+    hub = DesktopHub(runtime)
+    hub.start()
+    ctx = WebContext(
+        runtime=runtime,
+        users=UserDirectory(list(runtime.config.users)),
+        throttle=throttle if throttle is not None else LoginThrottle(),
+        hub=hub,
+        templates=make_templates(),
+    )
+
+    async def home(request: Request) -> Response:
+        del request
+        return RedirectResponse("/desktop", status_code=307)
+
+    async def healthz(request: Request) -> Response:
+        del request
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        del request
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes: list[BaseRoute] = [
+        Route("/", home, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *desktop.routes(ctx),
+        *supervisor.routes(ctx),
+        *phone.routes(ctx),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    public_url = runtime.config.web.public_url or ""
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(
+            SessionMiddleware,
+            secret_key=_session_secret(runtime),
+            session_cookie=SESSION_COOKIE,
+            max_age=SESSION_MAX_AGE_S,
+            same_site="lax",
+            https_only=public_url.startswith("https://"),
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.web = ctx
+    return app

@@ -1,0 +1,54 @@
+"""What every route of the web app shares: the runtime, users, templates, the desktop hub."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from dipflow.web.auth import LoginThrottle, UserDirectory, WebUser
+from dipflow.web.hub import DesktopHub
+from dipflow.web.security import csrf_token
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STATIC_DIR = PACKAGE_DIR / "static"
+
+
+def make_templates() -> Jinja2Templates:
+    # Autoescape everything (the templates are all HTML): CRM and caller data is text.
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    return Jinja2Templates(env=env)
+
+
+@dataclass(slots=True, kw_only=True)
+class WebContext:
+    runtime: Any
+    users: UserDirectory
+    throttle: LoginThrottle
+    hub: DesktopHub
+    templates: Jinja2Templates
+
+    def page(
+        self,
+        request: Request,
+        name: str,
+        *,
+        user: WebUser | None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Response:
+        return self.templates.TemplateResponse(
+            request,
+            name,
+            {"user": user, "csrf_token": csrf_token(request.session), **context},
+            status_code=status_code,
+        )

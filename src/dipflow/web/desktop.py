@@ -1,0 +1,240 @@
+"""The agent desktop: login and logout, the page, and its live WebSocket `/desktop/ws`.
+
+Agent actions (state changes, accept, decline, hang-up, end of wrap-up) travel over
+the authenticated WebSocket, which only accepts same-origin handshakes; the
+login and logout forms carry a CSRF token. See docs/desktop.md for the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dipflow.web.auth import SESSION_USER_KEY, current_user
+from dipflow.web.centercalls import center_call
+from dipflow.web.context import WebContext
+from dipflow.web.security import CSRF_FIELD, csrf_ok, csrf_token, same_origin
+
+log = logging.getLogger("dipflow.web.desktop")
+
+_NEXT_PAGES = ("/desktop", "/supervisor")
+_REASON = re.compile(r"[A-Za-z0-9_ -]{1,32}")
+_CALL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+IDLE_REASONS = ("break", "lunch", "meeting", "training", "other")
+MAX_ACTION_BYTES = 2048
+
+
+class ActionError(ValueError):
+    pass
+
+
+def parse_action(raw: str) -> dict[str, str]:
+    """A validated desktop action: `{"action": ..., "call_id"?: ..., "reason"?: ...}`."""
+    if len(raw) > MAX_ACTION_BYTES:
+        raise ActionError("message too large")
+    try:
+        data: Any = json.loads(raw)
+    except ValueError as exc:
+        raise ActionError("not JSON") from exc
+    if not isinstance(data, dict):
+        raise ActionError("not a JSON object")
+    action = data.get("action")
+    if action in ("login", "available", "logout", "wrap_up_done", "ping"):
+        return {"action": action}
+    if action == "idle":
+        reason = data.get("reason")
+        if not isinstance(reason, str) or not _REASON.fullmatch(reason):
+            raise ActionError("an idle reason is 1-32 letters, digits, spaces, - or _")
+        return {"action": action, "reason": reason}
+    if action in ("accept", "decline", "hangup"):
+        call_id = data.get("call_id")
+        if not isinstance(call_id, str) or not _CALL_ID.fullmatch(call_id):
+            raise ActionError("call_id is missing or malformed")
+        return {"action": action, "call_id": call_id}
+    raise ActionError("unknown action")
+
+
+def routes(ctx: WebContext) -> list[BaseRoute]:
+    async def desktop_page(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None:
+            return login_page(request, error=None, next_page="/desktop")
+        return ctx.page(request, "desktop.html", user=user, idle_reasons=IDLE_REASONS)
+
+    def login_page(
+        request: Request, *, error: str | None, next_page: str, status_code: int = 200
+    ) -> Response:
+        return ctx.page(
+            request,
+            "login.html",
+            user=None,
+            error=error,
+            next_page=next_page,
+            status_code=status_code,
+        )
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        username = str(form.get("username") or "")[:64]
+        password = str(form.get("password") or "")[:1024]
+        next_page = str(form.get("next") or "/desktop")
+        if next_page not in _NEXT_PAGES:
+            next_page = "/desktop"
+        if not csrf_ok(request.session, form.get(CSRF_FIELD)):
+            return login_page(
+                request,
+                error="Your login form expired. Please try again.",
+                next_page=next_page,
+                status_code=400,
+            )
+        client = request.client.host if request.client else "unknown"
+        keys = [f"ip:{client}", f"user:{username.lower()}"]
+        wait = ctx.throttle.retry_after(keys)
+        if wait > 0:
+            return login_page(
+                request,
+                error=f"Too many failed logins. Try again in {int(wait) + 1} seconds.",
+                next_page=next_page,
+                status_code=429,
+            )
+        user = await ctx.users.authenticate(username, password)
+        if user is None:
+            ctx.throttle.failed(keys)
+            return login_page(
+                request,
+                error="Wrong username or password.",
+                next_page=next_page,
+                status_code=401,
+            )
+        ctx.throttle.succeeded(keys)
+        # A fresh session on login (no fixation of a pre-login session).
+        request.session.clear()
+        request.session[SESSION_USER_KEY] = user.username
+        csrf_token(request.session)
+        if user.agent_id is not None:
+            try:
+                await center_call(ctx.runtime.center, "login", user.agent_id)
+            except Exception as exc:  # already logged in to the center: fine
+                log.info("center login of %s: %s", user.agent_id, exc)
+        if user.is_supervisor and next_page == "/desktop" and user.agent_id is None:
+            next_page = "/supervisor"
+        return RedirectResponse(next_page, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if not csrf_ok(request.session, form.get(CSRF_FIELD)):
+            return Response("The logout form expired; reload the page.", status_code=400)
+        user = current_user(request, ctx.users)
+        if user is not None and user.agent_id is not None:
+            try:
+                await center_call(ctx.runtime.center, "logout", user.agent_id)
+            except Exception as exc:
+                log.info("center logout of %s: %s", user.agent_id, exc)
+        request.session.clear()
+        return RedirectResponse("/desktop", status_code=303)
+
+    async def whoami(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None:
+            return JSONResponse({"logged_in": False}, status_code=401)
+        return JSONResponse(
+            {"logged_in": True, "username": user.username, "agent_id": user.agent_id}
+        )
+
+    async def desktop_socket(websocket: WebSocket) -> None:
+        user = current_user(websocket, ctx.users)
+        if not same_origin(websocket.headers) or user is None or user.agent_id is None:
+            await websocket.close(code=1008)
+            return
+        agent_id = user.agent_id
+        await websocket.accept()
+        await _seed_state(ctx, agent_id)
+        outbox = ctx.hub.attach(agent_id)
+        outbox.put(ctx.hub.snapshot(agent_id))
+
+        async def writer() -> None:
+            while True:
+                message = await outbox.queue.get()
+                await websocket.send_json(message)
+                if outbox.overflowed:
+                    await websocket.close(code=1013)
+                    return
+
+        writer_task = asyncio.create_task(writer())
+        try:
+            while True:
+                raw = await websocket.receive_text()
+                try:
+                    action = parse_action(raw)
+                except ActionError as exc:
+                    outbox.put({"type": "error", "message": str(exc)})
+                    continue
+                await _perform(ctx, agent_id, action, outbox.put)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            ctx.hub.detach(agent_id, outbox)
+            writer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer_task
+
+    return [
+        Route("/desktop", desktop_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/desktop/session", whoami, methods=["GET"]),
+        WebSocketRoute("/desktop/ws", desktop_socket),
+    ]
+
+
+async def _seed_state(ctx: WebContext, agent_id: str) -> None:
+    try:
+        snapshot = await center_call(ctx.runtime.center, "snapshot")
+    except Exception:
+        log.exception("center snapshot failed")
+        return
+    for agent in getattr(snapshot, "agents", ()):
+        if agent.agent_id == agent_id:
+            age = float(getattr(snapshot, "taken_at", agent.since)) - float(agent.since)
+            ctx.hub.set_initial_state(agent_id, str(agent.state), agent.reason, age)
+
+
+async def _perform(ctx: WebContext, agent_id: str, action: dict[str, str], reply: Any) -> None:
+    runtime, center = ctx.runtime, ctx.runtime.center
+    kind = action["action"]
+    try:
+        if kind == "ping":
+            reply({"type": "pong", "at": time.time()})
+        elif kind == "login":
+            await center_call(center, "login", agent_id)
+        elif kind == "available":
+            await center_call(center, "set_available", agent_id)
+        elif kind == "idle":
+            await center_call(center, "set_idle", agent_id, action["reason"])
+        elif kind == "logout":
+            await center_call(center, "logout", agent_id)
+        elif kind == "wrap_up_done":
+            await center_call(center, "end_wrap_up", agent_id)
+        elif kind == "accept":
+            call_id = action["call_id"]
+            if await runtime.agent_accept(agent_id, call_id):
+                ctx.hub.connected(agent_id, call_id)
+            else:
+                reply({"type": "offer_gone", "call_id": call_id, "reason": "gone"})
+        elif kind == "decline":
+            await runtime.agent_decline(agent_id, action["call_id"])
+        elif kind == "hangup":
+            await runtime.agent_hangup(agent_id, action["call_id"])
+    except Exception as exc:  # an invalid transition, an unknown agent: tell the desktop
+        log.info("desktop action %s by %s refused: %s", kind, agent_id, exc)
+        reply({"type": "error", "message": f"{kind}: {exc}"[:300]})

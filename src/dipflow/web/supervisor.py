@@ -1,0 +1,135 @@
+"""The supervisor view: `/supervisor` (the page) and `/supervisor/state.json` (what it polls).
+
+Only users with role `supervisor` see it. The JSON holds the queues (waiting callers
+with their wait, the longest wait), the agents (state, reason, time in state) and
+the recent calls with their traces (secure values already masked by the runtime).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dipflow.web.auth import current_user
+from dipflow.web.centercalls import center_call
+from dipflow.web.context import WebContext
+
+RECENT_CALLS_SHOWN = 30
+_REMEMBERED_CALLS = 500
+
+
+class CallDataMemory:
+    """Agent-visible data of calls, kept after they end (the runtime forgets live data)."""
+
+    def __init__(self) -> None:
+        self._data: OrderedDict[str, dict[str, str]] = OrderedDict()
+
+    def remember(self, call_id: str, variables: dict[str, str]) -> None:
+        self._data[call_id] = variables
+        self._data.move_to_end(call_id)
+        while len(self._data) > _REMEMBERED_CALLS:
+            self._data.popitem(last=False)
+
+    def get(self, call_id: str) -> dict[str, str]:
+        return self._data.get(call_id, {})
+
+
+def _caller_name(variables: dict[str, str]) -> str | None:
+    for label, value in variables.items():
+        if "name" in label.lower() and value:
+            return value
+    return None
+
+
+async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str, Any]:
+    runtime = ctx.runtime
+    snapshot = await center_call(runtime.center, "snapshot")
+    taken_at = float(snapshot.taken_at)
+
+    def call_variables(call_id: str) -> dict[str, str]:
+        data = runtime.call_data(call_id)
+        if data is not None:
+            memory.remember(call_id, dict(data.variables))
+        return memory.get(call_id)
+
+    def ani_of(call_id: str) -> str | None:
+        data = runtime.call_data(call_id)
+        return data.ani if data is not None else None
+
+    queues = [
+        {
+            "name": q.name,
+            "waiting": [
+                {
+                    "call_id": w.call_id,
+                    "position": w.position,
+                    "waited_s": round(w.waited_s, 1),
+                    "ani": ani_of(w.call_id),
+                    "caller": _caller_name(call_variables(w.call_id)),
+                }
+                for w in q.waiting
+            ],
+            "offered": q.offered,
+            "longest_wait_s": round(q.longest_wait_s, 1),
+            "agents_available": q.agents_available,
+            "agents_staffed": q.agents_staffed,
+        }
+        for q in snapshot.queues
+    ]
+    agents = [
+        {
+            "agent_id": a.agent_id,
+            "name": a.name,
+            "state": str(a.state),
+            "reason": a.reason,
+            "in_state_s": round(max(0.0, taken_at - float(a.since)), 1),
+            "call_id": a.call_id,
+        }
+        for a in snapshot.agents
+    ]
+    calls = []
+    now = time.time()
+    for summary in runtime.recent_calls(RECENT_CALLS_SHOWN):
+        variables = call_variables(summary.call_id)
+        row = summary.to_dict()
+        end = summary.ended_at if summary.ended_at is not None else now
+        row["duration_s"] = round(max(0.0, end - summary.started_at), 1)
+        row["variables"] = variables
+        row["caller"] = _caller_name(variables)
+        calls.append(row)
+    return {"taken_at": now, "queues": queues, "agents": agents, "calls": calls}
+
+
+def routes(ctx: WebContext) -> list[BaseRoute]:
+    memory = CallDataMemory()
+
+    async def page(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None:
+            return ctx.page(request, "login.html", user=None, error=None, next_page="/supervisor")
+        if not user.is_supervisor:
+            return ctx.page(request, "forbidden.html", user=user, status_code=403)
+        return ctx.page(request, "supervisor.html", user=user)
+
+    async def state(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if not user.is_supervisor:
+            return JSONResponse({"error": "supervisors only"}, status_code=403)
+        return JSONResponse(await supervisor_state(ctx, memory))
+
+    async def to_supervisor(request: Request) -> Response:
+        del request
+        return RedirectResponse("/supervisor", status_code=307)
+
+    return [
+        Route("/supervisor", page, methods=["GET"]),
+        Route("/supervisor/", to_supervisor, methods=["GET"]),
+        Route("/supervisor/state.json", state, methods=["GET"]),
+    ]
