@@ -1,1 +1,9 @@
+"""The pure flow engine: `(state, event, now) -> (state, commands)`.
 
+See docs/engine.md for the state machine and the event/command contract.
+"""
+
+from dipflow.engine.core import Engine
+from dipflow.engine.state import CallState, TraceEntry, Wait
+
+__all__ = ["CallState", "Engine", "TraceEntry", "Wait"]

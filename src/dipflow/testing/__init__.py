@@ -1,1 +1,83 @@
+"""Run flows without a phone: scripted caller, agent and CRM, and a fake clock.
 
+```python
+from dipflow.testing import HttpReply, answer, press, run_flow
+
+result = run_flow(
+    "ms-dynamics-data-dip",
+    ani="+14155550123",
+    http={"GetCustomerInfo": HttpReply(status=200, json={"value": [...]})},
+    caller=[press("1", when="MainMenu")],
+    agent=[answer(after=5, agent_id="a1", name="Ada")],
+)
+assert result.queued == ["CustomerCare"]
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dipflow.flow.model import Flow
+from dipflow.testing.replay import replay
+from dipflow.testing.scripts import (
+    AgentAction,
+    CallerAction,
+    HttpReply,
+    HttpScripts,
+    agent_hang_up,
+    answer,
+    hang_up,
+    press,
+    queue_fail,
+    queue_update,
+    speech_seconds,
+)
+from dipflow.testing.simulator import FlowSimulator, SimulationResult, load_flow
+
+
+def run_flow(
+    flow: Flow | str | Path,
+    *,
+    ani: str = "+14155550123",
+    dnis: str = "+18005550100",
+    http: HttpScripts | None = None,
+    caller: Sequence[CallerAction] = (),
+    agent: Sequence[AgentAction] = (),
+    variables: Mapping[str, Any] | None = None,
+    max_time: float = 600.0,
+    call_id: str = "sim-call",
+) -> SimulationResult:
+    """Run one call of `flow` (a `Flow`, a file, or a bundled flow's name) to its end,
+    or for `max_time` simulated seconds."""
+    simulator = FlowSimulator(
+        flow,
+        variables=dict(variables) if variables is not None else None,
+        http=http,
+        caller=caller,
+        agent=agent,
+    )
+    simulator.start(ani=ani, dnis=dnis, call_id=call_id)
+    return simulator.run(max_time)
+
+
+__all__ = [
+    "AgentAction",
+    "CallerAction",
+    "FlowSimulator",
+    "HttpReply",
+    "HttpScripts",
+    "SimulationResult",
+    "agent_hang_up",
+    "answer",
+    "hang_up",
+    "load_flow",
+    "press",
+    "queue_fail",
+    "queue_update",
+    "replay",
+    "run_flow",
+    "speech_seconds",
+]

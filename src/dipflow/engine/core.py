@@ -1,0 +1,275 @@
+"""The engine: `(state, event, now) -> (state, commands)`, no I/O, no clock, no randomness.
+
+`_HANDLERS` is the transition table by event type; for events a waiting activity
+answers (prompt done, HTTP completed, timer, digits) the cursor that waits for
+that exact id is found first, so events for stale ids (an interrupted prompt,
+a cancelled timer, an abandoned request) fall through and are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar, cast
+
+from dipflow.engine import activities, lifecycle, media
+from dipflow.engine.commands import Command, StopMedia
+from dipflow.engine.events import (
+    AgentAnswered,
+    AgentDisconnected,
+    AgentOffered,
+    CallerHungUp,
+    CallStarted,
+    DigitsCollected,
+    Event,
+    HttpCompleted,
+    PromptDone,
+    PromptFailed,
+    QueueFailed,
+    QueueUpdated,
+    TimerFired,
+)
+from dipflow.engine.index import FlowIndex
+from dipflow.engine.results import describe
+from dipflow.engine.run import Run
+from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, AgentInfo, CallState, Cursor, Wait
+from dipflow.flow.model import (
+    EventName,
+    Flow,
+    HttpRequestActivity,
+    MenuActivity,
+)
+
+_A = TypeVar("_A")
+
+
+class Engine:
+    """Runs one flow for any number of calls; holds no per-call data."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, flow: Flow, *, variables: Mapping[str, Any] | None = None) -> None:
+        """`variables` override the flow's variable defaults (organisation settings);
+        `ValueError` when one does not convert to its variable's type."""
+        self._index = FlowIndex(flow, variables)
+
+    @property
+    def flow(self) -> Flow:
+        return self._index.flow
+
+    def start(self, event: CallStarted, now: float) -> tuple[CallState, list[Command]]:
+        state = CallState(call_id=event.call_id, variables=self._index.initial_variables())
+        state.outputs["NewPhoneContact"] = {
+            "ANI": event.ani,
+            "DNIS": event.dnis,
+            "InteractionId": event.call_id,
+            "Channel": event.channel,
+        }
+        run = Run(self._index, state, now)
+        cursor = Cursor(flow=MAIN_FLOW, activity=self._index.flow.start)
+        state.main = cursor
+        _guarded(run, lambda: run.drive(cursor))
+        return state, run.commands
+
+    def step(self, state: CallState, event: Event, now: float) -> tuple[CallState, list[Command]]:
+        run = Run(self._index, state, now)
+        if state.finished:
+            _ignore(run, event, "the call has finished")
+            return state, run.commands
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            _ignore(run, event, "not an event the engine knows")
+        else:
+            _guarded(run, lambda: handler(run, event))
+        return state, run.commands
+
+
+def _guarded(run: Run, action: Callable[[], None]) -> None:
+    """The engine never raises on an event: an engine bug becomes a global error."""
+    try:
+        action()
+    except Exception as exc:
+        run.trace(flow=MAIN_FLOW, activity="engine", kind="engine_error", error=describe(exc))
+        try:
+            lifecycle.default_handler(run, describe(exc))
+        except Exception as again:
+            run.trace(flow=MAIN_FLOW, activity="engine", kind="engine_error", error=describe(again))
+
+
+def _ignore(run: Run, event: Event, reason: str) -> None:
+    run.trace(
+        flow=MAIN_FLOW,
+        activity=type(event).__name__,
+        kind="ignored",
+        inputs={"event": type(event).__name__, "reason": reason},
+    )
+
+
+def _cursors(state: CallState) -> list[Cursor]:
+    return [state.main, *state.side] if state.main is not None else list(state.side)
+
+
+def _waiting(state: CallState, wait_id: str) -> Cursor | None:
+    for cursor in _cursors(state):
+        if cursor.wait_id == wait_id and cursor.wait is not Wait.NONE:
+            return cursor
+    return None
+
+
+def _activity(run: Run, cursor: Cursor, kind: type[_A]) -> _A:
+    activity = run.index.activity(cursor.flow, cursor.activity or "")
+    if not isinstance(activity, kind):
+        raise TypeError(f"{cursor.activity!r} is not a {kind.__name__}")
+    return activity
+
+
+# -- media events ---------------------------------------------------------------------------
+
+
+def _prompt_done(run: Run, event: PromptDone) -> None:
+    cursor = _waiting(run.state, event.prompt_id)
+    if cursor is None:
+        _ignore(run, event, f"stale prompt {event.prompt_id}")
+        return
+    if cursor.flow == DEFAULT_ERROR_FLOW:
+        if cursor.wait is Wait.APOLOGY:
+            lifecycle.apology_done(run, cursor)
+        return  # looped hold music reporting an end: keep holding
+    if cursor.wait is Wait.PROMPT:
+        run.resume(cursor, lambda: media.message_done(run, cursor, interrupted=event.interrupted))
+    elif cursor.wait is Wait.MENU:
+        menu = _activity(run, cursor, MenuActivity)
+        run.resume(cursor, lambda: media.menu_prompt_done(run, cursor, menu))
+    else:
+        _ignore(run, event, "music loops until stopped")
+
+
+def _prompt_failed(run: Run, event: PromptFailed) -> None:
+    cursor = _waiting(run.state, event.prompt_id)
+    if cursor is None:
+        _ignore(run, event, f"stale prompt {event.prompt_id}")
+    elif cursor.flow == DEFAULT_ERROR_FLOW:
+        lifecycle.default_media_failed(run, cursor, event.reason)
+    else:
+        run.resume(cursor, lambda: media.prompt_failed(run, cursor, event.reason))
+
+
+def _digits(run: Run, event: DigitsCollected) -> None:
+    cursor = next((c for c in _cursors(run.state) if c.wait is Wait.MENU), None)
+    if cursor is None:
+        _ignore(run, event, "no menu is listening")
+        return
+    menu = _activity(run, cursor, MenuActivity)
+    run.resume(cursor, lambda: media.menu_digits(run, cursor, menu, event.digits))
+
+
+def _timer(run: Run, event: TimerFired) -> None:
+    state = run.state
+    if state.timers.pop(event.timer_id, None) is None:
+        _ignore(run, event, f"stale timer {event.timer_id}")
+        return
+    cursor = next((c for c in _cursors(state) if c.timer_id == event.timer_id), None)
+    if cursor is None:
+        _ignore(run, event, f"nobody waits for timer {event.timer_id}")
+        return
+    cursor.timer_id = None
+    if cursor.wait is Wait.MENU:
+        menu = _activity(run, cursor, MenuActivity)
+        run.resume(cursor, lambda: media.menu_timeout(run, cursor, menu))
+    elif cursor.wait is Wait.MUSIC:
+        run.resume(cursor, lambda: media.music_timer(run, cursor))
+    elif cursor.wait is Wait.HTTP:
+        run.resume(cursor, lambda: activities.http_timer(run, cursor))
+
+
+def _http(run: Run, event: HttpCompleted) -> None:
+    cursor = _waiting(run.state, event.request_id)
+    if cursor is None or cursor.wait is not Wait.HTTP:
+        _ignore(run, event, f"stale request {event.request_id}")
+        return
+    http = _activity(run, cursor, HttpRequestActivity)
+    run.resume(cursor, lambda: activities.http_completed(run, cursor, http, event))
+
+
+# -- contact center events ------------------------------------------------------------------
+
+
+def _queue_updated(run: Run, event: QueueUpdated) -> None:
+    run.state.outputs["Queue"] = {
+        "name": event.queue,
+        "position": event.position,
+        "estimatedWaitTime": event.estimated_wait_s,
+    }
+
+
+def _queue_failed(run: Run, event: QueueFailed) -> None:
+    lifecycle.queue_failed(run, event)
+
+
+def _agent_offered(run: Run, event: AgentOffered) -> None:
+    state = run.state
+    if state.ended or state.connected:
+        _ignore(run, event, "no caller waits for an agent")
+        return
+    state.offered = AgentInfo(agent_id=event.agent_id, name=event.agent_name)
+    state.outputs["Agent"] = {"id": event.agent_id, "name": event.agent_name}
+    lifecycle.start_event_flow(run, EventName.AGENT_OFFERED.value, {"agent": event.agent_id})
+
+
+def _agent_answered(run: Run, event: AgentAnswered) -> None:
+    state = run.state
+    if state.ended or state.connected:
+        _ignore(run, event, "the caller has ended or is already connected")
+        return
+    state.agent = AgentInfo(agent_id=event.agent_id, name=event.agent_name)
+    state.offered = None
+    state.connected = True
+    state.queue = None  # the contact center took the contact out of its queue
+    state.outputs["Agent"] = {"id": event.agent_id, "name": event.agent_name}
+    if state.main is not None:
+        lifecycle.abort(run, state.main, "agent answered")  # the main flow stops here
+    for cursor in [c for c in state.side if c.wait in lifecycle.MEDIA_WAITS]:
+        lifecycle.abort(run, cursor, "agent answered")
+    run.emit(StopMedia())
+    lifecycle.start_event_flow(run, EventName.AGENT_ANSWERED.value, {"agent": event.agent_id})
+
+
+def _agent_disconnected(run: Run, event: AgentDisconnected) -> None:
+    state = run.state
+    if not state.connected or state.ended:
+        _ignore(run, event, "no agent is connected")
+        return
+    name = EventName.AGENT_DISCONNECTED.value
+    if not lifecycle.start_event_flow(run, name, {"agent": event.agent_id}):
+        lifecycle.end_call(run, name, disconnect=True)
+
+
+def _hung_up(run: Run, event: CallerHungUp) -> None:
+    state = run.state
+    if state.ended:
+        _ignore(run, event, "the contact has already ended")
+        return
+    state.hung_up = True
+    lifecycle.end_call(run, "caller_hung_up", disconnect=False)
+
+
+def _call_started(run: Run, event: CallStarted) -> None:
+    _ignore(run, event, "the call has already started")
+
+
+_HANDLERS: Final = cast(
+    dict[type, Callable[[Run, Any], None]],
+    {
+        CallStarted: _call_started,
+        PromptDone: _prompt_done,
+        PromptFailed: _prompt_failed,
+        DigitsCollected: _digits,
+        TimerFired: _timer,
+        HttpCompleted: _http,
+        QueueUpdated: _queue_updated,
+        QueueFailed: _queue_failed,
+        AgentOffered: _agent_offered,
+        AgentAnswered: _agent_answered,
+        AgentDisconnected: _agent_disconnected,
+        CallerHungUp: _hung_up,
+    },
+)

@@ -1,0 +1,79 @@
+"""A flow prepared for running: lookups the engine needs on every step, computed once."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from dipflow.engine.state import MAIN_FLOW
+from dipflow.engine.values import Masker, convert
+from dipflow.flow.model import ActivityBase, Flow, FlowSettings, Variable
+
+
+class FlowIndex:
+    """Activities and their wiring per flow ("main" or an event name), variables by name."""
+
+    __slots__ = (
+        "_activities",
+        "_has_json_defaults",
+        "_initial",
+        "_wiring",
+        "cad_variables",
+        "flow",
+        "masker",
+        "settings",
+        "variables",
+    )
+
+    def __init__(self, flow: Flow, overrides: Mapping[str, Any] | None = None) -> None:
+        self.flow = flow
+        self.settings: FlowSettings = flow.settings
+        self.variables: dict[str, Variable] = {v.name: v for v in flow.variables}
+        self._activities: dict[str, Mapping[str, ActivityBase]] = {MAIN_FLOW: flow.activities}
+        for event_name, event_flow in flow.event_flows.items():
+            self._activities[event_name.value] = event_flow.activities
+        self._wiring: dict[tuple[str, str], dict[str, str]] = {
+            (flow_name, activity_id): activity.wiring()
+            for flow_name, activities in self._activities.items()
+            for activity_id, activity in activities.items()
+        }
+        self.masker = Masker(frozenset(v.name for v in flow.variables if v.secure))
+        self.cad_variables: tuple[tuple[str, str], ...] = tuple(
+            (v.name, v.desktop_label or v.name)
+            for v in flow.variables
+            if v.agent_visible and not v.secure
+        )
+        initial: dict[str, Any] = {}
+        for variable in flow.variables:
+            initial[variable.name] = (
+                None if variable.default is None else convert(variable.default, variable.type)
+            )
+        for name, value in (overrides or {}).items():
+            declared = self.variables.get(name)
+            # Organisation settings arrive from configuration as text: type them here, so
+            # that a bad override fails when the flow is loaded, not in the middle of a call.
+            initial[name] = convert(value, declared.type) if declared else value
+        self._initial = initial
+        self._has_json_defaults = any(isinstance(v, dict | list) for v in initial.values())
+
+    def initial_variables(self) -> dict[str, Any]:
+        if self._has_json_defaults:
+            return copy.deepcopy(self._initial)
+        return dict(self._initial)
+
+    def activity(self, flow_name: str, activity_id: str) -> ActivityBase | None:
+        activities = self._activities.get(flow_name)
+        return activities.get(activity_id) if activities is not None else None
+
+    def wiring(self, flow_name: str, activity_id: str) -> dict[str, str]:
+        return self._wiring.get((flow_name, activity_id), {})
+
+    def has_event_flow(self, name: str) -> bool:
+        return name in self._activities and name != MAIN_FLOW
+
+    def event_flow_start(self, name: str) -> str | None:
+        for event_name, event_flow in self.flow.event_flows.items():
+            if event_name.value == name:
+                return event_flow.start
+        return None

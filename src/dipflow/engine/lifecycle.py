@@ -1,0 +1,248 @@
+"""The call around the flows: event flows, the end of the call, global error handling.
+
+Rules (see docs/engine.md):
+
+* When the main flow (or the `global_error` flow standing in for it) ends while the
+  caller is neither queued nor with an agent, the engine hangs up: a caller is never
+  left in silence.
+* The call ends once (caller hung up, `Disconnect`, agent hung up): timers of
+  media activities are cancelled, the contact is dequeued, `contact_ended` runs,
+  and `CallFinished` follows when no event flow is still waiting (for a data dip).
+* An unwired failure in the main flow runs the flow's `global_error` event flow,
+  else the default handler: keep a queued caller waiting, else queue to
+  `settings.fallback_queue`, else apologise and hang up. A failure inside
+  `global_error` goes to the default handler. A failure in another event flow
+  (a screen pop) stops that event flow only: it must not disturb a caller who is
+  already talking to an agent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from dipflow.engine.commands import (
+    CallFinished,
+    Dequeue,
+    Disconnect,
+    Enqueue,
+    Play,
+    PlayMusic,
+    StopMedia,
+)
+from dipflow.engine.events import QueueFailed
+from dipflow.engine.results import Done
+from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, Cursor, QueueInfo, Wait
+from dipflow.engine.values import cad
+from dipflow.flow.model import EventName
+
+if TYPE_CHECKING:
+    from dipflow.engine.run import Run
+
+GLOBAL_ERROR: Final = EventName.GLOBAL_ERROR.value
+MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW})
+"""Flows that hold the caller's attention (at most one at a time, in `CallState.main`)."""
+MEDIA_WAITS: Final = frozenset({Wait.PROMPT, Wait.MENU, Wait.MUSIC, Wait.APOLOGY})
+
+
+def detach(run: Run, cursor: Cursor) -> None:
+    state = run.state
+    if state.main is cursor:
+        state.main = None
+    elif cursor in state.side:
+        state.side.remove(cursor)
+
+
+def abort(run: Run, cursor: Cursor, because: str, *, error: str | None = None) -> None:
+    """Stop a cursor wherever it is (its open activity is closed in the trace)."""
+    run.cancel_timer(cursor)
+    run.close(cursor, output=None, outputs={"stopped": because}, error=error)
+    cursor.wait = Wait.NONE
+    cursor.wait_id = None
+    detach(run, cursor)
+
+
+def start_event_flow(run: Run, name: str, inputs: dict[str, object] | None = None) -> bool:
+    """Run the event flow `name` if the flow has one; as the main flow for global_error."""
+    start = run.index.event_flow_start(name)
+    run.trace(flow=name, activity=name, kind="event", inputs=dict(inputs or {}))
+    if start is None:
+        return False
+    cursor = Cursor(flow=name, activity=start)
+    if name == GLOBAL_ERROR:
+        run.state.main = cursor
+    else:
+        run.state.side.append(cursor)
+    run.drive(cursor)
+    return True
+
+
+def flow_ended(run: Run, cursor: Cursor) -> None:
+    detach(run, cursor)
+    state = run.state
+    if not state.ended:
+        if cursor.flow in MAIN_LIKE and state.queue is None and not state.connected:
+            end_call(run, "flow_ended", disconnect=True)
+        elif cursor.flow == EventName.AGENT_DISCONNECTED.value:
+            end_call(run, "agent_disconnected", disconnect=True)
+    check_finished(run)
+
+
+def check_finished(run: Run) -> None:
+    state = run.state
+    if state.ended and not state.finished and state.main is None and not state.side:
+        state.finished = True
+        run.emit(CallFinished())
+
+
+def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
+    state = run.state
+    if state.ended:
+        return
+    if disconnect and not state.hung_up and not state.disconnected:
+        run.emit(Disconnect(reason=reason))
+        state.disconnected = True
+    if state.queue is not None:
+        run.emit(Dequeue(queue=state.queue.queue))
+        state.queue = None
+    if state.main is not None:
+        abort(run, state.main, reason)
+    for cursor in [c for c in state.side if c.wait in MEDIA_WAITS]:
+        abort(run, cursor, reason)
+    state.ended = True
+    state.connected = False
+    start_event_flow(run, EventName.CONTACT_ENDED.value, {"reason": reason})
+    check_finished(run)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def global_error(run: Run, cursor: Cursor, reason: str) -> None:
+    flow = cursor.flow
+    abort(run, cursor, "error", error=reason)
+    run.trace(flow=flow, activity=cursor.activity or flow, kind="global_error", error=reason)
+    state = run.state
+    if state.ended:
+        check_finished(run)
+        return
+    if flow == MAIN_FLOW and run.index.has_event_flow(GLOBAL_ERROR):
+        run.steps = 0  # the handler gets a budget of its own
+        start_event_flow(run, GLOBAL_ERROR, {"error": reason, "activity": cursor.activity})
+    elif flow in MAIN_LIKE:
+        default_handler(run, reason)
+    elif flow == EventName.AGENT_DISCONNECTED.value:
+        end_call(run, "agent_disconnected", disconnect=True)
+
+
+def default_handler(run: Run, reason: str) -> None:
+    """Never leave the caller in silence: hold, queue to the fallback, or apologise."""
+    state = run.state
+    if state.ended or state.connected:
+        return
+    if state.main is not None:
+        abort(run, state.main, "error")
+    fallback = run.index.settings.fallback_queue
+    if state.queue is not None:
+        _hold(run, reason, state.queue.queue)
+    elif fallback and not state.default_queue_tried:
+        state.default_queue_tried = True
+        run.emit(Enqueue(queue=fallback, data=cad(run.index.cad_variables, state.variables)))
+        state.queue = QueueInfo(queue=fallback, flow=DEFAULT_ERROR_FLOW, activity=None)
+        _hold(run, reason, fallback)
+    else:
+        apologise(run, reason)
+
+
+def _hold(run: Run, reason: str, queue: str) -> None:
+    cursor = Cursor(flow=DEFAULT_ERROR_FLOW, activity="hold", wait=Wait.MUSIC)
+    run.state.main = cursor
+    run.open(cursor, "hold", "default_hold")
+    run.inputs(cursor, {"queue": queue, "error": reason})
+    cursor.wait_id = run.new_id("hold")
+    run.emit(PlayMusic(prompt_id=cursor.wait_id))
+
+
+def apologise(run: Run, reason: str) -> None:
+    settings = run.index.settings
+    cursor = Cursor(flow=DEFAULT_ERROR_FLOW, activity="apology", wait=Wait.APOLOGY)
+    run.state.main = cursor
+    run.open(cursor, "apology", "default_apology")
+    run.inputs(cursor, {"text": settings.apology_prompt, "error": reason})
+    cursor.wait_id = run.new_id("apology")
+    run.emit(
+        Play(
+            prompt_id=cursor.wait_id,
+            text=settings.apology_prompt,
+            language=settings.language,
+            voice=settings.voice,
+        )
+    )
+
+
+def apology_done(run: Run, cursor: Cursor) -> None:
+    run.close(cursor, output="out")
+    detach(run, cursor)
+    end_call(run, "error", disconnect=True)
+
+
+def default_media_failed(run: Run, cursor: Cursor, reason: str) -> None:
+    if cursor.wait is Wait.APOLOGY:
+        apology_done(run, cursor)
+    else:
+        run.close(cursor, output="error", error=reason)
+        detach(run, cursor)
+        apologise(run, reason)
+
+
+# -- queue failures -------------------------------------------------------------------------
+
+
+def queue_failed(run: Run, event: QueueFailed) -> None:
+    state = run.state
+    info = state.queue
+    if info is None or info.queue != event.queue or state.connected:
+        run.trace(
+            flow=MAIN_FLOW,
+            activity="QueueFailed",
+            kind="ignored",
+            inputs={"queue": event.queue, "reason": event.reason},
+        )
+        return
+    activity = run.index.activity(info.flow, info.activity) if info.activity is not None else None
+    fallback = getattr(activity, "fallback_queue", None)
+    if activity is not None and fallback and not info.fallback_used:
+        queue = run.render(fallback).strip()
+        run.emit(
+            Enqueue(
+                queue=queue,
+                priority=getattr(activity, "priority", 0),
+                max_wait_s=getattr(activity, "max_wait_s", None),
+                data=cad(run.index.cad_variables, state.variables),
+            )
+        )
+        run.trace(
+            flow=info.flow,
+            activity=info.activity or "",
+            kind="queue_fallback",
+            inputs={"failed": event.queue, "reason": event.reason},
+            outputs={"queue": queue},
+        )
+        info.queue = queue
+        info.fallback_used = True
+        return
+    state.queue = None
+    if state.main is not None:
+        # The caller hears music or a message of a flow that assumed an agent would come.
+        if state.main.wait in MEDIA_WAITS:
+            run.emit(StopMedia())
+        abort(run, state.main, "queue failed")
+    if activity is None or info.activity is None:
+        apologise(run, f"queue {event.queue} failed: {event.reason}")
+        return
+    cursor = Cursor(flow=info.flow, activity=info.activity)
+    state.main = cursor
+    run.open(cursor, info.activity, activity.kind)
+    run.inputs(cursor, {"queue": event.queue, "event": "queue_failed"})
+    result = Done(output="error", error=f"queue {event.queue} failed: {event.reason}")
+    if run.take(cursor, activity, result):
+        run.drive(cursor)

@@ -1,0 +1,114 @@
+"""What the simulated world does: scripted caller, agent and HTTP replies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dipflow.engine.commands import HttpRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpReply:
+    """How the simulated connector answers one request.
+
+    `delay_s` longer than the request's `timeout_s` makes it time out; `error` makes it
+    fail without a response (connection refused, TLS failure...).
+    """
+
+    status: int = 200
+    json: Any = None
+    text: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.05
+    error: str | None = None
+
+    @classmethod
+    def timeout(cls) -> HttpReply:
+        return cls(status=0, delay_s=math.inf)
+
+    @classmethod
+    def failure(cls, reason: str = "connection refused") -> HttpReply:
+        return cls(status=0, error=reason)
+
+    @property
+    def body(self) -> Any:
+        return self.json if self.json is not None else self.text
+
+
+HttpResponder = Callable[[HttpRequest], HttpReply]
+HttpScript = HttpReply | Sequence[HttpReply] | HttpResponder
+"""Per activity id: one reply for every request, successive replies, or a function."""
+HttpScripts = Mapping[str, HttpScript] | HttpResponder
+
+
+class CallerDoes(StrEnum):
+    PRESS = "press"
+    HANG_UP = "hang_up"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerAction:
+    """Something the caller does `after` seconds from the call's start or, with `when`,
+    from the moment the next prompt of activity `when` starts (each action with the
+    same `when` waits for the following occurrence: a re-prompt is a new occurrence)."""
+
+    does: CallerDoes
+    after: float
+    digits: str = ""
+    when: str | None = None
+
+
+def press(digits: str, *, after: float = 0.5, when: str | None = None) -> CallerAction:
+    return CallerAction(does=CallerDoes.PRESS, digits=digits, after=after, when=when)
+
+
+def hang_up(*, after: float = 0.0, when: str | None = None) -> CallerAction:
+    return CallerAction(does=CallerDoes.HANG_UP, after=after, when=when)
+
+
+class AgentDoes(StrEnum):
+    ANSWER = "answer"
+    HANG_UP = "hang_up"
+    QUEUE_UPDATE = "queue_update"
+    QUEUE_FAIL = "queue_fail"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentAction:
+    """Something the contact center does `after` seconds from the call's first `Enqueue`."""
+
+    does: AgentDoes
+    after: float
+    agent_id: str = "agent-1"
+    name: str = "Agent"
+    position: int = 1
+    wait_s: float = 0.0
+    reason: str = "no agent available"
+
+
+def answer(*, after: float, agent_id: str = "agent-1", name: str = "Agent") -> AgentAction:
+    """An agent is offered the call and accepts it (`AgentOffered` then `AgentAnswered`)."""
+    return AgentAction(does=AgentDoes.ANSWER, after=after, agent_id=agent_id, name=name)
+
+
+def agent_hang_up(*, after: float, agent_id: str = "agent-1") -> AgentAction:
+    return AgentAction(does=AgentDoes.HANG_UP, after=after, agent_id=agent_id)
+
+
+def queue_update(*, after: float, position: int, wait_s: float) -> AgentAction:
+    return AgentAction(does=AgentDoes.QUEUE_UPDATE, after=after, position=position, wait_s=wait_s)
+
+
+def queue_fail(*, after: float, reason: str = "no agent available") -> AgentAction:
+    return AgentAction(does=AgentDoes.QUEUE_FAIL, after=after, reason=reason)
+
+
+def speech_seconds(text: str | None) -> float:
+    """How long a TTS prompt plays: about 15 characters a second, plus a little lead-in."""
+    if not text:
+        return 3.0  # an audio file
+    return round(0.4 + len(text) / 15.0, 3)

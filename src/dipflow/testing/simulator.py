@@ -1,0 +1,387 @@
+"""An in-process world for a flow: fake clock, simulated channel, connector and center.
+
+Deterministic: time only moves when the simulator pops its next scheduled happening,
+so a ten-minute call with music and timeouts runs in milliseconds and always the same.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dipflow.engine import CallState, Engine, TraceEntry
+from dipflow.engine.commands import (
+    CallFinished,
+    CancelTimer,
+    Command,
+    Dequeue,
+    Disconnect,
+    Enqueue,
+    HttpRequest,
+    Play,
+    PlayMusic,
+    ScreenPop,
+    SetTimer,
+    StopMedia,
+)
+from dipflow.engine.events import (
+    AgentAnswered,
+    AgentDisconnected,
+    AgentOffered,
+    CallerHungUp,
+    CallStarted,
+    DigitsCollected,
+    Event,
+    HttpCompleted,
+    HttpOutcome,
+    PromptDone,
+    QueueFailed,
+    QueueUpdated,
+    TimerFired,
+)
+from dipflow.flow.bundled import bundled_path
+from dipflow.flow.model import Flow
+from dipflow.testing.scripts import (
+    AgentAction,
+    AgentDoes,
+    CallerAction,
+    CallerDoes,
+    HttpReply,
+    HttpScripts,
+    speech_seconds,
+)
+
+START_TIME = 1_767_225_600.0
+"""2026-01-01T00:00:00Z: the simulated clock's origin (so `StartTime` reads sensibly)."""
+
+
+def load_flow(flow: Flow | str | Path) -> Flow:
+    """A `Flow`, a path to a YAML/JSON flow file, or the name of a bundled flow."""
+    if isinstance(flow, Flow):
+        return flow
+    path = Path(flow)
+    if not path.exists() and isinstance(flow, str) and "/" not in flow:
+        path = bundled_path(flow)
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return Flow.model_validate(data)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulationResult:
+    path: list[str]
+    """Ids of the activities run, in order (event flows included)."""
+    prompts: list[str]
+    """Texts (or audio names) played to the caller, in order."""
+    requests: list[HttpRequest]
+    variables: dict[str, Any]
+    """Flow variables, and activity outputs flattened as `Namespace.key`."""
+    screen_pops: list[ScreenPop]
+    commands: list[Command]
+    timeline: list[tuple[float, Command]]
+    """Every command with the simulated time (seconds since the call started)."""
+    trace: list[TraceEntry]
+    disconnected: bool
+    """The flow hung up on the caller."""
+    hung_up: bool
+    """The caller hung up."""
+    queued: list[str]
+    """Queues the call was put in, in order."""
+    finished: bool
+    event_log: list[tuple[float, Event]]
+    """Every event given to the engine with its clock reading: input for `replay`."""
+    state: CallState
+    elapsed_s: float
+
+
+@dataclass(order=True)
+class _Pending:
+    at: float
+    seq: int
+    what: Any = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+
+class FlowSimulator:
+    """Step-by-step simulation: `start`, then `advance`, `send`, or `run` to the end."""
+
+    def __init__(
+        self,
+        flow: Flow | str | Path,
+        *,
+        variables: dict[str, Any] | None = None,
+        http: HttpScripts | None = None,
+        caller: Sequence[CallerAction] = (),
+        agent: Sequence[AgentAction] = (),
+        start_time: float = START_TIME,
+    ) -> None:
+        self.flow = load_flow(flow)
+        self.engine = Engine(self.flow, variables=variables)
+        self.http = http if http is not None else {}
+        self.now = start_time
+        self.start_time = start_time
+        self.state: CallState | None = None
+        self.commands: list[Command] = []
+        self.timeline: list[tuple[float, Command]] = []
+        self.event_log: list[tuple[float, Event]] = []
+        self.prompts: list[str] = []
+        self.requests: list[HttpRequest] = []
+        self.queued: list[str] = []
+        self.hung_up = False
+        self.disconnected = False
+        self._heap: list[_Pending] = []
+        self._seq = 0
+        self._media: tuple[str, bool, _Pending | None] | None = None
+        self._timers: dict[str, _Pending] = {}
+        self._in_queue: str | None = None
+        self._enqueued_once = False
+        self._http_calls: dict[str, int] = {}
+        self._occurrences: dict[str, int] = {}
+        self._when: dict[str, list[CallerAction]] = {}
+        for action in caller:
+            if action.when is None:
+                self._schedule(start_time + action.after, action)
+            else:
+                self._when.setdefault(action.when, []).append(action)
+        self._agent_script = list(agent)
+
+    # -- driving -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not None and self.state.finished
+
+    def start(
+        self, *, ani: str = "+14155550123", dnis: str = "+18005550100", call_id: str = "sim-call"
+    ) -> list[Command]:
+        event = CallStarted(call_id=call_id, ani=ani, dnis=dnis, channel="sim")
+        self.event_log.append((self.now, event))
+        self.state, commands = self.engine.start(event, self.now)
+        self._carry_out(commands)
+        return commands
+
+    def send(self, event: Event) -> list[Command]:
+        """Give the engine `event` now (what a channel or the center would do)."""
+        if self.state is None:
+            raise RuntimeError("start the call first")
+        self.event_log.append((self.now, event))
+        self.state, commands = self.engine.step(self.state, event, self.now)
+        self._carry_out(commands)
+        return commands
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass, delivering whatever falls due."""
+        self.run_until(self.now + seconds)
+
+    def run(self, max_time: float = 600.0) -> SimulationResult:
+        """Run until the call is finished or `max_time` seconds after its start."""
+        self.run_until(self.start_time + max_time)
+        return self.result()
+
+    def run_until(self, deadline: float) -> None:
+        while self._heap and not self.finished:
+            if self._heap[0].at > deadline:
+                break
+            pending = heapq.heappop(self._heap)
+            if pending.cancelled:
+                continue
+            self.now = max(self.now, pending.at)
+            self._happen(pending.what)
+        if not self.finished:
+            self.now = max(self.now, deadline)
+
+    def result(self) -> SimulationResult:
+        if self.state is None:
+            raise RuntimeError("start the call first")
+        state = self.state
+        variables: dict[str, Any] = dict(state.variables)
+        for namespace, values in state.outputs.items():
+            for key, value in values.items():
+                variables[f"{namespace}.{key}"] = value
+        return SimulationResult(
+            path=[e.activity for e in state.trace if e.kind not in _NOT_ACTIVITIES],
+            prompts=list(self.prompts),
+            requests=list(self.requests),
+            variables=variables,
+            screen_pops=[c for c in self.commands if isinstance(c, ScreenPop)],
+            commands=list(self.commands),
+            timeline=list(self.timeline),
+            trace=list(state.trace),
+            disconnected=self.disconnected,
+            hung_up=self.hung_up,
+            queued=list(self.queued),
+            finished=state.finished,
+            event_log=list(self.event_log),
+            state=state,
+            elapsed_s=round(self.now - self.start_time, 6),
+        )
+
+    # -- the world -----------------------------------------------------------------------
+
+    def _schedule(self, at: float, what: Any) -> _Pending:
+        self._seq += 1
+        pending = _Pending(at=at, seq=self._seq, what=what)
+        heapq.heappush(self._heap, pending)
+        return pending
+
+    def _happen(self, what: Any) -> None:
+        if isinstance(what, CallerAction):
+            self._caller_acts(what)
+        elif isinstance(what, AgentAction):
+            self._center_acts(what)
+        elif isinstance(what, PromptDone):
+            self._media = None
+            self.send(what)
+        elif isinstance(what, TimerFired):
+            self._timers.pop(what.timer_id, None)
+            self.send(what)
+        elif self._caller_here() or not isinstance(what, _MEDIA_EVENTS):
+            self.send(what)
+
+    def _caller_here(self) -> bool:
+        return not (self.hung_up or self.disconnected)
+
+    def _caller_acts(self, action: CallerAction) -> None:
+        if not self._caller_here() or self.finished:
+            return
+        if action.does is CallerDoes.HANG_UP:
+            self.hung_up = True
+            self._stop_media()
+            self.send(CallerHungUp())
+            return
+        media = self._media
+        self.send(DigitsCollected(digits=action.digits))
+        if media is not None and media[1] and self._media is media:
+            # Barge-in: the channel stops an interruptible prompt and says so.
+            self._stop_media()
+            self.send(PromptDone(prompt_id=media[0], interrupted=True))
+
+    def _center_acts(self, action: AgentAction) -> None:
+        if self.finished or self.state is None or self.state.ended:
+            return
+        queue = self._in_queue
+        if action.does is AgentDoes.ANSWER and queue is not None:
+            self._in_queue = None
+            self.send(AgentOffered(agent_id=action.agent_id, agent_name=action.name))
+            self.send(AgentAnswered(agent_id=action.agent_id, agent_name=action.name))
+        elif action.does is AgentDoes.HANG_UP:
+            self.send(AgentDisconnected(agent_id=action.agent_id))
+        elif action.does is AgentDoes.QUEUE_UPDATE and queue is not None:
+            self.send(
+                QueueUpdated(queue=queue, position=action.position, estimated_wait_s=action.wait_s)
+            )
+        elif action.does is AgentDoes.QUEUE_FAIL and queue is not None:
+            self._in_queue = None
+            self.send(QueueFailed(queue=queue, reason=action.reason))
+
+    def _stop_media(self) -> None:
+        if self._media is not None and self._media[2] is not None:
+            self._media[2].cancelled = True
+        self._media = None
+
+    def _carry_out(self, commands: list[Command]) -> None:
+        for command in commands:
+            self.commands.append(command)
+            self.timeline.append((round(self.now - self.start_time, 6), command))
+            self._carry_out_one(command)
+
+    def _carry_out_one(self, command: Command) -> None:
+        if isinstance(command, Play):
+            self._stop_media()
+            self.prompts.append(command.text or command.audio or "")
+            done = self._schedule(
+                self.now + speech_seconds(command.text), PromptDone(prompt_id=command.prompt_id)
+            )
+            self._media = (command.prompt_id, command.interruptible, done)
+            self._prompt_started(command.prompt_id)
+        elif isinstance(command, PlayMusic):
+            self._stop_media()
+            self._media = (command.prompt_id, False, None)
+        elif isinstance(command, StopMedia):
+            self._stop_media()
+        elif isinstance(command, HttpRequest):
+            self.requests.append(command)
+            self._answer_http(command)
+        elif isinstance(command, Enqueue):
+            self.queued.append(command.queue)
+            self._in_queue = command.queue
+            if not self._enqueued_once:
+                self._enqueued_once = True
+                for action in self._agent_script:
+                    self._schedule(self.now + action.after, action)
+        elif isinstance(command, Dequeue):
+            self._in_queue = None
+        elif isinstance(command, SetTimer):
+            self._timers[command.timer_id] = self._schedule(
+                command.at, TimerFired(timer_id=command.timer_id)
+            )
+        elif isinstance(command, CancelTimer):
+            pending = self._timers.pop(command.timer_id, None)
+            if pending is not None:
+                pending.cancelled = True
+        elif isinstance(command, Disconnect):
+            self.disconnected = True
+            self._stop_media()
+        elif isinstance(command, CallFinished | ScreenPop):
+            pass
+
+    def _prompt_started(self, prompt_id: str) -> None:
+        if ":" in prompt_id:
+            return  # a menu's no-input / invalid prompt, not the menu itself
+        activity = prompt_id.split("#", 1)[0]
+        waiting = self._when.get(activity)
+        if waiting:
+            action = waiting.pop(0)
+            self._schedule(self.now + action.after, action)
+
+    def _answer_http(self, request: HttpRequest) -> None:
+        activity = request.request_id.split("#", 1)[0]
+        reply = self._reply_for(activity, request)
+        if reply.error is not None:
+            event = HttpCompleted(
+                request_id=request.request_id, outcome=HttpOutcome.ERROR, error=reply.error
+            )
+            delay = reply.delay_s
+        elif reply.delay_s > request.timeout_s:
+            event = HttpCompleted(
+                request_id=request.request_id,
+                outcome=HttpOutcome.TIMEOUT,
+                error=f"no response within {request.timeout_s}s",
+            )
+            delay = request.timeout_s
+        else:
+            event = HttpCompleted(
+                request_id=request.request_id,
+                outcome=HttpOutcome.SUCCESS,
+                status=reply.status,
+                body=reply.body,
+                headers=dict(reply.headers),
+                elapsed_ms=reply.delay_s * 1000,
+            )
+            delay = reply.delay_s
+        self._schedule(self.now + delay, event)
+
+    def _reply_for(self, activity: str, request: HttpRequest) -> HttpReply:
+        scripts = self.http
+        if callable(scripts):
+            return scripts(request)
+        script = scripts.get(activity)
+        if script is None:
+            return HttpReply.failure(f"simulator: no HTTP reply scripted for {activity}")
+        if isinstance(script, HttpReply):
+            return script
+        if callable(script):
+            return script(request)
+        count = self._http_calls.get(activity, 0)
+        self._http_calls[activity] = count + 1
+        return script[min(count, len(script) - 1)]
+
+
+_NOT_ACTIVITIES = frozenset({"ignored", "event", "global_error", "engine_error", "queue_fallback"})
+_MEDIA_EVENTS = (DigitsCollected,)
