@@ -1,0 +1,199 @@
+"""Data-dip benchmark: time-to-data and phone lookup latency against the emulator.
+
+1. Time-to-data (ANI in -> caller's name and latest case known), in the same run,
+   for the one-round-trip `$expand` lookup and for two sequential requests (contact,
+   then the customer's latest case: the Webex template's shape), at each emulator
+   latency (`--latencies 0,100`, milliseconds added per request).
+2. Phone lookup latency with `--contacts` contacts seeded into a SQLite file
+   (default 1,000,000; seeding takes minutes): p50/p99 of the exact-match lookup the
+   flow makes, over HTTP through the connector, and p99 of the store query alone.
+
+    .venv/bin/python bench/dip.py                      # everything
+    .venv/bin/python bench/dip.py --contacts 100000    # a quicker scale run
+    .venv/bin/python bench/dip.py --contacts 0         # time-to-data only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dipflow.connectors import ConnectorConfig, Connectors
+from dipflow.connectors.dynamics import Dataverse, MatchKind
+from dipflow.emulator.seed import seed_database
+from dipflow.emulator.settings import EmulatorSettings, SeedKind
+from dipflow.emulator.testing import RunningEmulator, running_emulator
+from dipflow.flow.dynamics_filters import phone_variants
+
+SECRET_ENV = "DIPFLOW_BENCH_CRM_SECRET"
+ADA = "+14155550123"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def connectors_for(emu: RunningEmulator, **phone: Any) -> Connectors:
+    config = ConnectorConfig.model_validate(
+        {
+            "name": "crm",
+            "kind": "dataverse",
+            "base_url": emu.base_url,
+            "auth": {
+                "type": "oauth2_client_credentials",
+                "token_url": emu.token_url,
+                "client_id": emu.client_id,
+                "client_secret_env": SECRET_ENV,
+            },
+            "phone": phone,
+            "breaker": {"enabled": False},
+        }
+    )
+    return Connectors([config], environ={SECRET_ENV: emu.client_secret})
+
+
+async def time_to_data(emu: RunningEmulator, latencies: list[float], calls: int) -> list[dict[str, float]]:
+    rows = []
+    async with connectors_for(emu) as connectors:
+        dataverse = Dataverse(connectors, "crm", timeout_s=10.0)
+        await dataverse.lookup_caller(ADA)  # token and connection warm-up
+        for latency in latencies:
+            emu.set_faults(latency_ms=latency)
+            samples: dict[bool, list[float]] = {True: [], False: []}
+            for i in range(calls * 2):
+                expand = i % 2 == 0  # interleaved: both forms see the same conditions
+                started = time.perf_counter()
+                match = await dataverse.lookup_caller(ADA, expand=expand)
+                samples[expand].append((time.perf_counter() - started) * 1000)
+                assert match.kind is MatchKind.UNIQUE and match.latest_case is not None
+            emu.clear_faults()
+            one, two = samples[True], samples[False]
+            rows.append(
+                {
+                    "latency": latency,
+                    "one_p50": statistics.median(one),
+                    "one_p95": percentile(one, 95),
+                    "two_p50": statistics.median(two),
+                    "two_p95": percentile(two, 95),
+                    "ratio": statistics.median(one) / statistics.median(two),
+                }
+            )
+    return rows
+
+
+def sample_anis(db: Path, count: int) -> tuple[list[str], int]:
+    """`count` stored E.164 numbers drawn at random, and how many draws were skipped
+    because the stored number is not a valid phone number (a caller cannot have it)."""
+    conn = sqlite3.connect(str(db))
+    try:
+        (max_rowid,) = conn.execute("SELECT MAX(rowid) FROM contacts").fetchone()
+        rng = random.Random(7)
+        anis: list[str] = []
+        invalid = 0
+        while len(anis) < count:
+            row = conn.execute(
+                "SELECT new_phonee164 FROM contacts WHERE rowid = ?", (rng.randint(1, max_rowid),)
+            ).fetchone()
+            if row and row[0]:
+                if phone_variants(row[0]):
+                    anis.append(row[0])
+                else:
+                    invalid += 1
+        return anis, invalid
+    finally:
+        conn.close()
+
+
+async def lookup_latency(emu: RunningEmulator, anis: list[str], **phone: Any) -> dict[str, Any]:
+    async with connectors_for(emu, **phone) as connectors:
+        dataverse = Dataverse(connectors, "crm", timeout_s=10.0)
+        await dataverse.lookup_caller(anis[0])
+        samples = []
+        found = 0
+        for ani in anis:
+            started = time.perf_counter()
+            match = await dataverse.lookup_caller(ani, expand=True)
+            samples.append((time.perf_counter() - started) * 1000)
+            found += match.kind is not MatchKind.NONE
+    return {
+        "p50": statistics.median(samples),
+        "p99": percentile(samples, 99),
+        "max": max(samples),
+        "found": found,
+        "n": len(samples),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50, help="lookups per form and latency")
+    parser.add_argument("--latencies", default="0,100", help="emulator latency (ms), comma list")
+    parser.add_argument("--contacts", type=int, default=1_000_000, help="0 skips the scale run")
+    parser.add_argument("--lookups", type=int, default=1000, help="lookups in the scale run")
+    parser.add_argument("--db", type=Path, help="reuse (or create) this seeded SQLite file")
+    args = parser.parse_args()
+    console = Console()
+    console.print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+
+    latencies = [float(x) for x in args.latencies.split(",") if x.strip()]
+    with running_emulator() as emu:
+        rows = asyncio.run(time_to_data(emu, latencies, args.calls))
+    table = Table(title=f"Time to data (ANI -> name + latest case), {args.calls} calls each, ms")
+    for column in ("emulator latency", "one trip p50", "p95", "two requests p50", "p95", "ratio"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r['latency']:.0f}",
+            f"{r['one_p50']:.1f}",
+            f"{r['one_p95']:.1f}",
+            f"{r['two_p50']:.1f}",
+            f"{r['two_p95']:.1f}",
+            f"{r['ratio']:.2f}x",
+        )
+    console.print(table)
+
+    if args.contacts <= 0:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "crm.sqlite"
+        if not db.exists():
+            started = time.perf_counter()
+            seed_database(db, contacts=args.contacts)
+            console.print(
+                f"seeded {args.contacts:,} contacts in {time.perf_counter() - started:.0f}s"
+            )
+        anis, invalid = sample_anis(db, args.lookups)
+        console.print(f"sampled {len(anis)} stored numbers ({invalid} invalid ones skipped)")
+        settings = EmulatorSettings(db=str(db), seed=SeedKind.NONE)
+        with running_emulator(settings=settings) as emu:
+            plain = asyncio.run(lookup_latency(emu, anis))
+            e164 = asyncio.run(lookup_latency(emu, anis, e164_column="new_phonee164"))
+    table = Table(title=f"Phone lookup with {args.contacts:,} contacts over HTTP, ms")
+    for column in ("lookup", "p50", "p99", "max", "matched"):
+        table.add_column(column, justify="right")
+    for name, r in (("variants x 3 columns", plain), ("+ E.164 column", e164)):
+        table.add_row(
+            name, f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['max']:.2f}", f"{r['found']}/{r['n']}"
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
