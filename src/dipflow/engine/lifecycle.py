@@ -209,9 +209,11 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         )
         return
     activity = run.index.activity(info.flow, info.activity) if info.activity is not None else None
-    fallback = getattr(activity, "fallback_queue", None)
-    if activity is not None and fallback and not info.fallback_used:
-        queue = run.render(fallback).strip()
+    template = getattr(activity, "fallback_queue", None)
+    # A fallback given as a template of an organisation setting may render empty: none.
+    fallback = run.render(template).strip() if template and not info.fallback_used else ""
+    if activity is not None and fallback and fallback != info.queue:
+        queue = fallback
         run.emit(
             Enqueue(
                 queue=queue,

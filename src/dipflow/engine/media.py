@@ -34,7 +34,7 @@ def play_prompt(
         prompt_id=prompt_id,
         text=run.render(prompt.text) if prompt.text else None,
         audio=run.render(prompt.audio) if prompt.audio else None,
-        language=prompt.language or settings.language,
+        language=(run.render(prompt.language) if prompt.language else "") or settings.language,
         voice=prompt.voice or settings.voice,
         interruptible=interruptible,
     )

@@ -7,13 +7,10 @@ so a ten-minute call with music and timeouts runs in milliseconds and always the
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from dipflow.engine import CallState, Engine, TraceEntry
 from dipflow.engine.commands import (
@@ -45,6 +42,7 @@ from dipflow.engine.events import (
     QueueUpdated,
     TimerFired,
 )
+from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.model import Flow
 from dipflow.testing.scripts import (
@@ -68,9 +66,7 @@ def load_flow(flow: Flow | str | Path) -> Flow:
     path = Path(flow)
     if not path.exists() and isinstance(flow, str) and "/" not in flow:
         path = bundled_path(flow)
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    return Flow.model_validate(data)
+    return loader.load_flow(path)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
