@@ -66,7 +66,9 @@ def connectors_for(emu: RunningEmulator, **phone: Any) -> Connectors:
     return Connectors([config], environ={SECRET_ENV: emu.client_secret})
 
 
-async def time_to_data(emu: RunningEmulator, latencies: list[float], calls: int) -> list[dict[str, float]]:
+async def time_to_data(
+    emu: RunningEmulator, latencies: list[float], calls: int
+) -> list[dict[str, float]]:
     rows = []
     async with connectors_for(emu) as connectors:
         dataverse = Dataverse(connectors, "crm", timeout_s=10.0)

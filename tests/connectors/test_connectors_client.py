@@ -53,6 +53,16 @@ async def test_query_parameters_are_encoded_not_concatenated(crm: FakeCrm) -> No
     assert parse_qs(sent.url.query.decode()) == {"$filter": [hostile], "$top": ["2"]}
 
 
+async def test_query_is_appended_to_a_path_that_has_one(crm: FakeCrm) -> None:
+    async with registry(crm) as connectors:
+        await connectors.execute(
+            get("contacts?$filter=telephone1 eq '+1 415'", query={"$top": "2", "x": "a b+c"})
+        )
+    raw = crm.api_requests[0].url.query.decode()
+    assert raw.startswith("$filter=telephone1%20eq%20'+1%20415'&")
+    assert raw.endswith("&%24top=2&x=a+b%2Bc")
+
+
 async def test_two_hundred_calls_fetch_one_token(crm: FakeCrm) -> None:
     async with registry(crm) as connectors:
         results = await asyncio.gather(*(connectors.execute(get()) for _ in range(200)))

@@ -167,7 +167,12 @@ class ConnectorClient:
         else:
             url = httpx.URL(self.config.api_root + (request.path or "").lstrip("/"))
         if request.query:
-            url = url.copy_merge_params(request.query)
+            # Encoded by httpx. When the path already carries a query string (Webex-style
+            # `contacts?$filter=...`), append rather than merge: merging would re-encode the
+            # path's part and turn its spaces into "+", indistinguishable from a literal "+".
+            extra = str(httpx.QueryParams(request.query))
+            raw = url.query.decode("ascii")
+            url = url.copy_with(query=(f"{raw}&{extra}" if raw else extra).encode("ascii"))
         return url
 
     @staticmethod
