@@ -56,11 +56,15 @@ class PromptSource(Protocol):
     def render_audio(self, name: str) -> Any: ...
 
 
-async def _resolve(value: Any) -> Any:
-    """Renderers may be plain or async; accept both."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
+async def _render(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a renderer method: a coroutine is awaited; plain (CPU-bound TTS) runs in a
+    worker thread so that synthesis never blocks the event loop."""
+    if inspect.iscoroutinefunction(method):
+        return await method(*args, **kwargs)
+    result = await asyncio.to_thread(method, *args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 def media_path(key: str) -> str:
@@ -110,7 +114,7 @@ class BrowserCall:
             await self._play(command)
         elif isinstance(command, PlayMusic):
             self._playing = None
-            audio = await _resolve(self._prompts.render_audio(command.audio))
+            audio = await _render(self._prompts.render_audio, command.audio)
             await self._send({"type": "music", "url": self._media_url(audio.key)})
         elif isinstance(command, StopMedia):
             self._playing = None
@@ -130,12 +134,14 @@ class BrowserCall:
 
     async def _play(self, command: Play) -> None:
         if command.text is not None:
-            rendered = self._prompts.render_text(
-                command.text, language=command.language, voice=command.voice
+            audio = await _render(
+                self._prompts.render_text,
+                command.text,
+                language=command.language,
+                voice=command.voice,
             )
         else:
-            rendered = self._prompts.render_audio(command.audio or "")
-        audio = await _resolve(rendered)
+            audio = await _render(self._prompts.render_audio, command.audio or "")
         self._playing = _Playing(command.prompt_id, command.interruptible)
         await self._send(
             {
