@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -139,3 +140,82 @@ def test_msal_secret_from_file(tmp_path: Path) -> None:
 def test_msal_needs_exactly_one_credential() -> None:
     with pytest.raises(ValueError, match="client secret"):
         msal_config(client_secret_env=None)
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path, object]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dipflow-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_file = tmp_path / "cert.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_file, cert_file, key.public_key()
+
+
+async def test_msal_certificate_credential_signs_a_client_assertion(tmp_path: Path) -> None:
+    import jwt
+
+    key_file, cert_file, public_key = _self_signed(tmp_path)
+    crm = FakeCrm()
+    assertions: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            form = parse_qs(request.content.decode())
+            assert "client_secret" not in form
+            assertion = form["client_assertion"][0]
+            assertions.append(assertion)
+            assert form["client_assertion_type"] == [
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            ]
+            # Present the secret to the fake IdP only once the assertion verifies.
+            claims = jwt.decode(
+                assertion, public_key, algorithms=["RS256", "PS256"], options={"verify_aud": False}
+            )
+            assert claims["iss"] == claims["sub"] == CLIENT_ID
+            request = httpx.Request(
+                "POST",
+                request.url,
+                data={**{k: v[0] for k, v in form.items()}, "client_secret": SECRET},
+            )
+        return crm(request)
+
+    config = dataverse_config(
+        auth={
+            "type": "msal",
+            "tenant": TENANT,
+            "client_id": CLIENT_ID,
+            "certificate": {
+                "private_key_file": str(key_file),
+                "public_certificate_file": str(cert_file),
+            },
+        }
+    )
+    async with Connectors([config], environ={}, transport=httpx.MockTransport(handler)) as c:
+        done = await c.execute(get())
+    assert done.outcome is HttpOutcome.SUCCESS, done.error
+    assert len(assertions) == 1 and crm.tokens_issued == 1

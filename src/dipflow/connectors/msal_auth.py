@@ -45,6 +45,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _form(data: Mapping[str, Any]) -> dict[str, str]:
+    """Form fields as requests encodes them: bytes values as text (MSAL passes the signed
+    client assertion as bytes; httpx would send its `repr`), None values left out."""
+    return {
+        str(key): value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        for key, value in data.items()
+        if value is not None
+    }
+
+
 class MsalHttpAdapter:
     """The requests-compatible `http_client` MSAL expects, over a synchronous httpx client."""
 
@@ -90,7 +100,7 @@ class MsalHttpAdapter:
         response = self._client.post(
             self._to_wire(url),
             params=params,
-            data=data if isinstance(data, Mapping) else None,
+            data=_form(data) if isinstance(data, Mapping) else None,
             content=data if isinstance(data, str | bytes) else None,
             headers=headers,
             **self._timeout(kwargs),
