@@ -109,7 +109,13 @@ def running_emulator(
     state: EmulatorState = app.state.emulator
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=2,  # a request hanging under fault injection must not block exit
     )
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, name=f"crm-emulator-{port}", daemon=True)
