@@ -102,10 +102,11 @@ def _build_environment() -> _FlowEnvironment:
     env.globals.pop("lipsum", None)
     # Pebble writes `null`; Jinja knows `none`. Both mean None here.
     env.globals["null"] = None
-    # Connector filters first, so that ours win a name clash (documented).
+    env.filters.update(filters.FILTERS)
+    # The connectors area owns phone and OData semantics: its filters of the same
+    # name (`e164`, `odata_quote`) replace our generic ones.
     extra: Mapping[str, Callable[..., Any]] = dynamics_filters.FILTERS
     env.filters.update(extra)
-    env.filters.update(filters.FILTERS)
     env.tests.update(filters.TESTS)
     return env
 
