@@ -1,0 +1,99 @@
+"""What the sans-IO SIP user agent reports to its driver, and what it asks to send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dipflow.channels.sip.message import SipMessage
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outgoing:
+    """Bytes to send: a datagram (UDP) or a message on the connection to `destination` (TCP)."""
+
+    data: bytes
+    destination: Address
+    transport: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingCall:
+    """A new INVITE. Answer with `SipUserAgent.answer` or `reject` (100 Trying is already sent)."""
+
+    leg_id: str
+    request: SipMessage
+    source: Address
+    transport: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallConfirmed:
+    """The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallCancelled:
+    """CANCEL before we answered; 200 (CANCEL) and 487 (INVITE) are already sent (§9.2)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTerminated:
+    """The peer ended an established leg ("bye"), or never ACKed our 2xx ("no-ack")."""
+
+    leg_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReOffer:
+    """A re-INVITE (e.g. hold, RFC 3264 §8.4). Answer with `SipUserAgent.answer_reoffer`."""
+
+    leg_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingProgress:
+    leg_id: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingAnswered:
+    """Our INVITE was answered (2xx); the ACK is sent. `body` is the SDP answer."""
+
+    leg_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingFailed:
+    """Our INVITE got a final error response (or timed out: 408)."""
+
+    leg_id: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRegistered:
+    user: str
+    contact: str
+
+
+SipEvent = (
+    IncomingCall
+    | CallConfirmed
+    | CallCancelled
+    | CallTerminated
+    | ReOffer
+    | OutgoingProgress
+    | OutgoingAnswered
+    | OutgoingFailed
+    | AgentRegistered
+)

@@ -1,0 +1,212 @@
+"""SDP offer/answer for G.711 audio with RFC 4733 telephone-events (RFC 4566, RFC 3264).
+
+We serve one audio stream: PCMU (static payload type 0) or PCMA (8), 20 ms
+packets, and `telephone-event` at whatever dynamic payload type the offerer
+chose. The answer keeps the offerer's preference order (RFC 3264 §6.1) and
+returns `None` when nothing can be served (the caller answers 488).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class Codec(IntEnum):
+    """Static RTP payload types of G.711 (RFC 3551 table 4)."""
+
+    PCMU = 0
+    PCMA = 8
+
+
+class Direction(StrEnum):
+    SENDRECV = "sendrecv"
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    INACTIVE = "inactive"
+
+
+_REVERSE = {
+    Direction.SENDRECV: Direction.SENDRECV,
+    Direction.SENDONLY: Direction.RECVONLY,
+    Direction.RECVONLY: Direction.SENDONLY,
+    Direction.INACTIVE: Direction.INACTIVE,
+}
+
+
+class SdpError(ValueError):
+    """A session description we cannot parse."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioOffer:
+    """What we need from a peer's session description (its first audio m-line)."""
+
+    address: str
+    port: int
+    payload_types: tuple[int, ...]
+    rtpmap: dict[int, str]
+    direction: Direction
+
+    @property
+    def is_hold(self) -> bool:
+        """RFC 3264 §8.4 (and the older c=0.0.0.0 form of RFC 2543)."""
+        return self.direction in (Direction.SENDONLY, Direction.INACTIVE) or (
+            self.address == "0.0.0.0"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Negotiated:
+    codec: Codec
+    dtmf_payload_type: int | None
+    remote_address: str
+    remote_port: int
+    direction: Direction
+    """Our direction towards the peer."""
+
+
+def parse_sdp(body: bytes) -> AudioOffer:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError("SDP is not UTF-8") from exc
+    session_address: str | None = None
+    media_address: str | None = None
+    session_direction = Direction.SENDRECV
+    media_direction: Direction | None = None
+    port: int | None = None
+    payload_types: tuple[int, ...] = ()
+    rtpmap: dict[int, str] = {}
+    in_audio = False
+    seen_audio = False
+    for raw in text.splitlines()[:200]:
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:]
+        if kind == "m":
+            if seen_audio:
+                in_audio = False
+                continue  # only the first audio stream is served
+            fields = value.split()
+            if len(fields) >= 4 and fields[0] == "audio" and fields[2].upper() == "RTP/AVP":
+                in_audio = seen_audio = True
+                if not fields[1].isdigit() or int(fields[1]) > 65535:
+                    raise SdpError("bad media port")
+                port = int(fields[1])
+                payload_types = tuple(int(f) for f in fields[3:32] if f.isdigit() and int(f) < 128)
+            else:
+                in_audio = False
+        elif kind == "c":
+            fields = value.split()
+            if len(fields) >= 3 and fields[0] == "IN" and fields[1] in ("IP4", "IP6"):
+                conn = fields[2].split("/", 1)[0]
+                if in_audio:
+                    media_address = conn
+                elif not seen_audio:
+                    session_address = conn
+        elif kind == "a":
+            name, _, attr = value.partition(":")
+            if name in Direction.__members__.values():
+                if in_audio:
+                    media_direction = Direction(name)
+                elif not seen_audio:
+                    session_direction = Direction(name)
+            elif name == "rtpmap" and in_audio:
+                pt_text, _, encoding = attr.partition(" ")
+                if pt_text.isdigit():
+                    rtpmap[int(pt_text)] = encoding.strip().lower()
+    if port is None:
+        raise SdpError("no RTP/AVP audio stream")
+    address = media_address or session_address
+    if address is None:
+        raise SdpError("no connection address")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError as exc:
+        raise SdpError("connection address is not an IP address") from exc
+    return AudioOffer(
+        address=address,
+        port=port,
+        payload_types=payload_types,
+        rtpmap=rtpmap,
+        direction=media_direction or session_direction,
+    )
+
+
+def _codec_of(offer: AudioOffer, pt: int) -> Codec | None:
+    encoding = offer.rtpmap.get(pt)
+    if encoding is None:  # static payload types need no rtpmap (RFC 3551)
+        return Codec(pt) if pt in (Codec.PCMU, Codec.PCMA) else None
+    if encoding.startswith("pcmu/8000"):
+        return Codec.PCMU
+    if encoding.startswith("pcma/8000"):
+        return Codec.PCMA
+    return None
+
+
+def negotiate(
+    offer: AudioOffer, supported: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
+) -> Negotiated | None:
+    """Choose the offerer's first G.711 codec that we support; None means 488."""
+    if offer.port == 0:
+        return None  # a rejected/disabled stream (RFC 3264 §5.1)
+    codec: Codec | None = None
+    for pt in offer.payload_types:
+        candidate = _codec_of(offer, pt)
+        if candidate is not None and candidate in supported and candidate.value == pt:
+            codec = candidate
+            break
+    if codec is None:
+        return None
+    dtmf = next(
+        (
+            pt
+            for pt in offer.payload_types
+            if offer.rtpmap.get(pt, "").startswith("telephone-event/8000")
+        ),
+        None,
+    )
+    return Negotiated(
+        codec=codec,
+        dtmf_payload_type=dtmf,
+        remote_address=offer.address,
+        remote_port=offer.port,
+        direction=_REVERSE[offer.direction],
+    )
+
+
+_ENCODING_NAMES = {Codec.PCMU: "PCMU/8000", Codec.PCMA: "PCMA/8000"}
+
+
+def build_sdp(
+    *,
+    session_id: int,
+    version: int,
+    address: str,
+    port: int,
+    codecs: tuple[Codec, ...],
+    dtmf_payload_type: int | None,
+    direction: Direction = Direction.SENDRECV,
+) -> bytes:
+    """An offer (several codecs) or an answer (the one negotiated codec)."""
+    family = "IP6" if ":" in address else "IP4"
+    formats = [str(int(c)) for c in codecs]
+    if dtmf_payload_type is not None:
+        formats.append(str(dtmf_payload_type))
+    lines = [
+        "v=0",
+        f"o=dipflow {session_id} {version} IN {family} {address}",
+        "s=dipflow",
+        f"c=IN {family} {address}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(formats)}",
+    ]
+    lines += [f"a=rtpmap:{int(c)} {_ENCODING_NAMES[c]}" for c in codecs]
+    if dtmf_payload_type is not None:
+        lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
+        lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
+    lines += ["a=ptime:20", f"a={direction.value}"]
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -1,0 +1,79 @@
+"""Configuration of the SIP channel (one pydantic model, a docstring per field)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+Transport = Literal["udp", "tcp"]
+
+
+class SipSettings(BaseModel):
+    """Where the SIP channel listens, how it paces media and what it tolerates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    """Address to bind SIP and RTP sockets to."""
+    port: int = Field(default=5060, ge=0, le=65535)
+    """SIP port (UDP and TCP); 0 picks a free port (tests)."""
+    transports: tuple[Transport, ...] = ("udp", "tcp")
+    """Transports to listen on."""
+    advertised_host: str | None = None
+    """Address written into Via/Contact/SDP when `host` is a wildcard (0.0.0.0)."""
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    """Lowest RTP port (even ports are used, RFC 3550 §11)."""
+    rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
+    """Highest RTP port."""
+    codecs: tuple[Literal["PCMU", "PCMA"], ...] = ("PCMU", "PCMA")
+    """Codecs we accept, in our order of preference for offers we make."""
+    t1_s: float = Field(default=0.5, gt=0)
+    """RFC 3261 T1 (RTT estimate): retransmission base; 64*T1 is the transaction timeout."""
+    t2_s: float = Field(default=4.0, gt=0)
+    """RFC 3261 T2: the longest retransmission interval."""
+    t4_s: float = Field(default=5.0, gt=0)
+    """RFC 3261 T4: how long the network may keep a message (timer I)."""
+    max_message_bytes: int = Field(default=8192, ge=1024, le=65535)
+    """Larger SIP messages are dropped unanswered (no amplification, bounded memory)."""
+    max_calls: int = Field(default=2000, ge=1)
+    """Concurrent calls; beyond this new INVITEs get 503."""
+    invite_rate_per_s: float = Field(default=20.0, gt=0)
+    """New INVITEs per second accepted from one source address (token bucket rate)."""
+    invite_burst: int = Field(default=100, ge=1)
+    """Token bucket size for INVITEs per source."""
+    garbage_rate_per_s: float = Field(default=2.0, gt=0)
+    """Unparseable datagrams per second tolerated from one source before it is ignored."""
+    garbage_burst: int = Field(default=20, ge=1)
+    """Token bucket size for garbage per source."""
+    amplification_factor: float = Field(default=3.0, ge=1.0)
+    """An unverified source gets at most this many bytes back per byte it sent (as QUIC,
+    RFC 9000 §8.1). A source is verified once it echoes our tag (ACK, BYE) or registers."""
+    tracked_sources: int = Field(default=10000, ge=16)
+    """How many source addresses the rate limiter and amplification ledger remember."""
+    realm: str = "dipflow"
+    """Digest realm of the registrar."""
+    registrar_users: dict[str, SecretStr] = Field(default_factory=dict)
+    """Agents' softphones allowed to REGISTER: username -> password."""
+    register_max_expires_s: int = Field(default=3600, ge=60)
+    """Longest registration we grant."""
+    agent_ring_timeout_s: float = Field(default=30.0, gt=0)
+    """How long an agent's phone may ring before the leg counts as not answered."""
+    rtp_timeout_s: float = Field(default=0.0, ge=0)
+    """Hang up a call when no RTP arrived for this long (0 disables)."""
+    user_agent: str = "dipflow"
+    """Server / User-Agent header value."""
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> SipSettings:
+        if self.rtp_port_max - self.rtp_port_min < 2:
+            raise ValueError("the RTP port range must hold at least two ports")
+        if not self.transports:
+            raise ValueError("at least one transport")
+        return self
+
+    @property
+    def public_host(self) -> str:
+        if self.advertised_host:
+            return self.advertised_host
+        return "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
