@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dipflow.flow.errors import FlowError, Problem
 from dipflow.flow.loader import load_flow, load_flow_text, validate_text
@@ -122,3 +124,68 @@ def test_aliases_and_merge_keys_still_work() -> None:
     document = parse_yaml(text, "m.yaml")
     assert document.data["activities"]["x"] == {"kind": "end", "label": "X"}
     assert document.duplicate_keys == ()
+
+
+def test_docs_example_flow_validates() -> None:
+    docs = (HERE.parents[1] / "docs" / "flows.md").read_text(encoding="utf-8")
+    example = docs.split("## A small example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    flow = load_flow_text(example, filename="docs/flows.md")
+    assert flow.name == "greet-and-queue"
+
+
+def test_alias_bomb_is_refused_before_anything_walks_it() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 8):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    with pytest.raises(FlowError, match=r"^bomb\.yaml:1:1: the document expands to more than"):
+        load_flow_text("\n".join(lines), filename="bomb.yaml")
+
+
+def test_recursive_alias_is_refused() -> None:
+    with pytest.raises(FlowError, match=r"^r\.yaml:1:4: recursive alias"):
+        load_flow_text("a: &a [*a]\n", filename="r.yaml")
+
+
+def test_deep_nesting_is_a_problem_not_a_crash() -> None:
+    with pytest.raises(FlowError, match="nested too deeply"):
+        load_flow_text("a: " + "[" * 5000 + "]" * 5000, filename="deep.yaml")
+
+
+def test_python_tags_are_refused() -> None:
+    with pytest.raises(FlowError, match="could not determine a constructor"):
+        load_flow_text("!!python/object/apply:os.system ['true']\n", filename="evil.yaml")
+
+
+FLOW_TEXTS = st.one_of(
+    st.text(max_size=300),
+    st.lists(
+        st.sampled_from(
+            [
+                "name: x\n",
+                "start: s\n",
+                "activities:\n",
+                "  s:\n",
+                "    kind: start\n",
+                "    kind: menu\n",
+                "    next: s\n",
+                "    on: {out: t}\n",
+                "    prompt: {text: '{{ a | }}'}\n",
+                "  - [\n",
+                "&a *a\n",
+                "    choices: {1: x}\n",
+                "event_flows: {agent_answered: {start: z, activities: {}}}\n",
+            ]
+        ),
+        max_size=12,
+    ).map("".join),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=FLOW_TEXTS)
+def test_any_text_gives_a_flow_or_located_problems(text: str) -> None:
+    flow, problems = validate_text(text, filename="h.yaml")
+    assert (flow is None) == bool(problems)
+    for problem in problems:
+        assert str(problem).startswith("h.yaml")

@@ -176,6 +176,51 @@ def _duplicates(root: yaml.Node | None) -> tuple[DuplicateKey, ...]:
     return tuple(found)
 
 
+MAX_EXPANDED_VALUES = 1_000_000
+"""More values than any real flow or configuration, once aliases are expanded."""
+
+
+def _check_expansion(root: yaml.Node, filename: str) -> None:
+    """Refuse alias bombs ("billion laughs") and recursive aliases before anyone walks the data.
+
+    PyYAML shares aliased values instead of copying them, so loading is cheap, but
+    anything that walks the result (validation, rendering, JSON) sees the full
+    expansion. Sizes are memoized per node, so this check is linear in the text.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            line, column = _position(node)
+            raise YamlSyntaxError(
+                "recursive alias: a value contains itself",
+                filename=filename,
+                line=line,
+                column=column,
+            )
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        active.discard(key)
+        sizes[key] = min(total, MAX_EXPANDED_VALUES + 1)
+        return sizes[key]
+
+    if size(root) > MAX_EXPANDED_VALUES:
+        raise YamlSyntaxError(
+            f"the document expands to more than {MAX_EXPANDED_VALUES} values (nested aliases)",
+            filename=filename,
+            line=1,
+            column=1,
+        )
+
+
 def _looks_like_json(text: str, filename: str) -> bool:
     return filename.lower().endswith(".json") or text.lstrip().startswith(("{", "["))
 
@@ -186,6 +231,8 @@ def parse_yaml(text: str, filename: str) -> YamlDocument:
         loader = _KeysAsWrittenLoader(text)
         try:
             root = loader.get_single_node()
+            if root is not None:
+                _check_expansion(root, filename)
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
