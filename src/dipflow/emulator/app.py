@@ -11,10 +11,13 @@ Routes:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -192,8 +195,18 @@ async def _data(request: Request, state: EmulatorState) -> Response:
 
 
 async def _token(request: Request, state: EmulatorState) -> Response:
-    form = await request.form()
+    try:
+        form = await request.form()
+    except Exception:  # a body that is not a form is the client's error, not ours
+        error = TokenError(
+            status=400, error="invalid_request", aadsts=900144, description="Malformed form body."
+        )
+        return JSONResponse(error.body(), status_code=400)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    basic = _client_basic(request.headers.get("authorization", ""))
+    if basic is not None:
+        # client_secret_basic (RFC 6749 section 2.3.1): id and secret form-urlencoded first.
+        fields["client_id"], fields["client_secret"] = basic
     try:
         issued = issue_token(
             state.settings,
@@ -214,6 +227,18 @@ async def _token(request: Request, state: EmulatorState) -> Response:
         },
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
+
+
+def _client_basic(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
 
 
 async def _openid_configuration(request: Request, state: EmulatorState) -> Response:

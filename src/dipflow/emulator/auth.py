@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -135,13 +136,15 @@ def issue_token(
             description=f"The resource principal named {resource} was not found in the "
             f"tenant named {tenant}.",
         )
-    issued_at = int(now if now is not None else time.time())
+    moment = now if now is not None else time.time()
+    issued_at = int(moment)
     claims = {
         "aud": resource,
         "iss": f"https://sts.windows.net/{tenant}/",
         "iat": issued_at,
         "nbf": issued_at,
-        "exp": issued_at + settings.token_lifetime_s,
+        # Round up: a token must live at least `expires_in` seconds, never a few ms less.
+        "exp": math.ceil(moment + settings.token_lifetime_s),
         "appid": settings.client_id,
         "tid": tenant,
         "sub": settings.client_id,

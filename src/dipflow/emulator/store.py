@@ -100,6 +100,14 @@ class Store:
             self._expand(entity, rows, options)
         return rows, count
 
+    def explain(self, entity: Entity, options: QueryOptions) -> list[str]:
+        """SQLite's query plan for `query` (tests use it to keep lookups on indexes)."""
+        where, params = self._where(entity, options)
+        sql = f"SELECT * FROM {entity.set_name}{where}{self._order(entity, options)} LIMIT ?"  # noqa: S608
+        with self._lock:
+            rows = self._conn.execute(f"EXPLAIN QUERY PLAN {sql}", (*params, 1)).fetchall()
+        return [str(r[3]) for r in rows]
+
     def get(self, entity: Entity, key: str, options: QueryOptions | None = None) -> Record | None:
         sql = (
             f"SELECT {_select_list(entity)} FROM {entity.set_name} "  # noqa: S608
