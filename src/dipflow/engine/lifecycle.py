@@ -101,13 +101,13 @@ def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
     if disconnect and not state.hung_up and not state.disconnected:
         run.emit(Disconnect(reason=reason))
         state.disconnected = True
-    if state.queue is not None:
-        run.emit(Dequeue(queue=state.queue.queue))
-        state.queue = None
     if state.main is not None:
         abort(run, state.main, reason)
     for cursor in [c for c in state.side if c.wait in MEDIA_WAITS]:
         abort(run, cursor, reason)
+    if state.queue is not None:
+        run.emit(Dequeue(queue=state.queue.queue))
+        state.queue = None
     state.ended = True
     state.connected = False
     start_event_flow(run, EventName.CONTACT_ENDED.value, {"reason": reason})

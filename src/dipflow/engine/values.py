@@ -97,8 +97,8 @@ def convert(value: Any, type_: VariableType) -> Any:
     """`value` as a variable of `type_`; `ValueError` when it cannot be one."""
     try:
         return _CONVERTERS[type_](value)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot convert {value!r} to {type_.value}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot convert {value!r} to {type_.value}") from exc
 
 
 def empty_value(variable: Variable | None) -> Any:
