@@ -38,6 +38,7 @@ def test_replace_on_null_is_empty() -> None:
     [
         (None, "dflt"),
         ("", "dflt"),
+        ("   ", "dflt"),
         ([], "dflt"),
         ({}, "dflt"),
         (0, "0"),
@@ -57,6 +58,7 @@ def test_case_and_whitespace_filters() -> None:
     assert r("{{ n | lower }}{{ n | upper }}{{ n | trim }}", n=None) == ""
     # Pebble keeps the rest of the word as it is (Jinja would lower-case it).
     assert r("{{ v | capitalize }}", v="mcDonald case") == "McDonald case"
+    assert r("[{{ v | capitalize }}]", v="  éclair") == "[  Éclair]"
     assert r("{{ v | title }}", v="article tITLE  two") == "Article TITLE  Two"
 
 

@@ -57,11 +57,11 @@ def to_text(value: Any) -> str:
 
 
 def is_empty(value: Any) -> bool:
-    """Pebble's `empty` test: null, "", or an empty collection or map."""
+    """Pebble's `empty` test: null, blank text, or an empty collection or map."""
     if value is None or isinstance(value, Undefined):
         return True
     if isinstance(value, str):
-        return value == ""
+        return value.strip() == ""  # Pebble's EmptyTest trims strings
     if isinstance(value, Sized):
         return len(value) == 0
     return False
@@ -99,7 +99,8 @@ def trim(value: Any) -> str:
 
 def capitalize(value: Any) -> str:
     text = to_text(value)
-    return text[:1].upper() + text[1:]
+    start = len(text) - len(text.lstrip())  # Pebble skips leading whitespace
+    return text[:start] + text[start : start + 1].upper() + text[start + 1 :]
 
 
 _WORD_START = re.compile(r"(^|\s)(\S)")
