@@ -157,7 +157,7 @@ _STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blu
 
 def _print_findings(path: Path, findings: list[Finding]) -> None:
     if not findings:
-        console.print(f"[green]✓ {escape(str(path))}: no findings[/green]")
+        console.print(f"[green]✓ {escape(str(path))}: no findings[/green]", soft_wrap=True)
         return
     table = Table(title=f"{escape(str(path))}: {len(findings)} finding(s)", show_lines=True)
     for column in ("severity", "rule", "where", "finding", "fix"):
