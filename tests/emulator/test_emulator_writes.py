@@ -168,3 +168,27 @@ def test_writes_need_a_record_or_the_set(api: httpx.Client) -> None:
     assert api.post(f"contacts({ADA_ID})", json={}).status_code == 405
     assert api.patch("contacts", json={}).status_code == 405
     assert api.delete("contacts").status_code == 405
+
+
+def test_patch_with_representation_returns_the_record(api: httpx.Client) -> None:
+    key = _created_id(api.post("contacts", json={"lastname": "Vaughan"}), "contacts")
+    response = api.patch(
+        f"contacts({key})?$select=fullname,telephone1",
+        json={"firstname": "Dorothy", "telephone1": "+1 757 555 0103"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["fullname"] == "Dorothy Vaughan"
+    assert body["telephone1"] == "+1 757 555 0103"
+    assert response.headers["etag"] == body["@odata.etag"]
+    assert api.delete(f"contacts({key})").status_code == 204
+
+
+def test_plus_sign_must_be_percent_encoded(api: httpx.Client) -> None:
+    """As on Dataverse, a raw `+` in the query string is a space; httpx encodes it as %2B."""
+    encoded = api.get("contacts", params={"$filter": "new_phonee164 eq '+14155550123'"})
+    assert len(encoded.json()["value"]) == 1
+    raw = api.get("contacts?$filter=new_phonee164 eq '+14155550123'")
+    assert raw.status_code == 200
+    assert raw.json()["value"] == []

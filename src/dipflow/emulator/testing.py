@@ -99,15 +99,19 @@ def running_emulator(
     token_lifetime_s: int = 3600,
     db: str = ":memory:",
     settings: EmulatorSettings | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningEmulator]:
-    """Start uvicorn with the emulator in a background thread on a free loopback port."""
+    """Start uvicorn with the emulator in a background thread on a loopback port.
+
+    `port=None` picks a free port; the demo passes a fixed one.
+    """
     if settings is None:
         settings = EmulatorSettings(
             db=db, seed=SeedKind(seed), require_auth=require_auth, token_lifetime_s=token_lifetime_s
         )
     app = create_app(settings)
     state: EmulatorState = app.state.emulator
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
