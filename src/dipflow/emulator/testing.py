@@ -54,8 +54,11 @@ class RunningEmulator:
     def clear_faults(self) -> None:
         self._client.delete("/_emulator/faults").raise_for_status()
 
-    def stats(self) -> dict[str, Any]:
-        response = self._client.get("/_emulator/stats")
+    def stats(self, *, records: bool = False) -> dict[str, Any]:
+        """Counters; `records=True` adds row counts per table (slow on big databases)."""
+        response = self._client.get(
+            "/_emulator/stats", params={"records": "true"} if records else None
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
