@@ -198,3 +198,27 @@ def test_hostile_values_are_data_not_code(value: str) -> None:
         {"v": value},
     )
     assert rendered.startswith(value + "|")
+
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=200),
+    st.lists(st.text(max_size=20), max_size=5),
+    st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=5),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=ANY_VALUE)
+def test_every_filter_takes_any_value_without_crashing(value: object) -> None:
+    for name in sorted(filter_names()):
+        with contextlib.suppress(ExpressionError):
+            render("{{ v | " + name + " }}", {"v": value})
+
+
+def test_context_keys_need_not_be_identifiers() -> None:
+    context: dict[str, object] = {"odd-key": 1, "x": 2}
+    assert evaluate("x == 2", context) is True

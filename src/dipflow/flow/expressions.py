@@ -211,7 +211,7 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
         raise ExpressionError("empty expression", template=expression)
     compiled = _compile_expression(bare)
     try:
-        value = compiled(**context)
+        value = compiled(context)
     except Exception as exc:
         raise _wrap(exc, expression) from exc
     return _native(value)
