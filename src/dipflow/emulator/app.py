@@ -45,7 +45,7 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     """Build the emulator app in-process (no server); its state is `app.state.emulator`."""
     settings = settings or EmulatorSettings()
     store = Store(settings.db)
-    if settings.seed is SeedKind.DEMO and sum(store.counts().values()) == 0:
+    if settings.seed is SeedKind.DEMO and store.is_empty():
         load_demo_data(store)
     state = EmulatorState(
         settings=settings,

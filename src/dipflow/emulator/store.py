@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +63,16 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
         for statement in ddl():
             self._conn.execute(statement)
-        self._version = self._max_version()
+        # versionnumber is a rowversion: it only has to grow. Starting from the clock in
+        # microseconds beats any seeded value without scanning millions of rows at start-up.
+        self._version = int(time.time() * 1_000_000)
+
+    def is_empty(self) -> bool:
+        with self._lock:
+            return all(
+                self._conn.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() is None  # noqa: S608
+                for name in ENTITIES
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -73,16 +83,8 @@ class Store:
 
     def next_version(self) -> int:
         with self._lock:
-            self._version += 1
+            self._version = max(self._version + 1, int(time.time() * 1_000_000))
             return self._version
-
-    def _max_version(self) -> int:
-        highest = 0
-        for entity in ENTITIES.values():
-            row = self._conn.execute(f"SELECT MAX(versionnumber) FROM {entity.set_name}").fetchone()  # noqa: S608
-            if row[0] is not None:
-                highest = max(highest, int(row[0]))
-        return highest
 
     # -- reads ---------------------------------------------------------------
     def query(self, entity: Entity, options: QueryOptions) -> tuple[list[Record], int | None]:
@@ -202,7 +204,6 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            self._version = self._max_version()
 
     def counts(self) -> dict[str, int]:
         with self._lock:
