@@ -66,8 +66,14 @@ class _Collector:
         line, column = self.document.locate(loc, key=key)
         node = self.document.node(loc)
         if template_line is not None and isinstance(node, yaml.ScalarNode) and node.style == "|":
-            # A literal block's text starts on the line after the `|` indicator.
+            # A literal block's text starts on the line after the `|` indicator;
+            # the column is where that line's text starts (Jinja gives no column).
             line, column = node.start_mark.line + 1 + template_line, None
+            buffer = node.start_mark.buffer
+            if isinstance(buffer, str):
+                source = buffer.splitlines()
+                if 0 < line <= len(source):
+                    column = len(source[line - 1]) - len(source[line - 1].lstrip()) + 1
         if self.document.root is None and self.document.data is not None:
             line, column = None, None  # JSON that only the json module could read
         self.problems.append(
