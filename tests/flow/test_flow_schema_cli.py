@@ -114,3 +114,11 @@ def test_show_of_a_broken_flow_prints_problems_and_exits_one() -> None:
     result = runner.invoke(app, ["flow", "show", str(BAD)])
     assert result.exit_code == 1
     assert f"{BAD}:6:11:" in result.stdout
+
+
+def test_validate_a_directory_checks_every_flow_file_in_it() -> None:
+    result = runner.invoke(app, ["flow", "validate", str(HERE / "bad")])
+    assert result.exit_code == 1
+    checked = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
+    assert len(checked) == len(list((HERE / "bad").iterdir()))
+    assert any("broken.json" in line for line in checked)

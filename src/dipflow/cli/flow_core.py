@@ -39,6 +39,22 @@ def resolve_flow(name: str) -> Path:
         return path
 
 
+FLOW_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _expand(names: list[str]) -> list[str]:
+    """Directories become the flow files below them (sorted); other names stay."""
+    expanded: list[str] = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in FLOW_SUFFIXES)
+            expanded.extend(str(p) for p in found)
+        else:
+            expanded.append(name)
+    return expanded
+
+
 def _validate_file(name: str) -> tuple[str, Flow | None, list[Problem]]:
     path = resolve_flow(name)
     try:
@@ -61,13 +77,16 @@ def _print_problems(console: Console, problems: list[Problem]) -> None:
 
 
 def validate(
-    files: Annotated[list[str], typer.Argument(help="Flow files (or bundled flow names).")],
+    files: Annotated[
+        list[str],
+        typer.Argument(help="Flow files, directories of them, or bundled flow names."),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON instead.")
     ] = False,
 ) -> None:
     """Check flow files: schema, links, outputs, expressions, JSONPaths. Exit 1 on problems."""
-    results = [_validate_file(name) for name in files]
+    results = [_validate_file(name) for name in _expand(files)]
     failed = any(problems for _, _, problems in results)
     if as_json:
         document = [
