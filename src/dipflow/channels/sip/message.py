@@ -371,3 +371,43 @@ class Via:
     @property
     def branch(self) -> str:
         return self.params.get("branch", "")
+
+
+class StreamFramer:
+    """Splits a SIP byte stream (TCP) into messages by Content-Length (RFC 3261 §18.3).
+
+    Raises `SipParseError` when the stream cannot be framed (no Content-Length
+    value, a message over `max_size`); the connection must then be closed.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        messages: list[bytes] = []
+        while True:
+            while self._buffer[:2] == b"\r\n":  # keep-alive CRLFs between messages
+                del self._buffer[:2]
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > self.max_size:
+                    raise SipParseError("headers too long")
+                return messages
+            head = bytes(self._buffer[:end])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() in (b"content-length", b"l"):
+                    text = value.strip()
+                    if not text.isdigit() or len(text) > 9:
+                        raise SipParseError("bad Content-Length")
+                    length = int(text)
+            total = end + 4 + length
+            if total > self.max_size:
+                raise SipParseError("message too large")
+            if len(self._buffer) < total:
+                return messages
+            messages.append(bytes(self._buffer[:total]))
+            del self._buffer[:total]

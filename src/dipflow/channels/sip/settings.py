@@ -59,8 +59,8 @@ class SipSettings(BaseModel):
     """Longest registration we grant."""
     agent_ring_timeout_s: float = Field(default=30.0, gt=0)
     """How long an agent's phone may ring before the leg counts as not answered."""
-    rtp_timeout_s: float = Field(default=0.0, ge=0)
-    """Hang up a call when no RTP arrived for this long (0 disables)."""
+    answer_delay_s: float = Field(default=0.0, ge=0, le=60)
+    """Ring (180) this long before answering; 0 answers at once."""
     user_agent: str = "dipflow"
     """Server / User-Agent header value."""
 

@@ -1,0 +1,162 @@
+"""One SIP call as the runtime sees it: `SipCall` implements `ChannelCall`.
+
+It carries out the engine's media commands on the caller's RTP session, turns
+DTMF into `DigitsCollected` (with barge-in), reports `PromptDone`/`PromptFailed`,
+and bridges the caller to an agent's phone on `connect_agent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
+from dipflow.channels.sip.rtp import DtmfDigit
+from dipflow.channels.sip.sdp import Codec
+from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
+from dipflow.engine.events import (
+    AgentDisconnected,
+    CallerHungUp,
+    DigitsCollected,
+    Event,
+    PromptDone,
+    PromptFailed,
+)
+from dipflow.media import MediaError, RenderedAudio
+
+if TYPE_CHECKING:  # the seam's types only; no runtime import from a lower layer
+    from dipflow.channels.sip.server import SipServer
+    from dipflow.runtime.channel import AgentEndpoint, CallHandle
+
+log = logging.getLogger(__name__)
+
+
+class SipCall(SessionListener):
+    """The channel side of one call (caller leg, and the agent leg once connected)."""
+
+    def __init__(
+        self, server: SipServer, *, leg_id: str, session: RtpSession, ani: str, dnis: str
+    ) -> None:
+        self.server = server
+        self.leg_id = leg_id
+        self.session = session
+        self.ani = ani
+        self.dnis = dnis
+        self.handle: CallHandle | None = None
+        self.agent: AgentEndpoint | None = None
+        self.agent_leg_id: str | None = None
+        self.agent_session: RtpSession | None = None
+        self.ended = False
+        self._generation = 0
+        self._early: list[Event] = []
+
+    # -- events to the runtime --
+
+    def post(self, event: Event) -> None:
+        if self.handle is None:
+            self._early.append(event)  # before start_call returned (cannot happen in practice)
+            return
+        self.handle.post(event)
+
+    def attach(self, handle: CallHandle) -> None:
+        self.handle = handle
+        early, self._early = self._early, []
+        for event in early:
+            handle.post(event)
+
+    # -- ChannelCall --
+
+    async def execute(self, command: MediaCommand) -> None:
+        if self.ended:
+            if isinstance(command, Play):
+                self.post(PromptFailed(prompt_id=command.prompt_id, reason="call ended"))
+            return
+        if isinstance(command, Play):
+            await self._play(command)
+        elif isinstance(command, PlayMusic):
+            await self._music(command)
+        elif isinstance(command, StopMedia):
+            self._generation += 1
+            self.session.play(None)
+        elif isinstance(command, Disconnect):
+            self.server.end_call(self, notify=None)
+
+    async def connect_agent(self, agent: AgentEndpoint) -> bool:
+        if self.ended or agent.sip_uri is None:
+            return False
+        return await self.server.connect_agent(self, agent)
+
+    # -- playback --
+
+    async def _play(self, command: Play) -> None:
+        self._generation += 1
+        generation = self._generation
+        try:
+            audio = await asyncio.to_thread(self._render, command.text, command.audio, command)
+        except MediaError as exc:
+            self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
+            return
+        if generation != self._generation or self.ended:
+            return  # superseded by a later command while rendering
+        self.session.play(
+            Playback(
+                prompt_id=command.prompt_id,
+                audio=audio,
+                loop=False,
+                interruptible=command.interruptible,
+            )
+        )
+
+    async def _music(self, command: PlayMusic) -> None:
+        self._generation += 1
+        generation = self._generation
+        try:
+            audio = await asyncio.to_thread(self._render, None, command.audio, None)
+        except MediaError as exc:
+            self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
+            return
+        if generation != self._generation or self.ended:
+            return
+        self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
+
+    def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
+        prompts = self.server.prompts
+        rendered: RenderedAudio
+        if text:
+            language = play.language if play else "en-US"
+            voice = play.voice if play else None
+            rendered = prompts.render_text(text, language=language, voice=voice)
+        elif audio_name:
+            rendered = prompts.render_audio(audio_name)
+        else:
+            raise MediaError("the prompt has neither text nor audio")
+        return rendered.ulaw() if self.session.codec is Codec.PCMU else rendered.alaw()
+
+    # -- SessionListener --
+
+    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None:
+        if session is not self.session or self.ended or self.agent_session is not None:
+            return  # agents' keypads and post-bridge digits do not drive the flow
+        playing = session.playback
+        self.post(DigitsCollected(digits=digit.value))
+        if playing is not None and playing.interruptible and playing.prompt_id is not None:
+            session.play(None)  # barge-in
+            self._generation += 1
+            self.post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
+
+    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
+        if session is self.session and playback.prompt_id is not None and not self.ended:
+            self.post(PromptDone(prompt_id=playback.prompt_id))
+
+    # -- hang-ups --
+
+    def caller_gone(self) -> None:
+        """The caller hung up (BYE, CANCEL, or never ACKed): end the agent leg too."""
+        self.server.end_call(self, notify=CallerHungUp())
+
+    def agent_gone(self) -> None:
+        """The agent hung up: tell the flow, and end the caller's leg as well."""
+        agent_id = self.agent.agent_id if self.agent else ""
+        self.agent_leg_id = None  # already ended by the agent's BYE
+        self.server.end_call(self, notify=AgentDisconnected(agent_id=agent_id))

@@ -1,0 +1,303 @@
+"""RTP media for SIP calls on asyncio: sockets, drift-free pacing, playback, DTMF, relay.
+
+One `MediaClock` task paces every session of the server. It wakes on an absolute
+5 ms grid (deadline = start + k * 5 ms, never `sleep(0.02)` in a loop, so error
+does not accumulate) and each session sends on one of the four 5 ms slots of a
+20 ms frame, which spreads the work of many calls evenly over the frame.
+Lateness of every packet against its deadline is recorded (send jitter).
+
+A session sends what it plays (a prompt, looped music), relays the bridged
+peer's audio (transcoded µ-law <-> A-law when the legs differ), or comfort
+silence when idle, so the far end's jitter buffer and any NAT binding stay alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.rtp import (
+    FRAME_SAMPLES,
+    DtmfDigit,
+    DtmfReceiver,
+    RtpStream,
+    parse_rtp,
+)
+from dipflow.channels.sip.sdp import Codec, Negotiated
+from dipflow.media import g711
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.005
+SLOTS = 4  # 4 x 5 ms = one 20 ms frame
+_SILENCE = {Codec.PCMU: bytes([g711.ULAW_SILENCE]) * FRAME_SAMPLES,
+            Codec.PCMA: bytes([g711.ALAW_SILENCE]) * FRAME_SAMPLES}  # fmt: skip
+_RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
+
+
+@dataclass(slots=True)
+class Playback:
+    """Encoded audio being played from `position` (bytes = samples for G.711)."""
+
+    prompt_id: str | None
+    audio: bytes
+    loop: bool
+    interruptible: bool
+    position: int = 0
+
+
+class SessionListener:
+    """What a session tells its call about (overridden by `SipCall`)."""
+
+    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None: ...
+
+    def on_playback_done(self, session: RtpSession, playback: Playback) -> None: ...
+
+
+class RtpSession(asyncio.DatagramProtocol):
+    """One call leg's RTP: a UDP socket, what to send, where from and to."""
+
+    def __init__(self, *, port: int, listener: SessionListener) -> None:
+        self.port = port
+        self.listener = listener
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote: Address | None = None
+        self.codec = Codec.PCMU
+        self.stream = RtpStream(int(Codec.PCMU))
+        self.dtmf = DtmfReceiver(None)
+        self.playback: Playback | None = None
+        self._finished: Playback | None = None
+        self.sending = False
+        """Paced only once answered, and not while the peer holds us (RFC 3264 §8.4)."""
+        self.bridge: RtpSession | None = None
+        self.relay = bytearray()
+        self.slot = 0
+        self.first_packet = True
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.ignored_sources = 0
+        self.last_received = 0.0
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def configure(self, negotiated: Negotiated) -> None:
+        self.remote = (negotiated.remote_address, negotiated.remote_port)
+        if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
+            self.codec = negotiated.codec
+            self.stream.payload_type = int(negotiated.codec)
+        self.dtmf.payload_type = negotiated.dtmf_payload_type
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def close(self) -> None:
+        self.sending = False
+        self.playback = None
+        self.bridge = None
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        source = (str(addr[0]), int(addr[1]))
+        if source != self.remote:
+            self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
+            return
+        packet = parse_rtp(data)
+        if packet is None:
+            return
+        self.packets_received += 1
+        self.last_received = time.monotonic()
+        digit = self.dtmf.receive(packet)
+        if digit is not None:
+            self.listener.on_digit(self, digit)
+            return
+        bridge = self.bridge
+        if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
+            return
+        payload = packet.payload
+        if packet.payload_type != bridge.codec:
+            payload = (
+                g711.ulaw_to_alaw(payload)
+                if packet.payload_type == Codec.PCMU
+                else g711.alaw_to_ulaw(payload)
+            )
+        bridge.relay += payload
+        if len(bridge.relay) > _RELAY_MAX:
+            del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def play(self, playback: Playback | None) -> None:
+        self.playback = playback
+
+    def next_frame(self) -> bytes:
+        """The next 20 ms of what this leg should hear."""
+        if self.bridge is not None:
+            if len(self.relay) >= FRAME_SAMPLES:
+                frame = bytes(self.relay[:FRAME_SAMPLES])
+                del self.relay[:FRAME_SAMPLES]
+                return frame
+            return _SILENCE[self.codec]
+        playback = self.playback
+        if playback is None:
+            return _SILENCE[self.codec]
+        audio = playback.audio
+        start = playback.position
+        frame = audio[start : start + FRAME_SAMPLES]
+        playback.position = start + FRAME_SAMPLES
+        if len(frame) < FRAME_SAMPLES:
+            if playback.loop and audio:
+                playback.position = FRAME_SAMPLES - len(frame)
+                frame += audio[: playback.position]
+                frame += _SILENCE[self.codec][: FRAME_SAMPLES - len(frame)]
+            else:
+                frame += _SILENCE[self.codec][: FRAME_SAMPLES - len(frame)]
+        if not playback.loop and playback.position >= len(audio):
+            self.playback = None
+            self._finished = playback  # reported once this last frame is on the wire
+        return frame
+
+    def send_frame(self) -> bool:
+        transport, remote = self.transport, self.remote
+        if transport is None or remote is None or not self.sending:
+            return False
+        packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
+        self.first_packet = False
+        transport.sendto(packet, remote)
+        self.packets_sent += 1
+        finished, self._finished = self._finished, None
+        if finished is not None:
+            self.listener.on_playback_done(self, finished)
+        return True
+
+
+class JitterStats:
+    """Lateness of sent packets against their deadlines, in a bounded ring (seconds)."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self.samples = array("d")
+        self._next = 0
+        self.count = 0
+
+    def add(self, lateness: float) -> None:
+        if len(self.samples) < self.capacity:
+            self.samples.append(lateness)
+        else:
+            self.samples[self._next] = lateness
+            self._next = (self._next + 1) % self.capacity
+        self.count += 1
+
+    def percentile(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+    def reset(self) -> None:
+        self.samples = array("d")
+        self._next = 0
+        self.count = 0
+
+
+class MediaClock:
+    """Paces every RTP session of a server on one absolute-deadline grid."""
+
+    def __init__(self) -> None:
+        self.sessions: list[set[RtpSession]] = [set() for _ in range(SLOTS)]
+        self.jitter = JitterStats()
+        self._task: asyncio.Task[None] | None = None
+        self._next_slot = 0
+        self.resyncs = 0
+
+    def add(self, session: RtpSession) -> None:
+        session.slot = self._next_slot
+        self._next_slot = (self._next_slot + 1) % SLOTS
+        self.sessions[session.slot].add(session)
+
+    def remove(self, session: RtpSession) -> None:
+        self.sessions[session.slot].discard(session)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="rtp-clock")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        clock: Callable[[], float] = loop.time
+        deadline = clock()
+        tick = 0
+        while True:
+            deadline += TICK_S
+            tick += 1
+            delay = deadline - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.2:  # stalled (suspended process): resynchronise, do not burst
+                self.resyncs += 1
+                deadline = clock()
+            for session in list(self.sessions[tick % SLOTS]):
+                try:
+                    if session.send_frame():
+                        self.jitter.add(clock() - deadline)
+                except Exception:  # one broken leg must not stop everybody's audio
+                    log.exception("RTP send failed on port %s", session.port)
+                    self.remove(session)
+
+
+class PortAllocator:
+    """Even RTP ports from the configured range (RFC 3550 §11), reused after release."""
+
+    def __init__(self, low: int, high: int) -> None:
+        first = low + (low % 2)
+        self._free = list(range(first, high, 2))
+        self._free.reverse()
+
+    def allocate(self) -> int | None:
+        return self._free.pop() if self._free else None
+
+    def release(self, port: int) -> None:
+        self._free.insert(0, port)
+
+
+async def open_session(
+    host: str, allocator: PortAllocator, listener: SessionListener
+) -> RtpSession | None:
+    """Bind a session on the first free port of the range (skipping ports others hold)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(64):
+        port = allocator.allocate()
+        if port is None:
+            return None
+        session = RtpSession(port=port, listener=listener)
+        try:
+            await loop.create_datagram_endpoint(
+                lambda session=session: session,  # type: ignore[misc]
+                local_addr=(host, port),
+                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+            )
+        except OSError:
+            continue  # taken by another process: skip it, do not release it back
+        return session
+    return None

@@ -1,0 +1,78 @@
+"""Running sipp against the server under test (loopback, free ports, always cleaned up)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sip_host import free_port
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+PCAPS = Path("/usr/share/sip-tester")
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp") or "/usr/bin/sipp"
+    assert Path(path).exists(), "sipp (Debian package sip-tester) is required for these tests"
+    return path
+
+
+def scenario(name: str, tmp_path: Path, **substitutions: str) -> Path:
+    text = (SCENARIOS / name).read_text()
+    for key, value in substitutions.items():
+        text = text.replace(key, value)
+    target = tmp_path / name
+    target.write_text(text)
+    return target
+
+
+async def run_sipp(
+    scenario_file: Path,
+    target: tuple[str, int],
+    *,
+    service: str = "1000",
+    calls: int = 1,
+    rate: float = 10.0,
+    limit: int | None = None,
+    timeout_s: float = 60.0,
+    extra: tuple[str, ...] = (),
+    transport: str = "u1",
+) -> SippResult:
+    args = [
+        sipp_binary(),
+        "-sf", str(scenario_file),
+        "-i", "127.0.0.1",
+        "-p", str(free_port()),
+        "-mp", str(free_port(even=True)),
+        "-s", service,
+        "-m", str(calls),
+        "-r", str(rate),
+        "-t", transport,
+        "-timeout", f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-nostdin",
+        *(("-l", str(limit)) if limit else ()),
+        *extra,
+        f"{target[0]}:{target[1]}",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=str(scenario_file.parent),
+    )
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout_s + 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return SippResult(returncode=process.returncode or 0, output=out.decode(errors="replace"))
