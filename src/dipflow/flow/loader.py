@@ -175,6 +175,8 @@ def _pydantic_problems(collector: _Collector, exc: ValidationError, data: Any) -
             near = checks.suggestion(field, model.model_fields) if model is not None else ""
             message = f"unknown field `{field}`{near}"
             key = True
+        elif kind in {"value_error", "assertion_error"}:
+            key = True  # a model-level rule: point at the key naming the mapping
         elif kind == "literal_error" and loc == ("format",):
             message = f"unsupported format {error.get('input')!r}: this dipflow reads format 1"
         elif at_key and len(loc) == 2 and loc[0] == "event_flows":
