@@ -156,8 +156,9 @@ def default_handler(run: Run, reason: str) -> None:
 def _hold(run: Run, reason: str, queue: str) -> None:
     cursor = Cursor(flow=DEFAULT_ERROR_FLOW, activity="hold", wait=Wait.MUSIC)
     run.state.main = cursor
-    run.open(cursor, "hold", "default_hold")
+    run.open(cursor, "default_hold")
     run.inputs(cursor, {"queue": queue, "error": reason})
+    run.park(cursor)
     cursor.wait_id = run.new_id("hold")
     run.emit(PlayMusic(prompt_id=cursor.wait_id))
 
@@ -166,8 +167,9 @@ def apologise(run: Run, reason: str) -> None:
     settings = run.index.settings
     cursor = Cursor(flow=DEFAULT_ERROR_FLOW, activity="apology", wait=Wait.APOLOGY)
     run.state.main = cursor
-    run.open(cursor, "apology", "default_apology")
+    run.open(cursor, "default_apology")
     run.inputs(cursor, {"text": settings.apology_prompt, "error": reason})
+    run.park(cursor)
     cursor.wait_id = run.new_id("apology")
     run.emit(
         Play(
@@ -243,7 +245,7 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         return
     cursor = Cursor(flow=info.flow, activity=info.activity)
     state.main = cursor
-    run.open(cursor, info.activity, activity.kind)
+    run.open(cursor, activity.kind)
     run.inputs(cursor, {"queue": event.queue, "event": "queue_failed"})
     result = Done(output="error", error=f"queue {event.queue} failed: {event.reason}")
     if run.take(cursor, activity, result):

@@ -8,7 +8,6 @@ raise becomes their `error` output, so nothing escapes to the caller of the engi
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -100,18 +99,31 @@ class Run:
             )
         )
 
-    def open(self, cursor: Cursor, activity_id: str, kind: str) -> None:
-        cursor.entry = len(self.state.trace)
-        self.state.trace.append(
-            TraceEntry(flow=cursor.flow, activity=activity_id, kind=kind, started_at=self.now)
-        )
+    def open(self, cursor: Cursor, kind: str) -> None:
+        """An activity of `cursor` starts (its trace entry is written when it waits or ends:
+        one entry object per activity, built once)."""
+        cursor.kind = kind
+        cursor.started_at = self.now
+        cursor.inputs = {}
+        cursor.entry = -1
 
     def inputs(self, cursor: Cursor, inputs: dict[str, Any]) -> None:
         """Record the rendered inputs of the cursor's running activity."""
-        if cursor.entry >= 0:
-            trace = self.state.trace
-            trace[cursor.entry] = dataclasses.replace(
-                trace[cursor.entry], inputs=self._mask(inputs)
+        cursor.inputs = inputs
+
+    def park(self, cursor: Cursor) -> None:
+        """The running activity waits: show it in the trace as open (`ended_at` None)."""
+        if cursor.kind and cursor.entry < 0:
+            cursor.inputs = self._mask(cursor.inputs)
+            cursor.entry = len(self.state.trace)
+            self.state.trace.append(
+                TraceEntry(
+                    flow=cursor.flow,
+                    activity=cursor.activity or "",
+                    kind=cursor.kind,
+                    started_at=cursor.started_at,
+                    inputs=cursor.inputs,
+                )
             )
 
     def close(
@@ -122,16 +134,25 @@ class Run:
         outputs: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        if cursor.entry < 0:
+        if not cursor.kind:
             return
-        trace = self.state.trace
-        trace[cursor.entry] = dataclasses.replace(
-            trace[cursor.entry],
+        entry = TraceEntry(
+            flow=cursor.flow,
+            activity=cursor.activity or "",
+            kind=cursor.kind,
+            started_at=cursor.started_at,
             ended_at=self.now,
-            outputs=self._mask(outputs or {}),
+            inputs=self._mask(cursor.inputs),
+            outputs=self._mask(outputs) if outputs else {},
             output_taken=output,
             error=error,
         )
+        if cursor.entry >= 0:
+            self.state.trace[cursor.entry] = entry
+        else:
+            self.state.trace.append(entry)
+        cursor.kind = ""
+        cursor.inputs = {}
         cursor.entry = -1
 
     def _mask(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -158,12 +179,15 @@ class Run:
             if activity is None:
                 lifecycle.global_error(self, cursor, f"no activity {activity_id!r}")
                 return
-            self.open(cursor, activity_id, activity.kind)
+            self.open(cursor, activity.kind)
             try:
                 result = EXECUTORS[activity.kind](self, cursor, activity)
             except Exception as exc:  # an activity never takes the engine down
                 result = Done(output="error", error=describe(exc))
-            if result is None or isinstance(result, Stopped):
+            if result is None:
+                self.park(cursor)
+                return
+            if isinstance(result, Stopped):
                 return
             if not self.take(cursor, activity, result):
                 return
@@ -174,7 +198,10 @@ class Run:
             result = handler()
         except Exception as exc:
             result = Done(output="error", error=describe(exc))
-        if result is None or isinstance(result, Stopped):
+        if result is None:
+            self.park(cursor)
+            return
+        if isinstance(result, Stopped):
             return
         activity = self.index.activity(cursor.flow, cursor.activity) if cursor.activity else None
         if activity is None:

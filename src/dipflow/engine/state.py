@@ -76,8 +76,13 @@ class Cursor:
     wait_id: str | None = None
     """The prompt or request id the cursor waits for (stale ids are ignored)."""
     timer_id: str | None = None
+    kind: str = ""
+    """Kind of the running activity; empty between activities."""
+    started_at: float = 0.0
+    inputs: dict[str, Any] = field(default_factory=dict)
+    """The running activity's rendered inputs, for its trace entry."""
     entry: int = -1
-    """Index in `CallState.trace` of the running activity's (open) entry."""
+    """Index in `CallState.trace` of the running activity's open entry, once it waits."""
     menu_phase: MenuPhase | None = None
     menu_failures: int = 0
     """No-input and invalid attempts so far in the current menu."""
@@ -197,6 +202,9 @@ def _cursor(raw: dict[str, Any] | None) -> Cursor | None:
         wait=Wait(raw["wait"]),
         wait_id=raw["wait_id"],
         timer_id=raw["timer_id"],
+        kind=raw["kind"],
+        started_at=raw["started_at"],
+        inputs=raw["inputs"],
         entry=raw["entry"],
         menu_phase=MenuPhase(phase) if phase else None,
         menu_failures=raw["menu_failures"],
