@@ -32,13 +32,17 @@ from rich.table import Table
 
 from dipflow.connectors import ConnectorConfig, Connectors
 from dipflow.connectors.dynamics import Dataverse, MatchKind
+from dipflow.emulator.odata.options import parse_options
+from dipflow.emulator.schema import CONTACTS
 from dipflow.emulator.seed import seed_database
 from dipflow.emulator.settings import EmulatorSettings, SeedKind
+from dipflow.emulator.store import Store
 from dipflow.emulator.testing import RunningEmulator, running_emulator
 from dipflow.flow.dynamics_filters import phone_variants
 
 SECRET_ENV = "DIPFLOW_BENCH_CRM_SECRET"
 ADA = "+14155550123"
+E164_ONLY: dict[str, Any] = {"e164_column": "new_phonee164", "e164_only": True}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -140,6 +144,37 @@ async def lookup_latency(emu: RunningEmulator, anis: list[str], **phone: Any) ->
     }
 
 
+def store_latency(db: Path, anis: list[str], **phone: Any) -> tuple[dict[str, Any], list[str]]:
+    """The emulator's own work for the same lookup (OData parse + SQLite), no HTTP."""
+    config = ConnectorConfig.model_validate(
+        {"name": "crm", "kind": "dataverse", "base_url": "http://127.0.0.1:9", "phone": phone}
+    )
+    dataverse = Dataverse(Connectors([config], environ={}), "crm")
+    store = Store(str(db))
+    try:
+        plan = store.explain(
+            CONTACTS, parse_options(dataverse.caller_query(anis[0], expand=True), CONTACTS)
+        )
+        samples = []
+        cpu = []
+        for ani in anis:
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            options = parse_options(dataverse.caller_query(ani, expand=True), CONTACTS)
+            store.query(CONTACTS, options)
+            samples.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.thread_time() - started_cpu) * 1000)
+    finally:
+        store.close()
+    result = {
+        "p50": statistics.median(samples),
+        "p99": percentile(samples, 99),
+        "max": max(samples),
+        "cpu_p50": statistics.median(cpu),
+        "cpu_p99": percentile(cpu, 99),
+    }
+    return result, plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50, help="lookups per form and latency")
@@ -148,28 +183,40 @@ def main() -> None:
     parser.add_argument("--lookups", type=int, default=1000, help="lookups in the scale run")
     parser.add_argument("--db", type=Path, help="reuse (or create) this seeded SQLite file")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     console.print(
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}"
     )
 
     latencies = [float(x) for x in args.latencies.split(",") if x.strip()]
-    with running_emulator() as emu:
-        rows = asyncio.run(time_to_data(emu, latencies, args.calls))
-    table = Table(title=f"Time to data (ANI -> name + latest case), {args.calls} calls each, ms")
-    for column in ("emulator latency", "one trip p50", "p95", "two requests p50", "p95", "ratio"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        table.add_row(
-            f"{r['latency']:.0f}",
-            f"{r['one_p50']:.1f}",
-            f"{r['one_p95']:.1f}",
-            f"{r['two_p50']:.1f}",
-            f"{r['two_p95']:.1f}",
-            f"{r['ratio']:.2f}x",
+    rows = []
+    if latencies:
+        with running_emulator() as emu:
+            rows = asyncio.run(time_to_data(emu, latencies, args.calls))
+    if rows:
+        table = Table(
+            title=f"Time to data (ANI -> name + latest case), {args.calls} calls each, ms"
         )
-    console.print(table)
+        for column in (
+            "emulator latency",
+            "one trip p50",
+            "p95",
+            "two requests p50",
+            "p95",
+            "ratio",
+        ):
+            table.add_column(column, justify="right")
+        for r in rows:
+            table.add_row(
+                f"{r['latency']:.0f}",
+                f"{r['one_p50']:.1f}",
+                f"{r['one_p95']:.1f}",
+                f"{r['two_p50']:.1f}",
+                f"{r['two_p95']:.1f}",
+                f"{r['ratio']:.2f}x",
+            )
+        console.print(table)
 
     if args.contacts <= 0:
         return
@@ -187,14 +234,29 @@ def main() -> None:
         with running_emulator(settings=settings) as emu:
             plain = asyncio.run(lookup_latency(emu, anis))
             e164 = asyncio.run(lookup_latency(emu, anis, e164_column="new_phonee164"))
-    table = Table(title=f"Phone lookup with {args.contacts:,} contacts over HTTP, ms")
-    for column in ("lookup", "p50", "p99", "max", "matched"):
+            only = asyncio.run(lookup_latency(emu, anis, **E164_ONLY))
+        store_plain, plan = store_latency(db, anis)
+        store_e164, _ = store_latency(db, anis, e164_column="new_phonee164")
+        store_only, _ = store_latency(db, anis, **E164_ONLY)
+    console.print("query plan: " + "; ".join(plan[:3]) + f" ... ({len(plan)} steps)")
+    table = Table(title=f"Phone lookup + latest case with {args.contacts:,} contacts, ms")
+    for column in ("lookup", "where", "p50", "p99", "max", "matched", "CPU p50", "CPU p99"):
         table.add_column(column, justify="right")
-    for name, r in (("variants x 3 columns", plain), ("+ E.164 column", e164)):
+    for name, where, r in (
+        ("variants x 3 columns", "HTTP, connector", plain),
+        ("+ E.164 column", "HTTP, connector", e164),
+        ("E.164 column only", "HTTP, connector", only),
+        ("variants x 3 columns", "emulator store", store_plain),
+        ("+ E.164 column", "emulator store", store_e164),
+        ("E.164 column only", "emulator store", store_only),
+    ):
+        matched = f"{r['found']}/{r['n']}" if "found" in r else ""
+        cpu = [f"{r[k]:.2f}" if k in r else "" for k in ("cpu_p50", "cpu_p99")]
         table.add_row(
-            name, f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['max']:.2f}", f"{r['found']}/{r['n']}"
+            name, where, f"{r['p50']:.2f}", f"{r['p99']:.2f}", f"{r['max']:.2f}", matched, *cpu
         )
     console.print(table)
+    console.print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -163,3 +163,26 @@ async def test_payload_without_value_is_unavailable(crm: FakeCrm) -> None:
     async with connectors:
         with pytest.raises(CrmUnavailable, match="value"):
             await dv.lookup_caller("+14155550123")
+
+
+async def test_e164_only_is_one_exact_probe(crm: FakeCrm) -> None:
+    connectors, dv = dataverse(crm, phone={"e164_column": "new_phonee164", "e164_only": True})
+    async with connectors:
+        await dv.lookup_caller("(415) 555-0123")
+        await dv.lookup_caller("' or 1 eq 1")
+    assert query_of(crm.api_requests[0])["$filter"] == "(new_phonee164 eq '+14155550123')"
+    assert len(crm.api_requests) == 1  # the hostile ANI sent nothing
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        {"phone_columns": ["telephone1 or 1 eq 1"]},
+        {"phone_columns": []},
+        {"e164_column": "New_E164"},
+        {"e164_only": True},
+    ],
+)
+def test_phone_settings_are_validated(phone: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="phone"):
+        dataverse_config(phone=phone)

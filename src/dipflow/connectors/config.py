@@ -193,20 +193,34 @@ class RetrySettings(_Model):
     max_backoff_s: float = Field(default=1.0, ge=0)
 
 
+Column = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+"""A Dataverse column logical name."""
+
+
 class PhoneMatching(_Model):
     """How a caller's number is matched against CRM rows."""
 
     default_region: str = "US"
     """Region for numbers without a country code (ISO 3166 alpha-2)."""
-    phone_columns: list[str] = Field(
-        default_factory=lambda: ["telephone1", "mobilephone", "telephone2"]
+    phone_columns: list[Column] = Field(
+        default_factory=lambda: ["telephone1", "mobilephone", "telephone2"], min_length=1
     )
     """Contact columns compared with `eq` against every variant of the number."""
-    account_phone_columns: list[str] = Field(default_factory=lambda: ["telephone1", "telephone2"])
-    e164_column: str = ""
+    account_phone_columns: list[Column] = Field(
+        default_factory=lambda: ["telephone1", "telephone2"], min_length=1
+    )
+    e164_column: str = Field(default="", pattern=r"^([a-z_][a-z0-9_]*)?$")
     """An optional custom column holding the normalized E.164 number (best: one indexed `eq`)."""
+    e164_only: bool = False
+    """Match only `e164_column` (one index probe) when every record has it filled."""
     match_accounts: bool = False
     """Also look the number up in accounts when no contact matches."""
+
+    @model_validator(mode="after")
+    def _e164_only_needs_column(self) -> PhoneMatching:
+        if self.e164_only and not self.e164_column:
+            raise ValueError("`e164_only` needs `e164_column`")
+        return self
 
 
 class ConnectorConfig(_Model):

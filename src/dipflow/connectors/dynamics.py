@@ -39,7 +39,13 @@ from dipflow.connectors.errors import (
 from dipflow.connectors.registry import Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted, HttpOutcome
-from dipflow.flow.dynamics_filters import odata_phone_filter, phone_variants
+from dipflow.flow.dynamics_filters import (
+    e164,
+    match_nothing_filter,
+    odata_phone_filter,
+    odata_quote,
+    phone_variants,
+)
 
 CASE_COLUMNS = "incidentid,title,ticketnumber,createdon"
 
@@ -131,6 +137,13 @@ class Dataverse:
 
     def phone_filter(self, ani: str, table: _Table = CONTACT) -> str:
         phone = self.config.phone
+        if phone.e164_only:
+            # One indexed probe: `new_phonee164 eq '+14155550123'` (column name validated
+            # by the settings model, the literal quoted).
+            number = e164(ani, phone.default_region)
+            if not number:
+                return match_nothing_filter(table.entity)
+            return f"({phone.e164_column} eq {odata_quote(number)})"
         columns = phone.phone_columns if table is CONTACT else phone.account_phone_columns
         return odata_phone_filter(
             ani,
