@@ -222,3 +222,17 @@ def test_every_filter_takes_any_value_without_crashing(value: object) -> None:
 def test_context_keys_need_not_be_identifiers() -> None:
     context: dict[str, object] = {"odd-key": 1, "x": 2}
     assert evaluate("x == 2", context) is True
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("{{ NewPhoneContact.ANI | length == 12 }}", True),
+        ('{{ NewPhoneContact.ANI | slice(2, 5) == "415" }}', True),
+        ('{{ NewPhoneContact.ANI | replace({"+1": ""}) | slice(0, 3) }}', "415"),
+        ('{{ CustomerID == "NA" and CustomerType != "New" }}', False),
+        ('{{ not (CustomerID == "NA") or CustomerType == "New" }}', True),
+    ],
+)
+def test_webex_condition_idioms(expression: str, expected: object) -> None:
+    assert evaluate(expression, WEBEX) == expected
