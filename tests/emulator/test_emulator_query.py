@@ -258,3 +258,35 @@ def test_errors_have_dataverse_shape(
     error = response.json()["error"]
     assert error["code"] == code
     assert error["message"]
+
+
+def test_paging_with_maxpagesize_and_nextlink(api: httpx.Client) -> None:
+    prefer = {"Prefer": "odata.maxpagesize=3"}
+    params = {"$select": "title", "$orderby": "createdon asc", "$count": "true"}
+    seen: list[str] = []
+    response = api.get("incidents", params=params, headers=prefer)
+    assert "odata.maxpagesize=3" in response.headers["preference-applied"]
+    body = response.json()
+    total = body["@odata.count"]
+    pages = 0
+    while True:
+        pages += 1
+        assert len(body["value"]) <= 3
+        seen += [r["title"] for r in body["value"]]
+        link = body.get("@odata.nextLink")
+        if link is None:
+            break
+        assert "%24skiptoken=" in link or "$skiptoken=" in link
+        body = httpx.get(link, headers={**api.headers, **prefer}).json()
+    assert len(seen) == total == len(set(seen)) and pages == -(-total // 3)
+    everything = _values(api, "incidents", **{"$select": "title", "$orderby": "createdon asc"})
+    assert seen == [r["title"] for r in everything]
+
+
+def test_top_turns_paging_off_and_bad_skiptokens_are_400(api: httpx.Client) -> None:
+    prefer = {"Prefer": "odata.maxpagesize=2"}
+    body = api.get("incidents", params={"$top": "4"}, headers=prefer).json()
+    assert len(body["value"]) == 4 and "@odata.nextLink" not in body
+    for token in ("garbage!", "e30", "W10", "eyJvZmZzZXQiOiAtMX0"):
+        response = api.get("incidents", params={"$skiptoken": token}, headers=prefer)
+        assert response.status_code == 400, token

@@ -9,6 +9,7 @@ is optimistic concurrency, 412 on mismatch).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -18,10 +19,16 @@ from starlette.responses import Response
 
 from dipflow.emulator import records
 from dipflow.emulator.errors import ErrorCode, ODataError, bad_payload, bad_query
-from dipflow.emulator.odata.options import QueryOptions, parse_options
+from dipflow.emulator.odata.options import MAX_TOP, QueryOptions, parse_options
 from dipflow.emulator.odata.values import is_guid
 from dipflow.emulator.payload import parse_payload
-from dipflow.emulator.representation import AnnotationFilter, etag, parse_prefer, to_json
+from dipflow.emulator.representation import (
+    AnnotationFilter,
+    etag,
+    max_page_size,
+    parse_prefer,
+    to_json,
+)
 from dipflow.emulator.schema import ENTITIES, Entity, NavKind
 from dipflow.emulator.state import EmulatorState
 
@@ -123,13 +130,7 @@ def _get(
     params = dict(request.query_params)
     headers = _preference_applied(annotations)
     if key is None:
-        options = parse_options(params, entity)
-        rows, count = state.store.query(entity, options)
-        body: dict[str, Any] = {"@odata.context": _context(url, entity, options, single=False)}
-        if count is not None:
-            body["@odata.count"] = count
-        body["value"] = [to_json(entity, r, options, annotations) for r in rows]
-        return odata_json(body, headers=headers)
+        return _get_collection(request, state, entity, params, annotations, headers)
     if nav is not None:
         return _get_related(request, state, entity, key, nav, annotations)
     options = parse_options(params, entity)
@@ -139,6 +140,65 @@ def _get(
     body = {"@odata.context": _context(url, entity, options, single=True)}
     body.update(to_json(entity, record, options, annotations))
     return odata_json(body, headers={**headers, "ETag": etag(record)})
+
+
+def _get_collection(
+    request: Request,
+    state: EmulatorState,
+    entity: Entity,
+    params: dict[str, str],
+    annotations: AnnotationFilter,
+    headers: dict[str, str],
+) -> Response:
+    """A collection, paged when the client asks `Prefer: odata.maxpagesize=N`.
+
+    As on Dataverse, `$top` turns paging off; otherwise a full page comes with an
+    `@odata.nextLink` carrying an opaque `$skiptoken` (here: an encoded offset).
+    """
+    token = params.pop("$skiptoken", None)
+    offset = _decode_skiptoken(token) if token is not None else 0
+    options = parse_options(params, entity)
+    page = max_page_size(request.headers.get("prefer", ""))
+    if options.top is not None or page is None:
+        rows, count = state.store.query(entity, options, offset=offset)
+        next_link = None
+    else:
+        page = min(page, MAX_TOP)
+        rows, count = state.store.query(entity, options, offset=offset, limit=page + 1)
+        next_link = None
+        if len(rows) > page:
+            rows = rows[:page]
+            next_link = str(
+                request.url.include_query_params(**{"$skiptoken": _encode_skiptoken(offset + page)})
+            )
+        applied = headers.get("Preference-Applied")
+        headers = {
+            **headers,
+            "Preference-Applied": ", ".join(filter(None, (applied, f"odata.maxpagesize={page}"))),
+        }
+    body: dict[str, Any] = {"@odata.context": _context(api_url(request), entity, options, False)}
+    if count is not None:
+        body["@odata.count"] = count
+    body["value"] = [to_json(entity, r, options, annotations) for r in rows]
+    if next_link is not None:
+        body["@odata.nextLink"] = next_link
+    return odata_json(body, headers=headers)
+
+
+def _encode_skiptoken(offset: int) -> str:
+    raw = json.dumps({"offset": offset}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_skiptoken(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        offset = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))["offset"]
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError):
+        raise bad_query("The $skiptoken is not valid.") from None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**31:
+        raise bad_query("The $skiptoken is not valid.")
+    return offset
 
 
 def _get_related(

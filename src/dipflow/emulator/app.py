@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote_plus
 
@@ -145,7 +146,10 @@ async def _with_faults(
         return error_response(
             ODataError(status, ErrorCode.UNEXPECTED, f"Injected fault: HTTP {status}.")
         )
+    started = time.perf_counter()
     response = await handler(request)
+    # Server-Timing (W3C): lets benchmarks split emulator time from client and network time.
+    response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
     if faults.malformed() and response.body:
         with state.stats.lock:
             state.stats.faults_injected += 1

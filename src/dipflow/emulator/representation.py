@@ -129,3 +129,13 @@ def parse_prefer(header: str) -> tuple[bool, AnnotationFilter]:
         elif key == "odata.include-annotations":
             patterns.extend(p.strip() for p in value.split(",") if p.strip())
     return representation, AnnotationFilter(patterns=tuple(patterns))
+
+
+def max_page_size(header: str) -> int | None:
+    """`Prefer: odata.maxpagesize=N` (OData 4.01 Protocol §8.2.8.3), if valid."""
+    for match in _PREFERENCE.finditer(header):
+        if match.group(1).lower() == "odata.maxpagesize":
+            value = (match.group(2) or "").strip().strip('"')
+            if value.isascii() and value.isdigit() and 0 < len(value) < 7 and int(value) > 0:
+                return int(value)
+    return None

@@ -87,14 +87,25 @@ class Store:
             return self._version
 
     # -- reads ---------------------------------------------------------------
-    def query(self, entity: Entity, options: QueryOptions) -> tuple[list[Record], int | None]:
-        """Rows matching `options` (filtered, ordered, limited, expanded) and the count."""
+    def query(
+        self,
+        entity: Entity,
+        options: QueryOptions,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[Record], int | None]:
+        """Rows matching `options` (filtered, ordered, limited, expanded) and the count.
+
+        `limit` defaults to `$top` (or the 5000-row maximum); `offset` serves paging.
+        """
         where, params = self._where(entity, options)
         order = self._order(entity, options)
-        limit = options.top if options.top is not None else MAX_TOP
-        sql = f"SELECT {_select_list(entity)} FROM {entity.set_name}{where}{order} LIMIT ?"  # noqa: S608
+        if limit is None:
+            limit = options.top if options.top is not None else MAX_TOP
+        sql = f"SELECT {_select_list(entity)} FROM {entity.set_name}{where}{order} LIMIT ? OFFSET ?"  # noqa: S608
         with self._lock:
-            rows = [dict(r) for r in self._conn.execute(sql, (*params, limit))]
+            rows = [dict(r) for r in self._conn.execute(sql, (*params, limit, offset))]
             count = None
             if options.count:
                 count_sql = f"SELECT COUNT(*) FROM {entity.set_name}{where}"  # noqa: S608
