@@ -10,6 +10,7 @@ is optimistic concurrency, 412 on mismatch).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from typing import Any
@@ -19,6 +20,15 @@ from starlette.responses import Response
 
 from dipflow.emulator import records
 from dipflow.emulator.errors import ErrorCode, ODataError, bad_payload, bad_query
+from dipflow.emulator.odata.filter_ast import (
+    Compare,
+    CompareOp,
+    Literal,
+    LiteralKind,
+    Logical,
+    LogicalOp,
+    Property,
+)
 from dipflow.emulator.odata.options import MAX_TOP, QueryOptions, parse_options
 from dipflow.emulator.odata.values import is_guid
 from dipflow.emulator.payload import parse_payload
@@ -218,11 +228,20 @@ def _get_related(
     if state.store.get(entity, key) is None:
         raise records.not_found(entity, key)
     target = ENTITIES[nav.target]
-    params = dict(request.query_params)
-    link = f"{nav.remote_column} eq {key}"
-    params["$filter"] = f"({link}) and ({params['$filter']})" if "$filter" in params else link
-    options = parse_options(params, target)
-    # GUIDs are unique across tables, so the key alone picks this customer's cases.
+    options = parse_options(dict(request.query_params), target)
+    # Combine as trees, not text: a client filter such as "x) or (1 eq 1" must not be able
+    # to escape the link condition. GUIDs are unique across tables, so the key suffices.
+    link = Compare(
+        op=CompareOp.EQ,
+        left=Property(name=nav.remote_column),
+        right=Literal(kind=LiteralKind.GUID, value=key),
+    )
+    combined = (
+        link
+        if options.filter is None
+        else Logical(op=LogicalOp.AND, operands=(link, options.filter))
+    )
+    options = dataclasses.replace(options, filter=combined)
     rows, count = state.store.query(target, options)
     body: dict[str, Any] = {"@odata.context": _context(api_url(request), target, options, False)}
     if count is not None:
