@@ -192,3 +192,21 @@ def test_plus_sign_must_be_percent_encoded(api: httpx.Client) -> None:
     raw = api.get("contacts?$filter=new_phonee164 eq '+14155550123'")
     assert raw.status_code == 200
     assert raw.json()["value"] == []
+
+
+def test_bad_select_on_a_write_changes_nothing(api: httpx.Client) -> None:
+    response = api.post(
+        "contacts?$select=nosuch",
+        json={"lastname": "NeverWritten"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert response.status_code == 400
+    assert (
+        api.get("contacts", params={"$filter": "lastname eq 'NeverWritten'"}).json()["value"] == []
+    )
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    big = b'{"description": "' + b"x" * 1_100_000 + b'"}'
+    response = api.post("contacts", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413

@@ -257,11 +257,16 @@ def _preference_applied(annotations: AnnotationFilter) -> dict[str, str]:
 
 
 async def _body(request: Request) -> object:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ODataError(
-            413, ErrorCode.PAYLOAD, f"The request body is larger than {MAX_BODY} bytes."
-        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading at the limit instead of buffering all
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ODataError(
+                413, ErrorCode.PAYLOAD, f"The request body is larger than {MAX_BODY} bytes."
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -274,15 +279,24 @@ def _entity_id(request: Request, entity: Entity, key: str) -> str:
     return f"{api_url(request)}{entity.set_name}({key})"
 
 
+def _representation_options(request: Request, entity: Entity) -> QueryOptions:
+    """Validate `$select`/`$expand` of a write before writing, so a bad one changes nothing."""
+    return parse_options(dict(request.query_params), entity)
+
+
 def _written(
-    request: Request, entity: Entity, record: dict[str, Any], *, created: bool
+    request: Request,
+    entity: Entity,
+    record: dict[str, Any],
+    options: QueryOptions,
+    *,
+    created: bool,
 ) -> Response:
     representation, annotations = parse_prefer(request.headers.get("prefer", ""))
     key = record[entity.key]
     headers = {"OData-EntityId": _entity_id(request, entity, key), "ETag": etag(record)}
     if not representation:
         return Response(status_code=204, headers={**ODATA_HEADERS, **headers})
-    options = parse_options(dict(request.query_params), entity)
     body: dict[str, Any] = {
         "@odata.context": _context(api_url(request), entity, options, single=True)
     }
@@ -292,12 +306,14 @@ def _written(
 
 
 async def _post(request: Request, state: EmulatorState, entity: Entity) -> Response:
+    options = _representation_options(request, entity)
     payload = parse_payload(entity, await _body(request))
     record = records.create(state.store, entity, payload, state.rng)
-    return _written(request, entity, record, created=True)
+    return _written(request, entity, record, options, created=True)
 
 
 async def _patch(request: Request, state: EmulatorState, entity: Entity, key: str) -> Response:
+    options = _representation_options(request, entity)
     payload = parse_payload(entity, await _body(request))
     current = state.store.get(entity, key)
     if_match = request.headers.get("if-match")
@@ -306,7 +322,7 @@ async def _patch(request: Request, state: EmulatorState, entity: Entity, key: st
         if if_match is not None:
             raise records.not_found(entity, key)  # If-Match: * forbids the upsert's create
         record = records.create(state.store, entity, payload, state.rng, key=key)
-        return _written(request, entity, record, created=True)
+        return _written(request, entity, record, options, created=True)
     if if_none_match == "*":
         raise ODataError(
             412, ErrorCode.DUPLICATE_RECORD, "A record with matching key values already exists."
@@ -318,7 +334,7 @@ async def _patch(request: Request, state: EmulatorState, entity: Entity, key: st
             "The version of the existing record doesn't match the RowVersion property provided.",
         )
     record = records.update(state.store, entity, key, payload)
-    return _written(request, entity, record, created=False)
+    return _written(request, entity, record, options, created=False)
 
 
 def _delete(request: Request, state: EmulatorState, entity: Entity, key: str) -> Response:
