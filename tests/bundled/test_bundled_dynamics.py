@@ -47,11 +47,14 @@ def _case(title: str = "Router keeps rebooting", ticket: str = "CAS-01003") -> d
     }
 
 
-def _crm(*contacts: dict[str, Any]) -> dict[str, HttpReply]:
+def _crm(*contacts: dict[str, Any], accounts: tuple[dict[str, Any], ...] = ()) -> Any:
     return {
         "GetCustomerInfo": HttpReply(
             json={"@odata.context": "https://crm/$metadata#contacts", "value": list(contacts)}
-        )
+        ),
+        "GetAccountInfo": HttpReply(
+            json={"@odata.context": "https://crm/$metadata#accounts", "value": list(accounts)}
+        ),
     }
 
 
@@ -160,7 +163,7 @@ def test_ambiguous_caller_is_not_greeted_by_anyone_s_name(flow: Flow) -> None:
     result = _run(flow, AMBIGUOUS, agent=[answer(after=10)])
     assert not any("Sam" in p for p in result.prompts)
     assert result.variables["CustomerName"] == ""
-    assert result.variables["IVRPath"] == "several contacts share the number"
+    assert result.variables["IVRPath"] == "several customers share the number"
     assert _pop_query(result)["extraqs"] == ["caseorigincode=1"]
 
 
@@ -304,3 +307,42 @@ def test_organisation_settings_change_the_screen_pop(flow: Flow) -> None:
     )
     url = result.screen_pops[0].url
     assert url.startswith("https://contoso.crm.dynamics.com/main.aspx?appid=app-9&")
+
+
+def _account(name: str, key: str, *cases: dict[str, Any]) -> dict[str, Any]:
+    return {"accountid": key, "name": name, "incident_customer_accounts": list(cases)}
+
+
+def test_unknown_contact_is_looked_up_in_accounts(flow: Flow) -> None:
+    http = _crm(accounts=(_account("Contoso Ltd", "a-1", _case(title="Invoice dispute")),))
+    result = _run(flow, http, caller=[press("1", when="MainMenu")], agent=[answer(after=5)])
+    contacts, accounts = result.requests
+    assert contacts.path == "contacts"
+    assert accounts.path == "accounts"
+    assert accounts.query["$select"] == "accountid,name"
+    assert "telephone1 eq '+14155550123'" in accounts.query["$filter"]
+    assert "mobilephone" not in accounts.query["$filter"]
+    assert accounts.query["$expand"].startswith("incident_customer_accounts(")
+    assert result.prompts[1].startswith("Hello Contoso Ltd. Your latest case")
+    assert _pop_query(result)["id"] == [CASE]
+
+
+def test_account_without_a_case_gets_an_account_case_form(flow: Flow) -> None:
+    http = _crm(accounts=(_account("Contoso Ltd", "a-1"),))
+    result = _run(flow, http, caller=[press("1", when="MainMenu")], agent=[answer(after=5)])
+    assert _pop_query(result)["extraqs"] == [
+        "customerid=a-1&customeridname=Contoso%20Ltd&customeridtype=account&caseorigincode=1"
+    ]
+
+
+def test_account_lookup_can_be_switched_off(flow: Flow) -> None:
+    result = _run(flow, UNKNOWN, variables={"LookupAccounts": "false"}, max_time=20)
+    assert [r.path for r in result.requests] == ["contacts"]
+    assert result.variables["IVRPath"] == "unknown caller"
+
+
+def test_account_lookup_failure_still_reaches_an_agent(flow: Flow) -> None:
+    http = {**UNKNOWN, "GetAccountInfo": HttpReply(status=500)}
+    result = _run(flow, http, max_time=20)
+    assert result.prompts[1] == "Please wait while we find you an agent."
+    assert result.queued == ["CustomerCare"]
