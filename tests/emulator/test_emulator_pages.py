@@ -141,3 +141,39 @@ def test_unknown_records_get_a_404_page(crm: RunningEmulator, params: dict[str, 
     assert response.status_code == 404
     assert "Record Is Unavailable" in response.text
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "extraqs",
+    [
+        "caseorigincode=%C2%B2",  # a unicode superscript digit
+        "&".join(f"f{i}=x" for i in range(80)),
+        "customeridtype=<b>&customerid=%00",
+        "%%%",
+    ],
+)
+def test_hostile_extraqs_never_500(crm: RunningEmulator, extraqs: str) -> None:
+    response = _page(crm, etn="incident", extraqs=extraqs)
+    assert response.status_code in (200, 404)
+    assert "<b>" not in response.text
+
+
+def test_hostile_new_case_posts_never_500(crm: RunningEmulator, api: httpx.Client) -> None:
+    url = f"{crm.base_url}/main.aspx/new-case"
+    broken = httpx.post(
+        url, content=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert broken.status_code == 400
+    odd = httpx.post(
+        url,
+        data={
+            "title": "odd origin",
+            "customerid": ADA_ID,
+            "customeridtype": "contact",
+            "caseorigincode": "²",
+        },
+    )
+    assert odd.status_code == 303
+    (case,) = api.get("incidents", params={"$filter": "title eq 'odd origin'"}).json()["value"]
+    assert case["caseorigincode"] is None
+    assert api.delete(f"incidents({case['incidentid']})").status_code == 204

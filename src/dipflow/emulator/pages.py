@@ -11,6 +11,7 @@ text), no inline script or style, and a strict Content-Security-Policy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from dipflow.emulator import records
 from dipflow.emulator.errors import ODataError
+from dipflow.emulator.odata.options import parse_options
 from dipflow.emulator.odata.values import is_guid
 from dipflow.emulator.payload import CustomerBinding, Payload
 from dipflow.emulator.schema import BY_LOGICAL_NAME, ENTITIES, INCIDENTS, Entity
@@ -90,7 +92,15 @@ def routes(state: EmulatorState) -> list[Route]:
         return _record_page(state, entity, record, link)
 
     async def save_case(request: Request) -> Response:
-        form = await request.form()
+        try:
+            form = await request.form(max_fields=50)
+        except Exception:  # a malformed form is the client's error: show the form again
+            return _render(
+                "new_case.html",
+                400,
+                error="The form could not be read.",
+                **_new_case_context({}, app_id),
+            )
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         customer_id = _strip_braces(fields.get("customerid", "")).lower()
         customer_type = fields.get("customeridtype", "contact")
@@ -103,13 +113,13 @@ def routes(state: EmulatorState) -> list[Route]:
                 error="A case needs a title and a customer.",
                 **_new_case_context(fields, app_id),
             )
-        origin = fields.get("caseorigincode", "")
+        origin = _small_int(fields.get("caseorigincode", ""))
         values: dict[str, Any] = {
             "title": title[:400],
             "description": fields.get("description", "")[:4000] or None,
         }
-        if origin.isdigit() and len(origin) < 10:
-            values["caseorigincode"] = int(origin)
+        if origin is not None:
+            values["caseorigincode"] = origin
         payload = Payload(
             values=values, customer=CustomerBinding(set_name=set_name, key=customer_id)
         )
@@ -127,7 +137,9 @@ def routes(state: EmulatorState) -> list[Route]:
     ]
 
 
-def _record_page(state: EmulatorState, entity: Entity, record: Record, link: Any) -> Response:
+def _record_page(
+    state: EmulatorState, entity: Entity, record: Record, link: Callable[[Entity, str], str]
+) -> Response:
     if entity is INCIDENTS:
         kind = record.get("customeridtype")
         customer_entity = BY_LOGICAL_NAME.get(kind or "")
@@ -142,7 +154,7 @@ def _record_page(state: EmulatorState, entity: Entity, record: Record, link: Any
             customer_link=customer_link,
             labels=_labels(INCIDENTS, record),
         )
-    cases, _ = _cases_of(state, entity, record)
+    cases = _cases_of(state, entity, record)
     return _render(
         f"{entity.logical_name}.html",
         record=record,
@@ -151,9 +163,8 @@ def _record_page(state: EmulatorState, entity: Entity, record: Record, link: Any
     )
 
 
-def _cases_of(state: EmulatorState, entity: Entity, record: Record) -> tuple[list[Record], None]:
-    from dipflow.emulator.odata.options import parse_options
-
+def _cases_of(state: EmulatorState, entity: Entity, record: Record) -> list[Record]:
+    """The customer's 50 latest cases (the record's key comes from our own database)."""
     nav = next(iter(entity.navigations.values()))
     options = parse_options(
         {
@@ -164,7 +175,7 @@ def _cases_of(state: EmulatorState, entity: Entity, record: Record) -> tuple[lis
         ENTITIES[nav.target],
     )
     rows, _ = state.store.query(ENTITIES[nav.target], options)
-    return rows, None
+    return rows
 
 
 def _labels(entity: Entity, record: Record) -> dict[str, str]:
@@ -184,10 +195,7 @@ def _new_case_context(fields: dict[str, str], app_id: str) -> dict[str, Any]:
         "customer_type": customer_type if customer_type in ("contact", "account") else "contact",
         "caseorigincode": fields.get("caseorigincode", ""),
         "origin_label": INCIDENTS.columns["caseorigincode"].options.get(
-            int(fields["caseorigincode"])
-            if fields.get("caseorigincode", "").isdigit() and len(fields["caseorigincode"]) < 10
-            else -1,
-            "",
+            _small_int(fields.get("caseorigincode", "")) or -1, ""
         ),
         "title": fields.get("title", ""),
         "description": fields.get("description", ""),
@@ -195,7 +203,16 @@ def _new_case_context(fields: dict[str, str], app_id: str) -> dict[str, Any]:
     }
 
 
+def _small_int(text: str) -> int | None:
+    """An option-set value typed by hand: ASCII digits only (int('²') would raise)."""
+    value = text.strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+
+
 def _new_case(extraqs: str, app_id: str) -> Response:
-    parsed = parse_qs(extraqs, keep_blank_values=True, max_num_fields=50)
+    try:
+        parsed = parse_qs(extraqs, keep_blank_values=True, max_num_fields=50)
+    except ValueError:  # more fields than any new-case link carries
+        return _not_found("The extraqs parameter is not a valid new-case prefill.")
     fields = {k: v[0] for k, v in parsed.items() if v}
     return _render("new_case.html", error=None, **_new_case_context(fields, app_id))
