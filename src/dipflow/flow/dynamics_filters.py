@@ -18,6 +18,7 @@ anything. Every function here treats it as data, never as query text:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -78,9 +79,18 @@ def phone_variants(ani: object, region: str = "US") -> list[str]:
     then the same digit groups joined with the usual separators. [] when `ani` is
     not a valid phone number (empty, "anonymous", a lone "+", 200 characters...).
     """
+    if not isinstance(ani, str | int) or not isinstance(region, str):
+        return []
+    return list(_variants(str(ani), region))
+
+
+@functools.lru_cache(maxsize=4096)
+def _variants(ani: str, region: str) -> tuple[str, ...]:
+    # Cached: parsing and formatting costs ~0.2 ms and a call renders the filter more
+    # than once (lookup, trace, retries); the function is pure.
     number = _parse(ani, region)
     if number is None:
-        return []
+        return ()
     fmt = phonenumbers.PhoneNumberFormat
     e164_form = str(phonenumbers.format_number(number, fmt.E164))
     national = str(phonenumbers.format_number(number, fmt.NATIONAL))
@@ -115,13 +125,7 @@ def phone_variants(ani: object, region: str = "US") -> list[str]:
         trunk = national_digits[: len(national_digits) - len(significant)]
         out.append(f"+{cc} ({trunk})" + " ".join(intl_groups))
         out.append("00" + e164_form[1:])
-    seen: set[str] = set()
-    unique = []
-    for item in out:
-        if item and item not in seen:
-            seen.add(item)
-            unique.append(item)
-    return unique
+    return tuple(dict.fromkeys(item for item in out if item))
 
 
 def odata_quote(value: object) -> str:
