@@ -138,3 +138,8 @@ def test_syntax_errors_are_400(text: str) -> None:
 def test_split_top_level_respects_quotes_and_parentheses() -> None:
     assert split_top_level("a,b(c,d),'e,f'", ",") == ["a", "b(c,d)", "'e,f'"]
     assert split_top_level("$filter=x eq 'a;b';$top=1", ";") == ["$filter=x eq 'a;b'", "$top=1"]
+
+
+def test_unicode_digits_are_not_numbers() -> None:
+    with pytest.raises(ODataError):
+        parse_filter("statecode eq \u0663")  # ARABIC-INDIC DIGIT THREE
