@@ -102,3 +102,18 @@ def test_admin_api_validates_and_reports(crm: RunningEmulator, api: httpx.Client
     assert "records" not in stats
     assert crm.stats(records=True)["records"]["contacts"] >= 7
     admin.close()
+
+
+def test_faults_can_target_one_entity_set(crm: RunningEmulator, api: httpx.Client) -> None:
+    crm.set_faults(error_rate=1.0, error_status=503, only_paths=["incidents"])
+    assert api.get("contacts", params={"$top": "1"}).status_code == 200
+    assert api.get("incidents", params={"$top": "1"}).status_code == 503
+    assert api.get("incidents(e0000000-0000-4000-8000-000000000001)").status_code == 503
+
+
+def test_max_faults_fails_only_the_first_requests(crm: RunningEmulator, api: httpx.Client) -> None:
+    crm.set_faults(error_rate=1.0, error_status=503, max_faults=2)
+    statuses = [api.get("contacts", params={"$top": "1"}).status_code for _ in range(4)]
+    assert statuses == [503, 503, 200, 200]
+    crm.set_faults(throttle_rate=1.0, retry_after_s=0, max_faults=1)  # a new config resets it
+    assert [api.get("contacts").status_code for _ in range(2)] == [429, 200]

@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import unquote_plus
@@ -56,16 +57,18 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     )
 
     async def token(request: Request) -> Response:
-        return await _with_faults(
-            request, state, state.faults.config.apply_to_token, lambda r: _token(r, state)
-        )
+        apply = state.faults.config.apply_to_token and state.faults.applies("token")
+        return await _with_faults(request, state, apply, lambda r: _token(r, state))
 
     async def data(request: Request) -> Response:
-        return await _with_faults(request, state, True, lambda r: _data(r, state))
+        target = re.split(r"[(/]", request.path_params["path"], maxsplit=1)[0]
+        apply = state.faults.applies(target)
+        return await _with_faults(request, state, apply, lambda r: _data(r, state))
 
     async def service(request: Request) -> Response:
+        apply = state.faults.applies("")
         return await _with_faults(
-            request, state, True, lambda r: _guarded(r, state, service_document)
+            request, state, apply, lambda r: _guarded(r, state, service_document)
         )
 
     async def discovery(request: Request) -> Response:

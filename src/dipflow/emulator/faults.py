@@ -42,6 +42,11 @@ class FaultConfig(BaseModel):
     """Share of successful responses whose JSON body is cut in half."""
     apply_to_token: bool = False
     """Also inject faults into the token endpoint."""
+    only_paths: tuple[str, ...] = ()
+    """Entity sets (`contacts`, `incidents`...) and/or `token` the faults hit; empty: all.
+    E.g. `("incidents",)` makes the case lookup fail while the contact lookup works."""
+    max_faults: int | None = Field(default=None, ge=0)
+    """Stop after injecting this many faults (1: the first request fails, its retry works)."""
 
 
 class FaultKind(StrEnum):
@@ -56,12 +61,19 @@ class FaultInjector:
     def __init__(self, seed: int | None = None) -> None:
         self.config = FaultConfig()
         self._rng = random.Random(seed)
+        self._injected = 0
 
     def set(self, config: FaultConfig) -> None:
         self.config = config
+        self._injected = 0
 
     def clear(self) -> None:
-        self.config = FaultConfig()
+        self.set(FaultConfig())
+
+    def applies(self, target: str) -> bool:
+        """Whether faults hit requests for `target` (an entity set name, or `token`)."""
+        only = self.config.only_paths
+        return not only or target in only
 
     def latency_s(self) -> float:
         c = self.config
@@ -88,6 +100,13 @@ class FaultInjector:
         return self._hit(self.config.malformed_rate)
 
     def _hit(self, rate: float) -> bool:
+        """Draw one fault; each hit spends one unit of the `max_faults` budget."""
         if rate <= 0:
             return False
-        return rate >= 1 or self._rng.random() < rate
+        limit = self.config.max_faults
+        if limit is not None and self._injected >= limit:
+            return False
+        hit = rate >= 1 or self._rng.random() < rate
+        if hit:
+            self._injected += 1
+        return hit
