@@ -299,6 +299,15 @@ async def test_credentials_never_go_to_another_origin(crm: FakeCrm) -> None:
     assert crm.api_requests == [] and crm.tokens_issued == 0
 
 
+async def test_relative_url_is_a_path_below_the_connector(crm: FakeCrm) -> None:
+    async with registry(crm) as connectors:
+        done = await connectors.execute(
+            HttpRequest(request_id="x", connector="dynamics", method="GET", url="accounts")
+        )
+    assert done.outcome is HttpOutcome.SUCCESS
+    assert str(crm.api_requests[0].url) == f"{ORG}/api/data/v9.2/accounts"
+
+
 async def test_unknown_connector_and_direct_requests(crm: FakeCrm) -> None:
     async with registry(crm) as connectors:
         unknown = await connectors.execute(

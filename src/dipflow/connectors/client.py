@@ -155,7 +155,7 @@ class ConnectorClient:
     # -- request building -------------------------------------------------------------
 
     def _url(self, request: HttpRequest) -> httpx.URL:
-        if request.url:
+        if request.url and "://" in request.url:
             url = httpx.URL(request.url)
             if url.scheme not in ("http", "https"):
                 raise CrmRequestError(f"unsupported URL scheme {url.scheme!r}")
@@ -165,7 +165,9 @@ class ConnectorClient:
                 if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
                     raise CrmRequestError("URL is outside the connector's base URL")
         else:
-            url = httpx.URL(self.config.api_root + (request.path or "").lstrip("/"))
+            # A relative `url` is read as a path below the connector's base.
+            path = request.path if request.path is not None else (request.url or "")
+            url = httpx.URL(self.config.api_root + path.lstrip("/"))
         if request.query:
             # Encoded by httpx. When the path already carries a query string (Webex-style
             # `contacts?$filter=...`), append rather than merge: merging would re-encode the

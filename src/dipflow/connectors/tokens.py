@@ -61,7 +61,9 @@ class TokenCache:
         self.refresh_failures = 0
 
     def _start(self) -> asyncio.Task[_Held]:
-        if self._task is None:
+        # A finished task may still be registered until its done-callback runs: never
+        # hand out its (possibly invalidated) result.
+        if self._task is None or self._task.done():
             force, self._force_next = self._force_next, False
             self._task = asyncio.get_running_loop().create_task(self._run(force))
             self._task.add_done_callback(self._done)
