@@ -7,7 +7,7 @@ asyncio event loop every store operation is atomic. For several dipflow nodes us
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.core import CenterCore
@@ -110,4 +110,8 @@ class MemoryCenterStore:
         self._call_states.pop(call_id, None)
 
     async def aclose(self) -> None:
+        return None
+
+    async def remote_notifications(self) -> AsyncIterator[list[Notification]] | None:
+        """One process, no other nodes: nothing to relay."""
         return None

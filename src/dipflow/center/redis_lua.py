@@ -6,7 +6,9 @@ the cross-node exactly-once guarantee. It mirrors core.py line for line; the
 contract tests run the same scenarios (and random differential runs) on both.
 
 ARGV: [1] configuration JSON (queues, timings, transition table), [2] key prefix,
-[3] operation, [4] now (decimal text), [5..] operation arguments.
+[3] operation, [4] now (decimal text), [5..] operation arguments. Each script that
+changes anything PUBLISHes its notifications on ``<prefix>events`` with the calling
+store's `origin`, so that every other node can relay them to its own subscribers.
 
 Numbers: Redis hands Lua numbers to commands through "%.14g", which would drop
 digits of a wall-clock timestamp, so every number written goes through `fmt`
@@ -248,6 +250,7 @@ local function notes()
   return cjson.encode(out)
 end
 
+local function run()
 if op == 'enqueue' then
   local id, q = ARGV[5], ARGV[6]
   if redis.call('EXISTS', ckey(id)) == 1 then
@@ -405,4 +408,13 @@ elseif op == 'snapshot' then
   return cjson.encode({queues = queues, agents = agents})
 end
 return redis.error_reply('dipflow center: unknown operation ' .. tostring(op))
+end
+
+local result = run()
+if #out > 0 then
+  -- Other nodes relay these to their subscribers (an agent's desktop may be connected
+  -- to another node than the caller). Published inside the script: in commit order.
+  redis.call('PUBLISH', P .. 'events', cjson.encode({origin = cfg.origin, notes = out}))
+end
+return result
 """

@@ -20,11 +20,13 @@ arrival counter, ``cs:<call>`` per-call state documents.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Redis
+from redis.asyncio.client import PubSub, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -51,6 +53,8 @@ from dipflow.center.redis_lua import CENTER_LUA
 from dipflow.center.transitions import transitions_json
 from dipflow.center.validation import Validator
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PREFIX = "dipflow:{center}:"
 TIMER_BATCH = 200
 """Timers fired per script call, so that one call never blocks Redis for long."""
@@ -63,6 +67,8 @@ class RedisCenterStore:
         self._script: AsyncScript | None = None
         self._config_json = ""
         self._validator: Validator | None = None
+        self._origin = uuid.uuid4().hex
+        """Tags the notifications this store's scripts publish, to skip our own echo."""
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisCenterStore:
@@ -86,6 +92,7 @@ class RedisCenterStore:
                 "alpha": repr(config.handle_time_weight),
                 "npos": config.position_updates,
                 "tr": json.loads(transitions_json()),
+                "origin": self._origin,
             }
         )
         self._script = self._client.register_script(CENTER_LUA)
@@ -280,6 +287,35 @@ class RedisCenterStore:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    # ------------------------------------------------------------------ relay
+
+    async def remote_notifications(self) -> AsyncIterator[list[Notification]] | None:
+        """Notifications caused by other nodes, in commit order (subscribed before return)."""
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self._prefix + "events")
+        except RedisError as exc:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise CenterStoreError(f"redis: subscribe failed: {exc}") from exc
+        return self._relay(pubsub)
+
+    async def _relay(self, pubsub: PubSub) -> AsyncIterator[list[Notification]]:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                try:
+                    payload = json.loads(message["data"])
+                    if payload.get("origin") == self._origin:
+                        continue
+                    notes = _decode_notes(payload.get("notes"))
+                except (ValueError, TypeError, KeyError):
+                    log.warning("contact center: unreadable relay message %r", message)
+                    continue
+                yield notes
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     @staticmethod
     async def _plain(awaitable: Any) -> Any:

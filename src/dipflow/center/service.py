@@ -7,7 +7,10 @@ publishes every notification the store returns to its subscribers, in order.
 Several nodes may run a `ContactCenter` on the same `RedisCenterStore`. Each node's
 timer task may fire any due timer; the store's atomic steps make sure each fires once.
 Because another node can set an earlier deadline, the task also re-reads the deadline
-every `poll_interval_s`. Use a wall clock (`time.time`) shared through NTP then:
+every `poll_interval_s`. On a shared store a second task relays the notifications other
+nodes caused (an agent's desktop may hang on this node while the caller is on another),
+so subscribers see every notification of the center, whichever node caused it.
+Several nodes need a wall clock (`clock=time.time`, machines in NTP sync):
 `time.monotonic` values are not comparable between machines.
 """
 
@@ -18,7 +21,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
@@ -47,20 +50,27 @@ class ContactCenter:
         self._subscribers: list[Subscriber] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._relay_task: asyncio.Task[None] | None = None
         store.bind(config)
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run_timers(), name="contact-center-timers")
+        """Run the timers; on a shared store, also relay the other nodes' notifications."""
+        if self._task is not None:
+            return
+        feed = await self.store.remote_notifications()
+        if feed is not None:
+            self._relay_task = asyncio.create_task(self._relay(feed), name="contact-center-relay")
+        self._task = asyncio.create_task(self._run_timers(), name="contact-center-timers")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._relay_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._relay_task = None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive every notification; returns the function that unsubscribes.
@@ -166,9 +176,20 @@ class ContactCenter:
                 timeout = max(0.0, min(timeout, deadline - self._clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.sleep(0)  # never starve the loop, whatever the store does
+
+    async def _relay(self, feed: AsyncIterator[list[Notification]]) -> None:
+        try:
+            async for notes in feed:
+                await self._publish(notes)
+        finally:
+            close = getattr(feed, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _publish(self, notes: list[Notification]) -> None:
-        self._wake.set()  # a deadline may have moved earlier
+        if notes:
+            self._wake.set()  # every state change notifies; a deadline may have moved earlier
         for note in notes:
             for callback in tuple(self._subscribers):
                 try:

@@ -12,7 +12,7 @@ that the runtime can keep a call's engine state next to its queue entry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from dipflow.center.config import CenterConfig
@@ -85,3 +85,8 @@ class CenterStore(Protocol):
     async def delete_call_state(self, call_id: str) -> None: ...
 
     async def aclose(self) -> None: ...
+
+    async def remote_notifications(self) -> AsyncIterator[list[Notification]] | None:
+        """Notifications that OTHER nodes' operations caused, for a shared store; None for
+        a store only this process uses. The service relays them to its subscribers."""
+        ...

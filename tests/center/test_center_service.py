@@ -1,0 +1,272 @@
+"""The asyncio service: real timers, subscribers, cross-node relay, concurrent tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
+
+from dipflow.center import (
+    AgentState,
+    CenterError,
+    ContactAssigned,
+    ContactCenter,
+    ContactOffered,
+    MemoryCenterStore,
+    Notification,
+    OfferRescinded,
+    QueueConfig,
+)
+from dipflow.center.redis_store import RedisCenterStore
+
+
+async def wait_for(recorder: Recorder, kind: type) -> Notification:
+    timeout = 5.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = recorder.of(kind)
+        if found:
+            return found[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {kind.__name__} within {timeout} s: {recorder.notes}")
+
+
+async def test_timer_task_fires_ring_timeout_and_wrap_up() -> None:
+    config = sample_config(
+        queues=[QueueConfig(name="sales", teams=["blue"], ring_timeout_s=0.1)], wrap_up_s=0.1
+    )
+    center = ContactCenter(config, MemoryCenterStore())
+    rec = Recorder()
+    center.subscribe(rec)
+    await center.start()
+    try:
+        await center.login("alice")
+        await center.set_available("alice")
+        started = time.monotonic()
+        await center.enqueue("c1", "sales")
+        rescinded = await wait_for(rec, OfferRescinded)
+        assert rescinded == OfferRescinded(call_id="c1", agent_id="alice", reason="rona")
+        assert 0.09 <= time.monotonic() - started < 1.0
+        await center.login("bob")
+        rec.clear()
+        await center.set_available("bob")
+        await center.accept("bob", "c1")
+        await center.end_contact("c1")
+        changed = [n for n in rec.notes if getattr(n, "state", None) is AgentState.WRAP_UP]
+        assert changed
+        deadline = time.monotonic() + 5
+        while (await center.snapshot()).agents[1].state is not AgentState.AVAILABLE:
+            assert time.monotonic() < deadline, "wrap-up never ended"
+            await asyncio.sleep(0.01)
+    finally:
+        await center.stop()
+
+
+async def test_subscribers_async_failing_and_unsubscribed(caplog: pytest.LogCaptureFixture) -> None:
+    center = ContactCenter(sample_config(), MemoryCenterStore())
+    seen: list[Notification] = []
+    gone: list[Notification] = []
+
+    async def slow(note: Notification) -> None:
+        await asyncio.sleep(0)
+        seen.append(note)
+
+    def broken(note: Notification) -> None:
+        raise RuntimeError("subscriber bug")
+
+    center.subscribe(broken)
+    center.subscribe(slow)
+    unsubscribe = center.subscribe(gone.append)
+    unsubscribe()
+    unsubscribe()  # twice is harmless
+    with caplog.at_level(logging.ERROR, logger="dipflow.center.service"):
+        await center.enqueue("c1", "sales")
+    assert [type(n).__name__ for n in seen] == ["ContactQueued"]
+    assert gone == []
+    assert "subscriber failed" in caplog.text
+
+
+async def test_start_stop_are_idempotent() -> None:
+    center = ContactCenter(sample_config(), MemoryCenterStore())
+    await center.start()
+    await center.start()
+    await center.stop()
+    await center.stop()
+
+
+async def test_same_memory_store_cannot_take_another_config() -> None:
+    store = MemoryCenterStore()
+    ContactCenter(sample_config(), store)
+    ContactCenter(sample_config(), store)  # same config: a second service shares the state
+    with pytest.raises(CenterError):
+        ContactCenter(sample_config(wrap_up_s=99), store)
+
+
+async def test_relay_delivers_other_nodes_notifications(redis_url: str, redis_prefix: str) -> None:
+    node_a = ContactCenter(
+        sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+    )
+    node_b = ContactCenter(
+        sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+    )
+    rec_a, rec_b = Recorder(), Recorder()
+    node_a.subscribe(rec_a)
+    node_b.subscribe(rec_b)
+    await node_a.start()
+    await node_b.start()
+    try:
+        await node_b.login("alice")  # the agent's desktop hangs on node B
+        await node_b.set_available("alice")
+        await node_a.enqueue("c1", "sales", data={"Case": "CAS-1"})  # the caller is on node A
+        offer = await wait_for(rec_b, ContactOffered)
+        assert offer == ContactOffered(
+            call_id="c1", agent_id="alice", queue="sales", data={"Case": "CAS-1"}
+        )
+        assert await node_b.accept("alice", "c1")
+        assert await wait_for(rec_a, ContactAssigned) == ContactAssigned(
+            call_id="c1", agent_id="alice"
+        )
+        await asyncio.sleep(0.05)
+        # each node saw every notification exactly once, in the same order
+        assert rec_a.notes == rec_b.notes
+    finally:
+        await node_a.stop()
+        await node_b.stop()
+        await node_a.store.aclose()
+        await node_b.store.aclose()
+
+
+async def _simulate(nodes: list[ContactCenter], seed: int, seconds: float) -> dict[str, int]:
+    """Callers and agents as concurrent tasks on random nodes, with real (short) timers."""
+    rng = random.Random(seed)
+    offers: dict[str, asyncio.Queue[ContactOffered]] = {
+        a: asyncio.Queue() for a in ("alice", "bob", "carol")
+    }
+    accepted: dict[str, int] = {}
+
+    def route(note: Notification) -> None:
+        if isinstance(note, ContactOffered):
+            offers[note.agent_id].put_nowait(note)
+
+    nodes[0].subscribe(route)  # with a relay, node 0 sees every node's offers
+    stop_at = time.monotonic() + seconds
+
+    def node() -> ContactCenter:
+        return rng.choice(nodes)
+
+    async def caller(i: int) -> None:
+        await asyncio.sleep(rng.random() * seconds / 2)
+        await node().enqueue(
+            f"c{i}", rng.choice(["sales", "support", "overflow"]), priority=rng.randint(0, 2)
+        )
+        await asyncio.sleep(rng.random() * seconds)
+        await node().abandon(f"c{i}")  # hangs up, whatever state it is in
+
+    async def agent(agent_id: str) -> None:
+        await node().login(agent_id)
+        await node().set_available(agent_id)
+        while time.monotonic() < stop_at:
+            try:
+                offer = await asyncio.wait_for(offers[agent_id].get(), 0.05)
+            except TimeoutError:
+                with contextlib.suppress(CenterError):  # e.g. ringing meanwhile
+                    await node().set_available(agent_id)
+                continue
+            choice = rng.random()
+            await asyncio.sleep(rng.random() * 0.06)  # races with the 0.05 s ring timeout
+            if choice < 0.6:
+                results = await asyncio.gather(*(n.accept(agent_id, offer.call_id) for n in nodes))
+                if any(results):
+                    accepted[offer.call_id] = accepted.get(offer.call_id, 0) + sum(results)
+                    await asyncio.sleep(rng.random() * 0.02)
+                    await node().end_contact(offer.call_id)
+                    if rng.random() < 0.5:
+                        await node().end_wrap_up(agent_id)
+            elif choice < 0.8:
+                await node().decline(agent_id, offer.call_id)
+            elif choice < 0.9:
+                await node().logout(agent_id)
+                await node().login(agent_id)
+
+    async def monitor() -> None:
+        while time.monotonic() < stop_at + 0.2:
+            check_snapshot(await node().snapshot())
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(caller(i) for i in range(60)), *(agent(a) for a in offers), monitor())
+    return accepted
+
+
+def _fast_config() -> object:
+    return sample_config(
+        queues=[
+            QueueConfig(
+                name="sales",
+                teams=["blue"],
+                ring_timeout_s=0.05,
+                max_wait_s=0.5,
+                fallback_queue="overflow",
+            ),
+            QueueConfig(name="overflow", teams=["green"], ring_timeout_s=0.05),
+            QueueConfig(
+                name="support", teams=["green", "blue"], ring_timeout_s=0.05, max_wait_s=0.4
+            ),
+        ],
+        wrap_up_s=0.01,
+    )
+
+
+async def test_concurrent_tasks_memory_store() -> None:
+    center = ContactCenter(_fast_config(), MemoryCenterStore(), poll_interval_s=0.02)  # type: ignore[arg-type]
+    ledger = OfferLedger()
+    center.subscribe(ledger)
+    await center.start()
+    try:
+        accepted = await _simulate([center], seed=7, seconds=1.5)
+    finally:
+        await center.stop()
+    assert accepted and set(accepted.values()) == {1}
+    assert sum(ledger.assigned_count.values()) == len(accepted)
+
+
+async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix: str) -> None:
+    """Two nodes with their own timer tasks and relays; a third store observes the
+    notifications in commit order and replays them through the exactly-once ledger."""
+    config = _fast_config()
+    stores = [
+        RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix) for _ in range(3)
+    ]
+    nodes = [ContactCenter(config, s, clock=time.time, poll_interval_s=0.02) for s in stores[:2]]  # type: ignore[arg-type]
+    stores[2].bind(config)  # type: ignore[arg-type]
+    feed = await stores[2].remote_notifications()
+    assert feed is not None
+    ledger = OfferLedger()
+    observed: list[Notification] = []
+
+    async def observe() -> None:
+        async for notes in feed:
+            for note in notes:
+                ledger(note)
+                observed.append(note)
+
+    observer = asyncio.create_task(observe())
+    for center in nodes:
+        await center.start()
+    try:
+        accepted = await _simulate(nodes, seed=11, seconds=1.5)
+        await asyncio.sleep(0.2)
+    finally:
+        for center in nodes:
+            await center.stop()
+        observer.cancel()
+        for store in stores:
+            await store.aclose()
+    assert accepted and set(accepted.values()) == {1}
+    assert sum(ledger.assigned_count.values()) == len(accepted)
+    assert any(isinstance(n, OfferRescinded) and n.reason == "rona" for n in observed)
