@@ -20,6 +20,7 @@ from dipflow.emulator.odata.filter_ast import (
 from dipflow.emulator.odata.filter_lexer import Tok, tokenize
 from dipflow.emulator.odata.filter_parser import parse_filter
 from dipflow.emulator.odata.filter_sql import compile_filter
+from dipflow.emulator.odata.like import matches
 from dipflow.emulator.odata.options import split_top_level
 from dipflow.emulator.schema import CONTACTS, INCIDENTS
 
@@ -97,10 +98,13 @@ def test_sql_is_parametrised() -> None:
     assert fragment.params == ("x' OR 1=1 --", "1")
 
 
-def test_like_wildcards_are_escaped() -> None:
+def test_like_patterns_keep_tsql_wildcards() -> None:
     fragment = compile_filter(parse_filter(r"contains(fullname,'50%_\')"), CONTACTS)
-    assert fragment.params == (r"%50\%\_\\%",)
-    assert "ESCAPE" in fragment.sql
+    assert fragment.params == (r"%50%_\%",)
+    assert fragment.sql == '("fullname" LIKE ?)'
+    bracket = compile_filter(parse_filter("startswith(fullname,'[ab]')"), CONTACTS)
+    assert bracket.sql == '(tsql_like(?, "fullname") = 1)'
+    assert bracket.params == ("[ab]%",)
 
 
 def test_values_are_normalised_for_storage() -> None:
@@ -143,3 +147,33 @@ def test_split_top_level_respects_quotes_and_parentheses() -> None:
 def test_unicode_digits_are_not_numbers() -> None:
     with pytest.raises(ODataError):
         parse_filter("statecode eq \u0663")  # ARABIC-INDIC DIGIT THREE
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("%abc%", "xxABCxx", True),
+        ("a_c", "abc", True),
+        ("a_c", "abbc", False),
+        ("[a-c]x", "Bx", True),
+        ("[^a-c]x", "bx", False),
+        ("[^a-c]x", "dx", True),
+        ("50[%]", "50%", True),
+        ("50[%]", "500", False),
+        ("[_]x", "_x", True),
+        ("[", "[", True),
+        ("%ÉTÉ%", "un été chaud", True),
+        ("", "", True),
+        ("%", "", True),
+    ],
+)
+def test_tsql_like_matcher(pattern: str, value: str, expected: bool) -> None:
+    assert matches(pattern, value) is expected
+
+
+def test_tsql_like_matcher_has_no_catastrophic_backtracking() -> None:
+    import time
+
+    started = time.perf_counter()
+    assert not matches("%a%a%a%a%a%a%a%a%a%a%b", "a" * 4000)
+    assert time.perf_counter() - started < 1.0

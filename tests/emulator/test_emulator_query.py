@@ -75,8 +75,14 @@ def test_single_record_by_key(api: httpx.Client) -> None:
         ("fullname eq 'grace hopper'", {"Grace Hopper"}),
         ("'Grace Hopper' eq fullname", {"Grace Hopper"}),
         ("contains(fullname,'Lovelace') eq true", {"Ada Lovelace"}),
-        ("contains(fullname,'%')", set()),  # wildcards are literal characters
-        ("contains(fullname,'_')", set()),
+        # T-SQL LIKE wildcards pass through, as on Dataverse ("Use wildcard characters")
+        ("startswith(fullname,'A%Lovelace')", {"Ada Lovelace"}),
+        ("startswith(fullname,'Sam Ta_lor')", {"Sam Taylor", "Sam Tailor"}),
+        ("startswith(fullname,'[AG]')", {"Ada Lovelace", "Alan Turing", "Grace Hopper"}),
+        ("startswith(fullname,'Sam T[a-b]i')", {"Sam Tailor"}),
+        ("startswith(fullname,'[^A-R<]')", {"Sam Taylor", "Sam Tailor"}),
+        ("contains(fullname,'[<]img')", {HOSTILE_NAME}),
+        ("contains(fullname,'LOVELACE')", {"Ada Lovelace"}),
     ],
 )
 def test_filter_operators_and_functions(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.emulator.odata.filter_sql import compile_filter, quote_ident
+from dipflow.emulator.odata.like import tsql_like
 from dipflow.emulator.odata.options import MAX_TOP, QueryOptions
 from dipflow.emulator.odata.values import format_datetime
 from dipflow.emulator.schema import (
@@ -59,6 +60,7 @@ class Store:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        self._conn.create_function("tsql_like", 2, tsql_like, deterministic=True)
         if self._path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
         for statement in ddl():

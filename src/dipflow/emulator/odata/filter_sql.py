@@ -23,6 +23,7 @@ from dipflow.emulator.odata.filter_ast import (
     Property,
     StringFunction,
 )
+from dipflow.emulator.odata.like import needs_matcher
 from dipflow.emulator.odata.values import is_guid, normalize_datetime, normalize_guid
 from dipflow.emulator.schema import Column, ColumnType, Entity
 
@@ -62,11 +63,6 @@ def compile_filter(node: Node, entity: Entity) -> SqlFragment:
 def quote_ident(name: str) -> str:
     """Quote a schema-defined identifier (only ever called with names from the schema)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def escape_like(text: str) -> str:
-    r"""Escape LIKE wildcards so `contains(x,'50%')` looks for a literal `%` (ESCAPE '\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class _Compiler:
@@ -110,14 +106,19 @@ class _Compiler:
             )
         if not isinstance(pattern, Literal) or pattern.kind is not LiteralKind.STRING:
             raise bad_query(f"The second argument of {call.function.value} must be a string.")
-        text = escape_like(str(pattern.value))
+        # T-SQL LIKE semantics, as on Dataverse: % _ [set] [^set] are wildcards.
+        text = str(pattern.value)
         if call.function is StringFunction.CONTAINS:
             like = f"%{text}%"
         elif call.function is StringFunction.STARTSWITH:
             like = f"{text}%"
         else:
             like = f"%{text}"
-        return f"({quote_ident(column.name)} LIKE {self._bind(like)} ESCAPE '\\')"
+        column_sql = quote_ident(column.name)
+        if needs_matcher(like):
+            return f"(tsql_like({self._bind(like)}, {column_sql}) = 1)"
+        # No ESCAPE clause: in T-SQL as in SQLite a backslash is an ordinary character.
+        return f"({column_sql} LIKE {self._bind(like)})"
 
     def _compare(self, node: Compare) -> str:
         op = node.op
