@@ -36,6 +36,8 @@ class ScriptedCall:
     ani: str
     dnis: str
     agent: AgentEndpoint | None
+    menu: bool = True
+    agent_delay_s: float = 1.0
     call_id: str = "scripted"
     events: list[Event] = field(default_factory=list)
     branch: str | None = None
@@ -67,6 +69,11 @@ class ScriptedCall:
 
     async def _run(self) -> None:
         cc = self.channel_call
+        if not self.menu:  # greeting, then music (and the agent, if any) until hang-up
+            await cc.execute(Play(prompt_id="greeting", text=GREETING))
+            await self._next(PromptDone, prompt="greeting")
+            await self._hold_and_connect()
+            return
         await cc.execute(Play(prompt_id="greeting", text=GREETING, interruptible=True))
         event = await self._next(DigitsCollected, PromptDone, prompt="greeting")
         if isinstance(event, PromptDone):
@@ -74,15 +81,18 @@ class ScriptedCall:
         assert isinstance(event, DigitsCollected)
         self.branch = event.digits[0]
         if self.branch == "1":
-            await cc.execute(PlayMusic(prompt_id="music"))
-            if self.agent is not None:
-                await asyncio.sleep(1.0)
-                self.agent_connected = await cc.connect_agent(self.agent)
-            await self._next(DigitsCollected, PromptDone)  # until hang-up
+            await self._hold_and_connect()
         else:
             await cc.execute(Play(prompt_id="goodbye", text=GOODBYE))
             await self._next(PromptDone, prompt="goodbye")
             await cc.execute(Disconnect())
+
+    async def _hold_and_connect(self) -> None:
+        await self.channel_call.execute(PlayMusic(prompt_id="music"))
+        if self.agent is not None:
+            await asyncio.sleep(self.agent_delay_s)
+            self.agent_connected = await self.channel_call.connect_agent(self.agent)
+        await self._next(DigitsCollected, PromptDone, prompt="never")  # until hang-up
 
 
 class _HungUp(Exception):
@@ -92,9 +102,18 @@ class _HungUp(Exception):
 class ScriptedHost:
     """`CallHost` for the tests: serves the numbers in `numbers`, 404 for the rest."""
 
-    def __init__(self, numbers: tuple[str, ...] = ("1000",), agent: AgentEndpoint | None = None):
+    def __init__(
+        self,
+        numbers: tuple[str, ...] = ("1000",),
+        agent: AgentEndpoint | None = None,
+        *,
+        menu: bool = True,
+        agent_delay_s: float = 1.0,
+    ) -> None:
         self.numbers = numbers
         self.agent = agent
+        self.menu = menu
+        self.agent_delay_s = agent_delay_s
         self.calls: list[ScriptedCall] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -109,7 +128,10 @@ class ScriptedHost:
     ) -> ScriptedCall:
         if dnis not in self.numbers:
             raise LookupError(dnis)
-        call = ScriptedCall(channel_call=channel_call, ani=ani, dnis=dnis, agent=self.agent)
+        call = ScriptedCall(
+            channel_call=channel_call, ani=ani, dnis=dnis, agent=self.agent, menu=self.menu,
+            agent_delay_s=self.agent_delay_s,
+        )  # fmt: skip
         self.calls.append(call)
         self.tasks.append(asyncio.get_running_loop().create_task(call.run()))
         return call

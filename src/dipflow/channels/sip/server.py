@@ -158,7 +158,21 @@ class SipServer:
         self.address = (settings.host, port)
         self._ua = SipUserAgent(settings, local_port=port)
         self.clock.start()
+        self._spawn(self._warm_up())
         log.info("SIP listening on %s:%s (%s)", settings.host, port, "/".join(settings.transports))
+
+    async def _warm_up(self) -> None:
+        """Render the hold music and build the G.711 tables now, not in the first call."""
+
+        def render() -> None:
+            music = self.prompts.render_audio("hold")
+            music.ulaw()
+            music.alaw()
+
+        try:
+            await asyncio.to_thread(render)
+        except Exception:  # a broken audio setup shows up per call as PromptFailed
+            log.exception("warming up the hold music failed")
 
     async def stop(self) -> None:
         for call in list(self.calls.values()):

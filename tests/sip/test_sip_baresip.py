@@ -1,0 +1,129 @@
+"""Real peer: baresip as a caller (records what it hears) and as an auto-answering agent."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+from baresip_peer import Baresip, tone_wav
+from pydantic import SecretStr
+from sip_host import GREETING, ScriptedHost, running_server, shared_prompts
+
+from dipflow.channels.sip import SipServer
+from dipflow.engine.events import AgentDisconnected, CallerHungUp, PromptDone
+from dipflow.runtime.channel import AgentEndpoint
+
+pytestmark = pytest.mark.slow
+
+
+def sox_stat(path: Path, start: float, end: float) -> dict[str, float]:
+    """`sox FILE -n trim START =END stat`: RMS amplitude (0..1) and rough frequency."""
+    result = subprocess.run(
+        ["sox", str(path), "-n", "trim", f"{start:.3f}", f"={end:.3f}", "stat"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    stats: dict[str, float] = {}
+    for line in result.stderr.splitlines():
+        name, _, value = line.partition(":")
+        try:
+            stats[" ".join(name.split())] = float(value)
+        except ValueError:
+            continue
+    return stats
+
+
+def sox_duration(path: Path) -> float:
+    out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def greeting_seconds() -> float:
+    return shared_prompts().render_text(GREETING, language="en-US", voice=None).duration_s
+
+
+async def test_baresip_caller_hears_the_greeting_then_music(tmp_path: Path) -> None:
+    host = ScriptedHost(menu=False)
+    greeting = greeting_seconds()
+    source = tone_wav(tmp_path / "caller.wav", 600)
+    async with running_server(host) as server:
+        account = "<sip:caller@127.0.0.1>;regint=0"
+        async with Baresip(tmp_path / "caller", account=account, source_wav=source) as phone:
+            await phone.command("dial", f"sip:1000@127.0.0.1:{server.address[1]}")
+            await phone.wait_event("CALL_ESTABLISHED")
+            await asyncio.sleep(greeting + 4.0)
+            await phone.command("hangup")
+            await phone.wait_event("CALL_CLOSED")
+            recording = phone.recording()
+        await host.wait_calls(1, within_s=10)
+    (call,) = host.calls
+    assert PromptDone(prompt_id="greeting") in call.events
+    assert call.events[-1] == CallerHungUp()
+
+    assert sox_duration(recording) >= greeting + 3.0
+    speech = sox_stat(recording, 0.3, greeting - 0.3)
+    assert speech["RMS amplitude"] > 0.03  # the greeting is there, at a sane level
+    assert speech["Maximum amplitude"] < 0.99  # and not clipped
+    # Speech has pauses between sentences; the music that follows has none.
+    windows = [sox_stat(recording, t, t + 0.2)["RMS amplitude"]
+               for t in [i * 0.2 for i in range(int((greeting - 0.4) / 0.2))]]  # fmt: skip
+    assert min(windows) < 0.01, windows
+    for second in range(int(greeting + 0.5), int(greeting + 3.0)):
+        music = sox_stat(recording, second, second + 1.0)
+        assert music["RMS amplitude"] > 0.02, (second, music)
+
+
+async def _registered(server: SipServer, user: str) -> None:
+    """Until the agent's softphone has REGISTERed (digest auth) with dipflow."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(15):
+        while server.ua.registrar.lookup(user, loop.time()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("who_hangs_up", ["caller", "agent"])
+async def test_baresip_agent_is_bridged_both_ways(tmp_path: Path, who_hangs_up: str) -> None:
+    agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
+    host = ScriptedHost(menu=False, agent=agent, agent_delay_s=0.5)
+    caller_tone = tone_wav(tmp_path / "caller.wav", 600)
+    agent_tone = tone_wav(tmp_path / "agent.wav", 1000)
+    users = {"agent1": SecretStr("agent-secret")}
+    async with running_server(host, registrar_users=users) as server:
+        port = server.address[1]
+        agent_account = (
+            f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent-secret;regint=60;answermode=auto"
+        )
+        agent_phone_ctx = Baresip(tmp_path / "agent", account=agent_account, source_wav=agent_tone)
+        async with agent_phone_ctx as agent_phone:
+            await _registered(server, "agent1")
+            async with Baresip(tmp_path / "caller", account="<sip:caller@127.0.0.1>;regint=0",
+                               source_wav=caller_tone) as caller_phone:  # fmt: skip
+                await caller_phone.command("dial", f"sip:1000@127.0.0.1:{port}")
+                await caller_phone.wait_event("CALL_ESTABLISHED")
+                await agent_phone.wait_event("CALL_ESTABLISHED", within_s=greeting_seconds() + 10)
+                await asyncio.sleep(4.0)  # talk
+                hanging, other = (
+                    (caller_phone, agent_phone) if who_hangs_up == "caller"
+                    else (agent_phone, caller_phone)
+                )  # fmt: skip
+                await hanging.command("hangup")
+                await other.wait_event("CALL_CLOSED")  # either side ends both legs
+                heard_by_caller = caller_phone.recording()
+                heard_by_agent = agent_phone.recording()
+        await host.wait_calls(1, within_s=10)
+    (call,) = host.calls
+    assert call.agent_connected is True
+    expected_last = CallerHungUp() if who_hangs_up == "caller" else AgentDisconnected(agent_id="a1")
+    assert call.events[-1] == expected_last
+
+    # The last seconds before the hang-up: each side hears the other's tone (relayed RTP).
+    caller_end = sox_duration(heard_by_caller)
+    agent_end = sox_duration(heard_by_agent)
+    assert agent_end > 3.0
+    caller_hears = sox_stat(heard_by_caller, caller_end - 3.0, caller_end - 0.5)
+    agent_hears = sox_stat(heard_by_agent, agent_end - 3.0, agent_end - 0.5)
+    assert abs(caller_hears["Rough frequency"] - 1000) < 60, caller_hears
+    assert abs(agent_hears["Rough frequency"] - 600) < 40, agent_hears
+    assert caller_hears["RMS amplitude"] > 0.1
+    assert agent_hears["RMS amplitude"] > 0.1
