@@ -117,3 +117,13 @@ def test_max_faults_fails_only_the_first_requests(crm: RunningEmulator, api: htt
     assert statuses == [503, 503, 200, 200]
     crm.set_faults(throttle_rate=1.0, retry_after_s=0, max_faults=1)  # a new config resets it
     assert [api.get("contacts").status_code for _ in range(2)] == [429, 200]
+
+
+def test_normal_latency_is_centred_on_the_mean(crm: RunningEmulator, api: httpx.Client) -> None:
+    crm.set_faults(latency_ms=80, latency_stddev_ms=10, latency_distribution="normal")
+    samples = []
+    for _ in range(8):
+        started = time.perf_counter()
+        api.get("contacts", params={"$top": "1"})
+        samples.append(time.perf_counter() - started)
+    assert 0.04 < sorted(samples)[len(samples) // 2] < 0.5

@@ -296,3 +296,11 @@ def test_top_turns_paging_off_and_bad_skiptokens_are_400(api: httpx.Client) -> N
     for token in ("garbage!", "e30", "W10", "eyJvZmZzZXQiOiAtMX0"):
         response = api.get("incidents", params={"$skiptoken": token}, headers=prefer)
         assert response.status_code == 400, token
+
+
+def test_who_am_i(api: httpx.Client) -> None:
+    body = api.get("WhoAmI").json()
+    assert set(body) == {"@odata.context", "BusinessUnitId", "UserId", "OrganizationId"}
+    wrong = api.post("WhoAmI", json={})
+    assert wrong.status_code == 404
+    assert wrong.json()["error"]["message"].startswith("No HTTP resource was found")

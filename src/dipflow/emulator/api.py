@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import json
 import re
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -110,7 +111,29 @@ def _context(url: str, entity: Entity, options: QueryOptions, single: bool) -> s
     return f"{url}$metadata#{entity.set_name}{projection}" + ("/$entity" if single else "")
 
 
+def _who_am_i(request: Request, state: EmulatorState) -> Response:
+    """The WhoAmI function, the usual "can I reach Dataverse?" call."""
+    settings = state.settings
+    return odata_json(
+        {
+            "@odata.context": f"{api_url(request)}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bu:{settings.tenant}")),
+            "UserId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{settings.client_id}")),
+            "OrganizationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"org:{settings.tenant}")),
+        }
+    )
+
+
 async def handle_data(request: Request, state: EmulatorState) -> Response:
+    if request.path_params["path"] == "WhoAmI":
+        if request.method != "GET":
+            # Dataverse's answer to POST WhoAmI (Microsoft Learn, client errors page).
+            raise ODataError(
+                404,
+                ErrorCode.NO_CODE,
+                f"No HTTP resource was found that matches the request URI '{request.url}'.",
+            )
+        return _who_am_i(request, state)
     entity, key, nav = _resolve(request.path_params["path"])
     method = request.method
     if method == "GET":

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     """The hexadecimal codes Dataverse puts in `error.code`."""
 
     GENERIC = "0x0"
+    NO_CODE = ""
     RESOURCE_NOT_FOUND = "0x8006088a"
     QUERY_SYNTAX = "0x80060888"
     RECORD_NOT_FOUND = "0x80040217"
