@@ -57,7 +57,9 @@ class Validator:
                 raise UnknownTeam(agent_id, team)
         return chosen, list(self.config.queues_for_teams(chosen))
 
-    @staticmethod
-    def idle_reason(reason: str) -> None:
+    def idle_reason(self, reason: str) -> None:
         if not reason:
             raise InvalidArgument("an idle reason code is required")
+        codes = self.config.idle_codes
+        if codes is not None and reason not in codes:
+            raise InvalidArgument(f"unknown idle reason {reason!r}; configured: {codes}")
