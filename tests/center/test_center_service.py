@@ -270,3 +270,19 @@ async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix:
     assert accepted and set(accepted.values()) == {1}
     assert sum(ledger.assigned_count.values()) == len(accepted)
     assert any(isinstance(n, OfferRescinded) and n.reason == "rona" for n in observed)
+
+
+async def test_default_clock_follows_the_store(redis_url: str, redis_prefix: str) -> None:
+    """Deadlines in Redis outlive the process and are shared: wall clock there."""
+    store = RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+    try:
+        shared = ContactCenter(sample_config(), store)
+        await shared.enqueue("c1", "support")  # max wait 30 s
+        deadline = await store.next_deadline()
+        assert deadline is not None and abs(deadline - (time.time() + 30)) < 5
+    finally:
+        await store.aclose()
+    local = ContactCenter(sample_config(), MemoryCenterStore())
+    await local.enqueue("c1", "support")
+    deadline = await local.store.next_deadline()
+    assert deadline is not None and abs(deadline - (time.monotonic() + 30)) < 5

@@ -16,6 +16,8 @@ from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
 
 
 class MemoryCenterStore:
+    durable = False
+
     def __init__(self) -> None:
         self._core: CenterCore | None = None
         self._call_states: dict[str, str] = {}

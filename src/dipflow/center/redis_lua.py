@@ -104,6 +104,7 @@ end
 
 local function transition(a, action, reason)
   local nxt = cfg.tr[a.state][action]
+  if nxt == nil then error('dipflow center: ' .. a.state .. ' cannot ' .. action) end
   if nxt == '' then return false end
   if a.state == 'available' then
     for _, q in ipairs(a.qlist) do redis.call('ZREM', avkey(q), a.id) end

@@ -61,6 +61,8 @@ TIMER_BATCH = 200
 
 
 class RedisCenterStore:
+    durable = True
+
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix

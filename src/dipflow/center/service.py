@@ -40,11 +40,16 @@ class ContactCenter:
         config: CenterConfig,
         store: CenterStore,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         poll_interval_s: float = 1.0,
     ) -> None:
+        """`clock` defaults to `time.monotonic` for a store in this process, and to
+        `time.time` for a durable shared store (Redis): its deadlines and "available
+        since" times outlive the process and are compared between machines."""
         self.config = config
         self.store = store
+        if clock is None:
+            clock = time.time if store.durable else time.monotonic
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._subscribers: list[Subscriber] = []

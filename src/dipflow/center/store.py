@@ -20,6 +20,10 @@ from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
 
 
 class CenterStore(Protocol):
+    durable: bool
+    """True when the state outlives this process and is shared between machines (Redis):
+    the service then defaults to a wall clock."""
+
     def bind(self, config: CenterConfig) -> None:
         """Give the store the configuration (queues, agents, timings). Called once, first."""
         ...
