@@ -106,7 +106,7 @@ class SipUserAgent:
         self._counter = itertools.count()
         self.stats: dict[str, int] = {
             "garbage": 0, "penalised": 0, "rate_limited": 0, "amplification_drops": 0,
-            "oversized": 0,
+            "oversized": 0, "overload_drops": 0,
         }  # fmt: skip
 
     # ----------------------------------------------------------------- driver API
@@ -116,6 +116,7 @@ class SipUserAgent:
     ) -> list[SipEvent]:
         """Process one message from `source`; returns the events it caused."""
         self._now = now
+        self._fresh_tx = None
         ip = source[0]
         blocked_until = self._penalty.get(ip)
         if blocked_until is not None:
@@ -138,6 +139,9 @@ class SipUserAgent:
                 self._on_response(message, source, now)
         except SipParseError:
             self._garbage(ip, now)
+            fresh = self._server_tx.get(self._fresh_tx) if self._fresh_tx else None
+            if fresh is not None and fresh.last_response is None:
+                del self._server_tx[fresh.key]  # malformed past the Via: keep no state for it
         return self._take_events()
 
     def take_outgoing(self) -> list[Outgoing]:
@@ -305,6 +309,9 @@ class SipUserAgent:
         if existing is not None:  # a retransmission: repeat our last response (§17.2.1)
             if existing.last_response is not None:
                 self._send(existing.last_response, existing.source, existing.transport)
+            return
+        if len(self._server_tx) >= self.settings.max_transactions:
+            self.stats["overload_drops"] += 1  # stateless shedding: no state, no answer
             return
         if method == "CANCEL":
             self._on_cancel(request, key, source, transport, now)
@@ -682,6 +689,7 @@ class SipUserAgent:
             state=TxState.PROCEEDING if request.method == "INVITE" else TxState.TRYING,
         )  # fmt: skip
         self._server_tx[key] = tx
+        self._fresh_tx = key
         return tx
 
     def _respond_tx(self, tx: ServerTransaction, response: SipMessage, now: float = 0.0) -> None:
@@ -689,18 +697,21 @@ class SipUserAgent:
         tx.last_response = data
         self._send(data, tx.source, tx.transport)
         status = response.status or 0
-        if not tx.is_invite and status >= 200:
+        if status < 200:
+            return
+        if not tx.is_invite:  # §17.2.2: completed, absorb retransmissions for timer J
             tx.state = TxState.COMPLETED
             self._set_timer("server", tx, "J", 0.0 if tx.transport == "tcp" else 64 * self.t1)
+        elif status >= 300:  # §17.2.1: retransmit (timer G) until the ACK or timer H
+            tx.state = TxState.COMPLETED
+            if tx.transport == "udp":
+                tx.interval = self.t1
+                self._set_timer("server", tx, "G", self.t1)
+            self._set_timer("server", tx, "H", 64 * self.t1)
 
     def _final_error(self, tx: ServerTransaction, response: SipMessage, now: float) -> None:
-        """A 300-699 on an INVITE transaction: retransmit (timer G) until ACK or timer H."""
+        """A 300-699 on an INVITE transaction."""
         self._respond_tx(tx, response, now)
-        tx.state = TxState.COMPLETED
-        if tx.transport == "udp":
-            tx.interval = self.t1
-            self._set_timer("server", tx, "G", self.t1)
-        self._set_timer("server", tx, "H", 64 * self.t1)
 
     def _send_2xx(self, leg: Leg, tx: ServerTransaction, response: SipMessage, now: float) -> None:
         data = self._with_received(response, tx.source).to_bytes()
@@ -768,6 +779,7 @@ class SipUserAgent:
     # ----------------------------------------------------------------- timers
 
     _now: float = 0.0
+    _fresh_tx: ServerKey | None = None
 
     def _set_timer(self, table: str, record: object, name: str, delay: float) -> None:
         when = self._now + delay

@@ -36,6 +36,8 @@ class SipSettings(BaseModel):
     """RFC 3261 T4: how long the network may keep a message (timer I)."""
     max_message_bytes: int = Field(default=8192, ge=1024, le=65535)
     """Larger SIP messages are dropped unanswered (no amplification, bounded memory)."""
+    max_transactions: int = Field(default=20000, ge=16)
+    """Live server transactions; beyond this new requests are dropped unanswered (overload)."""
     max_calls: int = Field(default=2000, ge=1)
     """Concurrent calls; beyond this new INVITEs get 503."""
     invite_rate_per_s: float = Field(default=20.0, gt=0)
