@@ -120,21 +120,32 @@ async def test_relay_delivers_other_nodes_notifications(redis_url: str, redis_pr
     node_b.subscribe(rec_b)
     await node_a.start()
     await node_b.start()
+
+    async def settle() -> None:
+        """Wait until the relay has brought each node the other's notifications."""
+        deadline = time.monotonic() + 5
+        while len(rec_a.notes) != len(rec_b.notes):
+            assert time.monotonic() < deadline, (rec_a.notes, rec_b.notes)
+            await asyncio.sleep(0.01)
+
     try:
         await node_b.login("alice")  # the agent's desktop hangs on node B
         await node_b.set_available("alice")
+        await settle()
         await node_a.enqueue("c1", "sales", data={"Case": "CAS-1"})  # the caller is on node A
         offer = await wait_for(rec_b, ContactOffered)
         assert offer == ContactOffered(
             call_id="c1", agent_id="alice", queue="sales", data={"Case": "CAS-1"}
         )
+        await settle()
         assert await node_b.accept("alice", "c1")
         assert await wait_for(rec_a, ContactAssigned) == ContactAssigned(
             call_id="c1", agent_id="alice"
         )
-        await asyncio.sleep(0.05)
+        await settle()
         # each node saw every notification exactly once, in the same order
         assert rec_a.notes == rec_b.notes
+        assert len(rec_a.of(ContactOffered)) == 1
     finally:
         await node_a.stop()
         await node_b.stop()

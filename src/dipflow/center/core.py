@@ -21,10 +21,8 @@ timers in a heap with lazy cancellation.
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
@@ -55,6 +53,8 @@ from dipflow.center.model import (
     RescindReason,
     WaitingContact,
 )
+from dipflow.center.records import AgentRecord, ContactRecord
+from dipflow.center.timers import Timers
 from dipflow.center.transitions import AgentAction, next_state
 from dipflow.center.validation import Validator
 
@@ -69,69 +69,6 @@ def order_score(priority: int, seq: int) -> float:
     return float(-priority * SEQ_SPAN + seq)
 
 
-@dataclass(slots=True)
-class _Contact:
-    call_id: str
-    queue: str
-    priority: int
-    score: float
-    entered_at: float
-    queued_at: float
-    max_wait_s: float | None
-    fallback_queue: str | None
-    data: dict[str, str]
-    visited: list[str]
-    state: ContactState = ContactState.QUEUED
-    agent_id: str | None = None
-    connected_at: float = 0.0
-
-
-@dataclass(slots=True)
-class _Agent:
-    agent_id: str
-    name: str
-    state: AgentState = AgentState.LOGGED_OUT
-    reason: str | None = None
-    since: float = 0.0
-    call_id: str | None = None
-    teams: tuple[str, ...] = ()
-    queues: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class _Timers:
-    """Deadlines keyed by (kind, id); a heap with lazy deletion keeps next_deadline cheap."""
-
-    due: dict[tuple[str, str], float] = field(default_factory=dict)
-    heap: list[tuple[float, str, str]] = field(default_factory=list)
-
-    def set(self, kind: str, key: str, deadline: float) -> None:
-        self.due[(kind, key)] = deadline
-        heapq.heappush(self.heap, (deadline, kind, key))
-
-    def cancel(self, kind: str, key: str) -> None:
-        self.due.pop((kind, key), None)
-
-    def _drop_stale(self) -> None:
-        while self.heap:
-            deadline, kind, key = self.heap[0]
-            if self.due.get((kind, key)) == deadline:
-                return
-            heapq.heappop(self.heap)
-
-    def next_deadline(self) -> float | None:
-        self._drop_stale()
-        return self.heap[0][0] if self.heap else None
-
-    def pop_due(self, now: float) -> tuple[str, str] | None:
-        self._drop_stale()
-        if not self.heap or self.heap[0][0] > now:
-            return None
-        _, kind, key = heapq.heappop(self.heap)
-        del self.due[(kind, key)]
-        return kind, key
-
-
 class CenterCore:
     """All queues, agents, contacts and timers of one contact center, in memory."""
 
@@ -142,9 +79,9 @@ class CenterCore:
         self._available: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
         self._staffed: dict[str, set[str]] = {q: set() for q in self._queues}
         self._aht: dict[str, float] = {q: config.default_handle_time_s for q in self._queues}
-        self._contacts: dict[str, _Contact] = {}
-        self._agents = {a.agent_id: _Agent(a.agent_id, a.name) for a in config.agents}
-        self._timers = _Timers()
+        self._contacts: dict[str, ContactRecord] = {}
+        self._agents = {a.agent_id: AgentRecord(a.agent_id, a.name) for a in config.agents}
+        self._timers = Timers()
         self._seq = 0
         self._validator = Validator(config)
 
@@ -167,7 +104,7 @@ class CenterCore:
         if call_id in self._contacts:
             raise ContactExists(call_id)
         self._seq += 1
-        contact = _Contact(
+        contact = ContactRecord(
             call_id=call_id,
             queue=queue,
             priority=priority,
@@ -431,17 +368,17 @@ class CenterCore:
 
     # ------------------------------------------------------------------ helpers
 
-    def _agent(self, agent_id: str) -> _Agent:
+    def _agent(self, agent_id: str) -> AgentRecord:
         self._validator.agent(agent_id)
         return self._agents[agent_id]
 
     def _ewt(self, queue: str, position: int) -> float | None:
         return estimate_wait_s(position, self._aht[queue], len(self._staffed[queue]))
 
-    def _index(self, contact: _Contact) -> int:
+    def _index(self, contact: ContactRecord) -> int:
         return bisect_left(self._waiting[contact.queue], (contact.score, contact.call_id))
 
-    def _insert_waiting(self, contact: _Contact, now: float) -> int:
+    def _insert_waiting(self, contact: ContactRecord, now: float) -> int:
         """Put `contact` in its queue at the place its score gives; arm its maximum wait."""
         waiting = self._waiting[contact.queue]
         entry = (contact.score, contact.call_id)
@@ -453,7 +390,7 @@ class CenterCore:
             self._timers.set(WAIT, contact.call_id, contact.queued_at + contact.max_wait_s)
         return index
 
-    def _remove_waiting(self, contact: _Contact, out: list[Notification]) -> None:
+    def _remove_waiting(self, contact: ContactRecord, out: list[Notification]) -> None:
         index = self._index(contact)
         del self._waiting[contact.queue][index]
         self._timers.cancel(WAIT, contact.call_id)
@@ -472,14 +409,19 @@ class CenterCore:
                 )
             )
 
-    def _requeue(self, contact: _Contact, now: float, out: list[Notification]) -> None:
+    def _requeue(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
         """An offer failed: back to its queue with its original score, i.e. at the head."""
         index = self._insert_waiting(contact, now)
         self._positions_from(contact.queue, index, out)
         self._dispatch_queue(contact.queue, now, out)
 
     def _ring_no_answer(
-        self, contact: _Contact, agent: _Agent, reason: str, now: float, out: list[Notification]
+        self,
+        contact: ContactRecord,
+        agent: AgentRecord,
+        reason: str,
+        now: float,
+        out: list[Notification],
     ) -> None:
         self._timers.cancel(RING, contact.call_id)
         agent.call_id = None
@@ -487,7 +429,7 @@ class CenterCore:
         self._transition(agent, AgentAction.RING_NO_ANSWER, IDLE_REASON_RONA, now, out)
         self._requeue(contact, now, out)
 
-    def _overflow(self, contact: _Contact, now: float, out: list[Notification]) -> None:
+    def _overflow(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
         """Maximum wait reached: to the fallback queue, or out of the center."""
         self._remove_waiting(contact, out)
         origin = contact.queue
@@ -506,7 +448,9 @@ class CenterCore:
         out.append(ContactMovedQueue(call_id=contact.call_id, from_queue=origin, to_queue=target))
         self._requeue(contact, now, out)
 
-    def _offer(self, contact: _Contact, agent: _Agent, now: float, out: list[Notification]) -> None:
+    def _offer(
+        self, contact: ContactRecord, agent: AgentRecord, now: float, out: list[Notification]
+    ) -> None:
         self._remove_waiting(contact, out)
         contact.state = ContactState.OFFERED
         contact.agent_id = agent.agent_id
@@ -532,7 +476,7 @@ class CenterCore:
             agent = self._agents[available[0][1]]
             self._offer(contact, agent, now, out)
 
-    def _dispatch_agent(self, agent: _Agent, now: float, out: list[Notification]) -> None:
+    def _dispatch_agent(self, agent: AgentRecord, now: float, out: list[Notification]) -> None:
         """A newly available agent takes the best head among the queues they serve."""
         if agent.state is not AgentState.AVAILABLE:
             return
@@ -546,7 +490,7 @@ class CenterCore:
 
     def _transition(
         self,
-        agent: _Agent,
+        agent: AgentRecord,
         action: AgentAction,
         reason: str | None,
         now: float,
