@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -297,3 +298,42 @@ async def test_default_clock_follows_the_store(redis_url: str, redis_prefix: str
     await local.enqueue("c1", "support")
     deadline = await local.store.next_deadline()
     assert deadline is not None and abs(deadline - (time.monotonic() + 30)) < 5
+
+
+class FlakyFeedStore(MemoryCenterStore):
+    """A shared store whose notification feed breaks once, like a dropped Redis connection."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscriptions = 0
+
+    async def remote_notifications(self) -> AsyncIterator[list[Notification]] | None:
+        self.subscriptions += 1
+        attempt = self.subscriptions
+
+        async def feed() -> AsyncIterator[list[Notification]]:
+            if attempt == 1:
+                raise ConnectionError("connection lost")
+            yield [OfferRescinded(call_id="c9", agent_id="bob", reason="rona")]
+            await asyncio.Event().wait()  # then quiet, until cancelled
+
+        return feed()
+
+
+async def test_relay_resubscribes_after_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyFeedStore()
+    center = ContactCenter(sample_config(), store, poll_interval_s=0.01)
+    rec = Recorder()
+    center.subscribe(rec)
+    with caplog.at_level(logging.ERROR, logger="dipflow.center.service"):
+        await center.start()
+        try:
+            assert await wait_for(rec, OfferRescinded) == OfferRescinded(
+                call_id="c9", agent_id="bob", reason="rona"
+            )
+        finally:
+            await center.stop()
+    assert store.subscriptions == 2
+    assert "relay of other nodes' notifications failed" in caplog.text

@@ -183,14 +183,21 @@ class ContactCenter:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             await asyncio.sleep(0)  # never starve the loop, whatever the store does
 
-    async def _relay(self, feed: AsyncIterator[list[Notification]]) -> None:
-        try:
-            async for notes in feed:
-                await self._publish(notes)
-        finally:
-            close = getattr(feed, "aclose", None)
-            if close is not None:
-                await close()
+    async def _relay(self, feed: AsyncIterator[list[Notification]] | None) -> None:
+        """Deliver other nodes' notifications; resubscribe after a store outage."""
+        while True:
+            try:
+                if feed is None:
+                    feed = await self.store.remote_notifications()
+                    if feed is None:
+                        return
+                async for notes in feed:
+                    await self._publish(notes)
+                return  # the store closed the feed (shutting down)
+            except Exception:
+                log.exception("contact center: relay of other nodes' notifications failed")
+                feed = None
+                await asyncio.sleep(self._poll_interval_s)
 
     async def _publish(self, notes: list[Notification]) -> None:
         if notes:
