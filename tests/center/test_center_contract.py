@@ -451,3 +451,27 @@ async def test_next_deadline_tracks_timers(center: ContactCenter, clock: FakeClo
     assert await center.store.next_deadline() == clock.now + 15
     await center.accept("alice", "c1")
     assert await center.store.next_deadline() is None
+
+
+async def test_work_per_event_stays_bounded_in_a_long_queue(
+    center: ContactCenter, clock: FakeClock, recorder: Recorder
+) -> None:
+    """1500 waiting callers: no event fans out to the whole queue (positions are pushed to
+    the first `position_updates` callers only; the rest ask `queue_status`)."""
+    for i in range(1500):
+        await center.enqueue(f"c{i}", "overflow", priority=i % 3)
+    limit = center.config.position_updates
+    recorder.clear()
+    await center.abandon("c0")  # near the tail (priority 0)
+    assert len(recorder.notes) <= limit + 1
+    recorder.clear()
+    await center.abandon("c2")  # at the head (priority 2, earliest): everyone moves up
+    assert len(recorder.notes) == limit + 1
+    assert [n.position for n in recorder.of(QueuePositionChanged)] == list(range(1, limit + 1))  # type: ignore[attr-defined]
+    await center.login("carol")
+    recorder.clear()
+    await center.set_available("carol")  # takes the head
+    assert len(recorder.notes) == limit + 3  # available, positions, offered, offered state
+    # c1499 was the last of the 500 priority-2 callers; two of those have left the queue
+    status = await center.queue_status("c1499")
+    assert status is not None and status.position == 498
