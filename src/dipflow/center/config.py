@@ -54,7 +54,9 @@ class CenterConfig(_Strict):
     """Handle time the wait estimate assumes before a queue has handled any contact."""
     handle_time_weight: float = Field(default=0.2, gt=0, le=1)
     """Weight of the newest handle time in the moving average (EWMA alpha)."""
-    idle_codes: list[str] | None = Field(default_factory=lambda: ["break", "lunch", "meeting"])
+    idle_codes: list[str] | None = Field(
+        default_factory=lambda: ["break", "lunch", "meeting", "training", "other"]
+    )
     """Reason codes an agent may pick for idle (the desktop's "not ready" menu); None
     accepts any. The center itself uses "login" and "rona" (see model.py)."""
     position_updates: int = Field(default=10, ge=0)
