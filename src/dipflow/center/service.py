@@ -10,8 +10,8 @@ Because another node can set an earlier deadline, the task also re-reads the dea
 every `poll_interval_s`. On a shared store a second task relays the notifications other
 nodes caused (an agent's desktop may hang on this node while the caller is on another),
 so subscribers see every notification of the center, whichever node caused it.
-Several nodes need a wall clock (`clock=time.time`, machines in NTP sync):
-`time.monotonic` values are not comparable between machines.
+On such a durable store the clock defaults to `time.time` (machines in NTP sync):
+`time.monotonic` values are not comparable between machines and restart at boot.
 """
 
 from __future__ import annotations
