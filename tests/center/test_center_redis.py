@@ -207,3 +207,19 @@ async def test_store_must_be_bound_first(redis_url: str) -> None:
         await store.aclose()
     with pytest.raises(CenterError):
         await MemoryCenterStore().abandon("c1", now=0.0)
+
+
+async def test_script_cache_flush_is_survived(redis_url: str, redis_prefix: str) -> None:
+    """After a Redis restart the script cache is empty: the store reloads the script."""
+    store = redis_store(redis_url, redis_prefix)
+    center = ContactCenter(sample_config(), store, clock=FakeClock())
+    try:
+        await center.enqueue("c1", "sales")
+        admin = aioredis.Redis.from_url(redis_url)
+        await admin.script_flush()
+        await admin.aclose()
+        await center.enqueue("c2", "sales")
+        status = await center.queue_status("c2")
+        assert status is not None and status.position == 2
+    finally:
+        await store.aclose()
