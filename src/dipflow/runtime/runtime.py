@@ -106,8 +106,8 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
-        from dipflow.engine import Engine  # type: ignore[attr-defined, unused-ignore]
-        from dipflow.flow.loader import load_flow  # type: ignore[import-not-found, unused-ignore]
+        from dipflow.engine import Engine
+        from dipflow.flow.loader import load_flow
         from dipflow.runtime.parts import make_center_store, make_prompts
 
         routes = []
