@@ -22,7 +22,7 @@ DNIS = "+18005550100"
 
 async def wait_until(predicate: Callable[[], Any], within_s: float = 10.0) -> None:
     async with asyncio.timeout(within_s):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polls state that callbacks set
             await asyncio.sleep(0.01)
 
 
@@ -150,7 +150,7 @@ async def test_crm_outage_gives_generic_greeting_and_still_queues(
 async def test_caller_hangs_up_while_queued(runtime: Runtime) -> None:
     ada = demo_caller("ada")
     recorder = Recorder(runtime)
-    caller, session, _ = start(runtime, ada.ani, ["1"], hang_up_in_queue_after_s=0.05)
+    _, session, _ = start(runtime, ada.ani, ["1"], hang_up_in_queue_after_s=0.05)
     await asyncio.wait_for(session.done.wait(), 10)
     left = [n for n in recorder.center_notes if type(n).__name__ == "ContactLeftQueue"]
     assert [n.reason for n in left] == ["abandoned"]
