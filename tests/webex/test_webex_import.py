@@ -219,3 +219,21 @@ def test_cli_import_reports_problems_without_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "has no `id`" in result.output
+
+
+@pytest.mark.parametrize(("webex", "native"), [("P1", 10), (1, 10), ("P10", 1), ("5", 6)])
+def test_priority_is_inverted(template_export: dict[str, Any], webex: Any, native: int) -> None:
+    queue = next(a for a in template_export["process"]["activities"].values()
+                 if a["name"] == "QueueContact")
+    queue["properties"]["priority"] = webex
+    activity = import_webex_export(template_export).flow.activities["QueueContact"]
+    assert isinstance(activity, QueueContactActivity)
+    assert activity.priority == native
+
+
+def test_bad_priority_is_located(template_export: dict[str, Any]) -> None:
+    queue = next(a for a in template_export["process"]["activities"].values()
+                 if a["name"] == "QueueContact")
+    queue["properties"]["priority"] = "urgent"
+    with pytest.raises(WebexImportError, match=r"QueueContact.*priority 'urgent' is not P1..P10"):
+        import_webex_export(template_export)

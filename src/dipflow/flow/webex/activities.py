@@ -163,7 +163,7 @@ def _queue_contact(props: Mapping[str, Any], options: ImportOptions) -> Converte
     fields: dict[str, Any] = {"kind": "queue_contact", "queue": queue}
     priority = props.get("priority")
     if _present(priority):
-        fields["priority"] = int(str(priority))
+        fields["priority"] = webex_priority(priority)
     if _present(props.get("priorityVariable")):
         unsupported.append("priorityVariable")
     fallback = props.get("fallbackQueue_name") or props.get("fallbackQueue:name")
@@ -172,6 +172,18 @@ def _queue_contact(props: Mapping[str, Any], options: ImportOptions) -> Converte
     if _present(props.get("skills")):
         unsupported.append("skills (skill-based routing)")
     return Converted(fields, unsupported)
+
+
+def webex_priority(value: Any) -> int:
+    """Webex contact priority P1 (most urgent) .. P10 -> dipflow's 10 (first served) .. 1.
+
+    Flow Designer shows "P1".."P10" with P1 served first (not verified against a
+    published document; see docs/webex.md); dipflow serves higher numbers first.
+    """
+    match = re.fullmatch(r"\s*[Pp]?\s*(\d{1,2})\s*", str(value))
+    if match is None or not 1 <= int(match.group(1)) <= 10:
+        raise ValueError(f"priority {value!r} is not P1..P10")
+    return 11 - int(match.group(1))
 
 
 def _play_music(props: Mapping[str, Any], options: ImportOptions) -> Converted:
