@@ -89,10 +89,10 @@ def test_dtmf_reported_once_per_event_despite_retransmitted_end_packets() -> Non
     packets += [_event(1000, 1, True, 640, 3 + i) for i in range(3)]  # end x3 (RFC 4733 §2.5.1.4)
     packets += [_event(5000, 2, False, 160, 10), _event(5000, 2, True, 320, 11)]
     packets += [_event(9000, 11, True, 320, 12)]  # only the end packets arrived: still a digit
-    for data in packets:
+    for i, data in enumerate(packets):
         packet = parse_rtp(data)
         assert packet is not None
-        digit = receiver.receive(packet)
+        digit = receiver.receive(packet, now=i * 0.05)
         if digit is not None:
             digits.append(digit)
     assert digits == [DtmfDigit.D1, DtmfDigit.D2, DtmfDigit.POUND]
@@ -104,3 +104,12 @@ def test_sipp_dtmf_pcap_payload_decodes_to_its_digit() -> None:
     packet = parse_rtp(data)
     assert packet is not None
     assert DtmfReceiver(101).receive(packet) is DtmfDigit.D1
+
+
+def test_same_event_replayed_later_is_a_new_key_press() -> None:
+    receiver = DtmfReceiver(101)
+    packet = parse_rtp(_event(1000, 5, True, 640, 1))
+    assert packet is not None
+    assert receiver.receive(packet, now=0.0) is DtmfDigit.D5
+    assert receiver.receive(packet, now=0.04) is None  # redundant end packet
+    assert receiver.receive(packet, now=3.0) is DtmfDigit.D5  # pressed again (canned replay)

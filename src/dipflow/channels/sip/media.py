@@ -117,8 +117,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if packet is None:
             return
         self.packets_received += 1
-        self.last_received = time.monotonic()
-        digit = self.dtmf.receive(packet)
+        self.last_received = now = time.monotonic()
+        digit = self.dtmf.receive(packet, now)
         if digit is not None:
             self.listener.on_digit(self, digit)
             return

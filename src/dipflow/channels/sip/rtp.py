@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import struct
-from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -133,22 +132,34 @@ def parse_dtmf(payload: bytes) -> DtmfEvent | None:
 
 
 class DtmfReceiver:
-    """Reports each RFC 4733 event once, whatever the retransmissions and reordering."""
+    """Reports each RFC 4733 event once, whatever the retransmissions and reordering.
+
+    An event is keyed by (SSRC, timestamp). A key seen again more than `EVENT_GAP_S`
+    after its last packet is a new key press: senders that replay canned packets
+    (sipp's pcaps) reuse timestamps, while the redundant end packets of one event
+    follow each other within a few packet times (RFC 4733 §2.5.1.4).
+    """
+
+    EVENT_GAP_S = 1.0
 
     __slots__ = ("_recent", "payload_type")
 
     def __init__(self, payload_type: int | None) -> None:
         self.payload_type = payload_type
-        self._recent: deque[tuple[int, int]] = deque(maxlen=16)
+        self._recent: dict[tuple[int, int], float] = {}
 
-    def receive(self, packet: RtpPacket) -> DtmfDigit | None:
+    def receive(self, packet: RtpPacket, now: float = 0.0) -> DtmfDigit | None:
         if self.payload_type is None or packet.payload_type != self.payload_type:
             return None
         event = parse_dtmf(packet.payload)
         if event is None:
             return None
         key = (packet.ssrc, packet.timestamp)
-        if key in self._recent:
+        last = self._recent.get(key)
+        self._recent[key] = now
+        if last is not None and now - last <= self.EVENT_GAP_S:
             return None  # a continuation or a retransmitted end packet of a known event
-        self._recent.append(key)
+        if len(self._recent) > 32:  # keep only the latest events
+            for old in sorted(self._recent, key=self._recent.__getitem__)[:16]:
+                del self._recent[old]
         return event.digit

@@ -1,0 +1,56 @@
+"""End to end: sipp -> SIP channel -> runtime with the bundled Dynamics flow -> the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sipp_runner import PCAPS, run_sipp, scenario
+
+from dipflow.channels.sip import SipServer, SipSettings
+from dipflow.emulator.testing import running_emulator
+from dipflow.runtime.demo import demo_config, demo_environ
+from dipflow.runtime.runtime import Runtime
+
+pytestmark = pytest.mark.slow
+
+ADA = "+14155550123"  # a contact of the emulator's demo data, with an open case
+
+
+async def test_bundled_flow_over_sip_looks_up_the_caller_and_takes_menu_choice_2(
+    tmp_path: Path,
+) -> None:
+    with running_emulator(seed="demo", require_auth=True) as crm:
+        config = demo_config(emulator=crm, tts="espeak", web_port=0)
+        runtime = await Runtime.create(config, environ=demo_environ(crm))
+        await runtime.start()
+        sip = SipServer(
+            SipSettings(host="127.0.0.1", port=0, rtp_port_min=31000, rtp_port_max=31400),
+            host=runtime,
+            prompts=runtime.prompts,
+        )
+        await sip.start()
+        try:
+            xml = scenario("uac_digit_until_bye.xml", tmp_path, CALLER_NUMBER=ADA,
+                           DTMF_PCAP_FILE=str(PCAPS / "dtmf_2833_2.pcap"))  # fmt: skip
+            result = await run_sipp(xml, sip.address, service="18005550100", timeout_s=90)
+        finally:
+            await sip.stop()
+            await runtime.stop()
+    assert result.returncode == 0, result.output[-3000:]
+    (summary,) = runtime.recent_calls()
+    assert summary.channel == "sip"
+    assert summary.ani == ADA
+    assert summary.dnis == "18005550100"
+    assert not summary.error
+    by_activity = {t["activity"]: t for t in summary.trace}
+    lookup = by_activity["GetCustomerInfo"]
+    assert lookup["kind"] == "http_request"
+    assert lookup["output_taken"] == "success"
+    assert "Ada Lovelace" in str(by_activity["PlayCaseInfo"]["inputs"])  # greeted by name
+    menu = by_activity["MainMenu"]
+    assert menu["output_taken"] == "2"  # the RFC 4733 digit chose "end the call"
+    assert menu["outputs"]["tries"] == 1
+    assert "Goodbye" in summary.path
+    assert "Disconnect" in summary.path  # the flow hung up: sipp got (and answered) our BYE
+    assert summary.queue is None
