@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from dipflow.engine import CallState, Engine
 from dipflow.engine.commands import Command, HttpRequest, Play
 from dipflow.engine.events import (
@@ -147,6 +149,20 @@ def test_organisation_overrides_of_variable_defaults(make_flow: MakeFlow) -> Non
     )
     assert run_flow(flow).prompts == ["Hello x2"]
     assert run_flow(flow, variables={"Greeting": "Hi", "Times": "4"}).prompts == ["Hi x5"]
+
+
+def test_unknown_or_mistyped_overrides_fail_when_the_flow_is_loaded(make_flow: MakeFlow) -> None:
+    flow = make_flow(
+        {"Hi": {"kind": "play_message", "prompt": {"text": "{{ QueueName }}"}}},
+        variables=[
+            {"name": "QueueName", "default": "Care"},
+            {"name": "Times", "type": "integer", "default": 1},
+        ],
+    )
+    with pytest.raises(ValueError, match="'queueName' \\(did you mean 'QueueName'\\?\\)"):
+        Engine(flow, variables={"queueName": "Support"})
+    with pytest.raises(ValueError, match="Times"):
+        Engine(flow, variables={"Times": "many"})
 
 
 def test_trace_records_every_activity_with_times(make_flow: MakeFlow) -> None:

@@ -49,7 +49,8 @@ class Engine:
 
     def __init__(self, flow: Flow, *, variables: Mapping[str, Any] | None = None) -> None:
         """`variables` override the flow's variable defaults (organisation settings);
-        `ValueError` when one does not convert to its variable's type."""
+        `ValueError` for a name the flow does not declare, or a value that does not
+        convert to its variable's type."""
         self._index = FlowIndex(flow, variables)
 
     @property

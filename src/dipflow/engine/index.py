@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,9 +52,16 @@ class FlowIndex:
             )
         for name, value in (overrides or {}).items():
             declared = self.variables.get(name)
+            if declared is None:
+                # A misspelt setting would otherwise be ignored without a word, and the
+                # flow would run with its default (a queue nobody serves, say).
+                raise ValueError(f"unknown flow variable {name!r}{_suggest(name, initial)}")
             # Organisation settings arrive from configuration as text: type them here, so
             # that a bad override fails when the flow is loaded, not in the middle of a call.
-            initial[name] = convert(value, declared.type) if declared else value
+            try:
+                initial[name] = convert(value, declared.type)
+            except ValueError as exc:
+                raise ValueError(f"flow variable {name!r}: {exc}") from exc
         self._initial = initial
         self._has_json_defaults = any(isinstance(v, dict | list) for v in initial.values())
 
@@ -77,3 +85,10 @@ class FlowIndex:
             if event_name.value == name:
                 return event_flow.start
         return None
+
+
+def _suggest(name: str, known: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    folded = [k for k in known if k.lower() == name.lower()]
+    match = folded or close
+    return f" (did you mean {match[0]!r}?)" if match else ""
