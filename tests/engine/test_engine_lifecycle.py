@@ -123,6 +123,19 @@ def test_caller_hang_up_while_queued_dequeues_and_cancels_timers(make_flow: Make
     assert commands == []
 
 
+def test_flow_ending_while_queued_plays_hold_music(make_flow: MakeFlow) -> None:
+    flow = make_flow(
+        {
+            "Queue": {"kind": "queue_contact", "queue": "Care", "next": "Done"},
+            "Done": {"kind": "end"},
+        }
+    )
+    result = run_flow(flow, agent=[answer(after=30)], max_time=60)
+    assert [type(c).__name__ for c in result.commands[:2]] == ["Enqueue", "PlayMusic"]
+    assert not result.disconnected
+    assert result.screen_pops == [] and isinstance(result.commands[-1], StopMedia)
+
+
 def test_disconnect_activity_runs_contact_ended_once(make_flow: MakeFlow) -> None:
     flow = make_flow(
         {"Bye": {"kind": "disconnect_contact", "reason": "done"}},

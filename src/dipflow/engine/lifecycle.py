@@ -80,8 +80,12 @@ def flow_ended(run: Run, cursor: Cursor) -> None:
     detach(run, cursor)
     state = run.state
     if not state.ended:
-        if cursor.flow in MAIN_LIKE and state.queue is None and not state.connected:
-            end_call(run, "flow_ended", disconnect=True)
+        if cursor.flow in MAIN_LIKE and not state.connected:
+            if state.queue is None:
+                end_call(run, "flow_ended", disconnect=True)
+            elif state.main is None:
+                # Queued, and the flow has nothing more to play: hold music, not silence.
+                _hold(run, "the flow ended while the caller waits in queue", state.queue.queue)
         elif cursor.flow == EventName.AGENT_DISCONNECTED.value:
             end_call(run, "agent_disconnected", disconnect=True)
     check_finished(run)
