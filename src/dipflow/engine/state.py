@@ -159,6 +159,18 @@ class CallState:
         cursor = self._active()
         return cursor.wait if cursor else Wait.NONE
 
+    @property
+    def menu_tries(self) -> int:
+        """Failed attempts (no input, invalid) of the menu the caller is in, else 0."""
+        cursor = self._active()
+        return cursor.menu_failures if cursor and cursor.wait is Wait.MENU else 0
+
+    @property
+    def digit_buffer(self) -> str:
+        """Digits typed ahead during a non-interruptible menu prompt."""
+        cursor = self._active()
+        return cursor.digits if cursor else ""
+
     def context(self) -> dict[str, Any]:
         """The names templates see: activity output namespaces, then flow variables."""
         return {**self.outputs, **self.variables}
