@@ -33,7 +33,7 @@ from dipflow.engine.events import QueueFailed
 from dipflow.engine.results import Done
 from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, Cursor, QueueInfo, Wait
 from dipflow.engine.values import cad
-from dipflow.flow.model import EventName
+from dipflow.flow.model import EventName, QueueContactActivity
 
 if TYPE_CHECKING:
     from dipflow.engine.run import Run
@@ -214,8 +214,9 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
             inputs={"queue": event.queue, "reason": event.reason},
         )
         return
-    activity = run.index.activity(info.flow, info.activity) if info.activity is not None else None
-    template = getattr(activity, "fallback_queue", None)
+    found = run.index.activity(info.flow, info.activity) if info.activity is not None else None
+    activity = found if isinstance(found, QueueContactActivity) else None
+    template = activity.fallback_queue if activity is not None else None
     # A fallback given as a template of an organisation setting may render empty: none.
     fallback = run.render(template).strip() if template and not info.fallback_used else ""
     if activity is not None and fallback and fallback != info.queue:
@@ -223,8 +224,8 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         run.emit(
             Enqueue(
                 queue=queue,
-                priority=getattr(activity, "priority", 0),
-                max_wait_s=getattr(activity, "max_wait_s", None),
+                priority=activity.priority,
+                max_wait_s=activity.max_wait_s,
                 data=cad(run.index.cad_variables, state.variables),
             )
         )

@@ -237,7 +237,7 @@ class FlowSimulator:
         elif isinstance(what, TimerFired):
             self._timers.pop(what.timer_id, None)
             self.send(what)
-        elif self._caller_here() or not isinstance(what, _MEDIA_EVENTS):
+        else:  # an HTTP answer: delivered even after a hang-up (contact_ended may wait for it)
             self.send(what)
 
     def _caller_here(self) -> bool:
@@ -380,4 +380,3 @@ class FlowSimulator:
 
 
 _NOT_ACTIVITIES = frozenset({"ignored", "event", "global_error", "engine_error", "queue_fallback"})
-_MEDIA_EVENTS = (DigitsCollected,)
