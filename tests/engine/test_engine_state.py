@@ -19,7 +19,16 @@ from dipflow.engine.events import (
     TimerFired,
 )
 from dipflow.flow.model import Flow
-from dipflow.testing import HttpReply, answer, press, replay, run_flow
+from dipflow.testing import (
+    HttpReply,
+    answer,
+    events_from_json,
+    events_to_json,
+    hang_up,
+    press,
+    replay,
+    run_flow,
+)
 
 MakeFlow = Callable[..., Flow]
 
@@ -121,6 +130,21 @@ def test_replay_of_a_recorded_call_gives_the_same_commands(make_flow: MakeFlow) 
     )
     assert result.screen_pops, "the recorded call reached the agent"
     assert replay(flow, result.event_log) == result.commands
+
+
+def test_event_log_saved_as_json_replays_identically(make_flow: MakeFlow) -> None:
+    flow = _flow(make_flow)
+    result = run_flow(
+        flow,
+        http={"Get": HttpReply(status=200, json={"value": [{"fullname": "Grace"}]})},
+        caller=[press("9", when="Menu"), press("1", when="Menu"), hang_up(after=90)],
+        agent=[answer(after=30)],
+    )
+    assert result.finished
+    text = events_to_json(result.event_log)
+    log = events_from_json(text)
+    assert log == result.event_log
+    assert replay(flow, log) == result.commands
 
 
 def test_secure_variables_are_masked_in_the_trace(make_flow: MakeFlow) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.flow.model import Flow
+from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
     AgentAction,
@@ -72,6 +73,8 @@ __all__ = [
     "SimulationResult",
     "agent_hang_up",
     "answer",
+    "events_from_json",
+    "events_to_json",
     "hang_up",
     "load_flow",
     "press",
