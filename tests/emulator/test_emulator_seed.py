@@ -73,3 +73,20 @@ def test_seeded_database_is_served_and_reproducible(tmp_path: Path) -> None:
         assert some_name in {r["fullname"] for r in rows}
         ada = demo_caller("ada")
         assert httpx.get(crm.api_url + f"contacts({ada.customer_id})").status_code == 200
+
+
+def test_seeded_phone_numbers_are_valid_and_match_their_e164() -> None:
+    """Every generated number is a real, valid number whose stored text parses back to the
+    E.164 form kept beside it: a seeded caller can always be found by their ANI."""
+    import random
+
+    import phonenumbers
+
+    from dipflow.emulator.seed import PhoneMaker
+
+    maker = PhoneMaker(random.Random(7))
+    for _ in range(2000):
+        text, e164 = maker.make()
+        parsed = phonenumbers.parse(text, "US" if e164.startswith("+1") else "GB")
+        assert phonenumbers.is_valid_number(parsed), (text, e164)
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == e164

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import phonenumbers
+
 from dipflow.emulator.demo_data import load_demo_data
 from dipflow.emulator.odata.values import format_datetime
 from dipflow.emulator.records import ticket_number
@@ -161,11 +163,16 @@ class PhoneMaker:
             p = rng.randrange(7000, 9000)
             q = rng.randrange(10000)
             return rng.choice(UK_FORMATS).format(p=p, q=f"{q:04d}"), f"+4420{p}{q:04d}"
-        m = rng.randrange(100, 1000) * 10 + rng.randrange(10)
-        n = rng.randrange(1000000)
-        m_text = f"{m:04d}"
-        text = rng.choice(UK_MOBILE_FORMATS).format(m=m_text, n=f"{n:06d}")
-        return text, f"+447{m_text}{n:06d}"
+        # A UK mobile's national number is 7 and nine digits (07mmm nnnnnn), and only
+        # some blocks are allocated (076xx is pagers): draw until phonenumbers agrees.
+        for _ in range(50):
+            m_text = f"{rng.randrange(100, 1000):03d}"
+            n_text = f"{rng.randrange(1000000):06d}"
+            e164 = f"+447{m_text}{n_text}"
+            if phonenumbers.is_valid_number(phonenumbers.parse(e164)):
+                break
+        text = rng.choice(UK_MOBILE_FORMATS).format(m=m_text, n=n_text)
+        return text, e164
 
 
 def _guid(rng: random.Random) -> str:
