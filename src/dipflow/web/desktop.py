@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dipflow.web.auth import SESSION_USER_KEY, current_user
 from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
+from dipflow.web.hub import CLOSE
 from dipflow.web.security import CSRF_FIELD, csrf_ok, csrf_token, same_origin
 
 log = logging.getLogger("dipflow.web.desktop")
@@ -165,6 +166,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         async def writer() -> None:
             while True:
                 message = await outbox.queue.get()
+                if message is CLOSE:
+                    await websocket.close(code=1012)  # "service restart": come back
+                    return
                 await websocket.send_json(message)
                 if outbox.overflowed:
                     await websocket.close(code=1013)
@@ -205,7 +209,9 @@ async def _seed_state(ctx: WebContext, agent_id: str) -> None:
         return
     for agent in getattr(snapshot, "agents", ()):
         if agent.agent_id == agent_id:
-            age = float(getattr(snapshot, "taken_at", agent.since)) - float(agent.since)
+            since = float(agent.since)
+            # since == 0: never changed state in this center (no start time to count from).
+            age = float(getattr(snapshot, "taken_at", since)) - since if since > 0 else 0.0
             ctx.hub.set_initial_state(agent_id, str(agent.state), agent.reason, age)
 
 

@@ -9,6 +9,7 @@ desktop that lost its network for a while shows the same offer or call as before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -60,12 +61,20 @@ class _AgentState:
     """Wall clock when this hub saw the change."""
 
 
+CLOSE = {"type": "_close"}
+"""Put in an outbox to make its writer close the socket (the desktop reconnects)."""
+
+
 class Outbox:
     """Messages for one socket; the socket's writer task drains it."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(OUTBOX_LIMIT)
         self.overflowed = False
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(CLOSE)
 
     def put(self, message: dict[str, Any]) -> None:
         try:
@@ -109,6 +118,17 @@ class DesktopHub:
             boxes.discard(outbox)
             if not boxes:
                 del self._sockets[agent_id]
+
+    def disconnect(self, agent_id: str | None = None) -> int:
+        """Close the sockets of `agent_id` (all desktops when None), e.g. before a restart;
+        the desktops reconnect and get their state back. Returns how many were closed."""
+        closed = 0
+        for owner, boxes in list(self._sockets.items()):
+            if agent_id is None or owner == agent_id:
+                for outbox in list(boxes):
+                    outbox.close()
+                    closed += 1
+        return closed
 
     def _deliver(self, agent_id: str, message: dict[str, Any]) -> None:
         for outbox in list(self._sockets.get(agent_id, ())):

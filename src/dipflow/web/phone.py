@@ -62,6 +62,15 @@ def dialled_numbers(config: Any) -> list[str]:
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     active: set[str] = set()
+    warming: set[asyncio.Task[Any]] = set()
+
+    def warm_hold_music() -> None:
+        """Render the hold music once, in the background, when the first browser call
+        starts: the caller then hears it at once when queued instead of silence."""
+        if warming:
+            return
+        task = asyncio.create_task(asyncio.to_thread(_render_quietly, ctx.runtime.prompts))
+        warming.add(task)
 
     async def page(request: Request) -> Response:
         return ctx.page(
@@ -111,6 +120,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             if len(active) >= MAX_BROWSER_CALLS:
                 await send({"type": "error", "message": "too many browser calls; try later"})
                 return
+            warm_hold_music()
             call = BrowserCall(send=send, prompts=ctx.runtime.prompts)
             try:
                 handle = ctx.runtime.start_call(
@@ -155,6 +165,13 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/media/{key}.wav", media, methods=["GET"]),
         WebSocketRoute("/phone/ws", phone_socket),
     ]
+
+
+def _render_quietly(prompts: Any) -> None:
+    try:
+        prompts.render_audio("hold")
+    except Exception:  # a missing or broken file shows up when the flow plays it
+        log.warning("could not pre-render the hold music", exc_info=True)
 
 
 async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Any) -> None:

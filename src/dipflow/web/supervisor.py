@@ -20,6 +20,7 @@ from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
 
 RECENT_CALLS_SHOWN = 30
+CALLS_SEARCHED = 500
 _REMEMBERED_CALLS = 500
 
 
@@ -39,9 +40,14 @@ class CallDataMemory:
         return self._data.get(call_id, {})
 
 
+_NAME_LABELS = ("customer", "caller", "contact")
+
+
 def _caller_name(variables: dict[str, str]) -> str | None:
+    """The caller's name among agent-visible data (same rule as the desktop's JS)."""
     for label, value in variables.items():
-        if "name" in label.lower() and value:
+        cleaned = label.strip().lower()
+        if value and ("name" in cleaned or cleaned in _NAME_LABELS):
             return value
     return None
 
@@ -87,7 +93,8 @@ async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str,
             "name": a.name,
             "state": str(a.state),
             "reason": a.reason,
-            "in_state_s": round(max(0.0, taken_at - float(a.since)), 1),
+            # An agent nobody has logged in yet has no start time (since == 0).
+            "in_state_s": round(max(0.0, taken_at - float(a.since)), 1) if a.since > 0 else None,
             "call_id": a.call_id,
         }
         for a in snapshot.agents
@@ -97,6 +104,9 @@ async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str,
     for summary in runtime.recent_calls(RECENT_CALLS_SHOWN):
         variables = call_variables(summary.call_id)
         row = summary.to_dict()
+        # Traces are fetched when a call is expanded (they can be tens of kB per call).
+        row["steps"] = len(row.pop("trace"))
+        row.pop("path")
         end = summary.ended_at if summary.ended_at is not None else now
         row["duration_s"] = round(max(0.0, end - summary.started_at), 1)
         row["variables"] = variables
@@ -124,6 +134,20 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return JSONResponse({"error": "supervisors only"}, status_code=403)
         return JSONResponse(await supervisor_state(ctx, memory))
 
+    async def call_detail(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if not user.is_supervisor:
+            return JSONResponse({"error": "supervisors only"}, status_code=403)
+        call_id = str(request.path_params["call_id"])
+        for summary in ctx.runtime.recent_calls(CALLS_SEARCHED):
+            if summary.call_id == call_id:
+                row = summary.to_dict()
+                row["variables"] = memory.get(call_id)
+                return JSONResponse(row)
+        return JSONResponse({"error": "no such call"}, status_code=404)
+
     async def to_supervisor(request: Request) -> Response:
         del request
         return RedirectResponse("/supervisor", status_code=307)
@@ -132,4 +156,5 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/supervisor", page, methods=["GET"]),
         Route("/supervisor/", to_supervisor, methods=["GET"]),
         Route("/supervisor/state.json", state, methods=["GET"]),
+        Route("/supervisor/calls/{call_id}.json", call_detail, methods=["GET"]),
     ]

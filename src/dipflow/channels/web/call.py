@@ -92,6 +92,9 @@ class BrowserCall:
         self._media_url = media_url
         self._handle: CallHandle | None = None
         self._playing: _Playing | None = None
+        self._epoch = 0
+        """Bumped by everything that changes what the caller hears; a rendering that
+        finishes after its epoch passed (the agent connected, media stopped) is dropped."""
         self.agent: AgentEndpoint | None = None
         self.ended = False
         """The call is over for the caller (they hung up, or the IVR disconnected)."""
@@ -110,29 +113,32 @@ class BrowserCall:
     async def execute(self, command: MediaCommand) -> None:
         if self.ended:
             return
+        self._epoch += 1
+        epoch = self._epoch
         if isinstance(command, Play):
-            await self._play(command)
+            await self._play(command, epoch)
         elif isinstance(command, PlayMusic):
             self._playing = None
             audio = await _render(self._prompts.render_audio, command.audio)
-            await self._send({"type": "music", "url": self._media_url(audio.key)})
+            if epoch == self._epoch and not self.ended:
+                await self._send({"type": "music", "url": self._media_url(audio.key)})
         elif isinstance(command, StopMedia):
             self._playing = None
             await self._send({"type": "stop"})
         elif isinstance(command, Disconnect):
-            self._playing = None
             self._end()
             await self._send_raw_safely({"type": "ended", "reason": command.reason})
 
     async def connect_agent(self, agent: AgentEndpoint) -> bool:
         if self.ended:
             return False
+        self._epoch += 1
         self._playing = None
         self.agent = agent
         await self._send({"type": "agent", "agent_id": agent.agent_id, "name": agent.display_name})
         return not self.ended
 
-    async def _play(self, command: Play) -> None:
+    async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
             audio = await _render(
                 self._prompts.render_text,
@@ -142,6 +148,8 @@ class BrowserCall:
             )
         else:
             audio = await _render(self._prompts.render_audio, command.audio or "")
+        if epoch != self._epoch or self.ended:
+            return  # superseded while rendering: like a prompt cut off, no PromptDone
         self._playing = _Playing(command.prompt_id, command.interruptible)
         await self._send(
             {
@@ -183,6 +191,7 @@ class BrowserCall:
         self._post(CallerHungUp())
 
     def _end(self) -> None:
+        self._epoch += 1
         self.ended = True
         self._playing = None
         self.finished.set()

@@ -50,10 +50,12 @@ const dipflow = (() => {
     for (const step of path || []) ol.appendChild(el("li", step));
   }
 
-  /* The caller's name from call data: the first label that mentions a name. */
+  /* The caller's name from call data: a label that says name, customer or caller. */
   function callerName(data, fallback) {
     for (const [label, value] of Object.entries(data || {})) {
-      if (/name/i.test(label) && value) return value;
+      if (value && (/name/i.test(label) || /^(customer|caller|contact)$/i.test(label.trim()))) {
+        return value;
+      }
     }
     return fallback;
   }

@@ -132,8 +132,9 @@
     const loggedOut = message.state === "logged_out";
     $("btn-agent-login").hidden = !loggedOut;
     $("btn-agent-logout").hidden = loggedOut;
-    $("btn-available").disabled = loggedOut || message.state === "available";
-    $("btn-idle").disabled = loggedOut;
+    const busy = message.state === "offered" || message.state === "connected";
+    $("btn-available").disabled = loggedOut || busy || message.state === "available";
+    $("btn-idle").disabled = loggedOut || busy;
     $("wrapup").hidden = message.state !== "wrap_up";
     if (message.state !== "wrap_up" && call && call.ended) hideCall();
     tick();

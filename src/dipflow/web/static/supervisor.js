@@ -1,14 +1,16 @@
-/* The supervisor view: polls /supervisor/state.json and redraws with textContent only. */
+/* The supervisor view: polls /supervisor/state.json and redraws with textContent only.
+   A call's trace is fetched when it is expanded (and refreshed while the call is live). */
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const { el, clear, duration } = dipflow;
-  const openTraces = new Set();
   const POLL_MS = 1500;
+  const rows = new Map(); // call_id -> {details, summary, body, live}
 
   function queueCard(queue) {
     const card = el("div", null, "queue-card");
+    card.dataset.queue = queue.name;
     const head = el("div", null, "queue-card-head");
     head.appendChild(el("h3", queue.name));
     head.appendChild(el("span", `${queue.waiting.length} waiting`, "badge"));
@@ -36,6 +38,7 @@
 
   function agentRow(agent) {
     const row = el("tr");
+    row.dataset.agentId = agent.agent_id;
     row.appendChild(el("td", `${agent.name} (${agent.agent_id})`));
     const stateCell = el("td");
     const pill = el("span", agent.state.replace("_", " "), "state-pill");
@@ -43,20 +46,13 @@
     stateCell.appendChild(pill);
     row.appendChild(stateCell);
     row.appendChild(el("td", agent.reason || ""));
-    row.appendChild(el("td", duration(agent.in_state_s), "timer"));
+    row.appendChild(el("td", agent.in_state_s === null ? "—" : duration(agent.in_state_s), "timer"));
     row.appendChild(el("td", agent.call_id ? agent.call_id.slice(0, 8) : ""));
     return row;
   }
 
-  function callItem(call) {
-    const details = el("details", null, "call-row");
-    details.dataset.callId = call.call_id;
-    if (openTraces.has(call.call_id)) details.open = true;
-    details.addEventListener("toggle", () => {
-      if (details.open) openTraces.add(call.call_id);
-      else openTraces.delete(call.call_id);
-    });
-    const summary = el("summary");
+  function fillSummary(summary, call) {
+    clear(summary);
     const pill = el("span", call.state, "state-pill");
     pill.dataset.state = call.state;
     summary.appendChild(pill);
@@ -65,21 +61,60 @@
     summary.appendChild(el("span", call.channel, "badge"));
     summary.appendChild(el("span", call.agent_id ? `agent ${call.agent_id}` : "no agent", "muted"));
     if (call.error) summary.appendChild(el("span", "error", "badge badge-error"));
+    summary.appendChild(el("span", `${call.steps} steps`, "muted"));
     summary.appendChild(el("span", duration(call.duration_s), "timer"));
-    details.appendChild(summary);
-    const body = el("div", null, "call-body");
-    const data = el("dl", null, "data");
-    for (const [label, value] of Object.entries(call.variables || {})) {
-      data.appendChild(el("dt", label));
-      data.appendChild(el("dd", value));
+  }
+
+  async function loadDetail(callId) {
+    const row = rows.get(callId);
+    if (!row) return;
+    try {
+      const response = await fetch(`/supervisor/calls/${encodeURIComponent(callId)}.json`, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const call = await response.json();
+      const body = row.body;
+      clear(body);
+      const data = el("dl", null, "data");
+      for (const [label, value] of Object.entries(call.variables || {})) {
+        data.appendChild(el("dt", label));
+        data.appendChild(el("dd", value));
+      }
+      body.appendChild(data);
+      body.appendChild(el("div", `Path: ${(call.path || []).join(" → ")}`, "path-line"));
+      const trace = el("ol", null, "trace");
+      for (const entry of call.trace || []) {
+        const item = el("li");
+        item.appendChild(el("strong", `${entry.flow || ""} ${entry.activity || ""} (${entry.kind || ""}) → ${entry.output_taken || "…"}`));
+        item.appendChild(el("div", JSON.stringify({ inputs: entry.inputs, outputs: entry.outputs, error: entry.error })));
+        trace.appendChild(item);
+      }
+      body.appendChild(trace);
+    } catch (e) {
+      /* offline: the next poll tries again */
     }
-    body.appendChild(data);
-    body.appendChild(el("div", `Path: ${(call.path || []).join(" → ")}`, "path-line"));
-    const trace = el("ol", null, "trace");
-    for (const entry of call.trace || []) trace.appendChild(el("li", JSON.stringify(entry)));
-    body.appendChild(trace);
-    details.appendChild(body);
-    return details;
+  }
+
+  function callRow(call) {
+    let row = rows.get(call.call_id);
+    if (!row) {
+      const details = el("details", null, "call-row");
+      details.dataset.callId = call.call_id;
+      const summary = el("summary");
+      const body = el("div", null, "call-body");
+      body.appendChild(el("p", "Loading the trace…", "muted"));
+      details.appendChild(summary);
+      details.appendChild(body);
+      details.addEventListener("toggle", () => {
+        if (details.open) loadDetail(call.call_id);
+      });
+      row = { details, summary, body, live: true };
+      rows.set(call.call_id, row);
+    }
+    fillSummary(row.summary, call);
+    const wasLive = row.live;
+    row.live = call.state !== "ended";
+    if (row.details.open && (wasLive || row.live)) loadDetail(call.call_id);
+    return row.details;
   }
 
   function render(state) {
@@ -90,8 +125,14 @@
     clear(agents);
     for (const a of state.agents) agents.appendChild(agentRow(a));
     const calls = $("calls");
+    const shown = new Set();
+    const ordered = state.calls.map((c) => {
+      shown.add(c.call_id);
+      return callRow(c);
+    });
+    for (const id of [...rows.keys()]) if (!shown.has(id)) rows.delete(id);
     clear(calls);
-    for (const c of state.calls) calls.appendChild(callItem(c));
+    for (const node of ordered) calls.appendChild(node);
     if (!state.calls.length) calls.appendChild(el("p", "No calls yet.", "muted"));
     $("sup-updated").textContent = `Updated ${new Date(state.taken_at * 1000).toLocaleTimeString()}`;
   }
