@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from dipflow.emulator.testing import RunningEmulator
-from dipflow.runtime.demo import DEMO_QUEUE, demo_config, demo_environ
+from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
 from dipflow.web.app import create_app
 
@@ -53,8 +53,7 @@ def running_dipflow(crm: RunningEmulator, **config: Any) -> Iterator[RunningDipf
     state: dict[str, Any] = {}
 
     async def serve() -> None:
-        variables = {"DynamicsUrl": crm.base_url, "QueueName": DEMO_QUEUE}
-        settings = demo_config(emulator=crm, web_port=port, flow_variables=variables, **config)
+        settings = demo_config(emulator=crm, web_port=port, **config)
         runtime = await Runtime.create(settings, environ=demo_environ(crm))
         await runtime.start()
         app = create_app(runtime)

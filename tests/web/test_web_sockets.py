@@ -201,3 +201,47 @@ def test_phone_refuses_a_malformed_caller_number(client: TestClient) -> None:
     with client.websocket_connect("/phone/ws") as ws:
         ws.send_json({"type": "call", "ani": "<script>alert(1)</script>", "dnis": "web"})
         assert "phone number" in _next(ws, "error")["message"]
+
+
+def test_hang_up_wrap_up_and_done(client: TestClient, fake_runtime: FakeRuntime) -> None:
+    cookie = _cookie_of(client, "ava")
+    with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
+        assert _next(ws, "snapshot")["wrap_up_s"] == 30
+        ws.send_json({"action": "available"})
+        _next(ws, "agent_state")
+        client.portal.call(  # type: ignore[union-attr]
+            lambda: fake_runtime.center.enqueue("c5", "Support")
+        )
+        _next(ws, "offer")
+        ws.send_json({"action": "accept", "call_id": "c5"})
+        _next(ws, "call")
+        ws.send_json({"action": "hangup", "call_id": "c5"})
+        assert _next(ws, "call_ended")["call_id"] == "c5"
+        wrap = _next(ws, "agent_state")
+        assert (wrap["state"], wrap["wrap_up_s"]) == ("wrap_up", 30)
+        assert fake_runtime.hangups == [("a1", "c5")]
+    with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
+        snapshot = _next(ws, "snapshot")  # the ended call stays for the wrap-up notes
+        assert snapshot["call"]["ended"] is True
+        ws.send_json({"action": "wrap_up_done"})
+        assert _next(ws, "agent_state")["state"] == "available"
+    with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
+        assert _next(ws, "snapshot")["call"] is None
+
+
+def test_declined_offer_goes_away(client: TestClient, fake_runtime: FakeRuntime) -> None:
+    cookie = _cookie_of(client, "ava")
+    with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
+        _next(ws, "snapshot")
+        ws.send_json({"action": "available"})
+        _next(ws, "agent_state")
+        client.portal.call(  # type: ignore[union-attr]
+            lambda: fake_runtime.center.enqueue("c6", "Support")
+        )
+        _next(ws, "offer")
+        ws.send_json({"action": "decline", "call_id": "c6"})
+        gone = _next(ws, "offer_gone")
+        assert (gone["call_id"], gone["reason"]) == ("c6", "declined")
+        ws.send_json({"action": "accept", "call_id": "c6"})
+        assert _next(ws, "offer_gone")["reason"] == "gone"
+        assert fake_runtime.accepted == []
