@@ -37,6 +37,7 @@ class RunningDipflow:
     base_url: str
     runtime: Runtime
     app: Any
+    crm_url: str
     loop: asyncio.AbstractEventLoop
 
     def call(self, coro: Any, timeout: float = 10.0) -> Any:
@@ -88,6 +89,7 @@ def running_dipflow(crm: RunningEmulator, **config: Any) -> Iterator[RunningDipf
             base_url=f"http://127.0.0.1:{port}",
             runtime=state["runtime"],
             app=state["app"],
+            crm_url=crm.base_url,
             loop=state["loop"],
         )
     finally:
