@@ -92,7 +92,7 @@
       case "offer_gone":
         if (offer && offer.call_id === message.call_id) {
           hideOffer();
-          showError(message.reason === "gone" ? "The call is no longer available." : "");
+          showError(OFFER_GONE[message.reason] || "");
         }
         break;
       case "call":
@@ -112,6 +112,12 @@
         break;
     }
   }
+
+  const OFFER_GONE = {
+    gone: "The call is no longer available.",
+    rona: "The call rang out unanswered: you are now Idle. Choose Available to take calls.",
+    caller_hung_up: "The caller hung up before you answered.",
+  };
 
   const STATE_NAMES = {
     logged_out: "Logged out",
@@ -210,7 +216,7 @@
       if (pop.target === "embedded") {
         $("embedded-frame").src = pop.url;
         $("embedded").hidden = false;
-      } else if (!pop.replay && !openedPops.has(pop.pop_id)) {
+      } else if (!pop.replay && !openedPops.has(pop.pop_id) && claimPop(pop.pop_id)) {
         window.open(pop.url, "_blank", "noopener");
       }
     }
@@ -220,6 +226,21 @@
       list.appendChild(item);
     }
     $("pops").hidden = false;
+  }
+
+  /* One tab per pop even when the agent has the desktop open twice: the first tab to
+     claim the pop id (shared storage of this origin) opens it. */
+  function claimPop(popId) {
+    try {
+      const key = "dipflow.openedPops";
+      const opened = JSON.parse(window.localStorage.getItem(key) || "[]");
+      if (opened.includes(popId)) return false;
+      opened.push(popId);
+      window.localStorage.setItem(key, JSON.stringify(opened.slice(-50)));
+    } catch (e) {
+      /* storage unavailable: open anyway */
+    }
+    return true;
   }
 
   function tick() {
