@@ -186,31 +186,35 @@ class RtpSession(asyncio.DatagramProtocol):
 
 
 class JitterStats:
-    """Lateness of sent packets against their deadlines, in a bounded ring (seconds)."""
+    """Lateness of sent packets against their deadlines: a histogram of 0.1 ms bins up to
+    100 ms (constant memory at any packet rate), percentiles read from it."""
 
-    def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self.samples = array("d")
-        self._next = 0
+    BIN_S = 0.0001
+    BINS = 1001  # the last bin collects everything later than 100 ms
+
+    def __init__(self) -> None:
+        self.counts = array("q", bytes(8 * self.BINS))
         self.count = 0
 
     def add(self, lateness: float) -> None:
-        if len(self.samples) < self.capacity:
-            self.samples.append(lateness)
-        else:
-            self.samples[self._next] = lateness
-            self._next = (self._next + 1) % self.capacity
+        index = int(lateness / self.BIN_S) if lateness > 0 else 0
+        self.counts[index if index < self.BINS else self.BINS - 1] += 1
         self.count += 1
 
     def percentile(self, q: float) -> float:
-        if not self.samples:
+        """Upper edge of the bin holding the q-th percentile, in seconds (0 when empty)."""
+        if not self.count:
             return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+        rank = q / 100 * self.count
+        seen = 0
+        for index, n in enumerate(self.counts):
+            seen += n
+            if n and seen >= rank:
+                return (index + 1) * self.BIN_S
+        return self.BINS * self.BIN_S
 
     def reset(self) -> None:
-        self.samples = array("d")
-        self._next = 0
+        self.counts = array("q", bytes(8 * self.BINS))
         self.count = 0
 
 

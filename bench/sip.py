@@ -1,0 +1,318 @@
+"""SIP channel capacity: sipp places N concurrent calls; each hears a greeting, then music.
+
+    .venv/bin/python bench/sip.py                 # N = 50, 200, 500
+    .venv/bin/python bench/sip.py --calls 50 100 --hold 12
+
+The SIP server runs in its own process (so its CPU and memory can be measured with
+psutil) with a scripted host: TTS greeting, then the hold music until the caller
+hangs up. sipp (signalling only; the SDP points the RTP at the discard port) places
+N calls at --rate calls/s; each lasts --hold seconds. For each N the report gives:
+completed/failed calls (sipp), calls that heard the whole greeting (server), the RTP
+send jitter (lateness of each 20 ms packet against its absolute deadline: p50/p99/max)
+over the whole run, and CPU and memory per call measured while all N calls are up.
+A level passes when every call completes and p99 < 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from dipflow.channels.sip import SipServer, SipSettings
+from dipflow.engine.commands import Play, PlayMusic
+from dipflow.engine.events import CallerHungUp, Event, PromptDone
+from dipflow.media import EspeakTts, PromptRenderer
+from dipflow.runtime.channel import ChannelCall
+
+GREETING = "Welcome to customer care. Please hold while we find you an agent."
+
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="dipflow bench caller">
+  <send retrans="500"><![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:+15550000[call_number]@[local_ip]:[local_port]>;tag=[pid]B[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=bench 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio 9 RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:+15550000[call_number]@[local_ip]:[local_port]>;tag=[pid]B[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <pause milliseconds="HOLD_MS"/>
+  <send retrans="500"><![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:+15550000[call_number]@[local_ip]:[local_port]>;tag=[pid]B[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+# -- the server process ---------------------------------------------------------------
+
+
+class _BenchCall:
+    def __init__(self, host: _BenchHost, channel_call: ChannelCall) -> None:
+        self.host = host
+        self.channel_call = channel_call
+        self.call_id = f"bench-{len(host.calls)}"
+
+    def post(self, event: Event) -> None:
+        if isinstance(event, PromptDone) and event.prompt_id == "greeting":
+            self.host.greetings_done += 1
+            self.host.spawn(self.channel_call.execute(PlayMusic(prompt_id="music")))
+        elif isinstance(event, CallerHungUp):
+            self.host.hung_up += 1
+
+
+class _BenchHost:
+    """Greeting, then music until the caller hangs up."""
+
+    def __init__(self) -> None:
+        self.calls: list[_BenchCall] = []
+        self.greetings_done = 0
+        self.hung_up = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start_call(
+        self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str,
+        call_id: str | None = None,
+    ) -> _BenchCall:  # fmt: skip
+        call = _BenchCall(self, channel_call)
+        self.calls.append(call)
+        self.spawn(channel_call.execute(Play(prompt_id="greeting", text=GREETING)))
+        return call
+
+
+async def _serve(rtp_base: int) -> None:
+    prompts = PromptRenderer(EspeakTts())
+    await asyncio.to_thread(prompts.render_text, GREETING, language="en-US", voice=None)
+    greeting = prompts.render_text(GREETING, language="en-US", voice=None)
+    greeting.ulaw()
+    settings = SipSettings(
+        host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=rtp_base,
+        rtp_port_max=rtp_base + 4000, invite_rate_per_s=10_000, invite_burst=10_000,
+        max_calls=5000,
+    )  # fmt: skip
+    host = _BenchHost()
+    server = SipServer(settings, host=host, prompts=prompts)  # type: ignore[arg-type]
+    await server.start()
+    await asyncio.sleep(2)  # hold music rendered and tables built
+    print(json.dumps({"port": server.address[1], "greeting_s": greeting.duration_s}), flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().strip():
+        if line == "reset":
+            server.clock.jitter.reset()
+            host.greetings_done = host.hung_up = 0
+            host.calls.clear()
+        elif line == "stats":
+            stats = server.stats()
+            stats.update(started=len(host.calls), greetings=host.greetings_done,
+                         hung_up=host.hung_up,
+                         gc_collections=[g["collections"] for g in gc.get_stats()])  # fmt: skip
+            print(json.dumps(stats), flush=True)
+        elif line == "quit":
+            break
+    await server.stop()
+
+
+# -- the driver ------------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, nice: int = 0) -> None:
+        rtp_base = 20000 + (os.getpid() % 20) * 2000
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(rtp_base), "--nice", str(nice)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        hello = json.loads(self.process.stdout.readline())
+        self.port = int(hello["port"])
+        self.greeting_s = float(hello["greeting_s"])
+        self.ps = psutil.Process(self.process.pid)
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        if command != "stats":
+            return {}
+        result: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return result
+
+    def close(self) -> None:
+        try:
+            self.ask("quit")
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+
+
+def _sipp_counts(output: str) -> tuple[int, int]:
+    ok = failed = 0
+    for line in output.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 3 and parts[0] in ("Successful call", "Failed call"):
+            value = int(parts[2]) if parts[2].isdigit() else 0
+            if parts[0] == "Successful call":
+                ok = value
+            else:
+                failed = value
+    return ok, failed
+
+
+def run_level(
+    server: _Server, calls: int, rate: float, hold_s: float, workdir: Path
+) -> dict[str, Any]:
+    scenario = workdir / "bench_uac.xml"
+    scenario.write_text(SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000))))
+    server.ask("reset")
+    rss_idle = server.ps.memory_info().rss
+    sipp = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", "0", "-s", "1000",
+         "-m", str(calls), "-l", str(calls), "-r", str(rate), "-nostdin",
+         "-timeout", f"{int(calls / rate + hold_s + 60)}s", "-timeout_error",
+         f"127.0.0.1:{server.port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir,
+    )  # fmt: skip
+    plateau: dict[str, Any] = {}
+    while sipp.poll() is None:
+        time.sleep(0.25)
+        stats = server.ask("stats")
+        if not plateau and stats["calls"] >= calls:
+            plateau = {"t": time.monotonic(), "cpu": server.ps.cpu_times(),
+                       "rss": server.ps.memory_info().rss}  # fmt: skip
+        elif plateau and "t_end" not in plateau and stats["calls"] < calls:
+            plateau.update(t_end=time.monotonic(), cpu_end=server.ps.cpu_times())
+    output = sipp.stdout.read() if sipp.stdout else ""
+    time.sleep(1.0)
+    stats = server.ask("stats")
+    ok, failed = _sipp_counts(output)
+    result: dict[str, Any] = {
+        "calls": calls, "completed": ok, "failed": failed, "heard_greeting": stats["greetings"],
+        "jitter_p50_ms": round(stats["rtp_jitter_p50_ms"], 2),
+        "jitter_p99_ms": round(stats["rtp_jitter_p99_ms"], 2),
+        "jitter_max_ms": round(stats["rtp_jitter_max_ms"], 2),
+        "packets": int(stats["rtp_packets_timed"]),
+    }  # fmt: skip
+    if plateau and "t_end" in plateau:
+        seconds = plateau["t_end"] - plateau["t"]
+        used = (plateau["cpu_end"].user + plateau["cpu_end"].system) - (
+            plateau["cpu"].user + plateau["cpu"].system
+        )
+        cpu_share = used / seconds if seconds > 0 else 0.0
+        result.update(
+            plateau_s=round(seconds, 1),
+            cpu_cores=round(cpu_share, 3),
+            cpu_ms_per_call_s=round(1000 * cpu_share / calls, 3),
+            calls_per_core=int(calls / cpu_share) if cpu_share else None,
+            rss_kib_per_call=round((plateau["rss"] - rss_idle) / 1024 / calls, 1),
+        )
+    result["passed"] = (
+        ok == calls and failed == 0 and stats["greetings"] == calls
+        and result["jitter_p99_ms"] < 5.0
+    )  # fmt: skip
+    if not result["passed"] and ok != calls:
+        result["sipp_tail"] = output[-1500:]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--rate", type=float, default=50.0, help="new calls per second")
+    parser.add_argument("--hold", type=float, default=0.0,
+                        help="seconds per call (default: ramp-up + greeting + 5 s)")  # fmt: skip
+    parser.add_argument("--attempts", type=int, default=2,
+                        help="runs per level before it counts as failed (the machine is "
+                        "shared: one stall of another process fails a level)")  # fmt: skip
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness of the server process (negative needs privileges): "
+                        "a media server is normally run at raised priority")  # fmt: skip
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        if args.nice:
+            os.nice(args.nice)
+        asyncio.run(_serve(args.serve))
+        return
+    server = _Server(args.nice)
+    results = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for calls in args.calls:
+                hold = args.hold or (calls / args.rate + server.greeting_s + 5.0)
+                for attempt in range(1, args.attempts + 1):
+                    result = run_level(server, calls, args.rate, hold, Path(tmp))
+                    result.update(attempt=attempt, load_1m=round(os.getloadavg()[0], 2))
+                    print(json.dumps(result), flush=True)
+                    if result["passed"]:
+                        break
+                results.append(result)
+    finally:
+        server.close()
+    passing = [r["calls"] for r in results if r["passed"]]
+    print(json.dumps({
+        "machine": f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB",
+        "server_nice": args.nice,
+        "largest_passing_N": max(passing) if passing else None,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
