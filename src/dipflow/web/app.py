@@ -2,6 +2,7 @@
 
     /desktop, /login, /logout, /desktop/ws   agent desktop (dipflow.web.desktop)
     /supervisor, /supervisor/state.json      supervisor view (dipflow.web.supervisor)
+    /flows, /flows/<n>.svg                   served flows: lint findings and diagrams
     /phone, /phone/ws, /media/<key>.wav      browser caller (dipflow.web.phone)
     /metrics                                 Prometheus exposition of the runtime's registry
     /healthz                                 liveness
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dipflow.web import desktop, phone, supervisor
+from dipflow.web import desktop, flows, phone, supervisor
 from dipflow.web.auth import LoginThrottle, UserDirectory
 from dipflow.web.context import STATIC_DIR, WebContext, make_templates
 from dipflow.web.hub import DesktopHub
@@ -75,6 +76,7 @@ def create_app(runtime: Any, *, throttle: LoginThrottle | None = None) -> Starle
         Route("/metrics", metrics, methods=["GET"]),
         *desktop.routes(ctx),
         *supervisor.routes(ctx),
+        *flows.routes(ctx),
         *phone.routes(ctx),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
