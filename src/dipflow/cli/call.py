@@ -63,6 +63,7 @@ def call(
 ) -> None:
     """Run one simulated call through a flow and print its transcript."""
     from dipflow.runtime.config import ConfigError
+    from dipflow.runtime.runtime import RuntimeStartError
 
     try:
         outcome = asyncio.run(
@@ -77,7 +78,7 @@ def call(
                 timeout_s=timeout_s,
             )
         )
-    except (ConfigError, LookupError, ValueError, OSError) as exc:
+    except (ConfigError, RuntimeStartError, LookupError, ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     result, emulator_url = outcome

@@ -17,7 +17,8 @@ from dipflow.runtime.passwords import hash_password
 
 DEMO_FLOW = "ms-dynamics-data-dip"
 DEMO_CONNECTOR = "dynamics"
-DEMO_QUEUE = "Support"
+DEMO_QUEUE = "CustomerCare"
+"""The bundled flow's default `QueueName`."""
 DEMO_TEAM = "support"
 DEMO_SECRET_ENV = "DIPFLOW_DEMO_CRM_CLIENT_SECRET"  # noqa: S105 - a variable name
 """The emulator's client secret reaches the connector through this environment variable
@@ -105,8 +106,13 @@ def demo_config(
     queue: dict[str, Any] = {"name": DEMO_QUEUE, "teams": [DEMO_TEAM]}
     if max_wait_s is not None:
         queue["max_wait_s"] = max_wait_s
+    variables: dict[str, Any] = {}
+    if flow == DEMO_FLOW:
+        # Screen pops open the emulator's Dynamics-like web client.
+        variables["DynamicsUrl"] = emulator.base_url
+    variables.update(flow_variables or {})
     data: dict[str, Any] = {
-        "flows": [{"dnis": "*", "flow": flow, "variables": dict(flow_variables or {})}],
+        "flows": [{"dnis": "*", "flow": flow, "variables": variables}],
         "connectors": [
             {
                 "name": DEMO_CONNECTOR,

@@ -122,7 +122,10 @@ class Runtime:
         center_store = make_center_store(config.store)
         center = ContactCenter(config.center, center_store)
         store = CenterCallStore(center_store)
-        connectors = Connectors(config.connectors, environ=environ)
+        try:
+            connectors = Connectors(config.connectors, environ=environ)
+        except Exception as exc:  # a missing secret, a duplicate name: say which, at start
+            raise RuntimeStartError(str(exc)) from exc
         prompts = make_prompts(config.media)
         return cls(
             config=config,

@@ -1,0 +1,125 @@
+"""`dipflow call` (in-process, JSON) and `dipflow demo` (a real process, stopped by SIGINT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from dipflow.cli.main import app
+from dipflow.emulator.demo_data import demo_caller
+
+
+def test_call_json_known_caller_answered_by_agent() -> None:
+    ada = demo_caller("ada")
+    result = CliRunner().invoke(
+        app, ["call", "--ani", ada.ani, "--press", "1", "--agent-answer", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["emulator"].startswith("http://127.0.0.1:")
+    assert report["global_error"] is False
+    texts = [entry["text"] for entry in report["transcript"]]
+    assert any(
+        "Ada" in text
+        for entry, text in zip(report["transcript"], texts, strict=True)
+        if entry["who"] == "ivr"
+    )
+    responses = [e for e in report["transcript"] if e["kind"] == "response"]
+    assert responses and all(e["detail"]["status"] == 200 for e in responses)
+    assert any(e["kind"] == "digits" and e["detail"]["digits"] == "1" for e in report["transcript"])
+    (pop,) = report["screen_pops"]
+    assert ada.latest_case_id is not None and ada.latest_case_id in pop["url"]
+    assert pop["agent_id"] == report["agent_id"]
+
+
+def test_call_table_output_names_the_emulator() -> None:
+    result = CliRunner().invoke(app, ["call", "--ani", demo_caller("unknown").ani, "--hold", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "emulator" in result.stdout
+    assert "queue" in result.stdout or "hangs up" in result.stdout
+
+
+def test_call_with_missing_flow_file_is_bad_input(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["call", "--ani", "+14155550123", "--flow", str(tmp_path / "nope.yaml")]
+    )
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.output
+
+
+def test_call_exit_status_reports_the_global_error_handler(tmp_path: Path) -> None:
+    flow = tmp_path / "broken.yaml"
+    flow.write_text(
+        "name: broken\n"
+        "start: start\n"
+        "activities:\n"
+        "  start: {kind: start, next: odd}\n"
+        "  odd: {kind: unsupported, original_kind: Mystery, on: {error: bye}}\n"
+        "  bye: {kind: disconnect_contact}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "dipflow.yaml"
+    config.write_text(
+        "flows: [{dnis: '*', flow: broken.yaml}]\n"
+        "center: {queues: [{name: Support, teams: [support]}]}\n"
+        "media: {tts: silent}\n",
+        encoding="utf-8",
+    )
+    ok = CliRunner().invoke(app, ["call", "--ani", "+1", "--config", str(config), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["global_error"] is False
+
+    flow.write_text(flow.read_text().replace("on: {error: bye}", "on: {}"), encoding="utf-8")
+    failed = CliRunner().invoke(app, ["call", "--ani", "+1", "--config", str(config), "--json"])
+    assert failed.exit_code == 1, failed.output
+    assert json.loads(failed.stdout)["global_error"] is True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_demo_serves_http_and_stops_cleanly_on_sigint() -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dipflow", "demo", "--port", str(port), "--no-sip"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200, f"demo did not answer (exit {process.poll()})"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "dipflow_active_calls" in metrics
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/desktop" in output
+    assert "agent1" in output
+    assert "Traceback" not in output
