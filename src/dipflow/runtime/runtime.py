@@ -203,6 +203,9 @@ class Runtime:
         """The live session of `call_id` (None once it finished)."""
         return self._sessions.get(call_id)
 
+    def active_call_count(self) -> int:
+        return len(self._sessions)
+
     def active_calls(self) -> list[CallSummary]:
         return [self.summary(s) for s in self._sessions.values()]
 

@@ -37,13 +37,11 @@ from dipflow.engine.events import (
     AgentOffered,
     CallerHungUp,
     CallStarted,
-    DigitsCollected,
     Event,
     HttpCompleted,
     HttpOutcome,
     PromptFailed,
     QueueFailed,
-    QueueUpdated,
     TimerFired,
 )
 from dipflow.runtime.channel import ChannelCall
@@ -144,6 +142,7 @@ class CallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._observers: list[Callable[[StepRecord], None]] = []
         self._finished = False
+        self._announced_phase: CallPhase | None = None
         self._max_steps = max_steps
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
@@ -231,11 +230,10 @@ class CallSession:
 
     async def _after_step(self, event: Event, commands: Sequence[Command]) -> None:
         SECRETS.set(self.call_id, self.trace_view.secure_values(self.state))
-        try:
-            await self._services.save_state(self, self.state.to_json())
-        except Exception:
-            log.exception("call %s: could not save state", self.call_id)
-            self._services.count_error("store")
+        if self._events.empty():
+            # Saved whenever the call is about to wait; a burst of queued events is
+            # saved once, after its last step (serialising grows with the trace).
+            await self._save_state()
         record = StepRecord(
             call_id=self.call_id,
             at=self._loop.time() - self._t0,
@@ -249,8 +247,18 @@ class CallSession:
                 log.exception("call %s: observer failed", self.call_id)
         for command in commands:
             await self._dispatch(command)
-        if not isinstance(event, QueueUpdated | TimerFired | DigitsCollected):
+        if self.facts.phase is not self._announced_phase:
+            # Phase changes only: a supervisor needs to see calls move, not every step
+            # (and a summary with its trace is not free at a thousand calls).
+            self._announced_phase = self.facts.phase
             self._services.call_updated(self)
+
+    async def _save_state(self) -> None:
+        try:
+            await self._services.save_state(self, self.state.to_json())
+        except Exception:
+            log.exception("call %s: could not save state", self.call_id)
+            self._services.count_error("store")
 
     # -- commands -----------------------------------------------------------------------------
 
