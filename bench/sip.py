@@ -143,7 +143,7 @@ async def _serve(rtp_base: int) -> None:
     greeting.ulaw()
     settings = SipSettings(
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=rtp_base,
-        rtp_port_max=rtp_base + 4000, invite_rate_per_s=10_000, invite_burst=10_000,
+        rtp_port_max=rtp_base + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
         max_calls=5000,
     )  # fmt: skip
     host = _BenchHost()
@@ -175,7 +175,7 @@ async def _serve(rtp_base: int) -> None:
 
 class _Server:
     def __init__(self, nice: int = 0) -> None:
-        rtp_base = 20000 + (os.getpid() % 20) * 2000
+        rtp_base = 20000 + (os.getpid() % 4) * 10000
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(rtp_base), "--nice", str(nice)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
