@@ -85,17 +85,53 @@ def test_call_exit_status_reports_the_global_error_handler(tmp_path: Path) -> No
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port free for both TCP and UDP (SIP listens on both)."""
+    while True:
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port: int = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def sip_options(port: int) -> str:
+    """Send a SIP OPTIONS over UDP and return the status line of the answer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        local = sock.getsockname()[1]
+        sock.settimeout(5)
+        request = (
+            f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-runtime-test\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:test@127.0.0.1:{local}>;tag=t1\r\n"
+            f"To: <sip:127.0.0.1:{port}>\r\n"
+            "Call-ID: runtime-demo-test\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+        data, _ = sock.recvfrom(65535)
+        return data.decode(errors="replace").split("\r\n", 1)[0]
 
 
-def test_demo_serves_http_and_stops_cleanly_on_sigint() -> None:
-    port = free_port()
+def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
+    port, sip_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "dipflow", "demo", "--port", str(port), "--no-sip"],
+        [
+            sys.executable,
+            "-m",
+            "dipflow",
+            "demo",
+            "--port",
+            str(port),
+            "--sip-port",
+            str(sip_port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -113,6 +149,7 @@ def test_demo_serves_http_and_stops_cleanly_on_sigint() -> None:
         assert status == 200, f"demo did not answer (exit {process.poll()})"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "dipflow_active_calls" in metrics
+        assert sip_options(sip_port).startswith("SIP/2.0 200")
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -122,4 +159,5 @@ def test_demo_serves_http_and_stops_cleanly_on_sigint() -> None:
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/desktop" in output
     assert "agent1" in output
+    assert f"sip:127.0.0.1:{sip_port}" in output
     assert "Traceback" not in output

@@ -13,7 +13,7 @@ from typing import Any
 
 @asynccontextmanager
 async def emulator_running(*, seed: str = "demo", require_auth: bool = True) -> AsyncIterator[Any]:
-    from dipflow.emulator.testing import running_emulator  # type: ignore[import-not-found, unused-ignore]
+    from dipflow.emulator.testing import running_emulator
 
     manager: Any = running_emulator(seed=seed, require_auth=require_auth)
     if hasattr(manager, "__aenter__"):

@@ -45,7 +45,7 @@ class _Uvicorn(uvicorn.Server):
 def make_web_app(runtime: Runtime) -> Any:
     """The web engineer's app; a minimal health/metrics app until it lands."""
     try:
-        from dipflow.web.app import create_app  # type: ignore[import-not-found, unused-ignore]
+        from dipflow.web.app import create_app
     except ImportError:
         log.warning("dipflow.web.app is not available: serving /healthz and /metrics only")
         from dipflow.runtime.fallback_app import create_fallback_app
@@ -61,17 +61,16 @@ async def _maybe_await(value: Any) -> Any:
 def _make_sip(config: DipflowConfig, runtime: Runtime) -> Any:
     if config.sip is None:
         return None
-    from dipflow.channels.sip import SipServer  # type: ignore[attr-defined, unused-ignore]
+    from dipflow.channels.sip import SipServer
 
     return SipServer(config.sip, host=runtime, prompts=runtime.prompts)
 
 
-def _sip_uri(config: DipflowConfig) -> str | None:
-    if config.sip is None:
+def _sip_uri(config: DipflowConfig, sip: Any) -> str | None:
+    if config.sip is None or sip is None:
         return None
-    host = getattr(config.sip, "host", "127.0.0.1")
-    port = getattr(config.sip, "port", 5060)
-    return f"sip:{host}:{port}"
+    host, port = getattr(sip, "address", (config.sip.host, config.sip.port))[:2]
+    return f"sip:{config.sip.advertised_host or host}:{port}"
 
 
 async def serve_runtime(
@@ -126,7 +125,7 @@ async def serve_runtime(
                 desktop=f"{base}/desktop",
                 supervisor=f"{base}/supervisor",
                 metrics=f"{base}/metrics",
-                sip=_sip_uri(config),
+                sip=_sip_uri(config, sip),
             )
         )
         stop_wait = asyncio.create_task(stop.wait())
