@@ -95,3 +95,16 @@ def _retrans_of(output: str, response: str) -> int:
             if len(numbers) >= 2:
                 best = max(best, int(numbers[1]))
     return best
+
+
+async def test_sipp_over_tcp(tmp_path: Path) -> None:
+    host = ScriptedHost()
+    async with running_server(host) as server:
+        xml = scenario("uac_dtmf.xml", tmp_path, DTMF_PCAP_FILE=str(PCAPS / "dtmf_2833_1.pcap"))
+        result = await run_sipp(xml, server.address, timeout_s=30, transport="t1")
+        await host.wait_calls(1, within_s=10)
+    # sipp -t t1 speaks only TCP: signalling and our BYE answer went over the connection.
+    assert result.returncode == 0, result.output[-3000:]
+    (call,) = host.calls
+    assert call.branch == "1"
+    assert call.events[-1] == CallerHungUp()

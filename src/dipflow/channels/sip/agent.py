@@ -20,6 +20,16 @@ import itertools
 import secrets
 from collections import OrderedDict
 
+from dipflow.channels.sip.builders import (
+    ALLOW,
+    MAGIC_COOKIE,
+    build_response,
+    cancel_request,
+    contact_header,
+    in_dialog_request,
+    non_2xx_ack,
+    stamp_received,
+)
 from dipflow.channels.sip.events import (
     Address,
     AgentRegistered,
@@ -38,7 +48,6 @@ from dipflow.channels.sip.message import (
     NameAddr,
     SipMessage,
     SipParseError,
-    SipUri,
     Via,
     parse_message,
 )
@@ -54,17 +63,6 @@ from dipflow.channels.sip.transactions import (
     ServerTransaction,
     TxState,
 )
-
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
-MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7
-_REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected", 486: "Busy Here", 487: "Request Terminated",
-    488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
-    503: "Service Unavailable", 603: "Decline",
-}  # fmt: skip
 
 
 def _token(nbytes: int = 8) -> str:
@@ -548,7 +546,7 @@ class SipUserAgent:
         if tx.state in (TxState.CALLING, TxState.PROCEEDING):
             tx.state = TxState.COMPLETED
             tx.timers.clear()
-            tx.ack = self._non_2xx_ack(tx, response)
+            tx.ack = non_2xx_ack(tx.request, response)
             self._send(tx.ack, tx.destination, tx.transport)
             self._set_timer("client", tx, "D", 0.0 if tx.transport == "tcp" else 32.0)
             if leg is not None and leg.state is not LegState.TERMINATED:
@@ -584,22 +582,10 @@ class SipUserAgent:
         if leg is not None and leg.ack is not None:
             self._send(leg.ack, leg.peer, leg.transport)
 
-    def _non_2xx_ack(self, tx: ClientTransaction, response: SipMessage) -> bytes:
-        """§17.1.1.3: same branch, Request-URI, Call-ID, From; To from the response."""
-        ack = SipMessage(method="ACK", uri=tx.request.uri)
-        h = ack.headers
-        h.add("Via", tx.request.headers.get_all("Via")[0])
-        h.add("Max-Forwards", "70")
-        h.add("From", tx.request.headers.get("From") or "")
-        h.add("To", response.headers.get("To") or "")
-        h.add("Call-ID", tx.request.call_id)
-        h.add("CSeq", f"{tx.request.cseq[0]} ACK")
-        return ack.to_bytes()
-
     # ----------------------------------------------------------------- building
 
     def _contact(self, transport: str) -> str:
-        return f"<sip:dipflow@{self.host}:{self.port};transport={transport}>"
+        return contact_header(self.host, self.port, transport)
 
     def _response(
         self,
@@ -610,66 +596,22 @@ class SipUserAgent:
         contact: bool = False,
         body: bytes = b"",
     ) -> SipMessage:
-        """§8.2.6.2: Via, From, Call-ID and CSeq copied; To gets our tag."""
-        response = SipMessage(status=status, reason=_REASONS.get(status, "Unknown"))
-        h = response.headers
-        for via in request.headers.get_all("Via"):
-            h.add("Via", via)
-        h.add("From", request.headers.get("From") or "")
-        to = request.headers.get("To") or ""
-        if to_tag and status > 100 and NameAddr.parse(to).tag is None:
-            to = f"{to};tag={to_tag}"
-        h.add("To", to)
-        h.add("Call-ID", request.call_id)
-        h.add("CSeq", request.headers.get("CSeq") or "")
-        if contact:
-            h.add("Contact", self._contact("udp"))
-            h.add("Allow", ALLOW)
-        h.add("Server", self.settings.user_agent)
-        if body:
-            h.add("Content-Type", "application/sdp")
-            response.body = body
-        return response
+        return build_response(
+            request, status, to_tag=to_tag, server=self.settings.user_agent, body=body,
+            contact=self._contact(request.top_via.transport.lower()) if contact else None,
+        )  # fmt: skip
 
     def _with_received(self, response: SipMessage, source: Address) -> SipMessage:
-        """RFC 3581 §4 and §18.2.1: stamp the top Via with where the request really came from."""
-        vias = response.headers.get_all("Via")
-        if not vias:
-            return response
-        top = Via.parse(vias[0])
-        value = vias[0]
-        if "rport" in top.params and not top.params["rport"]:
-            value = _set_param(value, "rport", str(source[1]))
-            value = _set_param(value, "received", source[0])
-        elif top.host != source[0]:
-            value = _set_param(value, "received", source[0])
-        items = response.headers.items
-        for i, (name, _) in enumerate(items):
-            if name == "Via":
-                items[i] = ("Via", value)
-                break
-        return response
+        return stamp_received(response, source)
 
     def _in_dialog_request(self, leg: Leg, method: str, *, cseq: int | None = None) -> SipMessage:
-        """§12.2.1.1: Request-URI = remote target, Route = route set, tags from the dialog."""
         if cseq is None:
             leg.local_cseq += 1
             cseq = leg.local_cseq
-        request = SipMessage(method=method, uri=leg.remote_target)
-        h = request.headers
-        branch = MAGIC_COOKIE + _token()
-        h.add(
-            "Via", f"SIP/2.0/{leg.transport.upper()} {self.host}:{self.port};branch={branch};rport"
-        )
-        h.add("Max-Forwards", "70")
-        h.add("From", leg.local_party)
-        h.add("To", leg.remote_party)
-        h.add("Call-ID", leg.call_id)
-        h.add("CSeq", f"{cseq} {method}")
-        for route in leg.route_set:
-            h.add("Route", route)
-        h.add("User-Agent", self.settings.user_agent)
-        return request
+        return in_dialog_request(
+            leg, method, cseq=cseq, host=self.host, port=self.port,
+            branch=MAGIC_COOKIE + _token(), user_agent=self.settings.user_agent,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------- sending
 
@@ -732,15 +674,7 @@ class SipUserAgent:
 
     def _send_cancel(self, leg: Leg, now: float) -> None:
         """§9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE."""
-        invite = leg.invite
-        cancel = SipMessage(method="CANCEL", uri=invite.uri)
-        h = cancel.headers
-        h.add("Via", invite.headers.get_all("Via")[0])
-        h.add("Max-Forwards", "70")
-        h.add("From", invite.headers.get("From") or "")
-        h.add("To", invite.headers.get("To") or "")
-        h.add("Call-ID", invite.call_id)
-        h.add("CSeq", f"{invite.cseq[0]} CANCEL")
+        cancel = cancel_request(leg.invite)
         leg.cancel_pending = True  # a 2xx racing the CANCEL is ACKed and BYEd
         self._start_client_tx(cancel, leg.peer, leg.transport, None, now)
 
@@ -857,29 +791,3 @@ class SipUserAgent:
     def transactions(self) -> int:
         """How many transactions are alive (for tests: memory stays bounded)."""
         return len(self._server_tx) + len(self._client_tx)
-
-
-def _set_param(via: str, name: str, value: str) -> str:
-    """Set `;name=value` on a header value, replacing a valueless or existing one."""
-    parts = via.split(";")
-    out = [parts[0]]
-    replaced = False
-    for part in parts[1:]:
-        if part.strip().split("=", 1)[0].lower() == name:
-            out.append(f"{name}={value}")
-            replaced = True
-        else:
-            out.append(part)
-    if not replaced:
-        out.append(f"{name}={value}")
-    return ";".join(out)
-
-
-def user_of(header_value: str | None) -> str:
-    """The user part of a From/P-Asserted-Identity value ("" when there is none)."""
-    if not header_value:
-        return ""
-    try:
-        return SipUri.parse(NameAddr.parse(header_value).uri).user
-    except SipParseError:
-        return ""

@@ -18,7 +18,8 @@ import secrets
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from dipflow.channels.sip.agent import SipUserAgent, user_of
+from dipflow.channels.sip.agent import SipUserAgent
+from dipflow.channels.sip.builders import user_of
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.events import (
     Address,
