@@ -83,6 +83,10 @@ class CenterLink:
             return
         if stopping.exception() is not None:
             log.error("center stop failed: %r", stopping.exception())
+        try:
+            await center.store.aclose()  # the runtime made the store: it closes it
+        except Exception:
+            log.exception("center store close failed")
 
     # -- commands -------------------------------------------------------------------------------
 

@@ -1,0 +1,209 @@
+"""Failures inside a call stay inside the call: channel errors take the flow's error path,
+an engine failure hangs up cleanly, secrets stay masked, Redis keeps live call state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dipflow.channels.sim import SimCaller, Speaker
+from dipflow.emulator.demo_data import demo_caller
+from dipflow.emulator.testing import RunningEmulator
+from dipflow.engine import Engine
+from dipflow.engine.commands import MediaCommand, Play
+from dipflow.engine.events import CallStarted, PromptFailed
+from dipflow.runtime.config import RedisStoreSettings, config_from_data
+from dipflow.runtime.demo import demo_config, demo_environ
+from dipflow.runtime.runtime import Runtime
+from dipflow.runtime.session import StepRecord
+
+
+class BrokenSpeaker(SimCaller):
+    """A channel whose first prompt fails to play (a TTS crash, a missing file)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.failed = False
+
+    async def execute(self, command: MediaCommand) -> None:
+        if isinstance(command, Play) and not self.failed:
+            self.failed = True
+            raise RuntimeError("speaker on fire")
+        await super().execute(command)
+
+
+def errors_counted(runtime: Runtime, where: str) -> float:
+    value = runtime.metrics.registry.get_sample_value(
+        "dipflow_session_errors_total", {"where": where}
+    )
+    return value or 0.0
+
+
+async def test_failing_prompt_takes_the_flows_error_path(runtime: Runtime) -> None:
+    caller = BrokenSpeaker(presses=["2"])
+    session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis="1", channel="sim")
+    caller.attach(session)
+    steps: list[StepRecord] = []
+    session.observe(steps.append)
+    await asyncio.wait_for(session.done.wait(), 10)
+    assert any(isinstance(s.event, PromptFailed) for s in steps)
+    heard = [line.text for line in caller.transcript if line.speaker is Speaker.IVR]
+    assert any("Ada" in text for text in heard)  # the call went on after the failure
+    assert errors_counted(runtime, "Play") == 1
+    assert not runtime.recent_calls(1)[0].error
+
+
+async def test_engine_failure_ends_only_that_call(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_step = Engine.step
+
+    def exploding(self: Engine, state: Any, event: Any, now: float) -> Any:
+        raise ZeroDivisionError("engine bug")
+
+    monkeypatch.setattr(Engine, "step", exploding)
+    caller = SimCaller(presses=["1"])
+    session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis="1", channel="sim")
+    caller.attach(session)
+    await asyncio.wait_for(session.done.wait(), 10)
+    assert caller.ended.is_set()
+    assert any(line.kind == "disconnect" for line in caller.transcript)  # not left in silence
+    assert errors_counted(runtime, "session") == 1
+    assert runtime.active_call_count() == 0
+
+    monkeypatch.setattr(Engine, "step", real_step)
+    healthy = SimCaller(presses=["2"])
+    second = runtime.start_call(healthy, ani=demo_caller("ada").ani, dnis="1", channel="sim")
+    healthy.attach(second)
+    await asyncio.wait_for(second.done.wait(), 10)
+    assert any("Goodbye" in line.text for line in healthy.transcript)
+
+
+SECRET_FLOW = """\
+name: secret
+variables:
+  - {name: Pin, secure: true}
+  - {name: Copy, agent_visible: true}
+start: start
+activities:
+  start: {kind: start, next: pin}
+  pin: {kind: set_variable, variable: Pin, value: "8675309", next: copy}
+  copy: {kind: set_variable, variable: Copy, value: "pin {{ Pin }}", next: say}
+  say:
+    kind: play_message
+    prompt: {text: "Thank you."}
+    next: bye
+  bye: {kind: disconnect_contact}
+"""
+
+
+async def test_secure_values_never_reach_the_trace(tmp_path: Path) -> None:
+    (tmp_path / "secret.yaml").write_text(SECRET_FLOW, encoding="utf-8")
+    config = config_from_data(
+        {
+            "flows": [{"dnis": "*", "flow": "secret.yaml"}],
+            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
+            "media": {"tts": "silent"},
+        },
+        base_dir=tmp_path,
+    )
+    runtime = await Runtime.create(config, environ={})
+    await runtime.start()
+    try:
+        caller = SimCaller()
+        session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
+        caller.attach(session)
+        await asyncio.wait_for(session.done.wait(), 10)
+        summary = runtime.recent_calls(1)[0]
+        dumped = json.dumps(summary.to_dict(), default=str)
+        assert "8675309" not in dumped
+        assert any(entry["activity"] == "copy" for entry in summary.trace)
+    finally:
+        await runtime.stop()
+
+
+async def test_unserved_number_is_refused(emulator: RunningEmulator) -> None:
+    config = demo_config(emulator=emulator, tts="silent")
+    bound = config.model_copy(
+        update={"flows": [config.flows[0].model_copy(update={"dnis": ["+18005550100"]})]}
+    )
+    runtime = await Runtime.create(bound, environ=demo_environ(emulator))
+    try:
+        with pytest.raises(LookupError):
+            runtime.start_call(SimCaller(), ani="+1", dnis="+18005550199", channel="sim")
+        assert runtime.active_call_count() == 0
+    finally:
+        await runtime.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is required (apt-get install redis-server)"
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_live_call_state_is_kept_in_redis(emulator: RunningEmulator, redis_url: str) -> None:
+    config = demo_config(emulator=emulator, tts="silent")
+    config = config.model_copy(update={"store": RedisStoreSettings(url=redis_url)})
+    runtime = await Runtime.create(config, environ=demo_environ(emulator))
+    await runtime.start()
+    try:
+        caller = SimCaller(presses=["1"])
+        session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis="1", channel="sim")
+        caller.attach(session)
+        await caller.wait_for(lambda line: line.kind == "music")
+        await asyncio.sleep(0.05)
+        stored = await runtime.store.load(session.call_id)
+        assert stored is not None
+        state = json.loads(stored)
+        assert state["call_id"] == session.call_id
+        assert state["variables"]["CustomerName"] == "Ada Lovelace"
+        snapshot = await runtime.center.snapshot()
+        (queue,) = snapshot.queues
+        assert [w.call_id for w in queue.waiting] == [session.call_id]
+        caller.hang_up()
+        await asyncio.wait_for(session.done.wait(), 10)
+        assert await runtime.store.load(session.call_id) is None
+    finally:
+        await runtime.stop()
+
+
+def test_call_started_is_plain_data() -> None:
+    # The runtime hands the engine the caller's number untouched: hostile text is data.
+    event = CallStarted(call_id="c", ani="<script>", dnis="1", channel="sim")
+    assert event.ani == "<script>"
