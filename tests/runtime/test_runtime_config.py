@@ -99,6 +99,15 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     assert info.value.problems[0].startswith(f"{path}:")
 
 
+def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None:
+    text = good_text().replace("web:\n  port: 8080\n", "web:\n  port: 8080\n  port: 9090\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
+    assert info.value.problems == [
+        f"{tmp_path / 'dipflow.yaml'}:24:3: duplicate key 'port' (first written on line 23)"
+    ]
+
+
 def test_clear_text_password_is_refused(tmp_path: Path) -> None:
     text = GOOD.replace("HASH", "hunter2")
     with pytest.raises(ConfigError) as info:

@@ -184,6 +184,9 @@ def load_config(path: Path, *, environ: Mapping[str, str] = os.environ) -> Dipfl
         source = load_located_file(path)
     except YamlSourceError as exc:
         raise ConfigError([str(exc)]) from exc
+    duplicates = source.duplicate_key_problems()
+    if duplicates:
+        raise ConfigError(duplicates)
     return config_from_data(
         source.data, source=source, environ=environ, base_dir=path.resolve().parent
     )
