@@ -186,7 +186,8 @@ def _print(result: Any, emulator_url: str | None) -> None:
     console.print(table)
     for pop in result.screen_pops:
         console.print(
-            f"[bold green]Screen pop[/bold green] for {escape(pop.agent_id)}: {escape(pop.url)}"
+            f"[bold green]Screen pop[/bold green] for {escape(pop.agent_id)}: {escape(pop.url)}",
+            soft_wrap=True,  # one line: the URL stays copyable
         )
     if result.hit_global_error:
         console.print("[red]The call went through the global error handler.[/red]")

@@ -331,6 +331,10 @@ class Runtime:
         self._sessions.pop(facts.call_id, None)
         self._recent.append(summary)
         self.metrics.active_calls.dec()
+        if facts.agent_id is None and facts.queued_at is not None and facts.queue is not None:
+            self.metrics.queue_wait_seconds.labels(queue=facts.queue, outcome="left").observe(
+                max(0.0, asyncio.get_running_loop().time() - facts.queued_at)
+            )
         outcome = "error" if summary.error else ("answered" if facts.agent_id else "ivr")
         if facts.hung_up and facts.agent_id is None:
             outcome = "abandoned" if facts.queue else "caller_hung_up"

@@ -8,11 +8,11 @@ the transcript, the screen pops and the call's summary once the call is over.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dipflow.center import AgentState, AgentStateChanged, CenterError, ContactOffered, Notification
 from dipflow.channels.sim import SimCaller
 from dipflow.runtime.notices import CallSummary, RuntimeNotice, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
@@ -40,16 +40,11 @@ class SimCallResult:
         return self.summary.error
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def make_agents_available(runtime: Runtime, agent_ids: Sequence[str]) -> None:
     """Log `agent_ids` in to all their teams and make them available (simulated desktops)."""
-    center: Any = runtime.center
     for agent_id in agent_ids:
-        await _maybe_await(center.login(agent_id))
-        await _maybe_await(center.set_available(agent_id))
+        await runtime.center.login(agent_id)
+        await runtime.center.set_available(agent_id)
 
 
 class AutoAnswer:
@@ -89,13 +84,13 @@ class AutoAnswer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_center(self, note: Any) -> None:
-        if type(note).__name__ == "ContactOffered":
+    def _on_center(self, note: Notification) -> None:
+        if isinstance(note, ContactOffered):
             self._spawn(self._accept(note.agent_id, note.call_id))
         elif (
-            type(note).__name__ == "AgentStateChanged"
+            isinstance(note, AgentStateChanged)
             and self._wrap_up
-            and str(getattr(note, "state", "")) == "wrap_up"
+            and note.state is AgentState.WRAP_UP
         ):
             self._spawn(self._end_wrap_up(note.agent_id))
 
@@ -106,7 +101,10 @@ class AutoAnswer:
         await self._runtime.agent_accept(agent_id, call_id)
 
     async def _end_wrap_up(self, agent_id: str) -> None:
-        await _maybe_await(self._runtime.center.end_wrap_up(agent_id))
+        try:
+            await self._runtime.center.end_wrap_up(agent_id)
+        except CenterError:  # wrap-up already over (its timer fired first)
+            return
 
     def _on_runtime(self, notice: RuntimeNotice) -> None:
         if isinstance(notice, ScreenPopReady):
