@@ -207,3 +207,41 @@ def test_call_started_is_plain_data() -> None:
     # The runtime hands the engine the caller's number untouched: hostile text is data.
     event = CallStarted(call_id="c", ani="<script>", dnis="1", channel="sim")
     assert event.ani == "<script>"
+
+
+async def test_log_lines_mask_secure_values_of_live_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from dipflow.runtime.logs import configure_logging
+
+    (tmp_path / "secret.yaml").write_text(SECRET_FLOW, encoding="utf-8")
+    config = config_from_data(
+        {
+            "flows": [{"dnis": "*", "flow": "secret.yaml"}],
+            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
+            "media": {"tts": "silent"},
+        },
+        base_dir=tmp_path,
+    )
+    logger = logging.getLogger("dipflow")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    configure_logging(level="INFO", as_json=True)
+    runtime = await Runtime.create(config, environ={})
+    await runtime.start()
+    try:
+        caller = SimCaller(speed=1.0)  # "Thank you." takes a moment: the call stays live
+        session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
+        caller.attach(session)
+        await caller.wait_for(lambda line: line.text == "Thank you.")
+        logging.getLogger("dipflow.test").warning("careless debug: pin=%s", "8675309")
+        await asyncio.wait_for(session.done.wait(), 10)
+    finally:
+        await runtime.stop()
+        logger.handlers[:], logger.level, logger.propagate = saved
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    careless = [line for line in lines if "careless" in line["message"]]
+    assert careless == [careless[0]]
+    assert careless[0]["message"] == "careless debug: pin=****"
+    assert careless[0]["level"] == "warning"

@@ -51,6 +51,9 @@ from dipflow.runtime.tracing import TraceView
 
 log = logging.getLogger("dipflow.runtime.session")
 
+HANGUP_GRACE_S = 300.0
+"""How long a call may keep running its event flows after the caller hung up."""
+
 
 class EngineState(Protocol):
     def to_json(self) -> str: ...
@@ -157,9 +160,18 @@ class CallSession:
     def post(self, event: Event) -> None:
         if self._finished:
             return
-        if isinstance(event, CallerHungUp):
+        if isinstance(event, CallerHungUp) and not self.facts.hung_up:
             self.facts.hung_up = True
+            # The engine finishes a call soon after the caller leaves (contact_ended may
+            # still post a record); if it never does, do not keep the call forever.
+            self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
+
+    def _end_stuck_call(self) -> None:
+        if not self._finished and self.task is not None:
+            log.warning("call %s: not finished %.0f s after hang-up", self.call_id, HANGUP_GRACE_S)
+            self._services.count_error("stuck")
+            self.task.cancel()
 
     # -- observers ----------------------------------------------------------------------------
 
