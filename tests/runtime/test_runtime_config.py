@@ -50,7 +50,17 @@ def good_text() -> str:
 
 def test_example_file_loads() -> None:
     config = load_config(EXAMPLE, environ={"DYNAMICS_CLIENT_SECRET": "x"})
-    assert config.binding_for("+18005550100").variables == {"queueName": "Support"}
+    served = config.binding_for("+18005550100")
+    assert served.variables["QueueName"] == "Support"
+    # The overrides name real variables of the bundled flow, with values of their types.
+    from dipflow.engine import Engine
+    from dipflow.flow.loader import load_flow
+    from dipflow.runtime.runtime import resolve_flow_path
+
+    for binding in config.flows:
+        flow = load_flow(resolve_flow_path(binding.flow, config.base_dir))
+        assert set(binding.variables) <= {v.name for v in flow.variables}
+        Engine(flow, variables=binding.variables)
     assert config.binding_for("+19999999999").dnis == "*"
     assert config.store == "memory"
 
