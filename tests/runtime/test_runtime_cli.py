@@ -161,3 +161,65 @@ def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
     assert "agent1" in output
     assert f"sip:127.0.0.1:{sip_port}" in output
     assert "Traceback" not in output
+
+
+SERVE_CONFIG = """\
+flows:
+  - dnis: "*"
+    flow: ms-dynamics-data-dip
+connectors:
+  - name: dynamics
+    kind: dataverse
+    base_url: http://127.0.0.1:9
+center:
+  queues: [{name: CustomerCare, teams: [support]}]
+  agents: [{agent_id: a1, name: Ann, teams: [support]}]
+media: {tts: silent}
+"""
+
+
+def test_serve_runs_a_config_file_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "dipflow.yaml"
+    config.write_text(SERVE_CONFIG, encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dipflow", "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert status == 200, f"serve did not answer (exit {process.poll()})"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/supervisor" in output
+
+
+def test_serve_reports_config_errors_with_their_place(tmp_path: Path) -> None:
+    config = tmp_path / "dipflow.yaml"
+    config.write_text(SERVE_CONFIG.replace("tts: silent", "tts: loud"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code == 2
+    assert f"{config}:11:14: media.tts: Input should be 'espeak' or 'silent'" in result.output
+
+
+def test_serve_refuses_a_flow_whose_connector_is_not_configured(tmp_path: Path) -> None:
+    config = tmp_path / "dipflow.yaml"
+    config.write_text(SERVE_CONFIG.replace("name: dynamics", "name: crm"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", "0"])
+    assert result.exit_code == 2
+    assert "dynamics" in result.output

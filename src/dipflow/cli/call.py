@@ -79,7 +79,7 @@ def call(
             )
         )
     except (ConfigError, RuntimeStartError, LookupError, ValueError, OSError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     result, emulator_url = outcome
     if as_json:

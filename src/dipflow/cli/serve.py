@@ -68,7 +68,8 @@ def serve(
     try:
         cfg = load_config(config)
     except ConfigError as exc:
-        Console(stderr=True).print(f"[red]{escape(str(exc))}[/red]")
+        # soft_wrap: a `file:line:col` must stay on one line to be clickable and greppable.
+        Console(stderr=True).print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_CONFIG) from exc
     web = cfg.web.model_copy(
         update={k: v for k, v in (("port", port), ("host", host)) if v is not None}
@@ -84,7 +85,7 @@ def serve(
             )
         )
     except (RuntimeStartError, OSError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]cannot start:[/red] {escape(str(exc))}")
+        Console(stderr=True).print(f"[red]cannot start:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_CONFIG) from exc
     console.print("stopped.")
 
@@ -131,7 +132,9 @@ def demo(
     try:
         asyncio.run(run())
     except (RuntimeStartError, OSError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]cannot start the demo:[/red] {escape(str(exc))}")
+        Console(stderr=True).print(
+            f"[red]cannot start the demo:[/red] {escape(str(exc))}", soft_wrap=True
+        )
         raise typer.Exit(EXIT_BAD_CONFIG) from exc
     logging.shutdown()
     console.print("stopped.")

@@ -61,6 +61,19 @@ class _FlowRoute:
         self.trace_view = TraceView(flow)
 
 
+def _connectors_named(flow: Flow) -> set[str]:
+    """Every connector the flow's HTTP requests name (main flow and event flows)."""
+    from dipflow.flow.model import HttpRequestActivity
+
+    graphs = [flow.activities, *(event_flow.activities for event_flow in flow.event_flows.values())]
+    return {
+        activity.connector
+        for graph in graphs
+        for activity in graph.values()
+        if isinstance(activity, HttpRequestActivity) and activity.connector is not None
+    }
+
+
 def resolve_flow_path(reference: str, base_dir: Path) -> Path:
     """A bundled flow name or a path (relative to the configuration file)."""
     from dipflow.flow.bundled import bundled_path
@@ -118,6 +131,12 @@ class Runtime:
                 engine = Engine(flow, variables=binding.variables)
             except Exception as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
+            missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
+            if missing:
+                raise RuntimeStartError(
+                    f"flow {binding.flow!r} uses connector(s) {', '.join(missing)} "
+                    "that the configuration does not define (connectors:)"
+                )
             routes.append(_FlowRoute(binding, flow, engine))
         center_store = make_center_store(config.store)
         center = ContactCenter(config.center, center_store)
