@@ -82,8 +82,14 @@ async def _registered(server: SipServer, user: str) -> None:
             await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("who_hangs_up", ["caller", "agent"])
-async def test_baresip_agent_is_bridged_both_ways(tmp_path: Path, who_hangs_up: str) -> None:
+@pytest.mark.parametrize(
+    ("who_hangs_up", "caller_codec", "agent_codec"),
+    [("caller", "PCMU", "PCMU"), ("agent", "PCMU", "PCMU"), ("caller", "PCMA", "PCMU")],
+)
+async def test_baresip_agent_is_bridged_both_ways(
+    tmp_path: Path, who_hangs_up: str, caller_codec: str, agent_codec: str
+) -> None:
+    """The last case makes the relay transcode A-law (caller) <-> µ-law (agent)."""
     agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
     host = ScriptedHost(menu=False, agent=agent, agent_delay_s=0.5)
     caller_tone = tone_wav(tmp_path / "caller.wav", 600)
@@ -93,11 +99,13 @@ async def test_baresip_agent_is_bridged_both_ways(tmp_path: Path, who_hangs_up: 
         port = server.address[1]
         agent_account = (
             f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent-secret;regint=60;answermode=auto"
+            f";audio_codecs={agent_codec}"
         )
         agent_phone_ctx = Baresip(tmp_path / "agent", account=agent_account, source_wav=agent_tone)
         async with agent_phone_ctx as agent_phone:
             await _registered(server, "agent1")
-            async with Baresip(tmp_path / "caller", account="<sip:caller@127.0.0.1>;regint=0",
+            caller_account = f"<sip:caller@127.0.0.1>;regint=0;audio_codecs={caller_codec}"
+            async with Baresip(tmp_path / "caller", account=caller_account,
                                source_wav=caller_tone) as caller_phone:  # fmt: skip
                 await caller_phone.command("dial", f"sip:1000@127.0.0.1:{port}")
                 await caller_phone.wait_event("CALL_ESTABLISHED")
@@ -111,6 +119,9 @@ async def test_baresip_agent_is_bridged_both_ways(tmp_path: Path, who_hangs_up: 
                 await other.wait_event("CALL_CLOSED")  # either side ends both legs
                 heard_by_caller = caller_phone.recording()
                 heard_by_agent = agent_phone.recording()
+                # Each leg really runs its own codec (so the relay transcodes when they differ).
+                assert f"Set audio encoder: {caller_codec}" in caller_phone.log.read_text()
+                assert f"Set audio encoder: {agent_codec}" in agent_phone.log.read_text()
         await host.wait_calls(1, within_s=10)
     (call,) = host.calls
     assert call.agent_connected is True
@@ -127,3 +138,29 @@ async def test_baresip_agent_is_bridged_both_ways(tmp_path: Path, who_hangs_up: 
     assert abs(agent_hears["Rough frequency"] - 600) < 40, agent_hears
     assert caller_hears["RMS amplitude"] > 0.1
     assert agent_hears["RMS amplitude"] > 0.1
+
+
+async def test_agent_who_does_not_answer_is_cancelled(tmp_path: Path) -> None:
+    agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
+    host = ScriptedHost(menu=False, agent=agent, agent_delay_s=0.0)
+    users = {"agent1": SecretStr("agent-secret")}
+    tone = tone_wav(tmp_path / "tone.wav", 800)
+    async with running_server(host, registrar_users=users, agent_ring_timeout_s=2.0) as server:
+        port = server.address[1]
+        agent_account = f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent-secret;regint=60"
+        async with Baresip(tmp_path / "agent", account=agent_account, source_wav=tone) as phone:
+            await _registered(server, "agent1")
+            async with Baresip(tmp_path / "caller", account="<sip:caller@127.0.0.1>;regint=0",
+                               source_wav=tone) as caller_phone:  # fmt: skip
+                await caller_phone.command("dial", f"sip:1000@127.0.0.1:{port}")
+                await phone.wait_event("CALL_INCOMING", within_s=greeting_seconds() + 10)
+                await phone.wait_event("CALL_CLOSED", within_s=10)  # our CANCEL after 2 s
+                call = host.calls[0]
+                async with asyncio.timeout(5):
+                    while call.agent_connected is None:  # noqa: ASYNC110
+                        await asyncio.sleep(0.1)
+                assert call.agent_connected is False
+                assert server.calls  # the caller is still connected (back to music)
+                await caller_phone.command("hangup")
+                await caller_phone.wait_event("CALL_CLOSED")
+        await host.wait_calls(1, within_s=10)
