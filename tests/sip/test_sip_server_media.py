@@ -128,3 +128,25 @@ async def test_rtp_pacing_dtmf_from_the_peer_only_and_hold() -> None:
     finally:
         for sock in (sip, rtp, stranger):
             sock.close()
+
+
+async def test_hostile_caller_ids_are_passed_as_data() -> None:
+    host = ScriptedHost(numbers=("1000",))
+    sip = _udp()
+    try:
+        async with running_server(host) as server:
+            hostile = "%27%3B%20DROP%20TABLE%20contacts--%0A%3Cscript%3E"
+            sip.sendto(invite(user=hostile, port=sip.getsockname()[1]), server.address)
+            ok = await _recv_sip(sip, 200)
+            long_pai = "P-Asserted-Identity: <sip:" + "9" * 2000 + "@x>\r\n"
+            sip.sendto(
+                invite(branch="z9hG4bK-2", call_id="c2", extra=long_pai, port=sip.getsockname()[1]),
+                server.address,
+            )
+            await _recv_sip(sip, 200)
+            assert ok.status == 200
+        first, second = host.calls
+        assert first.ani == "'; DROP TABLE contacts--\n<script>"  # decoded, verbatim data
+        assert second.ani == "9" * 256  # P-Asserted-Identity wins; capped in length
+    finally:
+        sip.close()
