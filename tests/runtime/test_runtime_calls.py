@@ -181,3 +181,24 @@ async def test_http_request_goes_to_emulator_over_http(
     await asyncio.wait_for(session.done.wait(), 10)
     stats = emulator.stats()
     assert stats, "the emulator saw no request"
+
+
+async def test_failed_agent_leg_puts_the_caller_back_in_queue(runtime: Runtime) -> None:
+    ada = demo_caller("ada")
+    recorder = Recorder(runtime)
+    await make_agents_available(runtime, ["agent1", "agent2"])
+    caller, session, _ = start(runtime, ada.ani, ["1"], failing_agent_legs=1)
+    await wait_until(lambda: recorder.offers)
+    first = recorder.offers[0].agent_id
+    assert not await runtime.agent_accept(first, session.call_id)  # their phone failed
+    assert not recorder.pops
+    await wait_until(lambda: len(recorder.offers) == 2)
+    second = recorder.offers[1].agent_id
+    assert second != first  # the first agent is idle (ring-no-answer), not offered again
+    assert await runtime.agent_accept(second, session.call_id)
+    await wait_until(lambda: recorder.pops)
+    assert [pop.agent_id for pop in recorder.pops] == [second]
+    assert not caller.ended.is_set()  # the caller never lost the call
+    await runtime.agent_hangup(second, session.call_id)
+    await asyncio.wait_for(session.done.wait(), 10)
+    assert not runtime.recent_calls(1)[0].error

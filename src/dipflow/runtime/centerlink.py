@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dipflow.center.model import (
+    IDLE_REASON_RONA,
     ContactLeftQueue,
     ContactMovedQueue,
     ContactOffered,
@@ -91,6 +92,7 @@ class CenterLink:
     # -- commands -------------------------------------------------------------------------------
 
     async def enqueue(self, session: CallSession, command: Enqueue) -> None:
+        session.facts.last_enqueue = command
         await _call(
             self._runtime.center.enqueue,
             session.call_id,
@@ -123,16 +125,26 @@ class CenterLink:
             log.info("decline of %s by %s refused: %s", call_id, agent_id, exc)
 
     async def bridge_failed(self, agent_id: str, call_id: str) -> None:
-        """The agent accepted but their leg failed: end the assignment, let the flow decide."""
-        try:
-            await _call(self._runtime.center.end_contact, call_id)
-        except Exception:
-            log.exception("call %s: end_contact after failed bridge", call_id)
+        """The agent accepted but their leg failed (their phone did not answer): treated as
+        a ring-no-answer. The assignment ends, the agent is made idle ("rona") and the
+        caller goes back to the queue, still hearing music; the flow is not disturbed."""
+        center = self._runtime.center
         session = self._runtime.session(call_id)
-        if session is not None and session.facts.queue is not None:
-            session.post(
-                QueueFailed(queue=session.facts.queue, reason=f"agent {agent_id} unreachable")
-            )
+        try:
+            await center.end_contact(call_id)
+            await center.set_idle(agent_id, IDLE_REASON_RONA)
+        except Exception:
+            log.exception("call %s: clean-up after agent %s's failed leg", call_id, agent_id)
+        if session is None or session.finished or session.facts.hung_up:
+            return
+        command = session.facts.last_enqueue
+        if command is None:
+            return
+        try:
+            await self.enqueue(session, command)
+        except Exception as exc:
+            log.warning("call %s: requeue after a failed agent leg: %s", call_id, exc)
+            session.post(QueueFailed(queue=command.queue, reason="agent unreachable"))
 
     async def call_ended(self, session: CallSession) -> None:
         """The call is over: take it out of the center whatever state it was in."""

@@ -118,6 +118,8 @@ class CallFacts:
     offered_agent_id: str | None = None
     hung_up: bool = False
     disconnected: bool = False
+    last_enqueue: Enqueue | None = None
+    """The queueing in force (to requeue the caller when an agent's leg fails)."""
 
 
 class CallSession:

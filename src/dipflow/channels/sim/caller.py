@@ -51,14 +51,16 @@ class SimCaller:
         presses: Sequence[str] = (),
         speed: float = 0.0,
         hang_up_in_queue_after_s: float | None = None,
-        agent_leg_ok: bool = True,
+        failing_agent_legs: int = 0,
     ) -> None:
         """`speed`: 0 plays prompts instantly, 1.0 at speaking speed, 0.1 ten times faster.
-        `hang_up_in_queue_after_s`: the caller hangs up that long after hold music starts."""
+        `hang_up_in_queue_after_s`: the caller hangs up that long after hold music starts.
+        `failing_agent_legs`: that many agent connections fail first (a phone that does
+        not answer), to exercise the ring-no-answer path."""
         self._presses = list(presses)
         self._speed = speed
         self._hang_up_in_queue_after_s = hang_up_in_queue_after_s
-        self._agent_leg_ok = agent_leg_ok
+        self._failing_agent_legs = failing_agent_legs
         self._handle: CallHandle | None = None
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
@@ -107,7 +109,11 @@ class SimCaller:
             self._end()
 
     async def connect_agent(self, agent: AgentEndpoint) -> bool:
-        if self.ended.is_set() or not self._agent_leg_ok:
+        if self.ended.is_set():
+            return False
+        if self._failing_agent_legs > 0:
+            self._failing_agent_legs -= 1
+            self._say(Speaker.SYSTEM, "agent_failed", f"{agent.display_name}'s leg failed")
             return False
         self._stop_playing()
         if self._hang_up_timer is not None:
