@@ -245,3 +245,41 @@ async def test_log_lines_mask_secure_values_of_live_calls(
     assert careless == [careless[0]]
     assert careless[0]["message"] == "careless debug: pin=****"
     assert careless[0]["level"] == "warning"
+
+
+TIMED_FLOW = """\
+name: timed
+start: start
+activities:
+  start: {kind: start, next: music}
+  music: {kind: play_music, duration_s: 0.3, next: after}
+  after:
+    kind: play_message
+    prompt: {text: "Still there?"}
+    next: bye
+  bye: {kind: disconnect_contact}
+"""
+
+
+async def test_engine_timers_fire_on_the_loop_clock(tmp_path: Path) -> None:
+    (tmp_path / "timed.yaml").write_text(TIMED_FLOW, encoding="utf-8")
+    config = config_from_data(
+        {
+            "flows": [{"dnis": "*", "flow": "timed.yaml"}],
+            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
+            "media": {"tts": "silent"},
+        },
+        base_dir=tmp_path,
+    )
+    runtime = await Runtime.create(config, environ={})
+    await runtime.start()
+    try:
+        caller = SimCaller()
+        session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
+        caller.attach(session)
+        music = await caller.wait_for(lambda line: line.kind == "music")
+        after = await caller.wait_for(lambda line: line.text == "Still there?", within_s=5)
+        assert 0.25 <= after.at - music.at < 2.0
+        await asyncio.wait_for(session.done.wait(), 5)
+    finally:
+        await runtime.stop()
