@@ -151,6 +151,8 @@ class CallSession:
         self._max_steps = max_steps
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
+        # Every line about this call carries its id as a field (JSON logs: "call_id").
+        self._log = logging.LoggerAdapter(log, {"call_id": facts.call_id})
         self.task: asyncio.Task[None] | None = None
 
     # -- CallHandle ---------------------------------------------------------------------------
@@ -171,7 +173,9 @@ class CallSession:
 
     def _end_stuck_call(self) -> None:
         if not self._finished and self.task is not None:
-            log.warning("call %s: not finished %.0f s after hang-up", self.call_id, HANGUP_GRACE_S)
+            self._log.warning(
+                "call %s: not finished %.0f s after hang-up", self.call_id, HANGUP_GRACE_S
+            )
             self._services.count_error("stuck")
             self.task.cancel()
 
@@ -203,7 +207,7 @@ class CallSession:
             await self._shutdown("cancelled")
             raise
         except Exception:  # a bug in the runtime or engine: end this call, keep the process
-            log.exception("call %s: session failed", self.call_id)
+            self._log.exception("call %s: session failed", self.call_id)
             self._services.count_error("session")
             await self._shutdown("error")
         finally:
@@ -258,7 +262,7 @@ class CallSession:
             try:
                 observer(record)
             except Exception:
-                log.exception("call %s: observer failed", self.call_id)
+                self._log.exception("call %s: observer failed", self.call_id)
         for command in commands:
             await self._dispatch(command)
         if self.facts.phase is not self._announced_phase:
@@ -271,7 +275,7 @@ class CallSession:
         try:
             await self._services.save_state(self, self.state.to_json())
         except Exception:
-            log.exception("call %s: could not save state", self.call_id)
+            self._log.exception("call %s: could not save state", self.call_id)
             self._services.count_error("store")
 
     # -- commands -----------------------------------------------------------------------------
@@ -280,7 +284,7 @@ class CallSession:
         try:
             await self._carry_out(command)
         except Exception as exc:
-            log.exception("call %s: %s failed", self.call_id, type(command).__name__)
+            self._log.exception("call %s: %s failed", self.call_id, type(command).__name__)
             self._services.count_error(type(command).__name__)
             failure = _failure_event(command, exc)
             if failure is not None:
@@ -318,7 +322,7 @@ class CallSession:
     def _screen_pop(self, command: ScreenPop) -> None:
         agent_id = command.agent_id or self.facts.agent_id
         if agent_id is None:
-            log.warning("call %s: screen pop with no agent to show it to", self.call_id)
+            self._log.warning("call %s: screen pop with no agent to show it to", self.call_id)
             return
         self._services.screen_pop(
             ScreenPopReady(
@@ -334,7 +338,7 @@ class CallSession:
         try:
             result = await self._services.http(request)
         except Exception as exc:  # connectors never raise; this is a guard, not a path
-            log.exception("call %s: connector raised", self.call_id)
+            self._log.exception("call %s: connector raised", self.call_id)
             self._services.count_error("http")
             result = HttpCompleted(
                 request_id=request.request_id,
@@ -378,9 +382,9 @@ class CallSession:
             try:
                 await self.channel_call.execute(Disconnect(reason=why))
             except Exception:
-                log.exception("call %s: channel disconnect failed", self.call_id)
+                self._log.exception("call %s: channel disconnect failed", self.call_id)
         await self._services.session_ended(self)
-        log.info("call %s ended (%s)", self.call_id, why)
+        self._log.info("call %s ended (%s)", self.call_id, why)
 
     def _finish_bookkeeping(self) -> None:
         SECRETS.drop(self.call_id)
