@@ -1,0 +1,176 @@
+"""The UAC side of the user agent: placing agent legs (RFC 3261 §17.1, §13.2, §9.1)."""
+
+from __future__ import annotations
+
+from dipflow.channels.sip.builders import (
+    ALLOW,
+    MAGIC_COOKIE,
+    cancel_request,
+    non_2xx_ack,
+)
+from dipflow.channels.sip.core import AgentCore, new_token
+from dipflow.channels.sip.events import (
+    Address,
+    OutgoingAnswered,
+    OutgoingFailed,
+    OutgoingProgress,
+)
+from dipflow.channels.sip.message import (
+    NameAddr,
+    SipMessage,
+)
+from dipflow.channels.sip.transactions import (
+    ClientKey,
+    ClientTransaction,
+    Leg,
+    LegState,
+    TxState,
+)
+
+
+class ClientSide(AgentCore):
+    """INVITE client transactions, ACK, CANCEL; responses to our requests."""
+
+    def invite(
+        self,
+        *,
+        target_uri: str,
+        destination: Address,
+        transport: str,
+        sdp: bytes,
+        now: float,
+        caller_user: str = "dipflow",
+        caller_name: str = "dipflow",
+    ) -> str:
+        """Place a call (an agent leg). Returns its leg id; watch for Outgoing* events."""
+        self._now = now
+        leg_id = new_token()
+        call_id = f"{new_token(12)}@{self.host}"
+        local_tag = new_token(6)
+        local_party = f'"{caller_name}" <sip:{caller_user}@{self.host}>;tag={local_tag}'
+        remote_party = f"<{target_uri}>"
+        request = SipMessage(method="INVITE", uri=target_uri)
+        branch = MAGIC_COOKIE + new_token()
+        h = request.headers
+        h.add("Via", f"SIP/2.0/{transport.upper()} {self.host}:{self.port};branch={branch};rport")
+        h.add("Max-Forwards", "70")
+        h.add("From", local_party)
+        h.add("To", remote_party)
+        h.add("Call-ID", call_id)
+        h.add("CSeq", "1 INVITE")
+        h.add("Contact", self._contact(transport))
+        h.add("Allow", ALLOW)
+        h.add("User-Agent", self.settings.user_agent)
+        h.add("Content-Type", "application/sdp")
+        request.body = sdp
+        key: ClientKey = (branch, "INVITE")
+        leg = Leg(
+            leg_id=leg_id, uas=False, call_id=call_id, local_tag=local_tag, remote_tag=None,
+            local_party=local_party, remote_party=remote_party, remote_target=target_uri,
+            route_set=[], peer=destination, transport=transport, invite=request, invite_tx=key,
+        )  # fmt: skip
+        self.legs[leg_id] = leg
+        self.guard.verify(destination[0])  # we chose this destination
+        self._start_client_tx(request, destination, transport, leg_id, now)
+        return leg_id
+
+    def _on_response(self, response: SipMessage, source: Address, now: float) -> None:
+        via = response.top_via
+        _number, method = response.cseq
+        tx = self._client_tx.get((via.branch, method))
+        status = response.status or 0
+        if tx is None:
+            if method == "INVITE" and 200 <= status < 300:
+                self._stray_2xx(response)
+            return
+        self.guard.verify(source[0])
+        if not tx.is_invite:
+            if status >= 200 and tx.state in (TxState.TRYING, TxState.PROCEEDING, TxState.CALLING):
+                tx.state = TxState.COMPLETED
+                tx.timers.clear()
+                self._set_timer("client", tx, "K", 0.0 if tx.transport == "tcp" else self.t4)
+            elif status < 200:
+                tx.state = TxState.PROCEEDING
+            return
+        leg = self.legs.get(tx.leg_id or "")
+        if status < 200:
+            if tx.state is TxState.CALLING:
+                tx.state = TxState.PROCEEDING
+                tx.timers.pop("A", None)
+            if leg is not None and leg.state is LegState.EARLY:
+                leg.provisional_seen = True
+                self._events.append(OutgoingProgress(leg_id=leg.leg_id, status=status))
+                if leg.cancel_pending:
+                    self._send_cancel(leg, now)
+            return
+        if status < 300:
+            if tx.state in (TxState.CALLING, TxState.PROCEEDING):
+                tx.state = TxState.ACCEPTED  # RFC 6026 §8.4: timer M absorbs retransmissions
+                tx.timers.clear()
+                self._set_timer("client", tx, "M", 64 * self.t1)
+                if leg is not None:
+                    self._confirm_uac_leg(leg, response, now)
+                return
+            self._stray_2xx(response)
+            return
+        if tx.state in (TxState.CALLING, TxState.PROCEEDING):
+            tx.state = TxState.COMPLETED
+            tx.timers.clear()
+            tx.ack = non_2xx_ack(tx.request, response)
+            self._send(tx.ack, tx.destination, tx.transport)
+            self._set_timer("client", tx, "D", 0.0 if tx.transport == "tcp" else 32.0)
+            if leg is not None and leg.state is not LegState.TERMINATED:
+                self._end_leg(leg)
+                self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=status))
+        elif tx.ack is not None:
+            self._send(tx.ack, tx.destination, tx.transport)
+
+    def _confirm_uac_leg(self, leg: Leg, response: SipMessage, now: float) -> None:
+        to_tag = NameAddr.parse(response.headers.get("To") or "").tag or ""
+        leg.remote_tag = to_tag
+        leg.remote_party = f"{leg.remote_party};tag={to_tag}"
+        contact = response.headers.get("Contact")
+        if contact:
+            leg.remote_target = NameAddr.parse(contact).uri
+        leg.route_set = list(reversed(response.headers.get_all("Record-Route")))  # §12.1.2
+        leg.state = LegState.CONFIRMED
+        self._dialogs[(leg.call_id, leg.local_tag, to_tag)] = leg.leg_id
+        ack = self._in_dialog_request(leg, "ACK", cseq=leg.local_cseq)
+        leg.ack = ack.to_bytes()
+        self._send(leg.ack, leg.peer, leg.transport)
+        if leg.cancel_pending:  # we gave up while it was being answered: end it (§9.1)
+            self._send_bye(leg, now)
+            return
+        self._events.append(OutgoingAnswered(leg_id=leg.leg_id, body=response.body))
+
+    def _stray_2xx(self, response: SipMessage) -> None:
+        """A retransmitted 2xx after our INVITE transaction ended: ACK again (§13.2.2.4)."""
+        from_tag = NameAddr.parse(response.headers.get("From") or "").tag or ""
+        to_tag = NameAddr.parse(response.headers.get("To") or "").tag or ""
+        leg_id = self._dialogs.get((response.call_id, from_tag, to_tag))
+        leg = self.legs.get(leg_id) if leg_id else None
+        if leg is not None and leg.ack is not None:
+            self._send(leg.ack, leg.peer, leg.transport)
+
+    def _send_cancel(self, leg: Leg, now: float) -> None:
+        """§9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE."""
+        cancel = cancel_request(leg.invite)
+        leg.cancel_pending = True  # a 2xx racing the CANCEL is ACKed and BYEd
+        self._start_client_tx(cancel, leg.peer, leg.transport, None, now)
+
+    def _client_timer(self, tx: ClientTransaction, name: str, now: float) -> None:
+        self._now = now
+        if name in ("A", "E") and tx.state in (TxState.CALLING, TxState.TRYING, TxState.PROCEEDING):
+            if name == "A" and tx.state is not TxState.CALLING:
+                return
+            self._send(tx.data, tx.destination, tx.transport)
+            tx.interval = 2 * tx.interval if name == "A" else min(2 * tx.interval, self.t2)
+            self._set_timer("client", tx, name, tx.interval)
+        elif name == "B":
+            self._drop_client_tx(tx)
+            leg = self.legs.get(tx.leg_id or "")
+            if tx.state is TxState.CALLING and leg is not None:
+                self._end_leg(leg)
+                self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=408))
+        elif name in ("D", "F", "K", "M"):
+            self._drop_client_tx(tx)
