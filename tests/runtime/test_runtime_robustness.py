@@ -283,3 +283,26 @@ async def test_engine_timers_fire_on_the_loop_clock(tmp_path: Path) -> None:
         await asyncio.wait_for(session.done.wait(), 5)
     finally:
         await runtime.stop()
+
+
+async def test_stop_hangs_up_live_calls_and_empties_the_queue(emulator: RunningEmulator) -> None:
+    runtime = await Runtime.create(
+        demo_config(emulator=emulator, tts="silent"), environ=demo_environ(emulator)
+    )
+    await runtime.start()
+    callers = []
+    for _ in range(3):
+        caller = SimCaller(presses=["1"])
+        session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis="1", channel="sim")
+        caller.attach(session)
+        callers.append(caller)
+    for caller in callers:
+        await caller.wait_for(lambda line: line.kind == "music")
+    waiting = (await runtime.center.snapshot()).queues[0].waiting
+    assert len(waiting) == 3
+    await runtime.stop()
+    assert all(c.ended.is_set() for c in callers)
+    assert all(any(line.kind == "disconnect" for line in c.transcript) for c in callers)
+    assert runtime.active_call_count() == 0
+    assert len(runtime.recent_calls()) == 3
+    assert (await runtime.center.snapshot()).queues[0].waiting == ()  # abandoned, not left
