@@ -286,18 +286,11 @@ class Runtime:
     # -- agents -------------------------------------------------------------------------------
 
     def agent_endpoint(self, agent_id: str) -> AgentEndpoint:
-        for agent in getattr(self.config.center, "agents", []) or []:
-            if (
-                getattr(agent, "id", None) == agent_id
-                or getattr(agent, "agent_id", None) == agent_id
-            ):
-                name = getattr(agent, "display_name", None) or getattr(agent, "name", None)
-                return AgentEndpoint(
-                    agent_id=agent_id,
-                    display_name=str(name or agent_id),
-                    sip_uri=getattr(agent, "sip_uri", None),
-                )
-        return AgentEndpoint(agent_id=agent_id, display_name=agent_id)
+        """Who the channel bridges the caller to: name and phone from the center config."""
+        agent = self.config.center.agent(agent_id)
+        if agent is None:
+            return AgentEndpoint(agent_id=agent_id, display_name=agent_id)
+        return AgentEndpoint(agent_id=agent_id, display_name=agent.name, sip_uri=agent.sip_uri)
 
     async def agent_accept(self, agent_id: str, call_id: str) -> bool:
         """The agent takes the offered call: bridge, tell the engine, pop the screen.
