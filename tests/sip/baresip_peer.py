@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 import shutil
+import socket
 from array import array
 from pathlib import Path
 
@@ -29,6 +30,17 @@ def tone_wav(path: Path, frequency: float, seconds: float = 60.0, amplitude: int
     return path
 
 
+def free_port_at(port: int) -> int:
+    """`port` if it is free on loopback for UDP and TCP, else OSError."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+    ):
+        tcp.bind(("127.0.0.1", port))
+        udp.bind(("127.0.0.1", port))
+    return port
+
+
 class Baresip:
     """One baresip process. Use `async with Baresip(...) as phone:`."""
 
@@ -40,9 +52,31 @@ class Baresip:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.records = self.dir / "records"
         self.records.mkdir(exist_ok=True)
-        self.sip_port = free_port()
+        self.source_wav = source_wav
+        self._choose_ports()
+        (self.dir / "accounts").write_text(account + "\n")
+        (self.dir / "contacts").write_text("")
+        self.process: asyncio.subprocess.Process | None = None
+        self.events: list[dict[str, object]] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self.log = self.dir / "baresip.log"
+
+    def _choose_ports(self) -> None:
+        # baresip listens for TLS on the port after `sip_listen`: both must be free.
+        while True:
+            self.sip_port = free_port()
+            try:
+                free_port_at(self.sip_port + 1)
+            except OSError:
+                continue
+            break
         self.ctrl_port = free_port(kind=1)
-        rtp = 40000 + (free_port() % 5000) * 2
+        self.rtp = 40000 + (free_port() % 5000) * 2
+        self._write_config()
+
+    def _write_config(self) -> None:
         (self.dir / "config").write_text(
             "\n".join(
                 [
@@ -52,13 +86,13 @@ class Baresip:
                     "call_local_timeout 120",
                     "call_max_calls 4",
                     "audio_player aubridge,nowhere",
-                    f"audio_source aufile,{source_wav}",
+                    f"audio_source aufile,{self.source_wav}",
                     "audio_alert aubridge,nowhere",
                     "ausrc_srate 8000",
                     "auplay_srate 8000",
                     "ausrc_channels 1",
                     "auplay_channels 1",
-                    f"rtp_ports {rtp}-{rtp + 20}",
+                    f"rtp_ports {self.rtp}-{self.rtp + 20}",
                     f"module_path {MODULES}",
                     "module g711.so",
                     "module aufile.so",
@@ -73,16 +107,19 @@ class Baresip:
                 ]
             )
         )
-        (self.dir / "accounts").write_text(account + "\n")
-        (self.dir / "contacts").write_text("")
-        self.process: asyncio.subprocess.Process | None = None
-        self.events: list[dict[str, object]] = []
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._pump: asyncio.Task[None] | None = None
-        self.log = self.dir / "baresip.log"
 
     async def __aenter__(self) -> Baresip:
+        # Ports are reserved by closing a probe socket, so another process can still take
+        # one before baresip binds it: on "Address already in use", start again elsewhere.
+        for _ in range(3):
+            if await self._start():
+                return self
+            if "Address already in use" not in self.log.read_text(errors="replace"):
+                break
+            self._choose_ports()
+        raise RuntimeError(f"baresip did not start: {self.log.read_text()[-2000:]}")
+
+    async def _start(self) -> bool:
         log = self.log.open("wb")
         self.process = await asyncio.create_subprocess_exec(
             self.binary, "-f", str(self.dir), stdout=log, stderr=asyncio.subprocess.STDOUT,
@@ -90,18 +127,20 @@ class Baresip:
         )  # fmt: skip
         log.close()
         for _ in range(100):
+            if self.process.returncode is not None:
+                break
             try:
                 self._reader, self._writer = await asyncio.open_connection(
                     "127.0.0.1", self.ctrl_port
                 )
-                break
             except OSError:
                 await asyncio.sleep(0.1)
-        else:
-            await self.__aexit__()
-            raise RuntimeError(f"baresip did not start: {self.log.read_text()[-2000:]}")
-        self._pump = asyncio.get_running_loop().create_task(self._read_events())
-        return self
+                continue
+            self._pump = asyncio.get_running_loop().create_task(self._read_events())
+            return True
+        await self.__aexit__()
+        self.process = None
+        return False
 
     async def __aexit__(self, *exc: object) -> None:
         if self._pump is not None:

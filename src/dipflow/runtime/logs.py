@@ -73,8 +73,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each record.
+
+    A handler holding the stream it was made with keeps writing to it after an embedding
+    program (a test runner, a CLI harness) has swapped and closed it.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        del value  # the current sys.stderr is always used
+
+
 def configure_logging(*, level: str = "INFO", as_json: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.addFilter(_MaskingFilter())
     if as_json:
         handler.setFormatter(JsonFormatter())
