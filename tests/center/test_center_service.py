@@ -337,3 +337,19 @@ async def test_relay_resubscribes_after_an_outage(caplog: pytest.LogCaptureFixtu
             await center.stop()
     assert store.subscriptions == 2
     assert "relay of other nodes' notifications failed" in caplog.text
+
+
+async def test_stop_returns_while_state_changes_keep_waking_the_timers() -> None:
+    """stop() must end the timer task even when a state change wakes it at that moment
+    (Python 3.11's wait_for could swallow that cancellation and stop() hung)."""
+    for _ in range(30):
+        center = ContactCenter(sample_config(), MemoryCenterStore())
+        await center.start()
+        await center.login("alice")
+        await asyncio.sleep(0.01)  # the timer task is now waiting for a wake-up
+        # A state change wakes the timer task, and stop() cancels it in the same turn of
+        # the loop: the cancellation lands while the wake-up is being delivered.
+        await center.set_available("alice")
+        async with asyncio.timeout(5):
+            await center.stop()
+        assert center._task is None

@@ -54,6 +54,7 @@ class ContactCenter:
         self._poll_interval_s = poll_interval_s
         self._subscribers: list[Subscriber] = []
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._relay_task: asyncio.Task[None] | None = None
         store.bind(config)
@@ -70,12 +71,15 @@ class ContactCenter:
         self._task = asyncio.create_task(self._run_timers(), name="contact-center-timers")
 
     async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
         for task in (self._task, self._relay_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._relay_task = None
+        self._stopping = False
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive every notification; returns the function that unsubscribes.
@@ -167,7 +171,7 @@ class ContactCenter:
         await self._publish(await self.store.handle_timers(self._clock()))
 
     async def _run_timers(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.tick()
@@ -179,8 +183,13 @@ class ContactCenter:
             timeout = self._poll_interval_s
             if deadline is not None:
                 timeout = max(0.0, min(timeout, deadline - self._clock()))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the event fires, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             await asyncio.sleep(0)  # never starve the loop, whatever the store does
 
     async def _relay(self, feed: AsyncIterator[list[Notification]] | None) -> None:

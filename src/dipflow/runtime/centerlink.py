@@ -14,7 +14,6 @@ here they become `False` or `QueueFailed`, never a crash.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Callable
@@ -67,23 +66,10 @@ class CenterLink:
             self._unsubscribe()
             self._unsubscribe = None
         center = self._runtime.center
-        # Python 3.11's asyncio.wait_for can swallow a cancellation that lands while its
-        # inner future completes; the center's timer task then keeps running and
-        # `center.stop()` waits for it forever. Cancel again until it really stops.
-        timer_task = getattr(center, "_task", None)
-        stopping = asyncio.ensure_future(center.stop())
-        for _ in range(100):
-            done, _pending = await asyncio.wait({stopping}, timeout=0.05)
-            if done:
-                break
-            if isinstance(timer_task, asyncio.Task):
-                timer_task.cancel()
-        else:
-            log.error("the contact center did not stop")
-            stopping.cancel()
-            return
-        if stopping.exception() is not None:
-            log.error("center stop failed: %r", stopping.exception())
+        try:
+            await center.stop()
+        except Exception:
+            log.exception("center stop failed")
         try:
             await center.store.aclose()  # the runtime made the store: it closes it
         except Exception:
