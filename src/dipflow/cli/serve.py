@@ -124,6 +124,13 @@ def demo(
                 for login in DEMO_LOGINS:
                     logins.add_row(login.username, login.password, login.role)
                 console.print(logins)
+                if urls.sip is not None:
+                    console.print(
+                        f"Softphones: call any number at {urls.sip}; an agent's phone "
+                        "registers there as agent1 (password agent1), agent2, agent3 and "
+                        "gets the caller's audio when that agent accepts on the desktop.",
+                        soft_wrap=True,
+                    )
 
             await serve_runtime(
                 cfg, environ={**os.environ, **demo_environ(emulator)}, on_ready=ready

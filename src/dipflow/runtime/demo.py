@@ -20,6 +20,8 @@ DEMO_CONNECTOR = "dynamics"
 DEMO_QUEUE = "CustomerCare"
 """The bundled flow's default `QueueName`."""
 DEMO_TEAM = "support"
+DEMO_SIP_DOMAIN = "dipflow"
+"""Agents' SIP addresses are `sip:agentN@dipflow`: reachable through the registrar only."""
 DEMO_SECRET_ENV = "DIPFLOW_DEMO_CRM_CLIENT_SECRET"  # noqa: S105 - a variable name
 """The emulator's client secret reaches the connector through this environment variable
 (the connector reads secrets from the environment only); see `demo_environ`."""
@@ -87,11 +89,27 @@ def demo_config(
 
     `extra_agents`: more agent ids (no desktop login) for simulations and benchmarks.
     """
+    # Each demo agent has a SIP address served by dipflow's registrar: a softphone that
+    # registers as agentN (password agentN) gets the caller's audio when agentN accepts.
+    # The host is a name, not an address, so an agent with no registered phone is never
+    # dialled at a static address (which would be dipflow itself).
     agents: list[dict[str, Any]] = [
-        {"agent_id": login.agent_id, "name": login.display_name, "teams": [DEMO_TEAM]}
+        {
+            "agent_id": login.agent_id,
+            "name": login.display_name,
+            "teams": [DEMO_TEAM],
+            "sip_uri": f"sip:{login.agent_id}@{DEMO_SIP_DOMAIN}",
+        }
         for login in DEMO_LOGINS
         if login.agent_id is not None
     ]
+    if sip is not None:
+        sip = {
+            **sip,
+            "registrar_users": {
+                login.agent_id: login.password for login in DEMO_LOGINS if login.agent_id
+            },
+        }
     agents += [{"agent_id": a, "name": a, "teams": [DEMO_TEAM]} for a in extra_agents]
     users = [
         {
