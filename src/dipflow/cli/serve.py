@@ -37,6 +37,7 @@ def _print_urls(console: Console, urls: Any, extra: list[tuple[str, str]]) -> No
     table.add_row("Caller phone (browser)", urls.phone)
     table.add_row("Agent desktop", urls.desktop)
     table.add_row("Supervisor", urls.supervisor)
+    table.add_row("Flows (lint, diagrams)", f"{urls.base.rstrip('/')}/flows")
     table.add_row("Metrics", urls.metrics)
     if urls.sip is not None:
         table.add_row("SIP", urls.sip)
