@@ -21,6 +21,7 @@ NODE_GAP = 28.0
 PANEL_GAP = 40.0
 PANEL_PAD = 24.0
 TITLE_HEIGHT = 30.0
+LANE_GAP = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,10 +119,25 @@ def _layout_graph(graph: FlowGraph, left: float, top: float, out: Layout) -> Pan
     }
     row_widths = [sum(sizes[n] for n in row) + NODE_GAP * (len(row) - 1) for row in rows]
     inner = max(row_widths, default=120.0)
+    layer_of = {node: depth for depth, row in enumerate(rows) for node in row}
+    # Several outputs to one target (a menu's timeout, invalid and error) share a line.
+    links: list[tuple[str, str, list[str]]] = []
+    for source in order:
+        targets: dict[str, list[str]] = {}
+        for output, target in graph.successors(source).items():
+            targets.setdefault(target, []).append(output)
+        links += [(source, target, outputs) for target, outputs in targets.items()]
+    # Lines that skip layers run down a lane left of the nodes, and lines going back up
+    # run up a lane on the right: one lane each, so no line crosses a node or another lane.
+    long_links = [
+        (s, t) for s, t, _ in links if (s, t) not in back and layer_of[t] - layer_of[s] > 1
+    ]
+    back_links = [(s, t) for s, t, _ in links if (s, t) in back]
+    content_left = left + PANEL_PAD + LANE_GAP * len(long_links)
     boxes: dict[str, NodeBox] = {}
     y = top + TITLE_HEIGHT + PANEL_PAD
     for row, row_width in zip(rows, row_widths, strict=True):
-        x = left + PANEL_PAD + (inner - row_width) / 2
+        x = content_left + (inner - row_width) / 2
         for node in row:
             activity = graph.activities[node]
             boxes[node] = NodeBox(
@@ -136,29 +152,37 @@ def _layout_graph(graph: FlowGraph, left: float, top: float, out: Layout) -> Pan
             )
             x += sizes[node] + NODE_GAP
         y += NODE_HEIGHT + LAYER_GAP
-    right = left + inner + 2 * PANEL_PAD + 60  # room for back edges on the right
+    content_right = content_left + inner
+    right = content_right + LANE_GAP * (len(back_links) + 1) + PANEL_PAD
     out.nodes.extend(boxes.values())
-    for source in order:
-        # Several outputs to one target (a menu's timeout, invalid and error) share a line.
-        labels: dict[str, list[str]] = {}
-        for output, target in graph.successors(source).items():
-            labels.setdefault(target, []).append(output)
-        for target, outputs in labels.items():
-            a, b = boxes[source], boxes[target]
-            points: tuple[tuple[float, float], ...]
-            if (source, target) in back:
-                lane = max(a.x + a.width, b.x + b.width) + 24
-                rise = 8.0 if source == target else 0.0
-                points = (
-                    (a.x + a.width, a.y + a.height / 2 - rise),
-                    (lane, a.y + a.height / 2 - rise),
-                    (lane, b.y + b.height / 2 + rise),
-                    (b.x + b.width, b.y + b.height / 2 + rise),
-                )
-            else:
-                points = ((a.center_x, a.y + a.height), (b.center_x, b.y))
-            label = ", ".join(outputs)
-            out.edges.append(EdgeLine(points=points, label=label, back=(source, target) in back))
+    for source, target, outputs in links:
+        a, b = boxes[source], boxes[target]
+        points: tuple[tuple[float, float], ...]
+        if (source, target) in back:
+            lane = content_right + LANE_GAP * (back_links.index((source, target)) + 1)
+            rise = 8.0 if source == target else 0.0
+            points = (
+                (a.x + a.width, a.y + a.height / 2 - rise),
+                (lane, a.y + a.height / 2 - rise),
+                (lane, b.y + b.height / 2 + rise),
+                (b.x + b.width, b.y + b.height / 2 + rise),
+            )
+        elif (source, target) in long_links:
+            lane = content_left - LANE_GAP * (long_links.index((source, target)) + 1) + 4
+            below, above = a.y + a.height + LAYER_GAP / 3, b.y - LAYER_GAP / 3
+            points = (
+                (a.center_x, a.y + a.height),
+                (a.center_x, below),
+                (lane, below),
+                (lane, above),
+                (b.center_x, above),
+                (b.center_x, b.y),
+            )
+        else:
+            points = ((a.center_x, a.y + a.height), (b.center_x, b.y))
+        out.edges.append(
+            EdgeLine(points=points, label=", ".join(outputs), back=(source, target) in back)
+        )
     height = y - top - LAYER_GAP + PANEL_PAD
     title = "Main flow" if graph.name == "main" else f"Event: {graph.name}"
     return Panel(title=title, x=left, y=top, width=right - left, height=height)

@@ -81,6 +81,9 @@ def _label_point(points: tuple[tuple[float, float], ...]) -> tuple[float, float]
     if len(points) == 2:
         (x1, y1), (x2, y2) = points
         return (x1 + x2) / 2 + 4, (y1 + y2) / 2 + 4
+    if len(points) > 4:  # a line down the left lane: label it where it leaves its source
+        (x1, y1), (x2, y2) = points[0], points[1]
+        return x1 + 4, (y1 + y2) / 2 + 4
     (x1, y1), (x2, y2) = points[1], points[2]
     return x1 + 4, (y1 + y2) / 2
 
