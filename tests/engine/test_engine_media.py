@@ -304,3 +304,70 @@ def test_media_activities_refuse_after_hang_up(make_flow: MakeFlow) -> None:
     assert result.finished
     late = next(e for e in result.trace if e.activity == "Late")
     assert late.output_taken == "error"
+
+
+# -- menus whose choices are several keys -------------------------------------------------
+
+_LONG_CHOICES = {"choices": {"1": "one", "12": "twelve", "2": "two"},
+                 "inter_digit_timeout_s": 2}
+_LONG_WIRING = {"1": "One", "12": "Twelve", "2": "Two", "no_input": "Silent",
+                "invalid": "Wrong", "error": "Broken"}
+
+
+def _long_menu(make_flow: MakeFlow) -> Flow:
+    flow = _menu_flow(make_flow, **_LONG_CHOICES, on=_LONG_WIRING)
+    data = flow.model_dump(mode="json", exclude_none=True)
+    data["activities"]["Twelve"] = _say("twelve")
+    return Flow.model_validate(data)
+
+
+def _after_prompt(engine: Engine) -> tuple[Any, float]:
+    state, commands = engine.start(CallStarted(call_id="c", ani="1", dnis="2"), 0.0)
+    prompt = commands[0]
+    assert isinstance(prompt, Play)
+    state, _ = engine.step(state, PromptDone(prompt_id=prompt.prompt_id), 1.0)
+    return state, 1.0
+
+
+def test_two_key_choice_is_taken_when_its_second_key_comes(make_flow: MakeFlow) -> None:
+    engine = Engine(_long_menu(make_flow))
+    state, now = _after_prompt(engine)
+    state, commands = engine.step(state, DigitsCollected(digits="1"), now + 0.5)
+    # "1" could still become "12": wait the inter-digit time for the next key.
+    timers = [c for c in commands if isinstance(c, SetTimer)]
+    assert [t.at for t in timers] == [now + 0.5 + 2]
+    assert not any(isinstance(c, Play) for c in commands)
+    _, commands = engine.step(state, DigitsCollected(digits="2"), now + 1.0)
+    assert [c.text for c in commands if isinstance(c, Play)] == ["twelve"]
+
+
+def test_prefix_choice_is_taken_when_the_inter_digit_timer_fires(make_flow: MakeFlow) -> None:
+    engine = Engine(_long_menu(make_flow))
+    state, now = _after_prompt(engine)
+    state, commands = engine.step(state, DigitsCollected(digits="1"), now + 0.5)
+    (timer,) = [c for c in commands if isinstance(c, SetTimer)]
+    _, commands = engine.step(state, TimerFired(timer_id=timer.timer_id), timer.at)
+    assert [c.text for c in commands if isinstance(c, Play)] == ["one"]
+
+
+@pytest.mark.parametrize(("keys", "said"), [("2", "two"), ("12", "twelve"), ("1#", "one")])
+def test_unambiguous_keys_decide_at_once(make_flow: MakeFlow, keys: str, said: str) -> None:
+    """A key that no longer choice extends decides without waiting; `#` ends the entry."""
+    engine = Engine(_long_menu(make_flow))
+    state, now = _after_prompt(engine)
+    _, commands = engine.step(state, DigitsCollected(digits=keys), now + 0.5)
+    assert [c.text for c in commands if isinstance(c, Play)] == [said]
+
+
+def test_keys_that_leave_every_choice_are_invalid(make_flow: MakeFlow) -> None:
+    engine = Engine(_long_menu(make_flow))
+    state, now = _after_prompt(engine)
+    _, commands = engine.step(state, DigitsCollected(digits="13"), now + 0.5)
+    assert [c.text for c in commands if isinstance(c, Play)] == ["Not valid"]
+
+
+def test_single_key_menus_still_take_the_first_of_several_keys(make_flow: MakeFlow) -> None:
+    engine = Engine(_menu_flow(make_flow))
+    state, now = _after_prompt(engine)
+    _, commands = engine.step(state, DigitsCollected(digits="21"), now + 0.5)
+    assert [c.text for c in commands if isinstance(c, Play)] == ["two"]

@@ -91,18 +91,17 @@ def _menu_prompt(run: Run, cursor: Cursor, activity: MenuActivity) -> Play:
 def menu_digits(run: Run, cursor: Cursor, activity: MenuActivity, digits: str) -> Result:
     if not digits:
         return None
+    cursor.digits += digits
     if cursor.menu_phase is not MenuPhase.COLLECT and not activity.interruptible:
-        cursor.digits += digits  # typed ahead: answered when the prompt ends
-        return None
-    # Barge-in or an answer: one digit decides; the channel stops an interruptible prompt
-    # and its late PromptDone carries an id we no longer wait for.
-    return _menu_answer(run, cursor, activity, digits[0])
+        return None  # typed ahead: answered when the prompt ends
+    # Barge-in or an answer; the channel stops an interruptible prompt and its late
+    # PromptDone carries an id we no longer wait for.
+    return _menu_collect(run, cursor, activity)
 
 
 def menu_prompt_done(run: Run, cursor: Cursor, activity: MenuActivity) -> Result:
     if cursor.digits:
-        digit, cursor.digits = cursor.digits[0], ""
-        return _menu_answer(run, cursor, activity, digit)
+        return _menu_collect(run, cursor, activity)
     if cursor.menu_phase is MenuPhase.RETRY:
         _menu_prompt(run, cursor, activity)
         return None
@@ -113,15 +112,37 @@ def menu_prompt_done(run: Run, cursor: Cursor, activity: MenuActivity) -> Result
 
 
 def menu_timeout(run: Run, cursor: Cursor, activity: MenuActivity) -> Result:
+    if cursor.digits:  # the inter-digit timer: what was pressed is the answer
+        return _menu_answer(run, cursor, activity, cursor.digits)
     return _menu_failure(run, cursor, activity, "no_input", None)
 
 
-def _menu_answer(run: Run, cursor: Cursor, activity: MenuActivity, digit: str) -> Result:
+def _menu_collect(run: Run, cursor: Cursor, activity: MenuActivity) -> Result:
+    """Take keys one by one until they decide a choice (or cannot); else wait for more."""
+    pressed, cursor.digits = cursor.digits, ""
+    ends_with_hash = not any("#" in choice for choice in activity.choices)
+    for key in pressed:
+        if key == "#" and ends_with_hash and cursor.digits:
+            return _menu_answer(run, cursor, activity, cursor.digits)
+        cursor.digits += key
+        longer = any(c != cursor.digits and c.startswith(cursor.digits) for c in activity.choices)
+        if not longer:
+            return _menu_answer(run, cursor, activity, cursor.digits)
+    # A prefix of a longer choice: wait for the next key.
+    run.cancel_timer(cursor)
+    cursor.menu_phase = MenuPhase.COLLECT
+    cursor.wait_id = None
+    run.set_timer(cursor, activity.inter_digit_timeout_s)
+    return None
+
+
+def _menu_answer(run: Run, cursor: Cursor, activity: MenuActivity, keys: str) -> Result:
     run.cancel_timer(cursor)
     cursor.wait_id = None
-    if digit in activity.choices:
-        return Done(output=digit, outputs={"digit": digit, "tries": cursor.menu_failures + 1})
-    return _menu_failure(run, cursor, activity, "invalid", digit)
+    cursor.digits = ""
+    if keys in activity.choices:
+        return Done(output=keys, outputs={"digit": keys, "tries": cursor.menu_failures + 1})
+    return _menu_failure(run, cursor, activity, "invalid", keys)
 
 
 def _menu_failure(

@@ -7,7 +7,7 @@ this module simply skips it.
 
 Checks: links to missing activities, output names a kind does not have, `next`
 on a kind without a default output, unwired required outputs (and unwired menu
-choices), menu keys that are not one DTMF key, `start` not naming a start
+choices), menu choices that are not 1-4 DTMF keys, `start` not naming a start
 activity, event-flow `start` not in its graph, template and condition syntax,
 JSONPath syntax, variables set or parsed into but never declared, variables
 declared twice.
@@ -21,7 +21,7 @@ from typing import Any, get_args
 
 from dipflow.flow import expressions
 from dipflow.flow.jsonpath import JsonPathError, compile_path
-from dipflow.flow.model import DIGITS, Activity, ActivityBase
+from dipflow.flow.model import DIGITS, MAX_CHOICE_KEYS, Activity, ActivityBase
 
 Loc = tuple[int | str, ...]
 Report = Callable[..., None]
@@ -180,15 +180,17 @@ def _check_wiring(
     choices = raw.get("choices")
     if kind == "menu" and isinstance(choices, Mapping):
         for digit in choices:
-            if str(digit) not in DIGITS:
+            keys = str(digit)
+            if not 1 <= len(keys) <= MAX_CHOICE_KEYS or any(k not in DIGITS for k in keys):
                 report(
                     (*loc, "choices", digit),
-                    f"menu choice `{digit}` is not one key: use one of {' '.join(DIGITS)}",
+                    f"menu choice `{digit}` is not 1 to {MAX_CHOICE_KEYS} keys of "
+                    f"{' '.join(DIGITS)}",
                     activity=ident,
                     key=True,
                 )
             else:
-                required.append(str(digit))
+                required.append(keys)
     for output in required:
         if output not in wired:
             report(loc, f"output `{output}` is not wired", activity=ident, key=True)

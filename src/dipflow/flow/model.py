@@ -180,15 +180,23 @@ class PlayMessageActivity(ActivityBase):
 
 
 DIGITS: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#")
+MAX_CHOICE_KEYS = 4
+"""A menu choice is 1 to 4 keys ("1", "12", "*9")."""
 
 
 class MenuActivity(ActivityBase):
-    """Play a prompt and branch on one digit, re-prompting on no input or a wrong key."""
+    """Play a prompt and branch on the keys pressed, re-prompting on no input or a wrong key.
+
+    Choices are 1 to 4 keys. A choice is taken as soon as the keys pressed can be no
+    other choice ("1" at once when no choice starts with "1" and is longer); otherwise
+    the menu waits `inter_digit_timeout_s` for the next key and then takes what was
+    pressed. `#` ends the entry early when no choice uses it.
+    """
 
     kind: Literal["menu"]
     prompt: Prompt
     choices: dict[str, str] = Field(default_factory=dict)
-    """Digit -> description ("1": "agent"); each digit is also an output name."""
+    """Keys -> description ("1": "agent", "12": "billing"); each is also an output name."""
     entry_timeout_s: float = Field(default=5.0, gt=0, le=120)
     inter_digit_timeout_s: float = Field(default=3.0, gt=0, le=60)
     max_tries: int = Field(default=3, ge=1, le=10)
