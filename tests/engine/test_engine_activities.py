@@ -294,3 +294,15 @@ def test_unsupported_activity_always_takes_error(make_flow: MakeFlow) -> None:
     assert result.prompts[0] == "error path"
     entry = next(e for e in result.trace if e.activity == "Odd")
     assert entry.error is not None and "bridge-call" in entry.error
+
+
+def test_start_time_is_the_wall_clock_start_the_channel_reports(make_flow: MakeFlow) -> None:
+    """`now` is the runtime's timer clock; the date a flow sees comes with the event."""
+    flow = make_flow(
+        {"Say": {"kind": "play_message", "prompt": {"text": "{{ NewPhoneContact.StartTime }}"}}}
+    )
+    started = CallStarted(call_id="c1", ani="+1", dnis="2", started_at=1_795_600_000.0)
+    _, commands = Engine(flow).start(started, 12.5)
+    play = commands[0]
+    assert isinstance(play, Play)
+    assert play.text == "2026-11-25T09:46:40+00:00"

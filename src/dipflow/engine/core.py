@@ -9,6 +9,7 @@ a cancelled timer, an abandoned request) fall through and are ignored.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, cast
 
 from dipflow.engine import activities, lifecycle, media
@@ -65,6 +66,10 @@ class Engine:
             "InteractionId": event.call_id,
             "Channel": event.channel,
         }
+        if event.started_at is not None:
+            state.outputs["NewPhoneContact"]["StartTime"] = datetime.fromtimestamp(
+                event.started_at, UTC
+            ).isoformat()
         run = Run(self._index, state, now)
         cursor = Cursor(flow=MAIN_FLOW, activity=self._index.flow.start)
         state.main = cursor

@@ -21,6 +21,9 @@ class CallStarted:
     """The caller's number as the channel saw it (untrusted: may be anything)."""
     dnis: str
     channel: str = "sim"
+    started_at: float | None = None
+    """Wall-clock start (Unix seconds), as data: `now` is the runtime's timer clock (a
+    monotonic loop clock), not a date. None: `now` is taken for the start time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -219,6 +219,7 @@ class CallSession:
             ani=self.facts.ani,
             dnis=self.facts.dnis,
             channel=self.facts.channel,
+            started_at=self.facts.started_at,
         )
         self.state, commands = self._engine.start(started, self._loop.time())
         await self._after_step(started, commands)
