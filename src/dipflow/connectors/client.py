@@ -291,6 +291,11 @@ class ConnectorClient:
                 response = await self._http.request(
                     method, url, headers=headers, timeout=timeout, **content
                 )
+            except asyncio.CancelledError:
+                # The caller hung up (or the budget ran out) mid-request: a half-open
+                # probe that is never answered must not keep the breaker shut for ever.
+                self.breaker.release()
+                raise
             except httpx.ConnectTimeout as exc:
                 self.breaker.record_failure()
                 retryable_error = CrmUnavailable(f"connect timed out ({type(exc).__name__})")
