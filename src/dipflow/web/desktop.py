@@ -24,7 +24,7 @@ from dipflow.web.auth import SESSION_USER_KEY, current_user
 from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
 from dipflow.web.hub import CLOSE
-from dipflow.web.security import CSRF_FIELD, csrf_ok, csrf_token, same_origin
+from dipflow.web.security import CSRF_FIELD, csrf_ok, csrf_token, receive_frame, same_origin
 
 log = logging.getLogger("dipflow.web.desktop")
 
@@ -39,7 +39,7 @@ class ActionError(ValueError):
     pass
 
 
-def parse_action(raw: str) -> dict[str, str]:
+def parse_action(raw: str | bytes) -> dict[str, str]:
     """A validated desktop action: `{"action": ..., "call_id"?: ..., "reason"?: ...}`."""
     if len(raw) > MAX_ACTION_BYTES:
         raise ActionError("message too large")
@@ -141,6 +141,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 await center_call(ctx.runtime.center, "logout", user.agent_id)
             except Exception as exc:
                 log.info("center logout of %s: %s", user.agent_id, exc)
+            # The sockets this session opened stay authenticated until closed: close them
+            # (the desktops reconnect, find no session and show the login page).
+            ctx.hub.disconnect(user.agent_id)
         request.session.clear()
         return RedirectResponse("/desktop", status_code=303)
 
@@ -177,7 +180,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         writer_task = asyncio.create_task(writer())
         try:
             while True:
-                raw = await websocket.receive_text()
+                raw = await receive_frame(websocket)
                 try:
                     action = parse_action(raw)
                 except ActionError as exc:

@@ -23,7 +23,7 @@ from dipflow.channels.web.call import BrowserCall
 from dipflow.channels.web.protocol import PlaceCall, ProtocolError, parse_message
 from dipflow.web.auth import current_user
 from dipflow.web.context import WebContext
-from dipflow.web.security import same_origin
+from dipflow.web.security import receive_frame, same_origin
 
 log = logging.getLogger("dipflow.web.phone")
 
@@ -179,7 +179,7 @@ async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Any) -> 
     bad = 0
     try:
         while not call.ended:
-            raw = await websocket.receive_text()
+            raw = await receive_frame(websocket)
             try:
                 message = parse_message(raw)
             except ProtocolError as exc:
@@ -197,7 +197,7 @@ async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Any) -> 
 async def _first_message(websocket: WebSocket, send: Any) -> PlaceCall | None:
     """The page's `call` message (number and dialled number), or None (told why)."""
     try:
-        raw = await asyncio.wait_for(websocket.receive_text(), FIRST_MESSAGE_TIMEOUT_S)
+        raw = await asyncio.wait_for(receive_frame(websocket), FIRST_MESSAGE_TIMEOUT_S)
     except TimeoutError:
         return None
     try:

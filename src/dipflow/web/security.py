@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 CSRF_FIELD = "csrf_token"
@@ -111,3 +112,19 @@ def same_origin(headers: Headers) -> bool:
     if host is None:
         return False
     return origin in (f"http://{host}", f"https://{host}")
+
+
+async def receive_frame(websocket: WebSocket) -> str | bytes:
+    """The next text or binary message of `websocket` (`WebSocketDisconnect` when it closed).
+
+    `WebSocket.receive_text` raises `KeyError` on a binary frame, which would end the
+    connection with an unhandled error; the pages' parsers reject bad bytes with a message.
+    """
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if isinstance(text, str):
+        return text
+    data = message.get("bytes")
+    return data if isinstance(data, bytes) else b""
