@@ -1,4 +1,4 @@
-"""Hostile input on the live sockets: binary frames, and sockets that outlive a logout."""
+"""Hostile input on the web app: binary frames, sockets that outlive a logout, login sprays."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import pytest
 from conftest import csrf_from, login
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+
+from dipflow.web.auth import LoginThrottle
 
 
 def _next(ws: Any, kind: str) -> dict[str, Any]:
@@ -55,3 +57,12 @@ def test_logout_closes_the_agents_open_desktop_sockets(client: TestClient) -> No
         with pytest.raises(WebSocketDisconnect) as closed:
             _next(ws, "pong")
         assert closed.value.code == 1012
+
+
+def test_throttled_logins_with_new_names_do_not_grow_the_throttle() -> None:
+    throttle = LoginThrottle(max_failures=1, window_s=60)
+    throttle.failed(["ip:203.0.113.9", "user:ava"], now=0.0)
+    for n in range(1000):
+        # What /login checks before it refuses a blocked address (no scrypt, no failure).
+        assert throttle.retry_after(["ip:203.0.113.9", f"user:spray{n}"], now=1.0) > 0
+    assert len(throttle._failures) == 2

@@ -86,6 +86,8 @@ class LoginThrottle:
         now = time.monotonic() if now is None else now
         wait = 0.0
         for key in keys:
+            if key not in self._failures:
+                continue  # checking must not store anything: a spray of names would grow it
             times = self._recent(key, now)
             if len(times) >= self.max_failures:
                 wait = max(wait, times[0] + self.window_s - now)
