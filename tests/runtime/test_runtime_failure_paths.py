@@ -7,12 +7,16 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from dipflow.center import AgentState, ContactOffered
+from dipflow.center.model import IDLE_REASON_RONA
 from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest
+from dipflow.runtime.channel import AgentEndpoint
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession, StepRecord
+from dipflow.runtime.simcall import make_agents_available
 
 DNIS = "+18005550100"
 
@@ -59,3 +63,68 @@ async def test_hang_up_during_the_breakers_probe_does_not_wedge_the_connector(
     second, session, _ = start(runtime, ada.ani, ["2"], hang_up_in_queue_after_s=0.05)
     await asyncio.wait_for(session.done.wait(), 10)
     assert "Ada" in said(second), said(second)
+
+
+class RingingAgentLeg(SimCaller):
+    """An agent leg that rings until the caller hangs up, then fails (as SIP's does)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ringing = asyncio.Event()
+
+    async def connect_agent(self, agent: AgentEndpoint) -> bool:
+        self.ringing.set()
+        await self.ended.wait()
+        return False
+
+
+async def agent_state(runtime: Runtime, agent_id: str) -> tuple[AgentState, str | None]:
+    snapshot = await runtime.center.snapshot()
+    agent = next(a for a in snapshot.agents if a.agent_id == agent_id)
+    return agent.state, agent.reason
+
+
+async def test_caller_hanging_up_while_the_agent_rings_is_not_the_agents_no_answer(
+    runtime: Runtime,
+) -> None:
+    """The agent accepted; their phone rings; the caller hangs up. The agent did nothing
+    wrong: they wrap up and become available again, not idle for "ring no answer"."""
+    offers: list[ContactOffered] = []
+    runtime.center.subscribe(lambda n: offers.append(n) if isinstance(n, ContactOffered) else None)
+    await make_agents_available(runtime, ["agent1"])
+    caller = RingingAgentLeg(presses=["1"])
+    session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis=DNIS, channel="sim")
+    caller.attach(session)
+    await wait_until(lambda: offers)
+    accepting = asyncio.ensure_future(runtime.agent_accept("agent1", session.call_id))
+    await asyncio.wait_for(caller.ringing.wait(), 5)
+    caller.hang_up()
+    assert not await asyncio.wait_for(accepting, 5)
+    await asyncio.wait_for(session.done.wait(), 10)
+    async with asyncio.timeout(5):
+        while (state := await agent_state(runtime, "agent1"))[0] is not AgentState.AVAILABLE:
+            assert state != (AgentState.IDLE, IDLE_REASON_RONA), state
+            await asyncio.sleep(0.01)
+    snapshot = await runtime.center.snapshot()
+    assert all(not q.waiting for q in snapshot.queues)
+
+
+async def test_agent_whose_leg_fails_goes_idle_rona_and_the_caller_waits_on(
+    runtime: Runtime,
+) -> None:
+    """Ring-no-answer on the agent's leg (docs/runtime.md): the agent is made idle "rona",
+    with the center's default idle codes too, so they are not offered the caller again."""
+    offers: list[ContactOffered] = []
+    runtime.center.subscribe(lambda n: offers.append(n) if isinstance(n, ContactOffered) else None)
+    await make_agents_available(runtime, ["agent1"])
+    caller = SimCaller(presses=["1"], failing_agent_legs=1)
+    session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis=DNIS, channel="sim")
+    caller.attach(session)
+    await wait_until(lambda: offers)
+    assert not await runtime.agent_accept("agent1", session.call_id)
+    assert await agent_state(runtime, "agent1") == (AgentState.IDLE, IDLE_REASON_RONA)
+    snapshot = await runtime.center.snapshot()
+    assert [len(q.waiting) for q in snapshot.queues if q.name == "CustomerCare"] == [1]
+    assert not caller.ended.is_set()
+    caller.hang_up()
+    await asyncio.wait_for(session.done.wait(), 10)

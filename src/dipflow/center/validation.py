@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from dipflow.center.config import MAX_PRIORITY, MIN_PRIORITY, AgentConfig, CenterConfig
 from dipflow.center.errors import InvalidArgument, UnknownAgent, UnknownQueue, UnknownTeam
+from dipflow.center.model import IDLE_REASON_RONA
 
 
 class Validator:
@@ -61,5 +62,7 @@ class Validator:
         if not reason:
             raise InvalidArgument("an idle reason code is required")
         codes = self.config.idle_codes
-        if codes is not None and reason not in codes:
+        # "rona" is the center's own code (a failed agent leg is a ring-no-answer):
+        # accepted whatever the desktop's menu of codes.
+        if codes is not None and reason not in codes and reason != IDLE_REASON_RONA:
             raise InvalidArgument(f"unknown idle reason {reason!r}; configured: {codes}")

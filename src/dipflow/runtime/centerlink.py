@@ -116,12 +116,16 @@ class CenterLink:
         caller goes back to the queue, still hearing music; the flow is not disturbed."""
         center = self._runtime.center
         session = self._runtime.session(call_id)
+        # A leg that failed because the caller hung up while it rang is no fault of the
+        # agent's: they wrap up as after any call, and are not made idle.
+        caller_gone = session is None or session.finished or session.facts.hung_up
         try:
             await center.end_contact(call_id)
-            await center.set_idle(agent_id, IDLE_REASON_RONA)
+            if not caller_gone:
+                await center.set_idle(agent_id, IDLE_REASON_RONA)
         except Exception:
             log.exception("call %s: clean-up after agent %s's failed leg", call_id, agent_id)
-        if session is None or session.finished or session.facts.hung_up:
+        if caller_gone or session is None:
             return
         command = session.facts.last_enqueue
         if command is None:
