@@ -234,3 +234,34 @@ def test_cli_lint_exit_status(tmp_path: Path, template_path: Path) -> None:
     assert "no findings" in clean.output
     lenient = runner.invoke(app, ["flow", "lint", str(template_path), "--fail-on", "never"])
     assert lenient.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "flagged"),
+    [
+        # The URL is sent as written: a SIP caller ID "x%27 or 1 eq 1 or telephone1 eq %27y"
+        # reaches the server as `'x' or 1 eq 1 or telephone1 eq 'y'`; `&` and `#` cut it.
+        ("contacts?$filter=telephone1 eq {{ NewPhoneContact.ANI | odata_quote }}", True),
+        ("contacts?$filter=telephone1 eq '{{ NewPhoneContact.ANI | urlencode }}'", True),
+        ("contacts?$filter=telephone1 eq {{ NewPhoneContact.ANI | odata_quote | urlencode }}",
+         False),
+        ("contacts?$filter={{ NewPhoneContact.ANI | odata_phone_filter }}", False),
+        ("contacts?$filter=telephone1 eq '{{ NewPhoneContact.ANI | e164 }}'", False),
+        ("customers/{{ NewPhoneContact.ANI | urlencode }}", False),
+    ],
+)
+def test_caller_data_in_a_query_written_into_the_path(path: str, flagged: bool) -> None:
+    findings = lint_flow(flow_with(Lookup=lookup(path=path, query={})))
+    assert (("unquoted-caller-data", "Lookup") in rules(findings)) is flagged
+
+
+def test_odata_quote_through_a_variable_still_needs_url_escaping_in_the_path() -> None:
+    data = copy.deepcopy(CLEAN)
+    data["variables"].append({"name": "Quoted", "default": ""})
+    data["activities"]["Start"]["next"] = "Quote"
+    data["activities"]["Quote"] = {"kind": "set_variable", "variable": "Quoted",
+                                   "value": "{{ NewPhoneContact.ANI | odata_quote }}",
+                                   "next": "Lookup"}
+    data["activities"]["Lookup"]["path"] = "contacts?$filter=telephone1 eq {{ Quoted }}"
+    data["activities"]["Lookup"]["query"] = {}
+    assert ("unquoted-caller-data", "Lookup") in rules(lint_flow(Flow.model_validate(data)))

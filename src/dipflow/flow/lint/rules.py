@@ -44,6 +44,10 @@ CALLER_ROOTS = frozenset({"NewPhoneContact"})
 SANITIZERS = frozenset(
     {"odata_quote", "odata_phone_filter", "urlencode", "e164", "int", "float", "dynamics_extraqs"}
 )
+# Inside a URL the request sends as written (an OData query in `path`/`url`), `%27` in a
+# value becomes a quote at the server and `&`/`#` end the parameter: only these filters'
+# output (no `%`, `&`, `#`, `'`) or `odata_quote | urlencode` are safe there.
+URL_SANITIZERS = frozenset({"odata_phone_filter", "e164", "int", "float"})
 SENTINELS = frozenset({"na", "n/a", "null", "none", "undefined", "nil", "-", ""})
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -239,8 +243,38 @@ def unordered_queries(flow: Flow) -> Iterator[Finding]:
                     )
 
 
-def _tainted_variables(flow: Flow) -> set[str]:
-    """Caller-controlled names: `NewPhoneContact`, and variables set from them (fixpoint)."""
+def _url_unsanitized(tree: nodes.Node, tainted: set[str]) -> set[str]:
+    """Tainted names reaching an OData query written into a URL without URL-safe escaping."""
+    found: set[str] = set()
+
+    def visit(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Filter):
+            if node.name in URL_SANITIZERS:
+                return
+            inner = node.node
+            if (
+                node.name == "urlencode"
+                and isinstance(inner, nodes.Filter)
+                and inner.name == "odata_quote"
+            ):
+                return
+        if isinstance(node, nodes.Name) and node.name in tainted:
+            found.add(node.name)
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _odata_in_url(field: str, template: str) -> bool:
+    return field in ("path", "url") and ("$" in template or "'" in template or "odata" in template)
+
+
+def _tainted_variables(flow: Flow, *, in_url: bool = False) -> set[str]:
+    """Caller-controlled names: `NewPhoneContact`, and variables set from them (fixpoint).
+
+    `in_url`: as seen from inside a URL, where only `URL_SANITIZERS` clean a value."""
     tainted = set(CALLER_ROOTS)
     setters = [
         a for g in graphs(flow) for a in g.activities.values() if isinstance(a, SetVariableActivity)
@@ -253,7 +287,14 @@ def _tainted_variables(flow: Flow) -> set[str]:
                 continue
             for field, template in template_fields(activity):
                 tree = field_ast(activity, field, template)
-                if tree is not None and unsanitized(tree, tainted, SANITIZERS):
+                if tree is None:
+                    continue
+                leaks = (
+                    _url_unsanitized(tree, tainted)
+                    if in_url
+                    else unsanitized(tree, tainted, SANITIZERS)
+                )
+                if leaks:
                     tainted.add(activity.variable)
                     changed = True
     return tainted
@@ -262,6 +303,7 @@ def _tainted_variables(flow: Flow) -> set[str]:
 def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
     """Defect 4: the ANI pasted into an OData query unquoted, through a leading-wildcard scan."""
     tainted = _tainted_variables(flow)
+    url_tainted = _tainted_variables(flow, in_url=True)
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
             if not isinstance(activity, HttpRequestActivity):
@@ -282,6 +324,20 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         "hostile caller ID can change the query",
                         "pass it through `odata_quote` or `odata_phone_filter`",
                     )
+                elif _odata_in_url(field, template):
+                    leaks = _url_unsanitized(tree, url_tainted)
+                    if leaks:
+                        names = ", ".join(f"`{n}`" for n in sorted(leaks))
+                        yield _finding(
+                            "unquoted-caller-data",
+                            Severity.ERROR,
+                            graph,
+                            activity_id,
+                            f"`{field}` writes caller data ({names}) into a URL as is: `%27`, "
+                            "`&` or `#` in it survive `odata_quote` and change the query",
+                            "move the parameter to `query:`, or use `odata_phone_filter` or "
+                            "`odata_quote | urlencode`",
+                        )
                 if re.search(r"contains\s*\(\s*\w+\s*,\s*'\{\{", template):
                     yield _finding(
                         "wildcard-phone-match",
