@@ -4,16 +4,19 @@ who leaves while a data dip is in flight must not break the dips of the callers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 from dipflow.center import AgentState, ContactOffered
+from dipflow.center.config import QueueConfig
 from dipflow.center.model import IDLE_REASON_RONA
 from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest
 from dipflow.runtime.channel import AgentEndpoint
+from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession, StepRecord
 from dipflow.runtime.simcall import make_agents_available
@@ -128,3 +131,29 @@ async def test_agent_whose_leg_fails_goes_idle_rona_and_the_caller_waits_on(
     assert not caller.ended.is_set()
     caller.hang_up()
     await asyncio.wait_for(session.done.wait(), 10)
+
+
+async def test_caller_out_of_the_centers_fallback_queue_too_takes_the_flows_error_path(
+    emulator: RunningEmulator,
+) -> None:
+    """CustomerCare overflows to Overflow (the center's fallback), whose maximum wait ends
+    too: the contact has left the center. The flow must hear of it (its NoAgent message
+    and hang-up), not hold the caller on music for ever, in no queue."""
+    base = demo_config(emulator=emulator, tts="silent", web_port=0)
+    queues = [
+        QueueConfig(
+            name="CustomerCare", teams=["support"], max_wait_s=0.2, fallback_queue="Overflow"
+        ),
+        QueueConfig(name="Overflow", teams=["support"], max_wait_s=0.2),
+    ]
+    config = base.model_copy(update={"center": base.center.model_copy(update={"queues": queues})})
+    runtime = await Runtime.create(config, environ=demo_environ(emulator))
+    await runtime.start()
+    try:
+        caller, session, _ = start(runtime, demo_caller("ada").ani, ["1"])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.done.wait(), 5)
+        assert "no agent can take your call" in said(caller), said(caller)
+        assert any(line.kind == "disconnect" for line in caller.transcript)
+    finally:
+        await runtime.stop()

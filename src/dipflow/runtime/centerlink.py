@@ -183,4 +183,10 @@ class CenterLink:
             and not facts.hung_up
         ):
             facts.phase = CallPhase.IVR
-            session.post(QueueFailed(queue=note.queue, reason=note.reason))
+            # Named as the flow queued it: after the center moved the contact to its
+            # fallback queue (ContactMovedQueue), the engine still knows it by the queue
+            # it asked for, and would ignore a failure of the fallback as stale.
+            queue = note.queue
+            if facts.last_enqueue is not None and note.queue == facts.queue:
+                queue = facts.last_enqueue.queue
+            session.post(QueueFailed(queue=queue, reason=note.reason))
