@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
@@ -27,6 +30,21 @@ from dipflow.channels.sip.transactions import (
     TxState,
 )
 
+# RFC 3261 §25.1 `user`: unreserved characters as they are, everything else escaped. The
+# caller's number is the percent-decoded user of an untrusted From header: written back
+# raw, a CR LF in it would add headers (or a body) to the INVITE sent to the agent.
+_USER_SAFE = "-_.!~*'()+"
+_NAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+def _sip_user(user: str) -> str:
+    return quote(user, safe=_USER_SAFE) or "anonymous"
+
+
+def _display_name(name: str) -> str:
+    """The content of a quoted-string display name (§25.1), without quotes or controls."""
+    return _NAME_UNSAFE.sub(" ", name)
+
 
 class ClientSide(AgentCore):
     """INVITE client transactions, ACK, CANCEL; responses to our requests."""
@@ -47,7 +65,10 @@ class ClientSide(AgentCore):
         leg_id = new_token()
         call_id = f"{new_token(12)}@{self.host}"
         local_tag = new_token(6)
-        local_party = f'"{caller_name}" <sip:{caller_user}@{self.host}>;tag={local_tag}'
+        local_party = (
+            f'"{_display_name(caller_name)}" <sip:{_sip_user(caller_user)}@{self.host}>'
+            f";tag={local_tag}"
+        )
         remote_party = f"<{target_uri}>"
         request = SipMessage(method="INVITE", uri=target_uri)
         branch = MAGIC_COOKIE + new_token()
