@@ -14,7 +14,7 @@ from dipflow.center.model import IDLE_REASON_RONA
 from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
-from dipflow.engine.commands import HttpRequest
+from dipflow.engine.commands import HttpRequest, MediaCommand, Play, PlayMusic
 from dipflow.runtime.channel import AgentEndpoint
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
@@ -157,3 +157,34 @@ async def test_caller_out_of_the_centers_fallback_queue_too_takes_the_flows_erro
         assert any(line.kind == "disconnect" for line in caller.transcript)
     finally:
         await runtime.stop()
+
+
+class DeadSpeaker(SimCaller):
+    """A line on which nothing plays: every prompt and the hold music fail (TTS down and
+    the music file missing), after a real trip through the loop as a renderer's thread."""
+
+    async def execute(self, command: MediaCommand) -> None:
+        if isinstance(command, Play | PlayMusic):
+            await asyncio.sleep(0)
+            raise RuntimeError("no audio")
+        await super().execute(command)
+
+
+async def test_caller_who_can_hear_nothing_is_hung_up_not_spun_in_silence(
+    runtime: Runtime,
+) -> None:
+    """The flow wires every media error onwards (music error -> announcement, whose error
+    -> music...): with nothing playable the call would loop in silence for ever, burning
+    the CPU. It ends instead, leaving nothing behind in the center."""
+    caller = DeadSpeaker(presses=["1"])
+    session = runtime.start_call(caller, ani=demo_caller("ada").ani, dnis=DNIS, channel="sim")
+    caller.attach(session)
+    steps: list[StepRecord] = []
+    session.observe(steps.append)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(session.done.wait(), 5)
+    assert session.done.is_set(), f"still running after {len(steps)} steps"
+    assert any(line.kind == "disconnect" for line in caller.transcript)
+    snapshot = await runtime.center.snapshot()
+    assert all(not q.waiting for q in snapshot.queues)
+    assert runtime.active_call_count() == 0

@@ -8,6 +8,7 @@ a cancelled timer, an abandoned request) fall through and are ignored.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, cast
@@ -41,6 +42,11 @@ from dipflow.flow.model import (
 )
 
 _A = TypeVar("_A")
+
+MAX_MEDIA_FAILURES: Final = 10
+"""Failed prompts and music in a row (nothing played, pressed or timed out in between)
+after which the caller is taken to hear nothing at all: the call ends, rather than run
+the flow's error paths round in silence for ever (a TTS engine and hold music both down)."""
 
 
 class Engine:
@@ -102,6 +108,21 @@ def _guarded(run: Run, action: Callable[[], None]) -> None:
 
 
 def _ignore(run: Run, event: Event, reason: str) -> None:
+    # A caller can send stray events without end (keys pressed during the hold music):
+    # a run of the same ignored event is one entry with a count, so the trace, and the
+    # state saved after every event, stay bounded.
+    trace = run.state.trace
+    last = trace[-1] if trace else None
+    if (
+        last is not None
+        and last.kind == "ignored"
+        and last.activity == type(event).__name__
+        and last.inputs.get("reason") == reason
+    ):
+        repeated = last.inputs.get("repeated", 1)
+        inputs = {**last.inputs, "repeated": (repeated if isinstance(repeated, int) else 1) + 1}
+        trace[-1] = dataclasses.replace(last, ended_at=run.now, inputs=inputs)
+        return
     run.trace(
         flow=MAIN_FLOW,
         activity=type(event).__name__,
@@ -136,6 +157,7 @@ def _prompt_done(run: Run, event: PromptDone) -> None:
     if cursor is None:
         _ignore(run, event, f"stale prompt {event.prompt_id}")
         return
+    run.state.media_failures = 0
     if cursor.flow == DEFAULT_ERROR_FLOW:
         if cursor.wait is Wait.APOLOGY:
             lifecycle.apology_done(run, cursor)
@@ -153,6 +175,18 @@ def _prompt_failed(run: Run, event: PromptFailed) -> None:
     cursor = _waiting(run.state, event.prompt_id)
     if cursor is None:
         _ignore(run, event, f"stale prompt {event.prompt_id}")
+        return
+    state = run.state
+    state.media_failures += 1
+    if state.media_failures >= MAX_MEDIA_FAILURES and not (state.ended or state.connected):
+        run.trace(
+            flow=cursor.flow,
+            activity=cursor.activity or cursor.flow,
+            kind="media_failed",
+            inputs={"failures": state.media_failures},
+            error=event.reason,
+        )
+        lifecycle.end_call(run, "media_failed", disconnect=True)
     elif cursor.flow == DEFAULT_ERROR_FLOW:
         lifecycle.default_media_failed(run, cursor, event.reason)
     else:
@@ -164,6 +198,7 @@ def _digits(run: Run, event: DigitsCollected) -> None:
     if cursor is None:
         _ignore(run, event, "no menu is listening")
         return
+    run.state.media_failures = 0
     menu = _activity(run, cursor, MenuActivity)
     run.resume(cursor, lambda: media.menu_digits(run, cursor, menu, event.digits))
 
@@ -177,6 +212,7 @@ def _timer(run: Run, event: TimerFired) -> None:
     if cursor is None:
         _ignore(run, event, f"nobody waits for timer {event.timer_id}")
         return
+    state.media_failures = 0
     cursor.timer_id = None
     if cursor.wait is Wait.MENU:
         menu = _activity(run, cursor, MenuActivity)

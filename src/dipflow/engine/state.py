@@ -135,6 +135,9 @@ class CallState:
     finished: bool = False
     """`CallFinished` was emitted; every further event is ignored."""
     default_queue_tried: bool = False
+    media_failures: int = 0
+    """Prompts and music that failed in a row, with nothing played, pressed or timed out
+    in between (see `dipflow.engine.core.MAX_MEDIA_FAILURES`)."""
     trace: list[TraceEntry] = field(default_factory=list)
 
     # -- convenience views of the active cursor --------------------------------------
@@ -200,6 +203,7 @@ class CallState:
             ended=data["ended"],
             finished=data["finished"],
             default_queue_tried=data["default_queue_tried"],
+            media_failures=data.get("media_failures", 0),
             trace=[TraceEntry(**entry) for entry in data["trace"]],
         )
 
