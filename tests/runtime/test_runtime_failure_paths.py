@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -188,3 +190,17 @@ async def test_caller_who_can_hear_nothing_is_hung_up_not_spun_in_silence(
     snapshot = await runtime.center.snapshot()
     assert all(not q.waiting for q in snapshot.queues)
     assert runtime.active_call_count() == 0
+
+
+async def test_a_finished_call_is_not_kept_alive_by_its_hang_up_guard(runtime: Runtime) -> None:
+    """The guard against a call that never finishes after the hang-up is disarmed when it
+    finishes: the loop must not hold every hung-up call (state, trace) for minutes."""
+    caller, session, _ = start(runtime, demo_caller("ada").ani, [])
+    await caller.wait_for(lambda line: line.speaker is Speaker.IVR)
+    caller.hang_up()
+    await asyncio.wait_for(session.done.wait(), 10)
+    await asyncio.sleep(0.05)
+    finished = weakref.ref(session)
+    del session, caller  # the sim caller holds its handle
+    gc.collect()
+    assert finished() is None, [type(r).__name__ for r in gc.get_referrers(finished())]

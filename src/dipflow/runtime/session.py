@@ -144,6 +144,7 @@ class CallSession:
         self._services = services
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._stuck_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._observers: list[Callable[[StepRecord], None]] = []
         self._finished = False
@@ -168,7 +169,7 @@ class CallSession:
             self.facts.hung_up = True
             # The engine finishes a call soon after the caller leaves (contact_ended may
             # still post a record); if it never does, do not keep the call forever.
-            self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
+            self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
 
     def _end_stuck_call(self) -> None:
@@ -389,6 +390,10 @@ class CallSession:
 
     def _finish_bookkeeping(self) -> None:
         SECRETS.drop(self.call_id)
+        if self._stuck_timer is not None:
+            # Else the loop holds the finished session (state, trace) for HANGUP_GRACE_S.
+            self._stuck_timer.cancel()
+            self._stuck_timer = None
         self._finished = True
         self.done.set()
 
