@@ -66,3 +66,17 @@ def test_throttled_logins_with_new_names_do_not_grow_the_throttle() -> None:
         # What /login checks before it refuses a blocked address (no scrypt, no failure).
         assert throttle.retry_after(["ip:203.0.113.9", f"user:spray{n}"], now=1.0) > 0
     assert len(throttle._failures) == 2
+
+
+def test_oversized_login_and_logout_forms_are_refused_unread(client: TestClient) -> None:
+    token = csrf_from(client.get("/desktop").text)
+    padding = "x" * 100_000
+    for path in ("/login", "/logout"):
+        response = client.post(path, data={"csrf_token": token, "username": "ava", "p": padding})
+        assert response.status_code == 413
+    # A chunked body (no Content-Length) is cut off at the limit too.
+    chunks = iter([b"csrf_token=" + token.encode() + b"&p=", *([b"x" * 4096] * 25)])
+    form_type = {"content-type": "application/x-www-form-urlencoded"}
+    response = client.post("/login", content=chunks, headers=form_type)
+    assert response.status_code == 413
+    assert login(client, "ava").status_code == 303  # normal forms still work

@@ -24,7 +24,14 @@ from dipflow.web.auth import SESSION_USER_KEY, current_user
 from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
 from dipflow.web.hub import CLOSE
-from dipflow.web.security import CSRF_FIELD, csrf_ok, csrf_token, receive_frame, same_origin
+from dipflow.web.security import (
+    CSRF_FIELD,
+    csrf_ok,
+    csrf_token,
+    read_small_form,
+    receive_frame,
+    same_origin,
+)
 
 log = logging.getLogger("dipflow.web.desktop")
 
@@ -85,7 +92,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         )
 
     async def login(request: Request) -> Response:
-        form = await request.form()
+        form = await read_small_form(request)
+        if form is None:
+            return Response("The form is too large.", status_code=413)
         username = str(form.get("username") or "")[:64]
         password = str(form.get("password") or "")[:1024]
         next_page = str(form.get("next") or "/desktop")
@@ -132,7 +141,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return RedirectResponse(next_page, status_code=303)
 
     async def logout(request: Request) -> Response:
-        form = await request.form()
+        form = await read_small_form(request)
+        if form is None:
+            return Response("The form is too large.", status_code=413)
         if not csrf_ok(request.session, form.get(CSRF_FIELD)):
             return Response("The logout form expired; reload the page.", status_code=400)
         user = current_user(request, ctx.users)

@@ -15,13 +15,16 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.datastructures import Headers
+from starlette.datastructures import FormData, Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 CSRF_FIELD = "csrf_token"
 CSRF_SESSION_KEY = "csrf"
+MAX_FORM_BYTES = 16 * 1024
+"""The login and logout forms are a few hundred bytes; Starlette keeps a form in memory."""
 
 
 def safe_host(headers: Headers | Mapping[str, str]) -> str | None:
@@ -128,3 +131,29 @@ async def receive_frame(websocket: WebSocket) -> str | bytes:
         return text
     data = message.get("bytes")
     return data if isinstance(data, bytes) else b""
+
+
+async def read_small_form(request: Request) -> FormData | None:
+    """The request's form, or None when its body is larger than `MAX_FORM_BYTES`.
+
+    Starlette's form parser holds an url-encoded body in memory whatever its size: read
+    at most `MAX_FORM_BYTES` (any declared or chunked length) before parsing it.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    return await Request(request.scope, replay).form()
