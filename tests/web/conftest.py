@@ -151,7 +151,7 @@ def fake_config() -> DipflowConfig:
                 "wrap_up_s": 30,
             },
             "users": users,
-            "web": {"session_secret": "test-secret-for-signing-cookies-only"},
+            "web": {"session_secret": "test-secret-for-signing-cookies-only", "phone_public": True},
         }
     )
 

@@ -68,6 +68,10 @@ class WebSettings(_Strict):
     random secret is made at start (sessions then do not survive a restart)."""
     public_url: str | None = None
     """The URL agents and callers use (behind a proxy); `http://host:port` when empty."""
+    phone_public: bool = False
+    """Let anyone who reaches the web port use the browser phone (`/phone`), as the demo does.
+    Off by default: the phone speaks a customer's name and latest case to whoever types
+    their number, so it then needs a desktop login."""
 
 
 class RedisStoreSettings(_Strict):

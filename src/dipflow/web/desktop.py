@@ -35,7 +35,7 @@ from dipflow.web.security import (
 
 log = logging.getLogger("dipflow.web.desktop")
 
-_NEXT_PAGES = ("/desktop", "/supervisor")
+_NEXT_PAGES = ("/desktop", "/supervisor", "/flows", "/phone")
 _REASON = re.compile(r"[A-Za-z0-9_ -]{1,32}")
 _CALL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 IDLE_REASONS = ("break", "lunch", "meeting", "training", "other")

@@ -72,11 +72,16 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         task = asyncio.create_task(asyncio.to_thread(_render_quietly, ctx.runtime.prompts))
         warming.add(task)
 
+    public = bool(ctx.runtime.config.web.phone_public)
+
     async def page(request: Request) -> Response:
+        user = current_user(request, ctx.users)
+        if user is None and not public:
+            return ctx.page(request, "login.html", user=None, error=None, next_page="/phone")
         return ctx.page(
             request,
             "phone.html",
-            user=current_user(request, ctx.users),
+            user=user,
             callers=demo_callers(),
             dialled=dialled_numbers(ctx.runtime.config),
         )
@@ -96,7 +101,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         )
 
     async def phone_socket(websocket: WebSocket) -> None:
-        if not same_origin(websocket.headers):
+        if not same_origin(websocket.headers) or (
+            not public and current_user(websocket, ctx.users) is None
+        ):
             await websocket.close(code=1008)
             return
         await websocket.accept()
