@@ -98,11 +98,14 @@ def free_port() -> int:
 
 
 def sip_options(port: int) -> str:
-    """Send a SIP OPTIONS over UDP and return the status line of the answer."""
+    """Send a SIP OPTIONS over UDP and return the status line of the answer.
+
+    Resent every second, as a UDP client does (RFC 3261 timer E): the web app answers
+    before the SIP listener has bound its port, and a datagram sent then is lost."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         local = sock.getsockname()[1]
-        sock.settimeout(5)
+        sock.settimeout(1)
         request = (
             f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-runtime-test\r\n"
@@ -113,9 +116,14 @@ def sip_options(port: int) -> str:
             "CSeq: 1 OPTIONS\r\n"
             "Content-Length: 0\r\n\r\n"
         )
-        sock.sendto(request.encode(), ("127.0.0.1", port))
-        data, _ = sock.recvfrom(65535)
-        return data.decode(errors="replace").split("\r\n", 1)[0]
+        for _ in range(15):
+            sock.sendto(request.encode(), ("127.0.0.1", port))
+            try:
+                data, _ = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            return data.decode(errors="replace").split("\r\n", 1)[0]
+        raise TimeoutError(f"no answer to OPTIONS on port {port} in 15 s")
 
 
 def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
