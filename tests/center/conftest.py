@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import uuid
@@ -17,14 +16,9 @@ from center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 from dipflow.center import CenterStore, ContactCenter, MemoryCenterStore
 from dipflow.center.redis_store import RedisCenterStore
+from dipflow.emulator.testing import free_port
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +26,7 @@ def redis_url() -> Iterator[str]:
     """A real redis-server on a free loopback port. Missing binary: the tests FAIL."""
     if not REDIS_SERVER.exists():
         pytest.fail(f"{REDIS_SERVER} is missing: install the Debian package redis-server")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(REDIS_SERVER),

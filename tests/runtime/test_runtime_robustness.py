@@ -17,7 +17,7 @@ import pytest
 
 from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
-from dipflow.emulator.testing import RunningEmulator
+from dipflow.emulator.testing import RunningEmulator, free_port
 from dipflow.engine import Engine
 from dipflow.engine.commands import MediaCommand, Play
 from dipflow.engine.events import CallStarted, PromptFailed
@@ -88,6 +88,22 @@ async def test_engine_failure_ends_only_that_call(
     assert any("Goodbye" in line.text for line in healthy.transcript)
 
 
+async def runtime_for_flow(tmp_path: Path, name: str, text: str) -> Runtime:
+    """A started runtime serving the flow `text` (written to `name`) on every number."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    config = config_from_data(
+        {
+            "flows": [{"dnis": "*", "flow": name}],
+            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
+            "media": {"tts": "silent"},
+        },
+        base_dir=tmp_path,
+    )
+    runtime = await Runtime.create(config, environ={})
+    await runtime.start()
+    return runtime
+
+
 SECRET_FLOW = """\
 name: secret
 variables:
@@ -107,17 +123,7 @@ activities:
 
 
 async def test_secure_values_never_reach_the_trace(tmp_path: Path) -> None:
-    (tmp_path / "secret.yaml").write_text(SECRET_FLOW, encoding="utf-8")
-    config = config_from_data(
-        {
-            "flows": [{"dnis": "*", "flow": "secret.yaml"}],
-            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
-            "media": {"tts": "silent"},
-        },
-        base_dir=tmp_path,
-    )
-    runtime = await Runtime.create(config, environ={})
-    await runtime.start()
+    runtime = await runtime_for_flow(tmp_path, "secret.yaml", SECRET_FLOW)
     try:
         caller = SimCaller()
         session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
@@ -143,13 +149,6 @@ async def test_unserved_number_is_refused(emulator: RunningEmulator) -> None:
         assert runtime.active_call_count() == 0
     finally:
         await runtime.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -216,20 +215,10 @@ async def test_log_lines_mask_secure_values_of_live_calls(
 
     from dipflow.runtime.logs import configure_logging
 
-    (tmp_path / "secret.yaml").write_text(SECRET_FLOW, encoding="utf-8")
-    config = config_from_data(
-        {
-            "flows": [{"dnis": "*", "flow": "secret.yaml"}],
-            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
-            "media": {"tts": "silent"},
-        },
-        base_dir=tmp_path,
-    )
     logger = logging.getLogger("dipflow")
     saved = (list(logger.handlers), logger.level, logger.propagate)
     configure_logging(level="INFO", as_json=True)
-    runtime = await Runtime.create(config, environ={})
-    await runtime.start()
+    runtime = await runtime_for_flow(tmp_path, "secret.yaml", SECRET_FLOW)
     try:
         caller = SimCaller(speed=1.0)  # "Thank you." takes a moment: the call stays live
         session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
@@ -262,17 +251,7 @@ activities:
 
 
 async def test_engine_timers_fire_on_the_loop_clock(tmp_path: Path) -> None:
-    (tmp_path / "timed.yaml").write_text(TIMED_FLOW, encoding="utf-8")
-    config = config_from_data(
-        {
-            "flows": [{"dnis": "*", "flow": "timed.yaml"}],
-            "center": {"queues": [{"name": "Q", "teams": ["t"]}]},
-            "media": {"tts": "silent"},
-        },
-        base_dir=tmp_path,
-    )
-    runtime = await Runtime.create(config, environ={})
-    await runtime.start()
+    runtime = await runtime_for_flow(tmp_path, "timed.yaml", TIMED_FLOW)
     try:
         caller = SimCaller()
         session = runtime.start_call(caller, ani="+1", dnis="1", channel="sim")
