@@ -33,7 +33,7 @@ from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, Event, PromptDone
 from dipflow.media import EspeakTts, PromptRenderer
-from dipflow.runtime.channel import ChannelCall
+from dipflow.channels.seam import ChannelCall
 
 GREETING = "Welcome to customer care. Please hold while we find you an agent."
 

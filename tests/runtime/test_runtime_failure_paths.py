@@ -17,7 +17,7 @@ from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest, MediaCommand, Play, PlayMusic
-from dipflow.runtime.channel import AgentEndpoint
+from dipflow.channels.seam import AgentEndpoint
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession, StepRecord

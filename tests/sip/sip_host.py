@@ -18,7 +18,7 @@ from dipflow.engine.events import (
     PromptDone,
 )
 from dipflow.media import EspeakTts, PromptRenderer
-from dipflow.runtime.channel import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall
 
 GREETING = (
     "Hello and welcome to dipflow. For an agent, press one. "

@@ -13,7 +13,7 @@ from sip_host import GREETING, ScriptedHost, running_server, shared_prompts
 
 from dipflow.channels.sip import SipServer
 from dipflow.engine.events import AgentDisconnected, CallerHungUp, PromptDone
-from dipflow.runtime.channel import AgentEndpoint
+from dipflow.channels.seam import AgentEndpoint
 
 pytestmark = pytest.mark.slow
 

@@ -2,6 +2,6 @@
 connectors, the contact center and the desktop (see docs/runtime.md).
 
 Import what you need from the submodules (`dipflow.runtime.runtime.Runtime`,
-`dipflow.runtime.config.load_config`, `dipflow.runtime.channel`...): this package
+`dipflow.runtime.config.load_config`, `dipflow.channels.seam`...): this package
 stays light so that channels can import the seam without the whole runtime.
 """

@@ -23,7 +23,7 @@ from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink
-from dipflow.runtime.channel import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
@@ -86,7 +86,7 @@ def resolve_flow_path(reference: str, base_dir: Path) -> Path:
 
 
 class Runtime:
-    """Implements `dipflow.runtime.channel.CallHost`."""
+    """Implements `dipflow.channels.seam.CallHost`."""
 
     def __init__(
         self,

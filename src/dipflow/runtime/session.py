@@ -44,7 +44,7 @@ from dipflow.engine.events import (
     QueueFailed,
     TimerFired,
 )
-from dipflow.runtime.channel import ChannelCall
+from dipflow.channels.seam import ChannelCall
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
@@ -123,7 +123,7 @@ class CallFacts:
 
 
 class CallSession:
-    """Implements `dipflow.runtime.channel.CallHandle` for the channel."""
+    """Implements `dipflow.channels.seam.CallHandle` for the channel."""
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
-from dipflow.runtime.channel import AgentEndpoint, CallHandle
+from dipflow.channels.seam import AgentEndpoint, CallHandle
 
 CHARS_PER_SECOND = 15.0
 """Roughly how fast TTS speaks (about 160 words a minute)."""
@@ -43,7 +43,7 @@ class TranscriptLine:
 
 
 class SimCaller:
-    """Implements `dipflow.runtime.channel.ChannelCall`."""
+    """Implements `dipflow.channels.seam.ChannelCall`."""
 
     def __init__(
         self,

@@ -27,7 +27,7 @@ from dipflow.media import MediaError, RenderedAudio
 
 if TYPE_CHECKING:  # the seam's types only; no runtime import from a lower layer
     from dipflow.channels.sip.server import SipServer
-    from dipflow.runtime.channel import AgentEndpoint, CallHandle
+    from dipflow.channels.seam import AgentEndpoint, CallHandle
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from dipflow.engine.events import Event
 from dipflow.media import PromptRenderer
 
 if TYPE_CHECKING:
-    from dipflow.runtime.channel import AgentEndpoint, CallHost
+    from dipflow.channels.seam import AgentEndpoint, CallHost
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from dipflow.channels.web.protocol import ClientMessage, HangUp, PressDigits, PromptEnded
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
-from dipflow.runtime.channel import AgentEndpoint, CallHandle
+from dipflow.channels.seam import AgentEndpoint, CallHandle
 
 log = logging.getLogger("dipflow.channels.web")
 
@@ -78,7 +78,7 @@ class _Playing:
 
 
 class BrowserCall:
-    """Implements `dipflow.runtime.channel.ChannelCall` for a caller in a web page."""
+    """Implements `dipflow.channels.seam.ChannelCall` for a caller in a web page."""
 
     def __init__(
         self,

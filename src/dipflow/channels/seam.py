@@ -1,4 +1,4 @@
-"""The seam between the runtime and the channels (SIP, Twilio, browser, simulator).
+"""The seam between the runtime and the channels (SIP, browser, simulator). Layer 4 (channels).
 
 A channel that receives a call creates a `ChannelCall` (its side of the call) and
 hands it to `CallHost.start_call`, getting back a `CallHandle` to post events to.
