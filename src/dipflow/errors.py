@@ -11,3 +11,9 @@ from __future__ import annotations
 
 class DipflowError(Exception):
     """Base of every error dipflow raises deliberately."""
+
+
+class ConfigError(DipflowError, ValueError):
+    """A configuration (dipflow.yaml, a connector's settings, an environment override) that
+    cannot be used, located where possible as `file:line:col: message`. The one configuration
+    error of the package: the runtime and the connectors raise this same class."""
