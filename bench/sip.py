@@ -29,11 +29,11 @@ from typing import Any
 
 import psutil
 
+from dipflow.channels.seam import ChannelCall
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, Event, PromptDone
 from dipflow.media import EspeakTts, PromptRenderer
-from dipflow.channels.seam import ChannelCall
 
 GREETING = "Welcome to customer care. Please hold while we find you an agent."
 

@@ -13,11 +13,11 @@ from typing import Any
 from dipflow.center import AgentState, ContactOffered
 from dipflow.center.config import QueueConfig
 from dipflow.center.model import IDLE_REASON_RONA
+from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest, MediaCommand, Play, PlayMusic
-from dipflow.channels.seam import AgentEndpoint
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession, StepRecord

@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Disconnect, Play, PlayMusic
 from dipflow.engine.events import (
@@ -18,7 +19,6 @@ from dipflow.engine.events import (
     PromptDone,
 )
 from dipflow.media import EspeakTts, PromptRenderer
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
 
 GREETING = (
     "Hello and welcome to dipflow. For an agent, press one. "

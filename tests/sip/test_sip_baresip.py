@@ -11,9 +11,9 @@ from baresip_peer import Baresip, tone_wav
 from pydantic import SecretStr
 from sip_host import GREETING, ScriptedHost, running_server, shared_prompts
 
+from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip import SipServer
 from dipflow.engine.events import AgentDisconnected, CallerHungUp, PromptDone
-from dipflow.channels.seam import AgentEndpoint
 
 pytestmark = pytest.mark.slow
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dipflow.center.service import ContactCenter
+from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.connectors.registry import Connectors
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dipflow.channels.seam import ChannelCall
 from dipflow.engine.commands import (
     CallFinished,
     CancelTimer,
@@ -44,7 +45,6 @@ from dipflow.engine.events import (
     QueueFailed,
     TimerFired,
 )
-from dipflow.channels.seam import ChannelCall
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dipflow.channels.seam import AgentEndpoint, CallHandle
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
-from dipflow.channels.seam import AgentEndpoint, CallHandle
 
 CHARS_PER_SECOND = 15.0
 """Roughly how fast TTS speaks (about 160 words a minute)."""

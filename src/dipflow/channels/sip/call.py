@@ -26,8 +26,8 @@ from dipflow.engine.events import (
 from dipflow.media import MediaError, RenderedAudio
 
 if TYPE_CHECKING:  # the seam's types only; no runtime import from a lower layer
-    from dipflow.channels.sip.server import SipServer
     from dipflow.channels.seam import AgentEndpoint, CallHandle
+    from dipflow.channels.sip.server import SipServer
 
 log = logging.getLogger(__name__)
 

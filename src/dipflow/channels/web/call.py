@@ -30,10 +30,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dipflow.channels.seam import AgentEndpoint, CallHandle
 from dipflow.channels.web.protocol import ClientMessage, HangUp, PressDigits, PromptEnded
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
-from dipflow.channels.seam import AgentEndpoint, CallHandle
 
 log = logging.getLogger("dipflow.channels.web")
 
