@@ -20,13 +20,18 @@ from typing import Any
 
 import yaml
 
+from dipflow.runtime.errors import DipflowRuntimeError
+
 ENV_PREFIX = "DIPFLOW_"
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Variables of the process itself, not configuration overrides.
 _NOT_OVERRIDES = frozenset({"DIPFLOW_CONFIG", "DIPFLOW_LOG_LEVEL", "DIPFLOW_LOG_JSON"})
 
 
-class EnvError(ValueError):
+class EnvError(DipflowRuntimeError, ValueError):
+    """A `${NAME}` or `DIPFLOW_*` override that cannot apply (the loader makes it a located
+    `ConfigError`)."""
+
     def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
