@@ -15,26 +15,26 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
 from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.connectors.errors import ConnectorError
 from dipflow.connectors.registry import Connectors
+from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
-from dipflow.media.prompts import PromptRenderer
-from dipflow.engine import Engine
 from dipflow.errors import DipflowError
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.errors import FlowError
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity
+from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.errors import RuntimeStartError
 from dipflow.runtime.metrics import RuntimeMetrics
-from dipflow.runtime.parts import make_center_store, make_prompts
 from dipflow.runtime.notices import (
     CallData,
     CallSummary,
@@ -42,6 +42,7 @@ from dipflow.runtime.notices import (
     RuntimeNotice,
     ScreenPopReady,
 )
+from dipflow.runtime.parts import make_center_store, make_prompts
 from dipflow.runtime.session import CallFacts, CallSession, EngineLike
 from dipflow.runtime.store import CallStateStore, CenterCallStore
 from dipflow.runtime.tracing import TraceView
