@@ -157,6 +157,9 @@ def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
         assert status == 200, f"demo did not answer (exit {process.poll()})"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "dipflow_active_calls" in metrics
+        # The demo hands its CRM's callers to the browser phone's picker.
+        phone = httpx.get(f"http://127.0.0.1:{port}/phone", timeout=5).text
+        assert demo_caller("ada").ani in phone and "Ada Lovelace" in phone
         assert sip_options(sip_port).startswith("SIP/2.0 200")
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)

@@ -57,11 +57,15 @@ class SessionDirectory(Protocol):
     def agent_endpoint(self, agent_id: str) -> AgentEndpoint: ...
 
 
+def center_failure_level(exc: CenterError) -> int:
+    """A store outage (Redis down) is logged at warning level; a refusal (an agent in the
+    wrong state, an offer already gone) at info: neither is a bug, neither has a traceback
+    worth reading."""
+    return logging.WARNING if isinstance(exc, CenterStoreError) else logging.INFO
+
+
 def log_center_failure(what: str, exc: CenterError) -> None:
-    """A store outage (Redis down) at warning level; a refusal (an agent in the wrong state,
-    an offer already gone) at info: neither is a bug, neither has a traceback worth reading."""
-    level = logging.WARNING if isinstance(exc, CenterStoreError) else logging.INFO
-    log.log(level, "%s: %s: %s", what, type(exc).__name__, exc)
+    log.log(center_failure_level(exc), "%s: %s: %s", what, type(exc).__name__, exc)
 
 
 class CenterLink:

@@ -60,6 +60,15 @@ class DesktopUser(_Strict):
         return value
 
 
+class PhoneCaller(_Strict):
+    """A number the browser phone offers to call from, with the name it shows."""
+
+    ani: str = Field(min_length=1, max_length=32)
+    """As the page sends it: digits with an optional leading `+` (spaces and dashes allowed)."""
+    name: str = Field(min_length=1, max_length=100)
+    """Shown on the picker's button (text, escaped like all CRM data)."""
+
+
 class WebSettings(_Strict):
     host: str = "127.0.0.1"
     """Interface the web app listens on."""
@@ -74,6 +83,9 @@ class WebSettings(_Strict):
     """Let anyone who reaches the web port use the browser phone (`/phone`), as the demo does.
     Off by default: the phone speaks a customer's name and latest case to whoever types
     their number, so it then needs a desktop login."""
+    phone_callers: list[PhoneCaller] = Field(default_factory=list)
+    """Numbers the browser phone offers in its picker (the demo lists its CRM's callers);
+    any other number can still be typed."""
 
 
 class RedisStoreSettings(_Strict):
