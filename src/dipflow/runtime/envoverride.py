@@ -10,6 +10,7 @@ Two mechanisms, both applied to the raw YAML data before validation:
   `DIPFLOW_WEB__SESSION_SECRET=...`. In a list, a level is an index or the
   `name` (or `username`) of an item: `DIPFLOW_CONNECTORS__DYNAMICS__CLIENT_SECRET=...`.
   Values are parsed as YAML scalars (`9000` is a number, `true` a boolean, `null` null).
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

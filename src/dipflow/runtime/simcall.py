@@ -3,6 +3,7 @@
 `run_sim_call` starts a `SimCaller`, optionally lets a simulated agent answer the
 offer (through `runtime.agent_accept`, exactly as the desktop does), and returns
 the transcript, the screen pops and the call's summary once the call is over.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

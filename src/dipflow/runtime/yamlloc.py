@@ -3,6 +3,7 @@
 `dipflow.flow.yamlsource` keeps the position of every value, refuses alias bombs
 and reports duplicate keys; this module adapts it to the configuration loader:
 a `Location` per pydantic error path, and duplicate keys as problems.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations
