@@ -127,5 +127,5 @@ def test_a_file_that_is_not_a_wav_is_a_media_error_naming_it(tmp_path: Path) -> 
         read_wav(b"RIFF....not really")
     (tmp_path / "broken.wav").write_bytes(b"RIFF....not really")
     renderer = PromptRenderer(_NoTts(), audio_dirs=[tmp_path])
-    with pytest.raises(MediaError, match="audio 'broken.wav': not a PCM WAV file"):
+    with pytest.raises(MediaError, match=r"audio 'broken\.wav': not a PCM WAV file"):
         renderer.render_audio("broken.wav")
