@@ -1,6 +1,4 @@
-"""One connector: a pooled `httpx.AsyncClient`, its credentials, retries and breaker.
-
-Layer 3 (connectors).
+"""One connector: a pooled HTTP client, credentials, retries, breaker. Layer 3 (connectors).
 
 `ConnectorClient.execute(HttpRequest)` always answers with an `HttpCompleted`; it
 never raises. The rules, in order:

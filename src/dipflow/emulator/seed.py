@@ -1,7 +1,6 @@
-"""Generate a large, realistic CRM database for benchmarks (`dipflow crm seed`).
+"""A large, realistic CRM database for benchmarks (`crm seed`). Beside the layers (emulator).
 
-Layer: the emulator (a CRM peer beside the product; only the command line and the tests
-import it).
+The emulator is a CRM peer that dipflow reaches over HTTP; only the command line imports it.
 
 Phones are stored the way real CRMs hold them, typed by hand over years: US
 numbers as "+1 415-555-0123", "(415) 555-0123", "4155550123"...; UK numbers as
@@ -101,7 +100,6 @@ US_FORMATS = (
 )
 UK_FORMATS = ("+44 20 {p} {q}", "020 {p} {q}", "+44 (0)20 {p} {q}", "020{p}{q}", "+4420{p}{q}")
 UK_MOBILE_FORMATS = ("07{m} {n}", "+44 7{m} {n}", "+447{m}{n}", "07{m}{n}")
-
 
 
 @dataclass(frozen=True, slots=True)

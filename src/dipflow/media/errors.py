@@ -1,6 +1,6 @@
-"""The media layer's exceptions: one tree, third-party errors translated at the boundary.
+"""The media layer's exceptions, in one tree. Layer 3 (media).
 
-Layer 3 (media).
+Third-party errors (espeak-ng, `wave`) are translated where they are caught.
 
     DipflowError
     └── MediaError            a prompt or piece of audio could not be produced
