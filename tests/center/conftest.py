@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 from dipflow.center import CenterStore, ContactCenter, MemoryCenterStore
 from dipflow.center.redis_store import RedisCenterStore
 from dipflow.emulator.testing import free_port
+from tests.center.center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 from dipflow.center import (
     AgentState,
@@ -25,6 +24,7 @@ from dipflow.center import (
     QueueConfig,
 )
 from dipflow.center.redis_store import RedisCenterStore
+from tests.center.center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 
 async def wait_for(recorder: Recorder, kind: type) -> Notification:

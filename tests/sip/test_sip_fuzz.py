@@ -8,7 +8,6 @@ import tracemalloc
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sip_helpers import OFFER, cancel, in_dialog, invite
 
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import IncomingCall
@@ -16,6 +15,7 @@ from dipflow.channels.sip.message import SipParseError, StreamFramer, parse_mess
 from dipflow.channels.sip.rtp import DtmfReceiver, parse_rtp
 from dipflow.channels.sip.sdp import SdpError, negotiate, parse_sdp
 from dipflow.channels.sip.settings import SipSettings
+from tests.sip.sip_helpers import OFFER, cancel, in_dialog, invite
 
 RESPONSE = (
     b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"

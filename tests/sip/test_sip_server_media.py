@@ -9,13 +9,12 @@ import socket
 import struct
 import time
 
-from sip_helpers import OFFER, in_dialog, invite, to_tag_of
-from sip_host import ScriptedHost, running_server
-
 from dipflow.channels.sip.message import SipMessage, parse_message
 from dipflow.channels.sip.rtp import RtpPacket, parse_rtp
 from dipflow.channels.sip.sdp import parse_sdp
 from dipflow.engine.events import CallerHungUp, DigitsCollected
+from tests.sip.sip_helpers import OFFER, in_dialog, invite, to_tag_of
+from tests.sip.sip_host import ScriptedHost, running_server
 
 
 def _udp() -> socket.socket:

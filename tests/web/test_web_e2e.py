@@ -11,12 +11,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, RunningDipflow, running_dipflow
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from dipflow.emulator.demo_data import DEMO_CALLERS, HOSTILE_NAME, UNKNOWN_ANI
 from dipflow.emulator.testing import RunningEmulator, running_emulator
 from dipflow.runtime.notices import ScreenPopReady
+from tests.web.e2e_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    RunningDipflow,
+    running_dipflow,
+)
 
 pytestmark = pytest.mark.slow
 
