@@ -71,7 +71,8 @@ def redis_prefix() -> str:
 StoreFactory = Callable[[], CenterStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
+# The Redis store drives a real redis-server: slow; the memory store keeps the contract fast.
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.slow)])
 async def make_store(
     request: pytest.FixtureRequest, redis_prefix: str
 ) -> AsyncIterator[StoreFactory]:

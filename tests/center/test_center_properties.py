@@ -10,6 +10,7 @@ refused with an error changed nothing.
 from __future__ import annotations
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -127,4 +128,4 @@ CenterMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestCenterInterleavings = CenterMachine.TestCase
+TestCenterInterleavings = pytest.mark.slow(CenterMachine.TestCase)

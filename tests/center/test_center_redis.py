@@ -28,6 +28,8 @@ from tests.center.center_helpers import (
     sample_config,
 )
 
+pytestmark = pytest.mark.slow  # every test here talks to a real redis-server
+
 CALLS = [f"call-{i}" for i in range(10)]
 AGENTS = ["alice", "bob", "carol"]
 QUEUES = ["sales", "overflow", "support"]

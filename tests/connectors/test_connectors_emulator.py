@@ -149,6 +149,7 @@ async def test_hostile_anis_match_nothing_and_never_crash(emu: RunningEmulator, 
     assert helper.kind is MatchKind.NONE
 
 
+@pytest.mark.slow
 async def test_two_hundred_calls_one_token(emu: RunningEmulator) -> None:
     before = emu.stats()["tokens_issued"]
     async with connectors_for(emu) as connectors:
@@ -159,6 +160,7 @@ async def test_two_hundred_calls_one_token(emu: RunningEmulator) -> None:
     assert stats["token_fetches"] == 1
 
 
+@pytest.mark.slow
 async def test_token_refreshed_before_expiry_against_the_emulator() -> None:
     with running_emulator(token_lifetime_s=2) as emu:
         async with connectors_for(emu) as connectors:
@@ -299,6 +301,7 @@ async def test_hanging_crm_costs_the_budget_then_the_breaker_saves_it(
     assert stats["breaker"] == "open" and stats["short_circuited"] == 2
 
 
+@pytest.mark.slow
 async def test_crm_down_is_an_error_output(emu: RunningEmulator) -> None:
     config = config_for(emu, base_url="http://127.0.0.1:9", auth={"type": "none"})
     async with Connectors([config], environ={}) as connectors:

@@ -69,6 +69,7 @@ def test_faults_spare_the_token_endpoint_unless_asked(crm: RunningEmulator) -> N
     assert info.value.response.status_code == 503
 
 
+@pytest.mark.slow
 def test_seeded_rng_gives_a_reproducible_fault_sequence() -> None:
     from dipflow.emulator.settings import EmulatorSettings
     from dipflow.emulator.testing import running_emulator

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,6 +140,7 @@ def test_sdp_and_rtp_parsers_never_raise_unexpectedly(data: bytes) -> None:
         DtmfReceiver(packet.payload_type).receive(packet)
 
 
+@pytest.mark.slow
 def test_flood_of_garbage_and_calls_keeps_memory_bounded() -> None:
     settings = SipSettings(port=5060, tracked_sources=1000, max_transactions=2000)
     agent = SipUserAgent(settings, local_port=5060)

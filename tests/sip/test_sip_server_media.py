@@ -9,6 +9,8 @@ import socket
 import struct
 import time
 
+import pytest
+
 from dipflow.channels.sip.message import SipMessage, parse_message
 from dipflow.channels.sip.rtp import RtpPacket, parse_rtp
 from dipflow.channels.sip.sdp import parse_sdp
@@ -67,6 +69,7 @@ def _reinvite(to_tag: str, branch: str, cseq: int, body: str, sip_port: int) -> 
     return request + f"{extra}Content-Length: {len(body)}\r\n\r\n{body}".encode()
 
 
+@pytest.mark.slow
 async def test_rtp_pacing_dtmf_from_the_peer_only_and_hold() -> None:
     host = ScriptedHost()
     sip, rtp, stranger = _udp(), _udp(), _udp()
