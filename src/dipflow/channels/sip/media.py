@@ -297,7 +297,7 @@ async def open_session(
         session = RtpSession(port=port, listener=listener)
         try:
             await loop.create_datagram_endpoint(
-                lambda session=session: session,  # type: ignore[misc]
+                _returning(session),
                 local_addr=(host, port),
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
             )
@@ -305,3 +305,8 @@ async def open_session(
             continue  # taken by another process: skip it, do not release it back
         return session
     return None
+
+
+def _returning(session: RtpSession) -> Callable[[], RtpSession]:
+    """The protocol factory for one session (a lambda in the loop would bind late)."""
+    return lambda: session
