@@ -355,3 +355,7 @@ class AgentCore(ABC):
     def transactions(self) -> int:
         """How many transactions are alive (for tests: memory stays bounded)."""
         return len(self._server_tx) + len(self._client_tx)
+
+    def live_transactions(self) -> list[Transaction]:
+        """The transactions alive now (for tests and diagnostics)."""
+        return [*self._server_tx.values(), *self._client_tx.values()]
