@@ -1,5 +1,7 @@
 """The SIP user agent, sans-IO (RFC 3261 transactions and dialogs, RFC 3581, RFC 6026).
 
+Layer 4 (channels).
+
 Drive it like h11/aioquic: feed bytes with `receive_datagram(data, source, now)`
 (a UDP datagram or one framed TCP message) and get `SipEvent`s back; collect
 what to send with `take_outgoing()`; call `handle_timer(now)` at

@@ -1,5 +1,7 @@
 """RTP media for SIP calls on asyncio: sockets, drift-free pacing, playback, DTMF, relay.
 
+Layer 4 (channels).
+
 One `MediaClock` task paces every session of the server. It wakes on an absolute
 5 ms grid (deadline = start + k * 5 ms, never `sleep(0.02)` in a loop, so error
 does not accumulate) and each session sends on one of the four 5 ms slots of a
