@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pytest
-from sip_helpers import PEER, in_dialog, invite, parse_all, to_tag_of
 
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.builders import build_response
@@ -46,6 +45,7 @@ from dipflow.channels.sip.transitions import (
     TxInput,
     transition,
 )
+from tests.sip.sip_helpers import PEER, in_dialog, invite, parse_all, to_tag_of
 
 K, S, M, T, A = TxKind, TxState, TxInput, SipTimer, TxAction
 Transaction = ServerTransaction | ClientTransaction
