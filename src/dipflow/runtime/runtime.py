@@ -20,14 +20,12 @@ from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
-from dipflow.connectors.errors import ConnectorError
 from dipflow.connectors.registry import Connectors
 from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
 from dipflow.errors import DipflowError
 from dipflow.flow.bundled import bundled_path
-from dipflow.flow.errors import FlowError
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity
 from dipflow.media.prompts import PromptRenderer
@@ -126,9 +124,10 @@ class Runtime:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
                 engine = Engine(flow, variables=binding.variables)
-            # Lookup: no bundled flow of that name; Value: a variable override the flow
-            # does not declare or that does not convert; OS: the file cannot be read.
-            except (FlowError, LookupError, ValueError, OSError) as exc:
+            # DipflowError: a flow that does not load (FlowError), an organisation setting
+            # the flow does not declare (EngineError); Lookup: no bundled flow of that
+            # name; OS: the file cannot be read.
+            except (DipflowError, LookupError, OSError) as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
             missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
             if missing:
@@ -142,7 +141,7 @@ class Runtime:
         store = CenterCallStore(center_store)
         try:
             connectors = Connectors(config.connectors, environ=environ)
-        except (DipflowError, ConnectorError) as exc:  # a missing secret, a duplicate name
+        except DipflowError as exc:  # a missing secret, a duplicate name (ConnectorError)
             raise RuntimeStartError(str(exc)) from exc
         prompts = make_prompts(config.media)
         return cls(
