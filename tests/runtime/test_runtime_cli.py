@@ -237,3 +237,16 @@ def test_serve_refuses_a_flow_whose_connector_is_not_configured(tmp_path: Path) 
     result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", "0"])
     assert result.exit_code == 2
     assert "dynamics" in result.output
+
+
+def test_serve_refuses_an_organisation_setting_the_flow_does_not_declare(tmp_path: Path) -> None:
+    config = tmp_path / "dipflow.yaml"
+    bound = "    flow: ms-dynamics-data-dip\n"
+    config.write_text(
+        SERVE_CONFIG.replace(bound, bound + "    variables: {NoSuchSetting: 1}\n"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert "cannot start" in result.output and "NoSuchSetting" in result.output
+    assert "Traceback" not in result.output
