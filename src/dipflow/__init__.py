@@ -1,3 +1,3 @@
-"""dipflow: a self-hosted contact-center IVR."""
+"""dipflow: a self-hosted contact-center IVR. The package root: layers are mapped in docs/architecture.md."""
 
 __version__ = "0.1.0"
