@@ -84,8 +84,11 @@ async def serve_runtime(
     environ: Mapping[str, str],
     on_ready: Callable[[ServerUrls], None],
     stop: asyncio.Event | None = None,
+    on_parts: Callable[[Runtime, SipServer | None], None] | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop` is set), then shut everything down."""
+    """Run until SIGINT/SIGTERM (or `stop` is set), then shut everything down.
+
+    `on_parts` sees the running runtime and SIP listener before `on_ready` (tests)."""
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -118,6 +121,8 @@ async def serve_runtime(
         if config.sip is not None:
             sip = SipServer(config.sip, host=runtime, prompts=runtime.prompts)
             await sip.start()
+        if on_parts is not None:
+            on_parts(runtime, sip)
         base = (config.web.public_url or f"http://{config.web.host}:{port}").rstrip("/")
         on_ready(
             ServerUrls(

@@ -42,6 +42,7 @@ from dipflow.channels.sip.message import (
     Via,
     parse_message,
 )
+from dipflow.channels.sip.protection_setup import registration_check
 from dipflow.channels.sip.timers import SipTimer
 from dipflow.channels.sip.transactions import (
     Leg,
@@ -61,12 +62,9 @@ class SipUserAgent(ClientSide):
         self._now = now
         self._fresh_tx = None
         ip = source[0]
-        blocked_until = self._penalty.get(ip)
-        if blocked_until is not None:
-            if now < blocked_until:
-                self.stats["penalised"] += 1
-                return []
-            del self._penalty[ip]
+        if self.protection.penalised(ip, now):
+            self.stats["penalised"] += 1
+            return []
         self.guard.received(ip, len(data))
         if not data.strip(b"\r\n"):
             return []  # keep-alive (RFC 5626 §3.5.1); nothing to answer over UDP
@@ -240,7 +238,7 @@ class SipUserAgent(ClientSide):
         from_tag: str,
         now: float,
     ) -> None:
-        if not self.invite_limiter.allow(source[0], now):
+        if not self.protection.allow_invite(source, now):
             self.stats["rate_limited"] += 1
             del self._server_tx[tx.key]  # drop silently: do not feed a flood
             return
@@ -361,17 +359,20 @@ class SipUserAgent(ClientSide):
         transport: str,
         now: float,
     ) -> None:
-        user = self.registrar.authenticate(request, now)
-        if user is None:
+        outcome = registration_check(self, request, source[0], now)
+        if outcome is None:
+            del self._server_tx[tx.key]  # locked out: not checked, not answered
+            return
+        if isinstance(outcome, str):
             response = self._response(request, 401, to_tag=new_token(6))
-            response.headers.add("WWW-Authenticate", self.registrar.challenge(now))
+            response.headers.add("WWW-Authenticate", outcome)
             self._respond_tx(tx, response, now)
             return
         self.guard.verify(source[0])
-        contacts = self.registrar.register(request, user, source, transport, now)
+        contacts = self.registrar.register(request, outcome.user, source, transport, now)
         response = self._response(request, 200, to_tag=new_token(6))
         for contact in contacts:
             response.headers.add("Contact", contact)
         self._respond_tx(tx, response, now)
         if contacts:
-            self._events.append(AgentRegistered(user=user, contact=contacts[0]))
+            self._events.append(AgentRegistered(user=outcome.user, contact=contacts[0]))

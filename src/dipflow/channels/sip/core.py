@@ -12,7 +12,6 @@ import heapq
 import itertools
 import secrets
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from typing import assert_never
 
 from dipflow.channels.sip.builders import (
@@ -30,11 +29,13 @@ from dipflow.channels.sip.events import (
     OutgoingFailed,
     SipEvent,
 )
+from dipflow.channels.sip.lockout import AuthThrottle
 from dipflow.channels.sip.message import (
     SipMessage,
     Via,
 )
 from dipflow.channels.sip.protection import AmplificationGuard, RateLimiter
+from dipflow.channels.sip.protection_setup import lockout_policy, protection_for
 from dipflow.channels.sip.registrar import Registrar
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.timers import (
@@ -83,19 +84,14 @@ class AgentCore(ABC):
             realm=settings.realm,
             users={u: p.get_secret_value() for u, p in settings.registrar_users.items()},
             max_expires_s=settings.register_max_expires_s,
+            nonce_lifetime_s=settings.register_nonce_lifetime_s,
+            max_nonce_records=settings.tracked_sources,
         )
-        self.invite_limiter = RateLimiter(
-            rate=settings.invite_rate_per_s, burst=settings.invite_burst,
-            max_keys=settings.tracked_sources,
-        )  # fmt: skip
-        self.garbage_limiter = RateLimiter(
-            rate=settings.garbage_rate_per_s, burst=settings.garbage_burst,
-            max_keys=settings.tracked_sources,
-        )  # fmt: skip
+        self.protection = protection_for(settings)
+        self.throttle = AuthThrottle(lockout_policy(settings))
         self.guard = AmplificationGuard(
             factor=settings.amplification_factor, max_keys=settings.tracked_sources
         )
-        self._penalty: OrderedDict[str, float] = OrderedDict()
         self._server_tx: dict[ServerKey, ServerTransaction] = {}
         self._client_tx: dict[ClientKey, ClientTransaction] = {}
         self.legs: dict[str, Leg] = {}
@@ -106,8 +102,14 @@ class AgentCore(ABC):
         self._counter = itertools.count()
         self.stats: dict[str, int] = {
             "garbage": 0, "penalised": 0, "rate_limited": 0, "amplification_drops": 0,
-            "oversized": 0, "overload_drops": 0,
+            "oversized": 0, "overload_drops": 0, "auth_failures": 0, "auth_replays": 0,
+            "auth_throttled": 0,
         }  # fmt: skip
+
+    @property
+    def invite_limiter(self) -> RateLimiter:
+        """The INVITE buckets of sources that are not configured peers."""
+        return self.protection.invites
 
     def take_outgoing(self) -> list[Outgoing]:
         out, self._outgoing = self._outgoing, []
@@ -343,10 +345,7 @@ class AgentCore(ABC):
 
     def _garbage(self, ip: str, now: float) -> None:
         self.stats["garbage"] += 1
-        if not self.garbage_limiter.allow(ip, now):
-            self._penalty[ip] = now + 10.0
-            if len(self._penalty) > self.settings.tracked_sources:
-                self._penalty.popitem(last=False)
+        self.protection.garbage(ip, now)
 
     def _take_events(self) -> list[SipEvent]:
         events, self._events = self._events, []

@@ -1,9 +1,8 @@
 """A minimal registrar for agents' softphones (RFC 3261 §10) with digest auth. Layer 4 (channels).
 
 Authentication is HTTP Digest as SIP uses it (RFC 2617 via RFC 3261 §22.4),
-MD5 with qop=auth, or SHA-256 when the client picks it (RFC 8760). Nonces are
-stateless: an HMAC of their issue time under a per-process secret, valid for
-five minutes, so the registrar keeps no per-challenge state for an attacker to fill.
+MD5 with qop=auth, or SHA-256 when the client picks it (RFC 8760), with RFC 7616's
+replay protection (see `Registrar`). Throttling of wrong answers is `lockout.py`'s.
 """
 
 from __future__ import annotations
@@ -11,11 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
+from collections import OrderedDict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from dipflow.channels.sip.message import NameAddr, SipMessage, SipParseError
 
-NONCE_LIFETIME_S = 300.0
+NONCE_LIFETIME_S = 120.0
+"""Default life of a nonce (`SipSettings.register_nonce_lifetime_s`)."""
 _ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 
 
@@ -62,65 +65,163 @@ def _split_commas(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+class AuthOutcome(StrEnum):
+    OK = "ok"
+    MISSING = "missing"
+    """No credentials (or not for our realm, or an algorithm we do not offer): challenge."""
+    STALE = "stale"
+    """The right answer to a nonce that expired: challenge again with `stale=true`
+    (RFC 7616 §3.3), not a failure."""
+    FAILED = "failed"
+    """A wrong answer, an unknown user, or a nonce we did not issue to this address."""
+    REPLAY = "replay"
+    """The right answer, already used: a nonce count that does not grow (RFC 7616 §3.4.5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    outcome: AuthOutcome
+    user: str | None
+    """The username the request claims (None when it claims none)."""
+
+
+@dataclass(slots=True)
+class _NonceUse:
+    highest_nc: int
+    issued: float
+
+
 class Registrar:
-    def __init__(self, *, realm: str, users: dict[str, str], max_expires_s: int) -> None:
+    """Bindings, and the digest check of REGISTERs.
+
+    Nonces are stateless when issued (an HMAC of their issue time, a random part and
+    the client's IP under a per-process secret), so answering challenges keeps no state
+    for an attacker to fill. State is kept once a nonce has been answered *correctly*:
+    its highest nonce count, which every later use must exceed (RFC 7616 §3.4.5 replay
+    protection; a request without qop may use its nonce once). A replayed REGISTER, from
+    any port, is therefore refused and cannot move a binding. That table is bounded:
+    when a nonce's record is forgotten, every nonce issued up to it becomes stale, so a
+    forgotten record never reopens a replay. A nonce lives `nonce_lifetime_s` and
+    answers only for the address it was issued to (RFC 7616 §5.4 suggests the client's
+    address in the nonce).
+    """
+
+    def __init__(
+        self,
+        *,
+        realm: str,
+        users: dict[str, str],
+        max_expires_s: int,
+        nonce_lifetime_s: float = NONCE_LIFETIME_S,
+        max_nonce_records: int = 10_000,
+    ) -> None:
         self.realm = realm
         self.users = users
         self.max_expires_s = max_expires_s
+        self.nonce_lifetime_s = nonce_lifetime_s
+        self.max_nonce_records = max_nonce_records
         self._secret = secrets.token_bytes(32)
         self._bindings: dict[str, Binding] = {}
+        self._used: OrderedDict[str, _NonceUse] = OrderedDict()
+        self._forgotten_up_to = -1.0
 
-    def _nonce(self, now: float) -> str:
-        stamp = f"{now:.3f}"
-        mac = hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{stamp}-{mac}"
+    def _mac(self, stamp: str, salt: str, ip: str) -> str:
+        text = f"{stamp}.{salt}.{ip}".encode()
+        return hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
 
-    def _nonce_valid(self, nonce: str, now: float) -> bool:
-        stamp, _, mac = nonce.partition("-")
-        expected = hmac.new(self._secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(mac, expected):
-            return False
+    def _nonce(self, ip: str, now: float) -> str:
+        stamp, salt = f"{now:.3f}", secrets.token_hex(4)
+        return f"{stamp}-{salt}-{self._mac(stamp, salt, ip)}"
+
+    def _nonce_issued(self, nonce: str, ip: str) -> float | None:
+        """When we issued `nonce` to `ip`; None if we did not."""
+        stamp, _, rest = nonce.partition("-")
+        salt, _, mac = rest.partition("-")
+        if not hmac.compare_digest(mac, self._mac(stamp, salt, ip)):
+            return None
         try:
-            issued = float(stamp)
+            return float(stamp)
         except ValueError:
-            return False
-        return 0 <= now - issued <= NONCE_LIFETIME_S
+            return None
 
-    def challenge(self, now: float) -> str:
-        return f'Digest realm="{self.realm}", nonce="{self._nonce(now)}", algorithm=MD5, qop="auth"'
+    def challenge(self, ip: str, now: float, *, stale: bool = False) -> str:
+        """A WWW-Authenticate value with a fresh nonce for a client at `ip`."""
+        flag = ", stale=true" if stale else ""
+        return (
+            f'Digest realm="{self.realm}", nonce="{self._nonce(ip, now)}", '
+            f'algorithm=MD5, qop="auth"{flag}'
+        )
 
-    def authenticate(self, request: SipMessage, now: float) -> str | None:
-        """The authenticated username, or None (answer 401 with `challenge`)."""
+    @staticmethod
+    def claimed_user(request: SipMessage) -> str | None:
+        """The username the request's credentials name (unchecked)."""
         header = request.headers.get("Authorization")
         if header is None:
             return None
+        return parse_digest(header).get("username", "")[:128] or None
+
+    def authenticate(self, request: SipMessage, ip: str, now: float) -> AuthResult:
+        """Check the request's digest answer (see `AuthOutcome`). Records the nonce count
+        of a correct answer, so the same answer is a replay next time."""
+        header = request.headers.get("Authorization")
+        if header is None:
+            return AuthResult(AuthOutcome.MISSING, None)
         params = parse_digest(header)
-        user = params.get("username", "")
-        password = self.users.get(user)
+        user = params.get("username", "")[:128] or None
         hash_factory = _ALGORITHMS.get(params.get("algorithm", "MD5").upper())
-        if password is None or hash_factory is None or params.get("realm") != self.realm:
-            return None
+        if user is None or hash_factory is None or params.get("realm") != self.realm:
+            return AuthResult(AuthOutcome.MISSING, user)
+        password = self.users.get(user)
         nonce = params.get("nonce", "")
-        if not self._nonce_valid(nonce, now):
-            return None
+        issued = self._nonce_issued(nonce, ip)
+        if password is None or issued is None:
+            return AuthResult(AuthOutcome.FAILED, user)
+        qop = params.get("qop")
+        nc_text = params.get("nc", "")
+        if qop == "auth":
+            if len(nc_text) != 8 or not all(c in string.hexdigits for c in nc_text):
+                return AuthResult(AuthOutcome.FAILED, user)
+            nc = int(nc_text, 16)
+        elif qop is None:
+            nc = 1  # RFC 2069 style: no count, so the nonce may serve once
+        else:
+            return AuthResult(AuthOutcome.FAILED, user)
 
         def digest(text: str) -> str:
             return hash_factory(text.encode()).hexdigest()
 
         ha1 = digest(f"{user}:{self.realm}:{password}")
         ha2 = digest(f"{request.method}:{params.get('uri', '')}")
-        qop = params.get("qop")
         if qop == "auth":
-            expected = digest(
-                f"{ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:auth:{ha2}"
-            )
-        elif qop is None:
-            expected = digest(f"{ha1}:{nonce}:{ha2}")
+            expected = digest(f"{ha1}:{nonce}:{nc_text}:{params.get('cnonce', '')}:auth:{ha2}")
         else:
-            return None
+            expected = digest(f"{ha1}:{nonce}:{ha2}")
         if not hmac.compare_digest(expected, params.get("response", "").lower()):
-            return None
-        return user
+            return AuthResult(AuthOutcome.FAILED, user)
+        if not 0 <= now - issued <= self.nonce_lifetime_s or issued <= self._forgotten_up_to:
+            return AuthResult(AuthOutcome.STALE, user)
+        used = self._used.get(nonce)
+        if used is not None and nc <= used.highest_nc:
+            return AuthResult(AuthOutcome.REPLAY, user)
+        self._remember(nonce, nc, issued, now)
+        return AuthResult(AuthOutcome.OK, user)
+
+    def _remember(self, nonce: str, nc: int, issued: float, now: float) -> None:
+        used = self._used.get(nonce)
+        if used is None:
+            self._used[nonce] = _NonceUse(highest_nc=nc, issued=issued)
+        else:
+            used.highest_nc = nc
+            self._used.move_to_end(nonce)
+        # Expired nonces need no record: they are refused as stale anyway.
+        while self._used:
+            oldest_nonce, oldest = next(iter(self._used.items()))
+            expired = now - oldest.issued > self.nonce_lifetime_s
+            if not expired and len(self._used) <= self.max_nonce_records:
+                break
+            del self._used[oldest_nonce]
+            if not expired:
+                self._forgotten_up_to = max(self._forgotten_up_to, oldest.issued)
 
     def register(
         self, request: SipMessage, user: str, source: tuple[str, int], transport: str, now: float

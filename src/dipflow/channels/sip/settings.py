@@ -5,6 +5,7 @@ Layer 4 (channels).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -54,14 +55,38 @@ class SipSettings(BaseModel):
     amplification_factor: float = Field(default=3.0, ge=1.0)
     """An unverified source gets at most this many bytes back per byte it sent (as QUIC,
     RFC 9000 §8.1). A source is verified once it echoes our tag (ACK, BYE) or registers."""
+    garbage_penalty_s: float = Field(default=10.0, ge=0)
+    """How long a source that sent garbage beyond its bucket is ignored."""
     tracked_sources: int = Field(default=10000, ge=16)
     """How many source addresses the rate limiter and amplification ledger remember."""
+    trusted_peers: tuple[str, ...] = ()
+    """Carrier trunks, SBCs and proxies: IP addresses or networks (`192.0.2.10`,
+    `198.51.100.0/24`). Their P-Asserted-Identity is believed (RFC 3325 trust domain) and
+    their callers count as identified; they are never put in the penalty box (forged
+    garbage "from" them must not silence a trunk) and their INVITEs have their own
+    buckets (`trusted_invite_*`), per address and port."""
+    trusted_invite_rate_per_s: float = Field(default=200.0, gt=0)
+    """New INVITEs per second accepted from one trusted peer (address and port)."""
+    trusted_invite_burst: int = Field(default=2000, ge=1)
+    """Token bucket size for INVITEs per trusted peer."""
     realm: str = "dipflow"
     """Digest realm of the registrar."""
     registrar_users: dict[str, SecretStr] = Field(default_factory=dict)
     """Agents' softphones allowed to REGISTER: username -> password."""
     register_max_expires_s: int = Field(default=3600, ge=60)
     """Longest registration we grant."""
+    register_nonce_lifetime_s: float = Field(default=120.0, ge=5, le=3600)
+    """How long a digest nonce may be answered; then the client is challenged again
+    (`stale=true`). Each answer must carry a higher nonce count than the last (RFC 7616)."""
+    register_free_failures: int = Field(default=5, ge=1)
+    """Wrong REGISTER answers allowed (per source, per user, per user and source) before
+    each further one locks that key out for twice as long as the last."""
+    register_lockout_base_s: float = Field(default=1.0, gt=0)
+    """The first lock-out after the free failures."""
+    register_lockout_max_s: float = Field(default=300.0, gt=0)
+    """The longest lock-out."""
+    register_lockout_forget_s: float = Field(default=900.0, gt=0)
+    """A key with no wrong answer for this long starts counting from zero again."""
     agent_ring_timeout_s: float = Field(default=30.0, gt=0)
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
@@ -78,6 +103,13 @@ class SipSettings(BaseModel):
             raise ValueError("the RTP port range must hold at least two ports")
         if not self.transports:
             raise ValueError("at least one transport")
+        for peer in self.trusted_peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_peers: {peer!r} is not an IP address or network"
+                ) from None
         return self
 
     @property
