@@ -68,7 +68,7 @@ async def running_node(
         base = demo_config(
             emulator=crm,
             web_port=0,
-            sip={"host": "127.0.0.1", "port": 0, **(sip or {})},
+            sip={"host": "127.0.0.1", "port": 0, "trusted_peers": [], **(sip or {})},
             tts=tts,
             flow=flow or DEMO_FLOW,
         )

@@ -68,4 +68,3 @@ async def test_forged_garbage_does_not_silence_a_trusted_sbc(tmp_path: Path) -> 
             assert await place_call(stranger, target, within_s=1.5) is None
         finally:
             stranger.close()
-

@@ -125,6 +125,7 @@ class ScriptedHost:
         dnis: str,
         channel: str,
         call_id: str | None = None,
+        ani_verified: bool = True,
     ) -> ScriptedCall:
         if dnis not in self.numbers:
             raise LookupError(dnis)

@@ -25,7 +25,13 @@ async def test_bundled_flow_over_sip_looks_up_the_caller_and_takes_menu_choice_2
         runtime = await Runtime.create(config, environ=demo_environ(crm))
         await runtime.start()
         sip = SipServer(
-            SipSettings(host="127.0.0.1", port=0, rtp_port_min=31000, rtp_port_max=31400),
+            SipSettings(
+                host="127.0.0.1",
+                port=0,
+                rtp_port_min=31000,
+                rtp_port_max=31400,
+                trusted_peers=("127.0.0.1",),  # sipp plays the carrier: its caller id counts
+            ),
             host=runtime,
             prompts=runtime.prompts,
         )

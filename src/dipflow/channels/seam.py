@@ -60,6 +60,10 @@ class CallHost(Protocol):
         dnis: str,
         channel: str,
         call_id: str | None = None,
+        ani_verified: bool = True,
     ) -> CallHandle:
-        """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it)."""
+        """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it).
+
+        `ani_verified`: whether a trusted element vouched for `ani` (see
+        `dipflow.engine.events.CallStarted.ani_verified`)."""
         ...

@@ -72,6 +72,7 @@ class Engine:
             "DNIS": event.dnis,
             "InteractionId": event.call_id,
             "Channel": event.channel,
+            "ANIVerified": event.ani_verified,
         }
         if event.started_at is not None:
             state.outputs["NewPhoneContact"]["StartTime"] = datetime.fromtimestamp(

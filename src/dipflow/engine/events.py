@@ -21,6 +21,10 @@ class CallStarted:
     """The caller's number as the channel saw it (untrusted: may be anything)."""
     dnis: str
     channel: str = "sim"
+    ani_verified: bool = True
+    """The number was vouched for by a trusted network element (a configured SIP trunk's
+    P-Asserted-Identity or From, RFC 3325); False when anybody could have written it.
+    Flows read it as `NewPhoneContact.ANIVerified`."""
     started_at: float | None = None
     """Wall-clock start (Unix seconds), as data: `now` is the runtime's timer clock (a
     monotonic loop clock), not a date. None: `now` is taken for the start time."""

@@ -196,13 +196,16 @@ class Runtime:
         dnis: str,
         channel: str,
         call_id: str | None = None,
+        ani_verified: bool = True,
     ) -> CallSession:
         """Start the flow bound to `dnis`; `LookupError` when none is. Must run in the loop."""
         route = self._route_for(dnis)
         call_id = call_id or uuid.uuid4().hex
         if call_id in self._sessions:
             raise ValueError(f"call {call_id!r} is already in progress")
-        facts = CallFacts(call_id=call_id, ani=ani, dnis=dnis, channel=channel)
+        facts = CallFacts(
+            call_id=call_id, ani=ani, dnis=dnis, channel=channel, ani_verified=ani_verified
+        )
         session = CallSession(
             facts=facts,
             engine=route.engine,

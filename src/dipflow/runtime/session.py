@@ -117,6 +117,7 @@ class CallFacts:
     ani: str
     dnis: str
     channel: str
+    ani_verified: bool = True
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     phase: CallPhase = CallPhase.IVR
@@ -228,6 +229,7 @@ class CallSession:
         started = CallStarted(
             call_id=self.facts.call_id,
             ani=self.facts.ani,
+            ani_verified=self.facts.ani_verified,
             dnis=self.facts.dnis,
             channel=self.facts.channel,
             started_at=self.facts.started_at,

@@ -13,17 +13,14 @@ import asyncio
 import logging
 
 from dipflow.channels.seam import CallHost
-from dipflow.channels.sip.builders import user_of
 from dipflow.channels.sip.call import CallControl, SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
+from dipflow.channels.sip.identity import MAX_ID_CHARS, caller_identity
 from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.sessions import SessionPool, sends
 
 log = logging.getLogger(__name__)
-
-MAX_ID_CHARS = 256
-"""ANI/DNIS are passed as data; cap their length so a hostile header cannot bloat state."""
 
 
 class IncomingCalls:
@@ -58,10 +55,10 @@ class IncomingCalls:
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened
             sessions.close(session)
             return
-        ani = (
-            user_of(request.headers.get("P-Asserted-Identity"))
-            or user_of(request.headers.get("From"))
-        )[:MAX_ID_CHARS]
+        identity = caller_identity(
+            request, from_trusted_peer=event.source[0] in ua.protection.trusted
+        )
+        ani = identity.ani
         try:
             dnis = SipUri.parse(request.uri or "").user[:MAX_ID_CHARS]
         except SipParseError:
@@ -69,7 +66,9 @@ class IncomingCalls:
         call = SipCall(self.control, leg_id=event.leg_id, session=session, ani=ani, dnis=dnis)
         session.listener = call
         try:
-            handle = self.host.start_call(call, ani=ani, dnis=dnis, channel="sip")
+            handle = self.host.start_call(
+                call, ani=ani, dnis=dnis, channel="sip", ani_verified=identity.verified
+            )
         except LookupError:
             sessions.close(session)
             ua.reject(event.leg_id, 404, driver.now())
