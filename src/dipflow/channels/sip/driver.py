@@ -16,11 +16,21 @@ from typing import Any
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import Address, SipEvent
 from dipflow.channels.sip.settings import SipSettings
-from dipflow.channels.sip.transport import SipTransports
+from dipflow.channels.sip.transport import SipTransports, TcpLimits
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[SipEvent], None]
+
+
+def tcp_limits(settings: SipSettings) -> TcpLimits:
+    return TcpLimits(
+        max_connections=settings.tcp_max_connections,
+        max_per_source=settings.tcp_max_connections_per_source,
+        first_message_s=settings.tcp_first_message_timeout_s,
+        message_s=settings.tcp_message_timeout_s,
+        idle_s=settings.tcp_idle_timeout_s,
+    )
 
 
 class SipDriver:
@@ -30,7 +40,13 @@ class SipDriver:
     def __init__(self, settings: SipSettings, on_event: EventHandler) -> None:
         self.settings = settings
         self.on_event = on_event
-        self.transports = SipTransports(self.receive, max_message_bytes=settings.max_message_bytes)
+        self.transports = SipTransports(
+            self.receive,
+            max_message_bytes=settings.max_message_bytes,
+            limits=tcp_limits(settings),
+            keep_open=self._registered_at,
+            exempt=self._trusted,
+        )
         self.address: Address = (settings.host, settings.port)
         """Where SIP listens (the real port once started, when `port` was 0)."""
         self._ua: SipUserAgent | None = None
@@ -62,6 +78,12 @@ class SipDriver:
         self.address = (settings.host, port)
         self._ua = SipUserAgent(settings, local_port=port)
         return self.address
+
+    def _registered_at(self, peer: Address) -> bool:
+        return self._ua is not None and self._ua.registrar.reachable_at(peer, self.now())
+
+    def _trusted(self, ip: str) -> bool:
+        return self._ua is not None and ip in self._ua.protection.trusted
 
     def now(self) -> float:
         return self.loop.time()

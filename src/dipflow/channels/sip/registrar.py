@@ -253,6 +253,13 @@ class Registrar:
         remaining = max(0, int(binding.expires_at - now))
         return [f"<{binding.contact_uri}>;expires={remaining}"]
 
+    def reachable_at(self, peer: tuple[str, int], now: float) -> bool:
+        """Whether a live TCP registration came over the connection from `peer`."""
+        return any(
+            b.source == peer and b.transport == "tcp" and b.expires_at > now
+            for b in self._bindings.values()
+        )
+
     def lookup(self, user: str, now: float) -> Binding | None:
         binding = self._bindings.get(user)
         if binding is None or binding.expires_at <= now:

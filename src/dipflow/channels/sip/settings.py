@@ -42,6 +42,18 @@ class SipSettings(BaseModel):
     """Larger SIP messages are dropped unanswered (no amplification, bounded memory)."""
     max_transactions: int = Field(default=20000, ge=16)
     """Live server transactions; beyond this new requests are dropped unanswered (overload)."""
+    tcp_max_connections: int = Field(default=1024, ge=1)
+    """Open TCP connections in all; never more than a quarter of the process's file
+    descriptor limit (`ulimit -n`), whatever this says: the rest is for RTP and the web."""
+    tcp_max_connections_per_source: int = Field(default=32, ge=1)
+    """Open TCP connections from one address (trusted peers are exempt)."""
+    tcp_first_message_timeout_s: float = Field(default=10.0, gt=0)
+    """A new TCP connection that has not sent a complete message by then is closed."""
+    tcp_message_timeout_s: float = Field(default=10.0, gt=0)
+    """A message must arrive whole within this long of its first byte (no endless headers)."""
+    tcp_idle_timeout_s: float = Field(default=600.0, gt=0)
+    """A TCP connection silent this long is closed, unless an agent's phone registered
+    over it (phones keep theirs alive with CRLF keep-alives, RFC 5626, or re-REGISTERs)."""
     max_calls: int = Field(default=2000, ge=1)
     """Concurrent calls; beyond this new INVITEs get 503."""
     invite_rate_per_s: float = Field(default=20.0, gt=0)
