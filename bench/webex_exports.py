@@ -22,7 +22,7 @@ import json
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -80,10 +80,17 @@ def survey(path: Path, options: ImportOptions) -> Outcome:
     outcome.ran = sim.finished or bool(sim.queued) or sim.disconnected
     outcome.ran = outcome.ran and not global_errors
     if global_errors:
-        outcome.problems += [f"call: global error at {e.activity}: {e.error}" for e in global_errors]
+        outcome.problems += [
+            f"call: global error at {e.activity}: {e.error}" for e in global_errors
+        ]
     outcome.end = (
-        f"queued {','.join(sim.queued)}" if sim.queued else
-        "disconnected" if sim.disconnected else "finished" if sim.finished else "still running"
+        f"queued {','.join(sim.queued)}"
+        if sim.queued
+        else "disconnected"
+        if sim.disconnected
+        else "finished"
+        if sim.finished
+        else "still running"
     )
     return outcome
 
@@ -113,20 +120,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connector", action="append", default=[], help="WEBEX=DIPFLOW")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    options = ImportOptions(
-        queue_map=_pairs(args.queue), connector_map=_pairs(args.connector)
-    )
+    options = ImportOptions(queue_map=_pairs(args.queue), connector_map=_pairs(args.connector))
     files = sorted(p for d in (args.dirs or DEFAULT_DIRS) for p in Path(d).glob("*.json"))
     outcomes = [survey(path, options) for path in files]
     if args.json:
-        json.dump([o.__dict__ for o in outcomes], sys.stdout, indent=2)
+        json.dump([asdict(o) for o in outcomes], sys.stdout, indent=2)
         return 0
     console = Console(width=160)
     table = Table("export", "import", "load", "lint errors", "call", "end")
     for o in outcomes:
         table.add_row(
-            o.file, "yes" if o.imported else "no", "yes" if o.loaded else "-",
-            str(o.lint_errors) if o.loaded else "-", "yes" if o.ran else "-", o.end,
+            o.file,
+            "yes" if o.imported else "no",
+            "yes" if o.loaded else "-",
+            str(o.lint_errors) if o.loaded else "-",
+            "yes" if o.ran else "-",
+            o.end,
         )
     console.print(table)
     counted = blockers(outcomes)
