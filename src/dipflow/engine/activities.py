@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, Final
 from dipflow.engine import lifecycle
 from dipflow.engine.commands import HttpRequest, ScreenPop
 from dipflow.engine.events import HttpCompleted, HttpOutcome
+from dipflow.engine.logic import store_outputs
 from dipflow.engine.results import STOPPED, Done, Executor, Result
 from dipflow.engine.state import Cursor, Wait
-from dipflow.engine.values import build_url, convert, empty_value, render_body, to_bool
+from dipflow.engine.values import build_url, convert, render_body, to_bool
 from dipflow.flow import jsonpath
 from dipflow.flow.model import (
     ConditionActivity,
@@ -107,18 +108,10 @@ def http_completed(
         return Done(output="timeout", outputs=facts, error=event.error or "timed out")
     if event.outcome is not HttpOutcome.SUCCESS:
         return Done(output="error", outputs=facts, error=event.error or "request failed")
-    if event.status is None or not 200 <= event.status < 300:
+    if event.status is None or (activity.error_on_status and not 200 <= event.status < 300):
         return Done(output="error", outputs=facts, error=f"HTTP status {event.status}")
-    variables = run.state.variables
-    for output in activity.parse:
-        declared = run.index.variables.get(output.variable)
-        found = jsonpath.extract(output.path, event.body)
-        if found is None:
-            value = empty_value(declared)  # not found is an answer, not a failure
-        else:
-            value = convert(found, declared.type) if declared is not None else found
-        variables[output.variable] = value
-        facts[output.variable] = value
+    body = event.body
+    facts.update(store_outputs(run, activity.parse, lambda path: jsonpath.extract(path, body)))
     return Done(output="success", outputs=facts)
 
 
@@ -161,7 +154,16 @@ def end(run: Run, cursor: Cursor, activity: EndActivity) -> Result:
 
 
 def unsupported(run: Run, cursor: Cursor, activity: UnsupportedActivity) -> Result:
-    return Done(output="error", error=f"activity kind {activity.original_kind!r} is not supported")
+    # A stub stands where an activity dipflow cannot run was imported (--allow-partial):
+    # the call says so, in its trace and transcript, and takes the stub's failure path.
+    output = activity.taken_output()
+    reason = activity.reason or activity.description or "not supported by dipflow"
+    run.inputs(cursor, {"stub": activity.original_kind, "reason": reason})
+    return Done(
+        output=output,
+        outputs={"stub": activity.original_kind},
+        error=f"stub for Webex {activity.original_kind!r}: {reason}",
+    )
 
 
 EXECUTORS: Final[dict[str, Executor]] = {

@@ -267,8 +267,27 @@ def _url_unsanitized(tree: nodes.Node, tainted: set[str]) -> set[str]:
     return found
 
 
+_ODATA_MARKERS = re.compile(r"\$(filter|select|expand|orderby|top|skip|count|search)\b|odata")
+
+
 def _odata_in_url(field: str, template: str) -> bool:
-    return field in ("path", "url") and ("$" in template or "'" in template or "odata" in template)
+    """An OData query written into the URL (where `odata_quote` alone is not enough); a
+    plain REST URL with a quote in it (`filter=type=='Payment'`) is not one."""
+    return field in ("path", "url") and _ODATA_MARKERS.search(template) is not None
+
+
+def _caller_data_hint(field: str) -> str:
+    if field == "body":
+        return (
+            "write the body as a JSON document with the value inside a string (dipflow "
+            "encodes each value), or pass it through `json_encode`"
+        )
+    if field in ("path", "url"):
+        return (
+            "pass it through `urlencode` (in an OData filter: `odata_quote` or "
+            "`odata_phone_filter`)"
+        )
+    return "pass it through `odata_quote` or `odata_phone_filter`"
 
 
 def _tainted_variables(flow: Flow, *, in_url: bool = False) -> set[str]:
@@ -309,10 +328,12 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
             if not isinstance(activity, HttpRequestActivity):
                 continue
             for field, template in template_fields(activity):
+                if field.startswith(("body.", "body[")):
+                    continue  # a structured body: each value is JSON-encoded on its own
                 tree = field_ast(activity, field, template)
                 if tree is None:
                     continue
-                leaks = unsanitized(tree, tainted, SANITIZERS)
+                leaks = unsanitized(tree, tainted, SANITIZERS | {"json_encode", "tojson"})
                 if leaks:
                     names = ", ".join(f"`{n}`" for n in sorted(leaks))
                     yield _finding(
@@ -321,8 +342,8 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         graph,
                         activity_id,
                         f"`{field}` puts caller data ({names}) into the request unquoted: a "
-                        "hostile caller ID can change the query",
-                        "pass it through `odata_quote` or `odata_phone_filter`",
+                        "hostile caller ID can change the request",
+                        _caller_data_hint(field),
                     )
                 elif _odata_in_url(field, template):
                     leaks = _url_unsanitized(tree, url_tainted)
