@@ -83,7 +83,10 @@ def test_template_event_flows(template_path: Path) -> None:
     assert set(flow.event_flows) == {
         EventName.AGENT_ANSWERED, EventName.AGENT_OFFERED, EventName.AGENT_DISCONNECTED,
         EventName.CONTACT_ENDED, EventName.GLOBAL_ERROR,
+        # Outbound-campaign events: kept as imported, with a note, never raised here.
+        EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT,
     }
+    assert "never runs here" in flow.event_flows[EventName.PREDIAL].note
     answered = flow.event_flows[EventName.AGENT_ANSWERED]
     assert answered.start == "Condition_obo"
     existing = answered.activities["ScreenPop"]
@@ -138,7 +141,13 @@ def test_allow_partial_makes_unsupported_activities(template_export: dict[str, A
     activity = result.flow.activities["MainMenu"]
     assert isinstance(activity, UnsupportedActivity)
     assert activity.original_kind == "blind-transfer"
-    assert activity.wiring() == {"error": "QueueContact"}
+    # The stub keeps every output of the menu it replaces, digit branches included...
+    assert activity.wiring() == {
+        "1": "QueueContact", "2": "DisconnectContact",
+        "no_input": "QueueContact", "invalid": "QueueContact", "error": "QueueContact",
+    }
+    # ...and always fails: it takes its `error` output.
+    assert activity.taken_output() == "error"
     assert [p.activity_name for p in result.unsupported] == ["MainMenu"]
 
 
@@ -191,7 +200,7 @@ def test_no_start_activity(template_export: dict[str, Any]) -> None:
         if start not in (link["sourceActivityId"], link["targetActivityId"])
     ]
     del acts[start]
-    with pytest.raises(WebexImportError, match="one NewPhoneContact start activity, found 0"):
+    with pytest.raises(WebexImportError, match=r"one NewPhoneContact \(or NewContact\) start activity, found 0"):
         import_webex_export(template_export)
 
 
