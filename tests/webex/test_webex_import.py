@@ -200,7 +200,8 @@ def test_no_start_activity(template_export: dict[str, Any]) -> None:
         if start not in (link["sourceActivityId"], link["targetActivityId"])
     ]
     del acts[start]
-    with pytest.raises(WebexImportError, match=r"one NewPhoneContact \(or NewContact\) start activity, found 0"):
+    expected = r"one NewPhoneContact \(or NewContact\) start activity, found 0"
+    with pytest.raises(WebexImportError, match=expected):
         import_webex_export(template_export)
 
 

@@ -29,9 +29,12 @@ from dipflow.flow.model import (
     HttpRequestActivity,
     MenuActivity,
     PlayMusicActivity,
+    Prompt,
     QueueContactActivity,
     ScreenPopActivity,
     SetVariableActivity,
+    UnsupportedActivity,
+    VirtualAgentActivity,
 )
 
 Rule = Callable[[Flow], Iterator[Finding]]
@@ -67,6 +70,13 @@ _FAILURE_OUTPUTS: dict[str, tuple[tuple[str, Severity], ...]] = {
     "menu": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
     "condition": (("error", Severity.INFO),),
     "play_message": (("error", Severity.INFO),),
+    "collect_digits": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
+    "queue_to_agent": (("error", Severity.WARNING),),
+    "queue_lookup": (("error", Severity.WARNING),),
+    "virtual_agent": (("error", Severity.WARNING),),
+    "callback": (("error", Severity.INFO),),
+    "blind_transfer": (("error", Severity.WARNING),),
+    "parse": (("error", Severity.INFO),),
 }
 
 
@@ -466,7 +476,76 @@ def queues_without_fallback(flow: Flow) -> Iterator[Finding]:
                 )
 
 
+def unsupported_activities(flow: Flow) -> Iterator[Finding]:
+    """Stubs an `--allow-partial` import left: a call reaching one takes its error path,
+    so a CI gate must fail where the strict import would."""
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if isinstance(activity, UnsupportedActivity):
+                yield _finding(
+                    "unsupported-activity",
+                    Severity.ERROR,
+                    graph,
+                    activity_id,
+                    f"Webex `{activity.original_kind}` is not supported: a call reaching this "
+                    f"stub takes its `{activity.taken_output()}` output"
+                    + (f" ({activity.reason})" if activity.reason else ""),
+                    "replace it with a dipflow activity, or change the flow in Flow Designer",
+                )
+
+
+def unmapped_queues(flow: Flow) -> Iterator[Finding]:
+    """Queues a Webex export names only by id: without a mapping the contact is queued to
+    the id itself, a queue no dipflow center has."""
+    graph = next(graphs(flow))
+    for queue, name in flow.queues.items():
+        if not name:
+            yield _finding(
+                "unmapped-queue",
+                Severity.ERROR,
+                graph,
+                None,
+                f"queue `{queue}` is not mapped to a dipflow queue",
+                f"import with `--queue {queue}=NAME`, set `queues: {{{queue}: NAME}}` in the "
+                "flow, or map it in the flow binding of the configuration",
+            )
+
+
+def empty_prompts(flow: Flow) -> Iterator[Finding]:
+    """A message left unconfigured in Flow Designer: nothing plays (Webex refuses to publish
+    such a flow; dipflow plays nothing and goes on)."""
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            prompt = getattr(activity, "prompt", None)
+            if isinstance(prompt, Prompt) and prompt.empty:
+                yield _finding(
+                    "empty-prompt",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "the prompt is empty: nothing plays",
+                    "write the message, or remove the activity",
+                )
+
+
+def virtual_agents_without_connector(flow: Flow) -> Iterator[Finding]:
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if isinstance(activity, VirtualAgentActivity) and not activity.connector:
+                yield _finding(
+                    "no-virtual-agent",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "no virtual-agent connector: every call takes the `error` output",
+                    "name a virtual-agent connector of the configuration in `connector` "
+                    "(import with `--connector WEBEX_ID=NAME`)",
+                )
+
+
 RULES: tuple[Rule, ...] = (
+    unsupported_activities,
+    unmapped_queues,
     unwired_failure_outputs,
     unknown_or_unset_variables,
     caller_data_in_queries,
@@ -477,4 +556,6 @@ RULES: tuple[Rule, ...] = (
     music_without_exit,
     unreachable,
     queues_without_fallback,
+    empty_prompts,
+    virtual_agents_without_connector,
 )
