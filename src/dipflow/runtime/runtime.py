@@ -128,7 +128,7 @@ class Runtime:
             try:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
-                engine = Engine(flow, variables=binding.variables)
+                engine = Engine(flow, variables=binding.variables, queues=binding.queues)
             except Exception as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
             missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})

@@ -45,6 +45,7 @@ from dipflow.engine.events import (
     QueueFailed,
     TimerFired,
 )
+from dipflow.engine.refusals import refused
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
@@ -302,6 +303,12 @@ class CallSession:
                 await self.channel_call.execute(command)
         elif isinstance(command, HttpRequest):
             self._spawn(self._http(command))
+        elif isinstance(command, Enqueue) and command.agent is not None:
+            # The center routes by queue only: a contact for one named agent must not go
+            # to another agent, so the flow takes its recovery queue (or error) instead.
+            self.post(
+                QueueFailed(queue=command.queue, reason="routing to a named agent is not supported")
+            )
         elif isinstance(command, Enqueue):
             self.facts.queue = command.queue
             self.facts.queued_at = self._loop.time()
@@ -320,6 +327,13 @@ class CallSession:
             self._cancel_timer(command.timer_id)
         elif isinstance(command, CallFinished):
             await self._shutdown("finished")
+        else:
+            # Commands this runtime cannot carry out yet (queue statistics, callbacks,
+            # transfers, virtual agents): the engine takes the activity's error path now
+            # rather than after its guard timer.
+            failure = refused(command, f"{type(command).__name__} is not supported here yet")
+            if failure is not None:
+                self.post(failure)
 
     def _screen_pop(self, command: ScreenPop) -> None:
         agent_id = command.agent_id or self.facts.agent_id

@@ -386,7 +386,12 @@ def menus_without_reprompt(flow: Flow) -> Iterator[Finding]:
     """Defect 6: no input or a wrong key goes straight on, with no second chance."""
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
-            if isinstance(activity, MenuActivity) and activity.max_tries < 2:
+            if not isinstance(activity, MenuActivity) or activity.max_tries >= 2:
+                continue
+            wired = activity.wiring()
+            if all(wired.get(o) == activity_id for o in ("no_input", "invalid")):
+                continue  # wired back to itself: the flow re-prompts (common in Webex)
+            if activity.max_tries < 2:
                 yield _finding(
                     "menu-no-reprompt",
                     Severity.WARNING,
