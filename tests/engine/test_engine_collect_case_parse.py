@@ -45,9 +45,7 @@ def _collect(make_flow: MakeFlow, **fields: Any) -> Any:
         ("#", "Bad", ""),
     ],
 )
-def test_collect_digits_outputs(
-    make_flow: MakeFlow, keys: str, taken: str, entered: str
-) -> None:
+def test_collect_digits_outputs(make_flow: MakeFlow, keys: str, taken: str, entered: str) -> None:
     result = run_flow(_collect(make_flow), caller=[press(keys, when="Entry", after=4)])
     assert taken in result.path
     assert result.variables["Entry.DigitsEntered"] == entered

@@ -76,9 +76,7 @@ def test_queue_to_agent_falls_back_to_the_recovery_queue_for_anyone(make_flow: M
 
 
 def test_queue_to_agent_without_recovery_queue_takes_error(make_flow: MakeFlow) -> None:
-    result = run_flow(
-        _to_agent(make_flow, recovery_queue=None), agent=[queue_fail(after=3)]
-    )
+    result = run_flow(_to_agent(make_flow, recovery_queue=None), agent=[queue_fail(after=3)])
     assert "Sorry" in result.path and result.disconnected
 
 
@@ -97,8 +95,10 @@ def _lookup(make_flow: MakeFlow) -> Flow:
             },
             "Tell": {
                 "kind": "play_message",
-                "prompt": {"text": "You are number {{ Stats.PIQ }}, about "
-                           "{{ (Stats.EWT / 60000) | round | int }} minutes."},
+                "prompt": {
+                    "text": "You are number {{ Stats.PIQ }}, about "
+                    "{{ (Stats.EWT / 60000) | round | int }} minutes."
+                },
                 "next": "Music",
             },
             "Music": MUSIC,

@@ -52,7 +52,12 @@ def test_newer_start_activity_new_contact() -> None:
 
 @pytest.mark.parametrize(
     ("rate", "gain", "expected"),
-    [(None, None, {}), ("1", "0", {}), ("1.0", "0.0", {}), ("1.25", "-3", {"rate": 1.25, "gain_db": -3.0})],
+    [
+        (None, None, {}),
+        ("1", "0", {}),
+        ("1.0", "0.0", {}),
+        ("1.25", "-3", {"rate": 1.25, "gain_db": -3.0}),
+    ],
 )
 def test_tts_settings_neutral_values_are_accepted_others_applied(
     rate: str | None, gain: str | None, expected: dict[str, float]
@@ -156,7 +161,7 @@ CONTEXT = {
         ("{{ now() | epoch }}", "1738876452"),
         ("{{ now() | epoch(inMillis=true) }}", "1738876452712"),
         ('{{ "December 10, 2023 00:00" | epoch(format="MMMM d, yyyy HH:mm") }}', "1702166400"),
-        ("{{ now() | epoch(inMillis=true) | date(\"EEEE\") }}", "Thursday"),
+        ('{{ now() | epoch(inMillis=true) | date("EEEE") }}', "Thursday"),
         ('{{ now() | date("HH:mm", timeZone="America/New_York") }}', "16:14"),
     ],
 )
