@@ -9,7 +9,11 @@ public exports copied into the repository) it tries, in order:
 2. loading the YAML the import writes (`load_flow_text` on the dumped document);
 3. lint (errors only);
 4. one simulated call with no caller input, every HTTP request failing (offline),
-   an agent answering after 30 s if the call is queued.
+   an agent answering after 30 s if the call is queued. A flow whose menu waits for
+   the caller for ever shows "still running": tests/webex/test_real_exports.py plays
+   each export with the caller input its authors meant.
+
+`--map-all-queues` maps every queue id to a stand-in name (as `--queue ID=NAME` would).
 
 It prints a table per export and, below it, which activity kinds and properties
 stopped the strict imports, most frequent first: what to implement next.
@@ -57,10 +61,18 @@ def _pairs(values: list[str]) -> dict[str, str]:
     return out
 
 
-def survey(path: Path, options: ImportOptions) -> Outcome:
+def survey(path: Path, options: ImportOptions, *, map_all: bool = False) -> Outcome:
     outcome = Outcome(file=path.name)
     try:
         result = import_webex_file(path, options=options)
+        if map_all and result.flow.queues:
+            # Stand-in names for every queue id: what a user's `--queue ID=NAME` gives.
+            queue_map = {q: f"queue-{n}" for n, q in enumerate(result.flow.queues, start=1)}
+            options = ImportOptions(
+                queue_map={**queue_map, **options.queue_map},
+                connector_map=options.connector_map,
+            )
+            result = import_webex_file(path, options=options)
     except WebexImportError as exc:
         outcome.problems = [p.message for p in exc.problems]
         return outcome
@@ -119,10 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue", action="append", default=[], help="ID=NAME")
     parser.add_argument("--connector", action="append", default=[], help="WEBEX=DIPFLOW")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--map-all-queues", action="store_true", help="map every queue id to a stand-in name"
+    )
     args = parser.parse_args(argv)
     options = ImportOptions(queue_map=_pairs(args.queue), connector_map=_pairs(args.connector))
     files = sorted(p for d in (args.dirs or DEFAULT_DIRS) for p in Path(d).glob("*.json"))
-    outcomes = [survey(path, options) for path in files]
+    outcomes = [survey(path, options, map_all=args.map_all_queues) for path in files]
     if args.json:
         json.dump([asdict(o) for o in outcomes], sys.stdout, indent=2)
         return 0
