@@ -396,3 +396,30 @@ def test_a_stub_keeps_its_outputs_and_says_so(make_flow: MakeFlow) -> None:
     assert entry.output_taken == "error"
     assert entry.error is not None and "stub for Webex 'start-media-stream'" in entry.error
     assert result.prompts == ["sorry"]
+
+
+def test_the_transcript_says_a_stub_was_reached(make_flow: MakeFlow) -> None:
+    from dipflow.runtime.session import StepRecord
+    from dipflow.runtime.transcript import build_transcript
+
+    flow = make_flow(
+        {
+            "Stream": {
+                "kind": "unsupported",
+                "original_kind": "start-media-stream",
+                "original_outputs": ["out"],
+                "reason": "forking audio is not supported",
+                "on": {"out": "Bye"},
+            },
+            "Bye": BYE,
+        }
+    )
+    event = CallStarted(call_id="c", ani="+1", dnis="+2")
+    _, commands = Engine(flow).start(event, now=0.0)
+    steps = [StepRecord(call_id="c", at=0.0, event=event, commands=tuple(commands))]
+    (stub,) = [e for e in build_transcript(steps) if e.kind == "stub"]
+    assert stub.who == "system"
+    assert stub.text == (
+        "Stream: stub for Webex 'start-media-stream': forking audio is not supported; "
+        "takes `out`"
+    )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from dipflow.engine import lifecycle
-from dipflow.engine.commands import HttpRequest, ScreenPop
+from dipflow.engine.commands import HttpRequest, Notice, ScreenPop
 from dipflow.engine.events import HttpCompleted, HttpOutcome
 from dipflow.engine.logic import store_outputs
 from dipflow.engine.results import STOPPED, Done, Executor, Result
@@ -159,11 +159,9 @@ def unsupported(run: Run, cursor: Cursor, activity: UnsupportedActivity) -> Resu
     output = activity.taken_output()
     reason = activity.reason or activity.description or "not supported by dipflow"
     run.inputs(cursor, {"stub": activity.original_kind, "reason": reason})
-    return Done(
-        output=output,
-        outputs={"stub": activity.original_kind},
-        error=f"stub for Webex {activity.original_kind!r}: {reason}",
-    )
+    message = f"stub for Webex {activity.original_kind!r}: {reason}"
+    run.emit(Notice(kind="stub", text=f"{cursor.activity}: {message}; takes `{output}`"))
+    return Done(output=output, outputs={"stub": activity.original_kind}, error=message)
 
 
 EXECUTORS: Final[dict[str, Executor]] = {

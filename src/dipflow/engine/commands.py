@@ -163,6 +163,15 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """Something the people reading a call's transcript must know (a stub was reached,
+    a virtual agent had no connector). Carries no action."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallFinished:
     """The engine is done with this call: every event flow has run. The runtime may drop it."""
 
@@ -182,8 +191,9 @@ Command = (
     | SetTimer
     | CancelTimer
     | Disconnect
+    | Notice
     | CallFinished
 )
 
-MediaCommand = Play | PlayMusic | StopMedia | Disconnect | Transfer
+MediaCommand = Play | PlayMusic | StopMedia | Disconnect
 """The commands a channel carries out."""

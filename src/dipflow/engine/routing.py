@@ -14,6 +14,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Enqueue,
     LookupQueue,
+    Notice,
     RequestCallback,
     StartVirtualAgent,
     Transfer,
@@ -181,11 +182,12 @@ def virtual_agent(run: Run, cursor: Cursor, activity: VirtualAgentActivity) -> R
     parameters = render_body(activity.parameters, run.render)
     run.inputs(cursor, {"connector": activity.connector, "parameters": parameters})
     if not activity.connector:
-        return Done(
-            output="error",
-            error="no virtual-agent connector is configured for this activity "
-            "(map the Webex connector with --connector, or name one in `connector`)",
+        reason = (
+            "no virtual-agent connector is configured for this activity "
+            "(map the Webex connector with --connector, or name one in `connector`)"
         )
+        run.emit(Notice(kind="virtual_agent", text=f"{cursor.activity}: {reason}"))
+        return Done(output="error", error=reason)
     session_id = run.new_id(cursor.activity or "bot")
     run.emit(
         StartVirtualAgent(

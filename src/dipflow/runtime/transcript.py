@@ -15,6 +15,7 @@ from dipflow.engine.commands import (
     Disconnect,
     Enqueue,
     HttpRequest,
+    Notice,
     Play,
     PlayMusic,
     ScreenPop,
@@ -123,6 +124,8 @@ def build_transcript(steps: list[StepRecord]) -> list[TranscriptEntry]:
                 )
             elif isinstance(command, Disconnect):
                 add(at, "ivr", "disconnect", f"hangs up ({command.reason})")
+            elif isinstance(command, Notice):
+                add(at, "system", command.kind, command.text)
             elif isinstance(command, CallFinished):
                 add(at, "system", "finished", "call finished")
     return entries

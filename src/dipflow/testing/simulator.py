@@ -22,6 +22,7 @@ from dipflow.engine.commands import (
     Enqueue,
     HttpRequest,
     LookupQueue,
+    Notice,
     Play,
     PlayMusic,
     RequestCallback,
@@ -372,7 +373,7 @@ class FlowSimulator:
             )
         elif isinstance(command, StartVirtualAgent):
             self._schedule_bot(command)
-        elif isinstance(command, CallFinished | ScreenPop):
+        elif isinstance(command, CallFinished | ScreenPop | Notice):
             pass
 
     def _prompt_started(self, prompt_id: str) -> None:
