@@ -104,19 +104,33 @@ def http_completed(
         "httpResponseBody": event.body,
     }
     facts: dict[str, Any] = {"status": event.status, "attempts": event.attempts}
+    failure: tuple[str, str] | None = None
     if event.outcome is HttpOutcome.TIMEOUT:
-        return Done(output="timeout", outputs=facts, error=event.error or "timed out")
-    if event.outcome is not HttpOutcome.SUCCESS:
-        return Done(output="error", outputs=facts, error=event.error or "request failed")
-    if event.status is None or (activity.error_on_status and not 200 <= event.status < 300):
-        return Done(output="error", outputs=facts, error=f"HTTP status {event.status}")
+        failure = ("timeout", event.error or "timed out")
+    elif event.outcome is not HttpOutcome.SUCCESS:
+        failure = ("error", event.error or "request failed")
+    elif event.status is None or not 200 <= event.status < 300:
+        failure = ("error", f"HTTP status {event.status}")
+    if activity.single_output and (failure is None or event.status is not None):
+        failure = None  # Webex: any response is the answer; the flow reads the status
+    if failure is not None:
+        output, error = failure
+        if activity.single_output:
+            output = "success"  # Webex: no response goes on too, with no status
+        return Done(output=output, outputs=facts, error=error)
     body = event.body
     facts.update(store_outputs(run, activity.parse, lambda path: jsonpath.extract(path, body)))
     return Done(output="success", outputs=facts)
 
 
 def http_timer(run: Run, cursor: Cursor) -> Result:
-    return Done(output="timeout", error="no answer from the HTTP connector")
+    activity = run.index.activity(cursor.flow, cursor.activity or "")
+    single = isinstance(activity, HttpRequestActivity) and activity.single_output
+    namespace = cursor.activity or "http"
+    run.state.outputs[namespace] = {"httpStatusCode": None, "httpResponseBody": None}
+    return Done(
+        output="success" if single else "timeout", error="no answer from the HTTP connector"
+    )
 
 
 def screen_pop(run: Run, cursor: Cursor, activity: ScreenPopActivity) -> Result:

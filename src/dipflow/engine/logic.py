@@ -64,27 +64,35 @@ def store_outputs(
 def parse(run: Run, cursor: Cursor, activity: ParseActivity) -> Result:
     document = run.value_of(activity.input)
     run.inputs(cursor, {"input": activity.input, "content_type": activity.content_type.value})
+    try:
+        find = _finder(activity, document)
+    except ValueError as exc:
+        if not activity.single_output:
+            return Done(output="error", error=str(exc))
+        # Webex's Parse has no error output: the variables are emptied and the flow goes on.
+        facts = store_outputs(run, activity.parse, lambda path: None)
+        return Done(output="out", outputs=facts, error=str(exc))
+    return Done(output="out", outputs=store_outputs(run, activity.parse, find))
+
+
+def _finder(activity: ParseActivity, document: Any) -> Callable[[str], Any]:
+    """A path lookup into `document`; `ValueError` when there is nothing to parse."""
     if document is None or document == "":
-        return Done(output="error", error=f"`{activity.input}` is empty: nothing to parse")
+        raise ValueError(f"`{activity.input}` is empty: nothing to parse")
     if activity.content_type is ParseFormat.XML:
         if not isinstance(document, str):
-            return Done(output="error", error="XML to parse must be text")
-        try:
-            root = xpath.parse_document(document)
-        except xpath.XmlDocumentError as exc:
-            return Done(output="error", error=str(exc))
-        facts = store_outputs(run, activity.parse, lambda path: xpath.extract(path, root))
-        return Done(output="out", outputs=facts)
+            raise ValueError("XML to parse must be text")
+        root = xpath.parse_document(document)  # XmlDocumentError is a ValueError
+        return lambda path: xpath.extract(path, root)
     if isinstance(document, str):
         try:
             document = json.loads(document)
         except json.JSONDecodeError as exc:
-            return Done(output="error", error=f"not valid JSON: {exc.msg} at {exc.pos}")
+            raise ValueError(f"not valid JSON: {exc.msg} at {exc.pos}") from exc
     elif not isinstance(document, dict | list):
-        return Done(output="error", error=f"cannot parse a {type(document).__name__} as JSON")
+        raise ValueError(f"cannot parse a {type(document).__name__} as JSON")
     data = document
-    facts = store_outputs(run, activity.parse, lambda path: jsonpath.extract(path, data))
-    return Done(output="out", outputs=facts)
+    return lambda path: jsonpath.extract(path, data)
 
 
 # -- business hours -----------------------------------------------------------------------

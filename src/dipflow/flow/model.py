@@ -167,10 +167,11 @@ class HttpRequestActivity(ActivityBase):
     retries: int = Field(default=0, ge=0, le=10)
     parse: list[HttpOutput] = Field(default_factory=list)
     """JSONPath outputs into variables."""
-    error_on_status: bool = True
-    """A response outside 2xx takes `error` (dipflow's default). False: any response takes
-    `success` and the flow reads `<id>.httpStatusCode`, as Webex's HTTP Request does
-    (imports set it); only no response at all (refused, unreachable) takes `error`."""
+    single_output: bool = False
+    """Webex's HTTP Request has one output (imports set this): every outcome takes
+    `success`, a response of any status and no response at all (then `httpStatusCode` is
+    empty), and the flow checks `<id>.httpStatusCode`. False (dipflow's default): a
+    response outside 2xx, no response and a timeout take `error`/`timeout`."""
     outputs: ClassVar[tuple[str, ...]] = ("success", "error", "timeout")
     required_outputs: ClassVar[tuple[str, ...]] = ("success",)
     default_output: ClassVar[str | None] = "success"
@@ -359,6 +360,9 @@ class ParseActivity(ActivityBase):
     input: str
     content_type: ParseFormat = ParseFormat.JSON
     parse: list[HttpOutput] = Field(min_length=1)
+    single_output: bool = False
+    """Webex's Parse has one output (imports set this): a document that is missing or does
+    not parse takes `out` too, every variable getting its empty value."""
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
 

@@ -28,6 +28,7 @@ from dipflow.flow.model import (
     Flow,
     HttpRequestActivity,
     MenuActivity,
+    ParseActivity,
     PlayMusicActivity,
     Prompt,
     QueueContactActivity,
@@ -85,6 +86,8 @@ def unwired_failure_outputs(flow: Flow) -> Iterator[Finding]:
     for graph in graphs(flow):
         for activity_id in graph.reachable():
             activity = graph.activities[activity_id]
+            if isinstance(activity, HttpRequestActivity | ParseActivity) and activity.single_output:
+                continue  # Webex's one-output activities: the flow checks the outcome itself
             wired = activity.wiring()
             for output, severity in _FAILURE_OUTPUTS.get(activity.kind, ()):
                 if output not in wired:
@@ -481,6 +484,31 @@ def queues_without_fallback(flow: Flow) -> Iterator[Finding]:
                 )
 
 
+def unchecked_http_status(flow: Flow) -> Iterator[Finding]:
+    """Defect 3, as Webex runs it: an HTTP request has one output, so a CRM outage goes on
+    as if the request had succeeded with no data unless the flow reads its status."""
+    templates = [
+        t for g in graphs(flow) for a in g.activities.values() for _, t in template_fields(a)
+    ]
+    text = "\n".join(templates)
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if not (isinstance(activity, HttpRequestActivity) and activity.single_output):
+                continue
+            pattern = rf"\b{re.escape(activity_id)}\.httpStatusCode\b"
+            if re.search(pattern, text, flags=re.IGNORECASE) is None:
+                yield _finding(
+                    "unchecked-http-status",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "nothing reads `httpStatusCode`: when the service fails or does not answer "
+                    "the flow goes on as if it had answered with no data",
+                    f"add a condition on `{{{{ {activity_id}.httpStatusCode == 200 }}}}` with "
+                    "a path that still serves the caller",
+                )
+
+
 def unsupported_activities(flow: Flow) -> Iterator[Finding]:
     """Stubs an `--allow-partial` import left: a call reaching one takes its error path,
     so a CI gate must fail where the strict import would."""
@@ -552,6 +580,7 @@ RULES: tuple[Rule, ...] = (
     unsupported_activities,
     unmapped_queues,
     unwired_failure_outputs,
+    unchecked_http_status,
     unknown_or_unset_variables,
     caller_data_in_queries,
     unordered_queries,

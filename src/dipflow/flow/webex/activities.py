@@ -162,9 +162,9 @@ def _http_request(props: Mapping[str, Any], options: ImportOptions) -> Converted
     retries = props.get("retryAttempts")
     if _present(retries):
         fields["retries"] = int(str(retries))
-    # Webex's HTTP Request takes its one output on any response; flows then read
+    # Webex's HTTP Request has one output port, whatever happened; flows then read
     # `<name>.httpStatusCode` (`GetPaymentInfo.httpStatusCode==404`).
-    fields["error_on_status"] = False
+    fields["single_output"] = True
     converted = Converted(fields, unsupported)
     fields["parse"] = _output_rows(props, converted)
     return converted
@@ -346,6 +346,7 @@ def _parse(props: Mapping[str, Any], options: ImportOptions) -> Converted:
         "kind": "parse",
         "input": str(props.get("inputVariable") or ""),
         "content_type": content,
+        "single_output": True,  # Webex's Parse has one output port
     }
     converted = Converted(fields)
     fields["parse"] = _output_rows(props, converted)
