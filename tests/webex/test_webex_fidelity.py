@@ -197,3 +197,49 @@ def test_now_in_a_call_is_the_calls_time_and_replays_identically() -> None:
 )
 def test_jayway_jsonpath(path: str, expected: str) -> None:
     assert jsonpath.extract(path, {"guest": [{"short": "g"}]}) == expected
+
+
+def _replace(export: dict[str, Any], name: str, properties: dict[str, Any]) -> None:
+    activity = _activity(export, name)
+    activity["properties"] = {"name": name, **properties}
+
+
+def test_blind_transfer_set_caller_id_and_feedback_import() -> None:
+    from dipflow.flow.model import BlindTransferActivity, FeedbackActivity, SetCallerIdActivity
+
+    export = _export("ciscolivelabs__CL_1_start.json")
+    _replace(export, "PlayMessage_oc2", {"activityName": "SetCallerID", "callerId": "+18005550100"})
+    _replace(
+        export, "Callback_noh", {"activityName": "Feedback-V2", "surveyMethod": "inlineSurvey"}
+    )
+    _replace(export, "PlayMessage_s4p", {"activityName": "blind-transfer", "transfertodn": "{{x}}"})
+    links = export["process"]["links"]
+    source = _activity(export, "PlayMessage_s4p")["id"]
+    for link in links:
+        if link["sourceActivityId"] == source:
+            link["conditionExpr"] = "failure"  # a blind transfer's only port
+    flow = import_webex_export(export).flow
+    caller_id = flow.activities["PlayMessage_oc2"]
+    assert isinstance(caller_id, SetCallerIdActivity) and caller_id.caller_id == "+18005550100"
+    survey = flow.activities["Callback_noh"]
+    assert isinstance(survey, FeedbackActivity) and survey.survey == "inlineSurvey"
+    transfer = flow.activities["PlayMessage_s4p"]
+    assert isinstance(transfer, BlindTransferActivity) and transfer.destination == "{{x}}"
+    assert transfer.wiring() == {"error": "DisconnectContact_23s"}
+
+
+def test_business_hours_import_says_where_the_schedule_is() -> None:
+    export = _export("ciscolivelabs__CL_1_start.json")
+    _replace(export, "PlayMessage_oc2", {"activityName": "business-hours", "businessHoursId": "b1"})
+    with pytest.raises(WebexImportError, match="schedule lives in Control Hub"):
+        import_webex_export(export)
+
+
+def test_a_link_from_an_output_the_kind_does_not_have_is_reported() -> None:
+    export = _export("ciscolivelabs__CL_1_start.json")
+    source = _activity(export, "PlayMessage_oc2")["id"]
+    for link in export["process"]["links"]:
+        if link["sourceActivityId"] == source:
+            link["conditionExpr"] = "ESCALATE"
+    with pytest.raises(WebexImportError, match="a link leaves output 'ESCALATE'"):
+        import_webex_export(export)

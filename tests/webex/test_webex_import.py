@@ -126,21 +126,21 @@ def _menu_id(export: dict[str, Any]) -> str:
 
 def test_unknown_activity_fails_naming_it(template_export: dict[str, Any]) -> None:
     menu = template_export["process"]["activities"][_menu_id(template_export)]
-    menu["properties"]["activityName"] = "blind-transfer"
+    menu["properties"]["activityName"] = "some-future-activity"
     with pytest.raises(WebexImportError) as info:
         import_webex_export(template_export, filename="x.json")
     message = str(info.value)
     assert "MainMenu" in message and _menu_id(template_export) in message
-    assert "'blind-transfer' is not supported" in message
+    assert "'some-future-activity' is not supported" in message
 
 
 def test_allow_partial_makes_unsupported_activities(template_export: dict[str, Any]) -> None:
     menu = template_export["process"]["activities"][_menu_id(template_export)]
-    menu["properties"]["activityName"] = "blind-transfer"
+    menu["properties"]["activityName"] = "some-future-activity"
     result = import_webex_export(template_export, allow_partial=True)
     activity = result.flow.activities["MainMenu"]
     assert isinstance(activity, UnsupportedActivity)
-    assert activity.original_kind == "blind-transfer"
+    assert activity.original_kind == "some-future-activity"
     # The stub keeps every output of the menu it replaces, digit branches included...
     assert activity.wiring() == {
         "1": "QueueContact", "2": "DisconnectContact",

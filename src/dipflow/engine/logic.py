@@ -152,7 +152,8 @@ def set_caller_id(run: Run, cursor: Cursor, activity: SetCallerIdActivity) -> Re
     name = run.render(activity.name).strip() if activity.name else ""
     run.inputs(cursor, {"caller_id": number, "name": name})
     if not number:
-        return Done(output="error", error=f"caller id {activity.caller_id!r} renders empty")
+        # As Webex's bare Set Caller ID: nothing to set, the caller id stays as it was.
+        return Done(output="out", outputs={"CallerID": run.state.caller_id or ""})
     run.state.caller_id = number
     run.expose(cursor, {"CallerID": number, "CallerName": name})
     return Done(output="out", outputs={"CallerID": number, "CallerName": to_text(name)})

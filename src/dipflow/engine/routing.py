@@ -93,14 +93,19 @@ def queue_lookup(run: Run, cursor: Cursor, activity: QueueLookupActivity) -> Res
 
 def lookup_done(run: Run, cursor: Cursor, event: QueueLookedUp) -> Result:
     if not event.ok:
-        return Done(output="error", error=event.error or "queue statistics unavailable")
+        reason = event.error or "queue statistics unavailable"
+        run.expose(cursor, {"FailureCode": "lookup_failed", "FailureDescription": reason})
+        return Done(output="error", error=reason)
     ewt_ms = -1 if event.estimated_wait_s is None else round(event.estimated_wait_s * 1000)
+    # Webex's Get Queue Info output variables; one site here, so Current equals All.
     values = {
         "PIQ": event.position,
         "EWT": ewt_ms,
         "CallsQueuedNow": event.calls_queued,
         "LoggedOnAgentsAll": event.agents_logged_on,
-        "AvailableAgents": event.agents_available,
+        "LoggedOnAgentsCurrent": event.agents_logged_on,
+        "AvailableAgentsAll": event.agents_available,
+        "AvailableAgentsCurrent": event.agents_available,
         "OldestCallTime": round(event.oldest_wait_s * 1000),
     }
     run.expose(cursor, values)

@@ -394,8 +394,9 @@ class QueueToAgentActivity(ActivityBase):
 
 class QueueLookupActivity(ActivityBase):
     """Queue statistics into `<id>.PIQ`, `.EWT` (ms, -1 unknown), `.CallsQueuedNow`,
-    `.LoggedOnAgentsAll`, `.AvailableAgents`, `.OldestCallTime` (ms waited) (Webex Queue
-    Lookup / Get Queue Info). `insufficient_data` when the wait cannot be estimated."""
+    `.LoggedOnAgentsAll`/`Current`, `.AvailableAgentsAll`/`Current`, `.OldestCallTime` (ms
+    waited) (Webex Get Queue Info); on failure `.FailureCode`, `.FailureDescription`.
+    `insufficient_data` when the wait cannot be estimated."""
 
     kind: Literal["queue_lookup"]
     queue: str
@@ -513,7 +514,7 @@ class SetCallerIdActivity(ActivityBase):
 
     kind: Literal["set_caller_id"]
     caller_id: str
-    """Template: an E.164 number."""
+    """Template: an E.164 number; empty changes nothing (as a bare Webex node)."""
     name: str | None = None
     """Template: the display name, when the trunk carries one."""
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")

@@ -443,7 +443,47 @@ def _callback(props: Mapping[str, Any], options: ImportOptions) -> Converted:
 
 Converter = Callable[[Mapping[str, Any], ImportOptions], Converted]
 
+
+def _blind_transfer(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    return Converted(
+        {"kind": "blind_transfer", "destination": str(props.get("transfertodn") or "")}
+    )
+
+
+def _set_caller_id(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    # A bare Set Caller ID node is valid in Webex and changes nothing: an empty one here.
+    return Converted({"kind": "set_caller_id", "caller_id": str(props.get("callerId") or "")})
+
+
+def _feedback(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    method = props.get("surveyMethod")
+    fields: dict[str, Any] = {"kind": "feedback"}
+    if isinstance(method, str) and method:
+        fields["survey"] = method
+    return Converted(fields)
+
+
+def _not_here(reason: str) -> Converter:
+    """A Webex activity whose behaviour lives outside the export or outside dipflow."""
+
+    def convert(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+        return Converted({}, unsupported=[reason])
+
+    return convert
+
+
 CONVERTERS: dict[str, Converter] = {
+    "blind-transfer": _blind_transfer,
+    "SetCallerID": _set_caller_id,
+    "Feedback": _feedback,
+    "Feedback-V2": _feedback,
+    "business-hours": _not_here(
+        "businessHoursId (the schedule lives in Control Hub, the export has only its id: "
+        "write it as a `business_hours` activity with its `schedule`)"
+    ),
+    "hand-off": _not_here("handOffFlow (GoTo another entry point: dipflow runs one flow)"),
+    "subflow-handoff": _not_here("subflowVersion (subflows are not supported yet)"),
+    "start-media-stream": _not_here("mediaDestinationId (media streaming is not supported yet)"),
     "NewPhoneContact": _start,
     "NewContact": _start,
     "ivr-collectdigits": _collect_digits,

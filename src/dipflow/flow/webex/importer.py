@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dipflow.flow.checks import KIND_CLASSES
 from dipflow.flow.model import NEVER_RAISED, EventName, Flow
 from dipflow.flow.webex.activities import CONVERTERS, ImportOptions, native_output
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
@@ -233,6 +234,14 @@ class _Importer:
             native = activities[source_id]
             output = native_output(str(native["kind"]), str(link.get("conditionExpr", "default")))
             on: dict[str, str] = native.setdefault("on", {})
+            cls = KIND_CLASSES.get(str(native["kind"]))
+            if cls is not None and output not in (*cls.instance_outputs(native), *cls.outputs):
+                self.problem(
+                    f"a link leaves output {link.get('conditionExpr')!r}, which a "
+                    f"{native['kind']} does not have",
+                    source,
+                )
+                continue
             if output in on and on[output] != target_id:
                 self.problem(f"two links leave output {output!r}", source)
             on[output] = target_id
