@@ -243,3 +243,22 @@ def test_a_link_from_an_output_the_kind_does_not_have_is_reported() -> None:
             link["conditionExpr"] = "ESCALATE"
     with pytest.raises(WebexImportError, match="a link leaves output 'ESCALATE'"):
         import_webex_export(export)
+
+
+def test_lint_of_an_export_reports_stubs_as_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dipflow.cli.main import app
+
+    export = _export("ciscolivelabs__CL_1_start.json")
+    _activity(export, "opt_out")["properties"]["activityName"] = "some-future-menu"
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps(export), encoding="utf-8")
+    queue = "--queue=f98926a4-a00d-4c92-86df-e9ba30de0ee1=Sales"
+    result = CliRunner().invoke(
+        app, ["flow", "lint", str(path), "--json", "--fail-on", "error", queue]
+    )
+    assert result.exit_code == 1
+    findings = json.loads(result.output)
+    errors = [(f["rule"], f["activity"]) for f in findings if f["severity"] == "error"]
+    assert errors == [("unsupported-activity", "opt_out")]
