@@ -127,6 +127,31 @@ def import_webex(
         errors.print(f"[yellow]unsupported:[/yellow] {escape(str(problem))}")
 
 
+def export_webex_command(
+    flow_file: Annotated[Path, typer.Argument(help="A dipflow flow (YAML/JSON).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the export here (default: stdout).")
+    ] = None,
+) -> None:
+    """Write a dipflow flow as a Webex Flow Designer export (JSON)."""
+    from dipflow.flow.webex.exporter import export_webex
+
+    flow = _load_or_exit(flow_file)
+    try:
+        export = export_webex(flow)
+    except WebexImportError as exc:
+        errors.print(f"[red]cannot export: {len(exc.problems)} problem(s)[/red]")
+        for problem in exc.problems:
+            errors.print(f"  {escape(str(problem))}")
+        raise typer.Exit(1) from None
+    text = json.dumps(export, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"[green]exported[/green] {escape(str(output))}")
+
+
 def _threshold(fail_on: FailOn) -> Severity | None:
     return None if fail_on is FailOn.NEVER else Severity[fail_on.name]
 
@@ -222,5 +247,8 @@ def register(app: typer.Typer) -> None:
     import_app = typer.Typer(help="Import flows from other contact centers.", no_args_is_help=True)
     import_app.command("webex")(import_webex)
     app.add_typer(import_app, name="import")
+    export_app = typer.Typer(help="Export flows to other contact centers.", no_args_is_help=True)
+    export_app.command("webex")(export_webex_command)
+    app.add_typer(export_app, name="export")
     app.command("lint")(lint)
     app.command("graph")(graph)
