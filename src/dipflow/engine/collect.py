@@ -10,15 +10,13 @@ terminator) whatever the outcome.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from dipflow.engine.context import Executor, Run
 from dipflow.engine.media import play_prompt
-from dipflow.engine.results import Done, Executor, Result
+from dipflow.engine.results import Done, Result
 from dipflow.engine.state import Cursor, MenuPhase, Wait
 from dipflow.flow.model import CollectDigitsActivity
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 
 def collect_digits(run: Run, cursor: Cursor, activity: CollectDigitsActivity) -> Result:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dipflow.engine.results import Done, Executor, Result
+from dipflow.engine.context import Executor, Run
+from dipflow.engine.results import Done, Result
 from dipflow.engine.state import Cursor
 from dipflow.engine.values import convert, empty_value
 from dipflow.flow import jsonpath, xpath
@@ -23,10 +24,6 @@ from dipflow.flow.model import (
     Schedule,
     SetCallerIdActivity,
 )
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
-
 
 # -- case ---------------------------------------------------------------------------------
 

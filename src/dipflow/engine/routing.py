@@ -8,8 +8,9 @@ in silence: the guard takes the activity's `error` output.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from dipflow.engine import lifecycle
 from dipflow.engine.commands import (
     Dequeue,
     Enqueue,
@@ -19,8 +20,9 @@ from dipflow.engine.commands import (
     StartVirtualAgent,
     Transfer,
 )
+from dipflow.engine.context import Executor, Run
 from dipflow.engine.events import QueueLookedUp, TransferDone, VirtualAgentEnded
-from dipflow.engine.results import STOPPED, Done, Executor, Result
+from dipflow.engine.results import STOPPED, Done, Result
 from dipflow.engine.state import CallbackInfo, Cursor, QueueInfo, Wait
 from dipflow.engine.values import cad, render_body
 from dipflow.flow.model import (
@@ -31,9 +33,6 @@ from dipflow.flow.model import (
     QueueToAgentActivity,
     VirtualAgentActivity,
 )
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 _GONE: Final = "the caller is no longer on the line"
 LOOKUP_GUARD_S: Final = 10.0
@@ -167,8 +166,6 @@ def blind_transfer(run: Run, cursor: Cursor, activity: BlindTransferActivity) ->
 
 
 def transfer_done(run: Run, cursor: Cursor, event: TransferDone) -> Result:
-    from dipflow.engine import lifecycle
-
     if not event.ok:
         return Done(output="error", error=event.error or "the transfer failed")
     run.close(cursor, output=None, outputs={"transferred": True})
