@@ -369,3 +369,21 @@ def test_offline_the_flows_own_failure_paths_run(name: str) -> None:
         assert "set_toService" in result.path and len(result.queued) == 1
     else:
         assert len(result.queued) == 1
+
+
+def test_a_recorded_call_with_the_new_activities_replays_identically() -> None:
+    """A call through a virtual agent, a parse and a queue: its event log, written as JSON
+    and read back, gives the same commands (the engine stays pure: `now()`, queue
+    statistics and bot answers all come in as events)."""
+    from dipflow.testing import events_from_json, events_to_json, replay
+
+    flow = imported("webexsamples-api__DF_CX_Flow.json")
+    escalation = {"dialogflow.ccai.live-agent-escalation": {"call_reason": "billing"}}
+    result = run_flow(
+        flow,
+        http={"GetCustomerName": HttpReply(json={"name": "Grace"})},
+        bots={"VirtualAgent": BotReply(outcome=BotOutcome.ESCALATED, metadata=escalation)},
+        agent=[answer(after=10), agent_hang_up(after=60)],
+    )
+    log = events_from_json(events_to_json(result.event_log))
+    assert replay(flow, log) == result.commands
