@@ -387,3 +387,16 @@ def test_a_recorded_call_with_the_new_activities_replays_identically() -> None:
     )
     log = events_from_json(events_to_json(result.event_log))
     assert replay(flow, log) == result.commands
+
+
+@pytest.mark.parametrize(
+    ("name", "activity"),
+    [
+        ("webexsamples-api__DF_CX_Flow.json", "GetCustomerName"),  # a GUID host name
+        ("webexsamples-api__VoiceFlow_InstantConnect.json", "HTTPRequest_u4f"),  # `aud`
+        ("webexsamples-api__bmclella_Voice_JDS_1.json", "UpdateJDS"),  # an API key header
+    ],
+)
+def test_configuration_ids_are_not_record_ids(name: str, activity: str) -> None:
+    findings = [f for f in lint_flow(imported(name)) if f.activity == activity]
+    assert "hard-coded-record-id" not in {f.rule for f in findings}

@@ -197,6 +197,22 @@ def _written_before(graph: FlowGraph) -> dict[str, set[str]]:
     return before
 
 
+# Query parameters and body keys that hold configuration, not a record: the model-driven
+# app, the organisation or workspace, a token's audience, an API key.
+_CONFIG_KEYS = re.compile(
+    r"(^|[._])(app_?id|appid|org_?id|orgid|tenant|workspace_?id|aud|audience|client_?id|key"
+    r"|api_?key|project_?id)$",
+    re.IGNORECASE,
+)
+
+
+def _may_name_a_record(field: str) -> bool:
+    """Headers carry credentials and configuration; configuration-named keys too."""
+    if field.startswith("headers."):
+        return False
+    return _CONFIG_KEYS.search(field) is None
+
+
 def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
     """Defect 2: a screen pop (or a query) that names one fixed record for every caller."""
     for graph in graphs(flow):
@@ -204,10 +220,13 @@ def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
             if not isinstance(activity, ScreenPopActivity | HttpRequestActivity):
                 continue
             for field, template in template_fields(activity):
+                if not _may_name_a_record(field):
+                    continue
                 literal = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", template)
+                if field in ("url", "path"):
+                    # A GUID in the host (a mock server's name) names no record.
+                    literal = literal.replace(urlsplit(literal).netloc, "", 1)
                 if match := GUID.search(literal):
-                    if field == "query.appid":
-                        continue  # the model-driven app id is configuration, not a record
                     yield _finding(
                         "hard-coded-record-id",
                         Severity.WARNING,
