@@ -40,7 +40,7 @@ def sample_config(**overrides: object) -> CenterConfig:
                 fallback_queue="overflow",
                 ring_timeout_s=15,
             ),
-            QueueConfig(name="overflow", teams=["green"], ring_timeout_s=10),
+            QueueConfig(name="overflow", teams=["green"], ring_timeout_s=10, max_wait_s=None),
             QueueConfig(name="support", teams=["green", "blue"], max_wait_s=30),
         ],
         "agents": [

@@ -178,6 +178,8 @@ class Dialog:
     remote_target: str
     cseq: int
     rtp: RtpPeer
+    answer_port: int | None = None
+    """The RTP port of the node's SDP answer."""
 
 
 class RtpPeer(asyncio.DatagramProtocol):
@@ -254,8 +256,10 @@ async def place_call(
     to_header = final.headers.get("To") or ""
     contact = final.headers.get("Contact") or f"<sip:{server[0]}:{server[1]}>"
     target = contact.strip().lstrip("<").split(">")[0]
+    port = re.search(rb"m=audio (\d+)", final.body)
     dialog = Dialog(call_id=call_id, from_tag=from_tag, to_header=to_header,
-                    remote_target=target, cseq=1, rtp=rtp)  # fmt: skip
+                    remote_target=target, cseq=1, rtp=rtp,
+                    answer_port=int(port.group(1)) if port else None)  # fmt: skip
     peer.send(in_dialog(peer, dialog, "ACK", ani=ani, cseq=1), server)
     return dialog
 

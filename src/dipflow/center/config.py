@@ -14,6 +14,10 @@ MAX_PRIORITY = 2**20
 (a Redis sorted-set score is an IEEE double; see docs/center.md)."""
 
 
+DEFAULT_MAX_WAIT_S = 3600.0
+"""A queue's maximum wait when its configuration names none."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,8 +29,10 @@ class QueueConfig(_Strict):
     """Name the flow's Queue Contact activity uses."""
     teams: list[str] = Field(default_factory=list)
     """Teams whose logged-in agents serve this queue."""
-    max_wait_s: float | None = Field(default=None, gt=0)
-    """A contact waiting longer moves to `fallback_queue`, or leaves with reason "max_wait"."""
+    max_wait_s: float | None = Field(default=DEFAULT_MAX_WAIT_S, gt=0)
+    """A contact waiting longer moves to `fallback_queue`, or leaves with reason "max_wait".
+    An hour unless set: a caller whose line died unnoticed must not wait (and be offered
+    to agents) for ever. `null` removes the bound."""
     fallback_queue: str | None = None
     """Where a contact goes after `max_wait_s`; must name another configured queue."""
     ring_timeout_s: float = Field(default=15.0, gt=0)

@@ -88,7 +88,7 @@ class AgentBridge:
             driver.flush()
             sessions.close(session)
             return False
-        session.configure(negotiated)
+        sessions.configure(session, negotiated)
         session.listener = call
         call.agent = agent
         call.agent_session = session

@@ -51,7 +51,7 @@ class IncomingCalls:
             ua.reject(event.leg_id, 503, driver.now())
             driver.flush()
             return
-        session.configure(negotiated)
+        sessions.configure(session, negotiated)
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened
             sessions.close(session)
             return
@@ -110,7 +110,7 @@ def answer_reoffer(
     if session is None or negotiated is None:
         ua.answer_reoffer(event.leg_id, None, driver.now())
         return
-    session.configure(negotiated)
+    sessions.configure(session, negotiated)
     # Hold (RFC 3264 §8.4): the peer sends only or nothing, so we stop sending.
     session.sending = sends(negotiated) and negotiated.remote_address not in ("0.0.0.0", "::")
     ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated), driver.now())

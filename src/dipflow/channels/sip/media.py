@@ -87,6 +87,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_received = 0
         self.ignored_sources = 0
         self.last_received = 0.0
+        self.refused_since: float | None = None
+        """First ICMP port unreachable since the peer last sent (connected sockets only)."""
+        self.refused_last = 0.0
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -140,6 +143,11 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
+        if isinstance(exc, ConnectionRefusedError):  # the peer's port is closed (watchdog.py)
+            now = time.monotonic()
+            if self.refused_since is None or self.last_received > self.refused_since:
+                self.refused_since = now
+            self.refused_last = now
 
     # -- sending -------------------------------------------------------------------------------
 

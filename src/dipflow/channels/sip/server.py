@@ -44,6 +44,7 @@ from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
+from dipflow.channels.sip.watchdog import MediaWatchdog
 from dipflow.engine.events import Event
 from dipflow.media import PromptRenderer
 
@@ -63,6 +64,9 @@ class SipServer:
             driver=self.driver, sessions=self.sessions, host=host, control=self
         )
         self.bridge = AgentBridge(driver=self.driver, sessions=self.sessions)
+        self.watchdog = MediaWatchdog(
+            driver=self.driver, sessions=self.sessions, calls=lambda: self.calls.values()
+        )
 
     # -- what the runtime, tests and benchmarks see --
 
@@ -94,6 +98,7 @@ class SipServer:
         settings = self.settings
         host, port = await self.driver.start()
         self.sessions.clock.start()
+        self.watchdog.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
 
@@ -103,6 +108,7 @@ class SipServer:
         self.driver.flush()
         await asyncio.sleep(0)  # let the BYEs leave
         self.driver.cancel_timer()
+        await self.watchdog.stop()
         await self.sessions.clock.stop()
         await self.driver.close()
 
@@ -161,4 +167,5 @@ class SipServer:
             "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
             "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
             **{k: float(v) for k, v in ua_stats.items()},
+            **{f"rtp_ended_{k}": float(v) for k, v in self.watchdog.ended.items()},
         }

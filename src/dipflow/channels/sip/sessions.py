@@ -39,6 +39,8 @@ class SessionPool:
         self.clock = MediaClock()
         self.ports = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
         self.codecs = tuple(Codec[name] for name in settings.codecs)
+        self.media_expected: dict[RtpSession, bool] = {}
+        """Sessions whose peer must keep sending RTP (see `media_expected`)."""
 
     async def open(self) -> RtpSession | None:
         """A session on a free port of the range; None when the range is exhausted."""
@@ -47,7 +49,13 @@ class SessionPool:
     def start_pacing(self, session: RtpSession) -> None:
         self.clock.add(session)
 
+    def configure(self, session: RtpSession, negotiated: Negotiated) -> None:
+        """Apply an offer/answer to `session`; remember whether media must flow from the peer."""
+        session.configure(negotiated)
+        self.media_expected[session] = media_expected(negotiated)
+
     def close(self, session: RtpSession) -> None:
+        self.media_expected.pop(session, None)
         self.clock.remove(session)
         session.close()
         self.ports.release(session.port)
@@ -72,6 +80,16 @@ class SessionPool:
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=self.codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
         )  # fmt: skip
+
+
+def media_expected(negotiated: Negotiated) -> bool:
+    """Whether the peer must be sending RTP: only on a plain two-way stream. A peer that
+    holds us (RFC 3264 §8.4: sendonly, inactive, or the old c=0.0.0.0) may well send
+    nothing at all, so a silent held stream is not a vanished caller."""
+    return negotiated.direction is Direction.SENDRECV and negotiated.remote_address not in (
+        "0.0.0.0",
+        "::",
+    )
 
 
 def sends(negotiated: Negotiated) -> bool:

@@ -99,6 +99,17 @@ class SipSettings(BaseModel):
     """The longest lock-out."""
     register_lockout_forget_s: float = Field(default=900.0, gt=0)
     """A key with no wrong answer for this long starts counting from zero again."""
+    rtp_timeout_s: float = Field(default=60.0, ge=0)
+    """A confirmed call whose two-way stream brings no RTP for this long is ended (BYE,
+    and the flow hears the caller hang up): a caller gone without a BYE. 0: never. Raise
+    it for phones that send nothing at all during silence (VAD without comfort noise)."""
+    rtp_hold_timeout_s: float = Field(default=0.0, ge=0)
+    """The same for a stream the peer holds (sendonly, inactive, c=0.0.0.0), where silence
+    is normal. 0: never (session timers, RFC 4028, are the check for held calls)."""
+    rtp_unreachable_s: float = Field(default=2.0, ge=0)
+    """A call whose peer's RTP port answers ICMP port unreachable for this long, with
+    nothing received meanwhile, is ended. 0: ignore ICMP (the RTP socket is then not
+    connected to the peer)."""
     agent_ring_timeout_s: float = Field(default=30.0, gt=0)
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
