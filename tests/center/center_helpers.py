@@ -90,7 +90,13 @@ class OfferLedger:
             assert self.offers.pop(note.call_id) == note.agent_id
             assert self.busy.pop(note.agent_id) == note.call_id
         elif isinstance(note, ContactAssigned):
-            assert self.offers.pop(note.call_id) == note.agent_id
+            offered_to = self.offers.pop(note.call_id, None)
+            if offered_to is None:  # put back by restore_connected: no offer came first
+                assert note.agent_id not in self.busy, f"{note.agent_id} restored while busy"
+                assert note.call_id not in self.calls, f"{note.call_id} restored twice"
+                self.busy[note.agent_id] = note.call_id
+            else:
+                assert offered_to == note.agent_id
             self.calls[note.call_id] = note.agent_id
             self.assigned_count[note.call_id] = self.assigned_count.get(note.call_id, 0) + 1
         elif isinstance(note, ContactEnded):

@@ -272,6 +272,30 @@ elseif op == 'accept' then
   emit({type = 'ContactAssigned', call_id = c.id, agent_id = a.id})
   transition(a, 'accept', '')
   return cjson.encode({ok = true, notes = out})
+elseif op == 'restore_connected' then
+  local id, q, a = ARGV[5], ARGV[6], get_agent(ARGV[7])
+  if redis.call('EXISTS', ckey(id)) == 1 or a.state == 'offered' or a.state == 'connected' then
+    return notes()
+  end
+  if a.state == 'logged_out' then
+    transition(a, 'login', 'login')
+    a.qlist = cjson.decode(ARGV[9])
+    redis.call('HSET', akey(a.id), 'teams', ARGV[8], 'queues', ARGV[9], 'call', '')
+    for _, name in ipairs(a.qlist) do redis.call('SADD', stkey(name), a.id) end
+  end
+  if a.state == 'available' then
+    for _, name in ipairs(a.qlist) do redis.call('ZREM', avkey(name), a.id) end
+  end
+  redis.call('ZREM', TK, 'wrap|' .. a.id)
+  redis.call('HSET', ckey(id), 'queue', q, 'priority', '0', 'score', '0', 'entered_at', now_s,
+             'queued_at', now_s, 'max_wait', '', 'fallback', '', 'data', ARGV[10],
+             'visited', cjson.encode({q}), 'connected_at', now_s, 'state', 'connected',
+             'agent', a.id)
+  redis.call('HSET', akey(a.id), 'state', 'connected', 'reason', '', 'since', now_s, 'call', id)
+  emit({type = 'ContactAssigned', call_id = id, agent_id = a.id})
+  emit({type = 'AgentStateChanged', agent_id = a.id, state = 'connected', reason = cjson.null,
+        since = now_s})
+  return notes()
 elseif op == 'decline' then
   local a, c = get_agent(ARGV[5]), get_contact(ARGV[6])
   if c and c.state == 'offered' and c.agent == a.id and a.call == c.id then

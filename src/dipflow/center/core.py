@@ -204,6 +204,39 @@ class CenterCore:
         self._timers.set(TimerKind.WRAP, agent.agent_id, now + self.config.wrap_up_s)
         return out
 
+    def restore_connected(
+        self, call_id: str, queue: str, agent_id: str, *, data: Mapping[str, str], now: float
+    ) -> list[Notification]:
+        """Put back a call an agent is talking to, which the store lost (Redis restarted
+        empty): the contact connected to the agent, the agent logged in (all its teams)
+        and connected. A no-op when the store knows the call, or the agent has another
+        call or offer (the store's state wins over a node's memory)."""
+        self._validator.enqueue(call_id, queue, 0, None, None)
+        agent = self._agent(agent_id)
+        if call_id in self._contacts or agent.state in (AgentState.OFFERED, AgentState.CONNECTED):
+            return []
+        out: list[Notification] = []
+        if agent.state is AgentState.LOGGED_OUT:
+            out.extend(self.login(agent_id, now=now))
+        if agent.state is AgentState.AVAILABLE:
+            for name in agent.queues:
+                available = self._available[name]
+                del available[bisect_left(available, (agent.since, agent_id))]
+        self._timers.cancel(TimerKind.WRAP, agent_id)
+        self._contacts[call_id] = ContactRecord(
+            call_id=call_id, queue=queue, priority=0, score=0.0, entered_at=now, queued_at=now,
+            max_wait_s=None, fallback_queue=None,
+            data={str(k): str(v) for k, v in data.items()}, visited=[queue],
+            state=ContactState.CONNECTED, agent_id=agent_id, connected_at=now,
+        )  # fmt: skip
+        agent.call_id = call_id
+        agent.state, agent.reason, agent.since = AgentState.CONNECTED, None, now
+        out.append(ContactAssigned(call_id=call_id, agent_id=agent_id))
+        out.append(
+            AgentStateChanged(agent_id=agent_id, state=AgentState.CONNECTED, reason=None, since=now)
+        )
+        return out
+
     # ------------------------------------------------------------------- agents
 
     def login(

@@ -7,6 +7,7 @@ asyncio event loop every store operation is atomic. For several dipflow nodes us
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 
 from dipflow.center.config import CenterConfig
@@ -21,6 +22,7 @@ class MemoryCenterStore:
     def __init__(self) -> None:
         self._core: CenterCore | None = None
         self._call_states: dict[str, str] = {}
+        self._epoch = uuid.uuid4().hex
 
     def bind(self, config: CenterConfig) -> None:
         """Bind once; binding again with the same configuration (a second service on the
@@ -89,6 +91,15 @@ class MemoryCenterStore:
 
     async def end_wrap_up(self, agent_id: str, *, now: float) -> list[Notification]:
         return self.core.end_wrap_up(agent_id, now=now)
+
+    async def restore_connected(
+        self, call_id: str, queue: str, agent_id: str, *, data: Mapping[str, str], now: float
+    ) -> list[Notification]:
+        return self.core.restore_connected(call_id, queue, agent_id, data=data, now=now)
+
+    async def epoch(self) -> str:
+        """This process's memory never restarts under a running node: one epoch."""
+        return self._epoch
 
     async def handle_timers(self, now: float) -> list[Notification]:
         return self.core.handle_timers(now)

@@ -193,6 +193,29 @@ class RedisCenterStore:
         self.validator.agent(agent_id)
         return await self._notes("end_wrap_up", now, agent_id)
 
+    async def restore_connected(
+        self, call_id: str, queue: str, agent_id: str, *, data: Mapping[str, str], now: float
+    ) -> list[Notification]:
+        self.validator.enqueue(call_id, queue, 0, None, None)
+        teams, queues = self.validator.login(agent_id, None)
+        return await self._notes(
+            "restore_connected", now, call_id, queue, agent_id, json.dumps(teams),
+            json.dumps(queues), json.dumps({str(k): str(v) for k, v in data.items()}),
+        )  # fmt: skip
+
+    async def epoch(self) -> str:
+        """The value of `<prefix>epoch`, set to a new random token when it is missing: a
+        restarted, empty Redis has none, so the next reader makes one and every node sees
+        a change. SET NX then GET in one script, so two nodes cannot both make one."""
+        try:
+            raw = await self._client.eval(
+                "redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])",
+                1, self._prefix + "epoch", uuid.uuid4().hex,
+            )  # fmt: skip
+        except RedisError as exc:
+            raise CenterStoreError(f"redis: epoch failed: {exc}") from exc
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
     async def handle_timers(self, now: float) -> list[Notification]:
         notes: list[Notification] = []
         while True:

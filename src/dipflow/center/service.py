@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import CenterError
-from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.model import AgentStateChanged, CenterSnapshot, Notification, QueueStatus
 from dipflow.center.store import CenterStore
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,36 @@ class ContactCenter:
 
     async def end_wrap_up(self, agent_id: str) -> None:
         await self._publish(await self.store.end_wrap_up(agent_id, now=self._clock()))
+
+    # ----------------------------------------------------------------- recovery
+
+    async def epoch(self) -> str:
+        """The store's generation token: it changes when the store lost its state."""
+        return await self.store.epoch()
+
+    async def restore_connected(
+        self, call_id: str, queue: str, agent_id: str, *, data: Mapping[str, str] | None = None
+    ) -> None:
+        """Put back a call an agent is talking to, after the store lost it (see
+        `CenterStore.restore_connected`)."""
+        await self._publish(
+            await self.store.restore_connected(
+                call_id, queue, agent_id, data=dict(data or {}), now=self._clock()
+            )
+        )
+
+    async def announce_agents(self) -> None:
+        """Tell this node's subscribers every agent's state as the store has it now (after
+        an outage, desktops may show what the store no longer holds)."""
+        snapshot = await self.snapshot()
+        await self._publish(
+            [
+                AgentStateChanged(
+                    agent_id=a.agent_id, state=a.state, reason=a.reason, since=a.since
+                )
+                for a in snapshot.agents
+            ]
+        )
 
     # ------------------------------------------------------------------- timers
 

@@ -68,6 +68,20 @@ class CenterStore(Protocol):
 
     async def end_wrap_up(self, agent_id: str, *, now: float) -> list[Notification]: ...
 
+    async def restore_connected(
+        self, call_id: str, queue: str, agent_id: str, *, data: Mapping[str, str], now: float
+    ) -> list[Notification]:
+        """Put back a call an agent is talking to, after the store lost its state: the
+        contact connected to the agent, the agent logged in (all its teams) and connected.
+        A no-op when the store knows the call or the agent is busy with another."""
+        ...
+
+    async def epoch(self) -> str:
+        """A token that changes when the store lost its state (Redis restarted empty):
+        read it, and when it differs from the last one seen, re-assert what this node
+        knows (its callers, its agents). Created on first read."""
+        ...
+
     async def handle_timers(self, now: float) -> list[Notification]:
         """Fire every timer due at `now`: ring timeouts, maximum waits, wrap-ups."""
         ...
