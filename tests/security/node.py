@@ -98,6 +98,9 @@ async def running_node(
             raise RuntimeError("the node did not start")
         try:
             assert isinstance(parts["sip"], SipServer)
+            # Hold music is synthesised on first use (seconds of CPU on a busy machine),
+            # during which a call's session waits; have it ready as a running node does.
+            await asyncio.to_thread(parts["runtime"].prompts.render_audio, "hold")
             yield Node(runtime=parts["runtime"], sip=parts["sip"], urls=parts["urls"])
         finally:
             stop.set()

@@ -317,7 +317,7 @@ class RedisCenterStore:
 
     async def _relay(self, pubsub: PubSub) -> AsyncIterator[list[Notification]]:
         try:
-            async for message in pubsub.listen():
+            async for message in _listen(pubsub):
                 if message.get("type") != "message":
                     continue
                 try:
@@ -338,6 +338,16 @@ class RedisCenterStore:
             return await awaitable
         except RedisError as exc:
             raise CenterStoreError(f"redis: {exc}") from exc
+
+
+async def _listen(pubsub: PubSub) -> AsyncIterator[dict[str, Any]]:
+    """`pubsub.listen()` with Redis's errors translated: a connection lost mid-listen is an
+    outage (`CenterStoreError`, logged at warning level and retried), not a bug."""
+    try:
+        async for message in pubsub.listen():
+            yield cast(dict[str, Any], message)
+    except RedisError as exc:
+        raise CenterStoreError(f"redis: relay lost its connection: {exc}") from exc
 
 
 async def _close(pubsub: PubSub) -> None:

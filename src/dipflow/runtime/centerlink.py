@@ -21,7 +21,7 @@ agent), so that this module does not import the `Runtime` that owns it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError, CenterStoreError
@@ -44,15 +44,28 @@ from dipflow.channels.seam import AgentEndpoint
 from dipflow.engine.commands import Dequeue, Enqueue
 from dipflow.engine.events import AgentOffered, QueueFailed, QueueUpdated
 from dipflow.runtime.notices import CallPhase
+from dipflow.runtime.recovery import CenterRecovery
 from dipflow.runtime.session import CallSession
 
 log = logging.getLogger("dipflow.runtime.center")
+
+
+class RecoverySettings(Protocol):
+    """`dipflow.runtime.config.RedisStoreSettings` as the link reads it."""
+
+    @property
+    def check_interval_s(self) -> float: ...
+
+    @property
+    def outage_wait_s(self) -> float: ...
 
 
 class SessionDirectory(Protocol):
     """What the link needs of the runtime (`dipflow.runtime.runtime.Runtime` is one)."""
 
     def session(self, call_id: str) -> CallSession | None: ...
+
+    def live_sessions(self) -> Sequence[CallSession]: ...
 
     def agent_endpoint(self, agent_id: str) -> AgentEndpoint: ...
 
@@ -69,16 +82,36 @@ def log_center_failure(what: str, exc: CenterError) -> None:
 
 
 class CenterLink:
-    def __init__(self, center: ContactCenter, directory: SessionDirectory) -> None:
+    def __init__(
+        self,
+        center: ContactCenter,
+        directory: SessionDirectory,
+        *,
+        recovery: RecoverySettings | None = None,
+    ) -> None:
+        """`recovery`: for a shared store (Redis), how this node keeps it in step through
+        outages and restarts (`dipflow.runtime.recovery`); None for a store in memory."""
         self._center = center
         self._directory = directory
         self._unsubscribe: Callable[[], None] | None = None
+        self.recovery: CenterRecovery | None = None
+        if recovery is not None:
+            self.recovery = CenterRecovery(
+                center,
+                directory,
+                check_interval_s=recovery.check_interval_s,
+                outage_wait_s=recovery.outage_wait_s,
+            )
 
     async def start(self) -> None:
         await self._center.start()
         self._unsubscribe = self._center.subscribe(self._on_notification)
+        if self.recovery is not None:
+            await self.recovery.start()
 
     async def stop(self) -> None:
+        if self.recovery is not None:
+            await self.recovery.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -91,16 +124,23 @@ class CenterLink:
     # -- commands -------------------------------------------------------------------------------
 
     async def enqueue(self, session: CallSession, command: Enqueue) -> None:
-        """Raises `CenterError` (the session turns it into `QueueFailed`)."""
+        """Raises `CenterError` (the session turns it into `QueueFailed`); except that
+        with a shared store an outage defers the caller, who waits with music (see
+        `dipflow.runtime.recovery`)."""
         session.facts.last_enqueue = command
-        await self._center.enqueue(
-            session.call_id,
-            command.queue,
-            priority=command.priority,
-            max_wait_s=command.max_wait_s,
-            fallback_queue=command.fallback_queue,
-            data=dict(command.data),
-        )
+        try:
+            await self._center.enqueue(
+                session.call_id,
+                command.queue,
+                priority=command.priority,
+                max_wait_s=command.max_wait_s,
+                fallback_queue=command.fallback_queue,
+                data=dict(command.data),
+            )
+        except CenterStoreError:
+            if self.recovery is None or self.recovery.outage_wait_s <= 0:
+                raise
+            self.recovery.defer(session)
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None:
         del command
@@ -150,6 +190,9 @@ class CenterLink:
     async def call_ended(self, session: CallSession) -> None:
         """The call is over: take it out of the center whatever state it was in."""
         facts = session.facts
+        if self.recovery is not None and self.recovery.is_pending(facts.call_id):
+            self.recovery.forget(facts.call_id)  # never reached the store
+            return
         try:
             if facts.agent_id is not None:
                 await self._center.end_contact(facts.call_id)
@@ -157,12 +200,16 @@ class CenterLink:
                 await self._center.abandon(facts.call_id)
         except CenterError as exc:
             log_center_failure(f"call {facts.call_id}: center clean-up", exc)
+            if isinstance(exc, CenterStoreError) and self.recovery is not None:
+                self.recovery.unsettled(facts.call_id, connected=facts.agent_id is not None)
 
     # -- notifications --------------------------------------------------------------------------
 
     def _on_notification(self, note: Notification) -> None:
         if isinstance(note, AgentStateChanged):
-            return  # about an agent, not a call: the desktop's business
+            if self.recovery is not None:
+                self.recovery.observe(note)  # what to re-assert if the store loses it
+            return  # otherwise about an agent, not a call: the desktop's business
         session = self._directory.session(note.call_id)
         if session is None:
             return

@@ -96,6 +96,12 @@ class RedisStoreSettings(_Strict):
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "dipflow:"
     """Key prefix, so that several deployments can share one Redis."""
+    check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """How often each node checks that Redis still holds the center (and re-asserts its
+    callers and agents when it came back empty)."""
+    outage_wait_s: float = Field(default=120.0, ge=0)
+    """During an outage, a caller who cannot be queued waits with music this long for
+    Redis to come back; then the flow's queue failure runs (its apology)."""
 
 
 class MediaSettings(_Strict):

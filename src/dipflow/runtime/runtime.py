@@ -30,7 +30,7 @@ from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
-from dipflow.runtime.config import DipflowConfig, FlowBinding
+from dipflow.runtime.config import DipflowConfig, FlowBinding, RedisStoreSettings
 from dipflow.runtime.errors import RuntimeStartError
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
@@ -108,7 +108,11 @@ class Runtime:
         self._sessions: dict[str, CallSession] = {}
         self._recent: deque[CallSummary] = deque(maxlen=RECENT_CALLS_KEPT)
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
-        self._center_link = CenterLink(center, self)
+        self._center_link = CenterLink(
+            center,
+            self,
+            recovery=config.store if isinstance(config.store, RedisStoreSettings) else None,
+        )
         self._started = False
 
     # -- construction -------------------------------------------------------------------------
@@ -222,6 +226,9 @@ class Runtime:
     def session(self, call_id: str) -> CallSession | None:
         """The live session of `call_id` (None once it finished)."""
         return self._sessions.get(call_id)
+
+    def live_sessions(self) -> list[CallSession]:
+        return list(self._sessions.values())
 
     def active_call_count(self) -> int:
         return len(self._sessions)
