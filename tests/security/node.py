@@ -39,6 +39,8 @@ class Node:
     runtime: Runtime
     sip: SipServer
     urls: ServerUrls
+    crm_url: str
+    """The CRM emulator's base URL (its `/_emulator/faults` makes it slow or failing)."""
 
     @property
     def sip_address(self) -> tuple[str, int]:
@@ -101,7 +103,10 @@ async def running_node(
             # Hold music is synthesised on first use (seconds of CPU on a busy machine),
             # during which a call's session waits; have it ready as a running node does.
             await asyncio.to_thread(parts["runtime"].prompts.render_audio, "hold")
-            yield Node(runtime=parts["runtime"], sip=parts["sip"], urls=parts["urls"])
+            yield Node(
+                runtime=parts["runtime"], sip=parts["sip"], urls=parts["urls"],
+                crm_url=crm.base_url,
+            )  # fmt: skip
         finally:
             stop.set()
             await asyncio.wait_for(task, 60)

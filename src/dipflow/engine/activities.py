@@ -62,8 +62,19 @@ def condition(run: Run, cursor: Cursor, activity: ConditionActivity) -> Result:
 
 
 def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Result:
-    request_id = run.new_id(cursor.activity or "http")
     timeout_s = activity.timeout_ms / 1000
+    if activity.budget_ms is not None:
+        try:
+            budget_s = float(run.value_of(activity.budget_ms)) / 1000
+        except (ValueError, TypeError) as exc:  # ExpressionError is a ValueError
+            return Done(output="error", error=f"budget_ms is not a number: {exc}")
+        if budget_s <= 0:
+            run.state.outputs[cursor.activity or "http"] = {
+                "httpStatusCode": None, "httpResponseBody": None, "elapsedMs": 0,
+            }  # fmt: skip
+            return Done(output="timeout", error="the lookup's budget is spent")
+        timeout_s = min(timeout_s, budget_s)
+    request_id = run.new_id(cursor.activity or "http")
     command = HttpRequest(
         request_id=request_id,
         connector=activity.connector,
@@ -100,11 +111,15 @@ def http_completed(
     run: Run, cursor: Cursor, activity: HttpRequestActivity, event: HttpCompleted
 ) -> Result:
     namespace = cursor.activity or "http"
+    elapsed = round(event.elapsed_ms)
     run.state.outputs[namespace] = {
         "httpStatusCode": event.status,
         "httpResponseBody": event.body,
+        "elapsedMs": elapsed,
     }
-    facts: dict[str, Any] = {"status": event.status, "attempts": event.attempts}
+    facts: dict[str, Any] = {
+        "status": event.status, "attempts": event.attempts, "elapsed_ms": elapsed,
+    }  # fmt: skip
     failure: tuple[str, str] | None = None
     if event.outcome is HttpOutcome.TIMEOUT:
         failure = ("timeout", event.error or "timed out")

@@ -164,6 +164,13 @@ class HttpRequestActivity(ActivityBase):
     """Template string or JSON-like value whose strings are templates."""
     content_type: str = "application/json"
     timeout_ms: int = Field(default=5000, gt=0, le=120_000)
+    budget_ms: str | None = None
+    """Template: the most this request may take, in ms; typically what is left of one
+    budget shared with an earlier request (`"{{ 3000 - GetContact.elapsedMs }}"`), so
+    that a caller waits for the lookup as a whole, not for each request in turn. The
+    timeout is the smaller of this and `timeout_ms`; 0 or less takes the `timeout`
+    output at once, without a request; not a number takes `error`. Every request
+    exposes `<activity>.elapsedMs`."""
     retries: int = Field(default=0, ge=0, le=10)
     parse: list[HttpOutput] = Field(default_factory=list)
     """JSONPath outputs into variables."""
