@@ -243,6 +243,9 @@ class ConnectorConfig(_Model):
     phone: PhoneMatching = Field(default_factory=PhoneMatching)
     app_id: str | None = None
     """Model-driven app id for screen pops (`main.aspx?appid=...`)."""
+    web_client_url: str | None = None
+    """Where this CRM's screen pops open; screen pops may open its origin. For `dataverse`
+    the organization URL (`base_url`) when unset; an `http` connector allows none."""
     verify_tls: bool = True
 
     @property

@@ -10,6 +10,7 @@ Layer 6 (web).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
@@ -19,7 +20,7 @@ from typing import Any
 from starlette.datastructures import FormData, Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 CSRF_FIELD = "csrf_token"
@@ -132,6 +133,14 @@ async def receive_frame(websocket: WebSocket) -> str | bytes:
         return text
     data = message.get("bytes")
     return data if isinstance(data, bytes) else b""
+
+
+async def close_quietly(websocket: WebSocket, *, code: int = 1000) -> None:
+    """Close the socket unless either side already has."""
+    connected = WebSocketState.CONNECTED
+    if websocket.application_state is connected and websocket.client_state is connected:
+        with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer went away meanwhile
+            await websocket.close(code=code)
 
 
 async def read_small_form(request: Request) -> FormData | None:
