@@ -1,0 +1,189 @@
+"""A real `dipflow serve` for the web security tests: a subprocess on a loopback port,
+with a configuration written for the test, optionally under a lowered file-descriptor
+limit, and the clients an attacker and a legitimate user would use (httpx from a chosen
+loopback source address, WebSockets with the session cookie)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from websockets.sync.client import ClientConnection, connect
+
+from dipflow.runtime.passwords import hash_password
+
+PASSWORDS = {"ava": "ava-correct-horse", "ben": "ben-battery-staple", "sue": "sue-supervises"}
+USERS = [
+    {"username": "ava", "agent_id": "a1", "display_name": "Ava", "role": "agent"},
+    {"username": "ben", "agent_id": "a2", "display_name": "Ben", "role": "agent"},
+    {"username": "sue", "role": "supervisor", "display_name": "Sue"},
+]
+SECRET = "security-tests-session-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_config(**web: Any) -> dict[str, Any]:
+    """A deployment with two agents and a supervisor; `web` settings on top."""
+    users = [{**u, "password_hash": hash_password(PASSWORDS[str(u["username"])])} for u in USERS]
+    return {
+        "flows": [{"dnis": "*", "flow": "ms-dynamics-data-dip"}],
+        "connectors": [
+            {"name": "dynamics", "kind": "dataverse", "base_url": "http://127.0.0.1:9"}
+        ],
+        "center": {
+            "queues": [{"name": "CustomerCare", "teams": ["support"]}],
+            "agents": [
+                {"agent_id": "a1", "name": "Ava", "teams": ["support"]},
+                {"agent_id": "a2", "name": "Ben", "teams": ["support"]},
+            ],
+        },
+        "users": users,
+        "web": {"session_secret": SECRET, **web},
+        "media": {"tts": "silent"},
+    }
+
+
+@dataclass
+class Served:
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _limit_fds(nofile: int | None) -> Any:
+    if nofile is None:
+        return None
+
+    def apply() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+
+    return apply
+
+
+@contextlib.contextmanager
+def dipflow_serve(
+    tmp_path: Path,
+    config: dict[str, Any],
+    *,
+    nofile: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """`python -m dipflow serve --config ... --no-sip` until the block ends (SIGTERM)."""
+    path = tmp_path / "dipflow.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dipflow", "serve", "--config", str(path)]
+            + ["--port", str(port), "--no-sip"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
+            preexec_fn=_limit_fds(nofile),
+        )
+    served = Served(port=port, process=process, log_path=log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if not served.alive():
+                raise RuntimeError(f"dipflow serve exited:\n{served.log()}")
+            try:
+                if httpx.get(f"{served.base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dipflow serve did not start:\n{served.log()}")
+            time.sleep(0.1)
+        yield served
+    finally:
+        if served.alive():
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def client(served: Served, *, source: str = "127.0.0.1", **kwargs: Any) -> httpx.Client:
+    """An HTTP client whose connections come from `source` (any 127.x.y.z works on Linux)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=served.base, transport=transport, timeout=15, **kwargs)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(http: httpx.Client, username: str, password: str | None = None) -> httpx.Response:
+    page = http.get("/desktop")
+    return http.post(
+        "/login",
+        data={
+            "username": username,
+            "password": PASSWORDS[username] if password is None else password,
+            "csrf_token": csrf_from(page.text),
+            "next": "/desktop",
+        },
+    )
+
+
+def cookie_header(http: httpx.Client) -> str:
+    return "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+
+
+def open_socket(
+    served: Served,
+    path: str,
+    *,
+    cookie: str | None = None,
+    source: str = "127.0.0.1",
+    **kwargs: Any,
+) -> ClientConnection:
+    """A WebSocket as the page opens it (same Origin), with the browser's cookie."""
+    headers = {"Cookie": cookie} if cookie else None
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10, source_address=(source, 0))
+    return connect(
+        f"{served.ws_base}{path}",
+        sock=sock,
+        origin=served.base,  # type: ignore[arg-type]
+        additional_headers=headers,
+        open_timeout=10,
+        **kwargs,
+    )
