@@ -6,6 +6,7 @@ loopback source address, WebSockets with the session cookie)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
@@ -44,9 +45,7 @@ def base_config(**web: Any) -> dict[str, Any]:
     users = [{**u, "password_hash": hash_password(PASSWORDS[str(u["username"])])} for u in USERS]
     return {
         "flows": [{"dnis": "*", "flow": "ms-dynamics-data-dip"}],
-        "connectors": [
-            {"name": "dynamics", "kind": "dataverse", "base_url": "http://127.0.0.1:9"}
-        ],
+        "connectors": [{"name": "dynamics", "kind": "dataverse", "base_url": "http://127.0.0.1:9"}],
         "center": {
             "queues": [{"name": "CustomerCare", "teams": ["support"]}],
             "agents": [
@@ -168,6 +167,18 @@ def cookie_header(http: httpx.Client) -> str:
     return "; ".join(f"{name}={value}" for name, value in http.cookies.items())
 
 
+def next_message(ws: ClientConnection, kind: str, *, timeout: float = 15.0) -> dict[str, Any]:
+    """The next message of type `kind` on a dipflow socket (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {kind!r} message in {timeout} s")
+        message: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if message.get("type") == kind:
+            return message
+
+
 def open_socket(
     served: Served,
     path: str,
@@ -178,7 +189,9 @@ def open_socket(
 ) -> ClientConnection:
     """A WebSocket as the page opens it (same Origin), with the browser's cookie."""
     headers = {"Cookie": cookie} if cookie else None
-    sock = socket.create_connection(("127.0.0.1", served.port), timeout=10, source_address=(source, 0))
+    sock = socket.create_connection(
+        ("127.0.0.1", served.port), timeout=10, source_address=(source, 0)
+    )
     return connect(
         f"{served.ws_base}{path}",
         sock=sock,

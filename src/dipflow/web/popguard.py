@@ -59,8 +59,8 @@ class ScreenPopPolicy:
             origin = web_origin(url)
         except ValueError:
             return "not a web address"
-        if "@" in urlsplit(url).netloc:
-            return "a web address with a user name in it"
         if origin not in self.origins_for(dnis):
             return f"{origin} is not an allowed screen-pop site"
+        if "@" in urlsplit(url).netloc:  # an allowed host, but a URL no CRM link needs
+            return "a web address with a user name in it"
         return None
