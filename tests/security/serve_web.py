@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from dipflow.runtime.passwords import hash_password
 
@@ -31,6 +32,7 @@ USERS = [
     {"username": "ben", "agent_id": "a2", "display_name": "Ben", "role": "agent"},
     {"username": "sue", "role": "supervisor", "display_name": "Sue"},
 ]
+SERVE = [sys.executable, "-m", "dipflow", "serve"]
 SECRET = "security-tests-session-secret-0123456789"
 
 
@@ -106,8 +108,7 @@ def dipflow_serve(
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dipflow", "serve", "--config", str(path)]
-            + ["--port", str(port), "--no-sip"],
+            [*SERVE, "--config", str(path), "--port", str(port), "--no-sip"],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
@@ -185,18 +186,17 @@ def open_socket(
     *,
     cookie: str | None = None,
     source: str = "127.0.0.1",
-    **kwargs: Any,
+    max_size: int | None = 2**20,
 ) -> ClientConnection:
     """A WebSocket as the page opens it (same Origin), with the browser's cookie."""
-    headers = {"Cookie": cookie} if cookie else None
-    sock = socket.create_connection(
-        ("127.0.0.1", served.port), timeout=10, source_address=(source, 0)
-    )
+    headers = {"Cookie": cookie} if cookie else {}
+    address = ("127.0.0.1", served.port)
+    sock = socket.create_connection(address, timeout=10, source_address=(source, 0))
     return connect(
         f"{served.ws_base}{path}",
         sock=sock,
-        origin=served.base,  # type: ignore[arg-type]
+        origin=Origin(served.base),
         additional_headers=headers,
         open_timeout=10,
-        **kwargs,
+        max_size=max_size,
     )

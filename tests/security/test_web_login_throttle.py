@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -32,9 +32,9 @@ from tests.security.serve_web import (
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with dipflow_serve(tmp_path_factory.mktemp("throttle"), base_config()) as running:
-        yield running  # type: ignore[misc]
+        yield running
 
 
 def _raw_login(served: Served, cookie: str, body: str) -> socket.socket:
