@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection
 
 from tests.security.serve_web import (
     Served,
@@ -39,6 +40,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield running
 
 
+def _drain(ws: ClientConnection) -> None:
+    """Read until the server closes the socket (ConnectionClosed) or 5 s pass."""
+    with ws:
+        while True:
+            ws.recv(timeout=5)
+
+
 def test_a_cookie_copied_before_sign_out_stops_working_everywhere(served: Served) -> None:
     with client(served) as agent, client(served, source="127.0.0.9") as thief:
         assert login(agent, "ava").status_code == 303
@@ -52,16 +60,14 @@ def test_a_cookie_copied_before_sign_out_stops_working_everywhere(served: Served
             # The open socket is closed by the server, at once.
             started = time.monotonic()
             with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    stolen.recv(timeout=5)
+                _drain(stolen)
             assert time.monotonic() - started < 3
             assert closed.value.rcvd is not None and closed.value.rcvd.code in (1008, 1012)
         # The copied cookie no longer works for pages, the session check or a new socket.
         assert thief.get("/desktop/session").status_code == 401
         assert 'id="login-form"' in thief.get("/desktop").text
         with pytest.raises((InvalidStatus, ConnectionClosed)):
-            with open_socket(served, "/desktop/ws", cookie=captured) as again:
-                again.recv(timeout=5)
+            _drain(open_socket(served, "/desktop/ws", cookie=captured))
 
     # Signing in again works as before.
     with client(served) as agent:
