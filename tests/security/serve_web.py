@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import yaml
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
@@ -200,3 +201,13 @@ def open_socket(
         open_timeout=10,
         max_size=max_size,
     )
+
+
+def close_code(ws: ClientConnection, *, timeout: float = 10.0) -> int | None:
+    """Read until the server closes the socket; the close code it sent (None: no close
+    frame). TimeoutError when it stays open for `timeout` seconds."""
+    try:
+        while True:
+            ws.recv(timeout=timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None

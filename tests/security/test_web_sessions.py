@@ -22,6 +22,7 @@ from tests.security.serve_web import (
     Served,
     base_config,
     client,
+    close_code,
     cookie_header,
     csrf_from,
     dipflow_serve,
@@ -59,10 +60,8 @@ def test_a_cookie_copied_before_sign_out_stops_working_everywhere(served: Served
             assert agent.post("/logout", data={"csrf_token": token}).status_code == 303
             # The open socket is closed by the server, at once.
             started = time.monotonic()
-            with pytest.raises(ConnectionClosed) as closed:
-                _drain(stolen)
+            assert close_code(stolen, timeout=5) in (1008, 1012)
             assert time.monotonic() - started < 3
-            assert closed.value.rcvd is not None and closed.value.rcvd.code in (1008, 1012)
         # The copied cookie no longer works for pages, the session check or a new socket.
         assert thief.get("/desktop/session").status_code == 401
         assert 'id="login-form"' in thief.get("/desktop").text
