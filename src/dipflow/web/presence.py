@@ -22,13 +22,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dipflow.center.errors import CenterError
-from dipflow.center.model import AgentState, AgentStateChanged, Notification
+from dipflow.center.model import (
+    IDLE_REASON_OFFLINE,
+    AgentState,
+    AgentStateChanged,
+    Notification,
+)
 from dipflow.center.service import ContactCenter
 from dipflow.runtime.centerlink import center_failure_level
 
 log = logging.getLogger("dipflow.web.presence")
 
-OFFLINE_REASON = "offline"
+OFFLINE_REASON = IDLE_REASON_OFFLINE
 
 
 class Presence:
