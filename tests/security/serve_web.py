@@ -82,6 +82,17 @@ class Served:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def open_fds(self) -> int:
+        """File descriptors the server process holds now."""
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
 
 def _limit_fds(nofile: int | None) -> Any:
     if nofile is None:
@@ -101,15 +112,17 @@ def dipflow_serve(
     *,
     nofile: int | None = None,
     env: dict[str, str] | None = None,
+    sip: bool = False,
 ) -> Iterator[Served]:
-    """`python -m dipflow serve --config ... --no-sip` until the block ends (SIGTERM)."""
+    """`python -m dipflow serve --config ...` until the block ends (SIGTERM); with
+    `--no-sip` unless `sip` (then the configuration's `sip` section is used)."""
     path = tmp_path / "dipflow.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [*SERVE, "--config", str(path), "--port", str(port), "--no-sip"],
+            [*SERVE, "--config", str(path), "--port", str(port)] + ([] if sip else ["--no-sip"]),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},

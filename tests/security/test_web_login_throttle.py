@@ -30,6 +30,8 @@ from tests.security.serve_web import (
     login,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

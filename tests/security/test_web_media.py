@@ -26,6 +26,8 @@ from tests.security.serve_web import (
     open_socket,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 MEDIA_URL = re.compile(r"/media/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)\.wav")
 
 

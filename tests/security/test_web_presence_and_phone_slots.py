@@ -30,6 +30,8 @@ from tests.security.serve_web import (
     open_socket,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 GRACE_S = 1.0
 PER_SOURCE = 2
 

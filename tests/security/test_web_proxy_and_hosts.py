@@ -29,6 +29,8 @@ from tests.security.serve_web import (
     login,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 PROXY = "127.0.0.30"
 
 

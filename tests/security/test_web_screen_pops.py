@@ -33,6 +33,8 @@ from tests.security.serve_web import (
     open_socket,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 FLOW = Path(__file__).parent / "flows" / "crm-pops.yaml"
 HOSTILE_ANI = "+14155550999"
 SECRET_ENV = "SECURITY_TESTS_CRM_SECRET"

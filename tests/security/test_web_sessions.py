@@ -31,6 +31,8 @@ from tests.security.serve_web import (
     open_socket,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 IDLE_S = 3.0
 
 

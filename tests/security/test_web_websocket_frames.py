@@ -29,6 +29,8 @@ from tests.security.serve_web import (
     open_socket,
 )
 
+pytestmark = pytest.mark.slow  # a real `dipflow serve` in a subprocess
+
 SIXTEEN_MIB = 16 * 1024 * 1024
 
 
@@ -46,24 +48,16 @@ def _announce_frame(ws: ClientConnection, length: int, sent: int) -> None:
     ws.socket.sendall(header + bytes(sent))
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_an_oversized_frame_is_refused_before_it_is_buffered(served: Served) -> None:
     with client(served) as caller:
         caller.get("/phone")
         cookie = cookie_header(caller)
-        before = _rss_kib(served.process.pid)
+        before = served.rss_kib()
         for _ in range(4):
             with open_socket(served, "/phone/ws", cookie=cookie) as phone:
                 _announce_frame(phone, SIXTEEN_MIB, 256 * 1024)
                 assert close_code(phone) == 1009
-        grown_kib = _rss_kib(served.process.pid) - before
+        grown_kib = served.rss_kib() - before
         assert grown_kib < 16 * 1024, f"the server grew by {grown_kib} KiB"
 
         # An ordinary call on a new socket works.

@@ -9,8 +9,9 @@ websockets (sans-I/O) protocols with four additions:
 
 - **Connection budget.** A connection over `max_connections_per_source` from its address,
   or over `max_connections` in all, is closed as soon as it is accepted. The total is
-  capped at half the process's file-descriptor limit, so that a flood of connections
-  can never use up the descriptors SIP, RTP and the CRM client need. Configured
+  capped at half the process's file-descriptor limit, and connections are accepted at
+  most an eighth of the limit at a time (the listen backlog), so that a flood of
+  connections can never use up the descriptors SIP, RTP and the CRM client need. Configured
   `trusted_proxies` have no per-source limit (all their clients share their address).
 - **Request read deadline.** From the moment a connection opens, or a response was sent
   and more bytes arrive, the client has `request_read_timeout_s` to send the whole
@@ -54,6 +55,16 @@ FD_SHARE = 0.5
 def fd_limit() -> int | None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def accept_backlog(fds: int | None) -> int:
+    """The listen backlog, which is also how many connections asyncio accepts in one go
+    before the loop runs again: each is a descriptor until its protocol refuses it, so a
+    flood must not be accepted 2,048 at a time (uvicorn's default) into a process with
+    1,024 descriptors. An eighth of the limit, between 16 and 2,048."""
+    if fds is None:
+        return 2048
+    return max(16, min(2048, fds // 8))
 
 
 def effective_max_connections(limits: ConnectionLimits, fds: int | None) -> int:
@@ -191,7 +202,8 @@ def guarded_protocols(
 def uvicorn_options(web: WebSettings, *, fds: int | None = None) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.Config` that put the edge in place."""
     limits = web.limits
-    total = effective_max_connections(limits, fds if fds is not None else fd_limit())
+    fds = fds if fds is not None else fd_limit()
+    total = effective_max_connections(limits, fds)
     budget = ConnectionBudget(
         total=total, per_source=limits.max_connections_per_source, exempt=web.trusted_proxies
     )
@@ -199,6 +211,7 @@ def uvicorn_options(web: WebSettings, *, fds: int | None = None) -> dict[str, An
     return {
         "http": http,
         "ws": ws,
+        "backlog": accept_backlog(fds),
         "h11_max_incomplete_event_size": limits.max_header_bytes,
         "timeout_keep_alive": limits.keep_alive_s,
         "ws_max_size": limits.max_ws_message_bytes,
