@@ -156,7 +156,7 @@ def test_web_origin_normalises_and_refuses_non_web_urls() -> None:
     assert web_origin("HTTPS://Example.COM:443/x?y") == "https://example.com"
     assert web_origin("http://[::1]:8080/") == "http://[::1]:8080"
     for bad in ("ftp://example.com/", "example.com", "https://:80/", "http://h:99999/"):
-        with pytest.raises(ValueError, match="URL|port"):
+        with pytest.raises(ValueError, match=r"URL|port"):
             web_origin(bad)
 
 
