@@ -3,7 +3,7 @@
     /desktop, /login, /logout, /desktop/ws   agent desktop (dipflow.web.desktop)
     /supervisor, /supervisor/state.json      supervisor view (dipflow.web.supervisor)
     /flows, /flows/<n>.svg                   served flows: lint findings and diagrams
-    /phone, /phone/ws, /media/<key>.wav      browser caller (dipflow.web.phone)
+    /phone, /phone/ws, /media/<key>/<mac>.wav  browser caller (dipflow.web.phone)
     /metrics                                 Prometheus exposition of the runtime's registry
     /healthz                                 liveness
     /static/...                              the pages' CSS and JS (shipped in the package)
