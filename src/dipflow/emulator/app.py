@@ -181,8 +181,13 @@ async def _guarded(request: Request, state: EmulatorState, handler: Handler) -> 
             challenge = (
                 f"Bearer authorization_uri={authorize}, resource_id={_audience(request, state)}"
             )
-            error = ODataError(401, ErrorCode.GENERIC, str(exc))
-            return error_response(error, {"WWW-Authenticate": challenge})
+            # Dataverse answers 401 with an empty body: the challenge names the authority
+            # and the audience to ask for, and the reason rides in a `401_error_reason`
+            # header (what real orgs send; clients must not expect an OData error).
+            return Response(
+                status_code=401,
+                headers={"WWW-Authenticate": challenge, "401_error_reason": _header_safe(exc)},
+            )
     try:
         return await handler(request)
     except ODataError as exc:
@@ -192,6 +197,12 @@ async def _guarded(request: Request, state: EmulatorState, handler: Handler) -> 
         return error_response(
             ODataError(500, ErrorCode.UNEXPECTED, "An unexpected error occurred.")
         )
+
+
+def _header_safe(exc: Exception) -> str:
+    """The failure reason as a header value: printable ASCII, one line, bounded."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(exc))
+    return text[:300]
 
 
 async def _data(request: Request, state: EmulatorState) -> Response:
