@@ -82,14 +82,17 @@ def test_lookup_is_one_exact_request_for_contact_and_latest_case(flow: Flow) -> 
     assert request.path == "contacts"
     assert request.query["$select"] == "contactid,fullname"
     assert request.query["$top"] == "2"
+    latest = "($select=incidentid,title,ticketnumber,createdon;$orderby=createdon desc;$top=1)"
+    # As customer, as the case's Contact (B2B), and the company: single-level expands.
     assert request.query["$expand"] == (
-        "incident_customer_contacts($select=incidentid,title,ticketnumber,createdon;"
-        "$orderby=createdon desc;$top=1)"
+        f"incident_customer_contacts{latest},contact_as_primary_contact{latest},"
+        "parentcustomerid_account($select=accountid)"
     )
     odata_filter = request.query["$filter"]
     for column in ("telephone1", "mobilephone", "telephone2"):
         assert f"{column} eq '+14155550123'" in odata_filter
     assert "contains(" not in odata_filter
+    assert odata_filter.endswith(") and statecode eq 0")  # merged duplicates are inactive
     assert request.timeout_s == 3.0
 
 

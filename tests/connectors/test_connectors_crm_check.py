@@ -53,7 +53,7 @@ def test_all_green_against_the_emulator(emu: RunningEmulator) -> None:
         env={"CRM_SECRET": emu.client_secret, "COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    assert result.output.count("✓") == 7
+    assert result.output.count("✓") == 8  # accounts are searched too (match_accounts)
     assert "Ada Lovelace" in result.output and "Router keeps rebooting" in result.output
     assert "All checks passed" in result.output
 

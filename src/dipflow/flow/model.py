@@ -49,6 +49,19 @@ class Variable(_Strict):
     reportable: bool = False
     secure: bool = False
     """Never logged, never put in traces, never shown (Webex `isSecure`)."""
+    from_connector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+\.[a-z][a-z0-9_]*$")
+    """`<connector>.<setting>`: an organisation setting held once, on the connector
+    (`dynamics.app_id`, `dynamics.phone_columns`, ...). When the flow runs with a
+    configuration, the value comes from there (a flow binding's `variables:` still
+    override it); `default` serves only runs without one (the emulator demo)."""
+
+    @property
+    def connector_setting(self) -> tuple[str, str] | None:
+        """(connector name, setting name) of `from_connector`."""
+        if self.from_connector is None:
+            return None
+        connector, _, setting = self.from_connector.rpartition(".")
+        return connector, setting
 
 
 class Prompt(_Strict):

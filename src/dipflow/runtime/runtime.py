@@ -119,6 +119,7 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
+        from dipflow.connectors.org import flow_variables
         from dipflow.engine import Engine
         from dipflow.flow.loader import load_flow
         from dipflow.runtime.parts import make_center_store, make_prompts
@@ -128,7 +129,8 @@ class Runtime:
             try:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
-                engine = Engine(flow, variables=binding.variables)
+                variables = flow_variables(flow, config.connectors, binding.variables)
+                engine = Engine(flow, variables=variables)
             except Exception as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
             missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
