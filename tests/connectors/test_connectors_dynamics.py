@@ -47,7 +47,7 @@ async def test_unique_contact_and_latest_case_in_one_round_trip(crm: FakeCrm) ->
     (sent,) = crm.api_requests
     assert sent.url.path == "/api/data/v9.2/contacts"
     assert query_of(sent) == {
-        "$select": "fullname,contactid",
+        "$select": "contactid,fullname",
         "$filter": odata_phone_filter("+14155550123", active_only=True),
         "$top": "2",
         "$expand": EXPAND,
@@ -126,7 +126,7 @@ async def test_accounts_are_searched_when_no_contact_matches(crm: FakeCrm) -> No
     second = crm.api_requests[1]
     assert second.url.path == "/api/data/v9.2/accounts"
     query = query_of(second)
-    assert query["$select"] == "name,accountid"
+    assert query["$select"] == "accountid,name"
     assert "mobilephone" not in query["$filter"]
     assert query["$expand"].startswith("incident_customer_accounts(")
 

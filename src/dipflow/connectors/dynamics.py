@@ -165,7 +165,7 @@ class Dataverse:
     def caller_query(self, ani: str, *, expand: bool, table: _Table = CONTACT) -> dict[str, str]:
         """The query parameters of the caller lookup (encoded later by httpx)."""
         query = {
-            "$select": f"{table.name_column},{table.entity}id",
+            "$select": f"{table.entity}id,{table.name_column}",  # as the bundled flow writes it
             "$filter": self.phone_filter(ani, table),
             "$top": "2",
         }
