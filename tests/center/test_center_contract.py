@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from center_helpers import FakeClock, Recorder
 
 from dipflow.center import (
     AgentState,
@@ -25,6 +24,7 @@ from dipflow.center import (
     UnknownQueue,
     UnknownTeam,
 )
+from tests.center.center_helpers import FakeClock, Recorder
 
 
 async def agent_state(center: ContactCenter, agent_id: str) -> tuple[AgentState, str | None]:

@@ -10,12 +10,13 @@ refused with an error changed nothing.
 from __future__ import annotations
 
 import hypothesis.strategies as st
-from center_helpers import OfferLedger, check_snapshot, sample_config
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from dipflow.center import CenterError, Notification
 from dipflow.center.core import CenterCore
+from tests.center.center_helpers import OfferLedger, check_snapshot, sample_config
 
 CALLS = [f"c{i}" for i in range(8)]
 AGENTS = ["alice", "bob", "carol"]
@@ -127,4 +128,4 @@ CenterMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestCenterInterleavings = CenterMachine.TestCase
+TestCenterInterleavings = pytest.mark.slow(CenterMachine.TestCase)

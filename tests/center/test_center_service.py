@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 from dipflow.center import (
     AgentState,
@@ -25,6 +24,7 @@ from dipflow.center import (
     QueueConfig,
 )
 from dipflow.center.redis_store import RedisCenterStore
+from tests.center.center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 
 async def wait_for(recorder: Recorder, kind: type) -> Notification:
@@ -109,6 +109,7 @@ async def test_same_memory_store_cannot_take_another_config() -> None:
         ContactCenter(sample_config(wrap_up_s=99), store)
 
 
+@pytest.mark.slow
 async def test_relay_delivers_other_nodes_notifications(redis_url: str, redis_prefix: str) -> None:
     node_a = ContactCenter(
         sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
@@ -234,6 +235,7 @@ def _fast_config() -> object:
     )
 
 
+@pytest.mark.slow
 async def test_concurrent_tasks_memory_store() -> None:
     center = ContactCenter(_fast_config(), MemoryCenterStore(), poll_interval_s=0.02)  # type: ignore[arg-type]
     ledger = OfferLedger()
@@ -247,6 +249,7 @@ async def test_concurrent_tasks_memory_store() -> None:
     assert sum(ledger.assigned_count.values()) == len(accepted)
 
 
+@pytest.mark.slow
 async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix: str) -> None:
     """Two nodes with their own timer tasks and relays; a third store observes the
     notifications in commit order and replays them through the exactly-once ledger."""
@@ -284,6 +287,7 @@ async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix:
     assert any(isinstance(n, OfferRescinded) and n.reason == "rona" for n in observed)
 
 
+@pytest.mark.slow
 async def test_default_clock_follows_the_store(redis_url: str, redis_prefix: str) -> None:
     """Deadlines in Redis outlive the process and are shared: wall clock there."""
     store = RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)

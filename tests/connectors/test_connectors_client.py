@@ -8,11 +8,11 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from conftest import ENV, ORG, SECRET, FakeCrm, dataverse_config
 
 from dipflow.connectors import ConfigError, ConnectorConfig, Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpOutcome
+from tests.connectors.fake_crm import ENV, ORG, SECRET, FakeCrm, dataverse_config
 
 
 def get(path: str = "contacts", **kw: object) -> HttpRequest:

@@ -28,6 +28,7 @@ class _NoTts:
         raise AssertionError("not used")
 
 
+@pytest.mark.slow
 def test_hold_music_is_a_deterministic_30_to_60_second_8khz_loop() -> None:
     music = hold_music()
     assert music.rate == 8000
