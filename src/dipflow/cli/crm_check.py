@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +34,7 @@ def _from_options(
     authority: str | None,
     client_id: str | None,
     client_secret_env: str | None,
+    app_id: str | None = None,
 ) -> ConnectorConfig:
     auth: dict[str, Any]
     if token_url or tenant:
@@ -56,9 +58,17 @@ def _from_options(
                 auth["authority"] = authority
     else:
         auth = {"type": "none"}
-    return ConnectorConfig.model_validate(
-        {"name": name, "kind": "dataverse", "base_url": base_url, "auth": auth}
-    )
+    data: dict[str, Any] = {"name": name, "kind": "dataverse", "base_url": base_url, "auth": auth}
+    if app_id:
+        data["app_id"] = app_id
+    try:
+        return ConnectorConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'connector'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise typer.BadParameter(problems) from exc
 
 
 def _from_file(name: str, path: Path) -> ConnectorConfig:
@@ -121,6 +131,9 @@ def register(app: typer.Typer) -> None:
         client_secret_env: Annotated[
             str | None, typer.Option(help="Environment variable holding the client secret.")
         ] = None,
+        app_id: Annotated[
+            str | None, typer.Option(help="Model-driven app id (required for a real org).")
+        ] = None,
         ani: Annotated[
             str, typer.Option(help="Phone number to look up (one stored in the CRM).")
         ] = DEFAULT_TEST_ANI,
@@ -136,6 +149,7 @@ def register(app: typer.Typer) -> None:
                 authority=authority,
                 client_id=client_id,
                 client_secret_env=client_secret_env,
+                app_id=app_id,
             )
         else:
             connector_config = _from_file(connector, config)
