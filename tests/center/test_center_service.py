@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from dipflow.center import (
     AgentState,
     CenterError,
+    CenterStoreError,
     ContactAssigned,
     ContactCenter,
     ContactOffered,
@@ -357,3 +358,62 @@ async def test_stop_returns_while_state_changes_keep_waking_the_timers() -> None
         async with asyncio.timeout(5):
             await center.stop()
         assert center._task is None
+
+
+class OutageStore(MemoryCenterStore):
+    """A store whose timer steps fail as Redis does when it is unreachable."""
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        raise CenterStoreError("redis: handle_timers failed: Connection refused")
+
+
+async def test_a_store_outage_is_a_warning_and_the_timers_keep_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    center = ContactCenter(sample_config(), OutageStore(), poll_interval_s=0.01)
+    with caplog.at_level(logging.WARNING, logger="dipflow.center.service"):
+        await center.start()
+        await asyncio.sleep(0.05)
+        assert center._task is not None and not center._task.done()
+        await center.stop()
+    failures = [r for r in caplog.records if "firing timers failed" in r.getMessage()]
+    assert len(failures) >= 2  # retried, not dead after the first failure
+    # An expected outage: a warning naming the cause, not an error with a traceback.
+    assert {r.levelno for r in failures} == {logging.WARNING}
+    assert all(r.exc_info is None for r in failures)
+    assert "Connection refused" in failures[0].getMessage()
+
+
+class SlowToStopStore(MemoryCenterStore):
+    """A store whose timer step takes time to unwind when cancelled (closing a socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.release.wait()
+            raise
+        return []
+
+
+async def test_a_cancelled_stop_ends_cancelled() -> None:
+    # A shutdown with its own deadline must be able to give up on stop(): stop() must not
+    # swallow the cancellation it receives while the timer task is still unwinding.
+    store = SlowToStopStore()
+    center = ContactCenter(sample_config(), store)
+    await center.start()
+    await store.entered.wait()
+    stopping = asyncio.create_task(center.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
+    store.release.set()
+    await asyncio.sleep(0.01)
