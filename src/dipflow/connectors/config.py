@@ -272,6 +272,15 @@ class ConnectorConfig(_Model):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     phone: PhoneMatching = Field(default_factory=PhoneMatching)
+    max_concurrent: int = Field(default=16, ge=1, le=1000)
+    """Requests this connector has in flight at once, for every call on this node; more
+    wait for a slot inside their own time budget. Dataverse refuses a user's 53rd
+    concurrent request per web server (service protection limits): nodes sharing one
+    application user should together stay well under 52."""
+    annotations: list[str] = Field(default_factory=list)
+    """OData annotations to ask for (`Prefer: odata.include-annotations="..."`), e.g.
+    `OData.Community.Display.V1.FormattedValue`. Empty: no `Prefer` (the bundled flow
+    reads none)."""
     app_id: str | None = Field(
         default=None,
         pattern=r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$",

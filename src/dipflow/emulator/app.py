@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import random
 import re
@@ -98,26 +99,45 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     return app
 
 
+AFFINITY_COOKIE = "ARRAffinity"
+"""The Azure load balancer's server-affinity cookie Dataverse sets on Web API answers."""
+
+
 class _CountingMiddleware:
-    """Counts every request by path label and status (pure ASGI: bodies untouched)."""
+    """Counts every request by path label and status (pure ASGI: bodies untouched).
+
+    Web API answers also set an `ARRAffinity` cookie, as Dataverse's load balancer does,
+    and requests that send one back are counted (`affinity_requests`): Microsoft
+    recommends parallel clients not to ("Send parallel requests", Server affinity)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self._app = app
         self._state = state
+        self._server = hashlib.sha256(state.settings.tenant.encode()).hexdigest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
             await self._app(scope, receive, send)
             return
         stats = self._state.stats
+        api = scope["path"].startswith(API_PREFIX)
+        cookies = b"; ".join(v for k, v in scope.get("headers", []) if k == b"cookie")
         with stats.lock:
             stats.requests += 1
             stats.per_path[path_label(scope["path"])] += 1
+            if api and AFFINITY_COOKIE.lower().encode() in cookies.lower():
+                stats.affinity_requests += 1
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 with stats.lock:
                     stats.per_status[int(message["status"])] += 1
+                if api:
+                    server = f"{AFFINITY_COOKIE}={self._server}; Path=/; HttpOnly".encode()
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"set-cookie", server)],
+                    }
             await send(message)
 
         await self._app(scope, receive, counting_send)
