@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from dipflow.connectors import Connectors
+from dipflow.connectors.check import run_checks
 from dipflow.connectors.config import NoAuth
 from dipflow.connectors.dynamics import Dataverse
+from dipflow.connectors.flowcheck import FlowUnderTest
 from dipflow.connectors.org import flow_variables
 from dipflow.engine.commands import HttpRequest
 from dipflow.flow.loader import load_flow
@@ -76,14 +78,15 @@ def test_flow_request_and_pop_come_from_the_connector(config: DipflowConfig) -> 
 
 
 async def test_crm_check_sends_the_flows_very_request(config: DipflowConfig) -> None:
-    """The same connector settings give `crm check` (the Dataverse helper) and the flow
-    byte-identical requests on the wire."""
+    """`crm check` derives its lookups from the flow through the engine: on the wire they
+    are byte for byte what a call sends, and the helper's lookup agrees with both."""
     binding = config.binding_for("+18005550100")
     flow = load_flow(resolve_flow_path(binding.flow, config.base_dir))
+    variables = flow_variables(flow, config.connectors, binding.variables)
     flow_request = run_flow(
         flow,
         ani=ANI,
-        variables=flow_variables(flow, config.connectors, binding.variables),
+        variables=variables,
         http=_answer,
         caller=[press("2", when="MainMenu")],
         max_time=60,
@@ -96,21 +99,28 @@ async def test_crm_check_sends_the_flows_very_request(config: DipflowConfig) -> 
 
     # Same settings without the Entra round trip: the query is what is compared.
     offline = config.connectors[0].model_copy(update={"auth": NoAuth()})
-    async with Connectors([offline], environ=ENV, transport=httpx.MockTransport(record)) as c:
+    transport = httpx.MockTransport(record)
+    async with Connectors([offline], environ=ENV, transport=transport) as c:
         await c.execute(flow_request)
-        check_query = Dataverse(c, "dynamics").caller_query(ANI, expand=True)
+        helper_query = Dataverse(c, "dynamics").caller_query(ANI, expand=True)
         await c.execute(
             HttpRequest(
-                request_id="check",
+                request_id="helper",
                 connector="dynamics",
                 method="GET",
                 path="contacts",
-                query=check_query,
+                query=helper_query,
             )
         )
-    flow_url, check_url = (str(r.url) for r in seen)
-    assert flow_url == check_url
-    assert flow_url.startswith("https://contoso.crm4.dynamics.com/api/data/v9.2/contacts?")
+    under_test = FlowUnderTest(label=binding.flow, flow=flow, variables=variables)
+    results = await run_checks(
+        offline, environ=ENV, ani=ANI, transport=transport, flows=[under_test]
+    )
+    assert all(r.ok for r in results), results
+    call_url, helper_url = (str(r.url) for r in seen[:2])
+    check_urls = [str(r.url) for r in seen[2:] if r.url.path.endswith("/contacts")]
+    assert call_url == helper_url == check_urls[-1]
+    assert call_url.startswith("https://contoso.crm4.dynamics.com/api/data/v9.2/contacts?")
 
 
 def test_a_real_org_without_app_id_is_a_located_error(tmp_path: Path) -> None:
