@@ -187,10 +187,14 @@ def test_crm_timeout_greets_generically_and_routes_to_an_agent(flow: Flow) -> No
     result = _run(flow, {"GetCustomerInfo": HttpReply.timeout()}, max_time=20)
     assert result.prompts[1] == "Please wait while we find you an agent."
     assert result.queued == ["CustomerCare"]
-    lookup = next(e for e in result.trace if e.activity == "GetCustomerInfo")
-    assert lookup.output_taken == "timeout"
-    assert lookup.ended_at is not None
-    assert lookup.ended_at - lookup.started_at == pytest.approx(3.0)
+    start = next(e for e in result.trace if e.activity == "GetCustomerInfo")
+    join = next(e for e in result.trace if e.activity == "WaitCustomerInfo")
+    assert start.output_taken == "out"  # started at call arrival, without waiting
+    assert join.output_taken == "timeout"
+    assert join.ended_at is not None
+    # the 3 s budget runs from the start, under the welcome prompt, not from the join
+    assert join.ended_at - start.started_at == pytest.approx(3.0)
+    assert join.started_at > start.started_at
 
 
 def test_menu_1_queues_with_music(flow: Flow) -> None:

@@ -175,6 +175,29 @@ class HttpRequestActivity(ActivityBase):
         return self
 
 
+class HttpStartActivity(HttpRequestActivity):
+    """An HTTP request started without waiting for it: the flow goes on at once (say,
+    plays the welcome prompt) and an `http_join` naming this activity takes its
+    `success` / `error` / `timeout` output later, with the same `parse`. The request's
+    budget (`timeout_ms`) runs from the start, not from the join."""
+
+    kind: Literal["http_start"]  # type: ignore[assignment]
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+    default_output: ClassVar[str | None] = "out"
+
+
+class HttpJoinActivity(ActivityBase):
+    """Waits for (or picks up) the answer to the request an `http_start` began."""
+
+    kind: Literal["http_join"]
+    request: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    """The id of the `http_start` activity whose request this joins."""
+    outputs: ClassVar[tuple[str, ...]] = ("success", "error", "timeout")
+    required_outputs: ClassVar[tuple[str, ...]] = ("success",)
+    default_output: ClassVar[str | None] = "success"
+
+
 class ConditionActivity(ActivityBase):
     kind: Literal["condition"]
     expression: str
@@ -291,6 +314,8 @@ Activity = Annotated[
     StartActivity
     | SetVariableActivity
     | HttpRequestActivity
+    | HttpStartActivity
+    | HttpJoinActivity
     | ConditionActivity
     | PlayMessageActivity
     | MenuActivity
@@ -307,6 +332,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "start",
     "set_variable",
     "http_request",
+    "http_start",
+    "http_join",
     "condition",
     "play_message",
     "menu",
