@@ -21,6 +21,7 @@ with warnings.catch_warnings():
 
 from dipflow.center.memory import MemoryCenterStore
 from dipflow.center.service import ContactCenter
+from dipflow.cli.demo import demo_phone_callers
 from dipflow.engine.events import Event
 from dipflow.runtime.config import DipflowConfig, config_from_data
 from dipflow.runtime.metrics import RuntimeMetrics
@@ -53,8 +54,16 @@ class FakePrompts:
     def __init__(self) -> None:
         self.rendered: dict[str, FakeAudio] = {}
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> FakeAudio:
-        key = f"tts{abs(hash((text, language, voice))):x}"
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        key = f"tts{abs(hash((text, language, voice, rate, gain_db))):x}"
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio
@@ -148,7 +157,12 @@ def fake_config() -> DipflowConfig:
                 "wrap_up_s": 30,
             },
             "users": users,
-            "web": {"session_secret": "test-secret-for-signing-cookies-only", "phone_public": True},
+            "web": {
+                "session_secret": "test-secret-for-signing-cookies-only",
+                "phone_public": True,
+                # The demo's picker: the emulator's callers, one with a hostile name.
+                "phone_callers": [c.model_dump() for c in demo_phone_callers()],
+            },
         }
     )
 

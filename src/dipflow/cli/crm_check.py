@@ -8,6 +8,7 @@ prints ✓/✗ with what to fix. Without a configuration: the bundled flow's req
 The connector comes from `dipflow.yaml` (`--config`), or entirely from options
 (`--base-url`, `--token-url` or `--tenant`, `--client-id`, `--client-secret-env`)
 for a quick test before any configuration exists.
+Layer 7 (command line).
 """
 
 from __future__ import annotations
