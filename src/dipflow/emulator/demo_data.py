@@ -10,6 +10,8 @@ correctly: a customer whose merged duplicate was deactivated (Dataverse merge ke
 the losing record, inactive, with its phone numbers), and B2B callers: contacts of
 an account whose cases name the account as customer. They are kept apart from
 `DEMO_CALLERS`, which every flow handles.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ on create", Microsoft Learn): `customerid_contact@odata.bind` /
 `customerid_account@odata.bind` for a case's customer,
 `parentcustomerid_account@odata.bind` for a contact's company,
 `primarycontactid@odata.bind`; never by writing `_<lookup>_value`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

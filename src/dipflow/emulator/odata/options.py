@@ -11,6 +11,8 @@ navigation properties": once any `$expand` in a query holds another `$expand`,
 no collection-valued expansion may carry `$top` or `$orderby`, and a
 single-valued (many-to-one) expansion never may. Dataverse answers 400
 `0x80060888` with `NESTED_EXPAND_MESSAGE`; so does the emulator.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
