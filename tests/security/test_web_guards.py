@@ -118,6 +118,7 @@ def _pop_policy() -> ScreenPopPolicy:
                     "name": "dynamics",
                     "kind": "dataverse",
                     "base_url": "https://contoso.crm4.dynamics.com/api/data/v9.2",
+                    "app_id": "d1f10000-0000-4000-8000-000000000001",
                 }
             ],
             "center": {"queues": [{"name": "Q", "teams": ["t"]}], "agents": []},
