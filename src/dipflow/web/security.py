@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import FormData, Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -144,7 +144,9 @@ async def close_quietly(websocket: WebSocket, *, code: int = 1000) -> None:
 
 
 async def read_small_form(request: Request) -> FormData | None:
-    """The request's form, or None when its body is larger than `MAX_FORM_BYTES`.
+    """The request's form, or None when its body is larger than `MAX_FORM_BYTES` or the
+    client went away before sending it all (the web port closes a body that takes longer
+    than `web.limits.request_read_timeout_s`; nobody reads the answer then).
 
     Starlette's form parser holds an url-encoded body in memory whatever its size: read
     at most `MAX_FORM_BYTES` (any declared or chunked length) before parsing it.
@@ -153,10 +155,13 @@ async def read_small_form(request: Request) -> FormData | None:
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         return None
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return None
+    except ClientDisconnect:  # a half-sent form: not an error of ours, nothing to log
+        return None
     delivered = False
 
     async def replay() -> Message:
