@@ -6,11 +6,14 @@ other `test_web_*` modules."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
 
 from dipflow.cli.loopguard import RepeatFilter
+from dipflow.flow.lint import lint_flow
+from dipflow.flow.loader import load_flow_text
 from dipflow.runtime.config import config_from_data, web_origin
 from dipflow.runtime.websecurity import ConnectionLimits, LoginThrottleSettings, SessionSettings
 from dipflow.web.connections import accept_backlog, effective_max_connections
@@ -178,3 +181,46 @@ def test_repeated_log_messages_pass_once_per_interval() -> None:
     ]
     passed = [r.getMessage() for r in records if repeat.filter(r)]
     assert passed == ["Invalid HTTP request received.", "Something else."]
+
+
+@pytest.mark.parametrize(
+    ("url", "flagged"),
+    [
+        ("{{ DynamicsUrl }}/main.aspx", False),  # one organisation setting: the whole site
+        ("https://contoso.crm4.dynamics.com/main.aspx?id={{ CaseId }}", False),
+        ("https://contoso.crm4.dynamics.com/{{ Path }}", False),
+        ("http://crm{{ Nickname }}/profile", True),
+        ("https://{{ Org }}.crm.dynamics.com/main.aspx", True),
+        ("{{ Nickname }}/profile", True),  # a variable the flow sets during the call
+        ("{{ DynamicsUrl }}{{ Nickname }}/x", True),
+        ("{{ Scheme }}://crm.example/", True),
+    ],
+)
+def test_lint_flags_screen_pops_whose_site_is_templated(url: str, flagged: bool) -> None:
+    flow = load_flow_text(
+        "\n".join(
+            [
+                "format: 1",
+                "name: pops",
+                "variables:",
+                "  - {name: DynamicsUrl, default: 'https://contoso.crm4.dynamics.com'}",
+                "  - {name: Org, default: contoso}",
+                "  - {name: Scheme, default: https}",
+                "  - {name: Path, default: main.aspx}",
+                "  - {name: CaseId, default: ''}",
+                "  - {name: Nickname, default: ''}",
+                "start: Start",
+                "activities:",
+                "  Start: {kind: start, next: Name}",
+                "  Name: {kind: set_variable, variable: Nickname, value: x, next: Done}",
+                "  Done: {kind: end}",
+                "event_flows:",
+                "  agent_answered:",
+                "    start: Pop",
+                "    activities:",
+                f"      Pop: {{kind: screen_pop, url: {json.dumps(url)}}}",
+            ]
+        )
+    )
+    rules = {finding.rule for finding in lint_flow(flow)}
+    assert ("templated-pop-host" in rules) is flagged
