@@ -19,13 +19,13 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, get_args
 
-from dipflow.flow import expressions
+from dipflow.flow import advice, expressions
 from dipflow.flow.jsonpath import JsonPathError, compile_path
 from dipflow.flow.model import DIGITS, MAX_CHOICE_KEYS, Activity, ActivityBase
 
 Loc = tuple[int | str, ...]
 Report = Callable[..., None]
-"""report(loc, message, *, activity=None, key=False, template_line=None)."""
+"""report(loc, message, *, activity=None, key=False, template_line=None, template_column=None)."""
 
 
 def _activity_classes() -> dict[str, type[ActivityBase]]:
@@ -81,14 +81,41 @@ def _check_template(
 ) -> None:
     try:
         expressions.check(text, expression=expression)
+        failures: list[tuple[str, int | None]] = [
+            (message, None)
+            for message in expressions.unknown_filters_and_tests(text, expression=expression)
+        ]
     except expressions.ExpressionError as exc:
-        what = "condition" if expression else "expression"
+        failures = [(exc.message, exc.line)]
+    what = "condition" if expression else "expression"
+    for message, line in failures:
+        plain = advice.expression_advice(
+            text,
+            message,
+            expression=expression,
+            compiles=_compiles,
+            names={"filter": expressions.filter_names(), "test": expressions.test_names()},
+        )
+        column = None
+        if plain is not None and plain.offset is not None:
+            before = text[: plain.offset]
+            line = before.count("\n") + 1
+            column = plain.offset - (before.rfind("\n") + 1) + 1
         report(
             loc,
-            f"bad {what} in `{loc[-1]}`: {exc.message}",
+            f"bad {what} in `{loc[-1]}`: {plain.message if plain else message}",
             activity=activity,
-            template_line=exc.line,
+            template_line=line,
+            template_column=column,
         )
+
+
+def _compiles(template: str) -> bool:
+    try:
+        expressions.check(template)
+    except expressions.ExpressionError:
+        return False
+    return True
 
 
 def check_templates(
@@ -116,7 +143,8 @@ def _check_http_parse(
             try:
                 compile_path(path)
             except JsonPathError as exc:
-                report((*loc, "parse", index, "path"), exc.message, activity=ident)
+                message = advice.jsonpath_advice(path) or exc.message
+                report((*loc, "parse", index, "path"), message, activity=ident)
         _check_variable(report, (*loc, "parse", index, "variable"), ident, item, variables)
 
 
