@@ -1,4 +1,4 @@
-"""Lint a flow file: validation problems first, then findings at their `file:line:col`. Layer 1 (flow).
+"""Lint a flow file: validation problems, then findings at `file:line:col`. Layer 1 (flow).
 
 The rules see a validated `Flow`, which has no positions; this module validates the
 text (so an invalid flow reports exactly what `dipflow flow validate` reports, every
