@@ -60,7 +60,7 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 
-_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio"})
+_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio", "language", "voice", "segments"})
 
 
 def _strings(value: Any, loc: Loc, *, prompt: bool = False) -> Iterator[tuple[Loc, str]]:
@@ -297,14 +297,10 @@ def check_document(report: Report, data: Mapping[str, Any]) -> None:
                     activity=start,
                 )
     settings = data.get("settings")
-    if isinstance(settings, Mapping) and isinstance(settings.get("apology_prompt"), str):
-        _check_template(
-            report,
-            ("settings", "apology_prompt"),
-            settings["apology_prompt"],
-            None,
-            expression=False,
-        )
+    if isinstance(settings, Mapping):
+        for name in ("apology_prompt", "language", "voice"):
+            if isinstance(settings.get(name), str):
+                _check_template(report, ("settings", name), settings[name], None, expression=False)
     event_flows = data.get("event_flows")
     if not isinstance(event_flows, Mapping):
         return

@@ -36,7 +36,7 @@ from jinja2.nodes import Template as TemplateNode
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from dipflow.flow import dynamics_filters, filters
+from dipflow.flow import dynamics_filters, filters, sayas
 from dipflow.flow.errors import FlowError, Problem
 
 MAX_SEQUENCE_PRODUCT = 100_000
@@ -115,6 +115,7 @@ def _build_environment() -> _FlowEnvironment:
     extra: Mapping[str, Callable[..., Any]] = dynamics_filters.FILTERS
     env.filters.update(extra)
     env.tests.update(filters.TESTS)
+    env.filters["say_as"] = sayas.say_as_filter
     return env
 
 

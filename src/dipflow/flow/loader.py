@@ -16,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from dipflow.flow import advice, checks
+from dipflow.flow import voices as voice_checks
 from dipflow.flow.errors import FlowError, Problem, dotted, sort_problems
 from dipflow.flow.model import (
     ACTIVITY_KINDS,
@@ -27,6 +28,7 @@ from dipflow.flow.model import (
     Prompt,
     Variable,
 )
+from dipflow.flow.voices import VoiceCatalog
 from dipflow.flow.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
 
 # Webex Flow Designer names, to suggest the dipflow kind when a file uses them.
@@ -248,8 +250,13 @@ def _pydantic_problems(collector: _Collector, exc: ValidationError, data: Any) -
         collector.report(loc, message, activity=activity, key=key)
 
 
-def validate_text(text: str, *, filename: str = "<flow>") -> tuple[Flow | None, list[Problem]]:
-    """The flow and no problems, or None and every problem found (sorted by position)."""
+def validate_text(
+    text: str, *, filename: str = "<flow>", voices: VoiceCatalog | None = None
+) -> tuple[Flow | None, list[Problem]]:
+    """The flow and no problems, or None and every problem found (sorted by position).
+
+    With `voices`, every language and voice a prompt can be spoken with is checked
+    against what that TTS engine has (`dipflow.flow.voices`)."""
     try:
         document = parse_yaml(text, filename)
     except YamlSyntaxError as exc:
@@ -283,6 +290,8 @@ def validate_text(text: str, *, filename: str = "<flow>") -> tuple[Flow | None, 
     except ValidationError as exc:
         _pydantic_problems(collector, exc, data)
     checks.check_document(collector.report, data)
+    if voices is not None:
+        voice_checks.check_document(collector.report, data, voices)
     if collector.problems:
         return None, sort_problems(collector.problems)
     return flow, []

@@ -18,6 +18,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dipflow.flow.sayas import SayAs
+
 FLOW_FORMAT_VERSION = 1
 
 
@@ -51,19 +53,41 @@ class Variable(_Strict):
     """Never logged, never put in traces, never shown (Webex `isSecure`)."""
 
 
+class PromptSegment(_Strict):
+    """One part of a prompt spoken in its own language and voice (see `Prompt.segments`)."""
+
+    text: str
+    """A template."""
+    language: str | None = None
+    """BCP 47 tag (a template); the prompt's language when empty."""
+    voice: str | None = None
+    """A voice of the TTS engine (a template); the prompt's voice when empty."""
+    say_as: SayAs | None = None
+    """Read the rendered text as digits, a telephone number, a date, a time or an amount."""
+
+
 class Prompt(_Strict):
-    """Something to say: TTS text (a template) or an audio file, with language and voice."""
+    """Something to say: TTS text (a template) or an audio file, with language and voice.
+
+    `segments` speaks several parts in turn, each in its own language and voice
+    ("For English press 1." then "Für Deutsch drücken Sie die 2."); it replaces `text`."""
 
     text: str | None = None
     audio: str | None = None
     language: str | None = None
-    """BCP 47 tag such as en-US; the flow's default language when empty."""
+    """BCP 47 tag such as en-US (a template); the flow's language when empty."""
     voice: str | None = None
+    """A voice of the TTS engine (a template); the flow's voice when empty."""
+    say_as: SayAs | None = None
+    """Read the rendered `text` as digits, a telephone number, a date, a time or an amount."""
+    segments: list[PromptSegment] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _text_or_audio(self) -> Prompt:
-        if not self.text and not self.audio:
-            raise ValueError("a prompt needs `text` or `audio`")
+        if not self.text and not self.audio and not self.segments:
+            raise ValueError("a prompt needs `text`, `segments` or `audio`")
+        if self.text and self.segments:
+            raise ValueError("a prompt has `text` or `segments`, not both")
         return self
 
 
@@ -323,7 +347,11 @@ class EventFlow(_Strict):
 
 class FlowSettings(_Strict):
     language: str = "en-US"
+    """The language of every prompt that names none (BCP 47; a template, rendered at each
+    prompt, so `{{ Language }}` set by a menu switches the rest of the call, as Webex's
+    `Global_Language` does)."""
     voice: str | None = None
+    """The voice of every prompt that names none (a template, like `language`)."""
     fallback_queue: str | None = None
     """Where the default global error handler queues a caller; None: apologise and hang up."""
     apology_prompt: str = (

@@ -97,6 +97,11 @@ class SimulationResult:
     state: CallState
     elapsed_s: float
 
+    @property
+    def plays(self) -> list[Play]:
+        """Every prompt as the channel was asked to speak it: text, language, voice, segments."""
+        return [command for command in self.commands if isinstance(command, Play)]
+
 
 _Happening = CallerAction | AgentAction | PromptDone | TimerFired | HttpCompleted
 """What the simulated world schedules: a scripted action, or an event the channel, the

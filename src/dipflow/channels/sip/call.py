@@ -140,10 +140,10 @@ class SipCall(SessionListener):
     def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
         prompts = self.control.prompts
         rendered: RenderedAudio
-        if text:
-            language = play.language if play else "en-US"
-            voice = play.voice if play else None
-            rendered = prompts.render_text(text, language=language, voice=voice)
+        if text and play is not None:
+            rendered = prompts.render_spoken(play.spoken())  # each segment in its own voice
+        elif text:
+            rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:
             rendered = prompts.render_audio(audio_name)
         else:

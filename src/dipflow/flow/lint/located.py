@@ -20,6 +20,7 @@ from dipflow.flow.lint.analysis import MAIN
 from dipflow.flow.lint.findings import Finding, Severity
 from dipflow.flow.loader import validate_text
 from dipflow.flow.model import Flow
+from dipflow.flow.voices import VoiceCatalog
 from dipflow.flow.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
 
 
@@ -31,9 +32,16 @@ class LintReport:
     findings: list[Finding]
 
 
-def lint_text(text: str, *, filename: str, minimum: Severity = Severity.INFO) -> LintReport:
-    """Validate, then lint; findings carry the file and, when found, line and column."""
-    flow, problems = validate_text(text, filename=filename)
+def lint_text(
+    text: str,
+    *,
+    filename: str,
+    minimum: Severity = Severity.INFO,
+    voices: VoiceCatalog | None = None,
+) -> LintReport:
+    """Validate (languages and voices too, given `voices`), then lint; findings carry the
+    file and, when found, line and column."""
+    flow, problems = validate_text(text, filename=filename, voices=voices)
     if flow is None:
         return LintReport(flow=None, problems=problems, findings=[])
     try:
