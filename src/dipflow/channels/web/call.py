@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
@@ -37,7 +37,14 @@ from dipflow.channels.web.protocol import (
     PressDigits,
     PromptEnded,
 )
-from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
+from dipflow.engine.commands import (
+    Disconnect,
+    MediaCommand,
+    Play,
+    PlayMusic,
+    Spoken,
+    StopMedia,
+)
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
 
 log = logging.getLogger("dipflow.channels.web")
@@ -59,6 +66,8 @@ class PromptSource(Protocol):
     synthesis never blocks the event loop."""
 
     def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedLike: ...
+
+    def render_spoken(self, parts: Sequence[Spoken]) -> RenderedLike: ...
 
     def render_audio(self, name: str) -> RenderedLike: ...
 
@@ -139,12 +148,8 @@ class BrowserCall:
 
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
-            audio = await asyncio.to_thread(
-                self._prompts.render_text,
-                command.text,
-                language=command.language,
-                voice=command.voice,
-            )
+            # Each segment of a prompt in several languages in its own voice.
+            audio = await asyncio.to_thread(self._prompts.render_spoken, command.spoken())
         else:
             audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")
         if epoch != self._epoch or self.ended:
