@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import ScriptError
 from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
@@ -72,6 +73,7 @@ __all__ = [
     "FlowSimulator",
     "HttpReply",
     "HttpScripts",
+    "ScriptError",
     "SimulationResult",
     "agent_hang_up",
     "answer",

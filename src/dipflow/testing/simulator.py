@@ -47,6 +47,7 @@ from dipflow.engine.events import (
 from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import check_scripts
 from dipflow.testing.scripts import (
     AgentAction,
     AgentDoes,
@@ -151,12 +152,10 @@ class FlowSimulator:
         self._enqueued_once = False
         self._http_calls: dict[str, int] = {}
         self._occurrences: dict[str, int] = {}
-        self._when: dict[str, list[CallerAction]] = {}
-        for action in caller:
-            if action.when is None:
-                self._schedule(start_time + action.after, action)
-            else:
-                self._when.setdefault(action.when, []).append(action)
+        check_scripts(self.flow, http=self.http, caller=caller)
+        self._caller_script = list(caller)
+        self._waiting_for_prompt: CallerAction | None = None
+        self._next_caller_action()
         self._agent_script = list(agent)
 
     # -- driving -------------------------------------------------------------------------
@@ -258,9 +257,20 @@ class FlowSimulator:
     def _caller_here(self) -> bool:
         return not (self.hung_up or self.disconnected)
 
+    def _next_caller_action(self) -> None:
+        """Arm the caller's next action: each comes after the one before it."""
+        if not self._caller_script:
+            return
+        action = self._caller_script.pop(0)
+        if action.when is None:
+            self._schedule(self.now + action.after, action)
+        else:
+            self._waiting_for_prompt = action
+
     def _caller_acts(self, action: CallerAction) -> None:
         if not self._caller_here() or self.finished:
             return
+        self._next_caller_action()
         match action.does:
             case CallerDoes.HANG_UP:
                 self.hung_up = True
@@ -360,9 +370,9 @@ class FlowSimulator:
         if ":" in prompt_id:
             return  # a menu's no-input / invalid prompt, not the menu itself
         activity = prompt_id.split("#", 1)[0]
-        waiting = self._when.get(activity)
-        if waiting:
-            action = waiting.pop(0)
+        action = self._waiting_for_prompt
+        if action is not None and action.when == activity:
+            self._waiting_for_prompt = None
             self._schedule(self.now + action.after, action)
 
     def _answer_http(self, request: HttpRequest) -> None:
