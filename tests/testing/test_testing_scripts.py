@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from dipflow.engine.commands import Play
 from dipflow.engine.events import DigitsCollected
 from dipflow.flow.loader import load_flow_text
 from dipflow.testing import HttpReply, ScriptError, hang_up, press, run_flow
