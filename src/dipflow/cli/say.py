@@ -1,4 +1,4 @@
-"""`dipflow say`: render a prompt to a WAV file, to hear it as a caller will. Layer 7 (command line).
+"""`dipflow say`: render a prompt to a WAV file, as a caller hears it. Layer 7 (command line).
 
 The text goes through what a call does to it (say-as expansion, the TTS engine with the
 language and voice resolved the same way, 8 kHz telephone audio), so what you hear is
