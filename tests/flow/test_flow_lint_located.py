@@ -52,7 +52,7 @@ def test_keys_the_caller_pressed_are_caller_data_in_a_query() -> None:
     tainted = [f for f in report.findings if f.rule == "unquoted-caller-data"]
     assert [str(f) for f in tainted] == [
         "lint.yaml:22:38: error: [lookup] `query.$filter` puts caller data (`ask`) into the"
-        " request unquoted: what a caller sends (caller ID, keys) can change the query"
+        " request unquoted: what a caller sends (caller ID, keys) can change the request"
         " (unquoted-caller-data); fix: pass it through `odata_quote` or `odata_phone_filter`"
     ]
 
@@ -97,3 +97,12 @@ def test_field_paths_map_to_yaml_locations() -> None:
     assert field_loc("prompt.text") == ("prompt", "text")
     assert field_loc("query.$filter") == ("query", "$filter")
     assert field_loc("value[0].name") == ("value", 0, "name")
+
+
+def test_keys_as_a_plain_query_parameter_are_the_value_it_asks_for() -> None:
+    # The client encodes a query map; digits, `*` and `#` cannot change the request there.
+    text = FLOW.replace(
+        "$filter: \"accountnumber eq '{{ ask.digit }}'\"", 'ticket: "{{ ask.digit }}"'
+    )
+    report = lint_text(text, filename="lint.yaml")
+    assert not [f for f in report.findings if f.rule == "unquoted-caller-data"]

@@ -55,15 +55,33 @@ class FakePrompts:
     def __init__(self) -> None:
         self.rendered: dict[str, FakeAudio] = {}
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> FakeAudio:
-        key = f"tts{abs(hash((text, language, voice))):x}"
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        key = f"tts{abs(hash((text, language, voice, rate, gain_db))):x}"
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio
 
-    def render_spoken(self, parts: Sequence[Spoken]) -> FakeAudio:
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
         return self.render_text(
-            " ".join(p.text for p in parts), language=parts[0].language, voice=parts[0].voice
+            " ".join(p.text for p in parts),
+            language=parts[0].language,
+            voice=parts[0].voice,
+            rate=rate,
+            gain_db=gain_db,
         )
 
     def render_audio(self, name: str) -> FakeAudio:

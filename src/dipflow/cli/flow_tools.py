@@ -70,10 +70,11 @@ def _webex_export(path: Path) -> bool:
     return isinstance(head, dict) and "process" in head
 
 
-def load_any_flow(path: Path) -> Flow:
-    """A native flow file, or a Webex export (imported on the fly, strictly)."""
+def load_any_flow(path: Path, options: ImportOptions | None = None) -> Flow:
+    """A native flow file, or a Webex export (imported on the fly; activities dipflow
+    cannot run become stubs, which lint reports as errors)."""
     if _webex_export(path):
-        return import_webex_file(path, allow_partial=True).flow
+        return import_webex_file(path, options=options, allow_partial=True).flow
     from dipflow.flow.loader import load_flow
 
     return load_flow(path)
@@ -94,10 +95,12 @@ def _read_or_exit(path: Path) -> str:
         raise  # pragma: no cover - _problems_or_exit exits
 
 
-def _load_or_exit(path: Path, voices: VoiceCatalog | None = None) -> Flow:
+def _load_or_exit(
+    path: Path, voices: VoiceCatalog | None = None, options: ImportOptions | None = None
+) -> Flow:
     if _webex_export(path):
         try:
-            return import_webex_file(path, allow_partial=True).flow
+            return import_webex_file(path, options=options, allow_partial=True).flow
         except WebexImportError as exc:
             _problems_or_exit(exc.problems, path)
     flow, problems = validate_text(_read_or_exit(path), filename=str(path), voices=voices)
@@ -120,7 +123,8 @@ def import_webex(
         typer.Option(help="Map a Webex connector to a dipflow one: WEBEX=DIPFLOW (repeatable)."),
     ] = None,
     queue: Annotated[
-        list[str] | None, typer.Option(help="Map a Webex queue name: WEBEX=DIPFLOW (repeatable).")
+        list[str] | None,
+        typer.Option(help="Map a Webex queue name or id: WEBEX=DIPFLOW (repeatable)."),
     ] = None,
 ) -> None:
     """Import a Webex Contact Center Flow Designer export as a native YAML flow."""
@@ -151,6 +155,29 @@ def import_webex(
         errors.print(f"[yellow]unsupported:[/yellow] {escape(str(problem))}")
 
 
+def export_webex_command(
+    flow_file: Annotated[Path, typer.Argument(help="A dipflow flow (YAML/JSON).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the export here (default: stdout).")
+    ] = None,
+) -> None:
+    """Write a dipflow flow as a Webex Flow Designer export (JSON)."""
+    from dipflow.flow.webex.exporter import export_webex
+
+    flow = _load_or_exit(flow_file)
+    try:
+        export = export_webex(flow)
+    except WebexImportError as exc:
+        print_failed(report_console(), str(flow_file), exc.problems)
+        raise typer.Exit(1) from None
+    text = json.dumps(export, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"[green]exported[/green] {escape(str(output))}")
+
+
 def _threshold(fail_on: FailOn) -> Severity | None:
     return None if fail_on is FailOn.NEVER else Severity[fail_on.name]
 
@@ -162,15 +189,27 @@ def lint(
         FailOn, typer.Option(help="Exit 1 when a finding is at least this severe.")
     ] = FailOn.WARNING,
     show_info: Annotated[bool, typer.Option(help="Also list info findings.")] = False,
+    connector: Annotated[
+        list[str] | None,
+        typer.Option(help="For a Webex export: map a connector, WEBEX=DIPFLOW (repeatable)."),
+    ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(help="For a Webex export: map a queue name or id, WEBEX=DIPFLOW."),
+    ] = None,
     tts: Annotated[TtsChoice, TTS_OPTION] = TtsChoice.ESPEAK,
 ) -> None:
     """Report what would fail callers: unwired errors, unsafe queries, menus, music loops...
 
     A flow that does not validate gets `validate`'s problems (all of them) and exit 1."""
+    options = ImportOptions(
+        connector_map=_pairs(connector, "--connector"), queue_map=_pairs(queue, "--queue")
+    )
     minimum = Severity.INFO if show_info or fail_on is FailOn.INFO else Severity.WARNING
     voices = voice_catalog(tts)
     if _webex_export(flow_file):
-        report = lint_loaded(_load_or_exit(flow_file), filename=str(flow_file), minimum=minimum)
+        flow = _load_or_exit(flow_file, options=options)
+        report = lint_loaded(flow, filename=str(flow_file), minimum=minimum)
     else:
         text = _read_or_exit(flow_file)
         report = lint_text(text, filename=str(flow_file), minimum=minimum, voices=voices)
@@ -221,5 +260,8 @@ def register(app: typer.Typer) -> None:
     import_app = typer.Typer(help="Import flows from other contact centers.", no_args_is_help=True)
     import_app.command("webex")(import_webex)
     app.add_typer(import_app, name="import")
+    export_app = typer.Typer(help="Export flows to other contact centers.", no_args_is_help=True)
+    export_app.command("webex")(export_webex_command)
+    app.add_typer(export_app, name="export")
     app.command("lint")(lint)
     app.command("graph")(graph)

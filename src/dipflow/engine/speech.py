@@ -24,7 +24,7 @@ def _render(run: Run, template: str | None, language: str | None = None) -> str:
         return ""
     if not expressions.has_markup(template):
         return template
-    context = run.state.context()
+    context = run.state.context(run.now)
     if language is not None:
         context[sayas.LANGUAGE_KEY] = language
     return expressions.render(template, context)
@@ -72,6 +72,8 @@ def render_prompt(run: Run, prompt: Prompt, prompt_id: str, *, interruptible: bo
         language=language,
         voice=voice,
         interruptible=interruptible,
+        rate=prompt.rate,
+        gain_db=prompt.gain_db,
         segments=segments,
     )
 

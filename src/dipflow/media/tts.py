@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dipflow.media.audio import Pcm
 from dipflow.media.errors import TtsError
@@ -26,6 +26,16 @@ class TtsEngine(Protocol):
     name: str
 
     def synthesize(self, text: str, *, language: str, voice: str | None) -> Pcm: ...
+
+
+@runtime_checkable
+class RateTts(Protocol):
+    """An engine that can also speak faster or slower than its normal rate (Webex's
+    `speakingRate`). Engines without it speak every prompt at their own rate."""
+
+    def synthesize_at_rate(
+        self, text: str, *, language: str, voice: str | None, rate: float
+    ) -> Pcm: ...
 
 
 # speak_lib.h constants.
@@ -56,22 +66,6 @@ class _VoiceStruct(ctypes.Structure):
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
-
-
-def espeak_voice_for(language: str) -> list[str]:
-    """espeak voice names to try for a BCP 47 tag, most specific first.
-
-    espeak names regional English voices "en-us"/"en-gb" but most languages by
-    their primary subtag ("de", "fr"), so "de-DE" falls back to "de".
-    """
-    tag = language.strip().replace("_", "-").lower()
-    primary = tag.split("-", 1)[0]
-    candidates = [tag]
-    if primary == "en" and tag == "en":
-        candidates.append("en-us")
-    if primary and primary not in candidates:
-        candidates.append(primary)
-    return [c for c in candidates if c]
 
 
 class _EspeakLibrary:
@@ -201,6 +195,13 @@ class EspeakTts:
         self.rate_wpm = rate_wpm
 
     def synthesize(self, text: str, *, language: str, voice: str | None) -> Pcm:
+        return self.synthesize_at_rate(text, language=language, voice=voice, rate=1.0)
+
+    def synthesize_at_rate(
+        self, text: str, *, language: str, voice: str | None, rate: float
+    ) -> Pcm:
+        """`rate` multiplies `rate_wpm` (1 = normal), within espeak's 80..450 words/min."""
+        words_per_minute = max(80, min(450, round(self.rate_wpm * rate)))
         # An unknown language or voice is an error, never espeak's silent fallback.
         spec = espeak_catalog().resolve(language, voice)
         with _lock:
@@ -209,7 +210,7 @@ class EspeakTts:
                 if lib.lib.espeak_SetVoiceByName(spec.encode()) != _EE_OK:
                     raise TtsError(f"espeak-ng cannot load voice {spec!r}")
                 lib.voice = spec
-            lib.lib.espeak_SetParameter(_PARAM_RATE, self.rate_wpm, 0)
+            lib.lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
             encoded = text.encode("utf-8", errors="replace") + b"\0"
             lib.chunks = []
             # Plain text (no espeakSSML flag): caller data can never inject markup.

@@ -141,7 +141,10 @@ class SipCall(SessionListener):
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text and play is not None:
-            rendered = prompts.render_spoken(play.spoken())  # each segment in its own voice
+            # Each segment of a prompt in several languages in its own voice.
+            rendered = prompts.render_spoken(
+                play.spoken(), rate=play.rate, gain_db=play.gain_db
+            )
         elif text:
             rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:

@@ -65,9 +65,23 @@ class PromptSource(Protocol):
     CPU-bound (TTS) and may read files: the channel runs it in a worker thread, so that
     synthesis never blocks the event loop."""
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedLike: ...
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
 
-    def render_spoken(self, parts: Sequence[Spoken]) -> RenderedLike: ...
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
 
     def render_audio(self, name: str) -> RenderedLike: ...
 
@@ -149,7 +163,12 @@ class BrowserCall:
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
             # Each segment of a prompt in several languages in its own voice.
-            audio = await asyncio.to_thread(self._prompts.render_spoken, command.spoken())
+            audio = await asyncio.to_thread(
+                self._prompts.render_spoken,
+                command.spoken(),
+                rate=command.rate,
+                gain_db=command.gain_db,
+            )
         else:
             audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")
         if epoch != self._epoch or self.ended:
