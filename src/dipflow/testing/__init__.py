@@ -27,6 +27,7 @@ from dipflow.testing.checks import ScriptError
 from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
+    NEXT_MENU,
     AgentAction,
     BotOutcome,
     BotReply,
@@ -82,6 +83,7 @@ def run_flow(
 
 
 __all__ = [
+    "NEXT_MENU",
     "AgentAction",
     "BotOutcome",
     "BotReply",

@@ -14,7 +14,7 @@ from dipflow.errors import DipflowError
 from dipflow.flow.advice import did_you_mean
 from dipflow.flow.checks import article
 from dipflow.flow.model import ActivityBase, Flow
-from dipflow.testing.scripts import CallerAction, HttpScripts
+from dipflow.testing.scripts import NEXT_MENU, CallerAction, HttpScripts
 
 
 class ScriptError(DipflowError, ValueError):
@@ -47,7 +47,7 @@ def check_scripts(flow: Flow, *, http: HttpScripts, caller: Sequence[CallerActio
                 does="make HTTP requests",
             )
     for action in caller:
-        if action.when is not None:
+        if action.when is not None and action.when != NEXT_MENU:
             _check_name(
                 action.when,
                 activities,

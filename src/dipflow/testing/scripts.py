@@ -68,6 +68,11 @@ class CallerAction:
     when: str | None = None
 
 
+NEXT_MENU = "<next menu>"
+"""`when=NEXT_MENU`: the next prompt of any menu or digit collection (`dipflow call --press`)."""
+MENU_KINDS = frozenset({"menu", "collect_digits"})
+
+
 def press(digits: str, *, after: float = 0.5, when: str | None = None) -> CallerAction:
     """The caller presses `digits` `after` seconds after their previous action (or into the
     prompt of `when`)."""

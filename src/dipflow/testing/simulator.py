@@ -59,6 +59,8 @@ from dipflow.flow.bundled import bundled_path
 from dipflow.flow.model import Flow
 from dipflow.testing.checks import check_scripts
 from dipflow.testing.scripts import (
+    MENU_KINDS,
+    NEXT_MENU,
     AgentAction,
     AgentDoes,
     BotReply,
@@ -67,6 +69,7 @@ from dipflow.testing.scripts import (
     HttpReply,
     HttpScripts,
     QueueStats,
+    hang_up,
     speech_seconds,
 )
 
@@ -160,9 +163,12 @@ class FlowSimulator:
         queue_stats: Mapping[str, QueueStats] | None = None,
         bots: Mapping[str, BotReply] | None = None,
         transfer_error: str | None = None,
+        hang_up_in_queue_s: float | None = None,
     ) -> None:
         """`queue_stats` and `bots` answer queue lookups and virtual agents per activity
-        id; `transfer_error` makes every blind transfer fail with that reason."""
+        id; `transfer_error` makes every blind transfer fail with that reason;
+        `hang_up_in_queue_s`: the caller hangs up this long after first being queued (an
+        agent who answers first keeps them)."""
         self.flow = load_flow(flow)
         self.engine = Engine(self.flow, variables=variables, queues=queues)
         self.queue_stats = dict(queue_stats or {})
@@ -195,6 +201,11 @@ class FlowSimulator:
         self._waiting_for_prompt: CallerAction | None = None
         self._next_caller_action()
         self._agent_script = list(agent)
+        self._queue_hang_up = (
+            hang_up(after=hang_up_in_queue_s) if hang_up_in_queue_s is not None else None
+        )
+        self.steps: list[tuple[float, Event, tuple[Command, ...]]] = []
+        """Every engine step: (seconds since the call started, event, commands)."""
 
     # -- driving -------------------------------------------------------------------------
 
@@ -208,6 +219,7 @@ class FlowSimulator:
         event = CallStarted(call_id=call_id, ani=ani, dnis=dnis, channel="sim")
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.start(event, self.now)
+        self.steps.append((0.0, event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -217,6 +229,7 @@ class FlowSimulator:
             raise RuntimeError("start the call first")
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.step(self.state, event, self.now)
+        self.steps.append((round(self.now - self.start_time, 6), event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -313,7 +326,11 @@ class FlowSimulator:
     def _caller_acts(self, action: CallerAction) -> None:
         if not self._caller_here() or self.finished:
             return
-        self._next_caller_action()
+        if action is self._queue_hang_up:
+            if self._in_queue is None:
+                return  # an agent answered (or the queue let go) first: the caller stays
+        else:
+            self._next_caller_action()
         match action.does:
             case CallerDoes.HANG_UP:
                 self.hung_up = True
@@ -395,6 +412,8 @@ class FlowSimulator:
                     self._enqueued_once = True
                     for action in self._agent_script:
                         self._schedule(self.now + action.after, action)
+                    if self._queue_hang_up is not None:
+                        self._schedule(self.now + self._queue_hang_up.after, self._queue_hang_up)
             case Dequeue():
                 self._in_queue = None
             case SetTimer():
@@ -432,9 +451,19 @@ class FlowSimulator:
             return  # a menu's no-input / invalid prompt, not the menu itself
         activity = prompt_id.split("#", 1)[0]
         action = self._waiting_for_prompt
-        if action is not None and action.when == activity:
+        if action is not None and (
+            action.when == activity
+            or (action.when == NEXT_MENU and self._kind(activity) in MENU_KINDS)
+        ):
             self._waiting_for_prompt = None
             self._schedule(self.now + action.after, action)
+
+    def _kind(self, activity: str) -> str | None:
+        found = self.flow.activities.get(activity)
+        if found is None:
+            for event_flow in self.flow.event_flows.values():
+                found = event_flow.activities.get(activity, found)
+        return found.kind if found is not None else None
 
     def _queue_stats(self, command: LookupQueue) -> QueueLookedUp:
         stats = self.queue_stats.get(command.request_id.split("#", 1)[0], QueueStats())
