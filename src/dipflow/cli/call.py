@@ -382,7 +382,6 @@ def _run_fast(
 ) -> CallReport:
     from dipflow.cli.fastcall import run_fast
     from dipflow.runtime.transcript import build_transcript
-    from dipflow.testing.simulator import START_TIME
 
     fast = run_fast(
         cfg,
@@ -392,7 +391,7 @@ def _run_fast(
         presses=presses,
         agent_answer=agent_answer,
         hold_s=hold_s,
-        start_time=start_time if start_time is not None else START_TIME,
+        start_time=start_time,
         variables=variables,
         latency_s=latency_ms / 1000.0 if latency_ms is not None else None,
         max_time=max_time,

@@ -31,7 +31,7 @@ from dipflow.runtime.runtime import resolve_flow_path
 from dipflow.runtime.session import StepRecord
 from dipflow.runtime.tracing import TraceView
 from dipflow.testing import NEXT_MENU, FlowSimulator, HttpReply, agent_hang_up, answer, press
-from dipflow.testing.simulator import SimulationResult
+from dipflow.testing.simulator import START_TIME, SimulationResult
 
 _T = TypeVar("_T")
 
@@ -88,7 +88,7 @@ def run_fast(
     presses: Sequence[str],
     agent_answer: bool,
     hold_s: float,
-    start_time: float,
+    start_time: float | None,
     variables: Mapping[str, str],
     latency_s: float | None,
     max_time: float,
@@ -117,7 +117,7 @@ def run_fast(
             if agent_answer
             else [],
             hang_up_in_queue_s=None if agent_answer else hold_s,
-            start_time=start_time,
+            start_time=start_time if start_time is not None else START_TIME,
         )
         simulator.start(ani=ani, dnis=dnis, call_id=call_id)
         result = simulator.run(max_time)
