@@ -335,7 +335,9 @@ def hidden_hash_keys(text: str, skip_lines: Iterable[int] = ()) -> list[Advice]:
         comment = _comment_start(line)
         if comment is None or not re.match(r"#:(\s|$)", line[comment:]):
             continue
-        rest = line[comment + 2 :].strip()
+        rest = line[comment + 2 :]
+        trailing = _comment_start(rest)  # `#: repeat   # a note`: the note is no value
+        rest = (rest[:trailing] if trailing is not None else rest).strip()
         found.append(
             Advice(
                 f'the menu key `#` must be quoted: write `"#": {rest}` (unquoted, YAML reads'
