@@ -108,12 +108,13 @@ def test_the_table_shows_each_requests_query_and_the_prompts_language() -> None:
 
 
 def test_crm_faults_latency_and_records_without_an_emulator_of_ones_own() -> None:
+    # The bundled flow starts the lookup at once and joins it after the welcome prompt.
     _, failing = _json(["--crm-fault", "503", "--hold", "0.5"])
-    lookup = next(e for e in failing["trace"] if e["activity"] == "GetCustomerInfo")
+    lookup = next(e for e in failing["trace"] if e["activity"] == "WaitCustomerInfo")
     assert lookup["output_taken"] == "error" and "503" in lookup["error"]
 
     _, slow = _json(["--crm-latency", "9000", "--hold", "0.5"])
-    lookup = next(e for e in slow["trace"] if e["activity"] == "GetCustomerInfo")
+    lookup = next(e for e in slow["trace"] if e["activity"] == "WaitCustomerInfo")
     assert lookup["output_taken"] in ("timeout", "error")  # past the request's budget
 
     grace = '{"firstname": "Grace", "lastname": "Hopper", "telephone1": "+14155550177"}'

@@ -17,6 +17,10 @@ from dipflow.flow.model import ActivityBase, Flow
 from dipflow.testing.scripts import NEXT_MENU, CallerAction, HttpScripts
 
 
+REQUESTING_KINDS = frozenset({"http_request", "http_start"})
+"""Kinds whose requests an `http=` script answers (an `http_join` waits for its start's)."""
+
+
 class ScriptError(DipflowError, ValueError):
     """A test script (HTTP replies, caller actions) that does not fit the flow."""
 
@@ -34,7 +38,7 @@ def _plays_prompts(activity: ActivityBase) -> bool:
 def check_scripts(flow: Flow, *, http: HttpScripts, caller: Sequence[CallerAction]) -> None:
     """Raise `ScriptError` for an HTTP reply or a `when` that names nothing in `flow`."""
     activities = dict(_activities(flow))
-    requesting = sorted(ident for ident, a in activities.items() if a.kind == "http_request")
+    requesting = sorted(ident for ident, a in activities.items() if a.kind in REQUESTING_KINDS)
     prompting = sorted(ident for ident, a in activities.items() if _plays_prompts(a))
     if isinstance(http, Mapping):
         for name in http:
