@@ -16,7 +16,6 @@ from dipflow.flow.checks import article
 from dipflow.flow.model import ActivityBase, Flow
 from dipflow.testing.scripts import NEXT_MENU, CallerAction, HttpScripts
 
-
 REQUESTING_KINDS = frozenset({"http_request", "http_start"})
 """Kinds whose requests an `http=` script answers (an `http_join` waits for its start's)."""
 
