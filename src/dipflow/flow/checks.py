@@ -238,6 +238,8 @@ def _check_wiring(
     cases = raw.get("cases")
     if kind == "case" and isinstance(cases, Mapping):
         required.extend(str(key) for key in cases)
+    if kind == "split":  # every branch a share of the calls takes must lead somewhere
+        required.extend(cls.instance_outputs(raw))
     for output in required:
         if output not in wired:
             report(loc, f"output `{output}` is not wired", activity=ident, key=True)

@@ -402,6 +402,47 @@ class CaseActivity(ActivityBase):
         return tuple(str(k) for k in cases) if isinstance(cases, Mapping) else ()
 
 
+class LoopActivity(ActivityBase):
+    """A counter, as Amazon Connect's Loop block: the first `times` arrivals take `looping`,
+    the next takes `complete` and starts the count again. `<id>.count` is the number of
+    arrivals so far (1 on the first), for prompts ("attempt {{ Retry.count }}")."""
+
+    kind: Literal["loop"]
+    times: int = Field(ge=1, le=100)
+    outputs: ClassVar[tuple[str, ...]] = ("looping", "complete")
+    required_outputs: ClassVar[tuple[str, ...]] = ("looping", "complete")
+    default_output: ClassVar[str | None] = None
+
+
+class SplitActivity(ActivityBase):
+    """A/B routing: each call takes one of the outputs with the percentages given, chosen
+    by a hash of the call id and this activity's id (no randomness: a call replays the
+    same way, and one caller's call always takes the same branch here)."""
+
+    kind: Literal["split"]
+    percentages: dict[str, int] = Field(min_length=1)
+    """Output name -> percent of calls (whole numbers adding up to 100)."""
+    outputs: ClassVar[tuple[str, ...]] = ()
+    default_output: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _hundred(self) -> SplitActivity:
+        if any(p < 0 for p in self.percentages.values()):
+            raise ValueError("a percentage is not negative")
+        total = sum(self.percentages.values())
+        if total != 100:
+            raise ValueError(f"the percentages add up to {total}, not 100")
+        return self
+
+    def all_outputs(self) -> tuple[str, ...]:
+        return tuple(self.percentages)
+
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        split = raw.get("percentages") if isinstance(raw, Mapping) else None
+        return tuple(str(k) for k in split) if isinstance(split, Mapping) else ()
+
+
 class ParseFormat(StrEnum):
     JSON = "json"
     XML = "xml"
@@ -640,6 +681,8 @@ Activity = Annotated[
     | EndActivity
     | CollectDigitsActivity
     | CaseActivity
+    | LoopActivity
+    | SplitActivity
     | ParseActivity
     | QueueToAgentActivity
     | QueueLookupActivity
@@ -669,6 +712,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "end",
     "collect_digits",
     "case",
+    "loop",
+    "split",
     "parse",
     "queue_to_agent",
     "queue_lookup",
