@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dipflow.flow import advice, checks
+from dipflow.flow import advice, checks, queueloop
 from dipflow.flow import voices as voice_checks
 from dipflow.flow.errors import FlowError, Problem, dotted, sort_problems
 from dipflow.flow.model import (
@@ -54,6 +54,9 @@ class _Collector:
         self.document = document
         self.problems: list[Problem] = []
 
+    def _written(self, loc: Sequence[int | str]) -> Sequence[int | str]:
+        return _generated_loc(self.document, loc) if self.document.root is not None else loc
+
     def report(
         self,
         loc: Sequence[int | str],
@@ -66,6 +69,7 @@ class _Collector:
     ) -> None:
         line: int | None
         column: int | None
+        loc = self._written(loc)
         line, column = self.document.locate(loc, key=key)
         node = self.document.node(loc)
         if template_line is not None and isinstance(node, yaml.ScalarNode) and node.style == "|":
@@ -93,6 +97,16 @@ class _Collector:
                 message=message,
             )
         )
+
+
+def _generated_loc(document: YamlDocument, loc: Sequence[int | str]) -> Sequence[int | str]:
+    """An activity expanded from a `queue_experience` is reported at the one written."""
+    for index in (1, 3):
+        if len(loc) > index and document.node(loc[: index + 1]) is None:
+            base = queueloop.generated_from(str(loc[index]))
+            if base is not None and document.node((*loc[:index], base)) is not None:
+                return (*loc[:index], base)
+    return loc
 
 
 def _column_in_scalar(
@@ -278,7 +292,9 @@ def validate_text(
                 message=f"duplicate key `{duplicate.key}` (first at line {duplicate.first_line})",
             )
         )
-    data = document.data
+    data, block_problems = queueloop.expand(document.data)
+    for loc, message in block_problems:
+        collector.report(loc, message, activity=_activity_of(loc), key=True)
     if not isinstance(data, Mapping):
         collector.report(
             (), "a flow file is a mapping with `name`, `start` and `activities` at the top"

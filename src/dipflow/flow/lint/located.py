@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import yaml
 
+from dipflow.flow import queueloop
 from dipflow.flow.errors import Problem
 from dipflow.flow.lint import lint_flow
 from dipflow.flow.lint.analysis import MAIN
@@ -72,9 +73,13 @@ def field_loc(field: str) -> tuple[int | str, ...]:
 def locate(finding: Finding, document: YamlDocument | None, filename: str) -> Finding:
     if document is None or document.root is None or finding.activity is None:
         return replace(finding, file=filename)
-    base: tuple[int | str, ...] = ("activities", finding.activity)
+    activity = finding.activity
+    written = queueloop.generated_from(activity)
+    if written is not None and document.node(("activities", activity)) is None:
+        activity = written  # expanded from a queue_experience: point at it
+    base: tuple[int | str, ...] = ("activities", activity)
     if finding.flow != MAIN:
-        base = ("event_flows", finding.flow, "activities", finding.activity)
+        base = ("event_flows", finding.flow, "activities", activity)
     loc = (*base, *field_loc(finding.field))
     line, column = document.locate(loc, key=not finding.field)
     node = document.node(loc)
