@@ -65,3 +65,11 @@ def test_a_malformed_queue_experience_is_reported_where_it_is_written() -> None:
     assert [p.message for p in validate_text(unwired, filename="w.yaml")[1]] == [
         "output `callback` is not wired: where does a caller who takes the offer go?"
     ]
+
+
+def test_the_expanded_loop_is_lint_clean() -> None:
+    from dipflow.flow.lint.findings import Severity
+    from dipflow.flow.lint.located import lint_text
+
+    findings = lint_text(FLOW, filename="w.yaml", minimum=Severity.WARNING).findings
+    assert [str(f) for f in findings] == []

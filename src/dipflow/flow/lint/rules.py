@@ -446,6 +446,8 @@ def menus_without_reprompt(flow: Flow) -> Iterator[Finding]:
             wired = activity.wiring()
             if all(wired.get(o) == activity_id for o in ("no_input", "invalid")):
                 continue  # wired back to itself: the flow re-prompts (common in Webex)
+            if (activity.origin or "").startswith("queue_experience:"):
+                continue  # a callback offer, made once a round on purpose
             if activity.max_tries < 2:
                 yield _finding(
                     "menu-no-reprompt",
