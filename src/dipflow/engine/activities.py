@@ -21,7 +21,9 @@ from dipflow.flow.model import (
     ConditionActivity,
     DisconnectActivity,
     EndActivity,
+    HttpJoinActivity,
     HttpRequestActivity,
+    HttpStartActivity,
     ScreenPopActivity,
     SetVariableActivity,
     StartActivity,
@@ -61,19 +63,26 @@ def condition(run: Run, cursor: Cursor, activity: ConditionActivity) -> Result:
     return Done(output="true" if value else "false", outputs={"result": value})
 
 
-def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Result:
+def _timeout_s(run: Run, activity: HttpRequestActivity) -> float | str:
+    """The request's timeout: `timeout_ms`, capped by what `budget_ms` renders to. A
+    string says why there is none: the budget is spent, or not a number."""
     timeout_s = activity.timeout_ms / 1000
-    if activity.budget_ms is not None:
-        try:
-            budget_s = float(run.value_of(activity.budget_ms)) / 1000
-        except (ValueError, TypeError) as exc:  # ExpressionError is a ValueError
-            return Done(output="error", error=f"budget_ms is not a number: {exc}")
-        if budget_s <= 0:
-            run.state.outputs[cursor.activity or "http"] = {
-                "httpStatusCode": None, "httpResponseBody": None, "elapsedMs": 0,
-            }  # fmt: skip
-            return Done(output="timeout", error="the lookup's budget is spent")
-        timeout_s = min(timeout_s, budget_s)
+    if activity.budget_ms is None:
+        return timeout_s
+    try:
+        budget_s = float(run.value_of(activity.budget_ms)) / 1000
+    except (ValueError, TypeError) as exc:  # ExpressionError is a ValueError
+        return f"budget_ms is not a number: {exc}"
+    if budget_s <= 0:
+        return SPENT
+    return min(timeout_s, budget_s)
+
+
+SPENT: Final = "the lookup's budget is spent"
+
+
+def _send(run: Run, cursor: Cursor, activity: HttpRequestActivity, timeout_s: float) -> HttpRequest:
+    """Render and emit the activity's request (shared by `http_request` and `http_start`)."""
     request_id = run.new_id(cursor.activity or "http")
     command = HttpRequest(
         request_id=request_id,
@@ -101,16 +110,106 @@ def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Res
         },
     )
     run.emit(command)
+    return command
+
+
+def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Result:
+    timeout_s = _timeout_s(run, activity)
+    if isinstance(timeout_s, str):
+        return _no_request(run, cursor, timeout_s)
+    command = _send(run, cursor, activity, timeout_s)
     cursor.wait = Wait.HTTP
-    cursor.wait_id = request_id
-    run.set_timer(cursor, timeout_s + HTTP_GUARD_S)
+    cursor.wait_id = command.request_id
+    run.set_timer(cursor, command.timeout_s + HTTP_GUARD_S)
     return None
 
 
+def http_start(run: Run, cursor: Cursor, activity: HttpStartActivity) -> Result:
+    """Send, and go on at once: the answer waits in the state for an `http_join`."""
+    timeout_s = _timeout_s(run, activity)
+    start_id = cursor.activity or "http"
+    state = run.state
+    if isinstance(timeout_s, str):  # no request: the join finds its outcome waiting
+        request_id = run.new_id(start_id)
+        outcome = HttpOutcome.TIMEOUT if timeout_s == SPENT else HttpOutcome.ERROR
+        state.http_started[start_id] = request_id
+        state.http_results[request_id] = completed_to_dict(
+            HttpCompleted(request_id=request_id, outcome=outcome, error=timeout_s)
+        )
+        return Done(output="out", outputs={"request": request_id})
+    command = _send(run, cursor, activity, timeout_s)
+    stale = state.http_started.pop(start_id, None)
+    if stale is not None:  # started again (a loop) before being joined: forget the old one
+        state.http_deadlines.pop(stale, None)
+        state.http_results.pop(stale, None)
+    state.http_started[start_id] = command.request_id
+    state.http_deadlines[command.request_id] = run.now + command.timeout_s
+    return Done(output="out", outputs={"request": command.request_id})
+
+
+def _no_request(run: Run, cursor: Cursor, why: str) -> Result:
+    """`http_request` without a request: `timeout` when the budget is spent, else `error`."""
+    run.state.outputs[cursor.activity or "http"] = {
+        "httpStatusCode": None, "httpResponseBody": None, "elapsedMs": 0,
+    }  # fmt: skip
+    return Done(output="timeout" if why == SPENT else "error", error=why)
+
+
+def http_join(run: Run, cursor: Cursor, activity: HttpJoinActivity) -> Result:
+    """The started request's outcome: at once when it has arrived, else when it does."""
+    state = run.state
+    request_id = state.http_started.get(activity.request)
+    run.inputs(cursor, {"request": activity.request, "request_id": request_id})
+    if request_id is None:
+        return Done(output="error", error=f"request {activity.request!r} was not started")
+    arrived = state.http_results.get(request_id)
+    if arrived is not None:
+        return joined(run, cursor, activity, completed_from_dict(arrived))
+    cursor.wait = Wait.HTTP
+    cursor.wait_id = request_id
+    remaining = state.http_deadlines.get(request_id, run.now) - run.now
+    run.set_timer(cursor, max(0.0, remaining) + HTTP_GUARD_S)
+    return None
+
+
+def joined(run: Run, cursor: Cursor, activity: HttpJoinActivity, event: HttpCompleted) -> Result:
+    """Complete a join with `event`, as its `http_start` would have completed."""
+    state = run.state
+    state.http_started.pop(activity.request, None)
+    state.http_deadlines.pop(event.request_id, None)
+    state.http_results.pop(event.request_id, None)
+    start = run.index.activity(cursor.flow, activity.request)
+    if not isinstance(start, HttpStartActivity):
+        return Done(output="error", error=f"{activity.request!r} is not an http_start")
+    return http_completed(run, cursor, start, event, namespace=activity.request)
+
+
+def completed_to_dict(event: HttpCompleted) -> dict[str, Any]:
+    return {
+        "request_id": event.request_id,
+        "outcome": event.outcome.value,
+        "status": event.status,
+        "body": event.body,
+        "headers": dict(event.headers),
+        "elapsed_ms": event.elapsed_ms,
+        "attempts": event.attempts,
+        "error": event.error,
+    }
+
+
+def completed_from_dict(data: dict[str, Any]) -> HttpCompleted:
+    return HttpCompleted(**{**data, "outcome": HttpOutcome(data["outcome"])})
+
+
 def http_completed(
-    run: Run, cursor: Cursor, activity: HttpRequestActivity, event: HttpCompleted
+    run: Run,
+    cursor: Cursor,
+    activity: HttpRequestActivity,
+    event: HttpCompleted,
+    *,
+    namespace: str | None = None,
 ) -> Result:
-    namespace = cursor.activity or "http"
+    namespace = namespace or cursor.activity or "http"
     elapsed = round(event.elapsed_ms)
     run.state.outputs[namespace] = {
         "httpStatusCode": event.status,
@@ -199,6 +298,8 @@ EXECUTORS: Final[dict[str, Executor]] = {
     "set_variable": set_variable,
     "condition": condition,
     "http_request": http_request,
+    "http_start": http_start,
+    "http_join": http_join,
     "screen_pop": screen_pop,
     "disconnect_contact": disconnect,
     "end": end,
