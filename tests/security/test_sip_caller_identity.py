@@ -78,7 +78,7 @@ async def test_only_a_trusted_peer_vouches_for_a_caller() -> None:
             vouched = await _call(node, trunk, ani="anonymous", pai=ADA)
             assert vouched.ani == ADA
             steps = _trace(vouched)
-            assert steps["GetCustomerInfo"]["output_taken"] == "success"
+            assert steps["WaitCustomerInfo"]["output_taken"] == "success"
             assert "Ada Lovelace" in str(steps["PlayCaseInfo"]["inputs"])
         finally:
             trunk.close()
@@ -93,7 +93,7 @@ async def test_a_deployment_may_choose_to_identify_unverified_callers() -> None:
         stranger = await SipPeer.open(ELSEWHERE)
         try:
             looked_up = await _call(node, stranger, ani=ADA, pai=None)
-            assert _trace(looked_up)["GetCustomerInfo"]["output_taken"] == "success"
+            assert _trace(looked_up)["WaitCustomerInfo"]["output_taken"] == "success"
             assert "Ada Lovelace" in _said(looked_up)
         finally:
             stranger.close()
