@@ -92,7 +92,9 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
 
 class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransports, *, inbound: bool) -> None:
+    def __init__(self, owner: SipTransports, *, inbound: bool = False) -> None:
+        """`inbound`: accepted by our listener (held to the timeouts); a connection we
+        opened ourselves is not."""
         self.owner = owner
         self.inbound = inbound
         self.framer = StreamFramer(owner.max_message_bytes)
