@@ -52,7 +52,7 @@ async def _guess(
             await asyncio.sleep(0.01)  # let the node read; the attacker is still >1000/s
     await asyncio.sleep(1.0)
     answered = [m for m in attacker.drain() if m.call_id in ids]
-    assert all(m.status == 401 for m in answered), [m.status for m in answered]
+    assert all(m.status == 401 for m in answered), [m.status for m in answered]  # never 200
     return len(answered)
 
 
@@ -68,18 +68,18 @@ async def test_guessing_a_password_is_locked_out_but_the_agents_phone_still_regi
             assert ok is not None and ok.status == 200
 
             wrong = [f"guess{n}" for n in range(GUESSES)]
-            answered = await _guess(attacker, server, user="agent1", passwords=wrong)
-            # 5 free failures, then 1 s, 2 s... locks: a handful answered, not 1,500.
+            # As filed: 1,500 wrong guesses, then the right password as attempt 1,501,
+            # all in one burst on one nonce. Every one that reaches the node while the
+            # source is locked is dropped unchecked and unanswered; so is the right one.
+            answered = await _guess(attacker, server, user="agent1",
+                                    passwords=[*wrong, "agent1"])  # fmt: skip
+            # 5 free failures, then 1 s, 2 s... locks: a handful answered, not 1,501.
             assert answered <= 8, answered
             stats = node.sip.ua.stats
             assert stats["auth_failures"] <= 8  # passwords actually checked
             # The rest were refused unchecked (on a busy machine the kernel may drop some
             # of a 1,500-datagram burst before the node reads them).
             assert stats["auth_throttled"] >= GUESSES // 3
-
-            # The right password, as attempt 1,501 was, is not even looked at now.
-            right, _ = await _try_once(attacker, server, user="agent1", password="agent1")
-            assert right is None
             binding = node.sip.ua.registrar.lookup("agent1", node.sip.driver.now())
             assert binding is not None and binding.source[0] == "127.0.0.20"
 
@@ -103,26 +103,3 @@ async def test_guessing_a_password_is_locked_out_but_the_agents_phone_still_regi
         finally:
             for peer in (phone, attacker, *others):
                 peer.close()
-
-
-async def _try_once(
-    peer: SipPeer, server: tuple[str, int], *, user: str, password: str
-) -> tuple[object | None, None]:
-    """One REGISTER with a fresh challenge; the final response (None: no answer at all)."""
-    call_id = secrets.token_hex(8)
-    peer.send(peer.register_bytes(user=user, server=server, call_id=call_id, cseq=1), server)
-    challenge = await peer.final_response(call_id, within_s=1.0)
-    if challenge is None:
-        return None, None
-    params = challenge_params(challenge)
-    authorization = digest_header(
-        user=user, password=password, realm=params["realm"], nonce=params["nonce"],
-        uri=f"sip:{server[0]}:{server[1]}",
-    )  # fmt: skip
-    peer.send(
-        peer.register_bytes(
-            user=user, server=server, call_id=call_id, cseq=2, authorization=authorization
-        ),
-        server,
-    )
-    return await peer.final_response(call_id, within_s=1.0), None

@@ -198,7 +198,10 @@ class Registrar:
             expected = digest(f"{ha1}:{nonce}:{ha2}")
         if not hmac.compare_digest(expected, params.get("response", "").lower()):
             return AuthResult(AuthOutcome.FAILED, user)
-        if not 0 <= now - issued <= self.nonce_lifetime_s or issued <= self._forgotten_up_to:
+        # The stamp is rounded to the millisecond, possibly up: a nonce answered within
+        # that millisecond looks issued in the future. More than a second is not ours.
+        age = now - issued
+        if not -1.0 <= age <= self.nonce_lifetime_s or issued <= self._forgotten_up_to:
             return AuthResult(AuthOutcome.STALE, user)
         used = self._used.get(nonce)
         if used is not None and nc <= used.highest_nc:
