@@ -1,0 +1,77 @@
+"""kamailio as a proxy in front of dipflow (linphone calls through it): what already works."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sip_host import ScriptedHost, free_port
+
+from dipflow.engine.events import CallerHungUp, PromptDone
+
+from . import sipsak
+from .audio import sounds_like_speech, tone_wav
+from .dipflow_side import running_dipflow
+from .kamailio import Kamailio, KamailioConfig, Transport
+from .linphone import Linphone, LinphoneConfig
+
+pytestmark = pytest.mark.slow
+
+
+def phone_config() -> LinphoneConfig:
+    return LinphoneConfig(sip_port=free_port(), rtp_port=free_port(even=True))
+
+
+@pytest.mark.parametrize("proxy_to_dipflow", ["udp", "tcp"])
+async def test_call_through_a_record_routing_proxy_both_ways(
+    tmp_path: Path, proxy_to_dipflow: Transport
+) -> None:
+    """The caller's key and dipflow's BYE both cross the proxy (the BYE by the route set)."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        config = KamailioConfig(listen=("127.0.0.1", free_port()), target=server.address,
+                                target_transport=proxy_to_dipflow, record_route=True)  # fmt: skip
+        async with Kamailio(tmp_path / "kamailio", config) as proxy:
+            probe = await sipsak.options(f"sip:1000@127.0.0.1:{proxy.address[1]}")
+            assert probe.returncode == 0, probe.output  # dipflow answered through the proxy
+            assert "Server: dipflow" in probe.output
+            source = tone_wav(tmp_path / "caller.wav", 700)
+            async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+                call = await phone.call(f"sip:1000@127.0.0.1:{proxy.address[1]}")
+                await phone.wait_connected(call)
+                await asyncio.sleep(3.0)
+                await phone.press("2")
+                assert await phone.wait_ended(call, within_s=20) == "No error"
+            log = proxy.log_text()
+        await host.wait_calls(1, within_s=10)
+    assert "request BYE" in log and f"from {server.address[0]}" in log  # via the proxy
+    (scripted,) = host.calls
+    assert scripted.branch == "2"
+    assert PromptDone(prompt_id="goodbye") in scripted.events
+    assert sounds_like_speech(phone.recording, 0.5, 2.9)
+
+
+async def test_caller_hangs_up_behind_a_proxy_that_does_not_record_route(
+    tmp_path: Path,
+) -> None:
+    """The ACK and the caller's BYE go end to end, to dipflow's Contact."""
+    host = ScriptedHost(menu=False)
+    async with running_dipflow(host) as server:
+        config = KamailioConfig(listen=("127.0.0.1", free_port()), target=server.address,
+                                record_route=False)  # fmt: skip
+        async with Kamailio(tmp_path / "kamailio", config) as proxy:
+            source = tone_wav(tmp_path / "caller.wav", 700)
+            async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+                call = await phone.call(f"sip:1000@127.0.0.1:{proxy.address[1]}")
+                await phone.wait_connected(call)
+                await asyncio.sleep(3.0)
+                await phone.hang_up()
+                assert await phone.wait_ended(call) == "No error"
+            log = proxy.log_text()
+        await host.wait_calls(1, within_s=10)
+    assert "request INVITE" in log
+    assert "request BYE" not in log  # not through the proxy: it did not record-route
+    (scripted,) = host.calls
+    assert scripted.events[-1] == CallerHungUp()
+    assert sounds_like_speech(phone.recording, 0.5, 2.9)

@@ -1,0 +1,95 @@
+"""linphone (linphonec) against dipflow on loopback: what already works with it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sip_host import ScriptedHost, free_port
+
+from dipflow.channels.seam import AgentEndpoint
+from dipflow.channels.sip import SipServer
+from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
+
+from .audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
+from .dipflow_side import running_dipflow
+from .linphone import Linphone, LinphoneConfig, Registration, Transport
+
+pytestmark = pytest.mark.slow
+
+
+def phone_config(**overrides: object) -> LinphoneConfig:
+    return LinphoneConfig(sip_port=free_port(), rtp_port=free_port(even=True), **overrides)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_linphone_caller_hears_the_greeting_and_chooses_with_a_key(
+    tmp_path: Path, transport: Transport
+) -> None:
+    """Greeting heard, RFC 4733 "2" takes the goodbye branch, dipflow's BYE ends the call."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        port = server.address[1]
+        source = tone_wav(tmp_path / "caller.wav", 700)
+        async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+            call = await phone.call(f"sip:1000@127.0.0.1:{port};transport={transport}")
+            await phone.wait_connected(call)
+            await asyncio.sleep(3.0)  # hear the greeting
+            await phone.press("2")
+            assert await phone.wait_ended(call, within_s=20) == "No error"
+        await host.wait_calls(1, within_s=10)
+    (scripted,) = host.calls
+    assert scripted.branch == "2"
+    assert DigitsCollected(digits="2") in scripted.events
+    assert PromptDone(prompt_id="goodbye") in scripted.events
+    assert sounds_like_speech(phone.recording, 0.5, 2.9)
+
+
+async def _registered(server: SipServer, user: str) -> None:
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(15):
+        while server.ua.registrar.lookup(user, loop.time()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+
+
+async def test_agent_registered_from_linphone_is_bridged_to_a_linphone_caller(
+    tmp_path: Path,
+) -> None:
+    agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
+    host = ScriptedHost(menu=False, agent=agent, agent_delay_s=0.5)
+    users = {"agent1": SecretStr("agent-secret")}
+    async with running_dipflow(host, registrar_users=users) as server:
+        port = server.address[1]
+        registration = Registration(("127.0.0.1", port), "agent1", "agent-secret")
+        agent_config = phone_config(registration=registration, auto_answer=True)
+        agent_tone = tone_wav(tmp_path / "agent.wav", 1000)
+        caller_tone = tone_wav(tmp_path / "caller.wav", 600)
+        async with Linphone(tmp_path / "agent", agent_config, source_wav=agent_tone) as agent_phone:
+            await agent_phone.wait_registered()
+            await _registered(server, "agent1")
+            async with Linphone(
+                tmp_path / "caller", phone_config(), source_wav=caller_tone
+            ) as caller_phone:
+                call = await caller_phone.call(f"sip:1000@127.0.0.1:{port}")
+                await caller_phone.wait_connected(call)
+                leg = await agent_phone.wait_incoming(within_s=30)
+                await agent_phone.wait_connected(leg)
+                await asyncio.sleep(4.0)  # talk
+                await caller_phone.hang_up()
+                await caller_phone.wait_ended(call)
+                await agent_phone.wait_ended(leg)  # the caller's hang-up ends the agent's leg
+        await host.wait_calls(1, within_s=10)
+    (scripted,) = host.calls
+    assert scripted.agent_connected is True
+    assert scripted.events[-1] == CallerHungUp()
+    caller_heard, agent_heard = caller_phone.recording, agent_phone.recording
+    caller_end, agent_end = sox_duration(caller_heard), sox_duration(agent_heard)
+    assert agent_end > 3.0
+    caller_hears = sox_stat(caller_heard, caller_end - 3.0, caller_end - 0.5)
+    agent_hears = sox_stat(agent_heard, agent_end - 3.0, agent_end - 0.5)
+    assert abs(caller_hears["Rough frequency"] - 1000) < 60, caller_hears
+    assert abs(agent_hears["Rough frequency"] - 600) < 40, agent_hears
+    assert caller_hears["RMS amplitude"] > 0.05, caller_hears
+    assert agent_hears["RMS amplitude"] > 0.05, agent_hears
