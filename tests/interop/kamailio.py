@@ -165,3 +165,14 @@ class Kamailio:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+async def tcp_connections(address: tuple[str, int]) -> list[str]:
+    """Established TCP connections to or from `address` (`ss` lines), e.g. dipflow's SIP port."""
+    host, port = address
+    process = await asyncio.create_subprocess_exec(
+        "ss", "-Htn", "state", "established", f"( sport = :{port} or dport = :{port} )",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    return [line for line in out.decode().splitlines() if f"{host}:{port}" in line]

@@ -19,6 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from sip_host import free_port
+
 from .tmux import ConsoleError, TmuxConsole
 
 Transport = Literal["udp", "tcp"]
@@ -100,6 +102,21 @@ class LinphoneConfig:
                 f"domain={r.domain}",
             ]
         return "\n".join([*sip, *rtp, *other, *reg, ""])
+
+
+def on_free_ports(
+    *,
+    bind_address: str = "127.0.0.1",
+    digits: DigitMode = DigitMode.RFC4733,
+    late_offer: bool = False,
+    registration: Registration | None = None,
+    auto_answer: bool = False,
+) -> LinphoneConfig:
+    """A configuration whose SIP (UDP and TCP) and RTP ports are free on loopback now."""
+    return LinphoneConfig(
+        sip_port=free_port(), rtp_port=free_port(even=True), bind_address=bind_address,
+        digits=digits, late_offer=late_offer, registration=registration, auto_answer=auto_answer,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

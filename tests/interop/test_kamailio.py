@@ -14,13 +14,9 @@ from . import sipsak
 from .audio import sounds_like_speech, tone_wav
 from .dipflow_side import running_dipflow
 from .kamailio import Kamailio, KamailioConfig, Transport
-from .linphone import Linphone, LinphoneConfig
+from .linphone import Linphone, on_free_ports
 
 pytestmark = pytest.mark.slow
-
-
-def phone_config() -> LinphoneConfig:
-    return LinphoneConfig(sip_port=free_port(), rtp_port=free_port(even=True))
 
 
 @pytest.mark.parametrize("proxy_to_dipflow", ["udp", "tcp"])
@@ -37,7 +33,7 @@ async def test_call_through_a_record_routing_proxy_both_ways(
             assert probe.returncode == 0, probe.output  # dipflow answered through the proxy
             assert "Server: dipflow" in probe.output
             source = tone_wav(tmp_path / "caller.wav", 700)
-            async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+            async with Linphone(tmp_path / "caller", on_free_ports(), source_wav=source) as phone:
                 call = await phone.call(f"sip:1000@127.0.0.1:{proxy.address[1]}")
                 await phone.wait_connected(call)
                 await asyncio.sleep(3.0)
@@ -62,7 +58,7 @@ async def test_caller_hangs_up_behind_a_proxy_that_does_not_record_route(
                                 record_route=False)  # fmt: skip
         async with Kamailio(tmp_path / "kamailio", config) as proxy:
             source = tone_wav(tmp_path / "caller.wav", 700)
-            async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+            async with Linphone(tmp_path / "caller", on_free_ports(), source_wav=source) as phone:
                 call = await phone.call(f"sip:1000@127.0.0.1:{proxy.address[1]}")
                 await phone.wait_connected(call)
                 await asyncio.sleep(3.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sip_host import ScriptedHost, free_port
+from sip_host import ScriptedHost
 
 from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip import SipServer
@@ -15,13 +15,9 @@ from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
 
 from .audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
 from .dipflow_side import running_dipflow
-from .linphone import Linphone, LinphoneConfig, Registration, Transport
+from .linphone import Linphone, Registration, Transport, on_free_ports
 
 pytestmark = pytest.mark.slow
-
-
-def phone_config(**overrides: object) -> LinphoneConfig:
-    return LinphoneConfig(sip_port=free_port(), rtp_port=free_port(even=True), **overrides)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -33,7 +29,7 @@ async def test_linphone_caller_hears_the_greeting_and_chooses_with_a_key(
     async with running_dipflow(host) as server:
         port = server.address[1]
         source = tone_wav(tmp_path / "caller.wav", 700)
-        async with Linphone(tmp_path / "caller", phone_config(), source_wav=source) as phone:
+        async with Linphone(tmp_path / "caller", on_free_ports(), source_wav=source) as phone:
             call = await phone.call(f"sip:1000@127.0.0.1:{port};transport={transport}")
             await phone.wait_connected(call)
             await asyncio.sleep(3.0)  # hear the greeting
@@ -63,14 +59,14 @@ async def test_agent_registered_from_linphone_is_bridged_to_a_linphone_caller(
     async with running_dipflow(host, registrar_users=users) as server:
         port = server.address[1]
         registration = Registration(("127.0.0.1", port), "agent1", "agent-secret")
-        agent_config = phone_config(registration=registration, auto_answer=True)
+        agent_config = on_free_ports(registration=registration, auto_answer=True)
         agent_tone = tone_wav(tmp_path / "agent.wav", 1000)
         caller_tone = tone_wav(tmp_path / "caller.wav", 600)
         async with Linphone(tmp_path / "agent", agent_config, source_wav=agent_tone) as agent_phone:
             await agent_phone.wait_registered()
             await _registered(server, "agent1")
             async with Linphone(
-                tmp_path / "caller", phone_config(), source_wav=caller_tone
+                tmp_path / "caller", on_free_ports(), source_wav=caller_tone
             ) as caller_phone:
                 call = await caller_phone.call(f"sip:1000@127.0.0.1:{port}")
                 await caller_phone.wait_connected(call)
