@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ _REPLY = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(contacts=_REPLY, accounts=_REPLY, ani=st.text(max_size=20))
 def test_any_crm_answer_ends_in_a_queue_or_a_goodbye(

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
-from center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 from dipflow.center import CenterStore, ContactCenter, MemoryCenterStore
 from dipflow.center.redis_store import RedisCenterStore
 from dipflow.emulator.testing import free_port
+from tests.center.center_helpers import FakeClock, OfferLedger, Recorder, sample_config
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
 
@@ -71,7 +71,8 @@ def redis_prefix() -> str:
 StoreFactory = Callable[[], CenterStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
+# The Redis store drives a real redis-server: slow; the memory store keeps the contract fast.
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.slow)])
 async def make_store(
     request: pytest.FixtureRequest, redis_prefix: str
 ) -> AsyncIterator[StoreFactory]:

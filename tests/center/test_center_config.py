@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from center_helpers import FakeClock, sample_config
 from pydantic import ValidationError
 
 from dipflow.center import (
@@ -27,6 +26,7 @@ from dipflow.center.transitions import (
     next_state,
     transitions_json,
 )
+from tests.center.center_helpers import FakeClock, sample_config
 
 
 def test_config_from_yaml_shaped_dict() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from center_helpers import FakeClock, Recorder
 
 from dipflow.center import (
     AgentState,
@@ -25,6 +24,7 @@ from dipflow.center import (
     UnknownQueue,
     UnknownTeam,
 )
+from tests.center.center_helpers import FakeClock, Recorder
 
 
 async def agent_state(center: ContactCenter, agent_id: str) -> tuple[AgentState, str | None]:
@@ -322,6 +322,24 @@ async def test_logout_while_offered_requeues(
     with pytest.raises(InvalidTransition):
         await center.logout("bob")
     assert await agent_state(center, "bob") == (AgentState.CONNECTED, None)
+
+
+async def test_max_wait_counts_the_time_spent_ringing(
+    center: ContactCenter, clock: FakeClock, recorder: Recorder
+) -> None:
+    """A caller whose offer fails after the queue's maximum wait has passed is overdue at
+    once: it moves to the fallback at the next tick, not a whole maximum wait later."""
+    await center.enqueue("c1", "sales")  # max wait 60 s, then "overflow"
+    entered = clock.now
+    clock.advance(50)
+    await available(center, clock, "alice")  # offered at +51; rings up to 15 s
+    clock.advance(13)  # +64: past the maximum wait, before the ring timeout
+    await center.logout("alice")  # the offer fails: back to the head of "sales"
+    assert await center.store.next_deadline() == entered + 60  # already due
+    await center.tick()
+    assert ContactMovedQueue(call_id="c1", from_queue="sales", to_queue="overflow") in (
+        recorder.notes
+    )
 
 
 async def test_agent_state_machine_rules(

@@ -10,12 +10,13 @@ refused with an error changed nothing.
 from __future__ import annotations
 
 import hypothesis.strategies as st
-from center_helpers import OfferLedger, check_snapshot, sample_config
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from dipflow.center import CenterError, Notification
 from dipflow.center.core import CenterCore
+from tests.center.center_helpers import OfferLedger, check_snapshot, sample_config
 
 CALLS = [f"c{i}" for i in range(8)]
 AGENTS = ["alice", "bob", "carol"]
@@ -104,14 +105,15 @@ class CenterMachine(RuleBasedStateMachine):
     @rule(seconds=st.sampled_from([0.5, 3.0, 10.0, 15.0, 31.0, 61.0]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
-        deadline = self.core.next_deadline()
         notes = self.core.handle_timers(self.now)
         for note in notes:
             event(f"timer: {type(note).__name__}")
         self._apply(notes)
         later = self.core.next_deadline()
+        # Nothing due is left behind. (The deadline before this tick may be earlier than
+        # the previous tick: a caller whose offer failed after its maximum wait had passed
+        # is overdue at once; see test_max_wait_counts_the_time_spent_ringing.)
         assert later is None or later > self.now
-        assert deadline is None or deadline > self.now - seconds
 
     @invariant()
     def consistent(self) -> None:
@@ -127,4 +129,4 @@ CenterMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestCenterInterleavings = CenterMachine.TestCase
+TestCenterInterleavings = pytest.mark.slow(CenterMachine.TestCase)

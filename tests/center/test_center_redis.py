@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from center_helpers import FakeClock, OfferLedger, Recorder, check_snapshot, sample_config
 
 from dipflow.center import (
     AgentState,
@@ -21,6 +20,15 @@ from dipflow.center import (
     Notification,
 )
 from dipflow.center.redis_store import RedisCenterStore
+from tests.center.center_helpers import (
+    FakeClock,
+    OfferLedger,
+    Recorder,
+    check_snapshot,
+    sample_config,
+)
+
+pytestmark = pytest.mark.slow  # every test here talks to a real redis-server
 
 CALLS = [f"call-{i}" for i in range(10)]
 AGENTS = ["alice", "bob", "carol"]

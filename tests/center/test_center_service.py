@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 from dipflow.center import (
     AgentState,
     CenterError,
+    CenterStoreError,
     ContactAssigned,
     ContactCenter,
     ContactOffered,
@@ -25,6 +25,7 @@ from dipflow.center import (
     QueueConfig,
 )
 from dipflow.center.redis_store import RedisCenterStore
+from tests.center.center_helpers import OfferLedger, Recorder, check_snapshot, sample_config
 
 
 async def wait_for(recorder: Recorder, kind: type) -> Notification:
@@ -109,6 +110,7 @@ async def test_same_memory_store_cannot_take_another_config() -> None:
         ContactCenter(sample_config(wrap_up_s=99), store)
 
 
+@pytest.mark.slow
 async def test_relay_delivers_other_nodes_notifications(redis_url: str, redis_prefix: str) -> None:
     node_a = ContactCenter(
         sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
@@ -234,6 +236,7 @@ def _fast_config() -> object:
     )
 
 
+@pytest.mark.slow
 async def test_concurrent_tasks_memory_store() -> None:
     center = ContactCenter(_fast_config(), MemoryCenterStore(), poll_interval_s=0.02)  # type: ignore[arg-type]
     ledger = OfferLedger()
@@ -247,6 +250,7 @@ async def test_concurrent_tasks_memory_store() -> None:
     assert sum(ledger.assigned_count.values()) == len(accepted)
 
 
+@pytest.mark.slow
 async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix: str) -> None:
     """Two nodes with their own timer tasks and relays; a third store observes the
     notifications in commit order and replays them through the exactly-once ledger."""
@@ -284,6 +288,7 @@ async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix:
     assert any(isinstance(n, OfferRescinded) and n.reason == "rona" for n in observed)
 
 
+@pytest.mark.slow
 async def test_default_clock_follows_the_store(redis_url: str, redis_prefix: str) -> None:
     """Deadlines in Redis outlive the process and are shared: wall clock there."""
     store = RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
@@ -353,3 +358,62 @@ async def test_stop_returns_while_state_changes_keep_waking_the_timers() -> None
         async with asyncio.timeout(5):
             await center.stop()
         assert center._task is None
+
+
+class OutageStore(MemoryCenterStore):
+    """A store whose timer steps fail as Redis does when it is unreachable."""
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        raise CenterStoreError("redis: handle_timers failed: Connection refused")
+
+
+async def test_a_store_outage_is_a_warning_and_the_timers_keep_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    center = ContactCenter(sample_config(), OutageStore(), poll_interval_s=0.01)
+    with caplog.at_level(logging.WARNING, logger="dipflow.center.service"):
+        await center.start()
+        await asyncio.sleep(0.05)
+        assert center._task is not None and not center._task.done()
+        await center.stop()
+    failures = [r for r in caplog.records if "firing timers failed" in r.getMessage()]
+    assert len(failures) >= 2  # retried, not dead after the first failure
+    # An expected outage: a warning naming the cause, not an error with a traceback.
+    assert {r.levelno for r in failures} == {logging.WARNING}
+    assert all(r.exc_info is None for r in failures)
+    assert "Connection refused" in failures[0].getMessage()
+
+
+class SlowToStopStore(MemoryCenterStore):
+    """A store whose timer step takes time to unwind when cancelled (closing a socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.release.wait()
+            raise
+        return []
+
+
+async def test_a_cancelled_stop_ends_cancelled() -> None:
+    # A shutdown with its own deadline must be able to give up on stop(): stop() must not
+    # swallow the cancellation it receives while the timer task is still unwinding.
+    store = SlowToStopStore()
+    center = ContactCenter(sample_config(), store)
+    await center.start()
+    await store.entered.wait()
+    stopping = asyncio.create_task(center.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
+    store.release.set()
+    await asyncio.sleep(0.01)

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 import typer
-from conftest import ENV, FakeCrm, dataverse_config
 from typer.testing import CliRunner
 
 from dipflow.cli import crm_check
 from dipflow.connectors.check import run_checks
 from dipflow.emulator.testing import RunningEmulator, running_emulator
+from tests.connectors.fake_crm import ENV, FakeCrm, dataverse_config
 
 
 @pytest.fixture(scope="module")

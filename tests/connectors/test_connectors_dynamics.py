@@ -6,11 +6,11 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from conftest import ADA_ID, ADA_WITH_CASE, ENV, ORG, FakeCrm, dataverse_config
 
 from dipflow.connectors import AuthError, Connectors, CrmUnavailable
 from dipflow.connectors.dynamics import Dataverse, MatchKind
 from dipflow.flow.dynamics_filters import odata_phone_filter
+from tests.connectors.fake_crm import ADA_ID, ADA_WITH_CASE, ENV, ORG, FakeCrm, dataverse_config
 
 EXPAND = (
     "incident_customer_contacts($select=incidentid,title,ticketnumber,createdon;"

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from conftest import CLIENT_ID, ENV, ORG, SECRET, TENANT, FakeCrm, dataverse_config
 
 from dipflow.connectors import ConfigError, Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpOutcome
+from tests.connectors.fake_crm import CLIENT_ID, ENV, ORG, SECRET, TENANT, FakeCrm, dataverse_config
 
 
 def msal_config(**auth: object) -> object:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from conftest import ENV, FakeCrm, dataverse_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dipflow.connectors import Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted, HttpOutcome
+from tests.connectors.fake_crm import ENV, FakeCrm, dataverse_config
 
 STEPS = st.sampled_from(
     [

@@ -7,6 +7,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from dipflow.emulator import EmulatorSettings, create_app
 from dipflow.emulator.demo_data import ADA_ID
@@ -47,6 +48,7 @@ async def test_in_process_token_audience_is_the_base_url() -> None:
     app.state.emulator.store.close()
 
 
+@pytest.mark.slow
 def test_serve_command_prints_credentials_and_serves() -> None:
     port = free_port()
     process = subprocess.Popen(

@@ -126,6 +126,7 @@ def test_token_for_another_audience_is_refused(crm: RunningEmulator) -> None:
     assert "audience" in response.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_expired_token_is_refused() -> None:
     with running_emulator(token_lifetime_s=2) as crm:
         token = crm.token()

@@ -11,6 +11,8 @@ import pytest
 
 from dipflow.media import (
     HOLD_MUSIC,
+    AudioFormatError,
+    MediaError,
     Pcm,
     PromptNotFound,
     PromptRenderer,
@@ -28,6 +30,7 @@ class _NoTts:
         raise AssertionError("not used")
 
 
+@pytest.mark.slow
 def test_hold_music_is_a_deterministic_30_to_60_second_8khz_loop() -> None:
     music = hold_music()
     assert music.rate == 8000
@@ -116,3 +119,14 @@ def test_unsafe_or_missing_audio_names_are_not_found(tmp_path: Path, name: str) 
     (tmp_path / "sub").mkdir()
     with pytest.raises(PromptNotFound):
         renderer.render_audio(name)
+
+
+def test_a_file_that_is_not_a_wav_is_a_media_error_naming_it(tmp_path: Path) -> None:
+    # A channel catches MediaError to tell the engine the prompt failed: a bad audio file
+    # must land there, not escape as a bare ValueError.
+    with pytest.raises(AudioFormatError, match="not a PCM WAV file"):
+        read_wav(b"RIFF....not really")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....not really")
+    renderer = PromptRenderer(_NoTts(), audio_dirs=[tmp_path])
+    with pytest.raises(MediaError, match=r"audio 'broken\.wav': not a PCM WAV file"):
+        renderer.render_audio("broken.wav")

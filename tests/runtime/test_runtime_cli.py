@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from dipflow.cli.main import app
@@ -126,6 +127,7 @@ def sip_options(port: int) -> str:
         raise TimeoutError(f"no answer to OPTIONS on port {port} in 15 s")
 
 
+@pytest.mark.slow
 def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
     port, sip_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -186,6 +188,7 @@ media: {tts: silent}
 """
 
 
+@pytest.mark.slow
 def test_serve_runs_a_config_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = tmp_path / "dipflow.yaml"
     config.write_text(SERVE_CONFIG, encoding="utf-8")

@@ -10,6 +10,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from dipflow.center import AgentState, ContactOffered
 from dipflow.center.config import QueueConfig
 from dipflow.center.model import IDLE_REASON_RONA
@@ -47,6 +49,7 @@ def said(caller: SimCaller) -> str:
     return "\n".join(line.text for line in caller.transcript if line.speaker is Speaker.IVR)
 
 
+@pytest.mark.slow
 async def test_hang_up_during_the_breakers_probe_does_not_wedge_the_connector(
     emulator: RunningEmulator, runtime: Runtime
 ) -> None:

@@ -176,6 +176,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
 async def test_live_call_state_is_kept_in_redis(emulator: RunningEmulator, redis_url: str) -> None:
     config = demo_config(emulator=emulator, tts="silent")
     config = config.model_copy(update={"store": RedisStoreSettings(url=redis_url)})

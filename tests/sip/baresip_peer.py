@@ -11,9 +11,8 @@ import socket
 from array import array
 from pathlib import Path
 
-from sip_host import free_port
-
 from dipflow.media import Pcm, wav_bytes
+from tests.sip.sip_host import free_port
 
 MODULES = Path("/usr/lib/baresip/modules")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 
 from pydantic import SecretStr
-from sip_helpers import PEER, cancel, in_dialog, invite, parse_all, to_tag_of
 
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import (
@@ -20,6 +19,7 @@ from dipflow.channels.sip.events import (
 )
 from dipflow.channels.sip.message import SipMessage, parse_message
 from dipflow.channels.sip.settings import SipSettings
+from tests.sip.sip_helpers import PEER, cancel, in_dialog, invite, parse_all, to_tag_of
 
 SDP = b"v=0\r\n"
 

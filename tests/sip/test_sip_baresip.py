@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from baresip_peer import Baresip, tone_wav
 from pydantic import SecretStr
-from sip_host import GREETING, ScriptedHost, running_server, shared_prompts
 
 from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip import SipServer
 from dipflow.engine.events import AgentDisconnected, CallerHungUp, PromptDone
+from tests.sip.baresip_peer import Baresip, tone_wav
+from tests.sip.sip_host import GREETING, ScriptedHost, running_server, shared_prompts
 
 pytestmark = pytest.mark.slow
 

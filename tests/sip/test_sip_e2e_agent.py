@@ -10,8 +10,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from baresip_peer import Baresip, tone_wav
-from sipp_runner import PCAPS, run_sipp, scenario
 
 from dipflow.center import ContactOffered
 from dipflow.channels.sip import SipServer
@@ -20,6 +18,8 @@ from dipflow.emulator.testing import running_emulator
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.notices import RuntimeNotice, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
+from tests.sip.baresip_peer import Baresip, tone_wav
+from tests.sip.sipp_runner import PCAPS, run_sipp, scenario
 
 pytestmark = pytest.mark.slow
 

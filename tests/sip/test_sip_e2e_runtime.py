@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sipp_runner import PCAPS, run_sipp, scenario
 
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.emulator.testing import running_emulator
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
+from tests.sip.sipp_runner import PCAPS, run_sipp, scenario
 
 pytestmark = pytest.mark.slow
 

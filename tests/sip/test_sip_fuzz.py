@@ -6,9 +6,9 @@ from __future__ import annotations
 import contextlib
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sip_helpers import OFFER, cancel, in_dialog, invite
 
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import IncomingCall
@@ -16,6 +16,7 @@ from dipflow.channels.sip.message import SipParseError, StreamFramer, parse_mess
 from dipflow.channels.sip.rtp import DtmfReceiver, parse_rtp
 from dipflow.channels.sip.sdp import SdpError, negotiate, parse_sdp
 from dipflow.channels.sip.settings import SipSettings
+from tests.sip.sip_helpers import OFFER, cancel, in_dialog, invite
 
 RESPONSE = (
     b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKabc;rport\r\n"
@@ -139,6 +140,7 @@ def test_sdp_and_rtp_parsers_never_raise_unexpectedly(data: bytes) -> None:
         DtmfReceiver(packet.payload_type).receive(packet)
 
 
+@pytest.mark.slow
 def test_flood_of_garbage_and_calls_keeps_memory_bounded() -> None:
     settings = SipSettings(port=5060, tracked_sources=1000, max_transactions=2000)
     agent = SipUserAgent(settings, local_port=5060)

@@ -4,13 +4,13 @@ to the INVITE that rings the agent: it is escaped back into the From URI."""
 from __future__ import annotations
 
 import pytest
-from sip_helpers import OFFER, invite
 
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.builders import user_of
 from dipflow.channels.sip.events import IncomingCall
 from dipflow.channels.sip.message import parse_message
 from dipflow.channels.sip.settings import SipSettings
+from tests.sip.sip_helpers import OFFER, invite
 
 AGENT = ("127.0.0.1", 6000)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 
 import pytest
-from sip_helpers import OFFER
 
 from dipflow.channels.sip.rtp import DtmfDigit, DtmfReceiver, RtpStream, parse_rtp
 from dipflow.channels.sip.sdp import Codec, Direction, SdpError, build_sdp, negotiate, parse_sdp
+from tests.sip.sip_helpers import OFFER
 
 
 def test_offer_parsed_and_answered_in_offerer_preference() -> None:

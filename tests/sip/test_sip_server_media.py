@@ -9,13 +9,14 @@ import socket
 import struct
 import time
 
-from sip_helpers import OFFER, in_dialog, invite, to_tag_of
-from sip_host import ScriptedHost, running_server
+import pytest
 
 from dipflow.channels.sip.message import SipMessage, parse_message
 from dipflow.channels.sip.rtp import RtpPacket, parse_rtp
 from dipflow.channels.sip.sdp import parse_sdp
 from dipflow.engine.events import CallerHungUp, DigitsCollected
+from tests.sip.sip_helpers import OFFER, in_dialog, invite, to_tag_of
+from tests.sip.sip_host import ScriptedHost, running_server
 
 
 def _udp() -> socket.socket:
@@ -68,6 +69,7 @@ def _reinvite(to_tag: str, branch: str, cseq: int, body: str, sip_port: int) -> 
     return request + f"{extra}Content-Length: {len(body)}\r\n\r\n{body}".encode()
 
 
+@pytest.mark.slow
 async def test_rtp_pacing_dtmf_from_the_peer_only_and_hold() -> None:
     host = ScriptedHost()
     sip, rtp, stranger = _udp(), _udp(), _udp()

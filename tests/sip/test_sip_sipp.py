@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sip_host import ScriptedHost, running_server
-from sipp_runner import PCAPS, run_sipp, scenario
 
 from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
+from tests.sip.sip_host import ScriptedHost, running_server
+from tests.sip.sipp_runner import PCAPS, run_sipp, scenario
 
 pytestmark = pytest.mark.slow
 

@@ -6,17 +6,25 @@ Audio is real: prompts are espeak-ng WAVs served by the app and played by Chromi
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, RunningDipflow, running_dipflow
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from dipflow.center import AgentState
 from dipflow.emulator.demo_data import DEMO_CALLERS, HOSTILE_NAME, UNKNOWN_ANI
 from dipflow.emulator.testing import RunningEmulator, running_emulator
 from dipflow.runtime.notices import ScreenPopReady
+from tests.web.e2e_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    RunningDipflow,
+    running_dipflow,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +39,34 @@ def crm() -> Iterator[RunningEmulator]:
         yield emulator
 
 
-@pytest.fixture
-def dipflow(crm: RunningEmulator) -> Iterator[RunningDipflow]:
+@pytest.fixture(scope="module")
+def served(crm: RunningEmulator) -> Iterator[RunningDipflow]:
+    """One demo server for the module: starting the runtime and uvicorn per test cost
+    about half a second each, for tests whose own time is the speech they play."""
     with running_dipflow(crm) as running:
         yield running
+
+
+@pytest.fixture
+def dipflow(served: RunningDipflow) -> RunningDipflow:
+    """The shared server, as a fresh one would be: no call live, every agent logged out."""
+    served.call(fresh_center(served), timeout=20)
+    return served
+
+
+async def fresh_center(dipflow: RunningDipflow) -> None:
+    runtime = dipflow.runtime
+    # The previous test's pages are closed: its phone calls hang up, its desktops leave.
+    for _ in range(300):
+        if runtime.active_call_count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"calls still live after the last test: {runtime.active_calls()}")
+    desktop_hub(dipflow).disconnect()
+    for agent in (await runtime.center.snapshot()).agents:
+        if agent.state is not AgentState.LOGGED_OUT:
+            await runtime.center.logout(agent.agent_id)
 
 
 @pytest.fixture(scope="module")

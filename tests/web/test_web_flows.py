@@ -6,12 +6,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import yaml
-from conftest import FakeRuntime, login
 from starlette.testclient import TestClient
 
 from dipflow.flow.webex import import_webex_file
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.web.app import create_app
+from tests.web.web_helpers import FakeRuntime, login
 
 
 def test_flows_page_shows_the_bundled_flow_clean_with_its_diagram(client: TestClient) -> None:
@@ -42,11 +42,12 @@ def test_unknown_flow_diagram_is_404(client: TestClient) -> None:
 
 
 def test_imported_webex_template_shows_its_findings(
-    tmp_path: Path, web_config: DipflowConfig
+    tmp_path: Path, web_config: DipflowConfig, template_path: Path
 ) -> None:
-    export = Path(__file__).parents[1] / "webex" / "fixtures" / "MSDynamics_HTTP_Template.json"
     flow_file = tmp_path / "template.yaml"
-    flow_file.write_text(yaml.safe_dump(import_webex_file(export).document), encoding="utf-8")
+    flow_file.write_text(
+        yaml.safe_dump(import_webex_file(template_path).document), encoding="utf-8"
+    )
     config = web_config.model_copy(
         update={"flows": [FlowBinding(dnis="*", flow=str(flow_file))], "base_dir": tmp_path}
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import csrf_from, login
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dipflow.web.auth import LoginThrottle
+from tests.web.web_helpers import csrf_from, login
 
 
 def _next(ws: Any, kind: str) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import FakeRuntime, csrf_from, login
 from starlette.testclient import TestClient
 
 from dipflow.emulator.demo_data import HOSTILE_NAME
+from tests.web.web_helpers import FakeRuntime, csrf_from, login
 
 
 def test_every_page_has_a_strict_content_security_policy(client: TestClient) -> None:

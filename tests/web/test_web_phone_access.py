@@ -4,13 +4,13 @@ customer's name and latest case for the number they type."""
 from __future__ import annotations
 
 import pytest
-from conftest import FakeRuntime, csrf_from
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dipflow.runtime.config import DipflowConfig, WebSettings
 from dipflow.runtime.demo import demo_config
 from dipflow.web.app import create_app
+from tests.web.web_helpers import FakeRuntime, csrf_from
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import FakeRuntime, login
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dipflow.engine.commands import Disconnect, Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
 from dipflow.runtime.notices import CallData, ScreenPopReady
+from tests.web.web_helpers import FakeRuntime, login
 
 
 def _cookie_of(client: TestClient, username: str) -> str:

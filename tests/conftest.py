@@ -1,3 +1,7 @@
+"""Fixtures shared by several areas: Cisco's Webex template export, which the Webex
+importer reads (tests/webex), the linter and the diagrams check (tests/flow) and the
+flows page shows (tests/web)."""
+
 from __future__ import annotations
 
 import copy
@@ -7,7 +11,7 @@ from typing import Any
 
 import pytest
 
-TEMPLATE = Path(__file__).parent / "fixtures" / "MSDynamics_HTTP_Template.json"
+TEMPLATE = Path(__file__).parent / "webex" / "fixtures" / "MSDynamics_HTTP_Template.json"
 # Cisco's published export, copied from ../shared/webex: CI needs nothing beside the repo.
 
 
