@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sip_host import ScriptedHost, free_port, shared_prompts
-
 from dipflow.channels.sip import SipServer, SipSettings
+from tests.sip.sip_host import ScriptedHost, free_port, shared_prompts
 
 
 @contextlib.asynccontextmanager

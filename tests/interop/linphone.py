@@ -19,9 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from sip_host import free_port
-
-from .tmux import ConsoleError, TmuxConsole
+from tests.interop.tmux import ConsoleError, TmuxConsole
+from tests.sip.sip_host import free_port
 
 Transport = Literal["udp", "tcp"]
 

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sip_host import ScriptedHost, free_port
 
 from dipflow.channels.seam import AgentEndpoint
 from dipflow.engine.events import DigitsCollected, PromptDone
-
-from .audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
-from .dipflow_side import running_dipflow
-from .kamailio import Kamailio, KamailioConfig, tcp_connections
-from .linphone import DigitMode, Linphone, LinphoneConfig, Registration, on_free_ports
-from .nat import NatNetwork
+from tests.interop.audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
+from tests.interop.dipflow_side import running_dipflow
+from tests.interop.kamailio import Kamailio, KamailioConfig, tcp_connections
+from tests.interop.linphone import DigitMode, Linphone, LinphoneConfig, Registration, on_free_ports
+from tests.interop.nat import NatNetwork
+from tests.sip.sip_host import ScriptedHost, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -6,15 +6,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sip_host import ScriptedHost, free_port
 
 from dipflow.engine.events import CallerHungUp, PromptDone
-
-from . import sipsak
-from .audio import sounds_like_speech, tone_wav
-from .dipflow_side import running_dipflow
-from .kamailio import Kamailio, KamailioConfig, Transport
-from .linphone import Linphone, on_free_ports
+from tests.interop import sipsak
+from tests.interop.audio import sounds_like_speech, tone_wav
+from tests.interop.dipflow_side import running_dipflow
+from tests.interop.kamailio import Kamailio, KamailioConfig, Transport
+from tests.interop.linphone import Linphone, on_free_ports
+from tests.sip.sip_host import ScriptedHost, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sip_host import ScriptedHost
 
 from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip import SipServer
 from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
-
-from .audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
-from .dipflow_side import running_dipflow
-from .linphone import Linphone, Registration, Transport, on_free_ports
+from tests.interop.audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
+from tests.interop.dipflow_side import running_dipflow
+from tests.interop.linphone import Linphone, Registration, Transport, on_free_ports
+from tests.sip.sip_host import ScriptedHost
 
 pytestmark = pytest.mark.slow
 
