@@ -49,7 +49,7 @@ class IncomingCalls:
             ua.reject(event.leg_id, 488, driver.now())
             driver.flush()
             return
-        session = await sessions.open()
+        session = await sessions.open(signalling_ip=event.source[0])
         if session is None:
             ua.reject(event.leg_id, 503, driver.now())
             driver.flush()

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from typing import cast
 
 from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.latch import Ledger, MediaPeer
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
+    HEADER,
     DtmfDigit,
     DtmfReceiver,
     RtpStream,
@@ -43,6 +45,7 @@ SLOTS = 4  # 4 x 5 ms = one 20 ms frame
 _SILENCE = {Codec.PCMU: bytes([g711.ULAW_SILENCE]) * FRAME_SAMPLES,
             Codec.PCMA: bytes([g711.ALAW_SILENCE]) * FRAME_SAMPLES}  # fmt: skip
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
+_PACKET_BYTES = HEADER.size + FRAME_SAMPLES  # one G.711 20 ms packet, as the ledger counts it
 
 
 @dataclass(slots=True)
@@ -67,11 +70,12 @@ class SessionListener:
 class RtpSession(asyncio.DatagramProtocol):
     """One call leg's RTP: a UDP socket, what to send, where from and to."""
 
-    def __init__(self, *, port: int, listener: SessionListener) -> None:
+    def __init__(self, *, port: int, listener: SessionListener, peer: MediaPeer) -> None:
         self.port = port
         self.listener = listener
+        self.peer = peer
+        """Where the far end's media comes from and ours may go (latching, proof)."""
         self.transport: asyncio.DatagramTransport | None = None
-        self.remote: Address | None = None
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
         self.dtmf = DtmfReceiver(None)
@@ -86,12 +90,25 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_sent = 0
         self.packets_received = 0
         self.ignored_sources = 0
+        """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
+
+    @property
+    def remote(self) -> Address | None:
+        """Where our media goes (once sending is allowed): the latched source, else the SDP's."""
+        return self.peer.latched or self.peer.sdp
 
     # -- setup ------------------------------------------------------------------------------
 
     def configure(self, negotiated: Negotiated) -> None:
-        self.remote = (negotiated.remote_address, negotiated.remote_port)
+        """Apply an offer/answer (the answer, or a re-offer): codec, digits, the SDP address
+        (latching starts over)."""
+        payload_types = {int(negotiated.codec)}
+        if negotiated.dtmf_payload_type is not None:
+            payload_types.add(negotiated.dtmf_payload_type)
+        self.peer.expect(
+            (negotiated.remote_address, negotiated.remote_port), frozenset(payload_types)
+        )
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
             self.codec = negotiated.codec
             self.stream.payload_type = int(negotiated.codec)
@@ -112,14 +129,13 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
-        if source != self.remote:
-            self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
-            return
         packet = parse_rtp(data)
-        if packet is None:
+        now = time.monotonic()
+        if packet is None or not self.peer.accept(source, packet, len(data), now):
+            self.ignored_sources += 1  # not the peer's media: never trusted, never answered
             return
         self.packets_received += 1
-        self.last_received = now = time.monotonic()
+        self.last_received = now
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
             self.listener.on_digit(self, digit)
@@ -174,9 +190,12 @@ class RtpSession(asyncio.DatagramProtocol):
         return frame
 
     def send_frame(self) -> bool:
-        transport, remote = self.transport, self.remote
-        if transport is None or remote is None or not self.sending:
+        transport = self.transport
+        if transport is None or not self.sending:
             return False
+        remote = self.peer.destination(_PACKET_BYTES)
+        if remote is None:
+            return False  # not proven yet: nothing is sent, and playback waits
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
         self.first_packet = False
         transport.sendto(packet, remote)
@@ -288,15 +307,23 @@ class PortAllocator:
 
 
 async def open_session(
-    host: str, allocator: PortAllocator, listener: SessionListener
+    host: str,
+    allocator: PortAllocator,
+    listener: SessionListener,
+    *,
+    ledger: Ledger,
+    latch_window_s: float,
+    signalling_ip: str | None = None,
 ) -> RtpSession | None:
-    """Bind a session on the first free port of the range (skipping ports others hold)."""
+    """Bind a session on the first free port of the range (skipping ports others hold).
+    `signalling_ip`: where the leg's SIP comes from (a latching hint, see `latch.py`)."""
     loop = asyncio.get_running_loop()
     for _ in range(64):
         port = allocator.allocate()
         if port is None:
             return None
-        session = RtpSession(port=port, listener=listener)
+        peer = MediaPeer(ledger, window_s=latch_window_s, signalling_ip=signalling_ip)
+        session = RtpSession(port=port, listener=listener, peer=peer)
         try:
             await loop.create_datagram_endpoint(
                 _returning(session),

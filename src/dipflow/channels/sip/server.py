@@ -93,6 +93,7 @@ class SipServer:
     async def start(self) -> None:
         settings = self.settings
         host, port = await self.driver.start()
+        self.sessions.ledger = self.driver.ua.guard
         self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
@@ -124,7 +125,11 @@ class SipServer:
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
                 self.bridge.on_outgoing(event)
-            case CallConfirmed() | OutgoingProgress() | AgentRegistered():
+            case CallConfirmed():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    call.session.peer.confirm()  # the ACK: our media may flow (latch.py)
+            case OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)
