@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.audio import sounds_like_speech
 from tests.interop.dipflow_side import running_dipflow
 from tests.interop.kamailio import Kamailio, KamailioConfig, tcp_connections
 from tests.interop.linphone import DigitMode, on_free_ports
@@ -17,19 +16,6 @@ from tests.interop.scenarios import chose_goodbye, menu_call_choosing_2
 from tests.sip.sip_host import ScriptedHost, free_port
 
 pytestmark = pytest.mark.slow
-
-
-# 2. Delayed offer: INVITE without SDP, offer in our 200, answer in the ACK.
-
-
-async def test_2_late_offer_call_is_answered_and_heard(tmp_path: Path) -> None:
-    host = ScriptedHost(menu=True)
-    async with running_dipflow(host) as server:
-        target = f"sip:1000@127.0.0.1:{server.address[1]}"
-        phone = await menu_call_choosing_2(tmp_path, host, target, on_free_ports(late_offer=True))
-        await host.wait_calls(1, within_s=10)
-    chose_goodbye(host)
-    assert sounds_like_speech(phone.recording, 0.5, 2.9)
 
 
 # 3. SIP INFO digits (application/dtmf-relay), 4. in-band DTMF tones (no telephone-event

@@ -14,6 +14,7 @@ from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
 from tests.interop.audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
 from tests.interop.dipflow_side import running_dipflow
 from tests.interop.linphone import Linphone, Registration, Transport, on_free_ports
+from tests.interop.scenarios import chose_goodbye, menu_call_choosing_2
 from tests.sip.sip_host import ScriptedHost
 
 pytestmark = pytest.mark.slow
@@ -88,3 +89,15 @@ async def test_agent_registered_from_linphone_is_bridged_to_a_linphone_caller(
     assert abs(agent_hears["Rough frequency"] - 600) < 40, agent_hears
     assert caller_hears["RMS amplitude"] > 0.05, caller_hears
     assert agent_hears["RMS amplitude"] > 0.05, agent_hears
+
+
+async def test_late_offer_call_is_answered_and_heard(tmp_path: Path) -> None:
+    """linphone's sdp_200_ack: INVITE without SDP, our offer in the 200, its answer in the
+    ACK (issue 12.2)."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        target = f"sip:1000@127.0.0.1:{server.address[1]}"
+        phone = await menu_call_choosing_2(tmp_path, host, target, on_free_ports(late_offer=True))
+        await host.wait_calls(1, within_s=10)
+    chose_goodbye(host)
+    assert sounds_like_speech(phone.recording, 0.5, 2.9)

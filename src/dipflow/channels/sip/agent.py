@@ -33,6 +33,7 @@ from dipflow.channels.sip.events import (
     CallTerminated,
     IncomingCall,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
 from dipflow.channels.sip.message import (
@@ -330,9 +331,11 @@ class SipUserAgent(ClientSide):
         leg.timers.pop(SipTimer.ACK_TIMEOUT, None)
         if leg.state is LegState.ANSWERED:
             leg.state = LegState.CONFIRMED
-            self._events.append(CallConfirmed(leg_id=leg.leg_id))
+            self._events.append(CallConfirmed(leg_id=leg.leg_id, body=request.body))
             if leg.bye_pending:
                 self._send_bye(leg, self._now)
+        else:  # the ACK of our 2xx to a re-INVITE
+            self._events.append(ReofferAcked(leg_id=leg.leg_id, body=request.body))
 
     def _on_cancel(
         self, request: SipMessage, key: ServerKey, source: Address, transport: str, now: float

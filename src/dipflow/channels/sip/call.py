@@ -62,6 +62,8 @@ class SipCall(SessionListener):
         self.agent_leg_id: str | None = None
         self.agent_session: RtpSession | None = None
         self.ended = False
+        self.offered: set[str] = set()
+        """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
         self._early: list[Event] = []
 
@@ -110,7 +112,9 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, command.text, command.audio, command)
+            audio, codec = await asyncio.to_thread(
+                self._render, command.text, command.audio, command
+            )
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
@@ -122,6 +126,7 @@ class SipCall(SessionListener):
                 audio=audio,
                 loop=False,
                 interruptible=command.interruptible,
+                codec=codec,
             )
         )
 
@@ -129,15 +134,22 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, None, command.audio, None)
+            audio, codec = await asyncio.to_thread(self._render, None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return
-        self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
+        self.session.play(
+            Playback(prompt_id=None, audio=audio, loop=True, interruptible=False, codec=codec)
+        )
 
-    def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
+    def _render(
+        self, text: str | None, audio_name: str | None, play: Play | None
+    ) -> tuple[bytes, Codec]:
+        """The audio encoded for the session's codec now (re-encoded when played if the
+        codec changed meanwhile: a late answer or a re-offer)."""
+        codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text:
@@ -148,7 +160,7 @@ class SipCall(SessionListener):
             rendered = prompts.render_audio(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
-        return rendered.ulaw() if self.session.codec is Codec.PCMU else rendered.alaw()
+        return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
     # -- SessionListener --
 

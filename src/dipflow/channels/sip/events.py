@@ -33,9 +33,19 @@ class IncomingCall:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallConfirmed:
-    """The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4)."""
+    """The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4). `body`:
+    the SDP answer when our 2xx made the offer (the INVITE had none, RFC 3264 §5)."""
 
     leg_id: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReofferAcked:
+    """The ACK for our 2xx to a re-INVITE; `body` is the answer when that 2xx offered."""
+
+    leg_id: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,6 +102,7 @@ class AgentRegistered:
 SipEvent = (
     IncomingCall
     | CallConfirmed
+    | ReofferAcked
     | CallCancelled
     | CallTerminated
     | ReOffer

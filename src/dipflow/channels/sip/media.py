@@ -57,6 +57,8 @@ class Playback:
     loop: bool
     interruptible: bool
     position: int = 0
+    codec: Codec | None = None
+    """What `audio` is encoded for (None: the session's codec when played)."""
 
 
 class SessionListener:
@@ -112,6 +114,10 @@ class RtpSession(asyncio.DatagramProtocol):
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
             self.codec = negotiated.codec
             self.stream.payload_type = int(negotiated.codec)
+            if self.playback is not None:  # rendered for the old codec: re-encode the rest
+                self.playback = self._encoded(self.playback)
+            if self.relay:
+                self.relay = bytearray(_transcode(bytes(self.relay), self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -160,7 +166,16 @@ class RtpSession(asyncio.DatagramProtocol):
     # -- sending -------------------------------------------------------------------------------
 
     def play(self, playback: Playback | None) -> None:
-        self.playback = playback
+        self.playback = None if playback is None else self._encoded(playback)
+
+    def _encoded(self, playback: Playback) -> Playback:
+        """`playback` in this session's codec (µ-law <-> A-law is a byte translation)."""
+        if playback.codec is None or playback.codec is self.codec:
+            playback.codec = self.codec
+            return playback
+        playback.audio = _transcode(playback.audio, self.codec)
+        playback.codec = self.codec
+        return playback
 
     def next_frame(self) -> bytes:
         """The next 20 ms of what this leg should hear."""
@@ -204,6 +219,11 @@ class RtpSession(asyncio.DatagramProtocol):
         if finished is not None:
             self.listener.on_playback_done(self, finished)
         return True
+
+
+def _transcode(audio: bytes, to: Codec) -> bytes:
+    """G.711 audio into codec `to` from the other law."""
+    return g711.ulaw_to_alaw(audio) if to is Codec.PCMA else g711.alaw_to_ulaw(audio)
 
 
 class JitterStats:

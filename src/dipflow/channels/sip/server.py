@@ -37,14 +37,15 @@ from dipflow.channels.sip.events import (
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
-from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
+from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
-from dipflow.engine.events import Event
+from dipflow.engine.events import AgentDisconnected, CallerHungUp, Event
 from dipflow.media import PromptRenderer
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,21 @@ class SipServer:
             case CallConfirmed():
                 call = self.calls.get(event.leg_id)
                 if call is not None:
+                    if not take_answer(self.sessions, call, event.leg_id, event.body):
+                        self.end_call(call, notify=CallerHungUp())
+                        return
                     call.session.peer.confirm()  # the ACK: our media may flow (latch.py)
+            case ReofferAcked():
+                call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
+                if call is not None and not take_answer(
+                    self.sessions, call, event.leg_id, event.body
+                ):
+                    agent_id = call.agent.agent_id if call.agent else ""
+                    gone = (
+                        CallerHungUp() if event.leg_id == call.leg_id
+                        else AgentDisconnected(agent_id=agent_id)
+                    )  # fmt: skip
+                    self.end_call(call, notify=gone)
             case OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
