@@ -18,18 +18,15 @@ from tests.sip.sip_host import ScriptedHost, free_port
 pytestmark = pytest.mark.slow
 
 
-# 3. SIP INFO digits (application/dtmf-relay), 4. in-band DTMF tones (no telephone-event
-#    in linphone's offer in either mode).
+# 4. In-band DTMF tones (no telephone-event in linphone's offer).
 
 
-@pytest.mark.parametrize("digits", [DigitMode.SIP_INFO, DigitMode.INBAND])
-async def test_3_4_digits_by_sip_info_and_in_band_choose_the_branch(
-    tmp_path: Path, digits: DigitMode
-) -> None:
+async def test_4_in_band_digits_choose_the_branch(tmp_path: Path) -> None:
     host = ScriptedHost(menu=True)
     async with running_dipflow(host) as server:
         target = f"sip:1000@127.0.0.1:{server.address[1]}"
-        await menu_call_choosing_2(tmp_path, host, target, on_free_ports(digits=digits))
+        config = on_free_ports(digits=DigitMode.INBAND)
+        await menu_call_choosing_2(tmp_path, host, target, config)
         await host.wait_calls(1, within_s=10)
     chose_goodbye(host)
 

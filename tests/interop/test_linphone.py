@@ -13,7 +13,7 @@ from dipflow.channels.sip import SipServer
 from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
 from tests.interop.audio import sounds_like_speech, sox_duration, sox_stat, tone_wav
 from tests.interop.dipflow_side import running_dipflow
-from tests.interop.linphone import Linphone, Registration, Transport, on_free_ports
+from tests.interop.linphone import DigitMode, Linphone, Registration, Transport, on_free_ports
 from tests.interop.scenarios import chose_goodbye, menu_call_choosing_2
 from tests.sip.sip_host import ScriptedHost
 
@@ -101,3 +101,15 @@ async def test_late_offer_call_is_answered_and_heard(tmp_path: Path) -> None:
         await host.wait_calls(1, within_s=10)
     chose_goodbye(host)
     assert sounds_like_speech(phone.recording, 0.5, 2.9)
+
+
+async def test_sip_info_digits_choose_the_branch(tmp_path: Path) -> None:
+    """linphone's use_info: keys as INFO application/dtmf-relay, no telephone-event offered
+    (issue 12.3)."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        target = f"sip:1000@127.0.0.1:{server.address[1]}"
+        config = on_free_ports(digits=DigitMode.SIP_INFO)
+        await menu_call_choosing_2(tmp_path, host, target, config)
+        await host.wait_calls(1, within_s=10)
+    chose_goodbye(host)

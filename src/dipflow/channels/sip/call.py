@@ -14,6 +14,7 @@ import logging
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
+from dipflow.channels.sip.digits import DigitMethod, DigitRoute
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -62,6 +63,8 @@ class SipCall(SessionListener):
         self.agent_leg_id: str | None = None
         self.agent_session: RtpSession | None = None
         self.ended = False
+        self.digit_route = DigitRoute()
+        """The route key presses are taken from: the first one used (`digits.py`)."""
         self.offered: set[str] = set()
         """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
@@ -164,9 +167,14 @@ class SipCall(SessionListener):
 
     # -- SessionListener --
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None:
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
         if session is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
+        if not self.digit_route.admit(method):
+            if self.digit_route.ignored == 1:
+                log.info("SIP call %s: keys by %s ignored, it sends them by %s as well",
+                         self.leg_id, method, self.digit_route.method)  # fmt: skip
+            return
         playing = session.playback
         self.post(DigitsCollected(digits=digit.value))
         if playing is not None and playing.interruptible and playing.prompt_id is not None:

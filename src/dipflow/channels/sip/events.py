@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dipflow.channels.sip.message import SipMessage
+from dipflow.channels.sip.rtp import DtmfDigit
 
 Address = tuple[str, int]
 
@@ -72,6 +73,14 @@ class ReOffer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InfoDigit:
+    """A key press sent as SIP INFO (`application/dtmf-relay` or `application/dtmf`)."""
+
+    leg_id: str
+    digit: DtmfDigit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutgoingProgress:
     leg_id: str
     status: int
@@ -106,6 +115,7 @@ SipEvent = (
     | CallCancelled
     | CallTerminated
     | ReOffer
+    | InfoDigit
     | OutgoingProgress
     | OutgoingAnswered
     | OutgoingFailed

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.latch import Ledger, MediaPeer
 from dipflow.channels.sip.rtp import (
@@ -64,7 +65,7 @@ class Playback:
 class SessionListener:
     """What a session tells its call about (overridden by `SipCall`)."""
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None: ...
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None: ...
 
     def on_playback_done(self, session: RtpSession, playback: Playback) -> None: ...
 
@@ -144,7 +145,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.last_received = now
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
-            self.listener.on_digit(self, digit)
+            self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
         bridge = self.bridge
         if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):

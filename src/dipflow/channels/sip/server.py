@@ -25,6 +25,7 @@ from dipflow.channels.seam import AgentEndpoint, CallHost
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import (
     Address,
@@ -33,6 +34,7 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
@@ -144,6 +146,10 @@ class SipServer:
                         else AgentDisconnected(agent_id=agent_id)
                     )  # fmt: skip
                     self.end_call(call, notify=gone)
+            case InfoDigit():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    call.on_digit(call.session, event.digit, DigitMethod.SIP_INFO)
             case OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
