@@ -24,6 +24,16 @@ def silence_wav(path: Path, seconds: float = 60.0) -> Path:
     return path
 
 
+def noise_wav(path: Path, seconds: float = 60.0, volume: float = 0.02) -> Path:
+    """White noise (a room's hiss at about -34 dBFS) for a phone's microphone."""
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path),
+         "synth", f"{seconds}", "whitenoise", "vol", f"{volume}"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return path
+
+
 def sox_stat(path: Path, start: float, end: float) -> dict[str, float]:
     """`sox FILE -n trim START =END stat`: RMS amplitude (0..1), rough frequency, ..."""
     result = subprocess.run(

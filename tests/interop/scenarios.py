@@ -20,10 +20,12 @@ async def menu_call_choosing_2(
     *,
     wrap: tuple[str, ...] = (),
     before_pressing: Callable[[], Awaitable[None]] | None = None,
+    microphone: Path | None = None,
 ) -> Linphone:
     """linphone calls `target`, listens to the greeting for 3 s, presses 2 (goodbye) and
-    waits for dipflow to hang up. Returns the phone (its recording holds what it heard)."""
-    source = tone_wav(tmp_path / "caller.wav", 700)
+    waits for dipflow to hang up. Returns the phone (its recording holds what it heard).
+    `microphone`: what the phone sends as its audio (a 700 Hz tone by default)."""
+    source = microphone or tone_wav(tmp_path / "caller.wav", 700)
     async with Linphone(tmp_path / "caller", config, source_wav=source, wrap=wrap) as phone:
         call = await phone.call(target)
         await phone.wait_connected(call)

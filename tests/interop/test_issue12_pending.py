@@ -11,24 +11,11 @@ import pytest
 
 from tests.interop.dipflow_side import running_dipflow
 from tests.interop.kamailio import Kamailio, KamailioConfig, tcp_connections
-from tests.interop.linphone import DigitMode, on_free_ports
+from tests.interop.linphone import on_free_ports
 from tests.interop.scenarios import chose_goodbye, menu_call_choosing_2
 from tests.sip.sip_host import ScriptedHost, free_port
 
 pytestmark = pytest.mark.slow
-
-
-# 4. In-band DTMF tones (no telephone-event in linphone's offer).
-
-
-async def test_4_in_band_digits_choose_the_branch(tmp_path: Path) -> None:
-    host = ScriptedHost(menu=True)
-    async with running_dipflow(host) as server:
-        target = f"sip:1000@127.0.0.1:{server.address[1]}"
-        config = on_free_ports(digits=DigitMode.INBAND)
-        await menu_call_choosing_2(tmp_path, host, target, config)
-        await host.wait_calls(1, within_s=10)
-    chose_goodbye(host)
 
 
 # 5. Over TCP, when the proxy has closed the idle connection, dipflow opens a new one.

@@ -60,6 +60,7 @@ class IncomingCalls:
             ua.reject(event.leg_id, 503, driver.now())
             driver.flush()
             return
+        session.listens_for_keys = True
         if negotiated is not None:
             session.configure(negotiated)
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened

@@ -38,6 +38,7 @@ from dipflow.channels.sip.rtp import (
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.media import g711
+from dipflow.media.dtmf import DtmfDetector
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,10 @@ class RtpSession(asyncio.DatagramProtocol):
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
         self.dtmf = DtmfReceiver(None)
+        self.listens_for_keys = False
+        """The caller's leg: keys drive the flow (an agent's leg: they do not)."""
+        self.inband: DtmfDetector | None = None
+        """Tone detection, on a caller's leg whose offer had no telephone-event."""
         self.playback: Playback | None = None
         self._finished: Playback | None = None
         self.sending = False
@@ -120,6 +125,10 @@ class RtpSession(asyncio.DatagramProtocol):
             if self.relay:
                 self.relay = bytearray(_transcode(bytes(self.relay), self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
+        if negotiated.dtmf_payload_type is not None or not self.listens_for_keys:
+            self.inband = None
+        elif self.inband is None:
+            self.inband = DtmfDetector()  # keys can only come as tones in the audio (or INFO)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -148,6 +157,8 @@ class RtpSession(asyncio.DatagramProtocol):
             self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
         bridge = self.bridge
+        if self.inband is not None and bridge is None:
+            self._detect_tones(packet.payload_type, packet.payload)
         if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
             return
         payload = packet.payload
@@ -160,6 +171,18 @@ class RtpSession(asyncio.DatagramProtocol):
         bridge.relay += payload
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
+
+    def _detect_tones(self, payload_type: int, payload: bytes) -> None:
+        detector = self.inband
+        assert detector is not None
+        if payload_type == Codec.PCMU:
+            keys = detector.feed_ulaw(payload)
+        elif payload_type == Codec.PCMA:
+            keys = detector.feed_alaw(payload)
+        else:
+            return  # comfort noise: no audio to listen to
+        for key in keys:
+            self.listener.on_digit(self, DtmfDigit(key), DigitMethod.INBAND)
 
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
