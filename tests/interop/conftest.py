@@ -1,9 +1,10 @@
-"""Interop tests: real SIP software against a real dipflow (see docs/interop.md)."""
+"""Interop tests: real SIP software against a real dipflow (see docs/interop.md).
+
+A reproduction of a failure not fixed yet goes into a pending file listed in
+`collect_ignore` here (with the issue it belongs to), run by hand to see it fail, and
+moves into the suite when it passes. Issue 12's items 1-6 went that way; none is pending.
+"""
 
 from __future__ import annotations
 
-# Issue 12 (SIP with the phones, PBXs and proxies people already run): reproductions of
-# failures not fixed yet. Each test there passes once its failure is fixed, and moves into
-# the suite then; run the file by hand to see today's failures:
-#   .venv/bin/pytest -p no:cacheprovider tests/interop/test_issue12_pending.py
-collect_ignore = ["test_issue12_pending.py"]
+collect_ignore: list[str] = []

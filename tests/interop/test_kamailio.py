@@ -11,8 +11,9 @@ from dipflow.engine.events import CallerHungUp, PromptDone
 from tests.interop import sipsak
 from tests.interop.audio import sounds_like_speech, tone_wav
 from tests.interop.dipflow_side import running_dipflow
-from tests.interop.kamailio import Kamailio, KamailioConfig, Transport
+from tests.interop.kamailio import Kamailio, KamailioConfig, Transport, tcp_connections
 from tests.interop.linphone import Linphone, on_free_ports
+from tests.interop.scenarios import chose_goodbye, menu_call_choosing_2
 from tests.sip.sip_host import ScriptedHost, free_port
 
 pytestmark = pytest.mark.slow
@@ -70,3 +71,52 @@ async def test_caller_hangs_up_behind_a_proxy_that_does_not_record_route(
     (scripted,) = host.calls
     assert scripted.events[-1] == CallerHungUp()
     assert sounds_like_speech(phone.recording, 0.5, 2.9)
+
+
+async def test_bye_reaches_the_caller_after_the_proxy_closed_the_tcp_connection(
+    tmp_path: Path,
+) -> None:
+    """kamailio closes idle TCP connections (tcp_connection_lifetime, 120 s by default, 2 s
+    here): dipflow opens a new one for its BYE (issue 12.5)."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        config = KamailioConfig(
+            listen=("127.0.0.1", free_port()), target=server.address, target_transport="tcp",
+            record_route=True, tcp_connection_lifetime_s=2,
+        )  # fmt: skip
+
+        async def until_the_proxy_closed_the_connection() -> None:
+            async with asyncio.timeout(30):
+                while await tcp_connections(server.address):  # noqa: ASYNC110 - another process
+                    await asyncio.sleep(0.5)
+
+        async with Kamailio(tmp_path / "kamailio", config) as proxy:
+            target = f"sip:1000@127.0.0.1:{proxy.address[1]}"
+            await menu_call_choosing_2(
+                tmp_path, host, target, on_free_ports(),
+                before_pressing=until_the_proxy_closed_the_connection,
+            )  # fmt: skip
+            log = proxy.log_text()
+        await host.wait_calls(1, within_s=10)
+    chose_goodbye(host)
+    (bye,) = [line for line in log.splitlines() if "request BYE" in line]
+    assert bye.endswith("(tcp)")  # ours, on the connection we opened
+
+
+async def test_bye_goes_to_the_contact_behind_a_proxy_that_does_not_record_route(
+    tmp_path: Path,
+) -> None:
+    """In-dialog requests go to the remote target when no route set names the proxy
+    (issue 12.6); sent to the proxy, they got its 404."""
+    host = ScriptedHost(menu=True)
+    async with running_dipflow(host) as server:
+        config = KamailioConfig(
+            listen=("127.0.0.1", free_port()), target=server.address, record_route=False
+        )
+        async with Kamailio(tmp_path / "kamailio", config) as proxy:
+            target = f"sip:1000@127.0.0.1:{proxy.address[1]}"
+            await menu_call_choosing_2(tmp_path, host, target, on_free_ports())
+            log = proxy.log_text()
+        await host.wait_calls(1, within_s=10)
+    chose_goodbye(host)
+    assert "request BYE" not in log

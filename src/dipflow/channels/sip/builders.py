@@ -81,12 +81,21 @@ def stamp_received(response: SipMessage, source: Address) -> SipMessage:
 
 
 def in_dialog_request(
-    leg: Leg, method: str, *, cseq: int, host: str, port: int, branch: str, user_agent: str
+    leg: Leg,
+    method: str,
+    *,
+    cseq: int,
+    host: str,
+    port: int,
+    transport: str,
+    branch: str,
+    user_agent: str,
 ) -> SipMessage:
-    """§12.2.1.1: Request-URI = remote target, Route = route set, tags from the dialog."""
+    """§12.2.1.1: Request-URI = remote target, Route = route set, tags from the dialog;
+    the Via names the transport of the next hop (`routing.next_hop`)."""
     request = SipMessage(method=method, uri=leg.remote_target)
     h = request.headers
-    h.add("Via", f"SIP/2.0/{leg.transport.upper()} {host}:{port};branch={branch};rport")
+    h.add("Via", f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch};rport")
     h.add("Max-Forwards", "70")
     h.add("From", leg.local_party)
     h.add("To", leg.remote_party)

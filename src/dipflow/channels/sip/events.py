@@ -20,6 +20,8 @@ class Outgoing:
     data: bytes
     destination: Address
     transport: str
+    fallback: Address | None = None
+    """TCP: where to open a connection when none to `destination` is open (routing.py)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
