@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import warnings
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ with warnings.catch_warnings():
 
 from dipflow.center.memory import MemoryCenterStore
 from dipflow.center.service import ContactCenter
+from dipflow.cli.demo import demo_phone_callers
+from dipflow.engine.commands import Spoken
 from dipflow.engine.events import Event
 from dipflow.runtime.config import DipflowConfig, config_from_data
 from dipflow.runtime.metrics import RuntimeMetrics
@@ -53,11 +55,34 @@ class FakePrompts:
     def __init__(self) -> None:
         self.rendered: dict[str, FakeAudio] = {}
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> FakeAudio:
-        key = f"tts{abs(hash((text, language, voice))):x}"
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        key = f"tts{abs(hash((text, language, voice, rate, gain_db))):x}"
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio
+
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        return self.render_text(
+            " ".join(p.text for p in parts),
+            language=parts[0].language,
+            voice=parts[0].voice,
+            rate=rate,
+            gain_db=gain_db,
+        )
 
     def render_audio(self, name: str) -> FakeAudio:
         audio = FakeAudio(f"audio{name}", 3.0)
@@ -148,7 +173,12 @@ def fake_config() -> DipflowConfig:
                 "wrap_up_s": 30,
             },
             "users": users,
-            "web": {"session_secret": "test-secret-for-signing-cookies-only", "phone_public": True},
+            "web": {
+                "session_secret": "test-secret-for-signing-cookies-only",
+                "phone_public": True,
+                # The demo's picker: the emulator's callers, one with a hostile name.
+                "phone_callers": [c.model_dump() for c in demo_phone_callers()],
+            },
         }
     )
 

@@ -2,6 +2,7 @@
 
 Each area owns one module below `dipflow.cli` with a `register(app)` function, so
 that the command tree is assembled here and no module edits another's commands.
+Layer 7 (command line): the top, the composition root (see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from dipflow.cli import call as call_cmd
-from dipflow.cli import crm_check, crm_emulator, flow_core, flow_tools, serve
+from dipflow.cli import crm_check, crm_emulator, flow_core, flow_tools, say, serve
 
 app = typer.Typer(
     name="dipflow",
@@ -30,6 +31,7 @@ crm_emulator.register(crm_app)
 crm_check.register(crm_app)
 call_cmd.register(app)
 serve.register(app)
+say.register(app)
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m dipflow`

@@ -7,6 +7,7 @@ Two numbers: the store alone (parse + compile + SQLite, what the index design
 decides) and end to end over loopback HTTP with a bearer token (what a
 connector sees). The query is the connector's shape: an OR of `eq` across the
 four phone columns, `$top=2`, with the latest case expanded.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import time
 
 import httpx
 
+from dipflow.emulator.inprocess import free_port
 from dipflow.emulator.odata.options import parse_options
 from dipflow.emulator.schema import CONTACTS, PHONE_COLUMNS
 from dipflow.emulator.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT
 from dipflow.emulator.store import Store
-from dipflow.emulator.testing import free_port
 
 
 def _phones(db: str, n: int, rng: random.Random) -> list[str]:
