@@ -51,6 +51,8 @@ MAX_REVERSE_TWIST = 10 ** (4 / 10)
 """High tone over low tone, power: at most 4 dB."""
 MAX_NORMAL_TWIST = 10 ** (8 / 10)
 """Low tone over high tone, power: at most 8 dB."""
+MIN_LOW_SHARE = MIN_PAIR_SHARE / (1 + MAX_REVERSE_TWIST)
+"""The least share of a valid block's energy its low tone holds."""
 HITS_TO_REPORT = 2
 MISSES_TO_RELEASE = 2
 
@@ -82,16 +84,24 @@ def classify_block(block: array[int] | list[int]) -> str | None:
     # The pair's energy is at least two tones at the minimum amplitude (A^2 N / 2 each).
     if energy < MIN_TONE_AMPLITUDE**2 * BLOCK:
         return None  # silence or quiet noise: most blocks end here, before any DFT
-    powers = [
-        sum(map(mul, block, cos)) ** 2 + sum(map(mul, block, sin)) ** 2 for cos, sin in _basis()
+    basis = _basis()
+    low = [
+        sum(map(mul, block, cos)) ** 2 + sum(map(mul, block, sin)) ** 2 for cos, sin in basis[:4]
     ]
-    low, high = powers[:4], powers[4:]
     low_index = max(range(4), key=low.__getitem__)
-    high_index = max(range(4), key=high.__getitem__)
-    low_power, high_power = low[low_index], high[high_index]
+    low_power = low[low_index]
     # |X|^2 of a sine of amplitude A over N samples is (A N / 2)^2.
     floor = (MIN_TONE_AMPLITUDE * BLOCK / 2) ** 2
-    if low_power < floor or high_power < floor:
+    # Within the twist limits the low tone holds at least a fifth of a valid block's energy
+    # (MIN_PAIR_SHARE / (1 + reverse twist)): speech and noise mostly stop here, at half cost.
+    if low_power < floor or 2 * low_power / BLOCK < MIN_LOW_SHARE * energy:
+        return None
+    high = [
+        sum(map(mul, block, cos)) ** 2 + sum(map(mul, block, sin)) ** 2 for cos, sin in basis[4:]
+    ]
+    high_index = max(range(4), key=high.__getitem__)
+    high_power = high[high_index]
+    if high_power < floor:
         return None
     if high_power > low_power * MAX_REVERSE_TWIST or low_power > high_power * MAX_NORMAL_TWIST:
         return None
