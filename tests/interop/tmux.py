@@ -42,6 +42,7 @@ class TmuxConsole:
         self.name = name
         self._conf = workdir / "tmux.conf"
         self._started = False
+        self._socket_path = ""
 
     async def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         # A long history: the screen is our only record of what the program said.
@@ -52,6 +53,7 @@ class TmuxConsole:
             "-x", "250", "-y", "50", command,
         )  # fmt: skip
         self._started = True
+        self._socket_path = (await _tmux(self.socket, "display", "-p", "#{socket_path}")).strip()
 
     async def send(self, line: str) -> None:
         """Type `line` and press Enter."""
@@ -99,3 +101,5 @@ class TmuxConsole:
         if self._started:
             await _tmux(self.socket, "kill-server", check=False)
             self._started = False
+            if self._socket_path:  # tmux leaves its socket file behind
+                await asyncio.to_thread(Path(self._socket_path).unlink, missing_ok=True)
