@@ -98,6 +98,15 @@ def test_a_call_takes_keys_by_the_first_route_only() -> None:
     assert not route.admit(DigitMethod.RFC4733)  # the same press, sent both ways
     assert route.admit(DigitMethod.SIP_INFO)
     assert route.ignored == 1
+    assert not route.admit(DigitMethod.INBAND)  # tones of a phone that signals its keys
+
+
+def test_signalled_keys_take_over_from_tones() -> None:
+    """A false in-band detection must not make the call deaf to the phone's INFO keys."""
+    route = DigitRoute()
+    assert route.admit(DigitMethod.INBAND)
+    assert route.admit(DigitMethod.SIP_INFO)
+    assert not route.admit(DigitMethod.INBAND)
 
 
 async def test_a_phone_sending_info_and_rfc4733_is_heard_once() -> None:

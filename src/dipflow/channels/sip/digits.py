@@ -8,7 +8,8 @@ requests (`application/dtmf-relay`, the de-facto format of Cisco and most PBXs:
 tones in the audio itself (in-band, detected by `dipflow.media.dtmf`). Some send the same
 press two ways at once (INFO and RFC 4733 both), so a call listens to the first route a
 digit arrives by and ignores the others from then on: a phone does not switch routes
-within a call, and no press is counted twice.
+within a call, and no press is counted twice. A signalled route (RFC 4733, INFO) takes
+over from in-band tones, never the other way round.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ class DigitRoute:
         """Presses that came by another route than the call's (duplicates, as a rule)."""
 
     def admit(self, method: DigitMethod) -> bool:
-        if self.method is None:
+        if self.method is None or (
+            self.method is DigitMethod.INBAND and method is not DigitMethod.INBAND
+        ):
+            # Signalled keys outrank heard ones: tones are guessed from the audio, and one
+            # false detection must not make the call deaf to the phone's real keys.
             self.method = method
         if method is self.method:
             return True
