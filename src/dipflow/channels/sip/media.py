@@ -362,9 +362,12 @@ async def open_session(
     """Bind a session on the first free port of the range (skipping ports others hold).
     `signalling_ip`: where the leg's SIP comes from (a latching hint, see `latch.py`)."""
     loop = asyncio.get_running_loop()
+    failed: list[str] = []
     for _ in range(64):
         port = allocator.allocate()
         if port is None:
+            log.warning("no RTP port left in the configured range (%d taken by others: %s)",
+                        len(failed), ", ".join(failed[-3:]))  # fmt: skip
             return None
         peer = MediaPeer(ledger, window_s=latch_window_s, signalling_ip=signalling_ip)
         session = RtpSession(port=port, listener=listener, peer=peer)
@@ -374,9 +377,11 @@ async def open_session(
                 local_addr=(host, port),
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
             )
-        except OSError:
+        except OSError as exc:
+            failed.append(f"{port}: {exc.strerror or exc}")
             continue  # taken by another process: skip it, do not release it back
         return session
+    log.warning("no RTP port could be bound on %s: %s", host, ", ".join(failed[-3:]))
     return None
 
 
