@@ -176,7 +176,7 @@ def call(
         if crm_fault is not None and not 400 <= crm_fault <= 599:
             raise BadInput(f"--crm-fault takes an HTTP error status (400-599), got {crm_fault}")
         with ExitStack() as stack:
-            cfg, environ, emulator = _configure(stack, flow=flow, config_path=config)
+            cfg, environ, emulator = _configure(stack, flow=flow, config_path=config, shape=shape)
             if emulator is not None:
                 _shape(emulator, shape, fast=fast or start_time is not None)
             if fast or start_time is not None:
@@ -227,11 +227,12 @@ def call(
 
 
 def _configure(
-    stack: ExitStack, *, flow: str | None, config_path: Path | None
+    stack: ExitStack, *, flow: str | None, config_path: Path | None, shape: CrmShape
 ) -> tuple[DipflowConfig, dict[str, str], RunningEmulator | None]:
     """The configuration to run, its environment, and the emulator when the demo
-    configuration is used (the emulator then runs until `stack` closes)."""
-    from dipflow.cli.demo import running_emulator
+    configuration is used by a flow that asks the demo CRM (the emulator then runs until
+    `stack` closes). A flow that never asks it runs without: starting one is most of the
+    wall time of a small `--fast` call."""
     from dipflow.runtime.config import FlowBinding, load_config
     from dipflow.runtime.demo import DEMO_FLOW, demo_config, demo_environ
 
@@ -241,10 +242,51 @@ def _configure(
         if flow is not None:
             cfg = cfg.model_copy(update={"flows": [FlowBinding(dnis="*", flow=flow, variables={})]})
         return cfg, environ, None
+    reference = flow or DEMO_FLOW
+    if not _asks_demo_crm(reference):
+        if shape.shaped:
+            raise BadInput(
+                f"--crm-fault, --crm-latency and --crm-record shape the demo CRM, and flow"
+                f" {reference!r} never asks it (no HTTP request or variable names connector"
+                " `dynamics`)"
+            )
+        return demo_config(emulator=None, tts="silent", flow=reference, logins=False), environ, None
+    from dipflow.cli.demo import running_emulator
+
     emulator = stack.enter_context(running_emulator())
     environ.update(demo_environ(emulator))
-    cfg = demo_config(emulator=emulator, tts="silent", flow=flow or DEMO_FLOW)
+    cfg = demo_config(emulator=emulator, tts="silent", flow=reference, logins=False)
     return cfg, environ, emulator
+
+
+def _asks_demo_crm(reference: str) -> bool:
+    """Does the flow send a request to, or read a setting of, the zero-configuration
+    environment's connector (`dynamics`, served by the in-process emulator)?
+
+    A flow naming another connector is refused in plain words: without `--config` nothing
+    else is served."""
+    from dipflow.flow.loader import load_flow
+    from dipflow.flow.model import HttpRequestActivity
+    from dipflow.runtime.demo import DEMO_CONNECTOR
+    from dipflow.runtime.flowpath import resolve_flow_path
+
+    loaded = load_flow(resolve_flow_path(reference, Path(".")))
+    graphs = [loaded.activities, *(f.activities for f in loaded.event_flows.values())]
+    named = {
+        activity.connector
+        for graph in graphs
+        for activity in graph.values()
+        if isinstance(activity, HttpRequestActivity) and activity.connector is not None
+    }
+    named |= {v.connector_setting[0] for v in loaded.variables if v.connector_setting is not None}
+    others = sorted(named - {DEMO_CONNECTOR})
+    if others:
+        raise BadInput(
+            f"flow {reference!r} uses connector(s) {', '.join(others)}; without --config only"
+            f" connector `{DEMO_CONNECTOR}` (the demo CRM) is served: give a --config that"
+            " defines them (docs/flows.md, 'Running a flow')"
+        )
+    return DEMO_CONNECTOR in named
 
 
 def _shape(emulator: RunningEmulator, shape: CrmShape, *, fast: bool) -> None:

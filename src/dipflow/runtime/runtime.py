@@ -14,7 +14,6 @@ import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
@@ -26,13 +25,13 @@ from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
 from dipflow.errors import DipflowError
-from dipflow.flow.bundled import bundled_path
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.errors import RuntimeStartError
+from dipflow.runtime.flowpath import resolve_flow_path
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
@@ -74,15 +73,6 @@ def _connectors_named(flow: Flow) -> set[str]:
         for activity in graph.values()
         if isinstance(activity, HttpRequestActivity) and activity.connector is not None
     }
-
-
-def resolve_flow_path(reference: str, base_dir: Path) -> Path:
-    """A bundled flow name or a path (relative to the configuration file)."""
-    looks_like_path = "/" in reference or reference.endswith((".yaml", ".yml", ".json"))
-    if not looks_like_path:
-        return bundled_path(reference)
-    path = Path(reference)
-    return path if path.is_absolute() else base_dir / path
 
 
 class Runtime:
