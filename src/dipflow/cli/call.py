@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dipflow.runtime.tracing import global_error_detail, trace_records
+
 if TYPE_CHECKING:
     from dipflow.cli.demo import RunningEmulator
     from dipflow.runtime.config import DipflowConfig
@@ -378,14 +380,6 @@ class CallReport:
     """`live` (real time) or `fast` (the simulator's clock)."""
 
 
-def _global_error(trace: list[dict[str, Any]], hit: bool) -> dict[str, Any] | None:
-    for entry in trace:
-        if entry.get("kind") == "global_error":
-            return {"flow": entry.get("flow"), "activity": entry.get("activity"),
-                    "error": entry.get("error")}  # fmt: skip
-    return {"flow": None, "activity": None, "error": None} if hit else None
-
-
 def _live_report(result: SimCallResult) -> CallReport:
     summary = result.summary
     trace = [dict(entry) for entry in summary.trace]
@@ -402,7 +396,7 @@ def _live_report(result: SimCallResult) -> CallReport:
         agent_id=summary.agent_id,
         queue=summary.queue,
         trace=trace,
-        global_error=_global_error(trace, result.hit_global_error),
+        global_error=global_error_detail(trace, result.hit_global_error),
         timed_out=result.timed_out,
         clock="live",
     )
@@ -453,7 +447,7 @@ def _run_fast(
         agent_id=result.state.agent.agent_id if result.state.agent is not None else None,
         queue=result.queued[-1] if result.queued else None,
         trace=trace,
-        global_error=_global_error(trace, False),
+        global_error=global_error_detail(trace, False),
         timed_out=not result.finished,
         clock="fast",
     )
@@ -474,15 +468,8 @@ def _as_json(report: CallReport, emulator_url: str | None) -> dict[str, Any]:
         "path": report.path,
         "agent_id": report.agent_id,
         "queue": report.queue,
-        "trace": [_trace_view(entry) for entry in report.trace],
+        "trace": trace_records(report.trace),
     }
-
-
-def _trace_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """One activity as it ran: inputs, outputs, the output taken, the error."""
-    keys = ("flow", "activity", "kind", "started_at", "ended_at", "inputs", "outputs",
-            "output_taken", "error")  # fmt: skip
-    return {key: entry.get(key) for key in keys if key in entry}
 
 
 def _what(entry: TranscriptEntry) -> str:
