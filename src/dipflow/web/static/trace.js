@@ -43,7 +43,7 @@ const dipflowTrace = (() => {
     if (record.error) row.dataset.error = "true";
     row.appendChild(el("td", String(index + 1), "muted"));
     row.appendChild(el("td", seconds(record.at_s), "timer"));
-    const activity = cell(row, el("span", record.activity, "act"));
+    const activity = cell(row, el("span", record.activity, "act"), "activity");
     const where = record.flow && record.flow !== "main" ? `${record.kind} · ${record.flow}` : record.kind;
     activity.appendChild(el("span", where, "kind"));
     if (typeof record.took_s === "number" && record.took_s > 0) {
