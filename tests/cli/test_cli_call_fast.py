@@ -170,3 +170,13 @@ def test_a_connector_the_zero_configuration_does_not_serve_is_named(tmp_path: Pa
     assert "uses connector(s) salesforce; without --config only connector `dynamics`" in (
         result.stderr
     )
+
+
+def test_a_flow_that_does_not_load_gets_validates_lines_on_the_same_stream() -> None:
+    beginner = str(Path(__file__).resolve().parents[2] / "examples/flows/beginner_mistakes.yaml")
+    # The call renders no speech: its voices are `validate`'s to check (`--tts none`: not).
+    validate = runner.invoke(app, ["flow", "validate", "--tts", "none", beginner])
+    called = runner.invoke(app, ["call", "--fast", "--flow", beginner])
+    assert called.exit_code == 2  # bad input for a call (validate's own exit is 1)
+    assert called.stdout == validate.stdout and called.stderr == ""
+    assert len(called.stdout.splitlines()) == 8  # seven problems and the summary

@@ -162,7 +162,9 @@ def call(
     ] = None,
 ) -> None:
     """Run one simulated call through a flow and print its transcript."""
+    from dipflow.cli.problems import print_failed, report_console
     from dipflow.errors import DipflowError
+    from dipflow.flow.errors import FlowError
 
     try:
         variables = _variables(var)
@@ -211,9 +213,13 @@ def call(
                     )
                 )
                 report = _live_report(result)
-    # DipflowError: the configuration, a flow that does not load, a variable the flow
-    # does not declare; Lookup: no flow for the number, no bundled flow of that name;
-    # OS: a file that cannot be read.
+    # A flow that does not load: its problems exactly as `dipflow flow validate` prints
+    # them (standard output, one per line, never wrapped), as every command does.
+    except FlowError as exc:
+        print_failed(report_console(), exc.problems[0].file if exc.problems else "", exc.problems)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    # DipflowError: the configuration, a variable the flow does not declare; Lookup: no
+    # flow for the number, no bundled flow of that name; OS: a file that cannot be read.
     except (DipflowError, LookupError, ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
