@@ -90,6 +90,13 @@ class Box:
 
     def crossed_by(self, a: tuple[float, float], b: tuple[float, float]) -> bool:
         """Does the segment a-b pass through the inside of the box?"""
+        if (
+            max(a[0], b[0]) <= self.x
+            or min(a[0], b[0]) >= self.right
+            or max(a[1], b[1]) <= self.y
+            or min(a[1], b[1]) >= self.bottom
+        ):
+            return False  # far apart: most pairs, decided without clipping
         return _clip(a, b, self) is not None
 
 
