@@ -16,12 +16,18 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from dipflow.center import CenterError, Notification
 from dipflow.center.core import CenterCore
-from tests.center.center_helpers import OfferLedger, check_snapshot, sample_config
+from tests.center.center_helpers import (
+    OfferLedger,
+    check_snapshot,
+    sample_config,
+    skill_choices,
+)
 
 CALLS = [f"c{i}" for i in range(8)]
 AGENTS = ["alice", "bob", "carol"]
 QUEUES = ["sales", "overflow", "support"]
 REASONS = ["break", "lunch", "meeting"]
+SKILLS = skill_choices()
 
 
 class CenterMachine(RuleBasedStateMachine):
@@ -45,9 +51,22 @@ class CenterMachine(RuleBasedStateMachine):
             return
         self._apply(notes)
 
-    @rule(call=st.sampled_from(CALLS), queue=st.sampled_from(QUEUES), priority=st.integers(-2, 2))
-    def enqueue(self, call: str, queue: str, priority: int) -> None:
-        self._guarded(self.core.enqueue, call, queue, priority=priority)
+    @rule(
+        call=st.sampled_from(CALLS),
+        queue=st.sampled_from(QUEUES),
+        priority=st.integers(-2, 2),
+        skills=st.sampled_from(SKILLS),
+    )
+    def enqueue(self, call: str, queue: str, priority: int, skills: tuple[object, ...]) -> None:
+        requirements, relaxation = skills
+        self._guarded(
+            self.core.enqueue,
+            call,
+            queue,
+            priority=priority,
+            skills=requirements,
+            relaxation=relaxation,
+        )
 
     @rule(call=st.sampled_from(CALLS))
     def abandon(self, call: str) -> None:
@@ -102,7 +121,7 @@ class CenterMachine(RuleBasedStateMachine):
     def end_wrap_up(self, agent: str) -> None:
         self._guarded(self.core.end_wrap_up, agent)
 
-    @rule(seconds=st.sampled_from([0.5, 3.0, 10.0, 15.0, 31.0, 61.0]))
+    @rule(seconds=st.sampled_from([0.5, 2.0, 3.0, 10.0, 15.0, 31.0, 61.0]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
         notes = self.core.handle_timers(self.now)

@@ -19,6 +19,7 @@ local function wkey(q) return P .. 'w:' .. q end
 local function avkey(q) return P .. 'av:' .. q end
 local function stkey(q) return P .. 'st:' .. q end
 local AHT = P .. 'aht'
+local ZERO = {proficiency = '0', boolean = 'false', text = '', enum = ''}
 
 local function hash(key)
   local raw = redis.call('HGETALL', key)
@@ -45,6 +46,31 @@ local function get_agent(id)
   a.queues = a.queues or '[]'
   a.qlist = cjson.decode(a.queues)
   return a
+end
+
+-- skills.matches: every requirement [skill, condition, value] met by the agent's skills
+-- (configuration, normal text); a skill the agent lacks counts as its type's zero.
+local function matches(agent_id, req)
+  if req == nil or req == '' or req == '[]' then return true end
+  local have_all = cfg.askills[agent_id] or {}
+  for _, r in ipairs(cjson.decode(req)) do
+    local skill, cond, want = r[1], r[2], r[3]
+    local kind = cfg.stype[skill]
+    local have = have_all[skill] or ZERO[kind]
+    local ok
+    if kind == 'proficiency' then
+      local a, b = tonumber(have), tonumber(want)
+      if cond == '==' then ok = a == b
+      elseif cond == '!=' then ok = a ~= b
+      elseif cond == '>' then ok = a > b
+      elseif cond == '>=' then ok = a >= b
+      elseif cond == '<' then ok = a < b
+      else ok = a <= b end
+    elseif cond == '==' then ok = have == want
+    else ok = have ~= want end
+    if not ok then return false end
+  end
+  return true
 end
 
 local function ewt(q, position)
@@ -106,7 +132,7 @@ local function transition(a, action, reason)
   return true
 end
 
-local dispatch_queue
+local dispatch_contact
 
 local function offer(c, a)
   remove_waiting(c)
@@ -121,24 +147,40 @@ local function offer(c, a)
   redis.call('ZADD', TK, fmt(now + tonumber(cfg.queues[c.queue].ring)), 'ring|' .. c.id)
 end
 
-dispatch_queue = function(q)
-  while true do
-    local head = redis.call('ZRANGE', wkey(q), 0, 0)
-    if #head == 0 then return end
-    local av = redis.call('ZRANGE', avkey(q), 0, 0)
-    if #av == 0 then return end
-    offer(get_contact(head[1]), get_agent(av[1]))
+-- core._dispatch_contact: the longest-available agent of the queue who meets the contact's
+-- requirements (every other waiting contact already has none).
+dispatch_contact = function(c)
+  local stop = -1
+  if c.req == '' or c.req == '[]' then stop = 0 end
+  for _, id in ipairs(redis.call('ZRANGE', avkey(c.queue), 0, stop)) do
+    if matches(id, c.req) then
+      offer(c, get_agent(id))
+      return
+    end
   end
 end
 
+-- core._dispatch_agent: the first contact in offer order, across the agent's queues,
+-- whose requirements the agent meets (scores are unique: arrivals are numbered).
+local BATCH = 64
 local function dispatch_agent(a)
   if a.state ~= 'available' then return end
   local best_id, best_score = nil, nil
   for _, q in ipairs(a.qlist) do
-    local head = redis.call('ZRANGE', wkey(q), 0, 0, 'WITHSCORES')
-    if #head > 0 then
-      local score = tonumber(head[2])
-      if best_score == nil or score < best_score then best_id, best_score = head[1], score end
+    local start, done = 0, false
+    while not done do
+      local items = redis.call('ZRANGE', wkey(q), start, start + BATCH - 1, 'WITHSCORES')
+      if #items == 0 then break end
+      for i = 1, #items, 2 do
+        local score = tonumber(items[i + 1])
+        if best_score ~= nil and score >= best_score then done = true break end
+        if matches(a.id, redis.call('HGET', ckey(items[i]), 'req')) then
+          best_id, best_score = items[i], score
+          done = true
+          break
+        end
+      end
+      start = start + BATCH
     end
   end
   if best_id then offer(get_contact(best_id), a) end
@@ -147,7 +189,21 @@ end
 local function requeue(c)
   local idx = insert_waiting(c)
   positions_from(c.queue, idx)
-  dispatch_queue(c.queue)
+  dispatch_contact(c)
+end
+
+-- core._relax: the next relaxation step's requirements (pre-encoded JSON text).
+local function relax(c)
+  local steps = cjson.decode(c.relax)
+  local step = tonumber(c.step) + 1
+  c.step = tostring(step)
+  c.req = steps[step][2]
+  redis.call('HSET', ckey(c.id), 'step', c.step, 'req', c.req)
+  if step < #steps then
+    redis.call('ZADD', TK, fmt(tonumber(c.entered_at) + tonumber(steps[step + 1][1])),
+               'relax|' .. c.id)
+  end
+  if c.state == 'queued' then dispatch_contact(c) end
 end
 
 local function ring_no_answer(c, a, reason)
@@ -167,6 +223,7 @@ local function overflow(c)
   local seen = false
   for _, q in ipairs(visited) do if q == target then seen = true end end
   if target == '' or seen then
+    redis.call('ZREM', TK, 'relax|' .. c.id)
     redis.call('DEL', ckey(c.id))
     local reason = 'no_fallback'
     if target == '' then reason = 'max_wait' end
@@ -194,12 +251,14 @@ local function abandon(id)
   if c.state == 'connected' then return end_contact(id) end
   if c.state == 'queued' then
     remove_waiting(c)
+    redis.call('ZREM', TK, 'relax|' .. id)
     redis.call('DEL', ckey(id))
     emit({type = 'ContactLeftQueue', call_id = id, queue = c.queue, reason = 'abandoned'})
     return
   end
   local a = get_agent(c.agent)
   redis.call('ZREM', TK, 'ring|' .. id)
+  redis.call('ZREM', TK, 'relax|' .. id)
   redis.call('DEL', ckey(id))
   a.call = ''
   redis.call('HSET', akey(a.id), 'call', '')
@@ -245,16 +304,21 @@ if op == 'enqueue' then
   local seq = redis.call('INCR', P .. 'seq')
   local c = {id = id, queue = q, priority = ARGV[7], score = fmt(-priority * SEQ_SPAN + seq),
              entered_at = now_s, queued_at = now_s, max_wait = ARGV[8], fallback = ARGV[9],
-             data = ARGV[10], visited = cjson.encode({q}), connected_at = '0'}
+             data = ARGV[10], visited = cjson.encode({q}), connected_at = '0',
+             req = ARGV[11], relax = ARGV[12], step = '0'}
   redis.call('HSET', ckey(id), 'queue', q, 'priority', c.priority, 'score', c.score,
              'entered_at', now_s, 'queued_at', now_s, 'max_wait', c.max_wait,
              'fallback', c.fallback, 'data', c.data, 'visited', c.visited,
-             'connected_at', '0')
+             'connected_at', '0', 'req', c.req, 'relax', c.relax, 'step', '0')
+  local steps = cjson.decode(c.relax)
+  if #steps > 0 then
+    redis.call('ZADD', TK, fmt(now + tonumber(steps[1][1])), 'relax|' .. id)
+  end
   local idx = insert_waiting(c)
   emit({type = 'ContactQueued', call_id = id, queue = q, position = idx + 1,
         estimated_wait_s = ewt(q, idx + 1)})
   positions_from(q, idx + 1)
-  dispatch_queue(q)
+  dispatch_contact(c)
   return notes()
 elseif op == 'abandon' then
   abandon(ARGV[5])
@@ -268,6 +332,7 @@ elseif op == 'accept' then
     return cjson.encode({ok = false, notes = {}})
   end
   redis.call('ZREM', TK, 'ring|' .. c.id)
+  redis.call('ZREM', TK, 'relax|' .. c.id)
   redis.call('HSET', ckey(c.id), 'state', 'connected', 'connected_at', now_s)
   emit({type = 'ContactAssigned', call_id = c.id, agent_id = a.id})
   transition(a, 'accept', '')
@@ -352,6 +417,8 @@ elseif op == 'timers' then
           ring_no_answer(c, get_agent(c.agent), 'rona')
         elseif kind == 'wait' and c.state == 'queued' then
           overflow(c)
+        elseif kind == 'relax' and c.state ~= 'connected' then
+          relax(c)
         end
       end
     end
@@ -383,8 +450,8 @@ elseif op == 'snapshot' then
   for _, q in ipairs(names) do
     local waiting = {}
     for _, id in ipairs(redis.call('ZRANGE', wkey(q), 0, -1)) do
-      local f = redis.call('HMGET', ckey(id), 'priority', 'entered_at')
-      waiting[#waiting + 1] = {id, f[1], f[2]}
+      local f = redis.call('HMGET', ckey(id), 'priority', 'entered_at', 'req')
+      waiting[#waiting + 1] = {id, f[1], f[2], f[3] or ''}
     end
     queues[#queues + 1] = {q, waiting, offered[q], redis.call('ZCARD', avkey(q)),
                            redis.call('SCARD', stkey(q)),

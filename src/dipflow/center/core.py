@@ -57,6 +57,7 @@ from dipflow.center.model import (
     RescindReason,
 )
 from dipflow.center.records import AgentRecord, ContactRecord
+from dipflow.center.skills import RelaxationStep, SkillRequirement, matches
 from dipflow.center.timers import TimerKind, Timers
 from dipflow.center.transitions import AgentAction, next_state
 from dipflow.center.validation import Validator
@@ -74,7 +75,11 @@ class CenterCore:
         self._staffed: dict[str, set[str]] = {q: set() for q in self._queues}
         self._aht: dict[str, float] = {q: config.default_handle_time_s for q in self._queues}
         self._contacts: dict[str, ContactRecord] = {}
-        self._agents = {a.agent_id: AgentRecord(a.agent_id, a.name) for a in config.agents}
+        self._agents = {
+            a.agent_id: AgentRecord(a.agent_id, a.name, skills=config.agent_skills(a))
+            for a in config.agents
+        }
+        self._types = config.skill_types()
         self._timers = Timers()
         self._seq = 0
         self._validator = Validator(config)
@@ -90,11 +95,14 @@ class CenterCore:
         max_wait_s: float | None = None,
         fallback_queue: str | None = None,
         data: Mapping[str, str] | None = None,
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
         now: float,
     ) -> list[Notification]:
         max_wait_s, fallback_queue = self._validator.enqueue(
             call_id, queue, priority, max_wait_s, fallback_queue
         )
+        self._validator.skills(skills, relaxation)
         if call_id in self._contacts:
             raise ContactExists(call_id)
         self._seq += 1
@@ -109,8 +117,12 @@ class CenterCore:
             fallback_queue=fallback_queue,
             data={str(k): str(v) for k, v in (data or {}).items()},
             visited=[queue],
+            requirements=tuple(skills),
+            relaxation=tuple(relaxation),
         )
         self._contacts[call_id] = contact
+        if contact.relaxation:
+            self._timers.set(TimerKind.RELAX, call_id, now + contact.relaxation[0].after_s)
         out: list[Notification] = []
         index = self._insert_waiting(contact, now)
         out.append(
@@ -122,7 +134,7 @@ class CenterCore:
             )
         )
         self._positions_from(queue, index + 1, out)
-        self._dispatch_queue(queue, now, out)
+        self._dispatch_contact(contact, now, out)
         return out
 
     def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -135,6 +147,7 @@ class CenterCore:
             return self.end_contact(call_id, now=now)
         if contact.state is ContactState.QUEUED:
             self._remove_waiting(contact, out)
+            self._timers.cancel(TimerKind.RELAX, call_id)
             del self._contacts[call_id]
             out.append(
                 ContactLeftQueue(call_id=call_id, queue=contact.queue, reason=LeaveReason.ABANDONED)
@@ -142,6 +155,7 @@ class CenterCore:
             return out
         agent = self._agents[_require(contact.agent_id)]
         self._timers.cancel(TimerKind.RING, call_id)
+        self._timers.cancel(TimerKind.RELAX, call_id)
         del self._contacts[call_id]
         agent.call_id = None
         out.append(
@@ -168,6 +182,7 @@ class CenterCore:
         ):
             return False, out
         self._timers.cancel(TimerKind.RING, call_id)
+        self._timers.cancel(TimerKind.RELAX, call_id)
         contact.state = ContactState.CONNECTED
         contact.connected_at = now
         out.append(ContactAssigned(call_id=call_id, agent_id=agent_id))
@@ -300,6 +315,10 @@ class CenterCore:
                     contact = self._contacts.get(key)
                     if contact is not None and contact.state is ContactState.QUEUED:
                         self._overflow(contact, now, out)
+                case TimerKind.RELAX:
+                    contact = self._contacts.get(key)
+                    if contact is not None and contact.state is not ContactState.CONNECTED:
+                        self._relax(contact, now, out)
                 case unreachable:
                     assert_never(unreachable)
         return out
@@ -333,7 +352,12 @@ class CenterCore:
             reporting.queue_snapshot(
                 name=name,
                 waiting=(
-                    (call_id, self._contacts[call_id].priority, self._contacts[call_id].entered_at)
+                    (
+                        call_id,
+                        self._contacts[call_id].priority,
+                        self._contacts[call_id].entered_at,
+                        self._contacts[call_id].requirements,
+                    )
                     for call_id in self._waiting.calls(name)
                 ),
                 offered=offered[name],
@@ -402,7 +426,7 @@ class CenterCore:
         """An offer failed: back to its queue with its original score, i.e. at the head."""
         index = self._insert_waiting(contact, now)
         self._positions_from(contact.queue, index, out)
-        self._dispatch_queue(contact.queue, now, out)
+        self._dispatch_contact(contact, now, out)
 
     def _ring_no_answer(
         self,
@@ -424,6 +448,7 @@ class CenterCore:
         origin = contact.queue
         target = contact.fallback_queue
         if target is None or target in contact.visited:
+            self._timers.cancel(TimerKind.RELAX, contact.call_id)
             del self._contacts[contact.call_id]
             reason = LeaveReason.MAX_WAIT if target is None else LeaveReason.NO_FALLBACK
             out.append(ContactLeftQueue(call_id=contact.call_id, queue=origin, reason=reason))
@@ -436,6 +461,17 @@ class CenterCore:
         contact.fallback_queue = config.fallback_queue
         out.append(ContactMovedQueue(call_id=contact.call_id, from_queue=origin, to_queue=target))
         self._requeue(contact, now, out)
+
+    def _relax(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
+        """The next relaxation step: new requirements, and perhaps an agent who meets them."""
+        step = contact.relaxation[contact.step]
+        contact.step += 1
+        contact.requirements = step.requirements
+        if contact.step < len(contact.relaxation):
+            deadline = contact.entered_at + contact.relaxation[contact.step].after_s
+            self._timers.set(TimerKind.RELAX, contact.call_id, deadline)
+        if contact.state is ContactState.QUEUED:
+            self._dispatch_contact(contact, now, out)
 
     def _offer(
         self, contact: ContactRecord, agent: AgentRecord, now: float, out: list[Notification]
@@ -456,19 +492,37 @@ class CenterCore:
         ring_s = self._queues[contact.queue].ring_timeout_s
         self._timers.set(TimerKind.RING, contact.call_id, now + ring_s)
 
-    def _dispatch_queue(self, queue: str, now: float, out: list[Notification]) -> None:
-        """Offer the queue's head to its longest-available agent while both exist."""
-        available = self._available[queue]
-        while available and (head := self._waiting.head(queue)) is not None:
-            contact = self._contacts[head[1]]
-            agent = self._agents[available[0][1]]
-            self._offer(contact, agent, now, out)
+    def _dispatch_contact(
+        self, contact: ContactRecord, now: float, out: list[Notification]
+    ) -> None:
+        """A contact newly waiting (or with new requirements) goes to the longest-available
+        agent of its queue who meets its requirements, if there is one.
+
+        Every other waiting contact already had no such agent (the invariant), so offering
+        this one ahead of them takes nothing from them."""
+        for _, agent_id in self._available[contact.queue]:
+            agent = self._agents[agent_id]
+            if matches(agent.skills, contact.requirements, self._types):
+                self._offer(contact, agent, now, out)
+                return
 
     def _dispatch_agent(self, agent: AgentRecord, now: float, out: list[Notification]) -> None:
-        """A newly available agent takes the best head among the queues they serve."""
+        """A newly available agent takes the first contact, in offer order (priority, then
+        arrival) across the queues they serve, whose requirements they meet.
+
+        Contacts without requirements match at once, so without skills this looks at one
+        head per queue; a contact this agent cannot serve is passed over, not skipped for
+        good (the next agent looks again)."""
         if agent.state is not AgentState.AVAILABLE:
             return
-        best = self._waiting.best_head(agent.queues)
+        best: tuple[float, str] | None = None
+        for queue in agent.queues:
+            for entry in self._waiting.entries(queue):
+                if best is not None and entry >= best:
+                    break
+                if matches(agent.skills, self._contacts[entry[1]].requirements, self._types):
+                    best = entry
+                    break
         if best is not None:
             self._offer(self._contacts[best[1]], agent, now, out)
 

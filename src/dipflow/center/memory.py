@@ -13,6 +13,7 @@ from dipflow.center.config import CenterConfig
 from dipflow.center.core import CenterCore
 from dipflow.center.errors import CenterError
 from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 
 
 class MemoryCenterStore:
@@ -47,6 +48,8 @@ class MemoryCenterStore:
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
         now: float,
     ) -> list[Notification]:
         return self.core.enqueue(
@@ -56,6 +59,8 @@ class MemoryCenterStore:
             max_wait_s=max_wait_s,
             fallback_queue=fallback_queue,
             data=data,
+            skills=skills,
+            relaxation=relaxation,
             now=now,
         )
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from dipflow.center.skills import SkillRequirement
+
 
 class AgentState(StrEnum):
     """The states of a real agent desktop (see `transitions.TRANSITIONS`)."""
@@ -201,6 +203,8 @@ class WaitingContact:
     position: int
     waited_s: float
     """Time in the center so far."""
+    requirements: tuple[SkillRequirement, ...] = ()
+    """The skills it waits for now (after any relaxation); empty: any agent of the queue."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

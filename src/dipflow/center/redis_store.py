@@ -49,6 +49,12 @@ from dipflow.center.model import (
     notification_from_dict,
 )
 from dipflow.center.redis_lua import CENTER_LUA
+from dipflow.center.skills import (
+    RelaxationStep,
+    SkillRequirement,
+    requirements_from_json,
+    requirements_to_json,
+)
 from dipflow.center.transitions import transitions_json
 from dipflow.center.validation import Validator
 
@@ -93,6 +99,8 @@ class RedisCenterStore:
                 "alpha": repr(config.handle_time_weight),
                 "npos": config.position_updates,
                 "tr": json.loads(transitions_json()),
+                "stype": {d.name: d.type.value for d in config.skills},
+                "askills": {a.agent_id: config.agent_skills(a) for a in config.agents},
                 "origin": self._origin,
             }
         )
@@ -138,9 +146,12 @@ class RedisCenterStore:
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
         now: float,
     ) -> list[Notification]:
         effective = self.validator.enqueue(call_id, queue, priority, max_wait_s, fallback_queue)
+        self.validator.skills(skills, relaxation)
         wait, fallback = effective
         return await self._notes(
             "enqueue",
@@ -151,6 +162,8 @@ class RedisCenterStore:
             "" if wait is None else repr(wait),
             fallback or "",
             json.dumps({str(k): str(v) for k, v in data.items()}),
+            _requirements_text(skills),
+            json.dumps([[repr(s.after_s), _requirements_text(s.requirements)] for s in relaxation]),
         )
 
     async def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -237,8 +250,13 @@ class RedisCenterStore:
             reporting.queue_snapshot(
                 name=str(name),
                 waiting=(
-                    (str(call_id), int(priority), float(entered_at))
-                    for call_id, priority, entered_at in _as_list(waiting_raw)
+                    (
+                        str(call_id),
+                        int(priority),
+                        float(entered_at),
+                        requirements_from_json(json.loads(req) if req else []),
+                    )
+                    for call_id, priority, entered_at, req in _as_list(waiting_raw)
                 ),
                 offered=int(offered),
                 available=int(available),
@@ -333,3 +351,8 @@ def _as_list(value: Any) -> list[Any]:
 
 def _decode_notes(raw: Any) -> list[Notification]:
     return [notification_from_dict(item) for item in _as_list(raw)]
+
+
+def _requirements_text(requirements: Sequence[SkillRequirement]) -> str:
+    """As the script keeps them: '' for none (matched without decoding), else JSON."""
+    return json.dumps(requirements_to_json(requirements)) if requirements else ""

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from dipflow.center.estimator import estimate_wait_s
 from dipflow.center.model import ContactState, QueueSnapshot, QueueStatus, WaitingContact
+from dipflow.center.skills import SkillRequirement
 
 
 def queue_status(
@@ -38,23 +39,24 @@ def queue_status(
 def queue_snapshot(
     *,
     name: str,
-    waiting: Iterable[tuple[str, int, float]],
+    waiting: Iterable[tuple[str, int, float, tuple[SkillRequirement, ...]]],
     offered: int,
     available: int,
     staffed: int,
     aht_s: float,
     now: float,
 ) -> QueueSnapshot:
-    """One queue for the supervisor; `waiting` is `(call_id, priority, entered_at)` in
-    offer order."""
+    """One queue for the supervisor; `waiting` is `(call_id, priority, entered_at,
+    requirements)` in offer order."""
     entries = tuple(
         WaitingContact(
             call_id=call_id,
             priority=priority,
             position=i + 1,
             waited_s=max(0.0, now - entered_at),
+            requirements=requirements,
         )
-        for i, (call_id, priority, entered_at) in enumerate(waiting)
+        for i, (call_id, priority, entered_at, requirements) in enumerate(waiting)
     )
     return QueueSnapshot(
         name=name,

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import CenterError
 from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement, requirement_problem
 from dipflow.center.store import CenterStore
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,15 @@ class ContactCenter:
         max_wait_s: float | None = None,
         fallback_queue: str | None = None,
         data: Mapping[str, str] | None = None,
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
     ) -> None:
         """Queue a call (raises `UnknownQueue`); higher `priority` is offered first.
 
         `max_wait_s` and `fallback_queue` override the queue's own for this contact.
+        `skills`: only agents who meet all of them are offered the contact, until a
+        `relaxation` step replaces them (`InvalidArgument` when one is not valid: see
+        `requirements`).
         """
         await self._publish(
             await self.store.enqueue(
@@ -128,9 +134,18 @@ class ContactCenter:
                 max_wait_s=max_wait_s,
                 fallback_queue=fallback_queue,
                 data=dict(data or {}),
+                skills=skills,
+                relaxation=relaxation,
                 now=self._clock(),
             )
         )
+
+    def requirement(
+        self, skill: str, condition: str, value: object
+    ) -> tuple[SkillRequirement | None, str | None]:
+        """A requirement as a flow wrote it, checked against the configured skills:
+        (requirement in normal form, None) or (None, why it is not valid)."""
+        return requirement_problem(skill, condition, value, self.config.skill_definitions())
 
     async def abandon(self, call_id: str) -> None:
         """The caller hung up while queued, offered or connected. Unknown calls are ignored."""

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 
 
 class CenterStore(Protocol):
@@ -37,6 +38,8 @@ class CenterStore(Protocol):
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
         now: float,
     ) -> list[Notification]:
         """Queue a contact; offers it at once if an agent is available."""
