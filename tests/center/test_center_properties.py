@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from dipflow.center import CenterError, Notification
+from dipflow.center import AgentConfig, CenterError, ContactOffered, Notification
 from dipflow.center.core import CenterCore
+from dipflow.center.skills import matches
 from tests.center.center_helpers import (
     OfferLedger,
     check_snapshot,
@@ -33,13 +34,24 @@ SKILLS = skill_choices()
 class CenterMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
-        self.core = CenterCore(sample_config(wrap_up_s=3))
+        self.config = sample_config(wrap_up_s=3)
+        self.core = CenterCore(self.config)
         self.now = 0.0
         self.ledger = OfferLedger()
 
     def _apply(self, notes: list[Notification]) -> None:
         for note in notes:
             self.ledger(note)
+            if isinstance(note, ContactOffered):
+                # skills: an offer only goes to an agent who meets the contact's requirements
+                # (white-box: the core's own record of what the contact waits for now)
+                contact = self.core._contacts[note.call_id]
+                skills = self.config.agent_skills(_require(self.config.agent(note.agent_id)))
+                assert matches(skills, contact.requirements, self.config.skill_types())
+                if contact.requirements:
+                    event("an offer that needed skills")
+                if contact.step:
+                    event("an offer after relaxation")
 
     def _guarded(self, action: object, *args: object, **kwargs: object) -> None:
         """Run an operation; if it raises, the state must be exactly as before."""
@@ -149,3 +161,8 @@ CenterMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCenterInterleavings = pytest.mark.slow(CenterMachine.TestCase)
+
+
+def _require(agent: AgentConfig | None) -> AgentConfig:
+    assert agent is not None
+    return agent
