@@ -68,12 +68,33 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SkillNeed:
+    """A rendered skill requirement, as the flow wrote it; the contact center checks it
+    against its skill definitions."""
+
+    skill: str
+    condition: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillRelax:
+    """From `after_s` in the center on, the contact's requirements are `skills`."""
+
+    after_s: float
+    skills: tuple[SkillNeed, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Enqueue:
     queue: str
     priority: int = 0
     max_wait_s: float | None = None
     fallback_queue: str | None = None
     data: dict[str, str] = field(default_factory=dict)
+    skills: tuple[SkillNeed, ...] = ()
+    """Only agents who meet all of them are offered the contact (skills-based routing)."""
+    relaxation: tuple[SkillRelax, ...] = ()
     """Call-associated data for the agent desktop (label -> value), secure variables excluded."""
     agent: str | None = None
     """Offer the contact to this agent only (queue-to-agent); `queue` is where it is reported.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from dipflow.engine import queueing
 from dipflow.engine.commands import (
     CallFinished,
     Dequeue,
@@ -266,14 +267,22 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         and (fallback != info.queue or isinstance(activity, QueueToAgentActivity))
     ):
         queue = fallback
+        priority, _ = queueing.priority(run, activity.priority)
+        needs, relaxation = (
+            queueing.skills(run, activity.skills, activity.relaxation)
+            if isinstance(activity, QueueContactActivity)
+            else ((), ())
+        )
         run.emit(
             Enqueue(
                 queue=queue,
-                priority=activity.priority,
+                priority=priority,
                 max_wait_s=(
                     activity.max_wait_s if isinstance(activity, QueueContactActivity) else None
                 ),
                 data=cad(run.index.cad_variables, state.variables),
+                skills=needs,
+                relaxation=relaxation,
             )
         )
         run.trace(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from dipflow.engine import lifecycle
+from dipflow.engine import lifecycle, queueing
 from dipflow.engine.commands import (
     Dequeue,
     Enqueue,
@@ -51,7 +51,11 @@ def queue_to_agent(run: Run, cursor: Cursor, activity: QueueToAgentActivity) -> 
     queue = run.queue_name(activity.reporting_queue)
     state = run.state
     data = cad(run.index.cad_variables, state.variables)
-    run.inputs(cursor, {"agent": agent, "lookup": activity.lookup.value, "queue": queue})
+    priority, priority_note = queueing.priority(run, activity.priority)
+    inputs = {"agent": agent, "lookup": activity.lookup.value, "queue": queue}
+    if priority_note:
+        inputs["priority_note"] = priority_note
+    run.inputs(cursor, inputs)
     if not agent:
         return Done(output="error", error=f"agent {activity.agent!r} renders empty")
     if not queue:
@@ -61,7 +65,7 @@ def queue_to_agent(run: Run, cursor: Cursor, activity: QueueToAgentActivity) -> 
     run.emit(
         Enqueue(
             queue=queue,
-            priority=activity.priority,
+            priority=priority,
             data=data,
             agent=agent,
             agent_lookup=activity.lookup.value,

@@ -241,15 +241,53 @@ class MenuActivity(ActivityBase):
         return tuple(str(k) for k in choices) if isinstance(choices, Mapping) else ()
 
 
+Priority = Annotated[int, Field(ge=0, le=10)] | str
+"""A contact priority, 0..10 with 10 served first, or a template rendering one (a value
+that does not render to an integer 0..10 queues at 0, and the trace says so)."""
+
+
+class SkillNeed(_Strict):
+    """One skill requirement of a contact (Webex Queue Contact "Skill Requirements")."""
+
+    skill: str
+    """The skill's name (a template; the center's `skills` define them)."""
+    condition: str = "=="
+    """`==`, `!=`, `>`, `>=`, `<`, `<=` (Webex also writes `IS`, `IS_NOT`, `GTE`...);
+    a template. Only proficiency skills take the ordered ones."""
+    value: str | int | bool
+    """A proficiency 0..10, true/false, or the text or enum value; a string is a template."""
+
+
+class SkillRelaxation(_Strict):
+    """After the contact has waited `after_s` in the center, its requirements become
+    `skills` (none: any agent of the queue)."""
+
+    after_s: float = Field(gt=0)
+    skills: list[SkillNeed] = Field(default_factory=list)
+
+
 class QueueContactActivity(ActivityBase):
-    """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued."""
+    """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued.
+
+    With `skills` the contact is offered only to agents who meet all of them, until a
+    `relaxation` step (in increasing `after_s`) replaces them."""
 
     kind: Literal["queue_contact"]
     queue: str
     """Queue name, or a template giving one."""
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: Priority = 0
     fallback_queue: str | None = None
     max_wait_s: float | None = Field(default=None, gt=0)
+    skills: list[SkillNeed] = Field(default_factory=list)
+    relaxation: list[SkillRelaxation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _relaxation_in_order(self) -> QueueContactActivity:
+        times = [step.after_s for step in self.relaxation]
+        if times != sorted(set(times)):
+            raise ValueError(f"relaxation steps need increasing after_s, not {times}")
+        return self
+
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
 
@@ -386,7 +424,7 @@ class QueueToAgentActivity(ActivityBase):
     lookup: AgentLookup = AgentLookup.ID
     reporting_queue: str
     recovery_queue: str | None = None
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: Priority = 0
     park: bool = False
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)

@@ -123,7 +123,12 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
                 + _prompt_fields("invalid_prompt", activity.invalid_prompt)
             )
         case QueueContactActivity():
-            return [("queue", activity.queue)]
+            fields = [("queue", activity.queue)]
+            if isinstance(activity.priority, str):
+                fields.append(("priority", activity.priority))
+            fields += _strings("skills", [n.model_dump() for n in activity.skills])
+            fields += _strings("relaxation", [r.model_dump() for r in activity.relaxation])
+            return fields
         case ScreenPopActivity():
             return [("url", activity.url), *_strings("query", activity.query)]
         case CollectDigitsActivity():
@@ -134,6 +139,7 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return [("input", activity.input)]
         case QueueToAgentActivity():
             fields = [("agent", activity.agent), ("reporting_queue", activity.reporting_queue)]
+            fields += _strings("priority", activity.priority)
             return fields + list(_strings("recovery_queue", activity.recovery_queue))
         case QueueLookupActivity():
             return [("queue", activity.queue)]

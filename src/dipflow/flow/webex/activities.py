@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dipflow.flow.webex.skills import SkillsShapeError, import_priority_variable, import_skills
+
 # Flow Designer's default music file maps to dipflow's bundled hold music.
 WEBEX_DEFAULT_MUSIC = "defaultmusic_on_hold.wav"
 
@@ -236,18 +238,38 @@ def _queue_contact(props: Mapping[str, Any], options: ImportOptions) -> Converte
         out.queue_ids.append(queue)
         out.notes.append(f"no queue is chosen: {queue!r} stands for it, map it with --queue")
     fields: dict[str, Any] = {"kind": "queue_contact", "queue": queue}
-    priority = props.get("priority")
-    if _present(priority):
-        fields["priority"] = webex_priority(priority)
-    if _present(props.get("priorityVariable")):
-        unsupported.append("priorityVariable")
+    _priority(props, fields, unsupported)
     fallback = _queue(props, "fallbackQueue", options, out)
     if fallback:
         fields["fallback_queue"] = fallback
-    if _present(props.get("skills")):
-        unsupported.append("skills (skill-based routing)")
+    try:
+        needs, relaxation = import_skills(props.get("skills"))
+    except SkillsShapeError as exc:
+        unsupported.append(f"skills: {exc}")
+    else:
+        if needs:
+            fields["skills"] = needs
+        if relaxation:
+            fields["relaxation"] = relaxation
     out.fields, out.unsupported = fields, unsupported
     return out
+
+
+def _priority(props: Mapping[str, Any], fields: dict[str, Any], unsupported: list[str]) -> None:
+    """Static priority P1..P10, or a priority variable (`priorityRadioGroup`)."""
+    variable = props.get("priorityVariable")
+    if props.get("priorityRadioGroup") == "variablePriority" or (
+        _present(variable) and not _present(props.get("priority"))
+    ):
+        if _present(variable):
+            try:
+                fields["priority"] = import_priority_variable(variable)
+            except SkillsShapeError as exc:
+                unsupported.append(str(exc))
+        return
+    priority = props.get("priority")
+    if _present(priority):
+        fields["priority"] = webex_priority(priority)
 
 
 def webex_priority(value: Any) -> int:
@@ -374,11 +396,8 @@ def _queue_to_agent(props: Mapping[str, Any], options: ImportOptions) -> Convert
     recovery = _queue(props, "recoveryQueue", options, out)
     if recovery:
         fields["recovery_queue"] = recovery
-    priority = props.get("priority")
-    if _present(priority) and props.get("priorityToggle") is not False:
-        fields["priority"] = webex_priority(priority)
-    if _present(props.get("priorityVariable")):
-        unsupported.append("priorityVariable")
+    if props.get("priorityToggle") is not False:
+        _priority(props, fields, unsupported)
     out.fields, out.unsupported = fields, unsupported
     return out
 

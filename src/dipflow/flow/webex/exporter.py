@@ -47,6 +47,7 @@ from dipflow.flow.model import (
 from dipflow.flow.webex.activities import WEBEX_DEFAULT_MUSIC
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
 from dipflow.flow.webex.importer import EVENT_NAMES
+from dipflow.flow.webex.skills import export_priority, export_skills
 
 _WEBEX_EVENTS = {native: webex for webex, native in EVENT_NAMES.items()}
 _TYPES = {
@@ -66,6 +67,8 @@ _CONDITIONS = {
 }
 _SINGLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}$")
 _LOOKUPS = {"email": "agentEmail", "id": "agentId", "name": "agentName"}
+
+_PRIORITY_PROBLEM = "priority {!r}: Flow Designer takes P1..P10 or a variable holding one"
 
 
 class WebexExportError(WebexImportError):
@@ -199,8 +202,11 @@ class _Exporter:
                 }
                 if activity.recovery_queue:
                     props.update(self.queue(activity.recovery_queue, "recoveryQueue"))
-                if activity.priority:
-                    props.update(priorityToggle=True, priority=str(11 - activity.priority))
+                priority = export_priority(activity.priority)
+                if priority is None:
+                    self.problem(ident, _PRIORITY_PROBLEM.format(activity.priority))
+                elif priority:
+                    props.update(priorityToggle=True, **priority)
                 return props
             case QueueLookupActivity():
                 return {
@@ -295,10 +301,14 @@ class _Exporter:
             props.update(queueRadioGroup="variableQueue", destinationVariable=variable.group(1))
         else:
             props.update(queueRadioGroup="staticQueue", **self.queue(activity.queue, "destination"))
-        if activity.priority:
-            props["priority"] = str(11 - activity.priority)
+        priority = export_priority(activity.priority)
+        if priority is None:
+            self.problem(ident, _PRIORITY_PROBLEM.format(activity.priority))
+        elif priority:
+            props.update(toggle=True, **priority)
         if activity.fallback_queue:
             props.update(self.queue(activity.fallback_queue, "fallbackQueue"))
+        props["skills"] = export_skills(activity.skills, activity.relaxation)
         return props
 
     # -- graphs ---------------------------------------------------------------------------
