@@ -54,6 +54,7 @@ def article(word: str) -> str:
 _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "set_variable": ("value",),
     "http_request": ("path", "url", "query", "headers", "body"),
+    "http_start": ("path", "url", "query", "headers", "body"),
     "play_message": ("prompt",),
     "menu": ("prompt", "no_input_prompt", "invalid_prompt"),
     "queue_contact": ("queue", "fallback_queue", "priority", "skills", "relaxation"),
@@ -243,10 +244,32 @@ def check_graph(
         act_loc = (*loc, ident)
         _check_wiring(report, act_loc, ident, kind, raw, cls, activities)
         check_templates(report, act_loc, ident, kind, raw)
-        if kind in ("http_request", "parse"):
+        if kind in ("http_request", "http_start", "parse"):
             _check_http_parse(report, act_loc, ident, raw, variables)
+        if kind == "http_join":
+            _check_join(report, act_loc, ident, raw, activities)
         if kind == "set_variable":
             _check_variable(report, (*act_loc, "variable"), ident, raw, variables)
+
+
+def _check_join(
+    report: Report, loc: Loc, ident: str, raw: Mapping[str, Any], activities: Mapping[str, Any]
+) -> None:
+    """An `http_join` names an `http_start` of the same graph (requests do not cross
+    between the main flow and event flows)."""
+    request = raw.get("request")
+    if not isinstance(request, str):
+        return  # pydantic reports a missing or mistyped `request`
+    target = activities.get(request)
+    kind = target.get("kind") if isinstance(target, Mapping) else None
+    if kind != "http_start":
+        what = "is not an activity of this flow" if target is None else f"is of kind {kind}"
+        report(
+            (*loc, "request"),
+            f"`request` must name an http_start; '{request}' {what}"
+            f"{suggestion(request, activities) if target is None else ''}",
+            activity=ident,
+        )
 
 
 def _declared_variables(report: Report, raw: Any) -> set[str] | None:

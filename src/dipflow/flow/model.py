@@ -51,6 +51,19 @@ class Variable(_Strict):
     reportable: bool = False
     secure: bool = False
     """Never logged, never put in traces, never shown (Webex `isSecure`)."""
+    from_connector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+\.[a-z][a-z0-9_]*$")
+    """`<connector>.<setting>`: an organisation setting held once, on the connector
+    (`dynamics.app_id`, `dynamics.phone_columns`, ...). When the flow runs with a
+    configuration, the value comes from there (a flow binding's `variables:` still
+    override it); `default` serves only runs without one (the emulator demo)."""
+
+    @property
+    def connector_setting(self) -> tuple[str, str] | None:
+        """(connector name, setting name) of `from_connector`."""
+        if self.from_connector is None:
+            return None
+        connector, _, setting = self.from_connector.rpartition(".")
+        return connector, setting
 
 
 class Prompt(_Strict):
@@ -185,6 +198,29 @@ class HttpRequestActivity(ActivityBase):
         if self.path is not None and self.connector is None:
             raise ValueError("`path` is relative to a connector: name one with `connector`")
         return self
+
+
+class HttpStartActivity(HttpRequestActivity):
+    """An HTTP request started without waiting for it: the flow goes on at once (say,
+    plays the welcome prompt) and an `http_join` naming this activity takes its
+    `success` / `error` / `timeout` output later, with the same `parse`. The request's
+    budget (`timeout_ms`) runs from the start, not from the join."""
+
+    kind: Literal["http_start"]  # type: ignore[assignment]
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+    default_output: ClassVar[str | None] = "out"
+
+
+class HttpJoinActivity(ActivityBase):
+    """Waits for (or picks up) the answer to the request an `http_start` began."""
+
+    kind: Literal["http_join"]
+    request: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    """The id of the `http_start` activity whose request this joins."""
+    outputs: ClassVar[tuple[str, ...]] = ("success", "error", "timeout")
+    required_outputs: ClassVar[tuple[str, ...]] = ("success",)
+    default_output: ClassVar[str | None] = "success"
 
 
 class ConditionActivity(ActivityBase):
@@ -607,6 +643,8 @@ Activity = Annotated[
     StartActivity
     | SetVariableActivity
     | HttpRequestActivity
+    | HttpStartActivity
+    | HttpJoinActivity
     | ConditionActivity
     | PlayMessageActivity
     | MenuActivity
@@ -634,6 +672,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "start",
     "set_variable",
     "http_request",
+    "http_start",
+    "http_join",
     "condition",
     "play_message",
     "menu",

@@ -83,6 +83,7 @@ def _finding(
 # Outputs whose absence drops or strands the caller, by kind, with their severity.
 _FAILURE_OUTPUTS: dict[str, tuple[tuple[str, Severity], ...]] = {
     "http_request": (("error", Severity.ERROR),),
+    "http_join": (("error", Severity.ERROR),),
     "queue_contact": (("error", Severity.WARNING),),
     "menu": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
     "condition": (("error", Severity.INFO),),
