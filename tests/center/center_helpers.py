@@ -152,8 +152,12 @@ def check_snapshot(snap: CenterSnapshot, config: CenterConfig | None = None) -> 
         if agent.state is AgentState.IDLE:
             assert agent.reason, agent
         if agent.state is AgentState.LOGGED_OUT:
-            assert agent.teams == ()
-    waiting: set[str] = set()
+            assert agent.teams == () and agent.parked == ()
+        if agent.state is AgentState.AVAILABLE:  # nobody waits for an available agent
+            assert agent.parked == (), agent
+    waiting: set[str] = {call for agent in snap.agents for call in agent.parked}
+    assert len(waiting) == sum(len(agent.parked) for agent in snap.agents)
+    assert not waiting.intersection(held)
     offered = sum(1 for a in snap.agents if a.state is AgentState.OFFERED)
     for queue in snap.queues:
         ids = [w.call_id for w in queue.waiting]

@@ -46,6 +46,9 @@ class CenterMachine(RuleBasedStateMachine):
                 # skills: an offer only goes to an agent who meets the contact's requirements
                 # (white-box: the core's own record of what the contact waits for now)
                 contact = self.core._contacts[note.call_id]
+                assert contact.target in (None, note.agent_id)  # a named agent's, only to them
+                if contact.target is not None:
+                    event("an offer to a named agent")
                 skills = self.config.agent_skills(_require(self.config.agent(note.agent_id)))
                 assert matches(skills, contact.requirements, self.config.skill_types())
                 if contact.requirements:
@@ -79,6 +82,18 @@ class CenterMachine(RuleBasedStateMachine):
             skills=requirements,
             relaxation=relaxation,
         )
+
+    @rule(
+        call=st.sampled_from(CALLS),
+        queue=st.sampled_from(QUEUES),
+        agent=st.sampled_from(AGENTS),
+        park=st.booleans(),
+        priority=st.integers(-2, 2),
+    )
+    def enqueue_for_one_agent(
+        self, call: str, queue: str, agent: str, park: bool, priority: int
+    ) -> None:
+        self._guarded(self.core.enqueue, call, queue, priority=priority, agent=agent, park=park)
 
     @rule(call=st.sampled_from(CALLS))
     def abandon(self, call: str) -> None:

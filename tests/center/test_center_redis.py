@@ -44,7 +44,7 @@ def redis_store(url: str, prefix: str) -> RedisCenterStore:
 async def _random_step(rng: random.Random, center: ContactCenter, clock: FakeClock) -> str:
     kind = rng.choice(
         ["enqueue", "enqueue", "abandon", "login", "logout", "available", "available", "idle",
-         "accept", "accept", "decline", "end", "wrap", "time", "time"]
+         "accept", "accept", "decline", "end", "wrap", "time", "time", "named", "stats"]
     )  # fmt: skip
     call, agent = rng.choice(CALLS), rng.choice(AGENTS)
     try:
@@ -53,6 +53,11 @@ async def _random_step(rng: random.Random, center: ContactCenter, clock: FakeClo
             await center.enqueue(call, rng.choice(QUEUES), priority=rng.randint(-1, 2),
                                  data={"ani": f"+4930{rng.randint(0, 999)}"},
                                  skills=requirements, relaxation=relaxation)  # fmt: skip
+        elif kind == "named":
+            await center.enqueue(call, rng.choice(QUEUES), priority=rng.randint(-1, 2),
+                                 agent=agent, park=rng.random() < 0.6)  # fmt: skip
+        elif kind == "stats":
+            return f"stats {await center.queue_statistics(rng.choice(QUEUES), call)}"
         elif kind == "abandon":
             await center.abandon(call)
         elif kind == "login":

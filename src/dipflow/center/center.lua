@@ -18,6 +18,7 @@ local function akey(id) return P .. 'a:' .. id end
 local function wkey(q) return P .. 'w:' .. q end
 local function avkey(q) return P .. 'av:' .. q end
 local function stkey(q) return P .. 'st:' .. q end
+local function pwkey(a) return P .. 'pw:' .. a end
 local AHT = P .. 'aht'
 local ZERO = {proficiency = '0', boolean = 'false', text = '', enum = ''}
 
@@ -31,8 +32,17 @@ end
 
 local function get_contact(id)
   local c = hash(ckey(id))
-  if c then c.id = id end
+  if c then
+    c.id = id
+    c.target = c.target or ''
+  end
   return c
+end
+
+-- core._line: a contact for one named agent waits in that agent's personal line.
+local function lkey(c)
+  if c.target ~= '' then return pwkey(c.target) end
+  return wkey(c.queue)
 end
 
 local function get_agent(id)
@@ -80,32 +90,48 @@ local function ewt(q, position)
   return math.floor(position * aht / staffed * 10 + 0.5) / 10
 end
 
-local function positions_from(q, start)
+-- core._line_ewt: one agent serves a personal line.
+local function line_ewt(target, q, position)
+  if target == '' then return ewt(q, position) end
+  local aht = tonumber(redis.call('HGET', AHT, q) or cfg.aht0)
+  return math.floor(position * aht / 1 * 10 + 0.5) / 10
+end
+
+local function positions_from(c, start)
   if start >= cfg.npos then return end
-  local ids = redis.call('ZRANGE', wkey(q), start, cfg.npos - 1)
+  local ids = redis.call('ZRANGE', lkey(c), start, cfg.npos - 1)
   for i, id in ipairs(ids) do
     local pos = start + i
+    local q = c.queue
+    if c.target ~= '' then q = redis.call('HGET', ckey(id), 'queue') end
     emit({type = 'QueuePositionChanged', call_id = id, queue = q, position = pos,
-          estimated_wait_s = ewt(q, pos)})
+          estimated_wait_s = line_ewt(c.target, q, pos)})
   end
 end
 
 local function insert_waiting(c)
-  redis.call('ZADD', wkey(c.queue), c.score, c.id)
+  redis.call('ZADD', lkey(c), c.score, c.id)
   c.state = 'queued'
   c.agent = ''
   redis.call('HSET', ckey(c.id), 'state', 'queued', 'agent', '')
   if c.max_wait ~= '' then
     redis.call('ZADD', TK, fmt(tonumber(c.queued_at) + tonumber(c.max_wait)), 'wait|' .. c.id)
   end
-  return redis.call('ZRANK', wkey(c.queue), c.id)
+  return redis.call('ZRANK', lkey(c), c.id)
 end
 
 local function remove_waiting(c)
-  local idx = redis.call('ZRANK', wkey(c.queue), c.id)
-  redis.call('ZREM', wkey(c.queue), c.id)
+  local idx = redis.call('ZRANK', lkey(c), c.id)
+  redis.call('ZREM', lkey(c), c.id)
   redis.call('ZREM', TK, 'wait|' .. c.id)
-  positions_from(c.queue, idx)
+  positions_from(c, idx)
+end
+
+-- core._leave: out of the center without an agent.
+local function leave(c, reason)
+  redis.call('ZREM', TK, 'relax|' .. c.id)
+  redis.call('DEL', ckey(c.id))
+  emit({type = 'ContactLeftQueue', call_id = c.id, queue = c.queue, reason = reason})
 end
 
 local function allowed(a, action)
@@ -150,6 +176,11 @@ end
 -- core._dispatch_contact: the longest-available agent of the queue who meets the contact's
 -- requirements (every other waiting contact already has none).
 dispatch_contact = function(c)
+  if c.target ~= '' then
+    local named = get_agent(c.target)
+    if named.state == 'available' then offer(c, named) end
+    return
+  end
   local stop = -1
   if c.req == '' or c.req == '[]' then stop = 0 end
   for _, id in ipairs(redis.call('ZRANGE', avkey(c.queue), 0, stop)) do
@@ -166,6 +197,8 @@ local BATCH = 64
 local function dispatch_agent(a)
   if a.state ~= 'available' then return end
   local best_id, best_score = nil, nil
+  local own = redis.call('ZRANGE', pwkey(a.id), 0, 0, 'WITHSCORES')
+  if #own > 0 then best_id, best_score = own[1], tonumber(own[2]) end
   for _, q in ipairs(a.qlist) do
     local start, done = 0, false
     while not done do
@@ -188,7 +221,7 @@ end
 
 local function requeue(c)
   local idx = insert_waiting(c)
-  positions_from(c.queue, idx)
+  positions_from(c, idx)
   dispatch_contact(c)
 end
 
@@ -212,7 +245,7 @@ local function ring_no_answer(c, a, reason)
   redis.call('HSET', akey(a.id), 'call', '')
   emit({type = 'OfferRescinded', call_id = c.id, agent_id = a.id, reason = reason})
   transition(a, 'ring_no_answer', 'rona')
-  requeue(c)
+  if c.target ~= '' then leave(c, 'agent_unavailable') else requeue(c) end
 end
 
 local function overflow(c)
@@ -300,24 +333,32 @@ if op == 'enqueue' then
   if redis.call('EXISTS', ckey(id)) == 1 then
     return cjson.encode({error = 'exists'})
   end
+  local target, park = ARGV[13], ARGV[14]
+  if target ~= '' then
+    local named = get_agent(target)
+    if named.state == 'logged_out' or (named.state ~= 'available' and park ~= '1') then
+      return cjson.encode({error = 'agent_unavailable', state = named.state})
+    end
+  end
   local priority = tonumber(ARGV[7])
   local seq = redis.call('INCR', P .. 'seq')
   local c = {id = id, queue = q, priority = ARGV[7], score = fmt(-priority * SEQ_SPAN + seq),
              entered_at = now_s, queued_at = now_s, max_wait = ARGV[8], fallback = ARGV[9],
              data = ARGV[10], visited = cjson.encode({q}), connected_at = '0',
-             req = ARGV[11], relax = ARGV[12], step = '0'}
+             req = ARGV[11], relax = ARGV[12], step = '0', target = target}
   redis.call('HSET', ckey(id), 'queue', q, 'priority', c.priority, 'score', c.score,
              'entered_at', now_s, 'queued_at', now_s, 'max_wait', c.max_wait,
              'fallback', c.fallback, 'data', c.data, 'visited', c.visited,
-             'connected_at', '0', 'req', c.req, 'relax', c.relax, 'step', '0')
+             'connected_at', '0', 'req', c.req, 'relax', c.relax, 'step', '0',
+             'target', target)
   local steps = cjson.decode(c.relax)
   if #steps > 0 then
     redis.call('ZADD', TK, fmt(now + tonumber(steps[1][1])), 'relax|' .. id)
   end
   local idx = insert_waiting(c)
   emit({type = 'ContactQueued', call_id = id, queue = q, position = idx + 1,
-        estimated_wait_s = ewt(q, idx + 1)})
-  positions_from(q, idx + 1)
+        estimated_wait_s = line_ewt(target, q, idx + 1)})
+  positions_from(c, idx + 1)
   dispatch_contact(c)
   return notes()
 elseif op == 'abandon' then
@@ -367,7 +408,12 @@ elseif op == 'logout' then
       redis.call('HSET', akey(a.id), 'call', '')
       table.insert(out, 1, {type = 'OfferRescinded', call_id = c.id, agent_id = a.id,
                             reason = 'agent_logged_out'})
-      requeue(c)
+      if c.target ~= '' then leave(c, 'agent_unavailable') else requeue(c) end
+    end
+    for _, id in ipairs(redis.call('ZRANGE', pwkey(a.id), 0, -1)) do
+      local parked = get_contact(id)
+      remove_waiting(parked)
+      leave(parked, 'agent_unavailable')
     end
   end
   return notes()
@@ -428,9 +474,11 @@ elseif op == 'status' then
   local c = get_contact(ARGV[5])
   if not c then return cjson.encode({}) end
   local position = 0
-  if c.state == 'queued' then position = redis.call('ZRANK', wkey(c.queue), c.id) + 1 end
+  if c.state == 'queued' then position = redis.call('ZRANK', lkey(c), c.id) + 1 end
+  local staffed = 1
+  if c.target == '' then staffed = redis.call('SCARD', stkey(c.queue)) end
   return cjson.encode({queue = c.queue, state = c.state, position = position,
-                       staffed = redis.call('SCARD', stkey(c.queue)),
+                       staffed = staffed,
                        aht = redis.call('HGET', AHT, c.queue) or cfg.aht0,
                        entered_at = c.entered_at})
 elseif op == 'snapshot' then
@@ -441,7 +489,8 @@ elseif op == 'snapshot' then
   local agents = {}
   for _, id in ipairs(cjson.decode(ARGV[6])) do
     local a = get_agent(id)
-    agents[#agents + 1] = {id, a.state, a.reason, a.since, a.call, a.teams}
+    agents[#agents + 1] = {id, a.state, a.reason, a.since, a.call, a.teams,
+                           redis.call('ZRANGE', pwkey(id), 0, -1)}
     if a.state == 'offered' and a.call ~= '' then
       local q = redis.call('HGET', ckey(a.call), 'queue')
       if q then offered[q] = offered[q] + 1 end
@@ -458,6 +507,25 @@ elseif op == 'snapshot' then
                            redis.call('HGET', AHT, q) or cfg.aht0}
   end
   return cjson.encode({queues = queues, agents = agents})
+elseif op == 'stats' then
+  -- core.queue_statistics: the oldest waiting contact is the lowest arrival number.
+  local q, call = ARGV[5], ARGV[6]
+  local oldest_seq, oldest_id = nil, nil
+  local items = redis.call('ZRANGE', wkey(q), 0, -1, 'WITHSCORES')
+  for i = 1, #items, 2 do
+    local seq = tonumber(items[i + 1]) % SEQ_SPAN
+    if oldest_seq == nil or seq < oldest_seq then oldest_seq, oldest_id = seq, items[i] end
+  end
+  local oldest = ''
+  if oldest_id then oldest = redis.call('HGET', ckey(oldest_id), 'entered_at') end
+  local position = 0
+  local c = get_contact(call)
+  if c and c.target == '' and c.queue == q and c.state == 'queued' then
+    position = redis.call('ZRANK', wkey(q), c.id) + 1
+  end
+  return cjson.encode({waiting = #items / 2, staffed = redis.call('SCARD', stkey(q)),
+                       available = redis.call('ZCARD', avkey(q)), oldest = oldest,
+                       position = position, aht = redis.call('HGET', AHT, q) or cfg.aht0})
 end
 return redis.error_reply('dipflow center: unknown operation ' .. tostring(op))
 end

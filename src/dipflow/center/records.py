@@ -27,6 +27,9 @@ class ContactRecord:
     relaxation: tuple[RelaxationStep, ...] = ()
     step: int = 0
     """Relaxation steps applied so far."""
+    target: str | None = None
+    """For one named agent only (Webex Queue To Agent): it waits in that agent's personal
+    line, not in `queue`'s (which it is reported in)."""
     state: ContactState = ContactState.QUEUED
     agent_id: str | None = None
     connected_at: float = 0.0
@@ -44,3 +47,4 @@ class AgentRecord:
     queues: tuple[str, ...] = ()
     skills: dict[str, str] = field(default_factory=dict)
     """Normal-form skill values (from the configuration)."""
+    email: str | None = None

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from dipflow.center import reporting
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
+    AgentUnavailable,
     CenterError,
     CenterStoreError,
     ContactExists,
@@ -45,6 +46,7 @@ from dipflow.center.model import (
     CenterSnapshot,
     ContactState,
     Notification,
+    QueueStatistics,
     QueueStatus,
     notification_from_dict,
 )
@@ -129,6 +131,8 @@ class RedisCenterStore:
                 raise InvalidTransition(agent_id, str(result["state"]), str(result["action"]))
             if result["error"] == "exists":
                 raise ContactExists(args[0])
+            if result["error"] == "agent_unavailable":
+                raise AgentUnavailable(str(args[-2]), str(result["state"]))
             raise CenterStoreError(f"redis: {op}: {result['error']}")
         return result
 
@@ -148,11 +152,16 @@ class RedisCenterStore:
         data: Mapping[str, str],
         skills: Sequence[SkillRequirement] = (),
         relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
         now: float,
     ) -> list[Notification]:
         effective = self.validator.enqueue(call_id, queue, priority, max_wait_s, fallback_queue)
         self.validator.skills(skills, relaxation)
         wait, fallback = effective
+        if agent is not None:
+            self.validator.named_agent(agent, skills, relaxation)
+            wait, fallback = None, None  # see CenterCore.enqueue
         return await self._notes(
             "enqueue",
             now,
@@ -164,6 +173,8 @@ class RedisCenterStore:
             json.dumps({str(k): str(v) for k, v in data.items()}),
             _requirements_text(skills),
             json.dumps([[repr(s.after_s), _requirements_text(s.requirements)] for s in relaxation]),
+            agent or "",
+            "1" if park else "0",
         )
 
     async def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -238,6 +249,20 @@ class RedisCenterStore:
             now=now,
         )
 
+    async def queue_statistics(self, queue: str, call_id: str, now: float) -> QueueStatistics:
+        self.validator.queue(queue)
+        raw = await self._run("stats", now, queue, call_id)
+        return reporting.queue_statistics(
+            queue=queue,
+            waiting=int(raw["waiting"]),
+            staffed=int(raw["staffed"]),
+            available=int(raw["available"]),
+            oldest_entered_at=float(raw["oldest"]) if raw["oldest"] else None,
+            position=int(raw["position"]),
+            aht_s=float(raw["aht"]),
+            now=now,
+        )
+
     async def snapshot(self, now: float) -> CenterSnapshot:
         config = self.validator.config
         raw = await self._run(
@@ -276,8 +301,9 @@ class RedisCenterStore:
                 since=float(since),
                 call_id=str(call) or None,
                 teams=tuple(json.loads(teams)),
+                parked=tuple(str(p) for p in _as_list(parked)),
             )
-            for agent_id, state, reason, since, call, teams in _as_list(raw["agents"])
+            for agent_id, state, reason, since, call, teams, parked in _as_list(raw["agents"])
         )
         return CenterSnapshot(taken_at=now, queues=queues, agents=agents)
 

@@ -47,6 +47,22 @@ class Validator:
             fallback_queue if fallback_queue is not None else config.fallback_queue,
         )
 
+    def queue(self, queue: str) -> None:
+        if queue not in self._queues:
+            raise UnknownQueue(queue)
+
+    def named_agent(
+        self,
+        agent_id: str,
+        requirements: Sequence[SkillRequirement],
+        relaxation: Sequence[RelaxationStep],
+    ) -> None:
+        """A contact for one agent: a configured agent, and no skills (the flow chose the
+        agent already)."""
+        self.agent(agent_id)
+        if requirements or relaxation:
+            raise InvalidArgument("a contact for a named agent takes no skill requirements")
+
     def agent(self, agent_id: str) -> AgentConfig:
         agent = self._agents.get(agent_id)
         if agent is None:
