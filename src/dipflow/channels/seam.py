@@ -49,6 +49,32 @@ class CallHandle(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundCall:
+    """A call the runtime asks a channel to place (a courtesy callback)."""
+
+    call_id: str
+    """The contact this leg belongs to (its session receives the leg's events)."""
+    number: str
+    caller_id: str | None = None
+    """The number shown to the callee (Set Caller ID, the callback's ANI); None: the
+    channel's own."""
+
+
+class OutboundChannel(Protocol):
+    """A channel that places calls (a SIP trunk). The runtime asks it for callbacks."""
+
+    def can_dial(self, number: str) -> bool:
+        """Whether this channel can reach `number` at all (a route exists)."""
+        ...
+
+    async def dial(self, call: OutboundCall, handle: CallHandle) -> ChannelCall:
+        """Ring `call.number` and return the answered leg, whose events (digits, the
+        callee hanging up) go to `handle`. Raises `ChannelError` when it is not answered
+        (busy, no answer, refused, no route)."""
+        ...
+
+
 class CallHost(Protocol):
     """The runtime, as channels see it."""
 

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from dipflow.center.errors import CenterError, CenterStoreError
+from dipflow.center.errors import CenterError, CenterStoreError, UnknownAgent
 from dipflow.center.model import (
     IDLE_REASON_RONA,
     AgentStateChanged,
@@ -42,8 +42,8 @@ from dipflow.center.model import (
 from dipflow.center.service import ContactCenter
 from dipflow.center.skills import RelaxationStep, SkillRequirement
 from dipflow.channels.seam import AgentEndpoint
-from dipflow.engine.commands import Dequeue, Enqueue, SkillNeed
-from dipflow.engine.events import AgentOffered, QueueFailed, QueueUpdated
+from dipflow.engine.commands import Dequeue, Enqueue, LookupQueue, SkillNeed
+from dipflow.engine.events import AgentOffered, QueueFailed, QueueLookedUp, QueueUpdated
 from dipflow.runtime.notices import CallPhase
 from dipflow.runtime.session import CallSession
 
@@ -94,6 +94,13 @@ class CenterLink:
     async def enqueue(self, session: CallSession, command: Enqueue) -> None:
         """Raises `CenterError` (the session turns it into `QueueFailed`)."""
         session.facts.last_enqueue = command
+        agent: str | None = None
+        if command.agent is not None:
+            # Queue To Agent: the agent named by id, email or name; one the center does not
+            # know is refused (the flow takes its recovery queue), never routed elsewhere.
+            agent = self._center.find_agent(command.agent, command.agent_lookup)
+            if agent is None:
+                raise UnknownAgent(f"{command.agent} ({command.agent_lookup})")
         skills, relaxation = self._requirements(session, command)
         await self._center.enqueue(
             session.call_id,
@@ -104,6 +111,22 @@ class CenterLink:
             data=dict(command.data),
             skills=skills,
             relaxation=relaxation,
+            agent=agent,
+            park=command.park,
+        )
+
+    async def lookup(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        """Webex Get Queue Info: the center's numbers for the queue, as this caller sees
+        them. Raises `CenterError` (an unknown queue, the store down): the flow fails."""
+        stats = await self._center.queue_statistics(command.queue, session.call_id)
+        return QueueLookedUp(
+            request_id=command.request_id,
+            position=stats.position,
+            estimated_wait_s=stats.estimated_wait_s,
+            calls_queued=stats.waiting,
+            agents_logged_on=stats.staffed,
+            agents_available=stats.available,
+            oldest_wait_s=stats.oldest_wait_s,
         )
 
     def _requirements(

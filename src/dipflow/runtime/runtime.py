@@ -19,12 +19,18 @@ from pathlib import Path
 from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall, OutboundCall, OutboundChannel
 from dipflow.connectors.org import flow_variables
 from dipflow.connectors.registry import Connectors
 from dipflow.engine import Engine
-from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
-from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
+from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest, LookupQueue, RequestCallback
+from dipflow.engine.events import (
+    AgentAnswered,
+    AgentDisconnected,
+    CallbackFailed,
+    HttpCompleted,
+    QueueLookedUp,
+)
 from dipflow.errors import DipflowError
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.loader import load_flow
@@ -111,6 +117,9 @@ class Runtime:
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
         self._center_link = CenterLink(center, self)
         self._started = False
+        self.outbound: OutboundChannel | None = None
+        """Where callbacks are placed (a trunk's outbound channel); None: callbacks fail
+        at once with `CallbackFailed`. The composition root sets it (`set_outbound`)."""
 
     # -- construction -------------------------------------------------------------------------
 
@@ -180,6 +189,10 @@ class Runtime:
             except Exception:
                 log.exception("runtime stop: %s failed", closer)
         self._started = False
+
+    def set_outbound(self, channel: OutboundChannel | None) -> None:
+        """The channel that places callbacks (built after the runtime, as SIP is)."""
+        self.outbound = channel
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -298,11 +311,17 @@ class Runtime:
         False when the offer is gone (taken back, caller hung up) or the bridge failed.
         """
         session = self._sessions.get(call_id)
-        if session is None or session.finished or session.facts.hung_up:
+        if session is None or session.finished:
+            return False
+        callback = session.facts.callback
+        leg_gone = session.facts.hung_up or session.facts.disconnected
+        if leg_gone and callback is None:
             return False
         if not await self._center_link.accept(agent_id, call_id):
             return False
         endpoint = self.agent_endpoint(agent_id)
+        if leg_gone and callback is not None and not await self._call_back(session, callback):
+            return False
         try:
             connected = await session.channel_call.connect_agent(endpoint)
         except ChannelError as exc:  # the channel could not place the leg: not a bug
@@ -324,6 +343,33 @@ class Runtime:
             ).observe(max(0.0, asyncio.get_running_loop().time() - queued_at))
         session.post(AgentAnswered(agent_id=agent_id, agent_name=endpoint.display_name))
         return True
+
+    async def _call_back(self, session: CallSession, callback: RequestCallback) -> bool:
+        """The agent took a callback whose caller has left: ring the caller's number. The
+        answered leg becomes the call's channel; a failure is `CallbackFailed` (the flow's
+        callback_failed event flow runs, then the contact ends)."""
+        outbound = self.outbound
+        reason = "no outbound channel is configured"
+        if outbound is not None:
+            call = OutboundCall(
+                call_id=session.call_id, number=callback.number, caller_id=callback.caller_id
+            )
+            try:
+                leg = await outbound.dial(call, session)
+            except ChannelError as exc:  # busy, no answer, refused: not a bug
+                reason = f"{callback.number} was not reached: {exc}"
+            except Exception as exc:  # a bug in the channel: logged, the flow still goes on
+                log.exception("call %s: the callback to %s failed", session.call_id, call.number)
+                reason = f"{callback.number} was not reached: {type(exc).__name__}"
+            else:
+                session.channel_call = leg
+                session.facts.hung_up = session.facts.disconnected = False
+                session.facts.callback = None
+                return True
+        log.info("call %s: callback failed: %s", session.call_id, reason)
+        self.metrics.session_errors.labels(where="callback").inc()
+        session.post(CallbackFailed(reason=reason))
+        return False
 
     async def agent_decline(self, agent_id: str, call_id: str) -> None:
         await self._center_link.decline(agent_id, call_id)
@@ -375,6 +421,18 @@ class _Services:
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None:
         await self._runtime._center_link.dequeue(session, command)
+
+    async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        return await self._runtime._center_link.lookup(session, command)
+
+    def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
+        outbound = self._runtime.outbound
+        if outbound is None:
+            return "no outbound channel is configured (a callback needs a trunk to call out)"
+        if not outbound.can_dial(command.number):
+            return f"the outbound channel has no route to {command.number!r}"
+        session.facts.callback = command
+        return None
 
     async def session_ended(self, session: CallSession) -> None:
         try:

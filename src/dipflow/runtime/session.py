@@ -104,6 +104,15 @@ class SessionServices(Protocol):
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None: ...
 
+    async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        """Queue statistics (raises `CenterError`: the flow takes its failure output)."""
+        ...
+
+    def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
+        """Keep the callback for when an agent takes the contact; the reason it cannot
+        be placed at all (no outbound channel), or None."""
+        ...
+
     async def session_ended(self, session: CallSession) -> None:
         """Center clean-up (abandon or end_contact) and bookkeeping; must not raise."""
         ...
@@ -139,6 +148,8 @@ class CallFacts:
     disconnected: bool = False
     last_enqueue: Enqueue | None = None
     """The queueing in force (to requeue the caller when an agent's leg fails)."""
+    callback: RequestCallback | None = None
+    """A callback waiting for an agent: the caller's leg may be gone, the contact is not."""
 
 
 class CallSession:
@@ -188,8 +199,10 @@ class CallSession:
         if isinstance(event, CallerHungUp) and not self.facts.hung_up:
             self.facts.hung_up = True
             # The engine finishes a call soon after the caller leaves (contact_ended may
-            # still post a record); if it never does, do not keep the call forever.
-            self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
+            # still post a record); if it never does, do not keep the call forever. A
+            # caller waiting for a callback has left on purpose: the contact lives on.
+            if self.facts.callback is None:
+                self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
 
     def _end_stuck_call(self) -> None:
@@ -362,11 +375,6 @@ class CallSession:
                     await self.channel_call.execute(command)
             case HttpRequest():
                 self._spawn(self._http(command))
-            case Enqueue() if command.agent is not None:
-                # The center routes by queue only: a contact for one named agent must not
-                # go to another agent, so the flow takes its recovery queue (or error).
-                reason = "routing to a named agent is not supported"
-                self.post(QueueFailed(queue=command.queue, reason=reason))
             case Enqueue():
                 self.facts.queue = command.queue
                 self.facts.queued_at = self._loop.time()
@@ -385,7 +393,13 @@ class CallSession:
                 self._cancel_timer(command.timer_id)
             case CallFinished():
                 await self._shutdown("finished")
-            case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
+            case LookupQueue():
+                self.post(await self._services.lookup_queue(self, command))
+            case RequestCallback():
+                reason = self._services.request_callback(self, command)
+                if reason is not None:
+                    self.post(CallbackFailed(reason=reason))
+            case Transfer() | StartVirtualAgent():
                 # Not carried out here yet: the engine takes the activity's failure path
                 # now rather than after its guard timer.
                 failure = refused(command, f"{type(command).__name__} is not supported here yet")
