@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dipflow.errors import ConfigError as ConfigError
-from dipflow.runtime._foreign import CenterConfig, ConnectorConfig, SipSettings
+from dipflow.runtime._foreign import BotSettings, CenterConfig, ConnectorConfig, SipSettings
 from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
 from dipflow.runtime.passwords import is_password_hash
 from dipflow.runtime.yamlloc import LocatedYaml, Location, YamlSourceError, load_located_file
@@ -112,6 +112,8 @@ class DipflowConfig(_Strict):
 
     flows: list[FlowBinding] = Field(min_length=1)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
+    virtual_agents: list[BotSettings] = Field(default_factory=list)
+    """Bots a flow's Virtual Agent activity may name (`kind: webhook` or `rules`)."""
     center: CenterConfig
     users: list[DesktopUser] = Field(default_factory=list)
     web: WebSettings = Field(default_factory=WebSettings)

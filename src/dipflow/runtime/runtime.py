@@ -20,6 +20,7 @@ from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import AgentEndpoint, ChannelCall, OutboundCall, OutboundChannel
+from dipflow.connectors.bots import VirtualAgent, build_bot
 from dipflow.connectors.org import flow_variables
 from dipflow.connectors.registry import Connectors
 from dipflow.engine import Engine
@@ -34,7 +35,7 @@ from dipflow.engine.events import (
 from dipflow.errors import DipflowError
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.loader import load_flow
-from dipflow.flow.model import Flow, HttpRequestActivity
+from dipflow.flow.model import Flow, HttpRequestActivity, VirtualAgentActivity
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
@@ -82,6 +83,16 @@ def _connectors_named(flow: Flow) -> set[str]:
     }
 
 
+def _bots_named(flow: Flow) -> set[str]:
+    """The virtual agents a flow's activities name."""
+    named = set()
+    for activities in [flow.activities, *(e.activities for e in flow.event_flows.values())]:
+        for activity in activities.values():
+            if isinstance(activity, VirtualAgentActivity) and activity.connector:
+                named.add(activity.connector)
+    return named
+
+
 def resolve_flow_path(reference: str, base_dir: Path) -> Path:
     """A bundled flow name or a path (relative to the configuration file)."""
     looks_like_path = "/" in reference or reference.endswith((".yaml", ".yml", ".json"))
@@ -104,6 +115,7 @@ class Runtime:
         store: CallStateStore,
         routes: list[_FlowRoute],
         metrics: RuntimeMetrics | None = None,
+        bots: Mapping[str, VirtualAgent] | None = None,
     ) -> None:
         self.config = config
         self.center = center
@@ -117,6 +129,8 @@ class Runtime:
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
         self._center_link = CenterLink(center, self)
         self._started = False
+        self.bots: dict[str, VirtualAgent] = dict(bots or {})
+        """Virtual-agent connectors by name (`virtual_agents:`)."""
         self.outbound: OutboundChannel | None = None
         """Where callbacks are placed (a trunk's outbound channel); None: callbacks fail
         at once with `CallbackFailed`. The composition root sets it (`set_outbound`)."""
@@ -155,6 +169,22 @@ class Runtime:
         except DipflowError as exc:  # a missing secret, a duplicate name (ConnectorError)
             raise RuntimeStartError(str(exc)) from exc
         prompts = make_prompts(config.media)
+        bots: dict[str, VirtualAgent] = {}
+        for settings in config.virtual_agents:
+            if settings.name in bots:
+                raise RuntimeStartError(f"virtual agent {settings.name!r} is defined twice")
+            try:
+                bots[settings.name] = build_bot(settings, config.base_dir)
+            except DipflowError as exc:  # a rules file that does not load
+                raise RuntimeStartError(f"virtual agent {settings.name!r}: {exc}") from exc
+        for route in routes:
+            for name in sorted(_bots_named(route.flow) - set(bots)):
+                log.warning(
+                    "flow %r names the virtual agent %r, which virtual_agents: does not "
+                    "define: its calls will take the activity's error output",
+                    route.binding.flow,
+                    name,
+                )
         return cls(
             config=config,
             center=center,
@@ -162,6 +192,7 @@ class Runtime:
             connectors=connectors,
             store=store,
             routes=routes,
+            bots=bots,
         )
 
     async def start(self) -> None:
@@ -183,7 +214,12 @@ class Runtime:
                 except (TimeoutError, asyncio.CancelledError):
                     log.warning("call %s did not stop in time", session.call_id)
         await self._center_link.stop()
-        for closer in (self.connectors.aclose, self.store.aclose):
+        closers = [
+            self.connectors.aclose,
+            self.store.aclose,
+            *(b.aclose for b in self.bots.values()),
+        ]
+        for closer in closers:
             try:
                 await closer()
             except Exception:
@@ -424,6 +460,9 @@ class _Services:
 
     async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
         return await self._runtime._center_link.lookup(session, command)
+
+    def virtual_agent(self, name: str) -> VirtualAgent | None:
+        return self._runtime.bots.get(name)
 
     def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
         outbound = self._runtime.outbound

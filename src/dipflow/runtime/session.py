@@ -22,6 +22,7 @@ from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
 from dipflow.channels.seam import ChannelCall
+from dipflow.connectors.bots import VirtualAgent
 from dipflow.engine.commands import (
     CallFinished,
     CancelTimer,
@@ -64,6 +65,7 @@ from dipflow.engine.events import (
 from dipflow.engine.refusals import refused
 from dipflow.engine.state import CallState
 from dipflow.errors import DipflowError
+from dipflow.runtime.botlink import BotConversation
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
@@ -106,6 +108,10 @@ class SessionServices(Protocol):
 
     async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
         """Queue statistics (raises `CenterError`: the flow takes its failure output)."""
+        ...
+
+    def virtual_agent(self, name: str) -> VirtualAgent | None:
+        """The virtual-agent connector `name`; None when the deployment has none such."""
         ...
 
     def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
@@ -186,6 +192,9 @@ class CallSession:
         # Every line about this call carries its id as a field (JSON logs: "call_id").
         self._log = logging.LoggerAdapter(log, {"call_id": facts.call_id})
         self.task: asyncio.Task[None] | None = None
+        self._bot: BotConversation | None = None
+        """The virtual-agent conversation in progress: it takes the caller's keys."""
+        self._bot_task: asyncio.Task[None] | None = None
 
     # -- CallHandle ---------------------------------------------------------------------------
 
@@ -260,6 +269,11 @@ class CallSession:
         steps = 0
         while not self._finished:
             event = await self._events.get()
+            if self._bot is not None:
+                if self._bot.takes(event):
+                    continue  # the bot's prompt ended, or the caller answered the bot
+                if isinstance(event, CallerHungUp) and self._bot_task is not None:
+                    self._bot_task.cancel()  # nobody to talk to
             self._before_step(event)
             self.state, commands = self._engine.step(
                 self._started_state(), event, self._loop.time()
@@ -399,7 +413,9 @@ class CallSession:
                 reason = self._services.request_callback(self, command)
                 if reason is not None:
                     self.post(CallbackFailed(reason=reason))
-            case Transfer() | StartVirtualAgent():
+            case StartVirtualAgent():
+                self._start_bot(command)
+            case Transfer():
                 # Not carried out here yet: the engine takes the activity's failure path
                 # now rather than after its guard timer.
                 failure = refused(command, f"{type(command).__name__} is not supported here yet")
@@ -409,6 +425,46 @@ class CallSession:
                 pass  # for the transcript, which reads it from the step
             case _:
                 assert_never(command)
+
+    def _start_bot(self, command: StartVirtualAgent) -> None:
+        bot = self._services.virtual_agent(command.connector)
+        if bot is None:
+            reason = (
+                f"no virtual agent named {command.connector!r} is configured "
+                "(virtual_agents: in dipflow.yaml)"
+            )
+            failure = refused(command, reason)
+            if failure is not None:
+                self.post(failure)
+            return
+        if self._bot_task is not None:
+            self._bot_task.cancel()  # a new conversation replaces a lost one
+        conversation = BotConversation(
+            bot=bot,
+            command=command,
+            call_id=self.call_id,
+            ani=self.facts.ani,
+            dnis=self.facts.dnis,
+            play=self._bot_says,
+            post=self.post,
+        )
+        self._bot = conversation
+
+        async def talk() -> None:
+            try:
+                await conversation.run()
+            finally:
+                if self._bot is conversation:
+                    self._bot, self._bot_task = None, None
+
+        task = asyncio.create_task(talk(), name=f"bot-{self.call_id}")
+        self._bot_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _bot_says(self, command: Play) -> None:
+        if not self.facts.disconnected:
+            await self.channel_call.execute(command)
 
     def _screen_pop(self, command: ScreenPop) -> None:
         agent_id = command.agent_id or self.facts.agent_id
