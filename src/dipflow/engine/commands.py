@@ -175,6 +175,14 @@ class StartVirtualAgent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GoToFlow:
+    """Continue the call in the flow named `flow`, from its start (Webex GoTo). The
+    runtime swaps the call's engine; this engine's part of the call is over."""
+
+    flow: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScreenPop:
     """Open `url` for the answering agent only."""
 
@@ -228,6 +236,7 @@ Command = (
     | RequestCallback
     | Transfer
     | StartVirtualAgent
+    | GoToFlow
     | ScreenPop
     | SetTimer
     | CancelTimer

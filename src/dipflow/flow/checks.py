@@ -67,6 +67,8 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "callback": ("number", "caller_id", "queue"),
     "blind_transfer": ("destination",),
     "set_caller_id": ("caller_id", "name"),
+    "subflow": ("inputs",),
+    "goto": ("flow",),
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 

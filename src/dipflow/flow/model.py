@@ -672,6 +672,38 @@ class FeedbackActivity(ActivityBase):
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
 
 
+class SubflowActivity(ActivityBase):
+    """Run another flow's main graph (a subflow) and come back (Webex Subflow).
+
+    `flow` names a flow of the deployment's flow library (a name or a Webex subflow id
+    the library maps). `inputs` set the subflow's variables before it runs (variable ->
+    template); `returns` copy them back after (this flow's variable -> the subflow's).
+    The subflow's variables join the call's (a name both flows declare is refused when
+    the flow is loaded). Its end (`end`, or an unwired ordinary output) returns here
+    through `out`; a failure inside it that it does not handle takes `error`."""
+
+    kind: Literal["subflow"]
+    flow: str
+    inputs: dict[str, str] = Field(default_factory=dict)
+    returns: dict[str, str] = Field(default_factory=dict)
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class GoToActivity(ActivityBase):
+    """Continue the call in another flow, from its start (Webex GoTo).
+
+    `flow` (a template) names a flow of the deployment (bound to a number or in its
+    flow library). The target starts as for a new contact of the same caller (its own
+    variables and event flows); a queued contact leaves its queue first. A flow that
+    does not exist takes `error` at once."""
+
+    kind: Literal["goto"]
+    flow: str
+    outputs: ClassVar[tuple[str, ...]] = ("error",)
+    default_output: ClassVar[str | None] = None
+
+
 class UnsupportedActivity(ActivityBase):
     """An imported activity dipflow cannot run (`--allow-partial`): it keeps every output
     of the activity it stands for (`original_outputs`, so a stubbed menu keeps its digit
@@ -730,6 +762,8 @@ Activity = Annotated[
     | BlindTransferActivity
     | SetCallerIdActivity
     | FeedbackActivity
+    | SubflowActivity
+    | GoToActivity
     | UnsupportedActivity,
     Field(discriminator="kind"),
 ]
@@ -761,6 +795,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "blind_transfer",
     "set_caller_id",
     "feedback",
+    "subflow",
+    "goto",
     "unsupported",
 )
 

@@ -112,6 +112,10 @@ class DipflowConfig(_Strict):
 
     flows: list[FlowBinding] = Field(min_length=1)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
+    flow_library: dict[str, str] = Field(default_factory=dict)
+    """Flows reached by name only: subflows and GoTo targets (`name: path or bundled
+    name`). A Webex subflow id may be a name too. Bound flows are reachable by their
+    own `name` as well."""
     virtual_agents: list[BotSettings] = Field(default_factory=list)
     """Bots a flow's Virtual Agent activity may name (`kind: webhook` or `rules`)."""
     center: CenterConfig

@@ -34,6 +34,7 @@ from dipflow.engine.events import (
 )
 from dipflow.errors import DipflowError
 from dipflow.flow.bundled import bundled_path
+from dipflow.flow.library import goto_names, subflows_needed
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity, VirtualAgentActivity
 from dipflow.media.prompts import PromptRenderer
@@ -83,6 +84,48 @@ def _connectors_named(flow: Flow) -> set[str]:
     }
 
 
+def _load(reference: str, config: DipflowConfig) -> Flow:
+    try:
+        return load_flow(resolve_flow_path(reference, config.base_dir))
+    # DipflowError: a flow that does not load (FlowError); Lookup: no bundled flow of that
+    # name; OS: the file cannot be read.
+    except (DipflowError, LookupError, OSError) as exc:
+        raise RuntimeStartError(f"flow {reference!r}: {exc}") from exc
+
+
+def _engine(
+    flow: Flow,
+    config: DipflowConfig,
+    overrides: Mapping[str, object],
+    queues: Mapping[str, str],
+    by_name: Mapping[str, Flow],
+) -> Engine:
+    """The engine of `flow`, with the subflows it calls and the flows it may go to."""
+    subflows, missing = subflows_needed(flow, by_name)
+    for name in sorted(missing):
+        log.warning("flow %r calls subflow %r, which flow_library: does not have: "
+                    "its Subflow activities will take error", flow.name, name)  # fmt: skip
+    for name in sorted(goto_names(flow) - set(by_name)):
+        log.warning("flow %r goes to flow %r, which no binding or flow_library: has: "
+                    "its GoTo will take error", flow.name, name)  # fmt: skip
+    for each in [flow, *subflows.values()]:
+        unknown = sorted(_connectors_named(each) - {c.name for c in config.connectors})
+        if unknown:
+            raise RuntimeStartError(
+                f"flow {each.name!r} uses connector(s) {', '.join(unknown)} "
+                "that the configuration does not define (connectors:)"
+            )
+    try:
+        variables = flow_variables(flow, config.connectors, dict(overrides))
+        return Engine(
+            flow, variables=variables, queues=queues, subflows=subflows, goto_targets=by_name
+        )
+    # DipflowError: an organisation setting the flow does not declare, a variable a
+    # subflow declares too (EngineError).
+    except DipflowError as exc:
+        raise RuntimeStartError(f"flow {flow.name!r}: {exc}") from exc
+
+
 def _bots_named(flow: Flow) -> set[str]:
     """The virtual agents a flow's activities name."""
     named = set()
@@ -116,6 +159,7 @@ class Runtime:
         routes: list[_FlowRoute],
         metrics: RuntimeMetrics | None = None,
         bots: Mapping[str, VirtualAgent] | None = None,
+        goto: Mapping[str, tuple[EngineLike, TraceView]] | None = None,
     ) -> None:
         self.config = config
         self.center = center
@@ -130,6 +174,8 @@ class Runtime:
         self._center_link = CenterLink(center, self)
         self._started = False
         self.bots: dict[str, VirtualAgent] = dict(bots or {})
+        self._goto: dict[str, tuple[EngineLike, TraceView]] = dict(goto or {})
+        """Engines by flow name, for GoTo (bound flows by their name, the library's)."""
         """Virtual-agent connectors by name (`virtual_agents:`)."""
         self.outbound: OutboundChannel | None = None
         """Where callbacks are placed (a trunk's outbound channel); None: callbacks fail
@@ -142,25 +188,20 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
+        library = {
+            name: _load(reference, config) for name, reference in config.flow_library.items()
+        }
+        bound = [_load(binding.flow, config) for binding in config.flows]
+        by_name = {**{flow.name: flow for flow in bound}, **library}
         routes = []
-        for binding in config.flows:
-            try:
-                path = resolve_flow_path(binding.flow, config.base_dir)
-                flow = load_flow(path)
-                variables = flow_variables(flow, config.connectors, binding.variables)
-                engine = Engine(flow, variables=variables, queues=binding.queues)
-            # DipflowError: a flow that does not load (FlowError), an organisation setting
-            # the flow does not declare (EngineError); Lookup: no bundled flow of that
-            # name; OS: the file cannot be read.
-            except (DipflowError, LookupError, OSError) as exc:
-                raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
-            missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
-            if missing:
-                raise RuntimeStartError(
-                    f"flow {binding.flow!r} uses connector(s) {', '.join(missing)} "
-                    "that the configuration does not define (connectors:)"
-                )
-            routes.append(_FlowRoute(binding, flow, engine))
+        goto: dict[str, tuple[EngineLike, TraceView]] = {}
+        for binding, flow in zip(config.flows, bound, strict=True):
+            engine = _engine(flow, config, binding.variables, binding.queues, by_name)
+            route = _FlowRoute(binding, flow, engine)
+            routes.append(route)
+            goto.setdefault(flow.name, (engine, route.trace_view))
+        for name, flow in library.items():
+            goto[name] = (_engine(flow, config, {}, {}, by_name), TraceView(flow))
         center_store = make_center_store(config.store)
         center = ContactCenter(config.center, center_store)
         store = CenterCallStore(center_store)
@@ -193,6 +234,7 @@ class Runtime:
             store=store,
             routes=routes,
             bots=bots,
+            goto=goto,
         )
 
     async def start(self) -> None:
@@ -463,6 +505,9 @@ class _Services:
 
     def virtual_agent(self, name: str) -> VirtualAgent | None:
         return self._runtime.bots.get(name)
+
+    def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
+        return self._runtime._goto.get(flow)
 
     def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
         outbound = self._runtime.outbound

@@ -30,6 +30,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
     LookupQueue,
     Notice,
@@ -63,7 +64,7 @@ from dipflow.engine.events import (
     VirtualAgentEnded,
 )
 from dipflow.engine.refusals import refused
-from dipflow.engine.state import CallState
+from dipflow.engine.state import CallState, TraceEntry
 from dipflow.errors import DipflowError
 from dipflow.runtime.botlink import BotConversation
 from dipflow.runtime.logs import SECRETS
@@ -79,7 +80,9 @@ HANGUP_GRACE_S = 300.0
 class EngineLike(Protocol):
     """`dipflow.engine.Engine` as the session drives it."""
 
-    def start(self, event: CallStarted, now: float) -> tuple[CallState, Sequence[Command]]: ...
+    def start(
+        self, event: CallStarted, now: float, *, history: Sequence[TraceEntry] = ()
+    ) -> tuple[CallState, Sequence[Command]]: ...
 
     def step(
         self, state: CallState, event: Event, now: float
@@ -112,6 +115,10 @@ class SessionServices(Protocol):
 
     def virtual_agent(self, name: str) -> VirtualAgent | None:
         """The virtual-agent connector `name`; None when the deployment has none such."""
+        ...
+
+    def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
+        """The engine of the flow named `flow` (GoTo); None when there is none."""
         ...
 
     def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
@@ -415,6 +422,8 @@ class CallSession:
                     self.post(CallbackFailed(reason=reason))
             case StartVirtualAgent():
                 self._start_bot(command)
+            case GoToFlow():
+                await self._go_to(command.flow)
             case Transfer():
                 # Not carried out here yet: the engine takes the activity's failure path
                 # now rather than after its guard timer.
@@ -461,6 +470,33 @@ class CallSession:
         self._bot_task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _go_to(self, name: str) -> None:
+        """GoTo: the call goes on in `name`'s engine, from its start; the trace goes on."""
+        found = self._services.engine_for(name)
+        if found is None:  # the engine checked the name: a deployment changed under it
+            self._log.error("call %s: no engine for flow %r to go to", self.call_id, name)
+            await self._shutdown("goto")
+            return
+        old = self._started_state()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._bot_task is not None:
+            self._bot_task.cancel()
+        self._engine, self.trace_view = found
+        self.facts.phase = CallPhase.IVR
+        self.facts.queue = None
+        self.facts.last_enqueue = None
+        started = CallStarted(
+            call_id=self.facts.call_id,
+            ani=self.facts.ani,
+            dnis=self.facts.dnis,
+            channel=self.facts.channel,
+            started_at=self.facts.started_at,
+        )
+        self.state, commands = self._engine.start(started, self._loop.time(), history=old.trace)
+        await self._after_step(started, commands)
 
     async def _bot_says(self, command: Play) -> None:
         if not self.facts.disconnected:
@@ -558,6 +594,8 @@ def _failure_event(command: Command, exc: Exception) -> Event | None:
             )
         case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
             return refused(command, reason)
+        case GoToFlow():
+            return None
         case Notice():
             return None
         case (

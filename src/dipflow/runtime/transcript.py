@@ -21,6 +21,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
     LookupQueue,
     Notice,
@@ -92,6 +93,8 @@ class TranscriptKind(StrEnum):
     TRANSFER = "transfer"
     VIRTUAL_AGENT = "virtual_agent"
     QUEUE_LOOKUP = "queue_lookup"
+    GOTO = "goto"
+    """The call went on in another flow (GoTo)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,6 +264,8 @@ class _Builder:
             case LookupQueue():
                 text = f"statistics of {command.queue}"
                 self.add(at, Party.QUEUE, TranscriptKind.QUEUE_LOOKUP, text)
+            case GoToFlow():
+                self.add(at, Party.IVR, TranscriptKind.GOTO, f"go to flow {command.flow}")
             case StopMedia() | Dequeue() | SetTimer() | CancelTimer():
                 pass  # heard (or not) through the entries around them
             case _:

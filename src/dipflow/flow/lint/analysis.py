@@ -22,6 +22,7 @@ from dipflow.flow.model import (
     ConditionActivity,
     EventFlow,
     Flow,
+    GoToActivity,
     HttpRequestActivity,
     MenuActivity,
     ParseActivity,
@@ -33,6 +34,7 @@ from dipflow.flow.model import (
     ScreenPopActivity,
     SetCallerIdActivity,
     SetVariableActivity,
+    SubflowActivity,
     VirtualAgentActivity,
 )
 
@@ -172,6 +174,10 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return [("destination", activity.destination)]
         case SetCallerIdActivity():
             return [("caller_id", activity.caller_id), *_strings("name", activity.name)]
+        case SubflowActivity():
+            return list(_strings("inputs", activity.inputs))
+        case GoToActivity():
+            return [("flow", activity.flow)]
     return []
 
 
@@ -241,4 +247,6 @@ def variables_written(activity: ActivityBase) -> set[str]:
         return {activity.variable}
     if isinstance(activity, HttpRequestActivity | ParseActivity):
         return {output.variable for output in activity.parse}
+    if isinstance(activity, SubflowActivity):
+        return set(activity.returns)
     return set()

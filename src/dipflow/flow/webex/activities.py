@@ -502,8 +502,6 @@ CONVERTERS: dict[str, Converter] = {
         "businessHoursId (the schedule lives in Control Hub, the export has only its id: "
         "write it as a `business_hours` activity with its `schedule`)"
     ),
-    "hand-off": _not_here("handOffFlow (GoTo another entry point: dipflow runs one flow)"),
-    "subflow-handoff": _not_here("subflowVersion (subflows are not supported yet)"),
     "start-media-stream": _not_here("mediaDestinationId (media streaming is not supported yet)"),
     "NewPhoneContact": _start,
     "NewContact": _start,
@@ -526,6 +524,8 @@ CONVERTERS: dict[str, Converter] = {
     "disconnect-contact": _disconnect,
     "screen-pop": _screen_pop,
     "end": _end,
+    "end-subflow": _end,
+    "NewSubFlowStart": _start,
 }
 
 # Flow Designer link `conditionExpr` -> native output name, where they differ.

@@ -28,6 +28,7 @@ from dipflow.flow.model import (
     EndActivity,
     FeedbackActivity,
     Flow,
+    GoToActivity,
     HttpRequestActivity,
     MenuActivity,
     ParseActivity,
@@ -41,11 +42,13 @@ from dipflow.flow.model import (
     SetCallerIdActivity,
     SetVariableActivity,
     StartActivity,
+    SubflowActivity,
     UnsupportedActivity,
     VirtualAgentActivity,
 )
 from dipflow.flow.webex.activities import WEBEX_DEFAULT_MUSIC
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
+from dipflow.flow.webex.handoff import export_goto, export_subflow
 from dipflow.flow.webex.importer import EVENT_NAMES
 from dipflow.flow.webex.skills import export_priority, export_skills
 
@@ -238,6 +241,10 @@ class _Exporter:
                 return {"activityName": "SetCallerID", "callerId": activity.caller_id}
             case FeedbackActivity():
                 return {"activityName": "Feedback-V2", "surveyMethod": activity.survey}
+            case GoToActivity():
+                return export_goto(activity.flow)
+            case SubflowActivity():
+                return export_subflow(activity.flow, activity.inputs, activity.returns)
             case UnsupportedActivity():
                 return {**activity.properties, "activityName": activity.original_kind}
         self.problem(ident, f"a {activity.kind} has no Flow Designer equivalent")

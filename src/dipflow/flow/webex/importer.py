@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from dipflow.flow.checks import KIND_CLASSES
 from dipflow.flow.model import NEVER_RAISED, EventName, Flow
-from dipflow.flow.webex.activities import CONVERTERS, ImportOptions, native_output
+from dipflow.flow.webex import handoff
+from dipflow.flow.webex.activities import CONVERTERS, Converter, ImportOptions, native_output
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
 
 # Flow Designer event names -> dipflow event flows.
@@ -36,8 +37,15 @@ NEVER_RAISED_NOTE = (
     "Webex raises {event} for outbound campaigns, which dipflow does not run: this event "
     "flow is kept as imported and never runs here."
 )
-START_KINDS = frozenset({"NewPhoneContact", "NewContact"})
-"""The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact)."""
+START_KINDS = frozenset({"NewPhoneContact", "NewContact", "NewSubFlowStart"})
+"""The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact);
+`NewSubFlowStart` in a subflow's export."""
+
+ALL_CONVERTERS: dict[str, Converter] = {
+    **CONVERTERS,
+    "hand-off": handoff.goto,
+    "subflow-handoff": handoff.subflow,
+}
 
 _VARIABLE_TYPES = {
     "STRING": "string",
@@ -168,7 +176,7 @@ class _Importer:
 
     def convert(self, activity: Mapping[str, Any]) -> dict[str, Any]:
         kind = self.activity_kind(activity)
-        converter = CONVERTERS.get(kind)
+        converter = ALL_CONVERTERS.get(kind)
         origin = f"webex:{activity['id']}"
         description = activity["properties"].get("description")
         if converter is None:
