@@ -121,3 +121,47 @@ async def test_a_subflow_declaring_a_variable_of_the_flow_stops_the_start(
     )
     with pytest.raises(RuntimeStartError, match="declares variable 'Open'"):
         await library_runtime(emulator, tmp_path, library)
+
+
+async def test_the_configuration_maps_a_schedule_id_to_working_hours(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """An imported Business Hours names its Control Hub schedule by id; `schedules:` of
+    dipflow.yaml gives it (here a holiday around today, so the branch is certain)."""
+    import datetime as dt
+
+    flow = write(
+        tmp_path / "hours.yaml",
+        "Hours",
+        {
+            "Open": {"kind": "business_hours", "schedule_id": "ch-123",
+                     "on": {"working_hours": "Say", "holidays": "Holiday", "default": "Say"}},
+            "Holiday": {"kind": "play_message", "prompt": {"text": "closed for the holiday"},
+                        "next": "Bye"},
+            "Say": {"kind": "play_message", "prompt": {"text": "hello"}, "next": "Bye"},
+            "Bye": {"kind": "disconnect_contact"},
+        },
+        schedules={"ch-123": None},
+    )  # fmt: skip
+    today = dt.datetime.now(dt.UTC).date()
+    base = demo_config(emulator=emulator, tts="silent", web_port=0, flow=str(flow))
+    data = base.model_dump(mode="json")
+    data["schedules"] = {
+        "ch-123": {
+            "timezone": "UTC",
+            "holidays": [{"name": "test", "start": str(today - dt.timedelta(days=1)),
+                          "end": str(today + dt.timedelta(days=1))}],
+        }
+    }  # fmt: skip
+    config = DipflowConfig.model_validate({**data, "base_dir": tmp_path})
+    runtime = await Runtime.create(config, environ=demo_environ(emulator))
+    await runtime.start()
+    try:
+        caller = SimCaller()
+        session = runtime.start_call(caller, ani="+14155550123", dnis=DNIS, channel="sim")
+        caller.attach(session)
+        await asyncio.wait_for(session.done.wait(), 10)
+        said = [line.text for line in caller.transcript if line.speaker is Speaker.IVR]
+        assert said == ["closed for the holiday"]
+    finally:
+        await runtime.stop()

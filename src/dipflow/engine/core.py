@@ -54,6 +54,7 @@ from dipflow.flow.model import (
     HttpJoinActivity,
     HttpRequestActivity,
     MenuActivity,
+    Schedule,
 )
 
 _A = TypeVar("_A")
@@ -77,6 +78,7 @@ class Engine:
         queues: Mapping[str, str] | None = None,
         subflows: Mapping[str, Flow] | None = None,
         goto_targets: Iterable[str] = (),
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         """`variables` override the flow's variable defaults (organisation settings);
         `VariableOverrideError` (an `EngineError`) for a name the flow does not declare,
@@ -84,8 +86,9 @@ class Engine:
         the flow names (its `queues`) to the deployment's queue names. `subflows`: the
         flows its Subflow activities call, by the name they use (their variables join
         the call's: a name declared twice is a `VariableOverrideError`); `goto_targets`:
-        the flows a GoTo may continue in (the runtime swaps engines on `GoToFlow`)."""
-        self._index = FlowIndex(flow, variables, queues, subflows, goto_targets)
+        the flows a GoTo may continue in (the runtime swaps engines on `GoToFlow`);
+        `schedules`: business-hours schedules by id (over the flow's own `schedules`)."""
+        self._index = FlowIndex(flow, variables, queues, subflows, goto_targets, schedules)
 
     @property
     def flow(self) -> Flow:

@@ -13,7 +13,7 @@ from typing import Any
 from dipflow.engine.errors import VariableOverrideError
 from dipflow.engine.state import MAIN_FLOW, SUBFLOW_PREFIX
 from dipflow.engine.values import Masker, convert
-from dipflow.flow.model import ActivityBase, Flow, FlowSettings, Variable
+from dipflow.flow.model import ActivityBase, Flow, FlowSettings, Schedule, Variable
 
 
 class FlowIndex:
@@ -31,6 +31,7 @@ class FlowIndex:
         "goto_targets",
         "masker",
         "queues",
+        "schedules",
         "settings",
         "variables",
     )
@@ -42,8 +43,13 @@ class FlowIndex:
         queues: Mapping[str, str] | None = None,
         subflows: Mapping[str, Flow] | None = None,
         goto_targets: Iterable[str] = (),
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         self.flow = flow
+        self.schedules: dict[str, Schedule] = {
+            key: value for key, value in {**flow.schedules, **(schedules or {})}.items() if value
+        }
+        """Schedule ids -> schedules (the flow's `schedules`, then the deployment's)."""
         self.goto_targets: frozenset[str] = frozenset(goto_targets)
         """Flows a GoTo may name (the runtime's, by name)."""
         self.queues: dict[str, str] = {

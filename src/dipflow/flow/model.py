@@ -620,10 +620,16 @@ class Schedule(_Strict):
 
 class BusinessHoursActivity(ActivityBase):
     """Branch on the call's time (`now()`) against a schedule: `override` first, then
-    `holidays`, then `working_hours`; none matching: `default` (closed)."""
+    `holidays`, then `working_hours`; none matching: `default` (closed).
+
+    The schedule is written here (`schedule`), or named (`schedule_id`: a key of the
+    flow's `schedules`, which the flow or the deployment's configuration maps to a
+    schedule, as Webex keeps schedules in Control Hub). A named schedule nobody mapped
+    takes `error`, with the reason in the trace."""
 
     kind: Literal["business_hours"]
-    schedule: Schedule
+    schedule: Schedule | None = None
+    schedule_id: str | None = None
     outputs: ClassVar[tuple[str, ...]] = (
         "working_hours",
         "holidays",
@@ -633,6 +639,12 @@ class BusinessHoursActivity(ActivityBase):
     )
     required_outputs: ClassVar[tuple[str, ...]] = ("working_hours", "default")
     default_output: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> BusinessHoursActivity:
+        if (self.schedule is None) == (self.schedule_id is None):
+            raise ValueError("a business_hours activity takes `schedule` or `schedule_id`")
+        return self
 
 
 class BlindTransferActivity(ActivityBase):
@@ -865,6 +877,10 @@ class Flow(_Strict):
     until mapped (`--queue ID=NAME` at import, or `queues:` of the flow binding in the
     configuration). An activity's queue that is a key here is routed to its mapped name;
     an unmapped one is used as it is, and the linter reports it."""
+    schedules: dict[str, Schedule | None] = Field(default_factory=dict)
+    """Schedules business_hours activities name by `schedule_id` (a Webex export's
+    `businessHoursId`): id -> schedule, null until mapped here or in the configuration
+    (`schedules:`, by id); the linter reports unmapped ones."""
 
     def variable(self, name: str) -> Variable | None:
         for variable in self.variables:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dipflow.errors import ConfigError as ConfigError
+from dipflow.flow.model import Schedule
 from dipflow.runtime._foreign import BotSettings, CenterConfig, ConnectorConfig, SipSettings
 from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
 from dipflow.runtime.passwords import is_password_hash
@@ -167,6 +168,10 @@ class DipflowConfig(_Strict):
 
     flows: list[FlowBinding] = Field(min_length=1)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    """Business-hours schedules by the id flows name them with (an imported Webex flow's
+    Control Hub `businessHoursId`): `{id: {timezone, working_hours, holidays,
+    overrides}}`. They take precedence over a flow's own `schedules`."""
     flow_library: dict[str, str] = Field(default_factory=dict)
     """Flows reached by name only: subflows and GoTo targets (`name: path or bundled
     name`). A Webex subflow id may be a name too. Bound flows are reachable by their

@@ -118,7 +118,12 @@ def _engine(
     try:
         variables = flow_variables(flow, config.connectors, dict(overrides))
         return Engine(
-            flow, variables=variables, queues=queues, subflows=subflows, goto_targets=by_name
+            flow,
+            variables=variables,
+            queues=queues,
+            subflows=subflows,
+            goto_targets=by_name,
+            schedules=config.schedules,
         )
     # DipflowError: an organisation setting the flow does not declare, a variable a
     # subflow declares too (EngineError).

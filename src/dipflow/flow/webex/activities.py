@@ -34,6 +34,8 @@ class Converted:
     unsupported: list[str] = field(default_factory=list)
     queue_ids: list[str] = field(default_factory=list)
     """Queues named only by an id (or not at all): they go to the flow's `queues` map."""
+    schedule_ids: list[str] = field(default_factory=list)
+    """Business-hours schedules (Control Hub ids): they go to the flow's `schedules` map."""
     notes: list[str] = field(default_factory=list)
     """Decisions the import took for this activity, for the user."""
 
@@ -484,6 +486,30 @@ def _feedback(props: Mapping[str, Any], options: ImportOptions) -> Converted:
     return Converted(fields)
 
 
+def _business_hours(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    """Webex keeps the schedule in Control Hub; the export has only its id (static, or a
+    variable holding one). The id is kept and listed in the flow's `schedules`, to be
+    mapped to a schedule (the flow, or the configuration); the import never stops here."""
+    ident = props.get("businessHoursId")
+    variable = props.get("businessHoursVariable")
+    out = Converted({})
+    if not ident and variable:
+        out.unsupported.append(
+            f"businessHoursVariable {variable!r} (a schedule chosen at run time: map the "
+            "schedules it may name and use one business_hours activity per schedule)"
+        )
+        return out
+    ident = str(ident or props.get("name") or "schedule")
+    name = _named(props, "businessHoursId")
+    out.fields = {"kind": "business_hours", "schedule_id": ident}
+    out.schedule_ids.append(ident)
+    out.notes.append(
+        f"schedule {name or ident!r} lives in Control Hub: map {ident!r} to a schedule "
+        "(`schedules:` of the flow or the configuration)"
+    )
+    return out
+
+
 def _not_here(reason: str) -> Converter:
     """A Webex activity whose behaviour lives outside the export or outside dipflow."""
 
@@ -498,10 +524,7 @@ CONVERTERS: dict[str, Converter] = {
     "SetCallerID": _set_caller_id,
     "Feedback": _feedback,
     "Feedback-V2": _feedback,
-    "business-hours": _not_here(
-        "businessHoursId (the schedule lives in Control Hub, the export has only its id: "
-        "write it as a `business_hours` activity with its `schedule`)"
-    ),
+    "business-hours": _business_hours,
     "start-media-stream": _not_here("mediaDestinationId (media streaming is not supported yet)"),
     "NewPhoneContact": _start,
     "NewContact": _start,
@@ -536,8 +559,9 @@ _OUTPUT_RENAMES = {
     "insufficientdata": "insufficient_data",
     "ENDED": "handled",
     "ESCALATE": "escalated",
+    "workingHours": "working_hours",
 }
-_DEFAULT_OUTPUTS = {"http_request": "success", "case": "default"}
+_DEFAULT_OUTPUTS = {"http_request": "success", "case": "default", "business_hours": "default"}
 
 
 def native_output(kind: str, condition: str) -> str:

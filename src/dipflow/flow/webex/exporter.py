@@ -5,8 +5,8 @@ What the export writes is what the importer reads (the properties of
 Activities keep the Webex id of their `origin` (a flow imported from Webex goes back
 with the same ids); others get a stable id made from the flow's and activity's names.
 Behaviour Flow Designer cannot express (a menu that re-prompts, an HTTP request with an
-error output, a business-hours schedule written in the flow) fails the export with
-every such problem listed, as the import does the other way.
+error output, a business-hours schedule written in the flow rather than named by id)
+fails the export with every such problem listed, as the import does the other way.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from dipflow.flow.model import (
     ActivityBase,
     BlindTransferActivity,
+    BusinessHoursActivity,
     CallbackActivity,
     CaseActivity,
     CollectDigitsActivity,
@@ -67,6 +68,7 @@ _CONDITIONS = {
     "handled": "ENDED",
     "escalated": "ESCALATE",
     "insufficient_data": "insufficientdata",
+    "working_hours": "workingHours",
 }
 _SINGLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}$")
 _LOOKUPS = {"email": "agentEmail", "id": "agentId", "name": "agentName"}
@@ -241,6 +243,8 @@ class _Exporter:
                 return {"activityName": "SetCallerID", "callerId": activity.caller_id}
             case FeedbackActivity():
                 return {"activityName": "Feedback-V2", "surveyMethod": activity.survey}
+            case BusinessHoursActivity() if activity.schedule_id is not None:
+                return {"activityName": "business-hours", "businessHoursId": activity.schedule_id}
             case GoToActivity():
                 return export_goto(activity.flow)
             case SubflowActivity():

@@ -89,6 +89,7 @@ class _Importer:
         self.notes: list[str] = []
         self.native_ids: dict[str, str] = {}
         self.queue_ids: list[str] = []
+        self.schedule_ids: list[str] = []
         """Queues the export names only by id, in the order met."""
         self.links_from: dict[str, list[str]] = {}
         """Webex activity id -> the conditions of the links leaving it."""
@@ -194,6 +195,9 @@ class _Importer:
         for queue in converted.queue_ids:
             if queue not in self.queue_ids:
                 self.queue_ids.append(queue)
+        for schedule in converted.schedule_ids:
+            if schedule not in self.schedule_ids:
+                self.schedule_ids.append(schedule)
         who = activity.get("name") or activity["id"]
         self.notes.extend(f"{who}: {note}" for note in converted.notes)
         fields = {**converted.fields, "origin": origin}
@@ -401,6 +405,12 @@ class _Importer:
                     "queues named only by id, not mapped yet (--queue ID=NAME, or `queues:` "
                     f"in the configuration): {', '.join(unmapped)}"
                 )
+        if self.schedule_ids:
+            document["schedules"] = dict.fromkeys(self.schedule_ids)
+            self.notes.append(
+                "business-hours schedules live in Control Hub, not mapped yet (`schedules:` "
+                f"in the flow or the configuration): {', '.join(self.schedule_ids)}"
+            )
         try:
             flow = Flow.model_validate(document)
         except ValidationError as exc:
