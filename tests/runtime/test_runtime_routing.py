@@ -253,7 +253,7 @@ async def test_queue_to_agent_when_the_agent_is_logged_out_takes_the_recovery_qu
 # -- callbacks -------------------------------------------------------------------------------
 
 
-def callback_flow(tmp_path: Path) -> Path:
+def callback_flow(tmp_path: Path, number: str = "{{ NewPhoneContact.ANI }}") -> Path:
     flow = {
         "name": "callback",
         "start": "Start",
@@ -263,7 +263,7 @@ def callback_flow(tmp_path: Path) -> Path:
             "Queue": {"kind": "queue_contact", "queue": "CustomerCare", "next": "Offer"},
             "Offer": {
                 "kind": "callback",
-                "number": "{{ NewPhoneContact.ANI }}",
+                "number": number,
                 "on": {"out": "Bye", "error": "Music"},
             },
             "Bye": {"kind": "play_message", "prompt": {"text": "We will call you back."},
@@ -272,6 +272,14 @@ def callback_flow(tmp_path: Path) -> Path:
             "Music": {"kind": "play_music"},
         },
         "event_flows": {
+            "ani_updated": {
+                "start": "Noted",
+                "activities": {
+                    "Noted": {"kind": "set_variable", "variable": "Missed",
+                              "value": "new number {{ NewPhoneContact.ANI }}", "next": "Fin"},
+                    "Fin": {"kind": "end"},
+                },
+            },
             "callback_failed": {
                 "start": "Note",
                 "activities": {
@@ -354,5 +362,32 @@ async def test_without_an_outbound_channel_a_callback_fails_at_once(
         _caller, session = call(runtime)
         await asyncio.wait_for(session.done.wait(), 10)
         assert "no outbound channel" in callback_failure(session)
+    finally:
+        await runtime.stop()
+
+
+async def test_a_callback_to_another_number_updates_the_contacts_number(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Webex ContactAniUpdated: the called-back number is the contact's number now."""
+    runtime = await routing_runtime(emulator, callback_flow(tmp_path, "+14155559999"))
+    outbound = SimOutbound()
+    runtime.set_outbound(outbound)
+    try:
+        offers = Offers(runtime)
+        _caller, session = call(runtime)
+        await wait_until(lambda: session.facts.disconnected)
+        await make_agents_available(runtime, ["agent1"])
+        await wait_until(lambda: offers.offers)
+        assert await runtime.agent_accept("agent1", session.call_id)
+        assert session.state is not None
+        await wait_until(
+            lambda: (
+                session.state is not None
+                and session.state.variables["Missed"] == "new number +14155559999"
+            )
+        )
+        outbound.legs[0].hang_up()
+        await asyncio.wait_for(session.done.wait(), 10)
     finally:
         await runtime.stop()

@@ -20,6 +20,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -366,6 +367,19 @@ def _agent_answered(run: Interpreter, event: AgentAnswered) -> None:
     lifecycle.start_event_flow(run, EventName.AGENT_ANSWERED.value, {"agent": event.agent_id})
 
 
+def _ani_updated(run: Interpreter, event: AniUpdated) -> None:
+    state = run.state
+    contact = state.outputs.setdefault("NewPhoneContact", {})
+    previous = contact.get("ANI")
+    if state.ended or event.ani == previous:
+        _ignore(run, event, "the contact has ended" if state.ended else "the same number")
+        return
+    contact["ANI"] = event.ani
+    lifecycle.start_event_flow(
+        run, EventName.ANI_UPDATED.value, {"ani": event.ani, "previous": previous}
+    )
+
+
 def _agent_disconnected(run: Interpreter, event: AgentDisconnected) -> None:
     state = run.state
     if not state.connected or state.ended:
@@ -437,5 +451,7 @@ def _dispatch(run: Interpreter, event: Event) -> None:
             _agent_disconnected(run, event)
         case CallerHungUp():
             _hung_up(run, event)
+        case AniUpdated():
+            _ani_updated(run, event)
         case _:
             assert_never(event)

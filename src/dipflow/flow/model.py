@@ -827,12 +827,18 @@ class EventName(StrEnum):
     """Webex outbound campaign `ContactPredial`: kept from imports, never raised here."""
     OUTBOUND_CAMPAIGN_RESULT = "outbound_campaign_result"
     """Webex `ContactOutboundCampaignResult`: kept from imports, never raised here."""
+    ANI_UPDATED = "ani_updated"
+    """The caller's number changed (Webex `ContactAniUpdated`): `NewPhoneContact.ANI` is
+    the new one."""
+    RESERVATION_STARTED = "reservation_started"
+    """Webex `ContactReservationStarted` (queue reservation): kept, never raised here."""
 
 
 NEVER_RAISED: frozenset[EventName] = frozenset(
-    {EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT}
+    {EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT, EventName.RESERVATION_STARTED}
 )
-"""Events dipflow has no source for (outbound campaigns): their flows are kept, never run."""
+"""Events dipflow has no source for (outbound campaigns, queue reservations): their flows
+are kept, never run."""
 
 
 class EventFlow(_Strict):
@@ -877,6 +883,9 @@ class Flow(_Strict):
     until mapped (`--queue ID=NAME` at import, or `queues:` of the flow binding in the
     configuration). An activity's queue that is a key here is routed to its mapped name;
     an unmapped one is used as it is, and the linter reports it."""
+    kept_event_flows: dict[str, EventFlow] = Field(default_factory=dict)
+    """Event flows of events dipflow does not know (by the Webex event name): kept as
+    imported, with a note, never run; the export writes them back."""
     schedules: dict[str, Schedule | None] = Field(default_factory=dict)
     """Schedules business_hours activities name by `schedule_id` (a Webex export's
     `businessHoursId`): id -> schedule, null until mapped here or in the configuration

@@ -28,6 +28,7 @@ from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest, LookupQueue, 
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
+    AniUpdated,
     CallbackFailed,
     HttpCompleted,
     QueueLookedUp,
@@ -448,6 +449,8 @@ class Runtime:
                 session.channel_call = leg
                 session.facts.hung_up = session.facts.disconnected = False
                 session.facts.callback = None
+                if callback.number != session.facts.ani:
+                    session.post(AniUpdated(ani=callback.number))  # Webex ContactAniUpdated
                 return True
         log.info("call %s: callback failed: %s", session.call_id, reason)
         self.metrics.session_errors.labels(where="callback").inc()

@@ -47,6 +47,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -320,6 +321,7 @@ class CallSession:
                 | TimerFired()
                 | QueueLookedUp()
                 | CallbackFailed()
+                | AniUpdated()
                 | TransferDone()
                 | VirtualAgentEnded()
             ):

@@ -38,6 +38,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -175,6 +176,8 @@ class _Builder:
             case PromptFailed():
                 text = f"prompt failed: {event.reason}"
                 self.add(at, Party.SYSTEM, TranscriptKind.PROMPT_FAILED, text)
+            case AniUpdated():
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, f"caller's number: {event.ani}")
             case CallbackFailed():
                 text = f"callback failed: {event.reason}"
                 self.add(at, Party.QUEUE, TranscriptKind.CALLBACK, text)

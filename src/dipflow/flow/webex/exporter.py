@@ -387,9 +387,11 @@ class _Exporter:
         nodes: dict[str, Any] = {}
         links: list[dict[str, Any]] = []
         on_events: dict[str, str] = {}
-        for event, event_flow in self.flow.event_flows.items():
-            webex_event = _WEBEX_EVENTS[event.value]
-            graph = f"event:{event.value}"
+        flows = [
+            (_WEBEX_EVENTS[event.value], f"event:{event.value}", event_flow)
+            for event, event_flow in self.flow.event_flows.items()
+        ] + [(name, f"kept:{name}", flow) for name, flow in self.flow.kept_event_flows.items()]
+        for webex_event, graph, event_flow in flows:
             flow_nodes, flow_links = self.process(graph, event_flow.activities)
             trigger = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.flow.name}:{webex_event}"))
             nodes[trigger] = {

@@ -32,10 +32,20 @@ EVENT_NAMES = {
     "ContactCallbackFailed": "callback_failed",
     "ContactPredial": "predial",
     "ContactOutboundCampaignResult": "outbound_campaign_result",
+    "ContactAniUpdated": "ani_updated",
+    "ContactReservationStarted": "reservation_started",
+}
+_NOT_HERE = {
+    "predial": "outbound campaigns, which dipflow does not run",
+    "outbound_campaign_result": "outbound campaigns, which dipflow does not run",
+    "reservation_started": "queue reservations, which dipflow does not make",
 }
 NEVER_RAISED_NOTE = (
-    "Webex raises {event} for outbound campaigns, which dipflow does not run: this event "
-    "flow is kept as imported and never runs here."
+    "Webex raises {event} for {why}: this event flow is kept as imported and never runs here."
+)
+UNKNOWN_EVENT_NOTE = (
+    "dipflow does not know the Webex event {event}: this event flow is kept as imported "
+    "(kept_event_flows) and never runs here."
 )
 START_KINDS = frozenset({"NewPhoneContact", "NewContact", "NewSubFlowStart"})
 """The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact);
@@ -90,6 +100,7 @@ class _Importer:
         self.native_ids: dict[str, str] = {}
         self.queue_ids: list[str] = []
         self.schedule_ids: list[str] = []
+        self.kept_events: dict[str, dict[str, Any]] = {}
         """Queues the export names only by id, in the order met."""
         self.links_from: dict[str, list[str]] = {}
         """Webex activity id -> the conditions of the links leaving it."""
@@ -348,9 +359,6 @@ class _Importer:
                 continue
             ids = self.reachable(graph, str(trigger_id))[1:]
             native_event = EVENT_NAMES.get(str(event_name))
-            if native_event is None:
-                self.problem(f"event {event_name!r} is not supported by dipflow", trigger)
-                continue
             if not ids:
                 continue
             first = next(
@@ -364,8 +372,15 @@ class _Importer:
                 "start": self.native_id(graph.activities[first]),
                 "activities": activities,
             }
+            if native_event is None:
+                # Never fail the import for an event: keep its flow, say it never runs.
+                flow["note"] = UNKNOWN_EVENT_NOTE.format(event=event_name)
+                self.notes.append(f"event {event_name}: {flow['note']}")
+                self.kept_events[str(event_name)] = flow
+                continue
             if EventName(native_event) in NEVER_RAISED:
-                flow["note"] = NEVER_RAISED_NOTE.format(event=event_name)
+                why = _NOT_HERE[native_event]
+                flow["note"] = NEVER_RAISED_NOTE.format(event=event_name, why=why)
                 self.notes.append(f"event {event_name}: {flow['note']}")
             flows[native_event] = flow
         return flows
@@ -405,6 +420,8 @@ class _Importer:
                     "queues named only by id, not mapped yet (--queue ID=NAME, or `queues:` "
                     f"in the configuration): {', '.join(unmapped)}"
                 )
+        if self.kept_events:
+            document["kept_event_flows"] = self.kept_events
         if self.schedule_ids:
             document["schedules"] = dict.fromkeys(self.schedule_ids)
             self.notes.append(
