@@ -165,3 +165,31 @@ async def test_the_configuration_maps_a_schedule_id_to_working_hours(
         assert said == ["closed for the holiday"]
     finally:
         await runtime.stop()
+
+
+async def test_a_media_stream_on_a_channel_without_audio_is_logged_and_the_call_goes_on(
+    emulator: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    flow = write(
+        tmp_path / "stream.yaml",
+        "Stream",
+        {
+            "Fork": {"kind": "start_media_stream", "destination": "ws://127.0.0.1:9/x",
+                     "next": "Say"},
+            "Say": {"kind": "play_message", "prompt": {"text": "hello"}, "next": "Bye"},
+            "Bye": {"kind": "disconnect_contact"},
+        },
+    )  # fmt: skip
+    base = demo_config(emulator=emulator, tts="silent", web_port=0, flow=str(flow))
+    config = DipflowConfig.model_validate({**base.model_dump(mode="json"), "base_dir": tmp_path})
+    runtime = await Runtime.create(config, environ=demo_environ(emulator))
+    await runtime.start()
+    try:
+        caller = SimCaller()
+        session = runtime.start_call(caller, ani="+14155550123", dnis=DNIS, channel="sim")
+        caller.attach(session)
+        await asyncio.wait_for(session.done.wait(), 10)
+        assert [line.text for line in caller.transcript if line.speaker is Speaker.IVR] == ["hello"]
+        assert "the sim channel has no audio to stream" in caplog.text
+    finally:
+        await runtime.stop()

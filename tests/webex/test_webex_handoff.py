@@ -88,3 +88,18 @@ def test_goto_is_imported_naming_its_target() -> None:
     assert again.flow.activities["Handoff"] == GoToActivity(
         kind="goto", flow="Spanish_EP", origin=again.flow.activities["Handoff"].origin
     )
+
+
+def test_start_media_stream_is_imported_naming_its_destination() -> None:
+    from dipflow.flow.model import StartMediaStreamActivity
+
+    export = _with_activity(
+        {"activityName": "start-media-stream", "mediaDestinationId": "Cisco AI Assistant"}
+    )
+    first = import_webex_export(export, filename=EXPORT.name)
+    activity = first.flow.activities["Handoff"]
+    assert isinstance(activity, StartMediaStreamActivity)
+    assert activity.destination == "Cisco AI Assistant"
+    assert any("media_streams" in note for note in first.notes)
+    again = import_webex_export(json.loads(json.dumps(export_webex(first.flow))))
+    assert again.document == first.document

@@ -8,8 +8,9 @@ when an agent accepts on the desktop, asks the channel to `connect_agent`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dipflow.engine.commands import MediaCommand
 from dipflow.engine.events import Event
@@ -35,6 +36,18 @@ class ChannelCall(Protocol):
         """Bridge the caller to the agent (ring their phone where the channel has one).
         True once connected; False if the agent leg failed (the runtime treats it as a
         ring-no-answer)."""
+        ...
+
+
+@runtime_checkable
+class AudioSource(Protocol):
+    """A `ChannelCall` whose caller audio can be heard by others too (a media stream to an
+    AI service). Optional: a channel without audio (the simulator, a chat) lacks it, and
+    the runtime says so instead of streaming."""
+
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """Give `sink` each frame of the caller's audio as it arrives (G.711 u-law, 8 kHz,
+        mono; usually 20 ms) until the returned function is called."""
         ...
 
 

@@ -175,6 +175,15 @@ class StartVirtualAgent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StartMediaStream:
+    """Fork the caller's audio to `destination` (a configured media stream's name or a
+    WebSocket URL) until the call ends. No answer: the flow goes on at once."""
+
+    stream_id: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GoToFlow:
     """Continue the call in the flow named `flow`, from its start (Webex GoTo). The
     runtime swaps the call's engine; this engine's part of the call is over."""
@@ -237,6 +246,7 @@ Command = (
     | Transfer
     | StartVirtualAgent
     | GoToFlow
+    | StartMediaStream
     | ScreenPop
     | SetTimer
     | CancelTimer

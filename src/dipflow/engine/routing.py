@@ -17,6 +17,7 @@ from dipflow.engine.commands import (
     LookupQueue,
     Notice,
     RequestCallback,
+    StartMediaStream,
     StartVirtualAgent,
     Transfer,
 )
@@ -31,6 +32,7 @@ from dipflow.flow.model import (
     FeedbackActivity,
     QueueLookupActivity,
     QueueToAgentActivity,
+    StartMediaStreamActivity,
     VirtualAgentActivity,
 )
 
@@ -220,6 +222,21 @@ def bot_ended(run: Run, cursor: Cursor, event: VirtualAgentEnded) -> Result:
     return Done(output=event.outcome.value, outputs=values, error=event.error)
 
 
+# -- media stream ---------------------------------------------------------------------------
+
+
+def start_media_stream(run: Run, cursor: Cursor, activity: StartMediaStreamActivity) -> Result:
+    destination = run.render(activity.destination).strip()
+    run.inputs(cursor, {"destination": destination})
+    if not destination:
+        return Done(output="error", error=f"destination {activity.destination!r} renders empty")
+    if run.caller_gone:
+        return Done(output="error", error=_GONE)
+    stream_id = run.new_id(cursor.activity or "stream")
+    run.emit(StartMediaStream(stream_id=stream_id, destination=destination))
+    return Done(output="out", outputs={"stream_id": stream_id})
+
+
 # -- feedback -------------------------------------------------------------------------------
 
 
@@ -245,4 +262,5 @@ EXECUTORS: Final[dict[str, Executor]] = {
     "blind_transfer": blind_transfer,
     "virtual_agent": virtual_agent,
     "feedback": feedback,
+    "start_media_stream": start_media_stream,
 }

@@ -69,6 +69,7 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "set_caller_id": ("caller_id", "name"),
     "subflow": ("inputs",),
     "goto": ("flow",),
+    "start_media_stream": ("destination",),
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 

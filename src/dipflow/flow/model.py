@@ -684,6 +684,21 @@ class FeedbackActivity(ActivityBase):
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
 
 
+class StartMediaStreamActivity(ActivityBase):
+    """Fork the caller's audio to a WebSocket endpoint (Webex Start Media Stream, for an AI
+    service) for the rest of the call, and go on at once.
+
+    `destination` (a template) names a media stream of the deployment (`media_streams:`)
+    or is a `ws://`/`wss://` URL. It renders empty: `error`. A stream that cannot start
+    (no such destination, a channel without audio, an endpoint that does not answer) is
+    logged by the runtime; the call goes on, as in Webex."""
+
+    kind: Literal["start_media_stream"]
+    destination: str
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
 class SubflowActivity(ActivityBase):
     """Run another flow's main graph (a subflow) and come back (Webex Subflow).
 
@@ -776,6 +791,7 @@ Activity = Annotated[
     | FeedbackActivity
     | SubflowActivity
     | GoToActivity
+    | StartMediaStreamActivity
     | UnsupportedActivity,
     Field(discriminator="kind"),
 ]
@@ -809,6 +825,7 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "feedback",
     "subflow",
     "goto",
+    "start_media_stream",
     "unsupported",
 )
 

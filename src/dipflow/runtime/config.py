@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -172,6 +172,12 @@ class DipflowConfig(_Strict):
     """Business-hours schedules by the id flows name them with (an imported Webex flow's
     Control Hub `businessHoursId`): `{id: {timezone, working_hours, holidays,
     overrides}}`. They take precedence over a flow's own `schedules`."""
+    media_streams: dict[str, Annotated[str, Field(pattern=r"^wss?://")]] = Field(
+        default_factory=dict
+    )
+    """Where start_media_stream sends the caller's audio, by the name flows use (an
+    imported Webex flow's `mediaDestinationId`, e.g. "Cisco AI Assistant"): a WebSocket
+    URL (`ws://` or `wss://`). A flow may also give a URL itself."""
     flow_library: dict[str, str] = Field(default_factory=dict)
     """Flows reached by name only: subflows and GoTo targets (`name: path or bundled
     name`). A Webex subflow id may be a name too. Bound flows are reachable by their

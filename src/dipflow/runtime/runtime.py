@@ -517,6 +517,12 @@ class _Services:
     def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
         return self._runtime._goto.get(flow)
 
+    def media_stream_url(self, destination: str) -> str | None:
+        configured = self._runtime.config.media_streams.get(destination)
+        if configured is not None:
+            return configured
+        return destination if destination.startswith(("ws://", "wss://")) else None
+
     def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
         outbound = self._runtime.outbound
         if outbound is None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
-from dipflow.channels.seam import ChannelCall
+from dipflow.channels.seam import AudioSource, ChannelCall
 from dipflow.connectors.bots import VirtualAgent
 from dipflow.engine.commands import (
     CallFinished,
@@ -39,6 +39,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -67,6 +68,7 @@ from dipflow.engine.events import (
 from dipflow.engine.refusals import refused
 from dipflow.engine.state import CallState, TraceEntry
 from dipflow.errors import DipflowError
+from dipflow.media.stream import MediaStreamer
 from dipflow.runtime.botlink import BotConversation
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
@@ -116,6 +118,10 @@ class SessionServices(Protocol):
 
     def virtual_agent(self, name: str) -> VirtualAgent | None:
         """The virtual-agent connector `name`; None when the deployment has none such."""
+        ...
+
+    def media_stream_url(self, destination: str) -> str | None:
+        """The WebSocket URL of a media stream destination; None for an unknown name."""
         ...
 
     def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
@@ -203,6 +209,8 @@ class CallSession:
         self._bot: BotConversation | None = None
         """The virtual-agent conversation in progress: it takes the caller's keys."""
         self._bot_task: asyncio.Task[None] | None = None
+        self._streams: list[tuple[Callable[[], None], MediaStreamer]] = []
+        """Media streams of the call: (stop tapping, the streamer)."""
 
     # -- CallHandle ---------------------------------------------------------------------------
 
@@ -426,6 +434,8 @@ class CallSession:
                 self._start_bot(command)
             case GoToFlow():
                 await self._go_to(command.flow)
+            case StartMediaStream():
+                self._stream(command)
             case Transfer():
                 # Not carried out here yet: the engine takes the activity's failure path
                 # now rather than after its guard timer.
@@ -472,6 +482,27 @@ class CallSession:
         self._bot_task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _stream(self, command: StartMediaStream) -> None:
+        """Fork the caller's audio; a stream that cannot start is logged, the call goes on."""
+        url = self._services.media_stream_url(command.destination)
+        channel = self.channel_call
+        if url is None:
+            why = f"no media stream named {command.destination!r} (media_streams:)"
+        elif not isinstance(channel, AudioSource):
+            why = f"the {self.facts.channel} channel has no audio to stream"
+        else:
+            streamer = MediaStreamer(
+                url,
+                start={"call_id": self.call_id, "stream_id": command.stream_id,
+                       "ani": self.facts.ani, "dnis": self.facts.dnis},
+            )  # fmt: skip
+            streamer.begin()
+            untap = channel.tap_audio(streamer.feed)
+            self._streams.append((untap, streamer))
+            return
+        self._log.warning("call %s: media stream not started: %s", self.call_id, why)
+        self._services.count_error("media_stream")
 
     async def _go_to(self, name: str) -> None:
         """GoTo: the call goes on in `name`'s engine, from its start; the trace goes on."""
@@ -560,6 +591,10 @@ class CallSession:
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
+        for untap, streamer in self._streams:
+            untap()
+            await streamer.stop()
+        self._streams.clear()
         if not self.facts.disconnected:
             # The engine finished without hanging up, or the session failed: never leave
             # the caller connected to nothing.
@@ -596,7 +631,7 @@ def _failure_event(command: Command, exc: Exception) -> Event | None:
             )
         case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
             return refused(command, reason)
-        case GoToFlow():
+        case GoToFlow() | StartMediaStream():
             return None
         case Notice():
             return None

@@ -30,6 +30,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -269,6 +270,9 @@ class _Builder:
                 self.add(at, Party.QUEUE, TranscriptKind.QUEUE_LOOKUP, text)
             case GoToFlow():
                 self.add(at, Party.IVR, TranscriptKind.GOTO, f"go to flow {command.flow}")
+            case StartMediaStream():
+                text = f"caller's audio streamed to {command.destination}"
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, text)
             case StopMedia() | Dequeue() | SetTimer() | CancelTimer():
                 pass  # heard (or not) through the entries around them
             case _:

@@ -31,6 +31,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -178,6 +179,8 @@ class FlowSimulator:
         self._queue_map = queues
         self._ani, self._dnis = "", ""
         self.engine = self._engine(self.flow, variables)
+        self.media_streams: list[str] = []
+        """Where the call's audio was streamed (start_media_stream)."""
         self.flows_run = [self.flow.name]
         """The flows the call went through (GoTo appends)."""
         self.queue_stats = dict(queue_stats or {})
@@ -477,6 +480,8 @@ class FlowSimulator:
                 self._schedule_bot(command)
             case GoToFlow():
                 self._go_to(command.flow)
+            case StartMediaStream():
+                self.media_streams.append(command.destination)
             case CallFinished() | ScreenPop() | Notice():
                 pass  # recorded in `commands`; nothing happens in the simulated world
             case _:

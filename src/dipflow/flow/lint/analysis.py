@@ -34,6 +34,7 @@ from dipflow.flow.model import (
     ScreenPopActivity,
     SetCallerIdActivity,
     SetVariableActivity,
+    StartMediaStreamActivity,
     SubflowActivity,
     VirtualAgentActivity,
 )
@@ -178,6 +179,8 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return list(_strings("inputs", activity.inputs))
         case GoToActivity():
             return [("flow", activity.flow)]
+        case StartMediaStreamActivity():
+            return [("destination", activity.destination)]
     return []
 
 

@@ -525,7 +525,6 @@ CONVERTERS: dict[str, Converter] = {
     "Feedback": _feedback,
     "Feedback-V2": _feedback,
     "business-hours": _business_hours,
-    "start-media-stream": _not_here("mediaDestinationId (media streaming is not supported yet)"),
     "NewPhoneContact": _start,
     "NewContact": _start,
     "ivr-collectdigits": _collect_digits,

@@ -43,13 +43,14 @@ from dipflow.flow.model import (
     SetCallerIdActivity,
     SetVariableActivity,
     StartActivity,
+    StartMediaStreamActivity,
     SubflowActivity,
     UnsupportedActivity,
     VirtualAgentActivity,
 )
 from dipflow.flow.webex.activities import WEBEX_DEFAULT_MUSIC
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
-from dipflow.flow.webex.handoff import export_goto, export_subflow
+from dipflow.flow.webex.handoff import export_goto, export_media_stream, export_subflow
 from dipflow.flow.webex.importer import EVENT_NAMES
 from dipflow.flow.webex.skills import export_priority, export_skills
 
@@ -247,6 +248,8 @@ class _Exporter:
                 return {"activityName": "business-hours", "businessHoursId": activity.schedule_id}
             case GoToActivity():
                 return export_goto(activity.flow)
+            case StartMediaStreamActivity():
+                return export_media_stream(activity.destination)
             case SubflowActivity():
                 return export_subflow(activity.flow, activity.inputs, activity.returns)
             case UnsupportedActivity():

@@ -1,4 +1,4 @@
-"""GoTo (`hand-off`) and Subflow (`subflow-handoff`) activities, both ways. Layer 1 (flow).
+"""GoTo (`hand-off`), Subflow (`subflow-handoff`) and Start Media Stream, both ways. Layer 1.
 
 No public export uses them; the properties come from Cisco's Flow Designer registry as a
 public FlowIR reference tested against Webex records them: GoTo has `handOffFlow` (the
@@ -96,3 +96,21 @@ def export_subflow(
             for mine, theirs in returns.items()
         ],
     }
+
+
+def media_stream(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    """`mediaDestinationId` is a display name ("Cisco AI Assistant", Cisco's registry):
+    the deployment's `media_streams:` maps it to a WebSocket URL."""
+    destination = props.get("mediaDestinationId:name") or props.get("mediaDestinationId")
+    if not destination:
+        return Converted({}, unsupported=["mediaDestinationId (no destination is chosen)"])
+    out = Converted({"kind": "start_media_stream", "destination": str(destination)})
+    out.notes.append(
+        f"media stream {destination!r}: map it to a WebSocket URL in media_streams: of the "
+        "configuration"
+    )
+    return out
+
+
+def export_media_stream(destination: str) -> dict[str, Any]:
+    return {"activityName": "start-media-stream", "mediaDestinationId": destination}

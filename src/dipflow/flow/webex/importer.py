@@ -55,6 +55,7 @@ ALL_CONVERTERS: dict[str, Converter] = {
     **CONVERTERS,
     "hand-off": handoff.goto,
     "subflow-handoff": handoff.subflow,
+    "start-media-stream": handoff.media_stream,
 }
 
 _VARIABLE_TYPES = {
