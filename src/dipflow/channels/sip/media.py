@@ -87,6 +87,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_received = 0
         self.ignored_sources = 0
         self.last_received = 0.0
+        self.taps: list[Callable[[int, bytes], None]] = []
+        """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -124,6 +126,9 @@ class RtpSession(asyncio.DatagramProtocol):
         if digit is not None:
             self.listener.on_digit(self, digit)
             return
+        if self.taps and packet.payload_type in (Codec.PCMU, Codec.PCMA):
+            for tap in tuple(self.taps):
+                tap(packet.payload_type, packet.payload)
         bridge = self.bridge
         if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
             return
