@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
@@ -27,7 +28,7 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
 )
-from dipflow.media import MediaError, PromptRenderer, RenderedAudio
+from dipflow.media import MediaError, PromptRenderer, RenderedAudio, g711
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,20 @@ class SipCall(SessionListener):
             return False
         return await self.control.connect_agent(self, agent)
 
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames."""
+
+        def tap(payload_type: int, payload: bytes) -> None:
+            sink(payload if payload_type == Codec.PCMU else g711.alaw_to_ulaw(payload))
+
+        self.session.taps.append(tap)
+
+        def untap() -> None:
+            if tap in self.session.taps:
+                self.session.taps.remove(tap)
+
+        return untap
+
     # -- playback --
 
     async def _play(self, command: Play) -> None:
@@ -157,9 +172,7 @@ class SipCall(SessionListener):
         rendered: RenderedAudio
         if text and play is not None:
             # Each segment of a prompt in several languages in its own voice.
-            rendered = prompts.render_spoken(
-                play.spoken(), rate=play.rate, gain_db=play.gain_db
-            )
+            rendered = prompts.render_spoken(play.spoken(), rate=play.rate, gain_db=play.gain_db)
         elif text:
             rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:

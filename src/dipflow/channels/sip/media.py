@@ -100,6 +100,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.ignored_sources = 0
         """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
+        self.taps: list[Callable[[int, bytes], None]] = []
+        """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
     @property
     def remote(self) -> Address | None:
@@ -156,6 +158,9 @@ class RtpSession(asyncio.DatagramProtocol):
         if digit is not None:
             self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
+        if self.taps and packet.payload_type in (Codec.PCMU, Codec.PCMA):
+            for tap in tuple(self.taps):
+                tap(packet.payload_type, packet.payload)
         bridge = self.bridge
         if self.inband is not None and bridge is None:
             self._detect_tones(packet.payload_type, packet.payload)
