@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -10,6 +12,16 @@ from dipflow.engine.commands import Disconnect, Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, DigitsCollected, PromptDone
 from dipflow.runtime.notices import CallData, ScreenPopReady
 from tests.web.web_helpers import FakeRuntime, next_message, session_cookie
+
+
+def _offered(client: TestClient, ws: Any, fake_runtime: FakeRuntime, call_id: str) -> None:
+    """The agent on `ws` goes Available and is offered a call queued to Support."""
+    ws.send_json({"action": "available"})
+    next_message(ws, "agent_state")
+    client.portal.call(  # type: ignore[union-attr]
+        lambda: fake_runtime.center.enqueue(call_id, "Support")
+    )
+    next_message(ws, "offer")
 
 
 def test_desktop_socket_requires_a_session(client: TestClient) -> None:
@@ -102,12 +114,7 @@ def test_reconnecting_desktop_gets_the_ringing_offer_back(
     cookie = session_cookie(client, "ava")
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
         next_message(ws, "snapshot")
-        ws.send_json({"action": "available"})
-        next_message(ws, "agent_state")
-        client.portal.call(  # type: ignore[union-attr]
-            lambda: fake_runtime.center.enqueue("c9", "Support")
-        )
-        next_message(ws, "offer")
+        _offered(client, ws, fake_runtime, "c9")
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
         snapshot = next_message(ws, "snapshot")
         assert snapshot["offer"]["call_id"] == "c9"
@@ -191,12 +198,7 @@ def test_hang_up_wrap_up_and_done(client: TestClient, fake_runtime: FakeRuntime)
     cookie = session_cookie(client, "ava")
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
         assert next_message(ws, "snapshot")["wrap_up_s"] == 30
-        ws.send_json({"action": "available"})
-        next_message(ws, "agent_state")
-        client.portal.call(  # type: ignore[union-attr]
-            lambda: fake_runtime.center.enqueue("c5", "Support")
-        )
-        next_message(ws, "offer")
+        _offered(client, ws, fake_runtime, "c5")
         ws.send_json({"action": "accept", "call_id": "c5"})
         next_message(ws, "call")
         ws.send_json({"action": "hangup", "call_id": "c5"})
@@ -217,12 +219,7 @@ def test_declined_offer_goes_away(client: TestClient, fake_runtime: FakeRuntime)
     cookie = session_cookie(client, "ava")
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
         next_message(ws, "snapshot")
-        ws.send_json({"action": "available"})
-        next_message(ws, "agent_state")
-        client.portal.call(  # type: ignore[union-attr]
-            lambda: fake_runtime.center.enqueue("c6", "Support")
-        )
-        next_message(ws, "offer")
+        _offered(client, ws, fake_runtime, "c6")
         ws.send_json({"action": "decline", "call_id": "c6"})
         gone = next_message(ws, "offer_gone")
         assert (gone["call_id"], gone["reason"]) == ("c6", "declined")
