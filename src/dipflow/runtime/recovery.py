@@ -33,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from dipflow.center.errors import CenterError, CenterStoreError, ContactExists
 from dipflow.center.model import IDLE_REASON_LOGIN, AgentState, AgentStateChanged
 from dipflow.center.service import ContactCenter
+from dipflow.engine.commands import Enqueue
 from dipflow.engine.events import QueueFailed
 from dipflow.runtime.notices import CallPhase
 from dipflow.runtime.session import CallSession
@@ -60,11 +61,14 @@ class CenterRecovery:
         center: ContactCenter,
         directory: LiveSessions,
         *,
+        submit: Callable[[CallSession, Enqueue], Awaitable[None]],
         check_interval_s: float,
         outage_wait_s: float,
     ) -> None:
         self.center = center
         self.directory = directory
+        self.submit = submit
+        """Queues a session as its Enqueue says (the center link's, skills and all)."""
         self.check_interval_s = check_interval_s
         self.outage_wait_s = outage_wait_s
         self.agents: dict[str, AgentStateChanged] = {}
@@ -223,16 +227,7 @@ class CenterRecovery:
         if command is None:
             self._pending.pop(session.call_id, None)
             return True
-        ok = await self._guarded(
-            self.center.enqueue(
-                session.call_id,
-                command.queue,
-                priority=command.priority,
-                max_wait_s=command.max_wait_s,
-                fallback_queue=command.fallback_queue,
-                data=dict(command.data),
-            )
-        )
+        ok = await self._guarded(self.submit(session, command))
         if ok:
             self._pending.pop(session.call_id, None)
         return ok
