@@ -47,11 +47,6 @@ class _Watch:
     """When this leg started to owe us media (confirmed, or its direction changed)."""
     expected: bool
     connected_to: Address | None = None
-    strays: int = 0
-    """`RtpSession.ignored_sources` when last seen, and when it last grew: RTP from
-    another address than the SDP's (a caller behind NAT, until latching) still shows the
-    caller is there."""
-    strays_at: float = 0.0
 
 
 class MediaWatchdog:
@@ -130,11 +125,8 @@ class MediaWatchdog:
                 and session.refused_last - refused >= settings.rtp_unreachable_s
             ):
                 return "unreachable"
-        if session.ignored_sources != watch.strays:
-            watch.strays, watch.strays_at = session.ignored_sources, now
         timeout = settings.rtp_timeout_s if expected else settings.rtp_hold_timeout_s
-        heard = max(watch.since, session.last_received, watch.strays_at)
-        if timeout > 0 and now - heard > timeout:
+        if timeout > 0 and now - max(watch.since, session.last_received) > timeout:
             return "no_media"
         return ""
 
