@@ -23,7 +23,6 @@ from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
 )
-from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.events import (
     Address,
@@ -51,9 +50,10 @@ from dipflow.channels.sip.transactions import (
     TxState,
 )
 from dipflow.channels.sip.transitions import TxInput
+from dipflow.channels.sip.uac import RequestSide
 
 
-class SipUserAgent(ClientSide):
+class SipUserAgent(RequestSide):
     def receive_datagram(
         self, data: bytes, source: Address, now: float, transport: str = "udp"
     ) -> list[SipEvent]:
@@ -310,9 +310,7 @@ class SipUserAgent(ClientSide):
         elif method in ("OPTIONS", "INFO"):
             self._respond_tx(tx, self._response(request, 200), now)
         else:
-            response = self._response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self._respond_tx(tx, response, now)
+            self._other_in_dialog(leg, tx, request, now)  # uac.py: NOTIFY, else 405
 
     def _on_ack(self, request: SipMessage, key: ServerKey, source: Address) -> None:
         tx = self._server_tx.get(key)

@@ -19,6 +19,7 @@ from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
 from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.sessions import SessionPool, sends
+from dipflow.channels.sip.trunks import Refused, TrunkTable
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,19 @@ class IncomingCalls:
     """The caller legs: answering INVITEs, and the calls by the caller's leg id."""
 
     def __init__(
-        self, *, driver: SipDriver, sessions: SessionPool, host: CallHost, control: CallControl
+        self,
+        *,
+        driver: SipDriver,
+        sessions: SessionPool,
+        host: CallHost,
+        control: CallControl,
+        trunks: TrunkTable | None = None,
     ) -> None:
         self.driver = driver
         self.sessions = sessions
         self.host = host
         self.control = control
+        self.trunks = trunks
         self.calls: dict[str, SipCall] = {}
 
     async def offer(self, event: IncomingCall) -> None:
@@ -44,6 +52,13 @@ class IncomingCalls:
         settings = driver.settings
         ua = driver.ua
         request = event.request
+        admission = self.trunks.admit(request, event.source[0]) if self.trunks else None
+        if isinstance(admission, Refused):  # trunks.py: a trunk's number, not from the trunk
+            log.info("INVITE from %s refused %s: %s", event.source[0], admission.status,
+                     admission.reason)  # fmt: skip
+            ua.reject(event.leg_id, admission.status, driver.now())
+            driver.flush()
+            return
         negotiated = sessions.negotiate(request.body)
         if negotiated is None:  # RFC 3264 §6: nothing we can serve (or no offer at all)
             ua.reject(event.leg_id, 488, driver.now())
@@ -66,6 +81,8 @@ class IncomingCalls:
             dnis = SipUri.parse(request.uri or "").user[:MAX_ID_CHARS]
         except SipParseError:
             dnis = ""
+        if admission is not None:
+            dnis = admission.dnis[:MAX_ID_CHARS]
         call = SipCall(self.control, leg_id=event.leg_id, session=session, ani=ani, dnis=dnis)
         session.listener = call
         try:

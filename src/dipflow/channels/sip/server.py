@@ -33,16 +33,19 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    Notified,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
+    RequestDone,
     SipEvent,
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.trunking import Trunking
 from dipflow.channels.sip.tuning import warm_up
 from dipflow.engine.events import Event
 from dipflow.media import PromptRenderer
@@ -59,9 +62,11 @@ class SipServer:
         self._prompts = prompts
         self.driver = SipDriver(settings, self._handle)
         self.sessions = SessionPool(settings)
+        self.trunking = Trunking(settings, self.driver)
         self.incoming = IncomingCalls(
-            driver=self.driver, sessions=self.sessions, host=host, control=self
-        )
+            driver=self.driver, sessions=self.sessions, host=host, control=self,
+            trunks=self.trunking.table,
+        )  # fmt: skip
         self.bridge = AgentBridge(driver=self.driver, sessions=self.sessions)
 
     # -- what the runtime, tests and benchmarks see --
@@ -95,9 +100,11 @@ class SipServer:
         host, port = await self.driver.start()
         self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
+        await self.trunking.start()
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
 
     async def stop(self) -> None:
+        await self.trunking.stop()
         for call in list(self.calls.values()):
             self.end_call(call, notify=None)
         self.driver.flush()
@@ -124,6 +131,10 @@ class SipServer:
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
                 self.bridge.on_outgoing(event)
+            case RequestDone():
+                self.trunking.awaiting.done(event)
+            case Notified():
+                self.trunking.awaiting.notified(event)
             case CallConfirmed() | OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:

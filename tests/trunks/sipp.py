@@ -1,0 +1,49 @@
+"""sipp as a carrier or a stranger: scenarios of tests/trunks/scenarios from a chosen address."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.sip.sip_host import free_port
+from tests.sip.sipp_runner import SippResult, sipp_binary
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def scenario(name: str, tmp_path: Path, **substitutions: str) -> Path:
+    text = (SCENARIOS / name).read_text()
+    for key, value in substitutions.items():
+        text = text.replace(key, value)
+    target = tmp_path / name
+    target.write_text(text)
+    return target
+
+
+async def sipp(
+    scenario_file: Path,
+    target: tuple[str, int],
+    *,
+    service: str,
+    local_ip: str = "127.0.0.1",
+    timeout_s: float = 30.0,
+    extra: tuple[str, ...] = (),
+) -> SippResult:
+    """One call from `local_ip` (any 127/8 address is loopback on Linux: another 'host')."""
+    args = [
+        sipp_binary(), "-sf", str(scenario_file), "-i", local_ip, "-p", str(free_port()),
+        "-mp", str(free_port(even=True)), "-s", service, "-m", "1", "-t", "u1",
+        "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin", *extra,
+        f"{target[0]}:{target[1]}",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=str(scenario_file.parent),
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout_s + 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    return SippResult(returncode=process.returncode or 0, output=out.decode(errors="replace"))
