@@ -94,12 +94,38 @@ async def test_subscribers_async_failing_and_unsubscribed(caplog: pytest.LogCapt
     assert "subscriber failed" in caplog.text
 
 
+def _running_timer_tasks() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name() == "contact-center-timers" and not task.done()
+    ]
+
+
 async def test_start_stop_are_idempotent() -> None:
-    center = ContactCenter(sample_config(), MemoryCenterStore())
+    config = sample_config(queues=[QueueConfig(name="sales", teams=["blue"], ring_timeout_s=0.1)])
+    center = ContactCenter(config, MemoryCenterStore())
+    rec = Recorder()
+    center.subscribe(rec)
     await center.start()
     await center.start()
+    assert len(_running_timer_tasks()) == 1  # a second start does not fire every timer twice
     await center.stop()
     await center.stop()
+    assert _running_timer_tasks() == []
+    # Stopped means no timer fires: the offer rings past its timeout without a rescind.
+    await center.login("alice")
+    await center.set_available("alice")
+    await center.enqueue("c1", "sales")
+    await asyncio.sleep(0.3)
+    assert rec.of(OfferRescinded) == []
+    # Started again, the overdue ring timeout fires.
+    await center.start()
+    try:
+        rescinded = await wait_for(rec, OfferRescinded)
+        assert rescinded == OfferRescinded(call_id="c1", agent_id="alice", reason="rona")
+    finally:
+        await center.stop()
 
 
 async def test_same_memory_store_cannot_take_another_config() -> None:
