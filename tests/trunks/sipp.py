@@ -47,3 +47,45 @@ async def sipp(
             process.kill()
             await process.wait()
     return SippResult(returncode=process.returncode or 0, output=out.decode(errors="replace"))
+
+
+class SippServer:
+    """sipp as a UAS (a carrier's server, a callee) listening on `port` for one call:
+    `async with SippServer(scenario) as uas: ...; result = await uas.result()`."""
+
+    def __init__(self, scenario_file: Path, *, timeout_s: float = 30.0) -> None:
+        self.scenario_file = scenario_file
+        self.timeout_s = timeout_s
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+        self._output: bytes | None = None
+
+    async def __aenter__(self) -> SippServer:
+        args = [
+            sipp_binary(), "-sf", str(self.scenario_file), "-i", "127.0.0.1",
+            "-p", str(self.port), "-mp", str(free_port(even=True)), "-m", "1", "-t", "u1",
+            "-timeout", f"{int(self.timeout_s)}s", "-timeout_error", "-nostdin",
+            "-trace_msg", "-message_file", str(self.scenario_file.with_suffix(".msg")),
+        ]  # fmt: skip
+        self.process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=str(self.scenario_file.parent),
+        )  # fmt: skip
+        await asyncio.sleep(0.3)  # sipp binds before it reads anything
+        return self
+
+    async def result(self) -> SippResult:
+        assert self.process is not None
+        out, _ = await asyncio.wait_for(self.process.communicate(), self.timeout_s + 15)
+        return SippResult(returncode=self.process.returncode or 0,
+                          output=out.decode(errors="replace"))  # fmt: skip
+
+    def messages(self) -> str:
+        """What sipp received and sent (its -trace_msg file)."""
+        path = self.scenario_file.with_suffix(".msg")
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()

@@ -25,7 +25,7 @@ async def test_trusted_peer_reaches_its_did_stranger_gets_403(tmp_path: Path) ->
     async with running_server(host, trunks=(TRUNK,)) as server:
         # The carrier sends the number without the plus: it is the same DID, and the flow
         # sees it as configured (so `flows[].dnis` matches it).
-        answered = scenario("uac_answered.xml", tmp_path, DOMAIN="dipflow.test")
+        answered = scenario("uac_answered.xml", tmp_path, DOMAIN="dipflow.test", PAUSE_MS="2000")
         result = await sipp(answered, server.address, service="493012345600")
         assert result.returncode == 0, result.output[-3000:]
         refused = scenario("uac_refused.xml", tmp_path, STATUS="403")
@@ -39,7 +39,7 @@ async def test_trusted_peer_reaches_its_did_stranger_gets_403(tmp_path: Path) ->
         result = await sipp(refused_404, server.address, service="1000")
         assert result.returncode == 0, result.output[-3000:]
         # A number no trunk owns is not a trunk call: direct callers still reach it.
-        direct = scenario("uac_answered.xml", tmp_path, DOMAIN="dipflow.test")
+        direct = scenario("uac_answered.xml", tmp_path, DOMAIN="dipflow.test", PAUSE_MS="2000")
         result = await sipp(direct, server.address, service="1000", local_ip="127.0.0.3")
         assert result.returncode == 0, result.output[-3000:]
         await host.wait_calls(2, within_s=15)

@@ -75,7 +75,7 @@ async def test_register_refresh_and_failover(tmp_path: Path) -> None:
         assert status(server).state is RegistrationState.REGISTERED
 
         # The registrar routes a call for the DID to dipflow's binding.
-        call = scenario("uac_answered.xml", tmp_path, DOMAIN=DOMAIN)
+        call = scenario("uac_answered.xml", tmp_path, DOMAIN=DOMAIN, PAUSE_MS="2000")
         result = await sipp(call, ("127.0.0.1", primary_port), service=DID)
         assert result.returncode == 0, result.output[-3000:] + primary.text()[-2000:]
 

@@ -43,6 +43,7 @@ from dipflow.channels.sip.events import (
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
 from dipflow.channels.sip.media import MediaClock
+from dipflow.channels.sip.outbound import NotAnswered
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.trunking import Trunking
@@ -62,12 +63,14 @@ class SipServer:
         self._prompts = prompts
         self.driver = SipDriver(settings, self._handle)
         self.sessions = SessionPool(settings)
-        self.trunking = Trunking(settings, self.driver)
+        self.trunking = Trunking(settings, self.driver, self.sessions)
         self.incoming = IncomingCalls(
             driver=self.driver, sessions=self.sessions, host=host, control=self,
             trunks=self.trunking.table,
         )  # fmt: skip
-        self.bridge = AgentBridge(driver=self.driver, sessions=self.sessions)
+        self.bridge = AgentBridge(
+            driver=self.driver, sessions=self.sessions, outbound=self.trunking.outbound
+        )
 
     # -- what the runtime, tests and benchmarks see --
 
@@ -130,12 +133,15 @@ class SipServer:
                 call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
-                self.bridge.on_outgoing(event)
+                if not self.trunking.outbound.on_outgoing(event):
+                    self.bridge.on_outgoing(event)
+            case OutgoingProgress():
+                self.trunking.outbound.on_progress(event)
             case RequestDone():
                 self.trunking.awaiting.done(event)
             case Notified():
                 self.trunking.awaiting.notified(event)
-            case CallConfirmed() | OutgoingProgress() | AgentRegistered():
+            case CallConfirmed() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)
@@ -144,6 +150,21 @@ class SipServer:
 
     async def connect_agent(self, call: SipCall, agent: AgentEndpoint) -> bool:
         return await self.bridge.connect(call, agent)
+
+    async def originate(
+        self,
+        destination: str,
+        *,
+        caller_id: str | None = None,
+        caller_name: str | None = None,
+        ring_timeout_s: float = 60.0,
+    ) -> SipCall | NotAnswered:
+        """Call a number (through a trunk) or a SIP URI; the answered call (e.g. a
+        callback), or why it was not answered. See trunking.py."""
+        return await self.trunking.originate(
+            self, self.calls, destination, caller_id=caller_id, caller_name=caller_name,
+            ring_timeout_s=ring_timeout_s,
+        )  # fmt: skip
 
     def end_call(self, call: SipCall, *, notify: Event | None) -> None:
         """End both legs of `call` (idempotent); `notify` is posted to the runtime once."""
