@@ -24,6 +24,8 @@ from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.outbound import Answered, NotAnswered, OutboundCalls
 from dipflow.channels.sip.sdp import Negotiated
 from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.srtp import Refused as SrtpRefused
+from dipflow.channels.sip.srtp import Secured, accept_answer, call_policy, our_offer
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,13 @@ class AgentBridge:
         session = await sessions.open()
         if session is None:
             return False
+        tls = driver.settings.tls
+        security = our_offer(call_policy(None, tls.srtp if tls else None, transport),
+                             secure_transport=transport == "tls")  # fmt: skip
         leg_id = driver.ua.invite(
             target_uri=uri, destination=destination, transport=transport,
-            sdp=sessions.offer(session), now=driver.now(), caller_user=call.ani or "dipflow",
+            sdp=sessions.offer(session, security), now=driver.now(),
+            caller_user=call.ani or "dipflow",
             caller_name="dipflow",
         )  # fmt: skip
         waiter: asyncio.Future[bytes | None] = driver.loop.create_future()
@@ -89,6 +95,10 @@ class AgentBridge:
         finally:
             self._ringing.pop(leg_id, None)
         negotiated = sessions.negotiate(body) if body is not None else None
+        secured = accept_answer(security, negotiated.crypto) if negotiated is not None else None
+        if isinstance(secured, SrtpRefused):  # we demanded SRTP and the phone gave no key
+            log.warning("agent %s: %s", agent.agent_id, secured.reason)
+            negotiated = None
         if negotiated is None or call.ended:
             self.legs.pop(leg_id, None)
             if call.agent_leg_id == leg_id:
@@ -97,6 +107,8 @@ class AgentBridge:
             driver.flush()
             sessions.close(session)
             return False
+        if isinstance(secured, Secured):
+            session.srtp = secured.context
         self._bridge(call, agent, session, negotiated)
         return True
 
@@ -139,6 +151,7 @@ class AgentBridge:
             if isinstance(outcome, NotAnswered):
                 log.info("agent %s at %r: %s", agent.agent_id, agent.sip_uri, outcome.reason)
             return False
+        session.srtp = outcome.srtp
         self._bridge(call, agent, session, outcome.negotiated)
         return True
 

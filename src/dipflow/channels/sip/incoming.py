@@ -19,6 +19,9 @@ from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
 from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.sessions import SessionPool, sends
+from dipflow.channels.sip.srtp import Refused as SrtpRefused
+from dipflow.channels.sip.srtp import Secured, answer_offer, call_policy
+from dipflow.channels.sip.srtp import answer_reoffer as srtp_reanswer
 from dipflow.channels.sip.trunks import Refused, TrunkTable
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,18 @@ class IncomingCalls:
             ua.reject(event.leg_id, admission.status, driver.now())
             driver.flush()
             return
-        negotiated = sessions.negotiate(request.body)
+        trunk = admission.trunk if admission is not None else None
+        negotiated = sessions.negotiate(request.body, trunk.codecs if trunk else None)
         if negotiated is None:  # RFC 3264 §6: nothing we can serve (or no offer at all)
+            ua.reject(event.leg_id, 488, driver.now())
+            driver.flush()
+            return
+        listener_policy = settings.tls.srtp if settings.tls else None
+        policy = call_policy(trunk.srtp if trunk else None, listener_policy, event.transport)
+        security = answer_offer(negotiated.profile, negotiated.crypto, policy,
+                                secure_transport=event.transport == "tls")  # fmt: skip
+        if isinstance(security, SrtpRefused):  # srtp.py: keys in the clear, or none offered
+            log.info("INVITE from %s refused 488: %s", event.source[0], security.reason)
             ua.reject(event.leg_id, 488, driver.now())
             driver.flush()
             return
@@ -70,6 +83,12 @@ class IncomingCalls:
             driver.flush()
             return
         session.configure(negotiated)
+        secured = security if isinstance(security, Secured) else None
+        if secured is not None:
+            session.srtp = secured.context
+        public = trunk.public_host if trunk else None
+        if public is not None:
+            ua.set_call_host(request.call_id, public)  # Contact behind NAT, per trunk
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened
             sessions.close(session)
             return
@@ -107,7 +126,8 @@ class IncomingCalls:
             await asyncio.sleep(settings.answer_delay_s)
             if call.ended or event.leg_id not in ua.legs:
                 return
-        ua.answer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+        answer = sessions.answer(session, negotiated, secured, address=public)
+        ua.answer(event.leg_id, answer, driver.now())
         session.sending = sends(negotiated)
         driver.flush()
 
@@ -125,10 +145,20 @@ def answer_reoffer(
         return
     session = call.session if event.leg_id == call.leg_id else call.agent_session
     negotiated = sessions.negotiate(event.body)
-    if session is None or negotiated is None:
+    leg = ua.legs.get(event.leg_id)
+    if session is None or negotiated is None or leg is None:
         ua.answer_reoffer(event.leg_id, None, driver.now())
         return
+    # srtp.py: an SRTP leg never falls back to plain RTP; a plain one stays plain.
+    security = srtp_reanswer(session.srtp, negotiated.profile, negotiated.crypto,
+                             "mandatory" if session.srtp else "off",
+                             secure_transport=leg.transport == "tls")  # fmt: skip
+    if isinstance(security, SrtpRefused):
+        ua.answer_reoffer(event.leg_id, None, driver.now())
+        return
+    secured = security if isinstance(security, Secured) else None
+    session.srtp = secured.context if secured else None
     session.configure(negotiated)
     # Hold (RFC 3264 §8.4): the peer sends only or nothing, so we stop sending.
     session.sending = sends(negotiated) and negotiated.remote_address not in ("0.0.0.0", "::")
-    ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+    ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated, secured), driver.now())

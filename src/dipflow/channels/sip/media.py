@@ -34,6 +34,7 @@ from dipflow.channels.sip.rtp import (
     parse_rtp,
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
+from dipflow.channels.sip.srtp import SrtpContext
 from dipflow.media import g711
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_received = 0
         self.ignored_sources = 0
         self.last_received = 0.0
+        self.srtp: SrtpContext | None = None
+        """Set for an SRTP leg (srtp.py): what we send is protected, what we get unprotected."""
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -115,6 +118,11 @@ class RtpSession(asyncio.DatagramProtocol):
         if source != self.remote:
             self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
             return
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)  # None: failed authentication, dropped
+            if plain is None:
+                return
+            data = plain
         packet = parse_rtp(data)
         if packet is None:
             return
@@ -178,6 +186,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if transport is None or remote is None or not self.sending:
             return False
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
+        if self.srtp is not None:
+            packet = self.srtp.protect(packet)
         self.first_packet = False
         transport.sendto(packet, remote)
         self.packets_sent += 1

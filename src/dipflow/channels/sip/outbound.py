@@ -11,6 +11,7 @@ SIP URI and waits for the answer:
 * a target that times out or answers 503 before anything else is given up for the next
   one (RFC 3263 §4.3); any other refusal ends the attempt (a 486 from the callee is the
   callee's answer, not the server's failure);
+* SRTP is offered and required as the trunk says (srtp.py; only over TLS);
 * a 183 with SDP (early media: a carrier's ringback or announcement) is handed to
   `on_early_media`, so that the caller hears it before the answer.
 """
@@ -28,6 +29,15 @@ from dipflow.channels.sip.events import OutgoingAnswered, OutgoingFailed, Outgoi
 from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.sdp import Negotiated
 from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.srtp import (
+    OurOffer,
+    Secured,
+    SrtpContext,
+    accept_answer,
+    call_policy,
+    our_offer,
+)
+from dipflow.channels.sip.srtp import Refused as SrtpRefused
 from dipflow.channels.sip.trunkconfig import TrunkSettings
 from dipflow.channels.sip.trunks import Route, TrunkTable, registration_domain
 
@@ -42,6 +52,8 @@ class Answered:
     leg_id: str
     negotiated: Negotiated
     trunk: TrunkSettings | None
+    srtp: SrtpContext | None = None
+    """Set when the leg's media is SRTP (give it to the session)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +76,7 @@ class OutboundCalls:
         self.trunks = trunks
         self._waiting: dict[str, asyncio.Future[OutgoingAnswered | OutgoingFailed]] = {}
         self._early: dict[str, EarlyMedia] = {}
+        self._offers: dict[str, OurOffer] = {}
 
     def can_dial(self, destination: str | None) -> bool:
         """Whether `destination` is something this places: a number or `tel:` URI (with
@@ -104,7 +117,7 @@ class OutboundCalls:
             if remaining <= 0:
                 break
             leg_id = self._invite(route, target.address, target.port, target.transport,
-                                  session, caller_id, caller_name)  # fmt: skip
+                                  target.host, session, caller_id, caller_name)  # fmt: skip
             if on_leg is not None:
                 on_leg(leg_id)
             if on_early_media is not None:
@@ -123,12 +136,15 @@ class OutboundCalls:
         address: str,
         port: int,
         transport: str,
+        server_name: str,
         session: RtpSession,
         caller_id: str | None,
         caller_name: str | None,
     ) -> str:
         trunk = route.trunk
         ua = self.driver.ua
+        if transport == "tls":
+            self.driver.tls.expect((address, port), server_name, trunk.tls if trunk else None)
         number = caller_id or (trunk.caller_id if trunk else None) or "anonymous"
         name = caller_name or (trunk.caller_name if trunk else None) or ""
         from_host = registration_domain(trunk) if trunk else None
@@ -143,12 +159,18 @@ class OutboundCalls:
                           realm=credentials.realm)
             if credentials is not None else None
         )  # fmt: skip
+        tls = self.driver.settings.tls
+        policy = call_policy(trunk.srtp if trunk else None, tls.srtp if tls else None, transport)
+        security = our_offer(policy, secure_transport=transport == "tls")
+        sdp = self.sessions.offer(session, security, address=local_host,
+                                  codecs=trunk.codecs if trunk else None)  # fmt: skip
         leg_id = ua.call_out(
             target_uri=route.request_uri, destination=(address, port), transport=transport,
-            sdp=self.sessions.offer(session), now=self.driver.now(), from_user=number,
+            sdp=sdp, now=self.driver.now(), from_user=number,
             from_host=from_host, display=name, headers=headers, auth=auth,
             local_host=local_host,
         )  # fmt: skip
+        self._offers[leg_id] = security
         self.driver.flush()
         return leg_id
 
@@ -165,13 +187,19 @@ class OutboundCalls:
         finally:
             self._waiting.pop(leg_id, None)
             self._early.pop(leg_id, None)
+            offer = self._offers.pop(leg_id, None)
         if isinstance(event, OutgoingFailed):
             return NotAnswered(status=event.status, reason=f"refused with {event.status}")
-        negotiated = self.sessions.negotiate(event.body)
+        negotiated = self.sessions.negotiate(event.body, trunk.codecs if trunk else None)
         if negotiated is None:
             self.hang_up(leg_id)
             return NotAnswered(status=488, reason="the answer has no codec we can use")
-        return Answered(leg_id=leg_id, negotiated=negotiated, trunk=trunk)
+        security = accept_answer(offer, negotiated.crypto) if offer is not None else None
+        if isinstance(security, SrtpRefused):
+            self.hang_up(leg_id)
+            return NotAnswered(status=488, reason=security.reason)
+        srtp = security.context if isinstance(security, Secured) else None
+        return Answered(leg_id=leg_id, negotiated=negotiated, trunk=trunk, srtp=srtp)
 
     def hang_up(self, leg_id: str) -> None:
         self.driver.ua.hangup(leg_id, self.driver.now())  # CANCEL while ringing, else BYE

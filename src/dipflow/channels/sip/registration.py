@@ -243,6 +243,8 @@ class TrunkRegistration:
         if not self.driver.started:
             return None
         self._cseq += 1
+        if target.transport == "tls":
+            self.driver.tls.expect((target.address, target.port), target.host, self.trunk.tls)
         call_id = self._call_ids.setdefault(target, f"{new_token(12)}@dipflow")
         headers = [
             ("From", f"<{self.aor}>;tag={self._from_tag}"), ("To", f"<{self.aor}>"),

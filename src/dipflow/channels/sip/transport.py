@@ -18,7 +18,7 @@ from dipflow.channels.sip.message import SipParseError, StreamFramer
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address, str], None]
-"""`(message bytes, source address, "udp" | "tcp")`."""
+"""`(message bytes, source address, "udp" | "tcp" | "tls")`."""
 
 BIND_ATTEMPTS = 20
 """Port 0: UDP picks a free port and TCP must get the same number, which another process
@@ -36,9 +36,13 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("SIP UDP socket: %s", exc)
 
 
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransports) -> None:
+class TcpConnection(asyncio.Protocol):
+    """One stream connection (TCP, or TLS from tls.py: `label` is what its messages
+    report as their transport)."""
+
+    def __init__(self, owner: SipTransports, label: str = "tcp") -> None:
         self.owner = owner
+        self.label = label
         self.framer = StreamFramer(owner.max_message_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
@@ -58,7 +62,7 @@ class _TcpConnection(asyncio.Protocol):
                 self.transport.close()  # unframeable stream: nothing sensible to answer
             return
         for message in messages:
-            self.owner.receive(message, self.peer, "tcp")
+            self.owner.receive(message, self.peer, self.label)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner.connections.pop(self.peer, None)
@@ -70,9 +74,11 @@ class SipTransports:
     def __init__(self, receive: Receiver, *, max_message_bytes: int) -> None:
         self.receive = receive
         self.max_message_bytes = max_message_bytes
-        self.connections: dict[Address, _TcpConnection] = {}
+        self.connections: dict[Address, TcpConnection] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self.connect: Callable[[Outgoing], None] | None = None
+        """Opens a connection for a message to a peer we have none with (tls.py)."""
 
     async def open(self, host: str, port: int, transports: Sequence[str]) -> int:
         """Listen on `host:port` (port 0: any free port) for `transports`; the bound port."""
@@ -98,16 +104,18 @@ class SipTransports:
             port = int(udp.get_extra_info("sockname")[1])
         if "tcp" in transports:
             self._tcp = await loop.create_server(
-                lambda: _TcpConnection(self), host, port, reuse_address=True
+                lambda: TcpConnection(self), host, port, reuse_address=True
             )
             port = int(self._tcp.sockets[0].getsockname()[1])
         return port
 
     def send(self, out: Outgoing) -> None:
-        if out.transport == "tcp":
+        if out.transport in ("tcp", "tls"):
             connection = self.connections.get(out.destination)
             if connection is not None and connection.transport is not None:
                 connection.transport.write(out.data)
+            elif self.connect is not None:
+                self.connect(out)
         elif self._udp is not None:
             self._udp.sendto(out.data, out.destination)
 

@@ -242,3 +242,6 @@ class TlsListener(_Strict):
     are not asked for a certificate (IP trust and digest still apply)."""
     min_version: Literal["1.2", "1.3"] = "1.2"
     """Oldest TLS version accepted, both ways."""
+    srtp: SrtpPolicy = "optional"
+    """SRTP for calls over TLS that belong to no trunk (phones, agents): `optional` takes
+    and offers keys, `mandatory` refuses plain RTP, `off` never encrypts media."""

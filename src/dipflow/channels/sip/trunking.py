@@ -77,6 +77,7 @@ class Trunking:
             sessions.close(session)
             return NotAnswered(status=487, reason="the callee hung up at once")
         session.configure(outcome.negotiated)
+        session.srtp = outcome.srtp
         number = destination.removeprefix("tel:").split(";", 1)[0]
         call = SipCall(control, leg_id=outcome.leg_id, session=session, ani=number,
                        dnis=caller_id or "")  # fmt: skip
