@@ -97,3 +97,23 @@ def test_espeak_synthesis_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert pcm.duration_s > 3
     assert elapsed < 0.5 * pcm.duration_s  # far faster than real time
+
+
+def test_speaking_rate_and_gain_are_applied() -> None:
+    """Webex's `speakingRate` and `volumeGainDb`: a faster rate speaks the same text in
+    less time (eSpeak's own rate, no pitch change); a negative gain is quieter."""
+    renderer = PromptRenderer(EspeakTts())
+    text = "Your account balance is twelve dollars and fifty cents."
+    normal = renderer.render_text(text, language="en-US", voice=None)
+    fast = renderer.render_text(text, language="en-US", voice=None, rate=1.5)
+    quiet = renderer.render_text(text, language="en-US", voice=None, gain_db=-6.0)
+    assert fast.duration_s < normal.duration_s * 0.8
+    assert quiet.duration_s == pytest.approx(normal.duration_s, rel=0.01)
+    # Prompts are normalized to a peak of 0.7 of full scale; -6 dB halves it.
+    peak = 0.7 * 32767
+    assert max(abs(v) for v in normal.pcm.as_array()) == pytest.approx(peak, rel=0.01)
+    quiet_peak = max(abs(v) for v in quiet.pcm.as_array())
+    assert quiet_peak == pytest.approx(peak * 10 ** (-6 / 20), rel=0.01)
+    assert len({normal.key, fast.key, quiet.key}) == 3  # each cached on its own
+    same = renderer.render_text(text, language="en-US", voice=None, rate=1.0, gain_db=0.0)
+    assert same is normal  # neutral values are the plain prompt

@@ -54,8 +54,16 @@ class FakePrompts:
     def __init__(self) -> None:
         self.rendered: dict[str, FakeAudio] = {}
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> FakeAudio:
-        key = f"tts{abs(hash((text, language, voice))):x}"
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        key = f"tts{abs(hash((text, language, voice, rate, gain_db))):x}"
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio

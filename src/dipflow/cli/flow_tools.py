@@ -56,25 +56,26 @@ def _report_import_error(exc: WebexImportError) -> None:
         errors.print(f"  {escape(str(problem))}")
 
 
-def load_any_flow(path: Path) -> Flow:
-    """A native flow file, or a Webex export (imported on the fly, strictly)."""
+def load_any_flow(path: Path, options: ImportOptions | None = None) -> Flow:
+    """A native flow file, or a Webex export (imported on the fly; activities dipflow
+    cannot run become stubs, which lint reports as errors)."""
     if path.suffix.lower() == ".json":
         try:
             head = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             head = None
         if isinstance(head, dict) and "process" in head:
-            return import_webex_file(path, allow_partial=True).flow
+            return import_webex_file(path, options=options, allow_partial=True).flow
     from dipflow.flow.loader import load_flow
 
     return load_flow(path)
 
 
-def _load_or_exit(path: Path) -> Flow:
+def _load_or_exit(path: Path, options: ImportOptions | None = None) -> Flow:
     from dipflow.flow.errors import FlowError
 
     try:
-        return load_any_flow(path)
+        return load_any_flow(path, options)
     except WebexImportError as exc:
         _report_import_error(exc)
     except FlowError as exc:
@@ -96,7 +97,8 @@ def import_webex(
         typer.Option(help="Map a Webex connector to a dipflow one: WEBEX=DIPFLOW (repeatable)."),
     ] = None,
     queue: Annotated[
-        list[str] | None, typer.Option(help="Map a Webex queue name: WEBEX=DIPFLOW (repeatable).")
+        list[str] | None,
+        typer.Option(help="Map a Webex queue name or id: WEBEX=DIPFLOW (repeatable)."),
     ] = None,
 ) -> None:
     """Import a Webex Contact Center Flow Designer export as a native YAML flow."""
@@ -112,9 +114,7 @@ def import_webex(
         f"# Imported from {export.name} by `dipflow flow import webex`.\n"
         "# Faithful to the Webex flow, defects included: run `dipflow flow lint` on it.\n"
     )
-    text = header + yaml.safe_dump(
-        result.document, sort_keys=False, allow_unicode=True, width=100
-    )
+    text = header + yaml.safe_dump(result.document, sort_keys=False, allow_unicode=True, width=100)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -129,6 +129,31 @@ def import_webex(
         errors.print(f"[yellow]unsupported:[/yellow] {escape(str(problem))}")
 
 
+def export_webex_command(
+    flow_file: Annotated[Path, typer.Argument(help="A dipflow flow (YAML/JSON).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the export here (default: stdout).")
+    ] = None,
+) -> None:
+    """Write a dipflow flow as a Webex Flow Designer export (JSON)."""
+    from dipflow.flow.webex.exporter import export_webex
+
+    flow = _load_or_exit(flow_file)
+    try:
+        export = export_webex(flow)
+    except WebexImportError as exc:
+        errors.print(f"[red]cannot export: {len(exc.problems)} problem(s)[/red]")
+        for problem in exc.problems:
+            errors.print(f"  {escape(str(problem))}")
+        raise typer.Exit(1) from None
+    text = json.dumps(export, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"[green]exported[/green] {escape(str(output))}")
+
+
 def _threshold(fail_on: FailOn) -> Severity | None:
     return None if fail_on is FailOn.NEVER else Severity[fail_on.name]
 
@@ -140,9 +165,20 @@ def lint(
         FailOn, typer.Option(help="Exit 1 when a finding is at least this severe.")
     ] = FailOn.WARNING,
     show_info: Annotated[bool, typer.Option(help="Also list info findings.")] = False,
+    connector: Annotated[
+        list[str] | None,
+        typer.Option(help="For a Webex export: map a connector, WEBEX=DIPFLOW (repeatable)."),
+    ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(help="For a Webex export: map a queue name or id, WEBEX=DIPFLOW."),
+    ] = None,
 ) -> None:
     """Report what would fail callers: unwired errors, unsafe queries, menus, music loops..."""
-    flow = _load_or_exit(flow_file)
+    options = ImportOptions(
+        connector_map=_pairs(connector, "--connector"), queue_map=_pairs(queue, "--queue")
+    )
+    flow = _load_or_exit(flow_file, options)
     minimum = Severity.INFO if show_info or fail_on is FailOn.INFO else Severity.WARNING
     findings = lint_flow(flow, minimum=minimum)
     if as_json:
@@ -213,5 +249,8 @@ def register(app: typer.Typer) -> None:
     import_app = typer.Typer(help="Import flows from other contact centers.", no_args_is_help=True)
     import_app.command("webex")(import_webex)
     app.add_typer(import_app, name="import")
+    export_app = typer.Typer(help="Export flows to other contact centers.", no_args_is_help=True)
+    export_app.command("webex")(export_webex_command)
+    app.add_typer(export_app, name="export")
     app.command("lint")(lint)
     app.command("graph")(graph)

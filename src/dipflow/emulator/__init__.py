@@ -3,6 +3,7 @@
 dipflow reaches it over real HTTP exactly as it reaches Dynamics 365. Public API:
 `create_app`, `EmulatorSettings`, `dipflow.emulator.inprocess.running_emulator`,
 `dipflow.emulator.demo_data.DEMO_CALLERS`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ API", "Retrieve a table row", "Create a table row" (204 + `OData-EntityId`, or
 201 with the record under `Prefer: return=representation`), "Update and delete
 table rows" (PATCH is an upsert unless `If-Match: *`; `If-Match` with an etag
 is optimistic concurrency, 412 on mismatch).
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Routes:
 - `/api/data/v9.2/...` the Web API (auth, faults)
 - `/main.aspx` the record pages a screen pop opens
 - `/_emulator/faults`, `/_emulator/stats`, `/_emulator/reset-stats` (admin, no auth)
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ The demo, the flow tests and the browser tests rely on these records, so they
 never change silently: tests assert screen-pop URLs built from these GUIDs.
 Phones are stored the way real CRMs hold them (mixed national/international
 formats); `new_phonee164` holds the E.164 form a well-kept CRM would add.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ work must not stall the calls it answers.
             "client_secret": crm.client_secret, "scope": crm.scope}).json()["access_token"]
         httpx.get(crm.api_url + "contacts", headers={"Authorization": f"Bearer {token}"})
         crm.set_faults(error_rate=1.0, error_status=503)
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ it opens a new-record form with those fields filled in.
 
 Safety: Jinja2 autoescaping on every template (a hostile contact name shows as
 text), no inline script or style, and a strict Content-Security-Policy.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

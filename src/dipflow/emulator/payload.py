@@ -4,6 +4,7 @@ Unknown properties are refused with 400 `0x80048d19` as Dataverse does; the
 customer of an incident is set with `customerid_contact@odata.bind` or
 `customerid_account@odata.bind` ("Associate table rows on create", Microsoft
 Learn), never by writing `_customerid_value`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

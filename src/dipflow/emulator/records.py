@@ -4,6 +4,7 @@ On create Dataverse fills the primary key, `createdon`, `modifiedon`,
 `versionnumber`, `statecode`/`statuscode`, a contact's `fullname` (from first and
 last name) and a case's `ticketnumber` (CAS-nnnnn-xxxxxx); an incident must have
 a customer. Updates bump `versionnumber`, which is what `@odata.etag` reports.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Annotation names are Dataverse's (Microsoft Learn, "Formatted values" and
 `_x_value@Microsoft.Dynamics.CRM.lookuplogicalname` and
 `@Microsoft.Dynamics.CRM.associatednavigationproperty`. They are only added when
 the client sends `Prefer: odata.include-annotations="..."`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

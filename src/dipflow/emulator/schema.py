@@ -4,6 +4,7 @@ Column names are the real logical names of the `contact`, `account` and
 `incident` tables (Microsoft Learn, Web API entity type reference). Everything
 that turns a request into SQL looks names up here, so that no identifier from a
 request ever reaches an SQL string: only names that exist in this module do.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Typed settings of one emulator instance."""
+"""Typed settings of one emulator instance.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Everything one running emulator holds: settings, store, faults and counters."""
+"""Everything one running emulator holds: settings, store, faults and counters.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ millisecond, so handlers call the store directly instead of hopping threads.
 SQL safety: every identifier in the SQL below is a table or column name defined
 in `dipflow.emulator.schema` (write paths check this with `_known`), and every
 value is a bound `?` parameter; hence the `noqa: S608` markers.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dipflow.engine import lifecycle
-from dipflow.engine.commands import HttpRequest, ScreenPop
+from dipflow.engine.commands import HttpRequest, Notice, ScreenPop
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.events import HttpCompleted, HttpOutcome
+from dipflow.engine.logic import store_outputs
 from dipflow.engine.results import STOPPED, Done, Result
 from dipflow.engine.state import Cursor, Wait
-from dipflow.engine.values import build_url, convert, empty_value, render_body, to_bool
+from dipflow.engine.values import build_url, convert, render_body, to_bool
 from dipflow.flow import jsonpath
 from dipflow.flow.model import (
     ConditionActivity,
@@ -104,27 +105,33 @@ def http_completed(
         "httpResponseBody": event.body,
     }
     facts: dict[str, Any] = {"status": event.status, "attempts": event.attempts}
+    failure: tuple[str, str] | None = None
     if event.outcome is HttpOutcome.TIMEOUT:
-        return Done(output="timeout", outputs=facts, error=event.error or "timed out")
-    if event.outcome is not HttpOutcome.SUCCESS:
-        return Done(output="error", outputs=facts, error=event.error or "request failed")
-    if event.status is None or not 200 <= event.status < 300:
-        return Done(output="error", outputs=facts, error=f"HTTP status {event.status}")
-    variables = run.state.variables
-    for output in activity.parse:
-        declared = run.index.variables.get(output.variable)
-        found = jsonpath.extract(output.path, event.body)
-        if found is None:
-            value = empty_value(declared)  # not found is an answer, not a failure
-        else:
-            value = convert(found, declared.type) if declared is not None else found
-        variables[output.variable] = value
-        facts[output.variable] = value
+        failure = ("timeout", event.error or "timed out")
+    elif event.outcome is not HttpOutcome.SUCCESS:
+        failure = ("error", event.error or "request failed")
+    elif event.status is None or not 200 <= event.status < 300:
+        failure = ("error", f"HTTP status {event.status}")
+    if activity.single_output and (failure is None or event.status is not None):
+        failure = None  # Webex: any response is the answer; the flow reads the status
+    if failure is not None:
+        output, error = failure
+        if activity.single_output:
+            output = "success"  # Webex: no response goes on too, with no status
+        return Done(output=output, outputs=facts, error=error)
+    body = event.body
+    facts.update(store_outputs(run, activity.parse, lambda path: jsonpath.extract(path, body)))
     return Done(output="success", outputs=facts)
 
 
 def http_timer(run: Run, cursor: Cursor) -> Result:
-    return Done(output="timeout", error="no answer from the HTTP connector")
+    activity = run.index.activity(cursor.flow, cursor.activity or "")
+    single = isinstance(activity, HttpRequestActivity) and activity.single_output
+    namespace = cursor.activity or "http"
+    run.state.outputs[namespace] = {"httpStatusCode": None, "httpResponseBody": None}
+    return Done(
+        output="success" if single else "timeout", error="no answer from the HTTP connector"
+    )
 
 
 def screen_pop(run: Run, cursor: Cursor, activity: ScreenPopActivity) -> Result:
@@ -162,7 +169,14 @@ def end(run: Run, cursor: Cursor, activity: EndActivity) -> Result:
 
 
 def unsupported(run: Run, cursor: Cursor, activity: UnsupportedActivity) -> Result:
-    return Done(output="error", error=f"activity kind {activity.original_kind!r} is not supported")
+    # A stub stands where an activity dipflow cannot run was imported (--allow-partial):
+    # the call says so, in its trace and transcript, and takes the stub's failure path.
+    output = activity.taken_output()
+    reason = activity.reason or activity.description or "not supported by dipflow"
+    run.inputs(cursor, {"stub": activity.original_kind, "reason": reason})
+    message = f"stub for Webex {activity.original_kind!r}: {reason}"
+    run.emit(Notice(kind="stub", text=f"{cursor.activity}: {message}; takes `{output}`"))
+    return Done(output=output, outputs={"stub": activity.original_kind}, error=message)
 
 
 EXECUTORS: Final[dict[str, Executor]] = {

@@ -27,6 +27,10 @@ class Play:
     language: str = "en-US"
     voice: str | None = None
     interruptible: bool = False
+    rate: float | None = None
+    """TTS speaking rate (1 = normal); None: the voice's own."""
+    gain_db: float | None = None
+    """TTS volume change in dB; None: unchanged."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,11 +75,62 @@ class Enqueue:
     fallback_queue: str | None = None
     data: dict[str, str] = field(default_factory=dict)
     """Call-associated data for the agent desktop (label -> value), secure variables excluded."""
+    agent: str | None = None
+    """Offer the contact to this agent only (queue-to-agent); `queue` is where it is reported.
+    A center that cannot route to one agent must answer `QueueFailed`, never route it to
+    another agent."""
+    agent_lookup: str = "id"
+    """How `agent` names the agent: `id`, `email` or `name`."""
+    park: bool = False
+    """With `agent`: wait while the agent is busy (else busy fails the request)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dequeue:
     queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupQueue:
+    """Queue statistics for the flow. Answered by `QueueLookedUp(request_id)`."""
+
+    request_id: str
+    queue: str
+    lookback_s: float = 300.0
+    """Past time the estimated wait is computed over."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCallback:
+    """Keep the contact's place in `queue` and call `number` back when an agent is free,
+    instead of connecting the caller's current leg. A callback that cannot be placed is
+    reported with `CallbackFailed`; the agent taking it with `AgentOffered`/`AgentAnswered`."""
+
+    queue: str
+    number: str
+    caller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer:
+    """Blind transfer of the caller to `destination` (E.164 or `sip:` URI); the IVR leaves
+    the call. Answered by `TransferDone(transfer_id)`."""
+
+    transfer_id: str
+    destination: str
+    caller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartVirtualAgent:
+    """Connect the caller to a virtual agent (bot) through connector `connector`.
+    Answered by `VirtualAgentEnded(session_id)` when the bot ends, escalates or fails."""
+
+    session_id: str
+    connector: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    event_name: str | None = None
+    language: str = "en-US"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +163,15 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """Something the people reading a call's transcript must know (a stub was reached,
+    a virtual agent had no connector). Carries no action."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallFinished:
     """The engine is done with this call: every event flow has run. The runtime may drop it."""
 
@@ -119,10 +183,15 @@ Command = (
     | HttpRequest
     | Enqueue
     | Dequeue
+    | LookupQueue
+    | RequestCallback
+    | Transfer
+    | StartVirtualAgent
     | ScreenPop
     | SetTimer
     | CancelTimer
     | Disconnect
+    | Notice
     | CallFinished
 )
 

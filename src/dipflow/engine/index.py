@@ -27,12 +27,23 @@ class FlowIndex:
         "cad_variables",
         "flow",
         "masker",
+        "queues",
         "settings",
         "variables",
     )
 
-    def __init__(self, flow: Flow, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        overrides: Mapping[str, Any] | None = None,
+        queues: Mapping[str, str] | None = None,
+    ) -> None:
         self.flow = flow
+        self.queues: dict[str, str] = {
+            key: name for key, name in {**flow.queues, **(queues or {})}.items() if name
+        }
+        """Queue ids the flow uses -> dipflow queue names (the flow's `queues`, then the
+        deployment's mapping)."""
         self.settings: FlowSettings = flow.settings
         self.variables: dict[str, Variable] = {v.name: v for v in flow.variables}
         self._activities: dict[str, Mapping[str, ActivityBase]] = {MAIN_FLOW: flow.activities}

@@ -34,14 +34,24 @@ from dipflow.engine.commands import (
 from dipflow.engine.context import Run
 from dipflow.engine.events import QueueFailed
 from dipflow.engine.results import Done
-from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, Cursor, QueueInfo, Wait
+from dipflow.engine.state import (
+    DEFAULT_ERROR_FLOW,
+    MAIN_FLOW,
+    CallState,
+    Cursor,
+    QueueInfo,
+    Wait,
+)
 from dipflow.engine.values import cad
-from dipflow.flow.model import EventName, QueueContactActivity
+from dipflow.flow.model import EventName, QueueContactActivity, QueueToAgentActivity
 
 GLOBAL_ERROR: Final = EventName.GLOBAL_ERROR.value
-MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW})
+SURVEY: Final = EventName.POST_CALL_SURVEY.value
+MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW, SURVEY})
 """Flows that hold the caller's attention (at most one at a time, in `CallState.main`)."""
-MEDIA_WAITS: Final = frozenset({Wait.PROMPT, Wait.MENU, Wait.MUSIC, Wait.APOLOGY})
+MEDIA_WAITS: Final = frozenset(
+    {Wait.PROMPT, Wait.MENU, Wait.MUSIC, Wait.APOLOGY, Wait.COLLECT, Wait.BOT}
+)
 
 
 def detach(run: Run, cursor: Cursor) -> None:
@@ -68,7 +78,7 @@ def start_event_flow(run: Run, name: str, inputs: dict[str, object] | None = Non
     if start is None:
         return False
     cursor = Cursor(flow=name, activity=start)
-    if name == GLOBAL_ERROR:
+    if name in (GLOBAL_ERROR, SURVEY):
         run.state.main = cursor
     else:
         run.state.side.append(cursor)
@@ -80,7 +90,10 @@ def flow_ended(run: Run, cursor: Cursor) -> None:
     detach(run, cursor)
     state = run.state
     if not state.ended:
-        if cursor.flow in MAIN_LIKE and not state.connected:
+        if cursor.flow in MAIN_LIKE and state.callback is not None and not state.connected:
+            # The caller asked to be called back: their leg ends, their place stays.
+            end_call(run, "callback_requested", disconnect=True)
+        elif cursor.flow in MAIN_LIKE and not state.connected:
             if state.queue is None:
                 end_call(run, "flow_ended", disconnect=True)
             elif state.main is None:
@@ -89,6 +102,20 @@ def flow_ended(run: Run, cursor: Cursor) -> None:
         elif cursor.flow == EventName.AGENT_DISCONNECTED.value:
             end_call(run, "agent_disconnected", disconnect=True)
     check_finished(run)
+
+
+def _callback_waits(state: CallState) -> bool:
+    callback = state.callback
+    return callback is not None and not callback.connected and not state.connected
+
+
+def callback_failed(run: Run, reason: str) -> None:
+    """The callback could not be placed: its event flow runs, then the contact ends."""
+    state = run.state
+    state.callback = None
+    start_event_flow(run, EventName.CALLBACK_FAILED.value, {"reason": reason})
+    if state.main is None and not state.ended:
+        end_call(run, "callback_failed", disconnect=True)
 
 
 def check_finished(run: Run) -> None:
@@ -109,6 +136,16 @@ def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
         abort(run, state.main, reason)
     for cursor in [c for c in state.side if c.wait in MEDIA_WAITS]:
         abort(run, cursor, reason)
+    if _callback_waits(state) and state.queue is not None:
+        # The contact lives on without its caller until an agent takes the callback
+        # (AgentAnswered) or it fails (CallbackFailed): no Dequeue, no contact_ended yet.
+        run.trace(
+            flow=MAIN_FLOW,
+            activity="callback",
+            kind="callback_pending",
+            inputs={"queue": state.queue.queue, "reason": reason},
+        )
+        return
     if state.queue is not None:
         run.emit(Dequeue(queue=state.queue.queue))
         state.queue = None
@@ -215,17 +252,27 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         )
         return
     found = run.index.activity(info.flow, info.activity) if info.activity is not None else None
-    activity = found if isinstance(found, QueueContactActivity) else None
-    template = activity.fallback_queue if activity is not None else None
+    activity = found if isinstance(found, QueueContactActivity | QueueToAgentActivity) else None
+    template: str | None = None
+    if isinstance(activity, QueueContactActivity):
+        template = activity.fallback_queue
+    elif isinstance(activity, QueueToAgentActivity):
+        template = activity.recovery_queue  # the named agent cannot take it: anyone there
     # A fallback given as a template of an organisation setting may render empty: none.
-    fallback = run.render(template).strip() if template and not info.fallback_used else ""
-    if activity is not None and fallback and fallback != info.queue:
+    fallback = run.queue_name(template) if template and not info.fallback_used else ""
+    if (
+        activity is not None
+        and fallback
+        and (fallback != info.queue or isinstance(activity, QueueToAgentActivity))
+    ):
         queue = fallback
         run.emit(
             Enqueue(
                 queue=queue,
                 priority=activity.priority,
-                max_wait_s=activity.max_wait_s,
+                max_wait_s=(
+                    activity.max_wait_s if isinstance(activity, QueueContactActivity) else None
+                ),
                 data=cad(run.index.cad_variables, state.variables),
             )
         )
@@ -240,6 +287,9 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         info.fallback_used = True
         return
     state.queue = None
+    if state.callback is not None and _callback_waits(state):
+        callback_failed(run, f"queue {event.queue} failed: {event.reason}")
+        return
     if state.main is not None:
         # The caller hears music or a message of a flow that assumed an agent would come.
         if state.main.wait in MEDIA_WAITS:

@@ -35,6 +35,8 @@ def play_prompt(
         language=(run.render(prompt.language) if prompt.language else "") or settings.language,
         voice=prompt.voice or settings.voice,
         interruptible=interruptible,
+        rate=prompt.rate,
+        gain_db=prompt.gain_db,
     )
     run.emit(command)
     cursor.wait_id = prompt_id
@@ -47,6 +49,10 @@ def play_prompt(
 def play_message(run: Run, cursor: Cursor, activity: PlayMessageActivity) -> Result:
     if run.caller_gone:
         return Done(output="error", error=_GONE)
+    if activity.prompt.empty:
+        # An unconfigured Flow Designer message: nothing to say, the flow goes on.
+        run.inputs(cursor, {"text": ""})
+        return Done(output="out", outputs={"skipped": "empty prompt"})
     prompt_id = run.new_id(cursor.activity or "prompt")
     command = play_prompt(
         run, cursor, activity.prompt, prompt_id, interruptible=activity.interruptible
@@ -138,6 +144,7 @@ def _menu_answer(run: Run, cursor: Cursor, activity: MenuActivity, keys: str) ->
     run.cancel_timer(cursor)
     cursor.wait_id = None
     cursor.digits = ""
+    run.expose(cursor, {"OptionEntered": keys})
     if keys in activity.choices:
         return Done(output=keys, outputs={"digit": keys, "tries": cursor.menu_failures + 1})
     return _menu_failure(run, cursor, activity, "invalid", keys)
@@ -148,6 +155,7 @@ def _menu_failure(
 ) -> Result:
     cursor.menu_failures += 1
     if cursor.menu_failures >= activity.max_tries:
+        run.expose(cursor, {"OptionEntered": digit or ""})
         return Done(output=kind, outputs={"digit": digit, "tries": cursor.menu_failures})
     retry = activity.invalid_prompt if kind == "invalid" else activity.no_input_prompt
     if retry is None:
@@ -192,7 +200,7 @@ def queue_contact(run: Run, cursor: Cursor, activity: QueueContactActivity) -> R
     if run.caller_gone:
         return Done(output="error", error=_GONE)
     state = run.state
-    queue = run.render(activity.queue).strip()
+    queue = run.queue_name(activity.queue)
     if not queue:
         return Done(output="error", error=f"queue {activity.queue!r} renders empty")
     data = cad(run.index.cad_variables, state.variables)

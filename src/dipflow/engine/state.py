@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dipflow.flow.expressions import CLOCK
+
 MAIN_FLOW = "main"
 DEFAULT_ERROR_FLOW = "default_error"
 """The built-in global error handler (used when the flow has no `global_error` flow)."""
@@ -36,6 +38,14 @@ class Wait(StrEnum):
     """Music on hold: a `duration_s` timer, or an agent."""
     APOLOGY = "apology"
     """The default error handler's apology, before it hangs up."""
+    COLLECT = "collect"
+    """A collect_digits activity: its prompt, then the caller's keys (see `MenuPhase`)."""
+    LOOKUP = "lookup"
+    """`QueueLookedUp` of a queue_lookup."""
+    TRANSFER = "transfer"
+    """`TransferDone` of a blind transfer."""
+    BOT = "bot"
+    """`VirtualAgentEnded` of a virtual-agent conversation."""
 
 
 class MenuPhase(StrEnum):
@@ -101,6 +111,17 @@ class QueueInfo:
 
 
 @dataclass(slots=True, kw_only=True)
+class CallbackInfo:
+    """A courtesy callback the flow asked for: the contact waits in `queue` without its
+    caller; `connected` once an agent has taken it."""
+
+    queue: str
+    number: str
+    caller_id: str | None = None
+    connected: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
 class AgentInfo:
     agent_id: str
     name: str
@@ -138,6 +159,14 @@ class CallState:
     media_failures: int = 0
     """Prompts and music that failed in a row, with nothing played, pressed or timed out
     in between (see `dipflow.engine.core.MAX_MEDIA_FAILURES`)."""
+    callback: CallbackInfo | None = None
+    caller_id: str | None = None
+    """Set by set_caller_id: the number shown on transfers and callbacks."""
+    survey: str | None = None
+    """Set by feedback: the survey to run when the agent hangs up."""
+    clock_offset: float = 0.0
+    """Wall-clock Unix seconds minus the engine's `now` (set from `CallStarted.started_at`):
+    `now()` in a template is `now + clock_offset`, computed from the event, never read."""
     trace: list[TraceEntry] = field(default_factory=list)
 
     # -- convenience views of the active cursor --------------------------------------
@@ -174,9 +203,13 @@ class CallState:
         cursor = self._active()
         return cursor.digits if cursor else ""
 
-    def context(self) -> dict[str, Any]:
-        """The names templates see: activity output namespaces, then flow variables."""
-        return {**self.outputs, **self.variables}
+    def context(self, now: float | None = None) -> dict[str, Any]:
+        """The names templates see: activity output namespaces, then flow variables; with
+        `now`, the call's wall clock for `now()`."""
+        context = {**self.outputs, **self.variables}
+        if now is not None:
+            context[CLOCK] = now + self.clock_offset
+        return context
 
     # -- JSON ------------------------------------------------------------------------
 
@@ -204,6 +237,10 @@ class CallState:
             finished=data["finished"],
             default_queue_tried=data["default_queue_tried"],
             media_failures=data.get("media_failures", 0),
+            clock_offset=data.get("clock_offset", 0.0),
+            callback=CallbackInfo(**data["callback"]) if data.get("callback") else None,
+            caller_id=data.get("caller_id"),
+            survey=data.get("survey"),
             trace=[TraceEntry(**entry) for entry in data["trace"]],
         )
 

@@ -22,6 +22,7 @@ from typing import Any, get_args
 from dipflow.flow import expressions
 from dipflow.flow.jsonpath import JsonPathError, compile_path
 from dipflow.flow.model import DIGITS, MAX_CHOICE_KEYS, Activity, ActivityBase
+from dipflow.flow.xpath import XPathError, compile_xpath
 
 Loc = tuple[int | str, ...]
 Report = Callable[..., None]
@@ -57,6 +58,14 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "menu": ("prompt", "no_input_prompt", "invalid_prompt"),
     "queue_contact": ("queue", "fallback_queue"),
     "screen_pop": ("url", "query"),
+    "collect_digits": ("prompt",),
+    "case": ("expression", "cases"),
+    "queue_to_agent": ("agent", "reporting_queue", "recovery_queue"),
+    "queue_lookup": ("queue",),
+    "virtual_agent": ("parameters",),
+    "callback": ("number", "caller_id", "queue"),
+    "blind_transfer": ("destination",),
+    "set_caller_id": ("caller_id", "name"),
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 
@@ -100,6 +109,8 @@ def check_templates(
             _check_template(report, string_loc, text, ident, expression=False)
     if kind == "condition" and isinstance(raw.get("expression"), str):
         _check_template(report, (*loc, "expression"), raw["expression"], ident, expression=True)
+    if kind == "parse" and isinstance(raw.get("input"), str):
+        _check_template(report, (*loc, "input"), raw["input"], ident, expression=True)
 
 
 def _check_http_parse(
@@ -108,14 +119,18 @@ def _check_http_parse(
     parse = raw.get("parse")
     if not isinstance(parse, list):
         return
+    xml = raw.get("kind") == "parse" and str(raw.get("content_type", "json")).lower() == "xml"
     for index, item in enumerate(parse):
         if not isinstance(item, Mapping):
             continue
         path = item.get("path")
         if isinstance(path, str):
             try:
-                compile_path(path)
-            except JsonPathError as exc:
+                if xml:
+                    compile_xpath(path)
+                else:
+                    compile_path(path)
+            except (JsonPathError, XPathError) as exc:
                 report((*loc, "parse", index, "path"), exc.message, activity=ident)
         _check_variable(report, (*loc, "parse", index, "variable"), ident, item, variables)
 
@@ -134,9 +149,7 @@ def _check_variable(
 
 
 def _outputs(cls: type[ActivityBase], raw: Mapping[str, Any]) -> tuple[str, ...]:
-    choices = raw.get("choices") if cls.__name__ == "MenuActivity" else None
-    digit_outputs = tuple(str(k) for k in choices) if isinstance(choices, Mapping) else ()
-    return (*digit_outputs, *cls.outputs)
+    return (*cls.instance_outputs(raw), *cls.outputs)
 
 
 def _check_wiring(
@@ -191,6 +204,9 @@ def _check_wiring(
                 )
             else:
                 required.append(keys)
+    cases = raw.get("cases")
+    if kind == "case" and isinstance(cases, Mapping):
+        required.extend(str(key) for key in cases)
     for output in required:
         if output not in wired:
             report(loc, f"output `{output}` is not wired", activity=ident, key=True)
@@ -227,7 +243,7 @@ def check_graph(
         act_loc = (*loc, ident)
         _check_wiring(report, act_loc, ident, kind, raw, cls, activities)
         check_templates(report, act_loc, ident, kind, raw)
-        if kind == "http_request":
+        if kind in ("http_request", "parse"):
             _check_http_parse(report, act_loc, ident, raw, variables)
         if kind == "set_variable":
             _check_variable(report, (*act_loc, "variable"), ident, raw, variables)

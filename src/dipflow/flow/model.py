@@ -13,6 +13,8 @@ variables, so `{{ NewPhoneContact.ANI | replace({"+": ""}) }}` works as in Webex
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -52,19 +54,31 @@ class Variable(_Strict):
 
 
 class Prompt(_Strict):
-    """Something to say: TTS text (a template) or an audio file, with language and voice."""
+    """Something to say: TTS text (a template) or an audio file, with language and voice.
+
+    `text: ""` is an empty prompt (a Flow Designer activity left unconfigured): nothing
+    plays and the activity goes on at once; the linter reports it."""
 
     text: str | None = None
     audio: str | None = None
     language: str | None = None
     """BCP 47 tag such as en-US; the flow's default language when empty."""
     voice: str | None = None
+    rate: float | None = Field(default=None, ge=0.25, le=4.0)
+    """TTS speaking rate, 1 = normal (Webex `speakingRate`); None: the voice's own."""
+    gain_db: float | None = Field(default=None, ge=-96.0, le=16.0)
+    """TTS volume change in dB, 0 = unchanged (Webex `volumeGainDb`)."""
 
     @model_validator(mode="after")
     def _text_or_audio(self) -> Prompt:
-        if not self.text and not self.audio:
+        if self.text is None and not self.audio:
             raise ValueError("a prompt needs `text` or `audio`")
         return self
+
+    @property
+    def empty(self) -> bool:
+        """Written empty (`text: ""`, no audio): nothing to play, whatever the variables."""
+        return not self.text and not self.audio
 
 
 class HttpOutput(_Strict):
@@ -101,6 +115,12 @@ class ActivityBase(_Strict):
 
     def all_outputs(self) -> tuple[str, ...]:
         return self.outputs
+
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        """Outputs a raw (unvalidated) activity of this kind adds to `outputs` (menu keys,
+        case branches): for the loader's checks, which run before validation."""
+        return ()
 
 
 class StartActivity(ActivityBase):
@@ -147,6 +167,11 @@ class HttpRequestActivity(ActivityBase):
     retries: int = Field(default=0, ge=0, le=10)
     parse: list[HttpOutput] = Field(default_factory=list)
     """JSONPath outputs into variables."""
+    single_output: bool = False
+    """Webex's HTTP Request has one output (imports set this): every outcome takes
+    `success`, a response of any status and no response at all (then `httpStatusCode` is
+    empty), and the flow checks `<id>.httpStatusCode`. False (dipflow's default): a
+    response outside 2xx, no response and a timeout take `error`/`timeout`."""
     outputs: ClassVar[tuple[str, ...]] = ("success", "error", "timeout")
     required_outputs: ClassVar[tuple[str, ...]] = ("success",)
     default_output: ClassVar[str | None] = "success"
@@ -210,6 +235,11 @@ class MenuActivity(ActivityBase):
     def all_outputs(self) -> tuple[str, ...]:
         return (*self.choices, *self.outputs)
 
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        choices = raw.get("choices") if isinstance(raw, Mapping) else None
+        return tuple(str(k) for k in choices) if isinstance(choices, Mapping) else ()
+
 
 class QueueContactActivity(ActivityBase):
     """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued."""
@@ -264,14 +294,275 @@ class EndActivity(ActivityBase):
     default_output: ClassVar[str | None] = None
 
 
+class CollectDigitsActivity(ActivityBase):
+    """Play a prompt and collect a number (an account, a PIN) into `<id>.DigitsEntered`.
+
+    Collection ends at `max_digits` keys, at the `terminator` (not part of the entry), or
+    `inter_digit_timeout_s` after the last key. Nothing within `entry_timeout_s` after the
+    prompt: `no_input`; fewer than `min_digits` or more than `max_digits`: `invalid`.
+    The prompt plays once, as Webex's does (no re-prompt)."""
+
+    kind: Literal["collect_digits"]
+    prompt: Prompt
+    min_digits: int = Field(default=1, ge=1, le=64)
+    max_digits: int = Field(default=1, ge=1, le=64)
+    terminator: Literal["#", "*"] | None = "#"
+    entry_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    inter_digit_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    interruptible: bool = True
+    outputs: ClassVar[tuple[str, ...]] = ("out", "no_input", "invalid", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+    @model_validator(mode="after")
+    def _range(self) -> CollectDigitsActivity:
+        if self.min_digits > self.max_digits:
+            raise ValueError("`min_digits` is larger than `max_digits`")
+        return self
+
+
+class CaseActivity(ActivityBase):
+    """Branch on a value: `expression` is rendered, then compared with each case's value
+    (rendered too) as text, in order; the first equal case's output is taken, else
+    `default`. Case outputs are named by their keys (Flow Designer's link ids)."""
+
+    kind: Literal["case"]
+    expression: str
+    """Template (`{{ TotalCalls }}`) or plain text (`true`)."""
+    cases: dict[str, str] = Field(min_length=1)
+    """Output name -> value (a template); compared in this order."""
+    outputs: ClassVar[tuple[str, ...]] = ("default", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("default",)
+    default_output: ClassVar[str | None] = "default"
+
+    def all_outputs(self) -> tuple[str, ...]:
+        return (*self.cases, *self.outputs)
+
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        cases = raw.get("cases") if isinstance(raw, Mapping) else None
+        return tuple(str(k) for k in cases) if isinstance(cases, Mapping) else ()
+
+
+class ParseFormat(StrEnum):
+    JSON = "json"
+    XML = "xml"
+
+
+class ParseActivity(ActivityBase):
+    """Copy values out of a JSON or XML document held in a variable or an activity output.
+
+    `input` is a template or a bare name (`userRecord`, `VirtualAgent.MetaData`); a JSON
+    document may be text or already structured. Paths are JSONPath for JSON (Webex style
+    accepted, as for HTTP outputs) and XPath 1.0 for XML. A path that selects nothing
+    gives the variable's empty value; a document that does not parse takes `error`."""
+
+    kind: Literal["parse"]
+    input: str
+    content_type: ParseFormat = ParseFormat.JSON
+    parse: list[HttpOutput] = Field(min_length=1)
+    single_output: bool = False
+    """Webex's Parse has one output (imports set this): a document that is missing or does
+    not parse takes `out` too, every variable getting its empty value."""
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class AgentLookup(StrEnum):
+    ID = "id"
+    EMAIL = "email"
+    NAME = "name"
+
+
+class QueueToAgentActivity(ActivityBase):
+    """Route the contact to one named agent (Webex Queue To Agent).
+
+    The contact is reported in `reporting_queue`; when the agent cannot take it (logged
+    out, unknown) the contact goes to `recovery_queue`, or takes `error` without one.
+    With `park`, a busy agent is waited for; without, busy counts as unavailable."""
+
+    kind: Literal["queue_to_agent"]
+    agent: str
+    """Template giving the agent's id, email or name (see `lookup`)."""
+    lookup: AgentLookup = AgentLookup.ID
+    reporting_queue: str
+    recovery_queue: str | None = None
+    priority: int = Field(default=0, ge=0, le=10)
+    park: bool = False
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class QueueLookupActivity(ActivityBase):
+    """Queue statistics into `<id>.PIQ`, `.EWT` (ms, -1 unknown), `.CallsQueuedNow`,
+    `.LoggedOnAgentsAll`/`Current`, `.AvailableAgentsAll`/`Current`, `.OldestCallTime` (ms
+    waited) (Webex Get Queue Info); on failure `.FailureCode`, `.FailureDescription`.
+    `insufficient_data` when the wait cannot be estimated."""
+
+    kind: Literal["queue_lookup"]
+    queue: str
+    """Queue name or id (see the flow's `queues`), or a template."""
+    lookback_minutes: int = Field(default=5, ge=5, le=240)
+    outputs: ClassVar[tuple[str, ...]] = ("out", "insufficient_data", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class VirtualAgentActivity(ActivityBase):
+    """Hand the caller to a virtual agent (a bot) until it ends or escalates.
+
+    `connector` names a virtual-agent connector of the deployment; with none (or one the
+    deployment does not have) the activity takes `error` at once and says why in the trace.
+    Outputs: `handled` (the bot ended the conversation, Webex `ENDED`), `escalated` (the
+    caller asked for a person, Webex `ESCALATE`), `error`. The bot's data lands in
+    `<id>.MetaData` (a map) and `<id>.StateEventName`."""
+
+    kind: Literal["virtual_agent"]
+    connector: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    """Sent to the bot at the start (Webex `botParameters` / `eventData`); strings are
+    templates."""
+    event_name: str | None = None
+    language: str | None = None
+    outputs: ClassVar[tuple[str, ...]] = ("handled", "escalated", "error")
+    default_output: ClassVar[str | None] = None
+
+
+class CallbackActivity(ActivityBase):
+    """Courtesy callback: the caller keeps their place in the queue and may hang up; the
+    contact center calls `number` back when an agent is free.
+
+    The contact must be queued (by this flow, or to `queue` here). After it the flow
+    should end or disconnect: the caller's leg ends, the contact stays in its queue. A
+    callback that cannot be placed raises the `callback_failed` event."""
+
+    kind: Literal["callback"]
+    number: str
+    """Template: the number to call back (`{{ NewPhoneContact.ANI }}`)."""
+    caller_id: str | None = None
+    """Template: the number the customer sees (Webex `callbackAni`)."""
+    queue: str | None = None
+    """Queue to wait in; None: the queue the contact is in."""
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Shift(_Strict):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: time
+    end: time
+    """Exclusive; `24:00` is written `23:59:59`. A shift ending before it starts runs past
+    midnight into the next day."""
+
+
+class Holiday(_Strict):
+    name: str = ""
+    start: date
+    end: date | None = None
+    """Inclusive; None: the `start` day only."""
+
+
+class Override(_Strict):
+    """A stretch of time that is not a normal day (a storm, an event): `override`."""
+
+    name: str = ""
+    start: str
+    """ISO 8601 local date-time in the schedule's time zone (`2026-02-01T08:00`)."""
+    end: str
+
+
+class Schedule(_Strict):
+    timezone: str = "UTC"
+    """IANA name (`America/New_York`)."""
+    working_hours: list[Shift] = Field(default_factory=list)
+    holidays: list[Holiday] = Field(default_factory=list)
+    overrides: list[Override] = Field(default_factory=list)
+
+
+class BusinessHoursActivity(ActivityBase):
+    """Branch on the call's time (`now()`) against a schedule: `override` first, then
+    `holidays`, then `working_hours`; none matching: `default` (closed)."""
+
+    kind: Literal["business_hours"]
+    schedule: Schedule
+    outputs: ClassVar[tuple[str, ...]] = (
+        "working_hours",
+        "holidays",
+        "override",
+        "default",
+        "error",
+    )
+    required_outputs: ClassVar[tuple[str, ...]] = ("working_hours", "default")
+    default_output: ClassVar[str | None] = None
+
+
+class BlindTransferActivity(ActivityBase):
+    """Transfer the caller to a number or SIP address and leave the call (the flow ends
+    when the transfer is done). A transfer that fails takes `error`."""
+
+    kind: Literal["blind_transfer"]
+    destination: str
+    """Template: E.164 number or `sip:` URI."""
+    outputs: ClassVar[tuple[str, ...]] = ("error",)
+    default_output: ClassVar[str | None] = None
+
+
+class SetCallerIdActivity(ActivityBase):
+    """The number shown on calls this contact places (transfers, callbacks):
+    `<id>.CallerID`, used when a transfer or callback has no caller id of its own."""
+
+    kind: Literal["set_caller_id"]
+    caller_id: str
+    """Template: an E.164 number; empty changes nothing (as a bare Webex node)."""
+    name: str | None = None
+    """Template: the display name, when the trunk carries one."""
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class FeedbackActivity(ActivityBase):
+    """Offer a post-call survey: when the agent hangs up, the caller is kept on the line
+    and the flow's `post_call_survey` event flow runs (its menus and collect-digits are
+    the questions; an HTTP request stores the answers). Without that event flow the call
+    ends as usual and the trace says the survey had nothing to run."""
+
+    kind: Literal["feedback"]
+    survey: str = "post_call_survey"
+    """A name for reports (Webex: the survey chosen in Control Hub)."""
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
 class UnsupportedActivity(ActivityBase):
-    """An imported activity dipflow cannot run; it always takes its `error` output."""
+    """An imported activity dipflow cannot run (`--allow-partial`): it keeps every output
+    of the activity it stands for (`original_outputs`, so a stubbed menu keeps its digit
+    branches and the flow's shape survives), and always takes its `error` output, or its
+    first output when it has no `error`."""
 
     kind: Literal["unsupported"]
     original_kind: str
+    original_outputs: list[str] = Field(default_factory=list)
     properties: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    """Why it could not be imported."""
     outputs: ClassVar[tuple[str, ...]] = ("error",)
     default_output: ClassVar[str | None] = "error"
+
+    def all_outputs(self) -> tuple[str, ...]:
+        return (*[o for o in self.original_outputs if o != "error"], "error")
+
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        listed = raw.get("original_outputs") if isinstance(raw, Mapping) else None
+        return tuple(str(o) for o in listed) if isinstance(listed, list) else ()
+
+    def taken_output(self) -> str:
+        """`error` when wired, else the first wired output (the stub always fails)."""
+        wired = self.wiring()
+        if "error" in wired:
+            return "error"
+        return next((o for o in self.original_outputs if o in wired), "error")
 
 
 Activity = Annotated[
@@ -286,6 +577,17 @@ Activity = Annotated[
     | DisconnectActivity
     | ScreenPopActivity
     | EndActivity
+    | CollectDigitsActivity
+    | CaseActivity
+    | ParseActivity
+    | QueueToAgentActivity
+    | QueueLookupActivity
+    | VirtualAgentActivity
+    | CallbackActivity
+    | BusinessHoursActivity
+    | BlindTransferActivity
+    | SetCallerIdActivity
+    | FeedbackActivity
     | UnsupportedActivity,
     Field(discriminator="kind"),
 ]
@@ -302,6 +604,17 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "disconnect_contact",
     "screen_pop",
     "end",
+    "collect_digits",
+    "case",
+    "parse",
+    "queue_to_agent",
+    "queue_lookup",
+    "virtual_agent",
+    "callback",
+    "business_hours",
+    "blind_transfer",
+    "set_caller_id",
+    "feedback",
     "unsupported",
 )
 
@@ -312,6 +625,20 @@ class EventName(StrEnum):
     AGENT_DISCONNECTED = "agent_disconnected"
     CONTACT_ENDED = "contact_ended"
     GLOBAL_ERROR = "global_error"
+    CALLBACK_FAILED = "callback_failed"
+    """A courtesy callback could not be placed (Webex `ContactCallbackFailed`)."""
+    POST_CALL_SURVEY = "post_call_survey"
+    """The agent hung up on a contact a `feedback` activity offered a survey to."""
+    PREDIAL = "predial"
+    """Webex outbound campaign `ContactPredial`: kept from imports, never raised here."""
+    OUTBOUND_CAMPAIGN_RESULT = "outbound_campaign_result"
+    """Webex `ContactOutboundCampaignResult`: kept from imports, never raised here."""
+
+
+NEVER_RAISED: frozenset[EventName] = frozenset(
+    {EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT}
+)
+"""Events dipflow has no source for (outbound campaigns): their flows are kept, never run."""
 
 
 class EventFlow(_Strict):
@@ -319,6 +646,8 @@ class EventFlow(_Strict):
 
     start: str
     activities: dict[str, Activity]
+    note: str = ""
+    """Free text (the importer says here why an event flow will not run)."""
 
 
 class FlowSettings(_Strict):
@@ -345,6 +674,11 @@ class Flow(_Strict):
     """Id of the main flow's first activity (a `start` activity)."""
     activities: dict[str, Activity]
     event_flows: dict[EventName, EventFlow] = Field(default_factory=dict)
+    queues: dict[str, str | None] = Field(default_factory=dict)
+    """Queues the flow names by id (a Webex export does): id -> dipflow queue name, null
+    until mapped (`--queue ID=NAME` at import, or `queues:` of the flow binding in the
+    configuration). An activity's queue that is a key here is routed to its mapped name;
+    an unmapped one is used as it is, and the linter reports it."""
 
     def variable(self, name: str) -> Variable | None:
         for variable in self.variables:

@@ -24,11 +24,12 @@ from dipflow.media.audio import (
     normalize,
     read_wav,
     resample,
+    scale,
     wav_bytes,
 )
 from dipflow.media.errors import AudioFormatError, MediaError, PromptNotFound
 from dipflow.media.music import hold_music
-from dipflow.media.tts import TtsEngine
+from dipflow.media.tts import RateTts, TtsEngine
 
 HOLD_MUSIC = "hold"
 """The audio name of the default hold music (`PlayMusic(audio="hold")`)."""
@@ -114,16 +115,37 @@ class PromptRenderer:
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedAudio:
-        key = _digest(
-            {"kind": "tts", "text": text, "language": language, "voice": voice,
-             "engine": self.tts.name}
-        )  # fmt: skip
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedAudio:
+        """`rate` (1 = normal; engines that cannot change it ignore it) and `gain_db` (a
+        change of loudness from the normalized level, clipped at full scale) are Webex's
+        `speakingRate` and `volumeGainDb`."""
+        rate = None if rate is None or rate == 1.0 else rate
+        gain_db = gain_db or None
+        settings: dict[str, str | None] = {
+            "text": text, "language": language, "voice": voice, "engine": self.tts.name
+        }  # fmt: skip
+        if rate is not None or gain_db is not None:
+            # Only then part of the key: prompts cached before keep theirs.
+            settings.update(rate=repr(rate), gain_db=repr(gain_db))
+        key = _digest({"kind": "tts", **settings})
         cached = self.get(key)
         if cached is not None:
             return cached
-        raw = self.tts.synthesize(text, language=language, voice=voice)
+        if rate is not None and isinstance(self.tts, RateTts):
+            raw = self.tts.synthesize_at_rate(text, language=language, voice=voice, rate=rate)
+        else:
+            raw = self.tts.synthesize(text, language=language, voice=voice)
         pcm = normalize(resample(raw, TELEPHONY_RATE))
+        if gain_db is not None:
+            pcm = scale(pcm, 10 ** (gain_db / 20))
         return self._store(RenderedAudio(key=key, pcm=pcm))
 
     def render_audio(self, name: str) -> RenderedAudio:

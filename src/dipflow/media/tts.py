@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dipflow.media.audio import Pcm
 from dipflow.media.errors import TtsError
@@ -24,6 +24,16 @@ class TtsEngine(Protocol):
     name: str
 
     def synthesize(self, text: str, *, language: str, voice: str | None) -> Pcm: ...
+
+
+@runtime_checkable
+class RateTts(Protocol):
+    """An engine that can also speak faster or slower than its normal rate (Webex's
+    `speakingRate`). Engines without it speak every prompt at their own rate."""
+
+    def synthesize_at_rate(
+        self, text: str, *, language: str, voice: str | None, rate: float
+    ) -> Pcm: ...
 
 
 # speak_lib.h constants.
@@ -121,13 +131,20 @@ class EspeakTts:
         self.rate_wpm = rate_wpm
 
     def synthesize(self, text: str, *, language: str, voice: str | None) -> Pcm:
+        return self.synthesize_at_rate(text, language=language, voice=voice, rate=1.0)
+
+    def synthesize_at_rate(
+        self, text: str, *, language: str, voice: str | None, rate: float
+    ) -> Pcm:
+        """`rate` multiplies `rate_wpm` (1 = normal), within espeak's 80..450 words/min."""
+        words_per_minute = max(80, min(450, round(self.rate_wpm * rate)))
         global _library
         with _lock:
             if _library is None:
                 _library = _EspeakLibrary()
             lib = _library
             self._select_voice(lib, language, voice)
-            lib.lib.espeak_SetParameter(_PARAM_RATE, self.rate_wpm, 0)
+            lib.lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
             encoded = text.encode("utf-8", errors="replace") + b"\0"
             lib.chunks = []
             # Plain text (no espeakSSML flag): caller data can never inject markup.

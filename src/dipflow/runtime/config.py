@@ -37,6 +37,9 @@ class FlowBinding(_Strict):
     (relative paths are relative to the configuration file)."""
     variables: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the flow's variable defaults for this organisation (org URL, queue name...)."""
+    queues: dict[str, str] = Field(default_factory=dict)
+    """Queue ids the flow names (an imported Webex flow's `queues`) -> this deployment's
+    queue names; they take precedence over the flow's own mapping."""
 
 
 class DesktopUser(_Strict):

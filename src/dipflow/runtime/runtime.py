@@ -123,7 +123,7 @@ class Runtime:
             try:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
-                engine = Engine(flow, variables=binding.variables)
+                engine = Engine(flow, variables=binding.variables, queues=binding.queues)
             # DipflowError: a flow that does not load (FlowError), an organisation setting
             # the flow does not declare (EngineError); Lookup: no bundled flow of that
             # name; OS: the file cannot be read.

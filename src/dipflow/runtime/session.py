@@ -30,16 +30,22 @@ from dipflow.engine.commands import (
     Disconnect,
     Enqueue,
     HttpRequest,
+    LookupQueue,
+    Notice,
     Play,
     PlayMusic,
+    RequestCallback,
     ScreenPop,
     SetTimer,
+    StartVirtualAgent,
     StopMedia,
+    Transfer,
 )
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    CallbackFailed,
     CallerHungUp,
     CallStarted,
     DigitsCollected,
@@ -49,9 +55,13 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
     QueueFailed,
+    QueueLookedUp,
     QueueUpdated,
     TimerFired,
+    TransferDone,
+    VirtualAgentEnded,
 )
+from dipflow.engine.refusals import refused
 from dipflow.engine.state import CallState
 from dipflow.errors import DipflowError
 from dipflow.runtime.logs import SECRETS
@@ -274,6 +284,10 @@ class CallSession:
                 | QueueUpdated()
                 | AgentDisconnected()
                 | TimerFired()
+                | QueueLookedUp()
+                | CallbackFailed()
+                | TransferDone()
+                | VirtualAgentEnded()
             ):
                 pass  # no bookkeeping: the engine alone decides what they mean
             case _:
@@ -348,6 +362,11 @@ class CallSession:
                     await self.channel_call.execute(command)
             case HttpRequest():
                 self._spawn(self._http(command))
+            case Enqueue() if command.agent is not None:
+                # The center routes by queue only: a contact for one named agent must not
+                # go to another agent, so the flow takes its recovery queue (or error).
+                reason = "routing to a named agent is not supported"
+                self.post(QueueFailed(queue=command.queue, reason=reason))
             case Enqueue():
                 self.facts.queue = command.queue
                 self.facts.queued_at = self._loop.time()
@@ -366,6 +385,14 @@ class CallSession:
                 self._cancel_timer(command.timer_id)
             case CallFinished():
                 await self._shutdown("finished")
+            case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
+                # Not carried out here yet: the engine takes the activity's failure path
+                # now rather than after its guard timer.
+                failure = refused(command, f"{type(command).__name__} is not supported here yet")
+                if failure is not None:
+                    self.post(failure)
+            case Notice():
+                pass  # for the transcript, which reads it from the step
             case _:
                 assert_never(command)
 
@@ -459,6 +486,10 @@ def _failure_event(command: Command, exc: Exception) -> Event | None:
             return HttpCompleted(
                 request_id=command.request_id, outcome=HttpOutcome.ERROR, error=reason
             )
+        case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
+            return refused(command, reason)
+        case Notice():
+            return None
         case (
             StopMedia()
             | Dequeue()

@@ -27,11 +27,15 @@ from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
     AgentAction,
+    BotOutcome,
+    BotReply,
     CallerAction,
     HttpReply,
     HttpScripts,
+    QueueStats,
     agent_hang_up,
     answer,
+    callback_fail,
     hang_up,
     press,
     queue_fail,
@@ -52,15 +56,25 @@ def run_flow(
     variables: Mapping[str, Any] | None = None,
     max_time: float = 600.0,
     call_id: str = "sim-call",
+    queues: Mapping[str, str] | None = None,
+    queue_stats: Mapping[str, QueueStats] | None = None,
+    bots: Mapping[str, BotReply] | None = None,
+    transfer_error: str | None = None,
 ) -> SimulationResult:
     """Run one call of `flow` (a `Flow`, a file, or a bundled flow's name) to its end,
-    or for `max_time` simulated seconds."""
+    or for `max_time` simulated seconds. `queues` maps queue ids to names (as the
+    configuration would); `queue_stats` and `bots` answer queue lookups and virtual
+    agents by activity id."""
     simulator = FlowSimulator(
         flow,
         variables=dict(variables) if variables is not None else None,
         http=http,
         caller=caller,
         agent=agent,
+        queues=queues,
+        queue_stats=queue_stats,
+        bots=bots,
+        transfer_error=transfer_error,
     )
     simulator.start(ani=ani, dnis=dnis, call_id=call_id)
     return simulator.run(max_time)
@@ -68,13 +82,17 @@ def run_flow(
 
 __all__ = [
     "AgentAction",
+    "BotOutcome",
+    "BotReply",
     "CallerAction",
     "FlowSimulator",
     "HttpReply",
     "HttpScripts",
+    "QueueStats",
     "SimulationResult",
     "agent_hang_up",
     "answer",
+    "callback_fail",
     "events_from_json",
     "events_to_json",
     "hang_up",

@@ -78,6 +78,7 @@ class AgentDoes(StrEnum):
     HANG_UP = "hang_up"
     QUEUE_UPDATE = "queue_update"
     QUEUE_FAIL = "queue_fail"
+    CALLBACK_FAIL = "callback_fail"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +109,42 @@ def queue_update(*, after: float, position: int, wait_s: float) -> AgentAction:
 
 def queue_fail(*, after: float, reason: str = "no agent available") -> AgentAction:
     return AgentAction(does=AgentDoes.QUEUE_FAIL, after=after, reason=reason)
+
+
+def callback_fail(*, after: float, reason: str = "no answer") -> AgentAction:
+    """The callback the flow asked for cannot be placed (`CallbackFailed`)."""
+    return AgentAction(does=AgentDoes.CALLBACK_FAIL, after=after, reason=reason)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStats:
+    """What the simulated center answers a queue_lookup (`position` None: 1 when the
+    contact is in that queue, else 0)."""
+
+    position: int | None = None
+    estimated_wait_s: float | None = 120.0
+    calls_queued: int = 1
+    agents_logged_on: int = 2
+    agents_available: int = 0
+    oldest_wait_s: float = 30.0
+    error: str | None = None
+
+
+class BotOutcome(StrEnum):
+    HANDLED = "handled"
+    ESCALATED = "escalated"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotReply:
+    """How a simulated virtual agent ends its conversation, `after` seconds in."""
+
+    outcome: BotOutcome = BotOutcome.ESCALATED
+    after: float = 10.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    state_event: str = ""
+    error: str | None = None
 
 
 def speech_seconds(text: str | None) -> float:

@@ -9,7 +9,7 @@ so a ten-minute call with music and timeouts runs in milliseconds and always the
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never
@@ -23,16 +23,22 @@ from dipflow.engine.commands import (
     Disconnect,
     Enqueue,
     HttpRequest,
+    LookupQueue,
+    Notice,
     Play,
     PlayMusic,
+    RequestCallback,
     ScreenPop,
     SetTimer,
+    StartVirtualAgent,
     StopMedia,
+    Transfer,
 )
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    CallbackFailed,
     CallerHungUp,
     CallStarted,
     DigitsCollected,
@@ -41,8 +47,12 @@ from dipflow.engine.events import (
     HttpOutcome,
     PromptDone,
     QueueFailed,
+    QueueLookedUp,
     QueueUpdated,
     TimerFired,
+    TransferDone,
+    VirtualAgentEnded,
+    VirtualAgentOutcome,
 )
 from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
@@ -50,10 +60,12 @@ from dipflow.flow.model import Flow
 from dipflow.testing.scripts import (
     AgentAction,
     AgentDoes,
+    BotReply,
     CallerAction,
     CallerDoes,
     HttpReply,
     HttpScripts,
+    QueueStats,
     speech_seconds,
 )
 
@@ -91,6 +103,12 @@ class SimulationResult:
     """The caller hung up."""
     queued: list[str]
     """Queues the call was put in, in order."""
+    callbacks: list[RequestCallback]
+    """Courtesy callbacks the flow asked for."""
+    transfers: list[Transfer]
+    """Blind transfers the flow asked for."""
+    stubs: list[str]
+    """`--allow-partial` stubs the call went through (their original Webex kinds)."""
     finished: bool
     event_log: list[tuple[float, Event]]
     """Every event given to the engine with its clock reading: input for `replay`."""
@@ -98,7 +116,16 @@ class SimulationResult:
     elapsed_s: float
 
 
-_Happening = CallerAction | AgentAction | PromptDone | TimerFired | HttpCompleted
+_Happening = (
+    CallerAction
+    | AgentAction
+    | PromptDone
+    | TimerFired
+    | HttpCompleted
+    | QueueLookedUp
+    | TransferDone
+    | VirtualAgentEnded
+)
 """What the simulated world schedules: a scripted action, or an event the channel, the
 timers or the connector deliver later."""
 
@@ -123,9 +150,20 @@ class FlowSimulator:
         caller: Sequence[CallerAction] = (),
         agent: Sequence[AgentAction] = (),
         start_time: float = START_TIME,
+        queues: Mapping[str, str] | None = None,
+        queue_stats: Mapping[str, QueueStats] | None = None,
+        bots: Mapping[str, BotReply] | None = None,
+        transfer_error: str | None = None,
     ) -> None:
+        """`queue_stats` and `bots` answer queue lookups and virtual agents per activity
+        id; `transfer_error` makes every blind transfer fail with that reason."""
         self.flow = load_flow(flow)
-        self.engine = Engine(self.flow, variables=variables)
+        self.engine = Engine(self.flow, variables=variables, queues=queues)
+        self.queue_stats = dict(queue_stats or {})
+        self.bots = dict(bots or {})
+        self.transfer_error = transfer_error
+        self.callbacks: list[RequestCallback] = []
+        self.transfers: list[Transfer] = []
         self.http = http if http is not None else {}
         self.now = start_time
         self.start_time = start_time
@@ -219,6 +257,9 @@ class FlowSimulator:
             disconnected=self.disconnected,
             hung_up=self.hung_up,
             queued=list(self.queued),
+            callbacks=list(self.callbacks),
+            transfers=list(self.transfers),
+            stubs=[e.inputs.get("stub", "?") for e in state.trace if e.kind == "unsupported"],
             finished=state.finished,
             event_log=list(self.event_log),
             state=state,
@@ -246,6 +287,8 @@ class FlowSimulator:
                 self._timers.pop(what.timer_id, None)
                 self.send(what)
             case HttpCompleted():  # delivered even after a hang-up: contact_ended may wait
+                self.send(what)
+            case QueueLookedUp() | TransferDone() | VirtualAgentEnded():
                 self.send(what)
             case _:
                 assert_never(what)
@@ -294,6 +337,10 @@ class FlowSimulator:
                 if queue is not None:
                     self._in_queue = None
                     self.send(QueueFailed(queue=queue, reason=action.reason))
+            case AgentDoes.CALLBACK_FAIL:
+                if self.callbacks:
+                    self._in_queue = None
+                    self.send(CallbackFailed(reason=action.reason))
             case _:
                 assert_never(action.does)
 
@@ -346,7 +393,21 @@ class FlowSimulator:
             case Disconnect():
                 self.disconnected = True
                 self._stop_media()
-            case CallFinished() | ScreenPop():
+            case LookupQueue():
+                self._schedule(self.now + 0.05, self._queue_stats(command))
+            case RequestCallback():
+                self.callbacks.append(command)
+            case Transfer():
+                self.transfers.append(command)
+                self._stop_media()
+                error = self.transfer_error
+                self._schedule(
+                    self.now + 1.0,
+                    TransferDone(transfer_id=command.transfer_id, ok=error is None, error=error),
+                )
+            case StartVirtualAgent():
+                self._schedule_bot(command)
+            case CallFinished() | ScreenPop() | Notice():
                 pass  # recorded in `commands`; nothing happens in the simulated world
             case _:
                 assert_never(command)
@@ -359,6 +420,45 @@ class FlowSimulator:
         if waiting:
             action = waiting.pop(0)
             self._schedule(self.now + action.after, action)
+
+    def _queue_stats(self, command: LookupQueue) -> QueueLookedUp:
+        stats = self.queue_stats.get(command.request_id.split("#", 1)[0], QueueStats())
+        if stats.error is not None:
+            return QueueLookedUp(request_id=command.request_id, ok=False, error=stats.error)
+        position = stats.position
+        if position is None:
+            position = 1 if self._in_queue == command.queue else 0
+        return QueueLookedUp(
+            request_id=command.request_id,
+            position=position,
+            estimated_wait_s=stats.estimated_wait_s,
+            calls_queued=stats.calls_queued,
+            agents_logged_on=stats.agents_logged_on,
+            agents_available=stats.agents_available,
+            oldest_wait_s=stats.oldest_wait_s,
+        )
+
+    def _schedule_bot(self, command: StartVirtualAgent) -> None:
+        self._stop_media()
+        reply = self.bots.get(command.session_id.split("#", 1)[0])
+        if reply is None:
+            event = VirtualAgentEnded(
+                session_id=command.session_id,
+                outcome=VirtualAgentOutcome.ERROR,
+                error=f"simulator: no virtual agent scripted for connector {command.connector}",
+            )
+            self._schedule(self.now + 0.05, event)
+            return
+        self._schedule(
+            self.now + reply.after,
+            VirtualAgentEnded(
+                session_id=command.session_id,
+                outcome=VirtualAgentOutcome(reply.outcome.value),
+                metadata=dict(reply.metadata),
+                state_event=reply.state_event,
+                error=reply.error,
+            ),
+        )
 
     def _answer_http(self, request: HttpRequest) -> None:
         activity = request.request_id.split("#", 1)[0]

@@ -143,7 +143,13 @@ class SipCall(SessionListener):
         if text:
             language = play.language if play else "en-US"
             voice = play.voice if play else None
-            rendered = prompts.render_text(text, language=language, voice=voice)
+            rendered = prompts.render_text(
+                text,
+                language=language,
+                voice=voice,
+                rate=play.rate if play else None,
+                gain_db=play.gain_db if play else None,
+            )
         elif audio_name:
             rendered = prompts.render_audio(audio_name)
         else:

@@ -58,7 +58,15 @@ class PromptSource(Protocol):
     CPU-bound (TTS) and may read files: the channel runs it in a worker thread, so that
     synthesis never blocks the event loop."""
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedLike: ...
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
 
     def render_audio(self, name: str) -> RenderedLike: ...
 
@@ -144,6 +152,8 @@ class BrowserCall:
                 command.text,
                 language=command.language,
                 voice=command.voice,
+                rate=command.rate,
+                gain_db=command.gain_db,
             )
         else:
             audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")

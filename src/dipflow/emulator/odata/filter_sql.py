@@ -4,6 +4,7 @@ Column names come from `dipflow.emulator.schema` (never from the request) and
 every value is a bound parameter, so no request text is ever spliced into SQL.
 Types are checked the way Dataverse checks them: comparing a string column with
 a number is a 400, as it is on the real service.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Supported, following Microsoft Learn "Query data using the Web API": `$select`,
 with nested `$select;$filter;$orderby;$top` (and nested `$expand`) separated by
 `;` inside the parentheses. Options Dataverse does not support (`$skip`,
 `$search`, ...) are refused with 400 as Dataverse does.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -15,16 +15,25 @@ from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from dipflow.flow.model import (
     ActivityBase,
+    BlindTransferActivity,
+    CallbackActivity,
+    CaseActivity,
+    CollectDigitsActivity,
     ConditionActivity,
     EventFlow,
     Flow,
     HttpRequestActivity,
     MenuActivity,
+    ParseActivity,
     PlayMessageActivity,
     Prompt,
     QueueContactActivity,
+    QueueLookupActivity,
+    QueueToAgentActivity,
     ScreenPopActivity,
+    SetCallerIdActivity,
     SetVariableActivity,
+    VirtualAgentActivity,
 )
 
 _PARSER = Environment(autoescape=False)  # noqa: S701 - parsing only, nothing is rendered
@@ -117,6 +126,27 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return [("queue", activity.queue)]
         case ScreenPopActivity():
             return [("url", activity.url), *_strings("query", activity.query)]
+        case CollectDigitsActivity():
+            return _prompt_fields("prompt", activity.prompt)
+        case CaseActivity():
+            return [("expression", activity.expression), *_strings("cases", activity.cases)]
+        case ParseActivity():
+            return [("input", activity.input)]
+        case QueueToAgentActivity():
+            fields = [("agent", activity.agent), ("reporting_queue", activity.reporting_queue)]
+            return fields + list(_strings("recovery_queue", activity.recovery_queue))
+        case QueueLookupActivity():
+            return [("queue", activity.queue)]
+        case VirtualAgentActivity():
+            return list(_strings("parameters", activity.parameters))
+        case CallbackActivity():
+            fields = [("number", activity.number)]
+            fields += list(_strings("caller_id", activity.caller_id))
+            return fields + list(_strings("queue", activity.queue))
+        case BlindTransferActivity():
+            return [("destination", activity.destination)]
+        case SetCallerIdActivity():
+            return [("caller_id", activity.caller_id), *_strings("name", activity.name)]
     return []
 
 
@@ -133,7 +163,10 @@ def parse(template: str, *, bare_expression: bool = False) -> nodes.Template | N
 
 
 def field_ast(activity: ActivityBase, field: str, template: str) -> nodes.Template | None:
-    return parse(template, bare_expression=isinstance(activity, ConditionActivity))
+    bare = isinstance(activity, ConditionActivity) or (
+        isinstance(activity, ParseActivity) and field == "input"
+    )
+    return parse(template, bare_expression=bare)
 
 
 def names_read(tree: nodes.Template) -> set[str]:
@@ -181,6 +214,6 @@ def unsanitized(tree: nodes.Node, tainted: set[str], sanitizers: Sanitizers) -> 
 def variables_written(activity: ActivityBase) -> set[str]:
     if isinstance(activity, SetVariableActivity):
         return {activity.variable}
-    if isinstance(activity, HttpRequestActivity):
+    if isinstance(activity, HttpRequestActivity | ParseActivity):
         return {output.variable for output in activity.parse}
     return set()

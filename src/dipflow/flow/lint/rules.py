@@ -29,10 +29,14 @@ from dipflow.flow.model import (
     Flow,
     HttpRequestActivity,
     MenuActivity,
+    ParseActivity,
     PlayMusicActivity,
+    Prompt,
     QueueContactActivity,
     ScreenPopActivity,
     SetVariableActivity,
+    UnsupportedActivity,
+    VirtualAgentActivity,
 )
 
 Rule = Callable[[Flow], Iterator[Finding]]
@@ -62,6 +66,8 @@ URL_SANITIZERS = Sanitizers(
     filters=frozenset({"odata_phone_filter", "e164", "int", "float"}),
     chains=frozenset({("urlencode", "odata_quote")}),
 )
+# A body written as JSON text: a value JSON-encoded cannot break out of its string.
+BODY_SANITIZERS = Sanitizers(filters=SANITIZERS.filters | {"json_encode", "tojson"})
 SENTINELS = frozenset({"na", "n/a", "null", "none", "undefined", "nil", "-", ""})
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -81,6 +87,13 @@ _FAILURE_OUTPUTS: dict[str, tuple[tuple[str, Severity], ...]] = {
     "menu": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
     "condition": (("error", Severity.INFO),),
     "play_message": (("error", Severity.INFO),),
+    "collect_digits": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
+    "queue_to_agent": (("error", Severity.WARNING),),
+    "queue_lookup": (("error", Severity.WARNING),),
+    "virtual_agent": (("error", Severity.WARNING),),
+    "callback": (("error", Severity.INFO),),
+    "blind_transfer": (("error", Severity.WARNING),),
+    "parse": (("error", Severity.INFO),),
 }
 
 
@@ -89,6 +102,8 @@ def unwired_failure_outputs(flow: Flow) -> Iterator[Finding]:
     for graph in graphs(flow):
         for activity_id in graph.reachable():
             activity = graph.activities[activity_id]
+            if isinstance(activity, HttpRequestActivity | ParseActivity) and activity.single_output:
+                continue  # Webex's one-output activities: the flow checks the outcome itself
             wired = activity.wiring()
             for output, severity in _FAILURE_OUTPUTS.get(activity.kind, ()):
                 if output not in wired:
@@ -182,6 +197,22 @@ def _written_before(graph: FlowGraph) -> dict[str, set[str]]:
     return before
 
 
+# Query parameters and body keys that hold configuration, not a record: the model-driven
+# app, the organisation or workspace, a token's audience, an API key.
+_CONFIG_KEYS = re.compile(
+    r"(^|[._])(app_?id|appid|org_?id|orgid|tenant|workspace_?id|aud|audience|client_?id|key"
+    r"|api_?key|project_?id)$",
+    re.IGNORECASE,
+)
+
+
+def _may_name_a_record(field: str) -> bool:
+    """Headers carry credentials and configuration; configuration-named keys too."""
+    if field.startswith("headers."):
+        return False
+    return _CONFIG_KEYS.search(field) is None
+
+
 def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
     """Defect 2: a screen pop (or a query) that names one fixed record for every caller."""
     for graph in graphs(flow):
@@ -189,10 +220,13 @@ def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
             if not isinstance(activity, ScreenPopActivity | HttpRequestActivity):
                 continue
             for field, template in template_fields(activity):
+                if not _may_name_a_record(field):
+                    continue
                 literal = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", template)
+                if field in ("url", "path"):
+                    # A GUID in the host (a mock server's name) names no record.
+                    literal = literal.replace(urlsplit(literal).netloc, "", 1)
                 if match := GUID.search(literal):
-                    if field == "query.appid":
-                        continue  # the model-driven app id is configuration, not a record
                     yield _finding(
                         "hard-coded-record-id",
                         Severity.WARNING,
@@ -257,8 +291,27 @@ def unordered_queries(flow: Flow) -> Iterator[Finding]:
                     )
 
 
+_ODATA_MARKERS = re.compile(r"\$(filter|select|expand|orderby|top|skip|count|search)\b|odata")
+
+
 def _odata_in_url(field: str, template: str) -> bool:
-    return field in ("path", "url") and ("$" in template or "'" in template or "odata" in template)
+    """An OData query written into the URL (where `odata_quote` alone is not enough); a
+    plain REST URL with a quote in it (`filter=type=='Payment'`) is not one."""
+    return field in ("path", "url") and _ODATA_MARKERS.search(template) is not None
+
+
+def _caller_data_hint(field: str) -> str:
+    if field == "body":
+        return (
+            "write the body as a JSON document with the value inside a string (dipflow "
+            "encodes each value), or pass it through `json_encode`"
+        )
+    if field in ("path", "url"):
+        return (
+            "pass it through `urlencode` (in an OData filter: `odata_quote` or "
+            "`odata_phone_filter`)"
+        )
+    return "pass it through `odata_quote` or `odata_phone_filter`"
 
 
 def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
@@ -293,10 +346,13 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
             if not isinstance(activity, HttpRequestActivity):
                 continue
             for field, template in template_fields(activity):
+                if field.startswith(("body.", "body[")):
+                    continue  # a structured body: each value is JSON-encoded on its own
                 tree = field_ast(activity, field, template)
                 if tree is None:
                     continue
-                leaks = unsanitized(tree, tainted, SANITIZERS)
+                sanitizers = BODY_SANITIZERS if field == "body" else SANITIZERS
+                leaks = unsanitized(tree, tainted, sanitizers)
                 if leaks:
                     names = ", ".join(f"`{n}`" for n in sorted(leaks))
                     yield _finding(
@@ -305,8 +361,8 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         graph,
                         activity_id,
                         f"`{field}` puts caller data ({names}) into the request unquoted: a "
-                        "hostile caller ID can change the query",
-                        "pass it through `odata_quote` or `odata_phone_filter`",
+                        "hostile caller ID can change the request",
+                        _caller_data_hint(field),
                     )
                 elif _odata_in_url(field, template):
                     leaks = unsanitized(tree, url_tainted, URL_SANITIZERS)
@@ -339,7 +395,12 @@ def menus_without_reprompt(flow: Flow) -> Iterator[Finding]:
     """Defect 6: no input or a wrong key goes straight on, with no second chance."""
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
-            if isinstance(activity, MenuActivity) and activity.max_tries < 2:
+            if not isinstance(activity, MenuActivity) or activity.max_tries >= 2:
+                continue
+            wired = activity.wiring()
+            if all(wired.get(o) == activity_id for o in ("no_input", "invalid")):
+                continue  # wired back to itself: the flow re-prompts (common in Webex)
+            if activity.max_tries < 2:
                 yield _finding(
                     "menu-no-reprompt",
                     Severity.WARNING,
@@ -429,8 +490,103 @@ def queues_without_fallback(flow: Flow) -> Iterator[Finding]:
                 )
 
 
+def unchecked_http_status(flow: Flow) -> Iterator[Finding]:
+    """Defect 3, as Webex runs it: an HTTP request has one output, so a CRM outage goes on
+    as if the request had succeeded with no data unless the flow reads its status."""
+    templates = [
+        t for g in graphs(flow) for a in g.activities.values() for _, t in template_fields(a)
+    ]
+    text = "\n".join(templates)
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if not (isinstance(activity, HttpRequestActivity) and activity.single_output):
+                continue
+            pattern = rf"\b{re.escape(activity_id)}\.httpStatusCode\b"
+            if re.search(pattern, text, flags=re.IGNORECASE) is None:
+                yield _finding(
+                    "unchecked-http-status",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "nothing reads `httpStatusCode`: when the service fails or does not answer "
+                    "the flow goes on as if it had answered with no data",
+                    f"add a condition on `{{{{ {activity_id}.httpStatusCode == 200 }}}}` with "
+                    "a path that still serves the caller",
+                )
+
+
+def unsupported_activities(flow: Flow) -> Iterator[Finding]:
+    """Stubs an `--allow-partial` import left: a call reaching one takes its error path,
+    so a CI gate must fail where the strict import would."""
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if isinstance(activity, UnsupportedActivity):
+                yield _finding(
+                    "unsupported-activity",
+                    Severity.ERROR,
+                    graph,
+                    activity_id,
+                    f"Webex `{activity.original_kind}` is not supported: a call reaching this "
+                    f"stub takes its `{activity.taken_output()}` output"
+                    + (f" ({activity.reason})" if activity.reason else ""),
+                    "replace it with a dipflow activity, or change the flow in Flow Designer",
+                )
+
+
+def unmapped_queues(flow: Flow) -> Iterator[Finding]:
+    """Queues a Webex export names only by id: without a mapping the contact is queued to
+    the id itself, a queue no dipflow center has."""
+    graph = next(graphs(flow))
+    for queue, name in flow.queues.items():
+        if not name:
+            yield _finding(
+                "unmapped-queue",
+                Severity.ERROR,
+                graph,
+                None,
+                f"queue `{queue}` is not mapped to a dipflow queue",
+                f"import with `--queue {queue}=NAME`, set `queues: {{{queue}: NAME}}` in the "
+                "flow, or map it in the flow binding of the configuration",
+            )
+
+
+def empty_prompts(flow: Flow) -> Iterator[Finding]:
+    """A message left unconfigured in Flow Designer: nothing plays (Webex refuses to publish
+    such a flow; dipflow plays nothing and goes on)."""
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            prompt = getattr(activity, "prompt", None)
+            if isinstance(prompt, Prompt) and prompt.empty:
+                yield _finding(
+                    "empty-prompt",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "the prompt is empty: nothing plays",
+                    "write the message, or remove the activity",
+                )
+
+
+def virtual_agents_without_connector(flow: Flow) -> Iterator[Finding]:
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if isinstance(activity, VirtualAgentActivity) and not activity.connector:
+                yield _finding(
+                    "no-virtual-agent",
+                    Severity.WARNING,
+                    graph,
+                    activity_id,
+                    "no virtual-agent connector: every call takes the `error` output",
+                    "name a virtual-agent connector of the configuration in `connector` "
+                    "(import with `--connector WEBEX_ID=NAME`)",
+                )
+
+
 RULES: tuple[Rule, ...] = (
+    unsupported_activities,
+    unmapped_queues,
     unwired_failure_outputs,
+    unchecked_http_status,
     unknown_or_unset_variables,
     caller_data_in_queries,
     unordered_queries,
@@ -440,4 +596,6 @@ RULES: tuple[Rule, ...] = (
     music_without_exit,
     unreachable,
     queues_without_fallback,
+    empty_prompts,
+    virtual_agents_without_connector,
 )
