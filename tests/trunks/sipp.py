@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 from tests.sip.sip_host import free_port
@@ -71,8 +72,18 @@ class SippServer:
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             cwd=str(self.scenario_file.parent),
         )  # fmt: skip
-        await asyncio.sleep(0.3)  # sipp binds before it reads anything
-        return self
+        # Ready once sipp holds its port (a probe cannot bind it); never assume it started.
+        for _ in range(100):
+            if self.process.returncode is not None:
+                out = await self.process.stdout.read() if self.process.stdout else b""
+                raise RuntimeError(f"sipp did not start: {out.decode(errors='replace')[-2000:]}")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", self.port))
+                except OSError:
+                    return self
+            await asyncio.sleep(0.05)
+        raise RuntimeError("sipp did not bind its port")
 
     async def result(self) -> SippResult:
         assert self.process is not None

@@ -9,7 +9,7 @@ when an agent accepts on the desktop, asks the channel to `connect_agent`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dipflow.engine.commands import MediaCommand
 from dipflow.engine.events import Event
@@ -36,6 +36,26 @@ class ChannelCall(Protocol):
         True once connected; False if the agent leg failed (the runtime treats it as a
         ring-no-answer)."""
         ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferResult:
+    """How a blind transfer ended: `ok` the caller is with the destination now (the IVR
+    must not hang up: the channel owns the call); else `error` says why, and the caller
+    is still connected to the IVR."""
+
+    ok: bool
+    error: str | None = None
+    method: str = ""
+    """How it was done (`refer`, `bridge`), for the transcript and logs."""
+
+
+@runtime_checkable
+class TransferringCall(Protocol):
+    """A `ChannelCall` that can hand the caller over to another number or URI (the Blind
+    Transfer activity); channels without telephony (the browser) do not offer it."""
+
+    async def transfer(self, destination: str, *, caller_id: str | None) -> TransferResult: ...
 
 
 class CallHandle(Protocol):

@@ -109,12 +109,20 @@ class AgentBridge:
             return False
         if isinstance(secured, Secured):
             session.srtp = secured.context
-        self._bridge(call, agent, session, negotiated)
+        self.connect_answered(call, agent, session, negotiated)
         return True
 
-    def _bridge(
-        self, call: SipCall, agent: AgentEndpoint, session: RtpSession, negotiated: Negotiated
+    def connect_answered(
+        self,
+        call: SipCall,
+        agent: AgentEndpoint,
+        session: RtpSession,
+        negotiated: Negotiated,
+        *,
+        early: bool = False,
     ) -> None:
+        """Bridge `call` to an answered leg on `session` (`early`: already paced, as
+        early media relayed to the caller)."""
         session.configure(negotiated)
         session.listener = call
         call.agent = agent
@@ -124,7 +132,8 @@ class AgentBridge:
         call.session.bridge = session
         session.bridge = call.session
         session.sending = True
-        self.sessions.start_pacing(session)
+        if not early:
+            self.sessions.start_pacing(session)
 
     async def _connect_outbound(self, call: SipCall, agent: AgentEndpoint) -> bool:
         """An agent on an external number (or a SIP URI by host name): through a trunk."""
@@ -152,7 +161,7 @@ class AgentBridge:
                 log.info("agent %s at %r: %s", agent.agent_id, agent.sip_uri, outcome.reason)
             return False
         session.srtp = outcome.srtp
-        self._bridge(call, agent, session, outcome.negotiated)
+        self.connect_answered(call, agent, session, outcome.negotiated)
         return True
 
     def on_outgoing(self, event: OutgoingAnswered | OutgoingFailed) -> None:

@@ -22,6 +22,7 @@ from dipflow.channels.sip.sessions import SessionPool, sends
 from dipflow.channels.sip.srtp import Refused as SrtpRefused
 from dipflow.channels.sip.srtp import Secured, answer_offer, call_policy
 from dipflow.channels.sip.srtp import answer_reoffer as srtp_reanswer
+from dipflow.channels.sip.trunkconfig import TrunkSettings
 from dipflow.channels.sip.trunks import Refused, TrunkTable
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class IncomingCalls:
         self.control = control
         self.trunks = trunks
         self.calls: dict[str, SipCall] = {}
+        self.trunk_of: dict[str, TrunkSettings] = {}
+        """Caller leg id -> the trunk the call came in through (transfers use it)."""
 
     async def offer(self, event: IncomingCall) -> None:
         """Start a call for `event` and answer it, or refuse it."""
@@ -118,6 +121,8 @@ class IncomingCalls:
             driver.flush()
             return
         self.calls[event.leg_id] = call
+        if trunk is not None:
+            self.trunk_of[event.leg_id] = trunk
         call.attach(handle)
         sessions.start_pacing(session)
         if settings.answer_delay_s > 0:
@@ -133,6 +138,7 @@ class IncomingCalls:
 
     def forget(self, call: SipCall) -> None:
         self.calls.pop(call.leg_id, None)
+        self.trunk_of.pop(call.leg_id, None)
 
 
 def answer_reoffer(

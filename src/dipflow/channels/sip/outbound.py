@@ -63,8 +63,8 @@ class NotAnswered:
     reason: str
 
 
-EarlyMedia = Callable[[str, Negotiated], None]
-"""`(leg id, the far end's early session)`."""
+EarlyMedia = Callable[[str, Negotiated, SrtpContext | None], None]
+"""`(leg id, the far end's early session, its SRTP context if any)`."""
 
 
 class OutboundCalls:
@@ -221,5 +221,11 @@ class OutboundCalls:
         if callback is None or not event.body:
             return
         negotiated = self.sessions.negotiate(event.body)
-        if negotiated is not None:
-            callback(event.leg_id, negotiated)
+        offer = self._offers.get(event.leg_id)
+        if negotiated is None or offer is None:
+            return
+        security = accept_answer(offer, negotiated.crypto)
+        if isinstance(security, SrtpRefused):
+            return  # no usable key in the early answer: wait for the real one
+        callback(event.leg_id, negotiated,
+                 security.context if isinstance(security, Secured) else None)  # fmt: skip

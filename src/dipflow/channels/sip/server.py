@@ -21,7 +21,7 @@ import asyncio
 import logging
 from typing import assert_never
 
-from dipflow.channels.seam import AgentEndpoint, CallHost
+from dipflow.channels.seam import AgentEndpoint, CallHost, TransferResult
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
@@ -44,6 +44,7 @@ from dipflow.channels.sip.events import (
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.outbound import NotAnswered
+from dipflow.channels.sip.refer import Transfers
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.trunking import Trunking
@@ -71,6 +72,10 @@ class SipServer:
         self.bridge = AgentBridge(
             driver=self.driver, sessions=self.sessions, outbound=self.trunking.outbound
         )
+        self.transfers = Transfers(
+            driver=self.driver, sessions=self.sessions, awaiting=self.trunking.awaiting,
+            outbound=self.trunking.outbound, bridge=self.bridge,
+        )  # fmt: skip
 
     # -- what the runtime, tests and benchmarks see --
 
@@ -150,6 +155,13 @@ class SipServer:
 
     async def connect_agent(self, call: SipCall, agent: AgentEndpoint) -> bool:
         return await self.bridge.connect(call, agent)
+
+    async def transfer(
+        self, call: SipCall, destination: str, *, caller_id: str | None
+    ) -> TransferResult:
+        return await self.transfers.blind(
+            call, destination, caller_id=caller_id, trunk=self.incoming.trunk_of.get(call.leg_id)
+        )
 
     async def originate(
         self,
