@@ -21,6 +21,7 @@ connectors:
   - name: dynamics
     kind: dataverse
     base_url: ${CRM_URL}
+    app_id: 8a18ed00-21e1-ed11-a7c6-000d3a8bcaaa
 center:
   queues:
     - name: Support
@@ -79,7 +80,7 @@ def test_wrong_type_is_located_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     (problem,) = info.value.problems
-    assert problem.startswith(f"{tmp_path / 'dipflow.yaml'}:23:9: web.port")
+    assert problem.startswith(f"{tmp_path / 'dipflow.yaml'}:24:9: web.port")
     assert "integer" in problem
 
 
@@ -89,7 +90,7 @@ def test_unknown_key_and_missing_section_are_reported_together(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     text_of = "\n".join(info.value.problems)
-    assert ":22:1: webb: Extra inputs are not permitted" in text_of
+    assert ":23:1: webb: Extra inputs are not permitted" in text_of
     assert "center: Field required" in text_of
 
 
@@ -114,7 +115,7 @@ def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     assert info.value.problems == [
-        f"{tmp_path / 'dipflow.yaml'}:24:3: duplicate key 'port' (first written on line 23)"
+        f"{tmp_path / 'dipflow.yaml'}:25:3: duplicate key 'port' (first written on line 24)"
     ]
 
 
@@ -123,7 +124,7 @@ def test_clear_text_password_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     (problem,) = info.value.problems
-    assert ":21:20: users[0].password_hash:" in problem
+    assert ":22:20: users[0].password_hash:" in problem
     assert "hunter2" not in problem
 
 

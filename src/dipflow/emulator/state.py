@@ -29,6 +29,8 @@ class Stats:
     requests: int = 0
     tokens_issued: int = 0
     faults_injected: int = 0
+    affinity_requests: int = 0
+    """Web API requests that sent the `ARRAffinity` cookie back."""
     per_path: Counter[str] = field(default_factory=Counter)
     per_status: Counter[int] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -39,6 +41,7 @@ class Stats:
                 "requests": self.requests,
                 "tokens_issued": self.tokens_issued,
                 "faults_injected": self.faults_injected,
+                "affinity_requests": self.affinity_requests,
                 "per_path": dict(self.per_path),
                 "per_status": {str(k): v for k, v in self.per_status.items()},
             }
@@ -48,6 +51,7 @@ class Stats:
             self.requests = 0
             self.tokens_issued = 0
             self.faults_injected = 0
+            self.affinity_requests = 0
             self.per_path.clear()
             self.per_status.clear()
 

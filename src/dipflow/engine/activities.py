@@ -21,7 +21,9 @@ from dipflow.flow.model import (
     ConditionActivity,
     DisconnectActivity,
     EndActivity,
+    HttpJoinActivity,
     HttpRequestActivity,
+    HttpStartActivity,
     ScreenPopActivity,
     SetVariableActivity,
     StartActivity,
@@ -61,9 +63,9 @@ def condition(run: Run, cursor: Cursor, activity: ConditionActivity) -> Result:
     return Done(output="true" if value else "false", outputs={"result": value})
 
 
-def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Result:
+def _send(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> HttpRequest:
+    """Render and emit the activity's request (shared by `http_request` and `http_start`)."""
     request_id = run.new_id(cursor.activity or "http")
-    timeout_s = activity.timeout_ms / 1000
     command = HttpRequest(
         request_id=request_id,
         connector=activity.connector,
@@ -74,7 +76,7 @@ def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Res
         headers={name: run.render(value) for name, value in activity.headers.items()},
         body=render_body(activity.body, run.render),
         content_type=activity.content_type,
-        timeout_s=timeout_s,
+        timeout_s=activity.timeout_ms / 1000,
         retries=activity.retries,
     )
     run.inputs(
@@ -90,16 +92,86 @@ def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Res
         },
     )
     run.emit(command)
+    return command
+
+
+def http_request(run: Run, cursor: Cursor, activity: HttpRequestActivity) -> Result:
+    command = _send(run, cursor, activity)
     cursor.wait = Wait.HTTP
-    cursor.wait_id = request_id
-    run.set_timer(cursor, timeout_s + HTTP_GUARD_S)
+    cursor.wait_id = command.request_id
+    run.set_timer(cursor, command.timeout_s + HTTP_GUARD_S)
     return None
 
 
+def http_start(run: Run, cursor: Cursor, activity: HttpStartActivity) -> Result:
+    """Send, and go on at once: the answer waits in the state for an `http_join`."""
+    command = _send(run, cursor, activity)
+    start_id = cursor.activity or "http"
+    state = run.state
+    stale = state.http_started.pop(start_id, None)
+    if stale is not None:  # started again (a loop) before being joined: forget the old one
+        state.http_deadlines.pop(stale, None)
+        state.http_results.pop(stale, None)
+    state.http_started[start_id] = command.request_id
+    state.http_deadlines[command.request_id] = run.now + command.timeout_s
+    return Done(output="out", outputs={"request": command.request_id})
+
+
+def http_join(run: Run, cursor: Cursor, activity: HttpJoinActivity) -> Result:
+    """The started request's outcome: at once when it has arrived, else when it does."""
+    state = run.state
+    request_id = state.http_started.get(activity.request)
+    run.inputs(cursor, {"request": activity.request, "request_id": request_id})
+    if request_id is None:
+        return Done(output="error", error=f"request {activity.request!r} was not started")
+    arrived = state.http_results.get(request_id)
+    if arrived is not None:
+        return joined(run, cursor, activity, completed_from_dict(arrived))
+    cursor.wait = Wait.HTTP
+    cursor.wait_id = request_id
+    remaining = state.http_deadlines.get(request_id, run.now) - run.now
+    run.set_timer(cursor, max(0.0, remaining) + HTTP_GUARD_S)
+    return None
+
+
+def joined(run: Run, cursor: Cursor, activity: HttpJoinActivity, event: HttpCompleted) -> Result:
+    """Complete a join with `event`, as its `http_start` would have completed."""
+    state = run.state
+    state.http_started.pop(activity.request, None)
+    state.http_deadlines.pop(event.request_id, None)
+    state.http_results.pop(event.request_id, None)
+    start = run.index.activity(cursor.flow, activity.request)
+    if not isinstance(start, HttpStartActivity):
+        return Done(output="error", error=f"{activity.request!r} is not an http_start")
+    return http_completed(run, cursor, start, event, namespace=activity.request)
+
+
+def completed_to_dict(event: HttpCompleted) -> dict[str, Any]:
+    return {
+        "request_id": event.request_id,
+        "outcome": event.outcome.value,
+        "status": event.status,
+        "body": event.body,
+        "headers": dict(event.headers),
+        "elapsed_ms": event.elapsed_ms,
+        "attempts": event.attempts,
+        "error": event.error,
+    }
+
+
+def completed_from_dict(data: dict[str, Any]) -> HttpCompleted:
+    return HttpCompleted(**{**data, "outcome": HttpOutcome(data["outcome"])})
+
+
 def http_completed(
-    run: Run, cursor: Cursor, activity: HttpRequestActivity, event: HttpCompleted
+    run: Run,
+    cursor: Cursor,
+    activity: HttpRequestActivity,
+    event: HttpCompleted,
+    *,
+    namespace: str | None = None,
 ) -> Result:
-    namespace = cursor.activity or "http"
+    namespace = namespace or cursor.activity or "http"
     run.state.outputs[namespace] = {
         "httpStatusCode": event.status,
         "httpResponseBody": event.body,
@@ -184,6 +256,8 @@ EXECUTORS: Final[dict[str, Executor]] = {
     "set_variable": set_variable,
     "condition": condition,
     "http_request": http_request,
+    "http_start": http_start,
+    "http_join": http_join,
     "screen_pop": screen_pop,
     "disconnect_contact": disconnect,
     "end": end,

@@ -43,6 +43,7 @@ from dipflow.flow.model import (
     CollectDigitsActivity,
     EventName,
     Flow,
+    HttpJoinActivity,
     HttpRequestActivity,
     MenuActivity,
 )
@@ -249,9 +250,19 @@ def _timer(run: Interpreter, event: TimerFired) -> None:
 
 
 def _http(run: Interpreter, event: HttpCompleted) -> None:
-    cursor = _waiting(run.state, event.request_id)
+    state = run.state
+    cursor = _waiting(state, event.request_id)
     if cursor is None or cursor.wait is not Wait.HTTP:
+        if event.request_id in state.http_started.values():
+            # An `http_start`ed request answered before its join: keep it for the join.
+            state.http_results[event.request_id] = activities.completed_to_dict(event)
+            return
         _ignore(run, event, f"stale request {event.request_id}")
+        return
+    activity = run.index.activity(cursor.flow, cursor.activity or "")
+    if isinstance(activity, HttpJoinActivity):
+        join = activity
+        run.resume(cursor, lambda: activities.joined(run, cursor, join, event))
         return
     http = _activity(run, cursor, HttpRequestActivity)
     run.resume(cursor, lambda: activities.http_completed(run, cursor, http, event))

@@ -159,6 +159,12 @@ class CallState:
     media_failures: int = 0
     """Prompts and music that failed in a row, with nothing played, pressed or timed out
     in between (see `dipflow.engine.core.MAX_MEDIA_FAILURES`)."""
+    http_started: dict[str, str] = field(default_factory=dict)
+    """`http_start` activity id -> the request id it sent (until an `http_join` takes it)."""
+    http_deadlines: dict[str, float] = field(default_factory=dict)
+    """request id -> when its budget ends (engine clock), for the join's guard timer."""
+    http_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """request id -> its `HttpCompleted` (as a dict), arrived before anyone joined it."""
     callback: CallbackInfo | None = None
     caller_id: str | None = None
     """Set by set_caller_id: the number shown on transfers and callbacks."""
@@ -237,6 +243,9 @@ class CallState:
             finished=data["finished"],
             default_queue_tried=data["default_queue_tried"],
             media_failures=data.get("media_failures", 0),
+            http_started=data.get("http_started", {}),
+            http_deadlines=data.get("http_deadlines", {}),
+            http_results=data.get("http_results", {}),
             clock_offset=data.get("clock_offset", 0.0),
             callback=CallbackInfo(**data["callback"]) if data.get("callback") else None,
             caller_id=data.get("caller_id"),

@@ -20,6 +20,7 @@ from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from dipflow.connectors.org import flow_variables
 from dipflow.connectors.registry import Connectors
 from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
@@ -123,7 +124,8 @@ class Runtime:
             try:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
-                engine = Engine(flow, variables=binding.variables, queues=binding.queues)
+                variables = flow_variables(flow, config.connectors, binding.variables)
+                engine = Engine(flow, variables=variables, queues=binding.queues)
             # DipflowError: a flow that does not load (FlowError), an organisation setting
             # the flow does not declare (EngineError); Lookup: no bundled flow of that
             # name; OS: the file cannot be read.

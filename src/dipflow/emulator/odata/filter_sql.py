@@ -25,7 +25,7 @@ from dipflow.emulator.odata.filter_ast import (
     StringFunction,
 )
 from dipflow.emulator.odata.like import needs_matcher
-from dipflow.emulator.odata.values import is_guid, normalize_datetime, normalize_guid
+from dipflow.emulator.odata.values import normalize_datetime, normalize_guid
 from dipflow.emulator.schema import Column, ColumnType, Entity
 
 _SQL_OPS = {
@@ -188,8 +188,9 @@ def _coerce(column: Column, literal: Literal, op: CompareOp) -> SqlParam:
     value = literal.value
     if column.type is ColumnType.STRING and kind is LiteralKind.STRING:
         return str(value)
-    guid_like = kind is LiteralKind.GUID or (kind is LiteralKind.STRING and is_guid(str(value)))
-    if column.type is ColumnType.GUID and guid_like:
+    # A quoted GUID is an Edm.String: Dataverse refuses `_customerid_value eq '<guid>'`
+    # with "incompatible types", so the emulator does too (only the bare literal works).
+    if column.type is ColumnType.GUID and kind is LiteralKind.GUID:
         return normalize_guid(str(value))
     if column.type in (ColumnType.INT, ColumnType.BIGINT) and kind is LiteralKind.NUMBER:
         if isinstance(value, int):

@@ -20,6 +20,8 @@ _FILL = {
     "condition": "#fff1c9",
     "menu": "#fff1c9",
     "http_request": "#dbe8fb",
+    "http_start": "#dbe8fb",
+    "http_join": "#dbe8fb",
     "queue_contact": "#e7dcf7",
     "play_music": "#e7dcf7",
     "screen_pop": "#d7f0f4",

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from jinja2 import nodes
 
+from dipflow.flow.advice import did_you_mean
 from dipflow.flow.lint.analysis import (
     MAIN,
     FlowGraph,
@@ -45,6 +46,11 @@ BUILTIN_ROOTS = frozenset(
     {"NewPhoneContact", "Queue", "Agent", "Event", "Error", "range", "loop", "namespace", "dict"}
 )
 CALLER_ROOTS = frozenset({"NewPhoneContact"})
+# Activities whose outputs are keys the caller pressed (`Menu.digit`, `Collect.DigitsEntered`):
+# caller data as much as the ANI.
+CALLER_KEY_KINDS = frozenset({"menu", "collect_digits"})
+# Globals a template may call; never a misspelt variable.
+_TEMPLATE_HELPERS = frozenset({"range", "loop", "namespace", "dict"})
 # Filters after which caller data is safe inside an HTTP request.
 SANITIZERS = Sanitizers(
     filters=frozenset(
@@ -73,16 +79,32 @@ GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 
 
 def _finding(
-    rule: str, severity: Severity, graph: FlowGraph, activity: str | None, message: str, hint: str
+    rule: str,
+    severity: Severity,
+    graph: FlowGraph,
+    activity: str | None,
+    message: str,
+    hint: str,
+    *,
+    field: str = "",
+    name: str | None = None,
 ) -> Finding:
     return Finding(
-        rule=rule, severity=severity, flow=graph.name, activity=activity, message=message, hint=hint
+        rule=rule,
+        severity=severity,
+        flow=graph.name,
+        activity=activity,
+        message=message,
+        hint=hint,
+        field=field,
+        name=name,
     )
 
 
 # Outputs whose absence drops or strands the caller, by kind, with their severity.
 _FAILURE_OUTPUTS: dict[str, tuple[tuple[str, Severity], ...]] = {
     "http_request": (("error", Severity.ERROR),),
+    "http_join": (("error", Severity.ERROR),),
     "queue_contact": (("error", Severity.WARNING),),
     "menu": (("no_input", Severity.WARNING), ("invalid", Severity.WARNING)),
     "condition": (("error", Severity.INFO),),
@@ -154,8 +176,11 @@ def unknown_or_unset_variables(flow: Flow) -> Iterator[Finding]:
                             Severity.ERROR,
                             graph,
                             activity_id,
-                            f"`{field}` reads `{name}`, which no variable or activity defines",
+                            f"`{field}` reads `{name}`, which no variable or activity defines"
+                            f"{did_you_mean(name, known - _TEMPLATE_HELPERS)}",
                             "declare it under `variables:` or fix the spelling",
+                            field=field,
+                            name=name,
                         )
                     elif (
                         name in declared
@@ -171,6 +196,8 @@ def unknown_or_unset_variables(flow: Flow) -> Iterator[Finding]:
                             f"`{field}` reads `{name}`, which has no default and may not be "
                             "set yet on some path",
                             f"give `{name}` a default, or set it on every path before this",
+                            field=field,
+                            name=name,
                         )
 
 
@@ -235,6 +262,7 @@ def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
                         f"`{field}` holds the fixed record id {match.group(0)}: every caller "
                         "gets the same record",
                         "use the id the data dip found, e.g. `{{ CaseId }}`",
+                        field=field,
                     )
 
 
@@ -314,10 +342,18 @@ def _caller_data_hint(field: str) -> str:
     return "pass it through `odata_quote` or `odata_phone_filter`"
 
 
-def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
-    """Caller-controlled names: `NewPhoneContact`, and variables set from them without
-    passing through one of `sanitizers` (a fixpoint)."""
+def _tainted_variables(flow: Flow, sanitizers: Sanitizers, *, keys: bool = True) -> set[str]:
+    """Caller-controlled names: `NewPhoneContact`, the keys the caller pressed (the ids of
+    menus and digit collections; not with `keys=False`), and variables set from them
+    without passing through one of `sanitizers` (a fixpoint)."""
     tainted = set(CALLER_ROOTS)
+    if keys:
+        tainted |= {
+            ident
+            for graph in graphs(flow)
+            for ident, activity in graph.activities.items()
+            if activity.kind in CALLER_KEY_KINDS
+        }
     setters = [
         a for g in graphs(flow) for a in g.activities.values() if isinstance(a, SetVariableActivity)
     ]
@@ -340,6 +376,9 @@ def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
 def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
     """Defect 4: the ANI pasted into an OData query unquoted, through a leading-wildcard scan."""
     tainted = _tainted_variables(flow, SANITIZERS)
+    # Keys are digits, `*` and `#`: as the value of a plain query parameter (encoded by
+    # the HTTP client) they are the value the parameter asks for, not an injection.
+    caller_id_tainted = _tainted_variables(flow, SANITIZERS, keys=False)
     url_tainted = _tainted_variables(flow, URL_SANITIZERS)
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
@@ -352,7 +391,9 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                 if tree is None:
                     continue
                 sanitizers = BODY_SANITIZERS if field == "body" else SANITIZERS
-                leaks = unsanitized(tree, tainted, sanitizers)
+                plain_parameter = field.startswith("query.") and not field.startswith("query.$")
+                sources = caller_id_tainted if plain_parameter else tainted
+                leaks = unsanitized(tree, sources, sanitizers)
                 if leaks:
                     names = ", ".join(f"`{n}`" for n in sorted(leaks))
                     yield _finding(
@@ -360,9 +401,11 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         Severity.ERROR,
                         graph,
                         activity_id,
-                        f"`{field}` puts caller data ({names}) into the request unquoted: a "
-                        "hostile caller ID can change the request",
+                        f"`{field}` puts caller data ({names}) into the request unquoted: what a "
+                        "caller sends (caller ID, keys) can change the request",
                         _caller_data_hint(field),
+                        field=field,
+                        name=min(leaks),
                     )
                 elif _odata_in_url(field, template):
                     leaks = unsanitized(tree, url_tainted, URL_SANITIZERS)
@@ -377,6 +420,8 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                             "`&` or `#` in it survive `odata_quote` and change the query",
                             "move the parameter to `query:`, or use `odata_phone_filter` or "
                             "`odata_quote | urlencode`",
+                            field=field,
+                            name=min(leaks),
                         )
                 if re.search(r"contains\s*\(\s*\w+\s*,\s*'\{\{", template):
                     yield _finding(
@@ -388,6 +433,7 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         "scan on one free-text column",
                         "match exactly with `odata_phone_filter` (eq on each phone column and "
                         "format)",
+                        field=field,
                     )
 
 
@@ -400,6 +446,8 @@ def menus_without_reprompt(flow: Flow) -> Iterator[Finding]:
             wired = activity.wiring()
             if all(wired.get(o) == activity_id for o in ("no_input", "invalid")):
                 continue  # wired back to itself: the flow re-prompts (common in Webex)
+            if (activity.origin or "").startswith("queue_experience:"):
+                continue  # a callback offer, made once a round on purpose
             if activity.max_tries < 2:
                 yield _finding(
                     "menu-no-reprompt",
@@ -469,6 +517,7 @@ def sentinel_comparisons(flow: Flow) -> Iterator[Finding]:
                             "whose value really is that string is taken for none",
                             "test the number of records found "
                             "(`GetCustomer.httpResponseBody.value | length == 1`) or `is empty`",
+                            field="expression",
                         )
 
 
@@ -487,6 +536,62 @@ def queues_without_fallback(flow: Flow) -> Iterator[Finding]:
                     activity_id,
                     "no maximum wait and no fallback queue: a caller can wait for ever",
                     "set `max_wait_s` and `fallback_queue`",
+                )
+
+
+_LEADING_VARIABLE = re.compile(r"\s*\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}")
+_TEMPLATE = re.compile(r"\{\{|\{%")
+
+
+def _pop_site_problem(url: str, written: set[str]) -> str | None:
+    """Why the site (scheme, host, port) of a screen pop's URL template comes from call
+    data, or None when it is fixed or one organisation setting."""
+    leading = _LEADING_VARIABLE.match(url)
+    if leading is not None:
+        name, rest = leading.group(1), url[leading.end() :]
+        if name in written or name in BUILTIN_ROOTS:
+            return f"the whole site is `{{{{ {name} }}}}`, a value set during the call"
+        if rest and rest[0] not in "/?#":
+            return f"text right after `{{{{ {name} }}}}` ({rest[:20]!r}) can change its host"
+        return None  # an organisation setting (`{{ DynamicsUrl }}/main.aspx`)
+    scheme, sep, after = url.partition("://")
+    if not sep:
+        return None  # no site at all: not a web address, the desktop never opens it
+    if _TEMPLATE.search(scheme):
+        return "the scheme is templated"
+    site = re.split(r"[/?#]", after, maxsplit=1)[0]
+    if _TEMPLATE.search(site):
+        return f"the host `{site}` is templated"
+    return None
+
+
+def templated_pop_hosts(flow: Flow) -> Iterator[Finding]:
+    """A screen pop whose host is built from call data can send the agent anywhere.
+
+    `http://crm{{ Name }}/` with a name of `@evil.example` opens evil.example in the
+    agent's browser (the part before `@` is a user name). The site must be fixed, or one
+    organisation setting the call never changes; data goes in the path or `query`. The
+    desktop also refuses pops outside the binding's `screen_pop_origins` at run time.
+    """
+    written: set[str] = set()
+    for graph in graphs(flow):
+        for activity in graph.activities.values():
+            written |= variables_written(activity)
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if not isinstance(activity, ScreenPopActivity):
+                continue
+            problem = _pop_site_problem(activity.url, written)
+            if problem is not None:
+                yield _finding(
+                    "templated-pop-host",
+                    Severity.ERROR,
+                    graph,
+                    activity_id,
+                    f"the screen pop's site comes from data: {problem}; a value such as "
+                    "`@evil.example` would open another site in the agent's browser",
+                    "write the site out, or use one organisation setting "
+                    "(`{{ DynamicsUrl }}/main.aspx`); put call data in the path or `query`",
                 )
 
 
@@ -591,6 +696,7 @@ RULES: tuple[Rule, ...] = (
     caller_data_in_queries,
     unordered_queries,
     hard_coded_record_ids,
+    templated_pop_hosts,
     sentinel_comparisons,
     menus_without_reprompt,
     music_without_exit,
