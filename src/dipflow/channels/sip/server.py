@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import assert_never
+from typing import Any, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHost, TransferResult
 from dipflow.channels.sip.agent import SipUserAgent
@@ -48,6 +48,7 @@ from dipflow.channels.sip.refer import Transfers
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.trunking import Trunking
+from dipflow.channels.sip.trunkstatus import TrunkCollector, trunk_rows
 from dipflow.channels.sip.tuning import warm_up
 from dipflow.engine.events import Event
 from dipflow.media import PromptRenderer
@@ -193,6 +194,14 @@ class SipServer:
         self.driver.flush()
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
+
+    def trunk_status(self) -> list[dict[str, Any]]:
+        """One row per trunk for the supervisor view (trunkstatus.py)."""
+        return trunk_rows(self.trunking, self.driver.now() if self.driver.started else 0.0)
+
+    def metrics_collector(self) -> TrunkCollector:
+        """Prometheus metrics of the trunks and TLS (register on the runtime's registry)."""
+        return TrunkCollector(self.trunking, self.driver.tls, self.driver.now)
 
     def stats(self) -> dict[str, float]:
         """Counters for benchmarks and metrics."""
