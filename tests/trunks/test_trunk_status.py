@@ -67,7 +67,7 @@ async def test_registration_state_in_metrics_and_supervisor(tmp_path: Path) -> N
                     }
                 ],
             },
-        },  # fmt: skip
+        },
         environ={"CARRIER_PASSWORD": "s3cret"},
         base_dir=tmp_path,
     )
