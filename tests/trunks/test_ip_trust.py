@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from dipflow.channels.sip.trunkconfig import IpTrustAuth, TrunkServer, TrunkSettings
-from tests.sip.sip_host import ScriptedHost, running_server
+from tests.sip.sip_host import ScriptedHost, free_port, running_server
+from tests.trunks.kamailio import Kamailio
 from tests.trunks.sipp import scenario, sipp
 
 pytestmark = pytest.mark.slow
@@ -45,3 +47,28 @@ async def test_trusted_peer_reaches_its_did_stranger_gets_403(tmp_path: Path) ->
         await host.wait_calls(2, within_s=15)
     assert [c.dnis for c in host.calls] == ["+49 30 1234-5600", "1000"]
     assert host.calls[0].ani == "+15557654321"
+
+
+async def test_options_keepalive_marks_the_trunk_up_then_down(tmp_path: Path) -> None:
+    """kamailio as the trunk's SBC answers our OPTIONS pings (405 is an answer); once it
+    stops, the trunk shows as down in the supervisor rows."""
+    port = free_port()
+    trunk = TrunkSettings(
+        name="sbc", servers=(TrunkServer(host="127.0.0.1", port=port),),
+        auth=IpTrustAuth(), keepalive="options", keepalive_interval_s=5.0,
+    )  # fmt: skip
+    kamailio = Kamailio(tmp_path, port=port, domain="sbc.test", username="u", password="p")
+    async with kamailio, running_server(ScriptedHost(), trunks=(trunk,), t1_s=0.1) as server:
+        keepalive = server.trunking.keepalives["sbc"]
+        async with asyncio.timeout(10):
+            while keepalive.status.reachable is None:  # noqa: ASYNC110 - set by the ping task
+                await asyncio.sleep(0.1)
+        (row,) = server.trunk_status()
+        assert row["reachable"] is True and row["state"] == "ip-trust"
+        assert keepalive.status.last_status == 405
+        await kamailio.stop()
+        async with asyncio.timeout(20):  # next ping in 5 s, its timeout 64*T1 = 6.4 s
+            while keepalive.status.reachable:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        (row,) = server.trunk_status()
+        assert row["state"] == "unreachable" and row["last_status"] == 408

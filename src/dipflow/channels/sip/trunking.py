@@ -15,6 +15,7 @@ from dipflow.channels.sip.awaiting import Awaiting
 from dipflow.channels.sip.call import CallControl, SipCall
 from dipflow.channels.sip.dns import SipResolver
 from dipflow.channels.sip.driver import SipDriver
+from dipflow.channels.sip.keepalive import TrunkKeepalive
 from dipflow.channels.sip.outbound import Answered, NotAnswered, OutboundCalls
 from dipflow.channels.sip.registration import RegistrationStatus, TrunkRegistration
 from dipflow.channels.sip.sessions import SessionPool, sends
@@ -31,6 +32,11 @@ class Trunking:
         self.table = TrunkTable(settings.trunks, self.resolver)
         self.awaiting = Awaiting(driver)
         self.outbound = OutboundCalls(driver=driver, sessions=sessions, trunks=self.table)
+        self.keepalives = {
+            trunk.name: TrunkKeepalive(trunk, driver=driver, awaiting=self.awaiting,
+                                       resolver=self.resolver)
+            for trunk in settings.trunks if trunk.keepalive != "none"
+        }  # fmt: skip
         self.registrations = [
             TrunkRegistration(trunk, driver=driver, awaiting=self.awaiting, resolver=self.resolver)
             for trunk in settings.trunks
@@ -41,6 +47,8 @@ class Trunking:
         await self.table.start()
         for registration in self.registrations:
             self.driver.spawn(registration.run())
+        for keepalive in self.keepalives.values():
+            self.driver.spawn(keepalive.run())
 
     async def stop(self) -> None:
         """Remove our registrations (briefly; the registrar's expiry covers a failure)."""

@@ -9,6 +9,7 @@ exposes the same as Prometheus metrics, read at scrape time (nothing to keep in 
 * `dipflow_sip_trunk_registrations_total{trunk}`: successful REGISTERs;
 * `dipflow_sip_trunk_registration_failures{trunk}`: failed attempts since the last success;
 * `dipflow_sip_trunk_registration_failovers_total{trunk}`: moves to another server;
+* `dipflow_sip_trunk_reachable{trunk}`: 1 when the last OPTIONS keep-alive was answered;
 * `dipflow_sip_tls_handshakes_total` / `dipflow_sip_tls_handshake_seconds_total`: the TLS
   connections we opened and the time their handshakes took (TCP connect included).
 """
@@ -51,6 +52,11 @@ def trunk_rows(trunking: Trunking, now: float) -> list[dict[str, Any]]:
         else:
             row.update(state="ip-trust", server=None, expires_in_s=None, last_status=None,
                        last_error=None, registrations=0, failures=0, failovers=0)  # fmt: skip
+        keepalive = trunking.keepalives.get(trunk.name)
+        row["reachable"] = keepalive.status.reachable if keepalive is not None else None
+        if keepalive is not None and keepalive.status.reachable is False and status is None:
+            row["state"] = "unreachable"
+            row["last_status"] = keepalive.status.last_status
         rows.append(row)
     return rows
 
@@ -93,6 +99,13 @@ class TrunkCollector:
             successes.add_metric(labels, float(status.registrations))
             failures.add_metric(labels, float(status.failures))
             failovers.add_metric(labels, float(status.failovers))
+        reachable = GaugeMetricFamily(
+            "dipflow_sip_trunk_reachable",
+            "1 when a server of the trunk answered the last OPTIONS keep-alive.", labels=["trunk"],
+        )  # fmt: skip
+        for name, keepalive in self.trunking.keepalives.items():
+            if keepalive.status.reachable is not None:
+                reachable.add_metric([name], 1.0 if keepalive.status.reachable else 0.0)
         handshakes = CounterMetricFamily(
             "dipflow_sip_tls_handshakes", "TLS connections dipflow opened."
         )
@@ -102,4 +115,5 @@ class TrunkCollector:
             "Time the TLS connections dipflow opened took to connect and handshake.",
         )
         handshake_time.add_metric([], self.tls.handshake_seconds)
-        return [registered, expires, successes, failures, failovers, handshakes, handshake_time]
+        return [registered, expires, successes, failures, failovers, reachable, handshakes,
+                handshake_time]  # fmt: skip
