@@ -18,6 +18,7 @@ from dipflow.engine.events import CallerHungUp, DigitsCollected
 from tests.sip.baresip_peer import tone_wav
 from tests.sip.sip_host import ScriptedHost, running_server
 from tests.sip.test_sip_baresip import sox_duration, sox_stat
+from tests.trunks.linphone_pty import LinphoneTls
 from tests.trunks.secure_baresip import SecureBaresip, WireTap, audio_payloads, byte_entropy
 
 pytestmark = pytest.mark.slow
@@ -99,8 +100,63 @@ async def test_baresip_tls_srtp_caller_and_agent(tmp_path: Path) -> None:
     # On the wire: every audio payload carries an authentication tag (not 160 bytes of
     # G.711) and looks like ciphertext; plain G.711 of a tone, speech or comfort silence
     # uses a few byte values only.
+    assert_ciphertext(tap)
+
+
+def assert_ciphertext(tap: WireTap) -> None:
     for captured in (tap.received, tap.sent):
         payloads = audio_payloads(captured)
         assert len(payloads) > 200
         assert all(len(p) != 160 for p in payloads)
         assert byte_entropy(payloads) > 7.9, byte_entropy(payloads)
+
+
+async def test_linphone_tls_srtp_caller_bridged_to_a_baresip_agent(tmp_path: Path) -> None:
+    """linphone calls over TLS with mandatory SRTP, presses 1 (RFC 4733 inside SRTP), and
+    is bridged to an agent's baresip (TLS + SRTP too): each hears the other's tone."""
+    cert, key = certificate(tmp_path)
+    tls = TlsListener(port=0, cert_file=str(cert), key_file=str(key), srtp="mandatory")
+    agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
+    host = ScriptedHost(menu=True, agent=agent, agent_delay_s=0.5)
+    caller_tone = tone_wav(tmp_path / "caller.wav", 600)
+    agent_tone = tone_wav(tmp_path / "agent.wav", 1000)
+    tap = WireTap()
+    try:
+        async with running_server(
+            host, tls=tls, registrar_users={"agent1": SecretStr("agent-secret")},
+        ) as server:  # fmt: skip
+            port = server.ua.tls_port
+            agent_account = (
+                f"<sip:agent1@127.0.0.1:{port};transport=tls>;auth_pass=agent-secret;regint=60"
+                ";answermode=auto;mediaenc=srtp-mand"
+            )
+            agent_side = SecureBaresip(
+                tmp_path / "agent", account=agent_account, source_wav=agent_tone, ca_file=cert
+            )
+            async with agent_side as agent_phone:
+                await _registered(server, "agent1")
+                async with LinphoneTls(tmp_path / "linphone", source_wav=caller_tone) as caller:
+                    await caller.send(f"call sip:1000@127.0.0.1:{port};transport=tls")
+                    await caller.wait_for("connected.")
+                    await asyncio.sleep(1.5)
+                    await caller.send("1")  # a digit typed during a call is sent as DTMF
+                    await agent_phone.wait_event("CALL_ESTABLISHED", within_s=20)
+                    await asyncio.sleep(4.0)
+                    await caller.send("terminate")
+                    await agent_phone.wait_event("CALL_CLOSED")
+                heard_by_agent = agent_phone.recording()
+            await host.wait_calls(1, within_s=10)
+        linphone_log = (tmp_path / "linphone" / "linphone.log").read_text(errors="replace")
+    finally:
+        tap.restore()
+    (call,) = host.calls
+    assert DigitsCollected(digits="1") in call.events
+    assert call.branch == "1" and call.agent_connected is True
+    assert "Negotiated media encryption is LinphoneMediaEncryptionSRTP" in linphone_log
+    heard_by_caller = tmp_path / "linphone" / "heard.wav"
+    caller_end, agent_end = sox_duration(heard_by_caller), sox_duration(heard_by_agent)
+    caller_hears = sox_stat(heard_by_caller, caller_end - 3.0, caller_end - 0.5)
+    agent_hears = sox_stat(heard_by_agent, agent_end - 3.0, agent_end - 0.5)
+    assert abs(caller_hears["Rough frequency"] - 1000) < 60, caller_hears
+    assert abs(agent_hears["Rough frequency"] - 600) < 40, agent_hears
+    assert_ciphertext(tap)
