@@ -6,8 +6,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from dipflow.channels.sip.trunkconfig import IpTrustAuth, TrunkServer, TrunkSettings
+from dipflow.channels.sip.trunkconfig import (
+    Credentials,
+    IpTrustAuth,
+    TrunkServer,
+    TrunkSettings,
+)
 from tests.sip.sip_host import ScriptedHost, free_port, running_server
 from tests.trunks.kamailio import Kamailio
 from tests.trunks.sipp import scenario, sipp
@@ -72,3 +78,25 @@ async def test_options_keepalive_marks_the_trunk_up_then_down(tmp_path: Path) ->
                 await asyncio.sleep(0.1)
         (row,) = server.trunk_status()
         assert row["state"] == "unreachable" and row["last_status"] == 408
+
+
+async def test_trunk_that_authenticates_by_digest_too(tmp_path: Path) -> None:
+    """An `ip` trunk with an `inbound` account: its INVITE is challenged (407) and taken
+    with the right credentials; the wrong password is challenged again, never answered."""
+    trunk = TrunkSettings(
+        name="pbx", servers=(TrunkServer(host="127.0.0.1", port=5060),),
+        auth=IpTrustAuth(addresses=("127.0.0.1",),
+                         inbound=Credentials(username="pbx", password=SecretStr("pbx-secret"))),
+        dids=("+493012345600",),
+    )  # fmt: skip
+    host = ScriptedHost(numbers=("+493012345600",), menu=False)
+    async with running_server(host, trunks=(trunk,)) as server:
+        good = scenario("uac_digest.xml", tmp_path, USERNAME="pbx", PASSWORD="pbx-secret")
+        result = await sipp(good, server.address, service="+493012345600")
+        assert result.returncode == 0, result.output[-3000:]
+        await host.wait_calls(1, within_s=10)
+        wrong = scenario("uac_digest.xml", tmp_path, USERNAME="pbx", PASSWORD="guess")
+        result = await sipp(wrong, server.address, service="+493012345600", timeout_s=10)
+        assert result.returncode != 0  # the second INVITE got 407 again, not 200
+        assert "407" in result.output
+    assert len(host.calls) == 1

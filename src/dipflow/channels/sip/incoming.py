@@ -23,7 +23,7 @@ from dipflow.channels.sip.srtp import Refused as SrtpRefused
 from dipflow.channels.sip.srtp import Secured, answer_offer, call_policy
 from dipflow.channels.sip.srtp import answer_reoffer as srtp_reanswer
 from dipflow.channels.sip.trunkconfig import TrunkSettings
-from dipflow.channels.sip.trunks import Refused, TrunkTable
+from dipflow.channels.sip.trunks import Challenge, Refused, TrunkTable
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,13 @@ class IncomingCalls:
         settings = driver.settings
         ua = driver.ua
         request = event.request
-        admission = self.trunks.admit(request, event.source[0]) if self.trunks else None
+        admission = (
+            self.trunks.admit(request, event.source[0], driver.now()) if self.trunks else None
+        )
+        if isinstance(admission, Challenge):  # the trunk authenticates to us by digest too
+            ua.challenge(event.leg_id, admission.proxy_authenticate, driver.now())
+            driver.flush()
+            return
         if isinstance(admission, Refused):  # trunks.py: a trunk's number, not from the trunk
             log.info("INVITE from %s refused %s: %s", event.source[0], admission.status,
                      admission.reason)  # fmt: skip

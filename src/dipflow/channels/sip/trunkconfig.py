@@ -96,6 +96,9 @@ class IpTrustAuth(_Strict):
     Empty: the addresses of `servers` (IP literals, or host names resolved at start)."""
     credentials: Credentials | None = None
     """Digest account for the provider's challenges to our outbound INVITEs (401/407)."""
+    inbound: Credentials | None = None
+    """Challenge the trunk's INVITEs (407) and take them only with this account, for
+    providers that authenticate to us by digest as well as by address."""
 
     @field_validator("addresses")
     @classmethod

@@ -3,7 +3,8 @@
 `TrunkTable.admit(request, source)` decides for a new INVITE:
 
 * from an address of an `ip` trunk: that trunk's call, for its DIDs only (another number
-  from it gets 404);
+  from it gets 404); when the trunk has an `inbound` account, only with its digest
+  credentials (else 407 with a challenge: stateless HMAC nonces, registrar.py);
 * to the Contact user a `registration` trunk registered: that trunk's call;
 * for a DID of a trunk but not through that trunk (a stranger calling a carrier's number
   directly): 403, so a trunk's numbers cannot be reached around its checks;
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 from dipflow.channels.sip.dns import DnsLookupError, SipResolver, Target
 from dipflow.channels.sip.message import NameAddr, SipMessage, SipParseError, SipUri
+from dipflow.channels.sip.registrar import Registrar
 from dipflow.channels.sip.trunkconfig import (
     IpTrustAuth,
     RegistrationAuth,
@@ -50,6 +52,13 @@ class Admitted:
 class Refused:
     status: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Challenge:
+    """Answer 407 with this `Proxy-Authenticate` value (the trunk wants digest from us)."""
+
+    proxy_authenticate: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +114,16 @@ class TrunkTable:
         self._contact_users = {
             user: trunk for trunk in trunks if (user := contact_user(trunk)) is not None
         }
+        self._verifiers = {
+            trunk.name: Registrar(
+                realm=trunk.auth.inbound.realm or "dipflow",
+                users={trunk.auth.inbound.digest_user:
+                       trunk.auth.inbound.password.get_secret_value()},
+                max_expires_s=3600,
+            )
+            for trunk in trunks
+            if isinstance(trunk.auth, IpTrustAuth) and trunk.auth.inbound is not None
+        }  # fmt: skip
 
     async def start(self) -> None:
         """Resolve the addresses of `ip` trunks given by name (once, at start: a call's
@@ -142,7 +161,9 @@ class TrunkTable:
                 return trunk
         return None
 
-    def admit(self, request: SipMessage, source_ip: str) -> Admitted | Refused:
+    def admit(
+        self, request: SipMessage, source_ip: str, now: float = 0.0
+    ) -> Admitted | Refused | Challenge:
         """Whose call a new INVITE is, and its number (see the module docstring)."""
         uri_user = _user(request.uri)
         to_user = _user(_uri_of(request.headers.get("To")))
@@ -150,6 +171,11 @@ class TrunkTable:
         if trunk is None and uri_user in self._contact_users:
             trunk = self._contact_users[uri_user]
         if trunk is not None:
+            verifier = self._verifiers.get(trunk.name)
+            if verifier is not None and verifier.authenticate(
+                request, now, header_name="Proxy-Authorization"
+            ) is None:  # fmt: skip
+                return Challenge(proxy_authenticate=verifier.challenge(now))
             number = to_user if trunk.number_source == "to" else uri_user
             owned = self._dids.get(did_key(number))
             if owned is not None and owned[0] is trunk:

@@ -126,6 +126,19 @@ class RequestSide(ClientSide):
         self._start_client_tx(request, destination, transport, None, now)
         return request_id
 
+    def challenge(self, leg_id: str, proxy_authenticate: str, now: float) -> None:
+        """Refuse a new INVITE with 407 and our digest challenge (the caller retries
+        with credentials as a new INVITE, §22.3)."""
+        leg = self.legs.get(leg_id)
+        if leg is None or not leg.uas or leg.state is not LegState.EARLY:
+            return
+        tx = self._invite_tx(leg)
+        if tx is not None:
+            response = self._response(leg.invite, 407, to_tag=leg.local_tag)
+            response.headers.add("Proxy-Authenticate", proxy_authenticate)
+            self._respond_tx(tx, response, now)
+        self._end_leg(leg)
+
     # -- calls through trunks ----------------------------------------------------------
 
     def call_out(
