@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle, TransferResult
+from dipflow.channels.sip.digits import DigitMethod, DigitRoute
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -26,7 +28,7 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
 )
-from dipflow.media import MediaError, PromptRenderer, RenderedAudio
+from dipflow.media import MediaError, PromptRenderer, RenderedAudio, g711
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,10 @@ class SipCall(SessionListener):
         self.agent_leg_id: str | None = None
         self.agent_session: RtpSession | None = None
         self.ended = False
+        self.digit_route = DigitRoute()
+        """The route key presses are taken from: the first one used (`digits.py`)."""
+        self.offered: set[str] = set()
+        """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
         self._early: list[Event] = []
 
@@ -115,13 +121,29 @@ class SipCall(SessionListener):
             return TransferResult(ok=False, error="the caller has hung up")
         return await self.control.transfer(self, destination, caller_id=caller_id)
 
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames."""
+
+        def tap(payload_type: int, payload: bytes) -> None:
+            sink(payload if payload_type == Codec.PCMU else g711.alaw_to_ulaw(payload))
+
+        self.session.taps.append(tap)
+
+        def untap() -> None:
+            if tap in self.session.taps:
+                self.session.taps.remove(tap)
+
+        return untap
+
     # -- playback --
 
     async def _play(self, command: Play) -> None:
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, command.text, command.audio, command)
+            audio, codec = await asyncio.to_thread(
+                self._render, command.text, command.audio, command
+            )
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
@@ -133,6 +155,7 @@ class SipCall(SessionListener):
                 audio=audio,
                 loop=False,
                 interruptible=command.interruptible,
+                codec=codec,
             )
         )
 
@@ -140,35 +163,45 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, None, command.audio, None)
+            audio, codec = await asyncio.to_thread(self._render, None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return
-        self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
+        self.session.play(
+            Playback(prompt_id=None, audio=audio, loop=True, interruptible=False, codec=codec)
+        )
 
-    def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
+    def _render(
+        self, text: str | None, audio_name: str | None, play: Play | None
+    ) -> tuple[bytes, Codec]:
+        """The audio encoded for the session's codec now (re-encoded when played if the
+        codec changed meanwhile: a late answer or a re-offer)."""
+        codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text and play is not None:
             # Each segment of a prompt in several languages in its own voice.
-            rendered = prompts.render_spoken(
-                play.spoken(), rate=play.rate, gain_db=play.gain_db
-            )
+            rendered = prompts.render_spoken(play.spoken(), rate=play.rate, gain_db=play.gain_db)
         elif text:
             rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:
             rendered = prompts.render_audio(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
-        return rendered.ulaw() if self.session.codec is Codec.PCMU else rendered.alaw()
+        return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
     # -- SessionListener --
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None:
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
         if session is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
+        if not self.digit_route.admit(method):
+            if self.digit_route.ignored == 1:
+                log.info("SIP call %s: keys by %s ignored, it sends them by %s as well",
+                         self.leg_id, method, self.digit_route.method)  # fmt: skip
+            return
         playing = session.playback
         self.post(DigitsCollected(digits=digit.value))
         if playing is not None and playing.interruptible and playing.prompt_id is not None:

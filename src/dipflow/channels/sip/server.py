@@ -21,10 +21,19 @@ import asyncio
 import logging
 from typing import Any, assert_never
 
-from dipflow.channels.seam import AgentEndpoint, CallHost, TransferResult
+from dipflow.channels.errors import ChannelError
+from dipflow.channels.seam import (
+    AgentEndpoint,
+    CallHandle,
+    CallHost,
+    ChannelCall,
+    OutboundCall,
+    TransferResult,
+)
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import (
     Address,
@@ -33,15 +42,17 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     Notified,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
+    ReofferAcked,
     RequestDone,
     SipEvent,
 )
-from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
+from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.outbound import NotAnswered
 from dipflow.channels.sip.refer import Transfers
@@ -50,7 +61,7 @@ from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.trunking import Trunking
 from dipflow.channels.sip.trunkstatus import TrunkCollector, trunk_rows
 from dipflow.channels.sip.tuning import warm_up
-from dipflow.engine.events import Event
+from dipflow.engine.events import AgentDisconnected, CallerHungUp, Event
 from dipflow.media import PromptRenderer
 
 log = logging.getLogger(__name__)
@@ -107,6 +118,7 @@ class SipServer:
     async def start(self) -> None:
         settings = self.settings
         host, port = await self.driver.start()
+        self.sessions.ledger = self.driver.ua.guard
         self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         await self.trunking.start()
@@ -147,7 +159,29 @@ class SipServer:
                 self.trunking.awaiting.done(event)
             case Notified():
                 self.trunking.awaiting.notified(event)
-            case CallConfirmed() | AgentRegistered():
+            case CallConfirmed():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    if not take_answer(self.sessions, call, event.leg_id, event.body):
+                        self.end_call(call, notify=CallerHungUp())
+                        return
+                    call.session.peer.confirm()  # the ACK: our media may flow (latch.py)
+            case ReofferAcked():
+                call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
+                if call is not None and not take_answer(
+                    self.sessions, call, event.leg_id, event.body
+                ):
+                    agent_id = call.agent.agent_id if call.agent else ""
+                    gone = (
+                        CallerHungUp() if event.leg_id == call.leg_id
+                        else AgentDisconnected(agent_id=agent_id)
+                    )  # fmt: skip
+                    self.end_call(call, notify=gone)
+            case InfoDigit():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    call.on_digit(call.session, event.digit, DigitMethod.SIP_INFO)
+            case AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)
@@ -178,6 +212,19 @@ class SipServer:
             self, self.calls, destination, caller_id=caller_id, caller_name=caller_name,
             ring_timeout_s=ring_timeout_s,
         )  # fmt: skip
+
+    # -- OutboundChannel (callbacks the runtime asks for) --
+
+    def can_dial(self, number: str) -> bool:
+        return self.trunking.outbound.can_dial(number)
+
+    async def dial(self, call: OutboundCall, handle: CallHandle) -> ChannelCall:
+        """Ring `call.number` through a trunk; the answered leg reports to `handle`."""
+        result = await self.originate(call.number, caller_id=call.caller_id)
+        if isinstance(result, NotAnswered):
+            raise ChannelError(f"{call.number} not reached: {result.reason}")
+        result.attach(handle)
+        return result
 
     def end_call(self, call: SipCall, *, notify: Event | None) -> None:
         """End both legs of `call` (idempotent); `notify` is posted to the runtime once."""

@@ -92,5 +92,6 @@ class Trunking:
         session.listener = call
         calls[outcome.leg_id] = call
         session.sending = sends(outcome.negotiated)
+        session.peer.confirm()  # our INVITE was answered and ACKed: media may flow
         sessions.start_pacing(session)
         return call

@@ -29,6 +29,7 @@ from dipflow.channels.sip.core import Transaction, new_token
 from dipflow.channels.sip.digest_client import DigestAccount, DigestSession
 from dipflow.channels.sip.events import Address, Notified, RequestDone
 from dipflow.channels.sip.message import SipMessage, parse_params
+from dipflow.channels.sip.routing import next_hop
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.transactions import (
     ClientKey,
@@ -108,22 +109,28 @@ class RequestSide(ClientSide):
         if leg is None or leg.state is not LegState.CONFIRMED:
             return None
         self._now = now
-        request = self._in_dialog_request(leg, method)
+        hop = next_hop(leg)
+        request = self._in_dialog_request(leg, method, transport=hop.transport)
         for name, value in headers:
             request.headers.add(name, value)
         if body:
             request.headers.add("Content-Type", content_type or "application/sdp")
             request.body = body
-        return self._start_owned(request, leg.peer, leg.transport, now)
+        return self._start_owned(request, hop.destination, hop.transport, now, hop.fallback)
 
     def _start_owned(
-        self, request: SipMessage, destination: Address, transport: str, now: float
+        self,
+        request: SipMessage,
+        destination: Address,
+        transport: str,
+        now: float,
+        fallback: Address | None = None,
     ) -> str:
         request_id = new_token()
         branch = request.top_via.branch
         self._owners[(branch, request.method or "")] = request_id
         self.guard.verify(destination[0])  # we chose this destination
-        self._start_client_tx(request, destination, transport, None, now)
+        self._start_client_tx(request, destination, transport, None, now, fallback)
         return request_id
 
     def challenge(self, leg_id: str, proxy_authenticate: str, now: float) -> None:
@@ -233,14 +240,16 @@ class RequestSide(ClientSide):
             if contact else None,
         )  # fmt: skip
 
-    def _in_dialog_request(self, leg: Leg, method: str, *, cseq: int | None = None) -> SipMessage:
+    def _in_dialog_request(
+        self, leg: Leg, method: str, *, transport: str, cseq: int | None = None
+    ) -> SipMessage:
         if cseq is None:
             leg.local_cseq += 1
             cseq = leg.local_cseq
         return in_dialog_request(
             leg, method, cseq=cseq, host=self._leg_host.get(leg.leg_id, self.host),
-            port=self.local_port(leg.transport), branch=MAGIC_COOKIE + new_token(),
-            user_agent=self.settings.user_agent,
+            port=self.local_port(transport), transport=transport,
+            branch=MAGIC_COOKIE + new_token(), user_agent=self.settings.user_agent,
         )  # fmt: skip
 
     def _response_to_tu(self, tx: ClientTransaction, response: SipMessage) -> None:
