@@ -16,6 +16,7 @@ from typing import Any
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import Address, SipEvent
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.tls import TlsTransport
 from dipflow.channels.sip.transport import SipTransports, TcpLimits
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class SipDriver:
             keep_open=self._registered_at,
             exempt=self._trusted,
         )
+        self.tls = TlsTransport(self.transports, settings.tls)
         self.address: Address = (settings.host, settings.port)
         """Where SIP listens (the real port once started, when `port` was 0)."""
         self._ua: SipUserAgent | None = None
@@ -77,6 +79,7 @@ class SipDriver:
         port = await self.transports.open(settings.host, settings.port, settings.transports)
         self.address = (settings.host, port)
         self._ua = SipUserAgent(settings, local_port=port)
+        self._ua.tls_port = await self.tls.listen(settings.host)
         return self.address
 
     def _registered_at(self, peer: Address) -> bool:
@@ -122,6 +125,7 @@ class SipDriver:
         self.cancel_timer()
         for task in list(self._tasks):
             task.cancel()
+        await self.tls.close()
         await self.transports.close()
 
     def _on_timer(self) -> None:

@@ -153,17 +153,20 @@ class Registrar:
         )
 
     @staticmethod
-    def claimed_user(request: SipMessage) -> str | None:
+    def claimed_user(request: SipMessage, header_name: str = "Authorization") -> str | None:
         """The username the request's credentials name (unchecked)."""
-        header = request.headers.get("Authorization")
+        header = request.headers.get(header_name)
         if header is None:
             return None
         return parse_digest(header).get("username", "")[:128] or None
 
-    def authenticate(self, request: SipMessage, ip: str, now: float) -> AuthResult:
+    def authenticate(
+        self, request: SipMessage, ip: str, now: float, *, header_name: str = "Authorization"
+    ) -> AuthResult:
         """Check the request's digest answer (see `AuthOutcome`). Records the nonce count
-        of a correct answer, so the same answer is a replay next time."""
-        header = request.headers.get("Authorization")
+        of a correct answer, so the same answer is a replay next time. `header_name`:
+        `Proxy-Authorization` after a 407 (trunks.py's inbound digest)."""
+        header = request.headers.get(header_name)
         if header is None:
             return AuthResult(AuthOutcome.MISSING, None)
         params = parse_digest(header)

@@ -43,7 +43,7 @@ from dipflow.channels.sip.message import SipParseError, StreamFramer
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address, str], None]
-"""`(message bytes, source address, "udp" | "tcp")`."""
+"""`(message bytes, source address, "udp" | "tcp" | "tls")`."""
 
 CONNECT_TIMEOUT_S = 5.0
 """How long opening a TCP connection may take before its messages are given up (logged)."""
@@ -97,11 +97,15 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("SIP UDP socket: %s", exc)
 
 
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransports, *, inbound: bool = False) -> None:
-        """`inbound`: accepted by our listener (held to the timeouts); a connection we
-        opened ourselves is not."""
+class TcpConnection(asyncio.Protocol):
+    """One stream connection (TCP, or TLS from tls.py: `label` is what its messages
+    report as their transport)."""
+
+    def __init__(self, owner: SipTransports, label: str = "tcp", *, inbound: bool = False) -> None:
+        """`inbound`: accepted by our TCP listener (held to the timeouts); a connection we
+        opened ourselves, or a TLS one, is not."""
         self.owner = owner
+        self.label = label
         self.inbound = inbound
         self.framer = StreamFramer(owner.max_message_bytes)
         self.transport: asyncio.Transport | None = None
@@ -136,7 +140,7 @@ class _TcpConnection(asyncio.Protocol):
         elif messages or self.message_started_at is None:
             self.message_started_at = now
         for message in messages:
-            self.owner.receive(message, self.peer, "tcp")
+            self.owner.receive(message, self.peer, self.label)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.owner.connections.get(self.peer) is self:
@@ -186,7 +190,7 @@ class SipTransports:
         self.limits = limits or TcpLimits()
         self.keep_open = keep_open
         self.exempt = exempt
-        self.connections: dict[Address, _TcpConnection] = {}
+        self.connections: dict[Address, TcpConnection] = {}
         self._connecting: dict[Address, list[bytes]] = {}
         """Connections being opened, with what waits to be written on each."""
         self.stats: dict[str, int] = {
@@ -208,6 +212,8 @@ class SipTransports:
 
     def now(self) -> float:
         return self._loop.time() if self._loop is not None else 0.0
+        self.connect: Callable[[Outgoing], None] | None = None
+        """Opens a TLS connection for a message to a peer we have none with (tls.py)."""
 
     async def open(self, host: str, port: int, transports: Sequence[str]) -> int:
         """Listen on `host:port` (port 0: any free port) for `transports`; the bound port."""
@@ -316,7 +322,7 @@ class SipTransports:
         assert self._loop is not None
         try:
             await self._loop.connect_accepted_socket(
-                lambda: _TcpConnection(self, inbound=True), conn
+                lambda: TcpConnection(self, inbound=True), conn
             )
         except OSError as exc:
             log.debug("SIP TCP: connection lost while set up: %s", exc)
@@ -364,6 +370,13 @@ class SipTransports:
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, out: Outgoing) -> None:
+        if out.transport == "tls":
+            connection = self.connections.get(out.destination)
+            if connection is not None and connection.transport is not None:
+                connection.transport.write(out.data)
+            elif self.connect is not None:
+                self.connect(out)  # tls.py opens it (with the peer's certificate checks)
+            return
         if out.transport != "tcp":
             if self._udp is not None:
                 self._udp.sendto(out.data, out.destination)
@@ -389,7 +402,7 @@ class SipTransports:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _TcpConnection(self), *address),
+                loop.create_connection(lambda: TcpConnection(self), *address),
                 CONNECT_TIMEOUT_S,
             )
         except (OSError, TimeoutError) as exc:
