@@ -10,7 +10,7 @@ from dipflow.channels.sip.digest_client import (
     challenges,
 )
 from dipflow.channels.sip.message import SipMessage
-from dipflow.channels.sip.registrar import Registrar, parse_digest
+from dipflow.channels.sip.registrar import AuthOutcome, Registrar, parse_digest
 
 
 def test_rfc2617_example() -> None:
@@ -40,7 +40,7 @@ def _register(authorization: tuple[str, str] | None = None) -> SipMessage:
 def _challenge_response(registrar: Registrar, status: int = 401) -> SipMessage:
     response = SipMessage(status=status, reason="Unauthorized")
     name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
-    response.headers.add(name, registrar.challenge(100.0))
+    response.headers.add(name, registrar.challenge("192.0.2.1", 100.0))
     return response
 
 
@@ -49,12 +49,15 @@ def test_answer_passes_our_registrar_and_wrong_password_gives_up() -> None:
     session = DigestSession(DigestAccount(username="alice", password="s3cret"))
     header = session.authorize(_register(), _challenge_response(registrar))
     assert header is not None and header[0] == "Authorization"
-    assert registrar.authenticate(_register(header), 101.0) == "alice"
+    result = registrar.authenticate(_register(header), "192.0.2.1", 101.0)
+    assert (result.outcome, result.user) == (AuthOutcome.OK, "alice")
 
     wrong = DigestSession(DigestAccount(username="alice", password="guess"))
     header = wrong.authorize(_register(), _challenge_response(registrar))
     assert header is not None
-    assert registrar.authenticate(_register(header), 101.0) is None
+    assert (
+        registrar.authenticate(_register(header), "192.0.2.1", 101.0).outcome is AuthOutcome.FAILED
+    )
     # challenged again (fresh nonce, not stale): the password is wrong, stop retrying
     assert wrong.authorize(_register(header), _challenge_response(registrar)) is None
 
