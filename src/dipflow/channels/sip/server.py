@@ -85,7 +85,6 @@ class SipServer:
         self.bridge = AgentBridge(
             driver=self.driver, sessions=self.sessions, outbound=self.trunking.outbound
         )
-        self.bridge = AgentBridge(driver=self.driver, sessions=self.sessions)
         self.watchdog = MediaWatchdog(
             driver=self.driver, sessions=self.sessions, calls=lambda: self.calls.values()
         )
