@@ -1,16 +1,24 @@
 """SIP channel capacity: sipp places N concurrent calls; each hears a greeting, then music.
 
-    .venv/bin/python bench/sip.py                 # N = 50, 200, 500
-    .venv/bin/python bench/sip.py --calls 50 100 --hold 12
+    .venv/bin/python bench/sip.py --calls 500 1000          # two attempts per level
+    .venv/bin/python bench/sip.py --calls 1000 --profile    # + stall profile per attempt
 
-The SIP server runs in its own process (so its CPU and memory can be measured with
-psutil) with a scripted host: TTS greeting, then the hold music until the caller
-hangs up. sipp (signalling only; the SDP points the RTP at the discard port) places
-N calls at --rate calls/s; each lasts --hold seconds. For each N the report gives:
-completed/failed calls (sipp), calls that heard the whole greeting (server), the RTP
-send jitter (lateness of each 20 ms packet against its absolute deadline: p50/p99/max)
-over the whole run, and CPU and memory per call measured while all N calls are up.
-A level passes when every call completes and p99 < 5 ms.
+The server runs in its own process pinned to one core (`taskset -c --server-cpu`,
+default 0) with a scripted host: a TTS greeting, then the hold music until the caller
+hangs up. sipp, pinned to the other core (`--sipp-cpu`, default 1), places N calls at
+--rate calls/s (signalling only: the SDP points RTP at the discard port); each lasts
+until all N are up plus the greeting plus 5 s. Every attempt of a level also runs the
+physical ceiling on the server's core (`bench/rtp_ceiling.py`: a minimal raw-UDP pacer
+sending the same N streams of 172-byte packets every 20 ms), so dipflow's calls per
+core is reported as a share of what a bare pure-Python sender manages on the same core
+in the same minute.
+
+Per attempt: completed/failed calls (sipp), calls that heard the whole greeting
+(server), RTP send jitter (lateness of each 20 ms packet against its absolute
+deadline: p50/p99/max) over the whole run, the server's and sipp's CPU while all N
+calls are up, the ceiling's jitter and CPU, and the load average before and after.
+A level passes when every call completes and p99 < 5 ms. Every attempt is a row of
+the table (and a line of --out, JSON).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, Event, PromptDone
 from dipflow.media import EspeakTts, PromptRenderer
 
+BENCH = Path(__file__).resolve().parent
 GREETING = "Welcome to customer care. Please hold while we find you an agent."
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -136,10 +145,23 @@ class _BenchHost:
         return call
 
 
-async def _serve(rtp_base: int) -> None:
+def _reset_jitter(server: SipServer) -> None:
+    reset = getattr(server, "reset_stats", None)
+    if reset is not None:
+        reset()
+    else:  # the single-loop channel keeps its histogram on the clock
+        server.clock.jitter.reset()
+
+
+async def _serve(rtp_base: int, profile: bool) -> None:
+    monitor = None
+    if profile:
+        from stall_profile import StallMonitor
+
+        monitor = StallMonitor()
+        monitor.install()
     prompts = PromptRenderer(EspeakTts())
-    await asyncio.to_thread(prompts.render_text, GREETING, language="en-US", voice=None)
-    greeting = prompts.render_text(GREETING, language="en-US", voice=None)
+    greeting = await asyncio.to_thread(prompts.render_text, GREETING, language="en-US", voice=None)
     greeting.ulaw()
     settings = SipSettings(
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=rtp_base,
@@ -149,22 +171,37 @@ async def _serve(rtp_base: int) -> None:
     host = _BenchHost()
     server = SipServer(settings, host=host, prompts=prompts)  # type: ignore[arg-type]
     await server.start()
+    if monitor is not None:
+        jitter = server.clock.jitter
+        add = jitter.add
+
+        def add_and_note(lateness: float) -> None:
+            add(lateness)
+            monitor.note_packet(lateness)
+
+        jitter.add = add_and_note  # type: ignore[method-assign]
     await asyncio.sleep(2)  # hold music rendered and tables built
-    print(json.dumps({"port": server.address[1], "greeting_s": greeting.duration_s}), flush=True)
+    hello = {"port": server.address[1], "greeting_s": greeting.duration_s,
+             "loop": type(asyncio.get_running_loop()).__module__}  # fmt: skip
+    print(json.dumps(hello), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := (await reader.readline()).decode().strip():
         if line == "reset":
-            server.clock.jitter.reset()
+            _reset_jitter(server)
             host.greetings_done = host.hung_up = 0
             host.calls.clear()
+            if monitor is not None:
+                monitor.reset()
         elif line == "stats":
-            stats = server.stats()
+            stats: dict[str, Any] = dict(server.stats())
             stats.update(started=len(host.calls), greetings=host.greetings_done,
                          hung_up=host.hung_up,
                          gc_collections=[g["collections"] for g in gc.get_stats()])  # fmt: skip
             print(json.dumps(stats), flush=True)
+        elif line == "profile":
+            print(json.dumps(monitor.report() if monitor else {}), flush=True)
         elif line == "quit":
             break
     await server.stop()
@@ -174,23 +211,44 @@ async def _serve(rtp_base: int) -> None:
 
 
 class _Server:
-    def __init__(self, nice: int = 0) -> None:
+    def __init__(self, cpu: int, *, loop: str, profile: bool) -> None:
         rtp_base = 20000 + (os.getpid() % 4) * 10000
+        command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", loop]
+        if profile:
+            command.append("--profile")
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(rtp_base), "--nice", str(nice)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            ["taskset", "-c", str(cpu), *command], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
         hello = json.loads(self.process.stdout.readline())
         self.port = int(hello["port"])
         self.greeting_s = float(hello["greeting_s"])
+        self.loop = str(hello["loop"])
         self.ps = psutil.Process(self.process.pid)
+
+    def processes(self) -> list[psutil.Process]:
+        """The server and any media processes it started (all on the server's core)."""
+        return [self.ps, *self.ps.children(recursive=True)]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.processes():
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def rss(self) -> int:
+        return sum(p.memory_info().rss for p in self.processes())
 
     def ask(self, command: str) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
-        if command != "stats":
+        if command not in ("stats", "profile"):
             return {}
         result: dict[str, Any] = json.loads(self.process.stdout.readline())
         return result
@@ -216,32 +274,53 @@ def _sipp_counts(output: str) -> tuple[int, int]:
     return ok, failed
 
 
+def run_ceiling(cpu: int, streams: int, seconds: float) -> dict[str, Any]:
+    output = subprocess.run(
+        ["taskset", "-c", str(cpu), sys.executable, str(BENCH / "rtp_ceiling.py"),
+         "--streams", str(streams), "--seconds", str(seconds)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
 def run_level(
-    server: _Server, calls: int, rate: float, hold_s: float, workdir: Path
+    server: _Server, calls: int, rate: float, hold_s: float, workdir: Path, sipp_cpu: int
 ) -> dict[str, Any]:
     scenario = workdir / "bench_uac.xml"
     scenario.write_text(SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000))))
     server.ask("reset")
-    rss_idle = server.ps.memory_info().rss
+    rss_idle = server.rss()
     sipp = subprocess.Popen(
-        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", "0", "-s", "1000",
-         "-m", str(calls), "-l", str(calls), "-r", str(rate), "-nostdin",
-         "-timeout", f"{int(calls / rate + hold_s + 60)}s", "-timeout_error",
+        ["taskset", "-c", str(sipp_cpu), "sipp", "-sf", str(scenario), "-i", "127.0.0.1",
+         "-p", "0", "-s", "1000", "-m", str(calls), "-l", str(calls), "-r", str(rate),
+         "-nostdin", "-timeout", f"{int(calls / rate + hold_s + 60)}s", "-timeout_error",
          f"127.0.0.1:{server.port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir,
     )  # fmt: skip
+    sipp_ps = psutil.Process(sipp.pid)
+    switches_start = server.ps.num_ctx_switches()
     plateau: dict[str, Any] = {}
+    sipp_cpu_s = 0.0
     while sipp.poll() is None:
         time.sleep(0.25)
+        try:
+            times = sipp_ps.cpu_times()
+            sipp_cpu_now = times.user + times.system
+        except psutil.NoSuchProcess:
+            sipp_cpu_now = sipp_cpu_s
+        sipp_cpu_s = max(sipp_cpu_s, sipp_cpu_now)
         stats = server.ask("stats")
         if not plateau and stats["calls"] >= calls:
-            plateau = {"t": time.monotonic(), "cpu": server.ps.cpu_times(),
-                       "rss": server.ps.memory_info().rss}  # fmt: skip
+            plateau = {"t": time.monotonic(), "cpu": server.cpu_seconds(),
+                       "sipp": sipp_cpu_now, "rss": server.rss()}  # fmt: skip
         elif plateau and "t_end" not in plateau and stats["calls"] < calls:
-            plateau.update(t_end=time.monotonic(), cpu_end=server.ps.cpu_times())
+            plateau.update(t_end=time.monotonic(), cpu_end=server.cpu_seconds(),
+                           sipp_end=sipp_cpu_now)  # fmt: skip
     output = sipp.stdout.read() if sipp.stdout else ""
     time.sleep(1.0)
     stats = server.ask("stats")
+    switches_end = server.ps.num_ctx_switches()
     ok, failed = _sipp_counts(output)
     result: dict[str, Any] = {
         "calls": calls, "completed": ok, "failed": failed, "heard_greeting": stats["greetings"],
@@ -249,69 +328,123 @@ def run_level(
         "jitter_p99_ms": round(stats["rtp_jitter_p99_ms"], 2),
         "jitter_max_ms": round(stats["rtp_jitter_max_ms"], 2),
         "packets": int(stats["rtp_packets_timed"]),
+        "server_involuntary_switches": switches_end.involuntary - switches_start.involuntary,
     }  # fmt: skip
     if plateau and "t_end" in plateau:
         seconds = plateau["t_end"] - plateau["t"]
-        used = (plateau["cpu_end"].user + plateau["cpu_end"].system) - (
-            plateau["cpu"].user + plateau["cpu"].system
-        )
-        cpu_share = used / seconds if seconds > 0 else 0.0
+        share = (plateau["cpu_end"] - plateau["cpu"]) / seconds if seconds > 0 else 0.0
+        sipp_share = (plateau["sipp_end"] - plateau["sipp"]) / seconds if seconds > 0 else 0.0
         result.update(
             plateau_s=round(seconds, 1),
-            cpu_cores=round(cpu_share, 3),
-            cpu_ms_per_call_s=round(1000 * cpu_share / calls, 3),
-            calls_per_core=int(calls / cpu_share) if cpu_share else None,
+            cpu_cores=round(share, 3),
+            cpu_ms_per_call_s=round(1000 * share / calls, 3),
+            calls_per_core=int(calls / share) if share else None,
+            sipp_cpu_cores=round(sipp_share, 3),
             rss_kib_per_call=round((plateau["rss"] - rss_idle) / 1024 / calls, 1),
         )
     result["passed"] = (
         ok == calls and failed == 0 and stats["greetings"] == calls
         and result["jitter_p99_ms"] < 5.0
     )  # fmt: skip
-    if not result["passed"] and ok != calls:
+    if ok != calls:
         result["sipp_tail"] = output[-1500:]
     return result
 
 
+def _row(r: dict[str, Any]) -> str:
+    ceiling = r.get("ceiling", {})
+    ratio = r.get("share_of_ceiling")
+    cells = [
+        f"{r['calls']:,}", str(r["attempt"]), f"{r['load_before']} / {r['load_after']}",
+        f"{r['completed']}/{r['failed']}", str(r["heard_greeting"]),
+        f"{r['jitter_p50_ms']} / **{r['jitter_p99_ms']}** / {r['jitter_max_ms']}",
+        str(r.get("cpu_cores", "")),
+        f"{r['calls_per_core']:,}" if r.get("calls_per_core") else "",
+        str(r.get("sipp_cpu_cores", "")),
+        f"{ceiling.get('jitter_p99_ms', '')} / {ceiling.get('jitter_max_ms', '')}",
+        f"{ceiling['streams_per_core']:,}" if ceiling.get("streams_per_core") else "",
+        f"{ratio:.0%}" if ratio is not None else "",
+        "pass" if r["passed"] else "fail",
+    ]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
+
+
+TABLE_HEAD = (
+    "| N calls | attempt | load 1m before / after | completed/failed | heard greeting "
+    "| jitter p50 / p99 / max (ms) | server CPU (cores) | calls per core | sipp CPU (cores) "
+    "| ceiling p99 / max (ms) | ceiling streams per core | share of ceiling | verdict |\n"
+    "|---:|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---|"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--calls", type=int, nargs="+", default=[500, 1000])
     parser.add_argument("--rate", type=float, default=50.0, help="new calls per second")
     parser.add_argument("--hold", type=float, default=0.0,
                         help="seconds per call (default: ramp-up + greeting + 5 s)")  # fmt: skip
     parser.add_argument("--attempts", type=int, default=2,
-                        help="runs per level before it counts as failed (the machine is "
-                        "shared: one stall of another process fails a level)")  # fmt: skip
-    parser.add_argument("--nice", type=int, default=0,
-                        help="niceness of the server process (negative needs privileges): "
-                        "a media server is normally run at raised priority")  # fmt: skip
+                        help="runs per level; every one is reported (at least two: the "
+                        "machine is shared)")  # fmt: skip
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--sipp-cpu", type=int, default=1)
+    parser.add_argument("--ceiling-s", type=float, default=10.0,
+                        help="seconds of the raw-UDP ceiling per attempt (0: skip it)")  # fmt: skip
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the server's event loop")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="stall profile per attempt (bench/stall_profile.py; asyncio loop)",
+    )
+    parser.add_argument("--out", type=Path, help="append every attempt as a JSON line")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        if args.nice:
-            os.nice(args.nice)
-        asyncio.run(_serve(args.serve))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(_serve(args.serve, args.profile))
+        else:
+            asyncio.run(_serve(args.serve, args.profile))
         return
-    server = _Server(args.nice)
-    results = []
+    server = _Server(args.server_cpu, loop=args.loop, profile=args.profile)
+    rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for calls in args.calls:
                 hold = args.hold or (calls / args.rate + server.greeting_s + 5.0)
                 for attempt in range(1, args.attempts + 1):
-                    result = run_level(server, calls, args.rate, hold, Path(tmp))
-                    result.update(attempt=attempt, load_1m=round(os.getloadavg()[0], 2))
+                    load_before = round(os.getloadavg()[0], 2)
+                    ceiling = (
+                        run_ceiling(args.server_cpu, calls, args.ceiling_s)
+                        if args.ceiling_s else {}
+                    )  # fmt: skip
+                    result = run_level(server, calls, args.rate, hold, Path(tmp), args.sipp_cpu)
+                    result.update(attempt=attempt, load_before=load_before,
+                                  load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
+                                  loop=server.loop)  # fmt: skip
+                    if ceiling.get("streams_per_core") and result.get("calls_per_core"):
+                        result["share_of_ceiling"] = round(
+                            result["calls_per_core"] / ceiling["streams_per_core"], 3
+                        )
+                    if args.profile:
+                        result["profile"] = server.ask("profile")
                     print(json.dumps(result), flush=True)
-                    if result["passed"]:
-                        break
-                results.append(result)
+                    if args.out:
+                        with args.out.open("a") as out:
+                            out.write(json.dumps(result) + "\n")
+                    rows.append(result)
     finally:
         server.close()
-    passing = [r["calls"] for r in results if r["passed"]]
-    print(json.dumps({
-        "machine": f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB",
-        "server_nice": args.nice,
-        "largest_passing_N": max(passing) if passing else None,
-    }))  # fmt: skip
+    passing = [r["calls"] for r in rows if r["passed"]]
+    print(f"\nserver loop: {server.loop}; machine: {os.cpu_count()} CPUs, "
+          f"{psutil.virtual_memory().total // 2**30} GiB; server on CPU {args.server_cpu}, "
+          f"sipp on CPU {args.sipp_cpu}\n")  # fmt: skip
+    print(TABLE_HEAD)
+    for row in rows:
+        print(_row(row))
+    print(f"\nlargest N passing in some attempt: {max(passing) if passing else None}")
 
 
 if __name__ == "__main__":
