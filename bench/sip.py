@@ -211,13 +211,13 @@ async def _serve(rtp_base: int, profile: bool) -> None:
 
 
 class _Server:
-    def __init__(self, cpu: int, *, loop: str, profile: bool) -> None:
+    def __init__(self, cpu: int, *, loop: str, profile: bool, nice: int) -> None:
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", loop]
         if profile:
             command.append("--profile")
         self.process = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *command], stdin=subprocess.PIPE,
+            [*_pinned(cpu, nice), *command], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -274,9 +274,22 @@ def _sipp_counts(output: str) -> tuple[int, int]:
     return ok, failed
 
 
-def run_ceiling(cpu: int, streams: int, seconds: float) -> dict[str, Any]:
+_RT_PRIORITY = 0
+
+
+def _pinned(cpu: int, nice: int, *, realtime: bool = True) -> list[str]:
+    """Run on one core, at a niceness (negative needs root), and with --rt in the
+    real-time class (SCHED_FIFO, root): both only outweigh *other* work on a shared
+    machine, and the server and the ceiling always get the same."""
+    command = ["nice", "-n", str(nice), "taskset", "-c", str(cpu)]
+    if realtime and _RT_PRIORITY:
+        command = ["chrt", "-f", str(_RT_PRIORITY), *command]
+    return command
+
+
+def run_ceiling(cpu: int, streams: int, seconds: float, nice: int) -> dict[str, Any]:
     output = subprocess.run(
-        ["taskset", "-c", str(cpu), sys.executable, str(BENCH / "rtp_ceiling.py"),
+        [*_pinned(cpu, nice), sys.executable, str(BENCH / "rtp_ceiling.py"),
          "--streams", str(streams), "--seconds", str(seconds)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -285,14 +298,20 @@ def run_ceiling(cpu: int, streams: int, seconds: float) -> dict[str, Any]:
 
 
 def run_level(
-    server: _Server, calls: int, rate: float, hold_s: float, workdir: Path, sipp_cpu: int
+    server: _Server,
+    calls: int,
+    rate: float,
+    hold_s: float,
+    workdir: Path,
+    sipp_cpu: int,
+    nice: int,
 ) -> dict[str, Any]:
     scenario = workdir / "bench_uac.xml"
     scenario.write_text(SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000))))
     server.ask("reset")
     rss_idle = server.rss()
     sipp = subprocess.Popen(
-        ["taskset", "-c", str(sipp_cpu), "sipp", "-sf", str(scenario), "-i", "127.0.0.1",
+        [*_pinned(sipp_cpu, nice, realtime=False), "sipp", "-sf", str(scenario), "-i", "127.0.0.1",
          "-p", "0", "-s", "1000", "-m", str(calls), "-l", str(calls), "-r", str(rate),
          "-nostdin", "-timeout", f"{int(calls / rate + hold_s + 60)}s", "-timeout_error",
          f"127.0.0.1:{server.port}"],
@@ -397,6 +416,18 @@ def main() -> None:
         action="store_true",
         help="stall profile per attempt (bench/stall_profile.py; asyncio loop)",
     )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of server, ceiling and sipp alike (negative: root)",
+    )
+    parser.add_argument(
+        "--rt",
+        type=int,
+        default=0,
+        help="SCHED_FIFO priority of server and ceiling (0: normal class)",
+    )
     parser.add_argument("--out", type=Path, help="append every attempt as a JSON line")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -408,7 +439,9 @@ def main() -> None:
         else:
             asyncio.run(_serve(args.serve, args.profile))
         return
-    server = _Server(args.server_cpu, loop=args.loop, profile=args.profile)
+    global _RT_PRIORITY
+    _RT_PRIORITY = args.rt
+    server = _Server(args.server_cpu, loop=args.loop, profile=args.profile, nice=args.nice)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -417,13 +450,15 @@ def main() -> None:
                 for attempt in range(1, args.attempts + 1):
                     load_before = round(os.getloadavg()[0], 2)
                     ceiling = (
-                        run_ceiling(args.server_cpu, calls, args.ceiling_s)
+                        run_ceiling(args.server_cpu, calls, args.ceiling_s, args.nice)
                         if args.ceiling_s else {}
                     )  # fmt: skip
-                    result = run_level(server, calls, args.rate, hold, Path(tmp), args.sipp_cpu)
+                    result = run_level(
+                        server, calls, args.rate, hold, Path(tmp), args.sipp_cpu, args.nice
+                    )
                     result.update(attempt=attempt, load_before=load_before,
                                   load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
-                                  loop=server.loop)  # fmt: skip
+                                  loop=server.loop, nice=args.nice, rt=args.rt)  # fmt: skip
                     if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                         result["share_of_ceiling"] = round(
                             result["calls_per_core"] / ceiling["streams_per_core"], 3
@@ -440,7 +475,7 @@ def main() -> None:
     passing = [r["calls"] for r in rows if r["passed"]]
     print(f"\nserver loop: {server.loop}; machine: {os.cpu_count()} CPUs, "
           f"{psutil.virtual_memory().total // 2**30} GiB; server on CPU {args.server_cpu}, "
-          f"sipp on CPU {args.sipp_cpu}\n")  # fmt: skip
+          f"sipp on CPU {args.sipp_cpu}; niceness {args.nice}; SCHED_FIFO {args.rt or 'no'}\n")  # fmt: skip
     print(TABLE_HEAD)
     for row in rows:
         print(_row(row))
