@@ -8,6 +8,8 @@ caller can catch one layer's failures, or all of dipflow's, without catching bug
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DipflowError(Exception):
     """Base of every error dipflow raises deliberately."""
@@ -17,3 +19,8 @@ class ConfigError(DipflowError, ValueError):
     """A configuration (dipflow.yaml, a connector's settings, an environment override) that
     cannot be used, located where possible as `file:line:col: message`. The one configuration
     error of the package: the runtime and the connectors raise this same class."""
+
+    def __init__(self, message: str, *, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) if problems is not None else [message]
+        """Each problem on its own, located where possible (`file:line:col: where: what`)."""

@@ -324,6 +324,24 @@ async def test_logout_while_offered_requeues(
     assert await agent_state(center, "bob") == (AgentState.CONNECTED, None)
 
 
+async def test_max_wait_counts_the_time_spent_ringing(
+    center: ContactCenter, clock: FakeClock, recorder: Recorder
+) -> None:
+    """A caller whose offer fails after the queue's maximum wait has passed is overdue at
+    once: it moves to the fallback at the next tick, not a whole maximum wait later."""
+    await center.enqueue("c1", "sales")  # max wait 60 s, then "overflow"
+    entered = clock.now
+    clock.advance(50)
+    await available(center, clock, "alice")  # offered at +51; rings up to 15 s
+    clock.advance(13)  # +64: past the maximum wait, before the ring timeout
+    await center.logout("alice")  # the offer fails: back to the head of "sales"
+    assert await center.store.next_deadline() == entered + 60  # already due
+    await center.tick()
+    assert ContactMovedQueue(call_id="c1", from_queue="sales", to_queue="overflow") in (
+        recorder.notes
+    )
+
+
 async def test_agent_state_machine_rules(
     center: ContactCenter, clock: FakeClock, recorder: Recorder
 ) -> None:

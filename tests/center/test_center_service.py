@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from dipflow.center import (
     AgentState,
     CenterError,
+    CenterStoreError,
     ContactAssigned,
     ContactCenter,
     ContactOffered,
@@ -93,12 +94,38 @@ async def test_subscribers_async_failing_and_unsubscribed(caplog: pytest.LogCapt
     assert "subscriber failed" in caplog.text
 
 
+def _running_timer_tasks() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name() == "contact-center-timers" and not task.done()
+    ]
+
+
 async def test_start_stop_are_idempotent() -> None:
-    center = ContactCenter(sample_config(), MemoryCenterStore())
+    config = sample_config(queues=[QueueConfig(name="sales", teams=["blue"], ring_timeout_s=0.1)])
+    center = ContactCenter(config, MemoryCenterStore())
+    rec = Recorder()
+    center.subscribe(rec)
     await center.start()
     await center.start()
+    assert len(_running_timer_tasks()) == 1  # a second start does not fire every timer twice
     await center.stop()
     await center.stop()
+    assert _running_timer_tasks() == []
+    # Stopped means no timer fires: the offer rings past its timeout without a rescind.
+    await center.login("alice")
+    await center.set_available("alice")
+    await center.enqueue("c1", "sales")
+    await asyncio.sleep(0.3)
+    assert rec.of(OfferRescinded) == []
+    # Started again, the overdue ring timeout fires.
+    await center.start()
+    try:
+        rescinded = await wait_for(rec, OfferRescinded)
+        assert rescinded == OfferRescinded(call_id="c1", agent_id="alice", reason="rona")
+    finally:
+        await center.stop()
 
 
 async def test_same_memory_store_cannot_take_another_config() -> None:
@@ -357,3 +384,62 @@ async def test_stop_returns_while_state_changes_keep_waking_the_timers() -> None
         async with asyncio.timeout(5):
             await center.stop()
         assert center._task is None
+
+
+class OutageStore(MemoryCenterStore):
+    """A store whose timer steps fail as Redis does when it is unreachable."""
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        raise CenterStoreError("redis: handle_timers failed: Connection refused")
+
+
+async def test_a_store_outage_is_a_warning_and_the_timers_keep_running(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    center = ContactCenter(sample_config(), OutageStore(), poll_interval_s=0.01)
+    with caplog.at_level(logging.WARNING, logger="dipflow.center.service"):
+        await center.start()
+        await asyncio.sleep(0.05)
+        assert center._task is not None and not center._task.done()
+        await center.stop()
+    failures = [r for r in caplog.records if "firing timers failed" in r.getMessage()]
+    assert len(failures) >= 2  # retried, not dead after the first failure
+    # An expected outage: a warning naming the cause, not an error with a traceback.
+    assert {r.levelno for r in failures} == {logging.WARNING}
+    assert all(r.exc_info is None for r in failures)
+    assert "Connection refused" in failures[0].getMessage()
+
+
+class SlowToStopStore(MemoryCenterStore):
+    """A store whose timer step takes time to unwind when cancelled (closing a socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle_timers(self, now: float) -> list[Notification]:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.release.wait()
+            raise
+        return []
+
+
+async def test_a_cancelled_stop_ends_cancelled() -> None:
+    # A shutdown with its own deadline must be able to give up on stop(): stop() must not
+    # swallow the cancellation it receives while the timer task is still unwinding.
+    store = SlowToStopStore()
+    center = ContactCenter(sample_config(), store)
+    await center.start()
+    await store.entered.wait()
+    stopping = asyncio.create_task(center.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
+    store.release.set()
+    await asyncio.sleep(0.01)

@@ -146,3 +146,53 @@ async def test_invalidating_right_after_a_background_refresh_fetches_anew() -> N
     cache.invalidate("t2")  # ...and the API refuses the new token at once
     assert await cache.get() == "t3"
     await cache.aclose()
+
+
+async def test_aclose_stops_an_in_flight_fetch() -> None:
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def fetch(force: bool) -> Token:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # an identity provider that never answers
+        finally:
+            stopped.set()
+        raise AssertionError("unreachable")
+
+    cache = TokenCache(fetch, clock=Clock())
+    caller = asyncio.create_task(cache.get())
+    await started.wait()
+    await cache.aclose()
+    assert stopped.is_set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller  # the caller waiting on the shared fetch is not left hanging
+
+
+async def test_aclose_does_not_swallow_its_own_cancellation() -> None:
+    # A shutdown that is itself cancelled (a deadline on stopping the server) must end
+    # cancelled, even while the fetch it waits for is still unwinding.
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def fetch(force: bool) -> Token:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await release.wait()  # slow clean-up (closing a connection)
+            raise
+        raise AssertionError("unreachable")
+
+    cache = TokenCache(fetch, clock=Clock())
+    refresh = asyncio.create_task(cache.get())
+    await started.wait()
+    closer = asyncio.create_task(cache.aclose())
+    await settle()
+    assert not closer.done()
+    closer.cancel()
+    await asyncio.wait([closer])
+    assert closer.cancelled()
+    release.set()
+    await asyncio.wait([refresh])
+    assert refresh.cancelled()

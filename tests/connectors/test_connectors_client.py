@@ -9,7 +9,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from dipflow.connectors import ConfigError, ConnectorConfig, Connectors
+import dipflow.errors
+from dipflow.connectors import ConfigError, ConnectorConfig, ConnectorError, Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpOutcome
 from tests.connectors.fake_crm import ENV, ORG, SECRET, FakeCrm, dataverse_config
@@ -248,8 +249,11 @@ async def test_refused_credentials_are_reported_without_the_secret(crm: FakeCrm)
 
 
 async def test_missing_secret_fails_at_start_naming_the_variable() -> None:
-    with pytest.raises(ConfigError, match="DYNAMICS_CLIENT_SECRET"):
+    # The server's start-up catches the package's one configuration error.
+    with pytest.raises(dipflow.errors.ConfigError, match="DYNAMICS_CLIENT_SECRET") as caught:
         Connectors([dataverse_config()], environ={})
+    assert isinstance(caught.value, ConfigError)
+    assert isinstance(caught.value, ConnectorError)
 
 
 async def test_basic_and_api_key_headers(tmp_path: object) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dipflow.engine import CallState, Engine
+from dipflow.engine import CallState, Engine, EngineError
 from dipflow.engine.commands import Command, HttpRequest, Play
 from dipflow.engine.events import (
     AgentAnswered,
@@ -183,9 +183,9 @@ def test_unknown_or_mistyped_overrides_fail_when_the_flow_is_loaded(make_flow: M
             {"name": "Times", "type": "integer", "default": 1},
         ],
     )
-    with pytest.raises(ValueError, match="'queueName' \\(did you mean 'QueueName'\\?\\)"):
+    with pytest.raises(EngineError, match="'queueName' \\(did you mean 'QueueName'\\?\\)"):
         Engine(flow, variables={"queueName": "Support"})
-    with pytest.raises(ValueError, match="Times"):
+    with pytest.raises(EngineError, match="Times"):
         Engine(flow, variables={"Times": "many"})
 
 

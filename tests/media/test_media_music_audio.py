@@ -11,6 +11,8 @@ import pytest
 
 from dipflow.media import (
     HOLD_MUSIC,
+    AudioFormatError,
+    MediaError,
     Pcm,
     PromptNotFound,
     PromptRenderer,
@@ -156,3 +158,14 @@ def test_level_changes_clip_instead_of_wrapping_around() -> None:
     assert all((a >= 0) == (b >= 0) for a, b in zip(source, values, strict=True) if a)
     peak = max(abs(v) for v in normalize(_tone(8000, 440.0, 0.1), 0.5).as_array())
     assert abs(peak - 0.5 * 32767) <= 1
+
+
+def test_a_file_that_is_not_a_wav_is_a_media_error_naming_it(tmp_path: Path) -> None:
+    # A channel catches MediaError to tell the engine the prompt failed: a bad audio file
+    # must land there, not escape as a bare ValueError.
+    with pytest.raises(AudioFormatError, match="not a PCM WAV file"):
+        read_wav(b"RIFF....not really")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....not really")
+    renderer = PromptRenderer(_NoTts(), audio_dirs=[tmp_path])
+    with pytest.raises(MediaError, match=r"audio 'broken\.wav': not a PCM WAV file"):
+        renderer.render_audio("broken.wav")

@@ -12,6 +12,7 @@ from dipflow.channels.sim import SimCaller, Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest
+from dipflow.engine.events import HttpCompleted
 from dipflow.runtime.notices import CallPhase, CallUpdated, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession, StepRecord
@@ -176,11 +177,16 @@ async def test_http_request_goes_to_emulator_over_http(
 ) -> None:
     emulator.reset_stats()
     caller, session, steps = start(runtime, demo_caller("ada").ani, [])
-    await wait_until(lambda: any(isinstance(c, HttpRequest) for s in steps for c in s.commands))
+    await wait_until(lambda: any(isinstance(s.event, HttpCompleted) for s in steps))
     caller.hang_up()
     await asyncio.wait_for(session.done.wait(), 10)
+    (request,) = [c for s in steps for c in s.commands if isinstance(c, HttpRequest)]
+    (result,) = [s.event for s in steps if isinstance(s.event, HttpCompleted)]
+    assert result.status == 200
     stats = emulator.stats()
-    assert stats, "the emulator saw no request"
+    # The flow's one lookup reached the emulator's Web API over HTTP, and was answered.
+    assert stats["per_path"].get(f"/api/data/v9.2/{request.path}") == 1, stats
+    assert stats["per_status"].get("200", 0) >= 1, stats
 
 
 async def test_failed_agent_leg_puts_the_caller_back_in_queue(runtime: Runtime) -> None:

@@ -159,6 +159,9 @@ def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
         assert status == 200, f"demo did not answer (exit {process.poll()})"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "dipflow_active_calls" in metrics
+        # The demo hands its CRM's callers to the browser phone's picker.
+        phone = httpx.get(f"http://127.0.0.1:{port}/phone", timeout=5).text
+        assert demo_caller("ada").ani in phone and "Ada Lovelace" in phone
         assert sip_options(sip_port).startswith("SIP/2.0 200")
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -234,3 +237,16 @@ def test_serve_refuses_a_flow_whose_connector_is_not_configured(tmp_path: Path) 
     result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", "0"])
     assert result.exit_code == 2
     assert "dynamics" in result.output
+
+
+def test_serve_refuses_an_organisation_setting_the_flow_does_not_declare(tmp_path: Path) -> None:
+    config = tmp_path / "dipflow.yaml"
+    bound = "    flow: ms-dynamics-data-dip\n"
+    config.write_text(
+        SERVE_CONFIG.replace(bound, bound + "    variables: {NoSuchSetting: 1}\n"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", "0"])
+    assert result.exit_code == 2, result.output
+    assert "cannot start" in result.output and "NoSuchSetting" in result.output
+    assert "Traceback" not in result.output

@@ -21,6 +21,7 @@ with warnings.catch_warnings():
 
 from dipflow.center.memory import MemoryCenterStore
 from dipflow.center.service import ContactCenter
+from dipflow.cli.demo import demo_phone_callers
 from dipflow.engine.events import Event
 from dipflow.runtime.config import DipflowConfig, config_from_data
 from dipflow.runtime.metrics import RuntimeMetrics
@@ -148,7 +149,12 @@ def fake_config() -> DipflowConfig:
                 "wrap_up_s": 30,
             },
             "users": users,
-            "web": {"session_secret": "test-secret-for-signing-cookies-only", "phone_public": True},
+            "web": {
+                "session_secret": "test-secret-for-signing-cookies-only",
+                "phone_public": True,
+                # The demo's picker: the emulator's callers, one with a hostile name.
+                "phone_callers": [c.model_dump() for c in demo_phone_callers()],
+            },
         }
     )
 

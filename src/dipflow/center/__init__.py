@@ -1,6 +1,21 @@
-"""The contact center: queues, agents, routing (LONGEST_AVAILABLE_AGENT), and its state store.
+"""The contact center: queues, agents, routing and its state store. Layer 3 (center).
 
-Layer 3: imports nothing from channels, web or runtime. See docs/center.md.
+Routing is LONGEST_AVAILABLE_AGENT. Imports nothing from channels, web or runtime.
+See docs/center.md.
+
+Errors: `CenterError` (a `dipflow.errors.DipflowError`) is the root of every error the
+center raises on purpose:
+
+    CenterError
+    ├── UnknownQueue, UnknownAgent, UnknownTeam   a name not in the configuration
+    │                                             (also LookupError)
+    ├── InvalidTransition    the agent's state does not allow the action
+    ├── ContactExists        the call is already in the center
+    ├── InvalidArgument      a value out of range (also ValueError)
+    └── CenterStoreError     the state store failed (Redis unreachable): nothing happened
+
+A caller catches `CenterError` around center operations: a Redis outage is then an
+expected failure, and anything else (a bug) reaches the logged boundary.
 """
 
 from dipflow.center.config import AgentConfig, CenterConfig, QueueConfig

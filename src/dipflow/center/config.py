@@ -1,4 +1,6 @@
-"""Contact-center configuration (pydantic), as it appears under `center:` in dipflow.yaml."""
+"""Contact-center configuration (pydantic). Layer 3 (center).
+
+As it appears under `center:` in dipflow.yaml."""
 
 from __future__ import annotations
 

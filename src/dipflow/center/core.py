@@ -1,4 +1,6 @@
-"""The contact-center state machine, sans-IO: every method takes `now` and returns notifications.
+"""The contact-center state machine, sans-IO. Layer 3 (center).
+
+Every method takes `now` and returns notifications.
 
 No clock, no sockets, no awaits: `CenterCore` is a plain object that the memory store
 wraps, that property tests drive step by step, and whose timers a host fires through
@@ -14,16 +16,19 @@ Invariants (checked by tests/center/test_center_properties.py after every step):
   ever looks at the head of a queue and the longest-available agent.
 
 Data structures, chosen so that no event costs more than O(log n) plus the bounded
-position updates: per queue, a sorted list of waiting `(score, call_id)` (bisect; the
-list shifts are memmove-fast) and a sorted list of available `(since, agent_id)`;
-timers in a heap with lazy cancellation.
+position updates: per queue, a sorted list of waiting `(score, call_id)` (`waiting`:
+bisect, and the list shifts are memmove-fast) and a sorted list of available
+`(since, agent_id)`; timers in a heap with lazy cancellation (`timers`). What the core
+reports (queue status, snapshot) is built by `reporting`, shared with the Redis store.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
+from typing import assert_never
 
+from dipflow.center import reporting
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
     ContactExists,
@@ -48,25 +53,14 @@ from dipflow.center.model import (
     Notification,
     OfferRescinded,
     QueuePositionChanged,
-    QueueSnapshot,
     QueueStatus,
     RescindReason,
-    WaitingContact,
 )
 from dipflow.center.records import AgentRecord, ContactRecord
-from dipflow.center.timers import Timers
+from dipflow.center.timers import TimerKind, Timers
 from dipflow.center.transitions import AgentAction, next_state
 from dipflow.center.validation import Validator
-
-SEQ_SPAN = 2**32
-"""Arrival numbers stay below this; score = -priority * SEQ_SPAN + seq is then an exact double."""
-
-RING, WAIT, WRAP = "ring", "wait", "wrap"
-
-
-def order_score(priority: int, seq: int) -> float:
-    """Offer order: higher priority first, then earlier arrival (lower score = sooner)."""
-    return float(-priority * SEQ_SPAN + seq)
+from dipflow.center.waiting import WaitingLists, order_score
 
 
 class CenterCore:
@@ -75,7 +69,7 @@ class CenterCore:
     def __init__(self, config: CenterConfig) -> None:
         self.config = config
         self._queues = {q.name: q for q in config.queues}
-        self._waiting: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
+        self._waiting = WaitingLists(self._queues)
         self._available: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
         self._staffed: dict[str, set[str]] = {q: set() for q in self._queues}
         self._aht: dict[str, float] = {q: config.default_handle_time_s for q in self._queues}
@@ -147,7 +141,7 @@ class CenterCore:
             )
             return out
         agent = self._agents[_require(contact.agent_id)]
-        self._timers.cancel(RING, call_id)
+        self._timers.cancel(TimerKind.RING, call_id)
         del self._contacts[call_id]
         agent.call_id = None
         out.append(
@@ -173,7 +167,7 @@ class CenterCore:
             or agent.call_id != call_id
         ):
             return False, out
-        self._timers.cancel(RING, call_id)
+        self._timers.cancel(TimerKind.RING, call_id)
         contact.state = ContactState.CONNECTED
         contact.connected_at = now
         out.append(ContactAssigned(call_id=call_id, agent_id=agent_id))
@@ -207,7 +201,7 @@ class CenterCore:
         agent.call_id = None
         out.append(ContactEnded(call_id=call_id, agent_id=agent.agent_id))
         self._transition(agent, AgentAction.CALL_ENDED, None, now, out)
-        self._timers.set(WRAP, agent.agent_id, now + self.config.wrap_up_s)
+        self._timers.set(TimerKind.WRAP, agent.agent_id, now + self.config.wrap_up_s)
         return out
 
     # ------------------------------------------------------------------- agents
@@ -234,13 +228,13 @@ class CenterCore:
             offered = self._contacts.get(agent.call_id)
         if not self._transition(agent, AgentAction.LOGOUT, None, now, out):
             return out
-        self._timers.cancel(WRAP, agent_id)
+        self._timers.cancel(TimerKind.WRAP, agent_id)
         for queue in agent.queues:
             self._staffed[queue].discard(agent_id)
         agent.teams = ()
         agent.queues = ()
         if offered is not None:
-            self._timers.cancel(RING, offered.call_id)
+            self._timers.cancel(TimerKind.RING, offered.call_id)
             agent.call_id = None
             out.insert(
                 0,
@@ -257,7 +251,7 @@ class CenterCore:
         agent = self._agent(agent_id)
         out: list[Notification] = []
         if self._transition(agent, AgentAction.SET_AVAILABLE, None, now, out):
-            self._timers.cancel(WRAP, agent_id)
+            self._timers.cancel(TimerKind.WRAP, agent_id)
             self._dispatch_agent(agent, now, out)
         return out
 
@@ -268,7 +262,7 @@ class CenterCore:
         if agent.state is AgentState.IDLE and agent.reason == reason:
             return out
         if self._transition(agent, AgentAction.SET_IDLE, reason, now, out):
-            self._timers.cancel(WRAP, agent_id)
+            self._timers.cancel(TimerKind.WRAP, agent_id)
         return out
 
     def end_wrap_up(self, agent_id: str, *, now: float) -> list[Notification]:
@@ -277,7 +271,7 @@ class CenterCore:
         out: list[Notification] = []
         if agent.state is not AgentState.WRAP_UP:
             return out
-        self._timers.cancel(WRAP, agent_id)
+        self._timers.cancel(TimerKind.WRAP, agent_id)
         self._transition(agent, AgentAction.WRAP_UP_ENDED, None, now, out)
         self._dispatch_agent(agent, now, out)
         return out
@@ -291,20 +285,23 @@ class CenterCore:
         out: list[Notification] = []
         while (due := self._timers.pop_due(now)) is not None:
             kind, key = due
-            if kind == WRAP:
-                agent = self._agents[key]
-                if agent.state is AgentState.WRAP_UP:
-                    self._transition(agent, AgentAction.WRAP_UP_ENDED, None, now, out)
-                    self._dispatch_agent(agent, now, out)
-                continue
-            contact = self._contacts.get(key)
-            if contact is None:
-                continue
-            if kind == RING and contact.state is ContactState.OFFERED:
-                agent = self._agents[_require(contact.agent_id)]
-                self._ring_no_answer(contact, agent, RescindReason.RONA, now, out)
-            elif kind == WAIT and contact.state is ContactState.QUEUED:
-                self._overflow(contact, now, out)
+            match kind:
+                case TimerKind.WRAP:
+                    agent = self._agents[key]
+                    if agent.state is AgentState.WRAP_UP:
+                        self._transition(agent, AgentAction.WRAP_UP_ENDED, None, now, out)
+                        self._dispatch_agent(agent, now, out)
+                case TimerKind.RING:
+                    contact = self._contacts.get(key)
+                    if contact is not None and contact.state is ContactState.OFFERED:
+                        agent = self._agents[_require(contact.agent_id)]
+                        self._ring_no_answer(contact, agent, RescindReason.RONA, now, out)
+                case TimerKind.WAIT:
+                    contact = self._contacts.get(key)
+                    if contact is not None and contact.state is ContactState.QUEUED:
+                        self._overflow(contact, now, out)
+                case unreachable:
+                    assert_never(unreachable)
         return out
 
     # ---------------------------------------------------------------- reporting
@@ -316,13 +313,15 @@ class CenterCore:
         position = 0
         if contact.state is ContactState.QUEUED:
             position = self._index(contact) + 1
-        return QueueStatus(
+        return reporting.queue_status(
             call_id=call_id,
             queue=contact.queue,
             state=contact.state,
             position=position,
-            estimated_wait_s=self._ewt(contact.queue, position) if position else 0.0,
-            waited_s=max(0.0, now - contact.entered_at),
+            aht_s=self._aht[contact.queue],
+            staffed=len(self._staffed[contact.queue]),
+            entered_at=contact.entered_at,
+            now=now,
         )
 
     def snapshot(self, now: float) -> CenterSnapshot:
@@ -330,28 +329,21 @@ class CenterCore:
         for contact in self._contacts.values():
             if contact.state is ContactState.OFFERED:
                 offered[contact.queue] += 1
-        queues = []
-        for name, waiting in self._waiting.items():
-            entries = tuple(
-                WaitingContact(
-                    call_id=call_id,
-                    priority=self._contacts[call_id].priority,
-                    position=i + 1,
-                    waited_s=max(0.0, now - self._contacts[call_id].entered_at),
-                )
-                for i, (_, call_id) in enumerate(waiting)
+        queues = tuple(
+            reporting.queue_snapshot(
+                name=name,
+                waiting=(
+                    (call_id, self._contacts[call_id].priority, self._contacts[call_id].entered_at)
+                    for call_id in self._waiting.calls(name)
+                ),
+                offered=offered[name],
+                available=len(self._available[name]),
+                staffed=len(self._staffed[name]),
+                aht_s=self._aht[name],
+                now=now,
             )
-            queues.append(
-                QueueSnapshot(
-                    name=name,
-                    waiting=entries,
-                    offered=offered[name],
-                    longest_wait_s=max((w.waited_s for w in entries), default=0.0),
-                    agents_available=len(self._available[name]),
-                    agents_staffed=len(self._staffed[name]),
-                    average_handle_time_s=round(self._aht[name], 1),
-                )
-            )
+            for name in self._queues
+        )
         agents = tuple(
             AgentSnapshot(
                 agent_id=a.agent_id,
@@ -364,7 +356,7 @@ class CenterCore:
             )
             for a in self._agents.values()
         )
-        return CenterSnapshot(taken_at=now, queues=tuple(queues), agents=agents)
+        return CenterSnapshot(taken_at=now, queues=queues, agents=agents)
 
     # ------------------------------------------------------------------ helpers
 
@@ -376,33 +368,30 @@ class CenterCore:
         return estimate_wait_s(position, self._aht[queue], len(self._staffed[queue]))
 
     def _index(self, contact: ContactRecord) -> int:
-        return bisect_left(self._waiting[contact.queue], (contact.score, contact.call_id))
+        return self._waiting.index(contact.queue, contact.score, contact.call_id)
 
     def _insert_waiting(self, contact: ContactRecord, now: float) -> int:
         """Put `contact` in its queue at the place its score gives; arm its maximum wait."""
-        waiting = self._waiting[contact.queue]
-        entry = (contact.score, contact.call_id)
-        index = bisect_left(waiting, entry)
-        waiting.insert(index, entry)
+        index = self._waiting.insert(contact.queue, contact.score, contact.call_id)
         contact.state = ContactState.QUEUED
         contact.agent_id = None
         if contact.max_wait_s is not None:
-            self._timers.set(WAIT, contact.call_id, contact.queued_at + contact.max_wait_s)
+            self._timers.set(
+                TimerKind.WAIT, contact.call_id, contact.queued_at + contact.max_wait_s
+            )
         return index
 
     def _remove_waiting(self, contact: ContactRecord, out: list[Notification]) -> None:
-        index = self._index(contact)
-        del self._waiting[contact.queue][index]
-        self._timers.cancel(WAIT, contact.call_id)
+        index = self._waiting.remove(contact.queue, contact.score, contact.call_id)
+        self._timers.cancel(TimerKind.WAIT, contact.call_id)
         self._positions_from(contact.queue, index, out)
 
     def _positions_from(self, queue: str, start: int, out: list[Notification]) -> None:
         """Tell the callers at 0-based `start`.. (within the first N) their new position."""
-        waiting = self._waiting[queue]
-        for index in range(start, min(len(waiting), self.config.position_updates)):
+        for index in range(start, min(self._waiting.length(queue), self.config.position_updates)):
             out.append(
                 QueuePositionChanged(
-                    call_id=waiting[index][1],
+                    call_id=self._waiting.call_at(queue, index),
                     queue=queue,
                     position=index + 1,
                     estimated_wait_s=self._ewt(queue, index + 1),
@@ -423,7 +412,7 @@ class CenterCore:
         now: float,
         out: list[Notification],
     ) -> None:
-        self._timers.cancel(RING, contact.call_id)
+        self._timers.cancel(TimerKind.RING, contact.call_id)
         agent.call_id = None
         out.append(OfferRescinded(call_id=contact.call_id, agent_id=agent.agent_id, reason=reason))
         self._transition(agent, AgentAction.RING_NO_ANSWER, IDLE_REASON_RONA, now, out)
@@ -465,14 +454,13 @@ class CenterCore:
         )
         self._transition(agent, AgentAction.OFFER, None, now, out)
         ring_s = self._queues[contact.queue].ring_timeout_s
-        self._timers.set(RING, contact.call_id, now + ring_s)
+        self._timers.set(TimerKind.RING, contact.call_id, now + ring_s)
 
     def _dispatch_queue(self, queue: str, now: float, out: list[Notification]) -> None:
         """Offer the queue's head to its longest-available agent while both exist."""
-        waiting = self._waiting[queue]
         available = self._available[queue]
-        while waiting and available:
-            contact = self._contacts[waiting[0][1]]
+        while available and (head := self._waiting.head(queue)) is not None:
+            contact = self._contacts[head[1]]
             agent = self._agents[available[0][1]]
             self._offer(contact, agent, now, out)
 
@@ -480,11 +468,7 @@ class CenterCore:
         """A newly available agent takes the best head among the queues they serve."""
         if agent.state is not AgentState.AVAILABLE:
             return
-        best: tuple[float, str] | None = None
-        for queue in agent.queues:
-            waiting = self._waiting[queue]
-            if waiting and (best is None or waiting[0] < best):
-                best = waiting[0]
+        best = self._waiting.best_head(agent.queues)
         if best is not None:
             self._offer(self._contacts[best[1]], agent, now, out)
 

@@ -1,4 +1,4 @@
-"""The contact center's one exception tree.
+"""The contact center's one exception tree. Layer 3 (center).
 
 Every error the center raises is a `CenterError`; callers (the runtime, the web
 layer) catch that one class and turn it into a clear message. Redis errors are
@@ -7,9 +7,11 @@ translated at the store boundary into `CenterStoreError` (``raise ... from exc``
 
 from __future__ import annotations
 
+from dipflow.errors import DipflowError
 
-class CenterError(Exception):
-    """Base class of every contact-center error."""
+
+class CenterError(DipflowError):
+    """Base class of every contact-center error. The center layer's root."""
 
 
 class UnknownQueue(CenterError, LookupError):

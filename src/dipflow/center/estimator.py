@@ -1,4 +1,4 @@
-"""Estimated wait time (EWT) and average handle time (AHT).
+"""Estimated wait time (EWT) and average handle time (AHT). Layer 3 (center).
 
 EWT for the caller at `position` (1 = next) in a queue served by `staffed` logged-in
 agents, whose contacts take `aht_s` on average (talk time plus wrap-up):

@@ -1,4 +1,4 @@
-"""The in-memory `CenterStore`: one `CenterCore` in this process.
+"""The in-memory `CenterStore`: one `CenterCore` in this process. Layer 3 (center).
 
 Each method runs the core synchronously, without awaiting in between, so on one
 asyncio event loop every store operation is atomic. For several dipflow nodes use

@@ -1,4 +1,4 @@
-"""Values of the contact center: agent and contact states, notifications, snapshots.
+"""Values of the contact center: states, notifications, snapshots. Layer 3 (center).
 
 Notifications are what the center publishes to subscribers (the runtime, the agent
 desktop, the supervisor page). They are frozen, slotted, keyword-only dataclasses

@@ -1,4 +1,6 @@
-"""The mutable records `CenterCore` keeps per contact and per agent (internal to the core)."""
+"""The mutable records the core keeps per contact and agent. Layer 3 (center).
+
+Internal to `CenterCore`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`RedisCenterStore`: the center's state in Redis, shared by several dipflow nodes.
+"""`RedisCenterStore`: the center's state in Redis, shared by dipflow nodes. Layer 3 (center).
 
 Why a Lua script and not WATCH/MULTI: an assignment reads the head of a queue and
 the longest-available agent, then writes both. With WATCH/MULTI each node would
@@ -7,7 +7,8 @@ going available at once) the retries pile up. A script runs inside Redis as one
 atomic step, with no round trips and no retries: two nodes racing to offer the
 same caller are simply serialised, and the second sees the caller already offered.
 Every state change (not only the assignment) is the same script, so every
-invariant of `CenterCore` holds across nodes. See `redis_lua.py` for the keys.
+invariant of `CenterCore` holds across nodes. The script is `center.lua` (see
+`redis_lua.py` for its arguments).
 
 Keys (prefix default ``dipflow:{center}:``; the hash tag keeps them in one slot):
 ``c:<call>`` contact hash, ``a:<agent>`` agent hash, ``w:<queue>`` waiting contacts
@@ -30,6 +31,7 @@ from redis.asyncio.client import PubSub, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from dipflow.center import reporting
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
     CenterError,
@@ -37,16 +39,13 @@ from dipflow.center.errors import (
     ContactExists,
     InvalidTransition,
 )
-from dipflow.center.estimator import estimate_wait_s
 from dipflow.center.model import (
     AgentSnapshot,
     AgentState,
     CenterSnapshot,
     ContactState,
     Notification,
-    QueueSnapshot,
     QueueStatus,
-    WaitingContact,
     notification_from_dict,
 )
 from dipflow.center.redis_lua import CENTER_LUA
@@ -215,17 +214,15 @@ class RedisCenterStore:
         raw = await self._run("status", now, call_id)
         if not raw:
             return None
-        position = int(raw["position"])
-        ewt: float | None = 0.0
-        if position:
-            ewt = estimate_wait_s(position, float(raw["aht"]), int(raw["staffed"]))
-        return QueueStatus(
+        return reporting.queue_status(
             call_id=call_id,
             queue=str(raw["queue"]),
             state=ContactState(raw["state"]),
-            position=position,
-            estimated_wait_s=ewt,
-            waited_s=max(0.0, now - float(raw["entered_at"])),
+            position=int(raw["position"]),
+            aht_s=float(raw["aht"]),
+            staffed=int(raw["staffed"]),
+            entered_at=float(raw["entered_at"]),
+            now=now,
         )
 
     async def snapshot(self, now: float) -> CenterSnapshot:
@@ -236,28 +233,21 @@ class RedisCenterStore:
             json.dumps([q.name for q in config.queues]),
             json.dumps([a.agent_id for a in config.agents]),
         )
-        queues = []
-        for name, waiting_raw, offered, available, staffed, aht in _as_list(raw["queues"]):
-            waiting = tuple(
-                WaitingContact(
-                    call_id=str(call_id),
-                    priority=int(priority),
-                    position=i + 1,
-                    waited_s=max(0.0, now - float(entered_at)),
-                )
-                for i, (call_id, priority, entered_at) in enumerate(_as_list(waiting_raw))
+        queues = tuple(
+            reporting.queue_snapshot(
+                name=str(name),
+                waiting=(
+                    (str(call_id), int(priority), float(entered_at))
+                    for call_id, priority, entered_at in _as_list(waiting_raw)
+                ),
+                offered=int(offered),
+                available=int(available),
+                staffed=int(staffed),
+                aht_s=float(aht),
+                now=now,
             )
-            queues.append(
-                QueueSnapshot(
-                    name=str(name),
-                    waiting=waiting,
-                    offered=int(offered),
-                    longest_wait_s=max((w.waited_s for w in waiting), default=0.0),
-                    agents_available=int(available),
-                    agents_staffed=int(staffed),
-                    average_handle_time_s=round(float(aht), 1),
-                )
-            )
+            for name, waiting_raw, offered, available, staffed, aht in _as_list(raw["queues"])
+        )
         names = {a.agent_id: a.name for a in config.agents}
         agents = tuple(
             AgentSnapshot(
@@ -271,7 +261,7 @@ class RedisCenterStore:
             )
             for agent_id, state, reason, since, call, teams in _as_list(raw["agents"])
         )
-        return CenterSnapshot(taken_at=now, queues=tuple(queues), agents=agents)
+        return CenterSnapshot(taken_at=now, queues=queues, agents=agents)
 
     # ------------------------------------------------------------ call states
 
@@ -298,7 +288,7 @@ class RedisCenterStore:
         try:
             await pubsub.subscribe(self._prefix + "events")
         except RedisError as exc:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close(pubsub)
             raise CenterStoreError(f"redis: subscribe failed: {exc}") from exc
         return self._relay(pubsub)
 
@@ -317,7 +307,7 @@ class RedisCenterStore:
                     continue
                 yield notes
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _close(pubsub)
 
     @staticmethod
     async def _plain(awaitable: Any) -> Any:
@@ -325,6 +315,13 @@ class RedisCenterStore:
             return await awaitable
         except RedisError as exc:
             raise CenterStoreError(f"redis: {exc}") from exc
+
+
+async def _close(pubsub: PubSub) -> None:
+    # Leaving the context is `PubSub.aclose()`, which redis-py does not annotate: this
+    # way strict mypy needs no exception for it.
+    async with pubsub:
+        pass
 
 
 def _as_list(value: Any) -> list[Any]:

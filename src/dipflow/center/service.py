@@ -1,4 +1,4 @@
-"""`ContactCenter`: the asyncio service on top of a `CenterStore`.
+"""`ContactCenter`: the asyncio service on top of a `CenterStore`. Layer 3 (center).
 
 It owns the clock and the timers (ring timeouts, maximum waits, wrap-ups): one task
 sleeps until the store's `next_deadline()` and then calls `handle_timers(now)`. It
@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from dipflow.center.config import CenterConfig
+from dipflow.center.errors import CenterError
 from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
 from dipflow.center.store import CenterStore
 
@@ -73,13 +74,21 @@ class ContactCenter:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        for task in (self._task, self._relay_task):
-            if task is not None:
+        tasks = [task for task in (self._task, self._relay_task) if task is not None]
+        try:
+            for task in tasks:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._relay_task = None
-        self._stopping = False
+            if tasks:
+                # asyncio.wait, not `await task` under suppress(CancelledError): a
+                # cancellation of stop() itself still propagates, and a task that had
+                # crashed is reported here instead of vanishing.
+                await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled() and (crash := task.exception()) is not None:
+                    log.error("contact center: %s had failed", task.get_name(), exc_info=crash)
+        finally:
+            self._task = self._relay_task = None
+            self._stopping = False
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Receive every notification; returns the function that unsubscribes.
@@ -176,8 +185,12 @@ class ContactCenter:
             try:
                 await self.tick()
                 deadline = await self.store.next_deadline()
-            except Exception:
+            except CenterError as exc:
                 # A store outage (Redis down) must not kill the timers; retry shortly.
+                log.warning("contact center: firing timers failed: %s", exc)
+                deadline = None
+            except Exception:
+                # A bug: logged with its traceback, and the timers still keep running.
                 log.exception("contact center: firing timers failed")
                 deadline = None
             timeout = self._poll_interval_s
@@ -203,6 +216,10 @@ class ContactCenter:
                 async for notes in feed:
                     await self._publish(notes)
                 return  # the store closed the feed (shutting down)
+            except CenterError as exc:
+                log.warning("contact center: relay of other nodes' notifications failed: %s", exc)
+                feed = None
+                await asyncio.sleep(self._poll_interval_s)
             except Exception:
                 log.exception("contact center: relay of other nodes' notifications failed")
                 feed = None

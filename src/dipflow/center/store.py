@@ -1,4 +1,4 @@
-"""The state-store seam: everything the center knows lives behind `CenterStore`.
+"""The state-store seam: everything the center knows lives behind `CenterStore`. Layer 3 (center).
 
 Each method is ONE atomic step of the contact-center state machine: it validates,
 changes queues/agents/contacts/timers, and returns the notifications it caused, in

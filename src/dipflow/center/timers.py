@@ -1,23 +1,36 @@
-"""Deadlines for the sans-IO core: ring timeouts, maximum waits, wrap-ups."""
+"""Deadlines for the sans-IO core: ring timeouts, maximum waits, wrap-ups. Layer 3 (center)."""
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class TimerKind(StrEnum):
+    """The center's timers. The values are also the member prefixes of the Redis timer set
+    (`ring|<call>`, `wait|<call>`, `wrap|<agent>` in center.lua): keep them in step."""
+
+    RING = "ring"
+    """An offer rings at an agent for at most the queue's `ring_timeout_s` (keyed by call)."""
+    WAIT = "wait"
+    """A contact waits at most its `max_wait_s` in a queue (keyed by call)."""
+    WRAP = "wrap"
+    """An agent's after-call work lasts `wrap_up_s` (keyed by agent)."""
 
 
 @dataclass(slots=True)
 class Timers:
     """Deadlines keyed by (kind, id); a heap with lazy deletion keeps next_deadline cheap."""
 
-    due: dict[tuple[str, str], float] = field(default_factory=dict)
-    heap: list[tuple[float, str, str]] = field(default_factory=list)
+    due: dict[tuple[TimerKind, str], float] = field(default_factory=dict)
+    heap: list[tuple[float, TimerKind, str]] = field(default_factory=list)
 
-    def set(self, kind: str, key: str, deadline: float) -> None:
+    def set(self, kind: TimerKind, key: str, deadline: float) -> None:
         self.due[(kind, key)] = deadline
         heapq.heappush(self.heap, (deadline, kind, key))
 
-    def cancel(self, kind: str, key: str) -> None:
+    def cancel(self, kind: TimerKind, key: str) -> None:
         self.due.pop((kind, key), None)
 
     def _drop_stale(self) -> None:
@@ -31,7 +44,7 @@ class Timers:
         self._drop_stale()
         return self.heap[0][0] if self.heap else None
 
-    def pop_due(self, now: float) -> tuple[str, str] | None:
+    def pop_due(self, now: float) -> tuple[TimerKind, str] | None:
         self._drop_stale()
         if not self.heap or self.heap[0][0] > now:
             return None

@@ -1,4 +1,6 @@
-"""The agent state machine, as data. The one place that says which action is allowed when.
+"""The agent state machine, as data. Layer 3 (center).
+
+The one place that says which action is allowed when.
 
 Both stores follow this table: the memory core looks it up directly, and the Redis
 store ships it into its Lua scripts as JSON, so the two cannot drift apart.

@@ -1,4 +1,6 @@
-"""Argument checks shared by both stores, made before any state changes: bad input loses nothing."""
+"""Argument checks shared by both stores. Layer 3 (center).
+
+Made before any state changes: bad input loses nothing."""
 
 from __future__ import annotations
 

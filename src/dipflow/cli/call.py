@@ -4,6 +4,7 @@ The caller is simulated (`dipflow.channels.sim`), everything else is real: the
 engine, the HTTP data dips (to the connector's endpoint; without a configuration,
 an emulator with demo data is started in-process), the contact center and, with
 `--agent-answer`, a simulated agent accepting through the same path as the desktop.
+Layer 7 (command line).
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from dipflow.runtime.config import DipflowConfig
+    from dipflow.runtime.simcall import SimCallResult
 
 EXIT_GLOBAL_ERROR = 1
 EXIT_BAD_INPUT = 2
@@ -62,26 +67,28 @@ def call(
     timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after this.")] = 60.0,
 ) -> None:
     """Run one simulated call through a flow and print its transcript."""
-    from dipflow.runtime.config import ConfigError
-    from dipflow.runtime.runtime import RuntimeStartError
+    from dipflow.errors import DipflowError
 
     try:
-        outcome = asyncio.run(
-            _run(
-                ani=ani,
-                dnis=dnis,
-                presses=list(press or []),
-                flow=flow,
-                config_path=config,
-                agent_answer=agent_answer,
-                hold_s=hold_s,
-                timeout_s=timeout_s,
+        with ExitStack() as stack:
+            cfg, environ, emulator_url = _configure(stack, flow=flow, config_path=config)
+            result = asyncio.run(
+                _run(
+                    cfg,
+                    environ,
+                    ani=ani,
+                    dnis=dnis,
+                    presses=list(press or []),
+                    agent_answer=agent_answer,
+                    hold_s=hold_s,
+                    timeout_s=timeout_s,
+                )
             )
-        )
-    except (ConfigError, RuntimeStartError, LookupError, ValueError, OSError) as exc:
+    # DipflowError: the configuration, a flow that does not load; Lookup: no flow for the
+    # number, no bundled flow of that name; OS: a file that cannot be read.
+    except (DipflowError, LookupError, ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
-    result, emulator_url = outcome
     if as_json:
         typer.echo(json.dumps(_as_json(result, emulator_url), indent=2, default=str))
     else:
@@ -92,41 +99,42 @@ def call(
         raise typer.Exit(EXIT_GLOBAL_ERROR)
 
 
+def _configure(
+    stack: ExitStack, *, flow: str | None, config_path: Path | None
+) -> tuple[DipflowConfig, dict[str, str], str | None]:
+    """The configuration to run, its environment, and the emulator's URL when the demo
+    configuration is used (the emulator then runs until `stack` closes)."""
+    from dipflow.cli.demo import running_emulator
+    from dipflow.runtime.config import FlowBinding, load_config
+    from dipflow.runtime.demo import DEMO_FLOW, demo_config, demo_environ
+
+    environ = dict(os.environ)
+    if config_path is not None:
+        cfg = load_config(config_path)
+        if flow is not None:
+            cfg = cfg.model_copy(update={"flows": [FlowBinding(dnis="*", flow=flow, variables={})]})
+        return cfg, environ, None
+    emulator = stack.enter_context(running_emulator())
+    environ.update(demo_environ(emulator))
+    cfg = demo_config(emulator=emulator, tts="silent", flow=flow or DEMO_FLOW)
+    return cfg, environ, emulator.base_url
+
+
 async def _run(
+    cfg: DipflowConfig,
+    environ: dict[str, str],
     *,
     ani: str,
     dnis: str,
     presses: list[str],
-    flow: str | None,
-    config_path: Path | None,
     agent_answer: bool,
     hold_s: float,
     timeout_s: float,
-) -> tuple[Any, str | None]:
-    from dipflow.runtime.config import DipflowConfig, FlowBinding, load_config
-    from dipflow.runtime.demo import demo_config, demo_environ
-    from dipflow.runtime.emulated import emulator_running
+) -> SimCallResult:
     from dipflow.runtime.runtime import Runtime
     from dipflow.runtime.simcall import AutoAnswer, make_agents_available, run_sim_call
 
     async with AsyncExitStack() as stack:
-        environ: dict[str, str] = dict(os.environ)
-        emulator_url: str | None = None
-        cfg: DipflowConfig
-        if config_path is not None:
-            cfg = load_config(config_path)
-            if flow is not None:
-                cfg = cfg.model_copy(
-                    update={"flows": [FlowBinding(dnis="*", flow=flow, variables={})]}
-                )
-        else:
-            emulator = await stack.enter_async_context(emulator_running())
-            emulator_url = str(emulator.base_url)
-            environ.update(demo_environ(emulator))
-            kwargs: dict[str, Any] = {"emulator": emulator, "tts": "silent"}
-            if flow is not None:
-                kwargs["flow"] = flow
-            cfg = demo_config(**kwargs)
         runtime = await Runtime.create(cfg, environ=environ)
         await runtime.start()
         stack.push_async_callback(runtime.stop)
@@ -144,11 +152,11 @@ async def _run(
             hang_up_in_queue_after_s=None if agent_answer else hold_s,
             call_timeout_s=timeout_s,
         )
-        return result, emulator_url
+        return result
     raise AssertionError("unreachable")  # pragma: no cover - AsyncExitStack does not swallow
 
 
-def _as_json(result: Any, emulator_url: str | None) -> dict[str, Any]:
+def _as_json(result: SimCallResult, emulator_url: str | None) -> dict[str, Any]:
     summary = result.summary.to_dict()
     return {
         "call_id": result.call_id,
@@ -168,7 +176,7 @@ def _as_json(result: Any, emulator_url: str | None) -> dict[str, Any]:
     }
 
 
-def _print(result: Any, emulator_url: str | None) -> None:
+def _print(result: SimCallResult, emulator_url: str | None) -> None:
     console = Console()
     summary = result.summary
     if emulator_url is not None:

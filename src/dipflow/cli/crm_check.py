@@ -7,6 +7,7 @@ against a live org or the emulator, and prints ✓/✗ with what to fix.
 The connector comes from `dipflow.yaml` (`--config`), or entirely from options
 (`--base-url`, `--token-url` or `--tenant`, `--client-id`, `--client-secret-env`)
 for a quick test before any configuration exists.
+Layer 7 (command line).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""`dipflow crm serve` and `dipflow crm seed`: the Dataverse-compatible emulator."""
+"""`dipflow crm serve` and `dipflow crm seed`: the Dataverse-compatible emulator.
+Layer 7 (command line).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 Problems print compiler style (`file:line:col: [activity] message`), one per
 line, never a traceback; `validate` exits 1 when any file has a problem.
+Layer 7 (command line).
 """
 
 from __future__ import annotations

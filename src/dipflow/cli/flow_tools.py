@@ -1,4 +1,6 @@
-"""`dipflow flow import webex`, `dipflow flow lint`, `dipflow flow graph`."""
+"""`dipflow flow import webex`, `dipflow flow lint`, `dipflow flow graph`.
+Layer 7 (command line).
+"""
 
 from __future__ import annotations
 

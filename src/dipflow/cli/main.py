@@ -2,6 +2,7 @@
 
 Each area owns one module below `dipflow.cli` with a `register(app)` function, so
 that the command tree is assembled here and no module edits another's commands.
+Layer 7 (command line): the top, the composition root (see docs/architecture.md).
 """
 
 from __future__ import annotations

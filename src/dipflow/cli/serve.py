@@ -1,4 +1,6 @@
-"""`dipflow serve` (a configured deployment) and `dipflow demo` (everything in one process)."""
+"""`dipflow serve` (a configured deployment) and `dipflow demo` (everything in one process).
+Layer 7 (command line); both run `dipflow.cli.server.serve_runtime`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from dipflow.cli.server import ServerUrls
 
 EXIT_BAD_CONFIG = 2
 
@@ -30,7 +35,7 @@ def _setup_logging() -> None:
     )
 
 
-def _print_urls(console: Console, urls: Any, extra: list[tuple[str, str]]) -> None:
+def _print_urls(console: Console, urls: ServerUrls, extra: list[tuple[str, str]]) -> None:
     table = Table(title="dipflow is running", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("where")
@@ -61,9 +66,10 @@ def serve(
     ] = False,
 ) -> None:
     """Run the runtime, the web app (desktop, supervisor, phone, metrics) and SIP."""
-    from dipflow.runtime.config import ConfigError, load_config
-    from dipflow.runtime.runtime import RuntimeStartError
-    from dipflow.runtime.server import serve_runtime
+    from dipflow.cli.server import serve_runtime
+    from dipflow.errors import ConfigError
+    from dipflow.runtime.config import load_config
+    from dipflow.runtime.errors import RuntimeStartError
 
     console = Console()
     try:
@@ -101,44 +107,47 @@ def demo(
 ) -> None:
     """Everything in one process: the CRM emulator with demo data, the bundled flow on every
     number, demo agents, the web app and (unless --no-sip) SIP on 127.0.0.1."""
+    from dipflow.cli.demo import demo_phone_callers, running_emulator
+    from dipflow.cli.server import serve_runtime
     from dipflow.runtime.demo import DEMO_LOGINS, demo_config, demo_environ
-    from dipflow.runtime.runtime import RuntimeStartError
-    from dipflow.runtime.server import serve_runtime
+    from dipflow.runtime.errors import RuntimeStartError
 
     console = Console()
     _setup_logging()
 
-    async def run() -> None:
-        from dipflow.runtime.emulated import emulator_running
-
-        async with emulator_running() as emulator:
-            sip = None if no_sip else {"host": "127.0.0.1", "port": sip_port}
-            cfg = demo_config(emulator=emulator, web_port=port, web_host=host, sip=sip)
-            extra = [("CRM emulator", f"{emulator.base_url}/")]
-
-            def ready(urls: Any) -> None:
-                _print_urls(console, urls, extra)
-                logins = Table(title="Demo logins (user / password)")
-                logins.add_column("user")
-                logins.add_column("password")
-                logins.add_column("role")
-                for login in DEMO_LOGINS:
-                    logins.add_row(login.username, login.password, login.role)
-                console.print(logins)
-                if urls.sip is not None:
-                    console.print(
-                        f"Softphones: call any number at {urls.sip}; an agent's phone "
-                        "registers there as agent1 (password agent1), agent2, agent3 and "
-                        "gets the caller's audio when that agent accepts on the desktop.",
-                        soft_wrap=True,
-                    )
-
-            await serve_runtime(
-                cfg, environ={**os.environ, **demo_environ(emulator)}, on_ready=ready
+    def ready(urls: ServerUrls, crm_url: str) -> None:
+        _print_urls(console, urls, [("CRM emulator", f"{crm_url}/")])
+        logins = Table(title="Demo logins (user / password)")
+        logins.add_column("user")
+        logins.add_column("password")
+        logins.add_column("role")
+        for login in DEMO_LOGINS:
+            logins.add_row(login.username, login.password, login.role)
+        console.print(logins)
+        if urls.sip is not None:
+            console.print(
+                f"Softphones: call any number at {urls.sip}; an agent's phone "
+                "registers there as agent1 (password agent1), agent2, agent3 and "
+                "gets the caller's audio when that agent accepts on the desktop.",
+                soft_wrap=True,
             )
 
     try:
-        asyncio.run(run())
+        with running_emulator() as emulator:
+            cfg = demo_config(
+                emulator=emulator,
+                web_port=port,
+                web_host=host,
+                sip=None if no_sip else {"host": "127.0.0.1", "port": sip_port},
+                phone_callers=demo_phone_callers(),
+            )
+            asyncio.run(
+                serve_runtime(
+                    cfg,
+                    environ={**os.environ, **demo_environ(emulator)},
+                    on_ready=lambda urls: ready(urls, emulator.base_url),
+                )
+            )
     except (RuntimeStartError, OSError, ValueError) as exc:
         Console(stderr=True).print(
             f"[red]cannot start the demo:[/red] {escape(str(exc))}", soft_wrap=True

@@ -1,4 +1,4 @@
-"""Credentials for a connector: what goes in the Authorization (or API key) header.
+"""Credentials for a connector (Authorization or API key header). Layer 3 (connectors).
 
 - `none`: nothing;
 - `basic`: RFC 7617, computed once;

@@ -1,4 +1,4 @@
-"""A per-connector circuit breaker (closed / open / half-open).
+"""A per-connector circuit breaker (closed / open / half-open). Layer 3 (connectors).
 
 During an outage every caller would otherwise wait out the whole HTTP budget
 before taking the error branch. After `failure_threshold` consecutive failures

@@ -1,4 +1,6 @@
-"""Connector self-test: credentials, permissions, the phone lookup and the expand the flow uses.
+"""Connector self-test: credentials, permissions, lookups. Layer 3 (connectors).
+
+Credentials, permissions, the phone lookup and the expand the flow uses.
 
 `run_checks` returns one `CheckResult` per step, each with what to fix when it
 fails; `dipflow crm check` prints them. A failed prerequisite (no secret, no

@@ -1,4 +1,4 @@
-"""One connector: a pooled `httpx.AsyncClient`, its credentials, retries and breaker.
+"""One connector: a pooled HTTP client, credentials, retries, breaker. Layer 3 (connectors).
 
 `ConnectorClient.execute(HttpRequest)` always answers with an `HttpCompleted`; it
 never raises. The rules, in order:
@@ -14,6 +14,9 @@ never raises. The rules, in order:
   a token revoked early), outside the retry count.
 - A circuit breaker per connector makes callers fail in microseconds during an
   outage instead of each waiting out its budget.
+
+Those decisions are pure functions of `dipflow.connectors.policy` (tested as a table);
+this module does the I/O they call for.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import httpx
 
+from dipflow.connectors import policy
 from dipflow.connectors.auth import Authenticator, build_authenticator
 from dipflow.connectors.breaker import CircuitBreaker
 from dipflow.connectors.config import ConnectorConfig
@@ -39,6 +43,7 @@ from dipflow.connectors.errors import (
     CrmTimeout,
     CrmUnavailable,
 )
+from dipflow.connectors.policy import Admission, Decision, Failure, Health, Next
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted, HttpOutcome
 
@@ -55,11 +60,7 @@ DATAVERSE_HEADERS = {
     "Prefer": 'odata.include-annotations="*"',
     "If-None-Match": "null",
 }
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RETRYABLE_STATUS = frozenset({502, 503, 504})
 _HIDDEN_RESPONSE_HEADERS = frozenset({"set-cookie"})
-_MIN_ATTEMPT_S = 0.005
-"""Below this much budget an attempt cannot succeed; fail instead."""
 
 
 @dataclass(slots=True)
@@ -79,6 +80,39 @@ class ConnectorStats:
 @dataclass(slots=True)
 class _Progress:
     attempts: int = 0
+
+
+def _failure_kind(exc: httpx.HTTPError) -> Failure:
+    # ConnectTimeout is a TimeoutException too: the request never left, so it is a
+    # connect failure (retryable for every method), not a timeout of the exchange.
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Failure.CONNECT_TIMEOUT
+    if isinstance(exc, httpx.ConnectError):
+        return Failure.CONNECT_ERROR
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.TIMEOUT
+    return Failure.BROKEN
+
+
+_FAILURE_TEXT = {
+    Failure.CONNECT_TIMEOUT: "connect timed out",
+    Failure.CONNECT_ERROR: "connection failed",
+    Failure.TIMEOUT: "no answer within the budget",
+    Failure.BROKEN: "connection broken",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _TransportFailure:
+    kind: Failure
+    exc: httpx.HTTPError
+
+    def error(self) -> ConnectorError:
+        """The connector error that reports it."""
+        text = f"{_FAILURE_TEXT[self.kind]} ({type(self.exc).__name__})"
+        error = CrmTimeout(text) if self.kind is Failure.TIMEOUT else CrmUnavailable(text)
+        error.__cause__ = self.exc
+        return error
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -147,6 +181,9 @@ class ConnectorClient:
             failure_threshold=config.breaker.failure_threshold,
             open_s=config.breaker.open_s,
             enabled=config.breaker.enabled,
+        )
+        self._backoff = policy.Backoff(
+            base_s=config.retry.backoff_s, cap_s=config.retry.max_backoff_s
         )
         self.stats = ConnectorStats()
         self._base_headers = dict(DATAVERSE_HEADERS) if config.kind == "dataverse" else {}
@@ -254,22 +291,27 @@ class ConnectorClient:
     async def _attempts(
         self, request: HttpRequest, deadline: float, progress: _Progress
     ) -> tuple[httpx.Response, str | None]:
-        """Send with retries; return the final response and, for a failure, why."""
+        """Send with retries; return the final response and, for a failure, why.
+
+        The decisions (retry or not, how long to wait, what the breaker learns) are
+        `policy.admit` and `policy.decide`; this loop carries them out."""
         loop = asyncio.get_running_loop()
         method = request.method.upper()
-        idempotent = method in IDEMPOTENT_METHODS
+        idempotent = policy.is_idempotent(method)
         url = self._url(request)
         content = self._content(request)
         retries_left = max(0, request.retries)
         auth_retry_done = False
         while True:
-            if not self.breaker.allow():
+            admission = policy.admit(
+                breaker_allows=self.breaker.allow(), now=loop.time(), deadline=deadline
+            )
+            if admission is Admission.CIRCUIT_OPEN:
                 raise CircuitOpen(
                     "circuit open after repeated failures "
                     f"(next probe in {self.breaker.retry_in():.1f}s)"
                 )
-            remaining = deadline - loop.time()
-            if remaining < _MIN_ATTEMPT_S:
+            if admission is Admission.NO_BUDGET:
                 self.breaker.release()
                 raise CrmTimeout("time budget used up before the request could be sent")
             try:
@@ -286,7 +328,8 @@ class ConnectorClient:
             timeout = httpx.Timeout(
                 remaining, connect=min(self.config.timeouts.connect_s, remaining)
             )
-            retryable_error: ConnectorError
+            response: httpx.Response | None = None
+            failure: _TransportFailure | None = None
             try:
                 response = await self._http.request(
                     method, url, headers=headers, timeout=timeout, **content
@@ -296,84 +339,65 @@ class ConnectorClient:
                 # probe that is never answered must not keep the breaker shut for ever.
                 self.breaker.release()
                 raise
-            except httpx.ConnectTimeout as exc:
-                self.breaker.record_failure()
-                retryable_error = CrmUnavailable(f"connect timed out ({type(exc).__name__})")
-                retryable_error.__cause__ = exc
-                can_retry = True
-            except httpx.ConnectError as exc:
-                self.breaker.record_failure()
-                retryable_error = CrmUnavailable(f"connection failed ({type(exc).__name__})")
-                retryable_error.__cause__ = exc
-                can_retry = True
-            except httpx.TimeoutException as exc:
-                self.breaker.record_failure()
-                raise CrmTimeout(f"no answer within the budget ({type(exc).__name__})") from exc
             except httpx.HTTPError as exc:
-                self.breaker.record_failure()
-                retryable_error = CrmUnavailable(f"connection broken ({type(exc).__name__})")
-                retryable_error.__cause__ = exc
-                can_retry = idempotent
-            else:
-                status = response.status_code
-                if status == 401 and not auth_retry_done and self.auth.invalidate(auth_headers):
-                    # Token expired early or was revoked: one fresh token, one more try.
+                failure = _TransportFailure(_failure_kind(exc), exc)
+            token_dropped = False
+            if response is not None and response.status_code == 401 and not auth_retry_done:
+                token_dropped = self.auth.invalidate(auth_headers)
+            decision = policy.decide(
+                policy.Attempt(
+                    number=progress.attempts,
+                    idempotent=idempotent,
+                    retries_left=retries_left,
+                    now=loop.time(),
+                    deadline=deadline,
+                    status=None if response is None else response.status_code,
+                    failure=None if failure is None else failure.kind,
+                    retry_after_s=None
+                    if response is None
+                    else retry_after_seconds(response.headers.get("retry-after")),
+                    token_dropped=token_dropped,
+                ),
+                self._backoff,
+                jitter=self._rand(),
+            )
+            self._tell_breaker(decision)
+            match decision.next:
+                case Next.ANSWER:
+                    assert response is not None  # policy: only an answer is answered
+                    return response, decision.reason
+                case Next.FAIL:
+                    assert failure is not None  # policy: only a transport failure fails
+                    raise failure.error()
+                case Next.REAUTH:
+                    assert response is not None
+                    await response.aclose()
                     auth_retry_done = True
                     self.stats.auth_retries += 1
-                    self.breaker.release()
-                    await response.aclose()
-                    continue
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                if status == 429 or (status in RETRYABLE_STATUS and retry_after is not None):
-                    if retry_after is None:
-                        self.breaker.record_success()  # throttled, but alive
-                        return response, None
-                    remaining = deadline - loop.time()
-                    if status == 429:
-                        # Service protection: every call would be refused for this long.
-                        self.breaker.hold_open(retry_after)
-                    else:
-                        self.breaker.record_failure()
-                    if retry_after >= remaining:
-                        return response, (
-                            f"HTTP {status}: Retry-After {retry_after:g}s exceeds the remaining "
-                            f"budget {max(0.0, remaining):.2f}s"
-                        )
-                    if not idempotent or retries_left <= 0:
-                        return response, None
+                case Next.RETRY:
+                    if response is not None:
+                        await response.aclose()
                     retries_left -= 1
                     self.stats.retries += 1
-                    await response.aclose()
-                    self.breaker.release()
-                    await asyncio.sleep(retry_after)
-                    continue
-                if status in RETRYABLE_STATUS or status >= 500:
-                    self.breaker.record_failure()
-                    if status in RETRYABLE_STATUS and idempotent and retries_left > 0:
-                        backoff = self._backoff(progress.attempts)
-                        if loop.time() + backoff + _MIN_ATTEMPT_S < deadline:
-                            retries_left -= 1
-                            self.stats.retries += 1
-                            await response.aclose()
-                            await asyncio.sleep(backoff)
-                            continue
-                    return response, None
-                self.breaker.record_success()
-                return response, None
-            # A transport error: retry if allowed and there is time, else report it.
-            if can_retry and retries_left > 0:
-                backoff = self._backoff(progress.attempts)
-                if loop.time() + backoff + _MIN_ATTEMPT_S < deadline:
-                    retries_left -= 1
-                    self.stats.retries += 1
-                    await asyncio.sleep(backoff)
-                    continue
-            raise retryable_error
+                    await asyncio.sleep(decision.delay_s)
+                case unreachable:
+                    assert_never(unreachable)
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter."""
-        cap = min(self.config.retry.max_backoff_s, self.config.retry.backoff_s * 2 ** (attempt - 1))
-        return float(cap * self._rand())
+    def _tell_breaker(self, decision: Decision) -> None:
+        match decision.health:
+            case Health.UP:
+                self.breaker.record_success()
+            case Health.DOWN:
+                self.breaker.record_failure()
+            case Health.THROTTLED:
+                self.breaker.hold_open(decision.hold_s)
+            case Health.UNKNOWN:
+                self.breaker.release()
+            case unreachable:
+                assert_never(unreachable)
+        if decision.next is Next.RETRY:
+            # Whatever the breaker learnt, this request's probe (if it was one) is over.
+            self.breaker.release()
 
     def snapshot(self) -> dict[str, Any]:
         s = self.stats

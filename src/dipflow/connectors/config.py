@@ -1,4 +1,6 @@
-"""Connector settings: what `dipflow.yaml` says about each HTTP / Dynamics 365 connector.
+"""Connector settings, as `dipflow.yaml` gives them. Layer 3 (connectors).
+
+What `dipflow.yaml` says about each HTTP / Dynamics 365 connector.
 
 Secrets never live in flow files nor in `dipflow.yaml` itself: a connector names an
 environment variable (`client_secret_env: DYNAMICS_CLIENT_SECRET`) or a file

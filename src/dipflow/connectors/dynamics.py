@@ -1,4 +1,4 @@
-"""High-level Dataverse lookups: who is calling, and what is their latest case.
+"""Dataverse lookups: who is calling, and their latest case. Layer 3 (connectors).
 
 The lookup matches the caller's number exactly (`eq`, so Dataverse can use its
 indexes; the Webex template's `contains()` is a leading-wildcard scan) against

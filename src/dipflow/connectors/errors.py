@@ -1,22 +1,26 @@
-"""The connectors' one exception tree.
+"""The connectors' one exception tree. Layer 3 (connectors).
 
 httpx and MSAL errors are translated where they are caught (`raise CrmTimeout(...)
 from exc`), so callers handle only these. Messages go into call traces: they never
 contain a secret, a token or an Authorization header.
 
-    ConnectorError
-    ├── ConfigError          bad or incomplete connector settings, missing secret
-    ├── AuthError            the identity provider refused us, or the API said 401/403
-    ├── CrmTimeout           the activity's time budget ran out
-    ├── CrmUnavailable       connect error, 5xx, throttled beyond the budget, bad payload
-    │   └── CircuitOpen      the breaker is open: failing fast without a request
-    └── CrmRequestError      the API answered 4xx (other than 401/403/429)
+    DipflowError
+    └── ConnectorError
+        ├── ConfigError      bad or incomplete connector settings, missing secret
+        │                    (also the package's one `dipflow.errors.ConfigError`)
+        ├── AuthError        the identity provider refused us, or the API said 401/403
+        ├── CrmTimeout       the activity's time budget ran out
+        ├── CrmUnavailable   connect error, 5xx, throttled beyond the budget, bad payload
+        │   └── CircuitOpen  the breaker is open: failing fast without a request
+        └── CrmRequestError  the API answered 4xx (other than 401/403/429)
 """
 
 from __future__ import annotations
 
+from dipflow import errors
 
-class ConnectorError(Exception):
+
+class ConnectorError(errors.DipflowError):
     """Base of every error a connector reports."""
 
     outcome: str = "error"
@@ -27,8 +31,11 @@ class ConnectorError(Exception):
         self.status = status
 
 
-class ConfigError(ConnectorError):
-    """Connector settings are wrong or a secret is missing."""
+class ConfigError(ConnectorError, errors.ConfigError):
+    """Connector settings are wrong or a secret is missing.
+
+    One class for both trees: `except dipflow.errors.ConfigError` (a server refusing to
+    start) and `except ConnectorError` (anything a connector reports) both catch it."""
 
 
 class AuthError(ConnectorError):

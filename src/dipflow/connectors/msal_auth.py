@@ -1,4 +1,4 @@
-"""Microsoft Entra ID tokens through MSAL (OAuth 2.0 client credentials).
+"""Microsoft Entra ID tokens through MSAL (OAuth 2.0 client credentials). Layer 3 (connectors).
 
 One `ConfidentialClientApplication` per connector, created lazily (its
 constructor already performs tenant discovery over the network) and kept with

@@ -1,4 +1,4 @@
-"""The runtime's entry point to HTTP data dips: connectors by name.
+"""The runtime's entry point to HTTP data dips: connectors by name. Layer 3 (connectors).
 
     connectors = Connectors(config.connectors)          # secrets resolved here
     completed = await connectors.execute(http_request)  # never raises

@@ -1,4 +1,4 @@
-"""Model-driven app URLs for the agent's screen pop.
+"""Model-driven app URLs for the agent's screen pop. Layer 3 (connectors).
 
 Format from "Open forms, views, dialogs, and reports with a URL"
 (https://learn.microsoft.com/power-apps/developer/model-driven-apps/open-forms-views-dialogs-reports-url):

@@ -1,4 +1,4 @@
-"""A bearer-token cache with single-flight fetches and proactive refresh.
+"""A bearer-token cache with single-flight fetches and proactive refresh. Layer 3 (connectors).
 
 One token per connector, fetched once and reused by every call until it nears
 expiry: a call never waits for a token request except the very first one (or
@@ -10,7 +10,6 @@ a caller's critical path. Concurrent callers share one in-flight fetch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -115,8 +114,12 @@ class TokenCache:
         return self._held is not None
 
     async def aclose(self) -> None:
+        """Stop an in-flight fetch and wait for it to unwind.
+
+        `asyncio.wait` rather than `await task`: the fetch's own end (cancelled, or failed:
+        `_done` has counted and logged that) is not ours to raise, but a cancellation of the
+        caller of `aclose` still propagates."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await asyncio.wait([task])

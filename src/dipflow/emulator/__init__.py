@@ -1,7 +1,7 @@
 """A Dataverse Web API compatible CRM for demos, tests and benchmarks.
 
 dipflow reaches it over real HTTP exactly as it reaches Dynamics 365. Public API:
-`create_app`, `EmulatorSettings`, `dipflow.emulator.testing.running_emulator`,
+`create_app`, `EmulatorSettings`, `dipflow.emulator.inprocess.running_emulator`,
 `dipflow.emulator.demo_data.DEMO_CALLERS`.
 """
 

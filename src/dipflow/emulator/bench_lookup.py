@@ -21,11 +21,11 @@ import time
 
 import httpx
 
+from dipflow.emulator.inprocess import free_port
 from dipflow.emulator.odata.options import parse_options
 from dipflow.emulator.schema import CONTACTS, PHONE_COLUMNS
 from dipflow.emulator.settings import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT
 from dipflow.emulator.store import Store
-from dipflow.emulator.testing import free_port
 
 
 def _phones(db: str, n: int, rng: random.Random) -> list[str]:

@@ -1,4 +1,6 @@
-"""Generate a large, realistic CRM database for benchmarks (`dipflow crm seed`).
+"""A large, realistic CRM database for benchmarks (`crm seed`). Beside the layers (emulator).
+
+The emulator is a CRM peer that dipflow reaches over HTTP; only the command line imports it.
 
 Phones are stored the way real CRMs hold them, typed by hand over years: US
 numbers as "+1 415-555-0123", "(415) 555-0123", "4155550123"...; UK numbers as
@@ -6,7 +8,9 @@ numbers as "+1 415-555-0123", "(415) 555-0123", "4155550123"...; UK numbers as
 the contact's first phone (the custom column a well-kept CRM adds). Rows are
 generated from a seeded RNG and inserted with executemany in large
 transactions, and indexes are built after the load, which is much faster than
-maintaining them row by row.
+maintaining them row by row. The columns written are the schema's
+(`dipflow.emulator.schema`), in its order: a row names its values, and a name that is
+not a column of its table is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import random
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +28,15 @@ import phonenumbers
 from dipflow.emulator.demo_data import load_demo_data
 from dipflow.emulator.odata.values import format_datetime
 from dipflow.emulator.records import ticket_number
-from dipflow.emulator.schema import index_ddl, table_ddl
+from dipflow.emulator.schema import (
+    ACCOUNTS,
+    CONTACTS,
+    CUSTOMER_TYPE_COLUMN,
+    INCIDENTS,
+    Entity,
+    index_ddl,
+    table_ddl,
+)
 from dipflow.emulator.store import Store
 
 
@@ -89,51 +101,32 @@ US_FORMATS = (
 UK_FORMATS = ("+44 20 {p} {q}", "020 {p} {q}", "+44 (0)20 {p} {q}", "020{p}{q}", "+4420{p}{q}")
 UK_MOBILE_FORMATS = ("07{m} {n}", "+44 7{m} {n}", "+447{m}{n}", "07{m}{n}")
 
-CONTACT_COLUMNS = (
-    "contactid",
-    "fullname",
-    "firstname",
-    "lastname",
-    "telephone1",
-    "mobilephone",
-    "telephone2",
-    "emailaddress1",
-    "new_phonee164",
-    "statecode",
-    "statuscode",
-    "createdon",
-    "modifiedon",
-    "versionnumber",
-)
-ACCOUNT_COLUMNS = (
-    "accountid",
-    "name",
-    "accountnumber",
-    "telephone1",
-    "telephone2",
-    "emailaddress1",
-    "new_phonee164",
-    "statecode",
-    "statuscode",
-    "createdon",
-    "modifiedon",
-    "versionnumber",
-)
-INCIDENT_COLUMNS = (
-    "incidentid",
-    "title",
-    "ticketnumber",
-    "_customerid_value",
-    "customeridtype",
-    "description",
-    "statecode",
-    "statuscode",
-    "prioritycode",
-    "caseorigincode",
-    "createdon",
-    "modifiedon",
-    "versionnumber",
-)
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One table's columns, from the schema, and its INSERT statement."""
+
+    entity: Entity
+    columns: tuple[str, ...] = field(init=False)
+    known: frozenset[str] = field(init=False)
+    sql: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = tuple(self.entity.columns)
+        if self.entity is INCIDENTS:
+            columns += (CUSTOMER_TYPE_COLUMN,)  # the table's hidden column (see schema)
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "known", frozenset(columns))
+        object.__setattr__(self, "sql", _insert_sql(self.entity.set_name, columns))
+
+    def row(self, values: dict[str, object]) -> tuple[object, ...]:
+        """`values` in column order; a column it does not name is NULL."""
+        if not values.keys() <= self.known:
+            unknown = sorted(values.keys() - self.known)
+            raise ValueError(f"{self.entity.set_name} has no column {', '.join(unknown)}")
+        return tuple(values.get(column) for column in self.columns)
+
+
 BATCH = 20_000
 
 
@@ -209,6 +202,8 @@ def seed_database(
             conn.execute(statement)
         if conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]:
             raise ValueError(f"{path} already holds contacts; seed a new file")
+        contacts_table, accounts_table = _Table(CONTACTS), _Table(ACCOUNTS)
+        incidents = _Table(INCIDENTS)
         phones = PhoneMaker(rng)
         version = [2000]
         totals = {"incidents": 0}
@@ -219,25 +214,24 @@ def seed_database(
                 version[0] += 1
                 resolved = rng.random() < 0.6
                 totals["incidents"] += 1
-                yield (
-                    _guid(rng),
-                    rng.choice(CASE_TITLES),
-                    ticket_number(rng),
-                    customer,
-                    kind,
-                    None,
-                    1 if resolved else 0,
-                    5 if resolved else rng.choice((1, 2, 3, 4)),
-                    rng.choice((1, 2, 2, 2, 3)),
-                    rng.choice((1, 1, 1, 2, 3)),
-                    created,
-                    modified,
-                    version[0],
+                # Values in the order they were always drawn: a seed gives the same data.
+                yield incidents.row(
+                    {
+                        "incidentid": _guid(rng),
+                        "title": rng.choice(CASE_TITLES),
+                        "ticketnumber": ticket_number(rng),
+                        "_customerid_value": customer,
+                        CUSTOMER_TYPE_COLUMN: kind,
+                        "statecode": 1 if resolved else 0,
+                        "statuscode": 5 if resolved else rng.choice((1, 2, 3, 4)),
+                        "prioritycode": rng.choice((1, 2, 2, 2, 3)),
+                        "caseorigincode": rng.choice((1, 1, 1, 2, 3)),
+                        "createdon": created,
+                        "modifiedon": modified,
+                        "versionnumber": version[0],
+                    }
                 )
 
-        contact_sql = _insert_sql("contacts", CONTACT_COLUMNS)
-        account_sql = _insert_sql("accounts", ACCOUNT_COLUMNS)
-        incident_sql = _insert_sql("incidents", INCIDENT_COLUMNS)
         done = 0
         while done < contacts:
             size = min(BATCH, contacts - done)
@@ -256,27 +250,29 @@ def seed_database(
                 version[0] += 1
                 email = f"{first}.{last}{rng.randrange(1000)}@example.com".lower()
                 contact_rows.append(
-                    (
-                        key,
-                        f"{first} {last}",
-                        first,
-                        last,
-                        slots[0],
-                        slots[1],
-                        slots[2],
-                        email.replace("'", "").replace(" ", ""),
-                        e164,
-                        0,
-                        1,
-                        created,
-                        modified,
-                        version[0],
+                    contacts_table.row(
+                        {
+                            "contactid": key,
+                            "fullname": f"{first} {last}",
+                            "firstname": first,
+                            "lastname": last,
+                            "telephone1": slots[0],
+                            "mobilephone": slots[1],
+                            "telephone2": slots[2],
+                            "emailaddress1": email.replace("'", "").replace(" ", ""),
+                            "new_phonee164": e164,
+                            "statecode": 0,
+                            "statuscode": 1,
+                            "createdon": created,
+                            "modifiedon": modified,
+                            "versionnumber": version[0],
+                        }
                     )
                 )
                 case_rows.extend(cases_for(key, "contact", rng.choice((0, 0, 1, 1, 2, 3, 4))))
             conn.execute("BEGIN")
-            conn.executemany(contact_sql, contact_rows)
-            conn.executemany(incident_sql, case_rows)
+            conn.executemany(contacts_table.sql, contact_rows)
+            conn.executemany(incidents.sql, case_rows)
             conn.execute("COMMIT")
             done += size
             if on_progress is not None:
@@ -290,49 +286,48 @@ def seed_database(
             version[0] += 1
             name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIX)}"
             account_rows.append(
-                (
-                    key,
-                    name,
-                    f"ACC-{i + 10000}",
-                    phone,
-                    None,
-                    None,
-                    e164,
-                    0,
-                    1,
-                    created,
-                    modified,
-                    version[0],
+                accounts_table.row(
+                    {
+                        "accountid": key,
+                        "name": name,
+                        "accountnumber": f"ACC-{i + 10000}",
+                        "telephone1": phone,
+                        "new_phonee164": e164,
+                        "statecode": 0,
+                        "statuscode": 1,
+                        "createdon": created,
+                        "modifiedon": modified,
+                        "versionnumber": version[0],
+                    }
                 )
             )
             case_rows.extend(cases_for(key, "account", rng.choice((0, 1, 2))))
         conn.execute("BEGIN")
-        conn.executemany(account_sql, account_rows)
-        conn.executemany(incident_sql, case_rows)
+        conn.executemany(accounts_table.sql, account_rows)
+        conn.executemany(incidents.sql, case_rows)
         conn.execute("COMMIT")
         for statement in index_ddl():
             conn.execute(statement)
         conn.execute("ANALYZE")
     finally:
         conn.close()
-    extra = (0, 0, 0)
+    added: dict[str, int] = {}
     if with_demo:
         store = Store(path)
         try:
             before = store.counts()
             load_demo_data(store)
-            after = store.counts()
-            extra = tuple(after[k] - before[k] for k in ("contacts", "accounts", "incidents"))  # type: ignore[assignment]
+            added = {table: count - before[table] for table, count in store.counts().items()}
         finally:
             store.close()
     return SeedResult(
-        contacts=contacts + extra[0],
-        accounts=n_accounts + extra[1],
-        incidents=totals["incidents"] + extra[2],
+        contacts=contacts + added.get("contacts", 0),
+        accounts=n_accounts + added.get("accounts", 0),
+        incidents=totals["incidents"] + added.get("incidents", 0),
     )
 
 
 def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    # Table and column names are the constants above, never input.
+    # Table and column names come from the schema, never from input.
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608

@@ -1,14 +1,18 @@
-"""Activities that do not involve the caller's ear: data, logic, data dips, screen pops."""
+"""Activities that do not involve the caller's ear: data, logic, data dips, screen pops.
+
+Layer 2 (engine).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from dipflow.engine import lifecycle
 from dipflow.engine.commands import HttpRequest, ScreenPop
+from dipflow.engine.context import Executor, Run
 from dipflow.engine.events import HttpCompleted, HttpOutcome
-from dipflow.engine.results import STOPPED, Done, Executor, Result
+from dipflow.engine.results import STOPPED, Done, Result
 from dipflow.engine.state import Cursor, Wait
 from dipflow.engine.values import build_url, convert, empty_value, render_body, to_bool
 from dipflow.flow import jsonpath
@@ -22,9 +26,6 @@ from dipflow.flow.model import (
     StartActivity,
     UnsupportedActivity,
 )
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 START_NAMESPACE: Final = "NewPhoneContact"
 HTTP_GUARD_S: Final = 2.0

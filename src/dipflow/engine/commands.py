@@ -1,4 +1,4 @@
-"""Commands: what the engine asks the runtime to do. Plain data, no behaviour.
+"""Commands: what the engine asks the runtime to do. Plain data, no behaviour. Layer 2 (engine).
 
 The runtime routes each to its carrier: media commands to the call's channel,
 `HttpRequest` to the connectors, `Enqueue`/`Dequeue` to the contact center,

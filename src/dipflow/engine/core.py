@@ -1,6 +1,7 @@
 """The engine: `(state, event, now) -> (state, commands)`, no I/O, no clock, no randomness.
 
-`_HANDLERS` is the transition table by event type; for events a waiting activity
+Layer 2 (engine). `_dispatch` matches every event type to its handler (exhaustively:
+mypy reports an event type that is not handled); for events a waiting activity
 answers (prompt done, HTTP completed, timer, digits) the cursor that waits for
 that exact id is found first, so events for stale ids (an interrupted prompt,
 a cancelled timer, an abandoned request) fall through and are ignored.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar, assert_never, get_args
 
 from dipflow.engine import activities, lifecycle, media
 from dipflow.engine.commands import Command, StopMedia
@@ -31,8 +32,8 @@ from dipflow.engine.events import (
     TimerFired,
 )
 from dipflow.engine.index import FlowIndex
+from dipflow.engine.interpreter import Interpreter
 from dipflow.engine.results import describe
-from dipflow.engine.run import Run
 from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, AgentInfo, CallState, Cursor, Wait
 from dipflow.flow.model import (
     EventName,
@@ -56,8 +57,8 @@ class Engine:
 
     def __init__(self, flow: Flow, *, variables: Mapping[str, Any] | None = None) -> None:
         """`variables` override the flow's variable defaults (organisation settings);
-        `ValueError` for a name the flow does not declare, or a value that does not
-        convert to its variable's type."""
+        `VariableOverrideError` (an `EngineError`) for a name the flow does not declare,
+        or a value that does not convert to its variable's type."""
         self._index = FlowIndex(flow, variables)
 
     @property
@@ -76,26 +77,25 @@ class Engine:
             state.outputs["NewPhoneContact"]["StartTime"] = datetime.fromtimestamp(
                 event.started_at, UTC
             ).isoformat()
-        run = Run(self._index, state, now)
+        run = Interpreter(self._index, state, now)
         cursor = Cursor(flow=MAIN_FLOW, activity=self._index.flow.start)
         state.main = cursor
         _guarded(run, lambda: run.drive(cursor))
         return state, run.commands
 
     def step(self, state: CallState, event: Event, now: float) -> tuple[CallState, list[Command]]:
-        run = Run(self._index, state, now)
+        run = Interpreter(self._index, state, now)
         if state.finished:
             _ignore(run, event, "the call has finished")
             return state, run.commands
-        handler = _HANDLERS.get(type(event))
-        if handler is None:
+        if not isinstance(event, _EVENT_TYPES):  # a caller outside mypy's reach
             _ignore(run, event, "not an event the engine knows")
         else:
-            _guarded(run, lambda: handler(run, event))
+            _guarded(run, lambda: _dispatch(run, event))
         return state, run.commands
 
 
-def _guarded(run: Run, action: Callable[[], None]) -> None:
+def _guarded(run: Interpreter, action: Callable[[], None]) -> None:
     """The engine never raises on an event: an engine bug becomes a global error."""
     try:
         action()
@@ -107,7 +107,7 @@ def _guarded(run: Run, action: Callable[[], None]) -> None:
             run.trace(flow=MAIN_FLOW, activity="engine", kind="engine_error", error=describe(again))
 
 
-def _ignore(run: Run, event: Event, reason: str) -> None:
+def _ignore(run: Interpreter, event: object, reason: str) -> None:
     # A caller can send stray events without end (keys pressed during the hold music):
     # a run of the same ignored event is one entry with a count, so the trace, and the
     # state saved after every event, stay bounded.
@@ -142,7 +142,7 @@ def _waiting(state: CallState, wait_id: str) -> Cursor | None:
     return None
 
 
-def _activity(run: Run, cursor: Cursor, kind: type[_A]) -> _A:
+def _activity(run: Interpreter, cursor: Cursor, kind: type[_A]) -> _A:
     activity = run.index.activity(cursor.flow, cursor.activity or "")
     if not isinstance(activity, kind):
         raise TypeError(f"{cursor.activity!r} is not a {kind.__name__}")
@@ -152,7 +152,7 @@ def _activity(run: Run, cursor: Cursor, kind: type[_A]) -> _A:
 # -- media events ---------------------------------------------------------------------------
 
 
-def _prompt_done(run: Run, event: PromptDone) -> None:
+def _prompt_done(run: Interpreter, event: PromptDone) -> None:
     cursor = _waiting(run.state, event.prompt_id)
     if cursor is None:
         _ignore(run, event, f"stale prompt {event.prompt_id}")
@@ -171,7 +171,7 @@ def _prompt_done(run: Run, event: PromptDone) -> None:
         _ignore(run, event, "music loops until stopped")
 
 
-def _prompt_failed(run: Run, event: PromptFailed) -> None:
+def _prompt_failed(run: Interpreter, event: PromptFailed) -> None:
     cursor = _waiting(run.state, event.prompt_id)
     if cursor is None:
         _ignore(run, event, f"stale prompt {event.prompt_id}")
@@ -193,7 +193,7 @@ def _prompt_failed(run: Run, event: PromptFailed) -> None:
         run.resume(cursor, lambda: media.prompt_failed(run, cursor, event.reason))
 
 
-def _digits(run: Run, event: DigitsCollected) -> None:
+def _digits(run: Interpreter, event: DigitsCollected) -> None:
     cursor = next((c for c in _cursors(run.state) if c.wait is Wait.MENU), None)
     if cursor is None:
         _ignore(run, event, "no menu is listening")
@@ -203,7 +203,7 @@ def _digits(run: Run, event: DigitsCollected) -> None:
     run.resume(cursor, lambda: media.menu_digits(run, cursor, menu, event.digits))
 
 
-def _timer(run: Run, event: TimerFired) -> None:
+def _timer(run: Interpreter, event: TimerFired) -> None:
     state = run.state
     if state.timers.pop(event.timer_id, None) is None:
         _ignore(run, event, f"stale timer {event.timer_id}")
@@ -223,7 +223,7 @@ def _timer(run: Run, event: TimerFired) -> None:
         run.resume(cursor, lambda: activities.http_timer(run, cursor))
 
 
-def _http(run: Run, event: HttpCompleted) -> None:
+def _http(run: Interpreter, event: HttpCompleted) -> None:
     cursor = _waiting(run.state, event.request_id)
     if cursor is None or cursor.wait is not Wait.HTTP:
         _ignore(run, event, f"stale request {event.request_id}")
@@ -235,7 +235,7 @@ def _http(run: Run, event: HttpCompleted) -> None:
 # -- contact center events ------------------------------------------------------------------
 
 
-def _queue_updated(run: Run, event: QueueUpdated) -> None:
+def _queue_updated(run: Interpreter, event: QueueUpdated) -> None:
     run.state.outputs["Queue"] = {
         "name": event.queue,
         "position": event.position,
@@ -243,11 +243,7 @@ def _queue_updated(run: Run, event: QueueUpdated) -> None:
     }
 
 
-def _queue_failed(run: Run, event: QueueFailed) -> None:
-    lifecycle.queue_failed(run, event)
-
-
-def _agent_offered(run: Run, event: AgentOffered) -> None:
+def _agent_offered(run: Interpreter, event: AgentOffered) -> None:
     state = run.state
     if state.ended or state.connected:
         _ignore(run, event, "no caller waits for an agent")
@@ -257,7 +253,7 @@ def _agent_offered(run: Run, event: AgentOffered) -> None:
     lifecycle.start_event_flow(run, EventName.AGENT_OFFERED.value, {"agent": event.agent_id})
 
 
-def _agent_answered(run: Run, event: AgentAnswered) -> None:
+def _agent_answered(run: Interpreter, event: AgentAnswered) -> None:
     state = run.state
     if state.ended or state.connected:
         _ignore(run, event, "the caller has ended or is already connected")
@@ -275,7 +271,7 @@ def _agent_answered(run: Run, event: AgentAnswered) -> None:
     lifecycle.start_event_flow(run, EventName.AGENT_ANSWERED.value, {"agent": event.agent_id})
 
 
-def _agent_disconnected(run: Run, event: AgentDisconnected) -> None:
+def _agent_disconnected(run: Interpreter, event: AgentDisconnected) -> None:
     state = run.state
     if not state.connected or state.ended:
         _ignore(run, event, "no agent is connected")
@@ -285,7 +281,7 @@ def _agent_disconnected(run: Run, event: AgentDisconnected) -> None:
         lifecycle.end_call(run, name, disconnect=True)
 
 
-def _hung_up(run: Run, event: CallerHungUp) -> None:
+def _hung_up(run: Interpreter, event: CallerHungUp) -> None:
     state = run.state
     if state.ended:
         _ignore(run, event, "the contact has already ended")
@@ -294,24 +290,34 @@ def _hung_up(run: Run, event: CallerHungUp) -> None:
     lifecycle.end_call(run, "caller_hung_up", disconnect=False)
 
 
-def _call_started(run: Run, event: CallStarted) -> None:
-    _ignore(run, event, "the call has already started")
+_EVENT_TYPES: Final = get_args(Event)
 
 
-_HANDLERS: Final = cast(
-    dict[type, Callable[[Run, Any], None]],
-    {
-        CallStarted: _call_started,
-        PromptDone: _prompt_done,
-        PromptFailed: _prompt_failed,
-        DigitsCollected: _digits,
-        TimerFired: _timer,
-        HttpCompleted: _http,
-        QueueUpdated: _queue_updated,
-        QueueFailed: _queue_failed,
-        AgentOffered: _agent_offered,
-        AgentAnswered: _agent_answered,
-        AgentDisconnected: _agent_disconnected,
-        CallerHungUp: _hung_up,
-    },
-)
+def _dispatch(run: Interpreter, event: Event) -> None:
+    match event:
+        case CallStarted():
+            _ignore(run, event, "the call has already started")
+        case PromptDone():
+            _prompt_done(run, event)
+        case PromptFailed():
+            _prompt_failed(run, event)
+        case DigitsCollected():
+            _digits(run, event)
+        case TimerFired():
+            _timer(run, event)
+        case HttpCompleted():
+            _http(run, event)
+        case QueueUpdated():
+            _queue_updated(run, event)
+        case QueueFailed():
+            lifecycle.queue_failed(run, event)
+        case AgentOffered():
+            _agent_offered(run, event)
+        case AgentAnswered():
+            _agent_answered(run, event)
+        case AgentDisconnected():
+            _agent_disconnected(run, event)
+        case CallerHungUp():
+            _hung_up(run, event)
+        case _:
+            assert_never(event)

@@ -1,4 +1,4 @@
-"""Events: what happened to a call, fed to the engine by the runtime.
+"""Events: what happened to a call, fed to the engine by the runtime. Layer 2 (engine).
 
 Channels turn the outside world (a SIP INVITE, a Twilio webhook, a browser
 click) into these; connectors and the contact center add theirs. All are plain

@@ -1,4 +1,7 @@
-"""A flow prepared for running: lookups the engine needs on every step, computed once."""
+"""A flow prepared for running: lookups the engine needs on every step, computed once.
+
+Layer 2 (engine).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from dipflow.engine.errors import VariableOverrideError
 from dipflow.engine.state import MAIN_FLOW
 from dipflow.engine.values import Masker, convert
 from dipflow.flow.model import ActivityBase, Flow, FlowSettings, Variable
@@ -55,13 +59,15 @@ class FlowIndex:
             if declared is None:
                 # A misspelt setting would otherwise be ignored without a word, and the
                 # flow would run with its default (a queue nobody serves, say).
-                raise ValueError(f"unknown flow variable {name!r}{_suggest(name, initial)}")
+                raise VariableOverrideError(
+                    f"unknown flow variable {name!r}{_suggest(name, initial)}"
+                )
             # Organisation settings arrive from configuration as text: type them here, so
             # that a bad override fails when the flow is loaded, not in the middle of a call.
             try:
                 initial[name] = convert(value, declared.type)
             except ValueError as exc:
-                raise ValueError(f"flow variable {name!r}: {exc}") from exc
+                raise VariableOverrideError(f"flow variable {name!r}: {exc}") from exc
         self._initial = initial
         self._has_json_defaults = any(isinstance(v, dict | list) for v in initial.values())
 

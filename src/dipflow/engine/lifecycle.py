@@ -1,5 +1,7 @@
 """The call around the flows: event flows, the end of the call, global error handling.
 
+Layer 2 (engine).
+
 Rules (see docs/engine.md):
 
 * When the main flow (or the `global_error` flow standing in for it) ends while the
@@ -18,7 +20,7 @@ Rules (see docs/engine.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from dipflow.engine.commands import (
     CallFinished,
@@ -29,14 +31,12 @@ from dipflow.engine.commands import (
     PlayMusic,
     StopMedia,
 )
+from dipflow.engine.context import Run
 from dipflow.engine.events import QueueFailed
 from dipflow.engine.results import Done
 from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, Cursor, QueueInfo, Wait
 from dipflow.engine.values import cad
 from dipflow.flow.model import EventName, QueueContactActivity
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 GLOBAL_ERROR: Final = EventName.GLOBAL_ERROR.value
 MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW})

@@ -1,4 +1,4 @@
-"""Activities the caller hears or takes part in: messages, menus, music, queueing.
+"""Activities the caller hears or takes part in: messages, menus, music, queueing. Layer 2 (engine).
 
 None of them runs once the caller is gone (hung up or disconnected): they take
 their `error` output instead, so no media command ever follows a hang-up.
@@ -6,10 +6,11 @@ their `error` output instead, so no media command ever follows a hang-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from dipflow.engine.commands import Dequeue, Enqueue, Play, PlayMusic
-from dipflow.engine.results import Done, Executor, Result
+from dipflow.engine.context import Executor, Run
+from dipflow.engine.results import Done, Result
 from dipflow.engine.state import Cursor, MenuPhase, QueueInfo, Wait
 from dipflow.engine.values import cad
 from dipflow.flow.model import (
@@ -19,9 +20,6 @@ from dipflow.flow.model import (
     Prompt,
     QueueContactActivity,
 )
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 _GONE: Final = "the caller is no longer on the line"
 

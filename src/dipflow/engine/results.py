@@ -1,16 +1,11 @@
-"""What activities and event handlers return to the interpreter loop."""
+"""What activities and event handlers return to the interpreter loop. Layer 2 (engine)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from dipflow.engine.state import Cursor
 from dipflow.flow.model import DIGITS
-
-if TYPE_CHECKING:
-    from dipflow.engine.run import Run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,8 +27,6 @@ STOPPED: Final = Stopped()
 
 Result = Done | Stopped | None
 """What an activity or an event handler returns: `None` while it waits."""
-
-Executor = Callable[["Run", Cursor, Any], Result]
 
 # Outputs that mean "something went wrong": unwired, they fall to `error`, then to the
 # global error handler. Unwired ordinary outputs simply end the flow.

@@ -1,4 +1,4 @@
-"""The state of one call, as the engine keeps it between events.
+"""The state of one call, as the engine keeps it between events. Layer 2 (engine).
 
 Everything here is plain data that survives a JSON round trip (`CallState.to_json`
 / `CallState.from_json`), so a call can be parked in memory, SQLite or Redis and

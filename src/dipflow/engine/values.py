@@ -1,5 +1,7 @@
 """Value helpers of the engine: typed conversion, masking of secrets, URL building.
 
+Layer 2 (engine).
+
 Pure functions; the engine calls them inside its activity guard, so a
 `ValueError` here becomes the activity's `error` output.
 """

@@ -1,4 +1,4 @@
-"""Semantic checks of a flow document, beyond what the pydantic model can say.
+"""Semantic checks of a flow document, beyond what the pydantic model can say. Layer 1 (flow).
 
 They run on the raw data (not on a validated `Flow`), so that a file with a
 schema error *and* a broken link reports both at once. Every check is

@@ -1,4 +1,4 @@
-"""Expression filters for Dynamics 365 / Dataverse (owned by the connectors area).
+"""Expression filters for Dynamics 365 / Dataverse (owned by the connectors area). Layer 1 (flow).
 
 `FILTERS` maps a filter name to a function; `dipflow.flow.expressions` registers
 them in the sandbox. Pure functions only (this is layer 1).

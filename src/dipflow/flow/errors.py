@@ -1,10 +1,15 @@
-"""Problems found in a flow (or any YAML file dipflow reads), each with its place.
+"""The flow layer's error root and the problems it reports. Layer 1 (flow).
+
+Problems found in a flow (or any YAML file dipflow reads) each have their place.
 
 `Problem` is generic on purpose: file, line, column, a dotted path into the
 document and a message, so that the configuration loader and the linter report
 the same way as the flow loader. `FlowError` carries every problem found, and
 its `str()` is the compiler-style list `file:line:col: [activity] message`,
 one per line, which is what the CLI prints: never a traceback.
+
+`FlowError` is the root of every error the flow layer raises (see `dipflow.flow`):
+a caller that catches it can always read `problems`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from dipflow.errors import DipflowError
 
 
 class Severity(StrEnum):
@@ -65,8 +72,9 @@ def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file, p.line or 0, p.column or 0))
 
 
-class FlowError(Exception):
-    """A flow file that cannot be used; `problems` lists everything wrong with it."""
+class FlowError(DipflowError):
+    """A flow (file, template, JSONPath, Webex export) that cannot be used; `problems` lists
+    everything wrong with it, each with its place where known. The flow layer's root."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: list[Problem] = list(problems)

@@ -1,4 +1,4 @@
-"""Flow expressions: Jinja2 in a sandbox, behaving like Webex's Pebble templates.
+"""Flow expressions: Jinja2 in a sandbox, behaving like Webex's Pebble templates. Layer 1 (flow).
 
 Every template field of a flow (prompt text, HTTP paths, screen-pop URLs,
 `set_variable` values) and every condition goes through here.
@@ -37,6 +37,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from dipflow.flow import dynamics_filters, filters
+from dipflow.flow.errors import FlowError, Problem
 
 MAX_SEQUENCE_PRODUCT = 100_000
 """Longest string or list that `*` may build (`"-" * 80` is fine, `"x" * 10**9` is not)."""
@@ -46,16 +47,22 @@ _MARKERS = ("{{", "{%", "{#")
 _TEMPLATE_FILENAME = "<template>"
 
 
-class ExpressionError(ValueError):
-    """A template or expression that cannot be compiled or evaluated."""
+class ExpressionError(FlowError, ValueError):
+    """A template or expression that cannot be compiled or evaluated.
+
+    Still a `ValueError`: callers that validate values (the engine's conversions, the
+    command line) catch it as one."""
 
     def __init__(self, message: str, *, template: str, line: int | None = None) -> None:
-        where = f"line {line}: " if line is not None and "\n" in template else ""
-        super().__init__(f"{where}{message}")
         self.message = message
         self.line = line
         """1-based line within the template, when known."""
         self.template = template
+        super().__init__([Problem(file=_TEMPLATE_FILENAME, message=message, line=line)])
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None and "\n" in self.template else ""
+        return f"{where}{self.message}"
 
 
 class PebbleUndefined(ChainableUndefined):

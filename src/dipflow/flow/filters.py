@@ -1,4 +1,4 @@
-"""Expression filters and tests: Pebble-compatible ones plus dipflow's domain filters.
+"""Expression filters and tests, Pebble-compatible and dipflow's own. Layer 1 (flow).
 
 Webex Contact Center expressions are Pebble templates (pebbletemplates.io), so
 the filters a Webex flow uses must behave as Pebble's do, not as Jinja2's

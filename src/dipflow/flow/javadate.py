@@ -1,4 +1,4 @@
-"""Java `SimpleDateFormat` patterns, as Pebble's `date` filter takes them.
+"""Java `SimpleDateFormat` patterns, as Pebble's `date` filter takes them. Layer 1 (flow).
 
 Webex flows are Pebble templates, and Pebble's `date(format, existingFormat=...)`
 formats with `java.text.SimpleDateFormat` (pebbletemplates.io, filter `date`).

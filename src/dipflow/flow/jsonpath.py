@@ -1,4 +1,4 @@
-"""JSONPath for HTTP response parsing: `$.value[0].fullname` and Webex's `value[0].fullname`.
+"""JSONPath for HTTP response parsing (`$.value[0].fullname`, `value[0].fullname`). Layer 1 (flow).
 
 Webex's HTTP Request activity writes JSONPath without the root (`value[0].title`);
 RFC 9535 requires `$`. Both are accepted: a path that does not start with `$`
@@ -14,14 +14,19 @@ from typing import Any
 
 import jsonpath as _jsonpath
 
+from dipflow.flow.errors import FlowError, Problem
 
-class JsonPathError(ValueError):
+
+class JsonPathError(FlowError, ValueError):
     """A JSONPath that does not compile; `path` is the text as written."""
 
     def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(message)
         self.message = message
         self.path = path
+        super().__init__([Problem(file="<jsonpath>", message=message)])
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

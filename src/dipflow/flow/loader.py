@@ -1,4 +1,4 @@
-"""Load a flow file (YAML, JSON accepted) into a `Flow`, or say everything wrong with it.
+"""Load a flow file (YAML or JSON) into a `Flow`, or say all that is wrong. Layer 1 (flow).
 
 Pipeline: parse with positions (`yamlsource`), report duplicate keys, validate
 with the pydantic model, run the semantic checks (`checks`) on the raw data,

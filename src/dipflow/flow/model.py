@@ -1,4 +1,4 @@
-"""The flow model: what a flow file says, validated by pydantic.
+"""The flow model: what a flow file says, validated by pydantic. Layer 1 (flow).
 
 A flow is a graph of activities. Each activity names its kind (the Webex Flow
 Designer activity it corresponds to) and wires its outputs to other activities

@@ -1,4 +1,4 @@
-"""A readable outline of a flow: activities in the order a call meets them.
+"""A readable outline of a flow: activities in the order a call meets them. Layer 1 (flow).
 
 Pure data for `dipflow flow show` (and any UI): each graph lists its activities
 breadth-first from its start, then the ones nothing reaches, each with a

@@ -1,4 +1,4 @@
-"""The JSON Schema of flow files, generated from the pydantic model.
+"""The JSON Schema of flow files, generated from the pydantic model. Layer 1 (flow).
 
 The generated schema is shipped as `flow.schema.json` beside this module (a
 test keeps it in sync: regenerate with `dipflow flow schema > src/dipflow/flow/flow.schema.json`)

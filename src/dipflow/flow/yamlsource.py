@@ -1,4 +1,4 @@
-"""YAML (or JSON) with the position of every value, to point errors at file:line:col.
+"""YAML (or JSON) with the position of every value, for file:line:col errors. Layer 1 (flow).
 
 PyYAML composes a node tree whose nodes carry start marks; the Python data is
 constructed from that same tree, so any path into the data (a pydantic error
@@ -24,20 +24,24 @@ from typing import Any
 
 import yaml
 
+from dipflow.flow.errors import FlowError, Problem
+
 Loc = Sequence[int | str]
 Position = tuple[int, int]
 """(line, column), both 1-based."""
 
 
-class YamlSyntaxError(ValueError):
-    """The text is not valid YAML/JSON; `line` and `column` are 1-based."""
+class YamlSyntaxError(FlowError, ValueError):
+    """The text is not valid YAML/JSON; `line` and `column` are 1-based.
+
+    Its one problem prints as `file:line:col: message`."""
 
     def __init__(self, message: str, *, filename: str, line: int, column: int) -> None:
-        super().__init__(f"{filename}:{line}:{column}: {message}")
         self.message = message
         self.filename = filename
         self.line = line
         self.column = column
+        super().__init__([Problem(file=filename, line=line, column=column, message=message)])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

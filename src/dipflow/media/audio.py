@@ -1,4 +1,4 @@
-"""PCM audio: the one in-memory format of the media layer, resampling and WAV I/O.
+"""PCM audio: the media layer's one in-memory format, resampling and WAV I/O. Layer 3 (media).
 
 Everything the channels stream is 16-bit signed little-endian mono PCM (`Pcm`).
 Telephony runs at 8 kHz; TTS engines produce 16-24 kHz, so prompts are resampled
@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import soxr
+
+from dipflow.media.errors import AudioFormatError
 
 TELEPHONY_RATE = 8000
 """The sample rate of G.711 (ITU-T G.711 §1)."""
@@ -139,12 +141,9 @@ def wav_bytes(pcm: Pcm) -> bytes:
     return buffer.getvalue()
 
 
-class AudioFormatError(ValueError):
-    """A WAV file this layer cannot use (not PCM, or a width other than 8/16 bit)."""
-
-
 def read_wav(data: bytes) -> Pcm:
-    """Decode a PCM WAV file to mono 16-bit (channels are averaged)."""
+    """Decode a PCM WAV file to mono 16-bit (channels are averaged); `AudioFormatError` when
+    it is not one."""
     try:
         with wave.open(io.BytesIO(data), "rb") as src:
             channels = src.getnchannels()

@@ -1,4 +1,4 @@
-"""G.711 µ-law and A-law (ITU-T G.711, 1988), table driven.
+"""G.711 µ-law and A-law (ITU-T G.711, 1988), table driven. Layer 3 (media).
 
 Encoding indexes a 64 Ki-entry table by the 16-bit sample (built once, ~0.1 s),
 decoding joins 256 precomputed 2-byte samples, and µ-law <-> A-law transcoding

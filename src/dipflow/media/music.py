@@ -1,4 +1,4 @@
-"""The default hold music: a calm, royalty-free loop generated procedurally.
+"""The default hold music: a calm, royalty-free loop generated procedurally. Layer 3 (media).
 
 Deterministic (no randomness), so every install hears the same 48 s loop and it
 can be cached by content. The piece is a slow I-vi-IV-V style progression in

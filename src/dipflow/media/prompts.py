@@ -1,4 +1,4 @@
-"""Prompt rendering with a content-addressed cache.
+"""Prompt rendering with a content-addressed cache. Layer 3 (media).
 
 A prompt is rendered once (TTS or a WAV file, resampled to 8 kHz, normalised)
 and kept in memory (LRU) and, with a `cache_dir`, on disk as `<key>.wav`. The
@@ -23,14 +23,13 @@ from pathlib import Path
 from dipflow.media import g711
 from dipflow.media.audio import (
     TELEPHONY_RATE,
-    AudioFormatError,
     Pcm,
     normalize,
     read_wav,
     resample,
     wav_bytes,
 )
-from dipflow.media.errors import MediaError, PromptNotFound
+from dipflow.media.errors import AudioFormatError, MediaError, PromptNotFound
 from dipflow.media.music import hold_music
 from dipflow.media.tts import TtsEngine
 

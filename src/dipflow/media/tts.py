@@ -1,4 +1,6 @@
-"""Text to speech: the engine protocol and espeak-ng via `espeakng-loader` (ctypes).
+"""Text to speech: the engine protocol and espeak-ng (ctypes). Layer 3 (media).
+
+espeak-ng comes through `espeakng-loader`.
 
 espeak-ng is driven through its C API (speak_lib.h): `espeak_Initialize` in
 synchronous mode, a synth callback that collects 16-bit samples, then

@@ -1,4 +1,6 @@
-"""Types the runtime configuration borrows from other areas (one place to re-export them)."""
+"""Types the runtime configuration borrows from other areas (one place to re-export them).
+Layer 5 (runtime).
+"""
 
 from __future__ import annotations
 

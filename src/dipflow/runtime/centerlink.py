@@ -1,4 +1,5 @@
 """The runtime's link to the contact center: commands in, notifications back as engine events.
+Layer 5 (runtime).
 
     Enqueue            -> center.enqueue
     Dequeue            -> center.abandon (the flow took the caller out of the queue)
@@ -8,19 +9,27 @@
     ContactLeftQueue   -> QueueFailed (max wait, no fallback; not when the caller abandoned)
     ContactMovedQueue  -> bookkeeping only (the flow keeps waiting, in the fallback queue)
 
-Center errors (unknown queue, offer gone) are exceptions of `dipflow.center.errors`;
-here they become `False` or `QueueFailed`, never a crash.
+The center's deliberate failures are `CenterError`s (an unknown queue, an offer gone, its
+store unreachable): here they become `False`, `QueueFailed` or a log line at warning level
+(info for a refusal the agent caused), never a crash. Anything else is a bug and travels
+on to the boundary that logs it with its traceback (the session, the desktop socket).
+
+The link knows the runtime only as a `SessionDirectory` (find a call's session, name an
+agent), so that this module does not import the `Runtime` that owns it.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Protocol, assert_never
 
+from dipflow.center.errors import CenterError, CenterStoreError
 from dipflow.center.model import (
     IDLE_REASON_RONA,
+    AgentStateChanged,
+    ContactAssigned,
+    ContactEnded,
     ContactLeftQueue,
     ContactMovedQueue,
     ContactOffered,
@@ -30,57 +39,61 @@ from dipflow.center.model import (
     OfferRescinded,
     QueuePositionChanged,
 )
+from dipflow.center.service import ContactCenter
+from dipflow.channels.seam import AgentEndpoint
 from dipflow.engine.commands import Dequeue, Enqueue
 from dipflow.engine.events import AgentOffered, QueueFailed, QueueUpdated
 from dipflow.runtime.notices import CallPhase
-
-if TYPE_CHECKING:
-    from dipflow.runtime.runtime import Runtime
-    from dipflow.runtime.session import CallSession
+from dipflow.runtime.session import CallSession
 
 log = logging.getLogger("dipflow.runtime.center")
 
 
-async def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a center method whether it is a coroutine function or plain."""
-    result = method(*args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+class SessionDirectory(Protocol):
+    """What the link needs of the runtime (`dipflow.runtime.runtime.Runtime` is one)."""
+
+    def session(self, call_id: str) -> CallSession | None: ...
+
+    def agent_endpoint(self, agent_id: str) -> AgentEndpoint: ...
+
+
+def center_failure_level(exc: CenterError) -> int:
+    """A store outage (Redis down) is logged at warning level; a refusal (an agent in the
+    wrong state, an offer already gone) at info: neither is a bug, neither has a traceback
+    worth reading."""
+    return logging.WARNING if isinstance(exc, CenterStoreError) else logging.INFO
+
+
+def log_center_failure(what: str, exc: CenterError) -> None:
+    log.log(center_failure_level(exc), "%s: %s: %s", what, type(exc).__name__, exc)
 
 
 class CenterLink:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, center: ContactCenter, directory: SessionDirectory) -> None:
+        self._center = center
+        self._directory = directory
         self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        center = self._runtime.center
-        start = getattr(center, "start", None)
-        if callable(start):
-            await _call(start)
-        self._unsubscribe = center.subscribe(self._on_notification)
+        await self._center.start()
+        self._unsubscribe = self._center.subscribe(self._on_notification)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        center = self._runtime.center
+        await self._center.stop()
         try:
-            await center.stop()
-        except Exception:
-            log.exception("center stop failed")
-        try:
-            await center.store.aclose()  # the runtime made the store: it closes it
-        except Exception:
-            log.exception("center store close failed")
+            await self._center.store.aclose()  # the runtime made the store: it closes it
+        except CenterError as exc:
+            log_center_failure("closing the center's store", exc)
 
     # -- commands -------------------------------------------------------------------------------
 
     async def enqueue(self, session: CallSession, command: Enqueue) -> None:
+        """Raises `CenterError` (the session turns it into `QueueFailed`)."""
         session.facts.last_enqueue = command
-        await _call(
-            self._runtime.center.enqueue,
+        await self._center.enqueue(
             session.call_id,
             command.queue,
             priority=command.priority,
@@ -91,40 +104,38 @@ class CenterLink:
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None:
         del command
-        await _call(self._runtime.center.abandon, session.call_id)
+        await self._center.abandon(session.call_id)
         session.facts.phase = CallPhase.IVR
 
     async def accept(self, agent_id: str, call_id: str) -> bool:
+        """True when the agent got the call; False when the offer is gone or the center
+        refused (an agent not offered this call, the store down)."""
         try:
-            result = await _call(self._runtime.center.accept, agent_id, call_id)
-        except Exception as exc:  # the offer is gone (rescinded, taken, caller left)
-            log.info("accept of %s by %s refused: %s", call_id, agent_id, exc)
+            return await self._center.accept(agent_id, call_id)
+        except CenterError as exc:
+            log_center_failure(f"accept of {call_id} by {agent_id}", exc)
             return False
-        if isinstance(result, tuple):
-            result = result[0]
-        return result is not False
 
     async def decline(self, agent_id: str, call_id: str) -> None:
         try:
-            await _call(self._runtime.center.decline, agent_id, call_id)
-        except Exception as exc:
-            log.info("decline of %s by %s refused: %s", call_id, agent_id, exc)
+            await self._center.decline(agent_id, call_id)
+        except CenterError as exc:
+            log_center_failure(f"decline of {call_id} by {agent_id}", exc)
 
     async def bridge_failed(self, agent_id: str, call_id: str) -> None:
         """The agent accepted but their leg failed (their phone did not answer): treated as
         a ring-no-answer. The assignment ends, the agent is made idle ("rona") and the
         caller goes back to the queue, still hearing music; the flow is not disturbed."""
-        center = self._runtime.center
-        session = self._runtime.session(call_id)
+        session = self._directory.session(call_id)
         # A leg that failed because the caller hung up while it rang is no fault of the
         # agent's: they wrap up as after any call, and are not made idle.
         caller_gone = session is None or session.finished or session.facts.hung_up
         try:
-            await center.end_contact(call_id)
+            await self._center.end_contact(call_id)
             if not caller_gone:
-                await center.set_idle(agent_id, IDLE_REASON_RONA)
-        except Exception:
-            log.exception("call %s: clean-up after agent %s's failed leg", call_id, agent_id)
+                await self._center.set_idle(agent_id, IDLE_REASON_RONA)
+        except CenterError as exc:
+            log_center_failure(f"call {call_id}: clean-up after agent {agent_id}'s failed leg", exc)
         if caller_gone or session is None:
             return
         command = session.facts.last_enqueue
@@ -132,61 +143,61 @@ class CenterLink:
             return
         try:
             await self.enqueue(session, command)
-        except Exception as exc:
-            log.warning("call %s: requeue after a failed agent leg: %s", call_id, exc)
+        except CenterError as exc:
+            log_center_failure(f"call {call_id}: requeue after a failed agent leg", exc)
             session.post(QueueFailed(queue=command.queue, reason="agent unreachable"))
 
     async def call_ended(self, session: CallSession) -> None:
         """The call is over: take it out of the center whatever state it was in."""
-        center = self._runtime.center
         facts = session.facts
         try:
             if facts.agent_id is not None:
-                await _call(center.end_contact, facts.call_id)
+                await self._center.end_contact(facts.call_id)
             elif facts.queue is not None:
-                await _call(center.abandon, facts.call_id)
-        except Exception as exc:  # already gone from the center: nothing to undo
-            log.debug("call %s: center clean-up: %s", facts.call_id, exc)
+                await self._center.abandon(facts.call_id)
+        except CenterError as exc:
+            log_center_failure(f"call {facts.call_id}: center clean-up", exc)
 
     # -- notifications --------------------------------------------------------------------------
 
     def _on_notification(self, note: Notification) -> None:
-        call_id = getattr(note, "call_id", None)
-        if not isinstance(call_id, str):
-            return
-        session = self._runtime.session(call_id)
+        if isinstance(note, AgentStateChanged):
+            return  # about an agent, not a call: the desktop's business
+        session = self._directory.session(note.call_id)
         if session is None:
             return
         facts = session.facts
-        if isinstance(note, ContactQueued | QueuePositionChanged):
-            session.post(
-                QueueUpdated(
-                    queue=note.queue,
-                    position=note.position,
-                    estimated_wait_s=note.estimated_wait_s
-                    if note.estimated_wait_s is not None
-                    else -1.0,
+        match note:
+            case ContactQueued() | QueuePositionChanged():
+                estimate = note.estimated_wait_s
+                session.post(
+                    QueueUpdated(
+                        queue=note.queue,
+                        position=note.position,
+                        estimated_wait_s=estimate if estimate is not None else -1.0,
+                    )
                 )
-            )
-        elif isinstance(note, ContactOffered):
-            agent = self._runtime.agent_endpoint(note.agent_id)
-            session.post(AgentOffered(agent_id=note.agent_id, agent_name=agent.display_name))
-        elif isinstance(note, OfferRescinded):
-            facts.offered_agent_id = None
-            if facts.agent_id is None and facts.phase is CallPhase.OFFERED:
-                facts.phase = CallPhase.QUEUED
-        elif isinstance(note, ContactMovedQueue):
-            facts.queue = note.to_queue
-        elif (
-            isinstance(note, ContactLeftQueue)
-            and note.reason != LeaveReason.ABANDONED.value
-            and not facts.hung_up
-        ):
-            facts.phase = CallPhase.IVR
-            # Named as the flow queued it: after the center moved the contact to its
-            # fallback queue (ContactMovedQueue), the engine still knows it by the queue
-            # it asked for, and would ignore a failure of the fallback as stale.
-            queue = note.queue
-            if facts.last_enqueue is not None and note.queue == facts.queue:
-                queue = facts.last_enqueue.queue
-            session.post(QueueFailed(queue=queue, reason=note.reason))
+            case ContactOffered():
+                agent = self._directory.agent_endpoint(note.agent_id)
+                session.post(AgentOffered(agent_id=note.agent_id, agent_name=agent.display_name))
+            case OfferRescinded():
+                facts.offered_agent_id = None
+                if facts.agent_id is None and facts.phase is CallPhase.OFFERED:
+                    facts.phase = CallPhase.QUEUED
+            case ContactMovedQueue():
+                facts.queue = note.to_queue
+            case ContactLeftQueue():
+                if note.reason == LeaveReason.ABANDONED.value or facts.hung_up:
+                    return
+                facts.phase = CallPhase.IVR
+                # Named as the flow queued it: after the center moved the contact to its
+                # fallback queue (ContactMovedQueue), the engine still knows it by the queue
+                # it asked for, and would ignore a failure of the fallback as stale.
+                queue = note.queue
+                if facts.last_enqueue is not None and note.queue == facts.queue:
+                    queue = facts.last_enqueue.queue
+                session.post(QueueFailed(queue=queue, reason=note.reason))
+            case ContactAssigned() | ContactEnded():
+                pass  # the runtime drove these itself (agent_accept, call_ended)
+            case _:
+                assert_never(note)

@@ -2,8 +2,9 @@
 
 `load_config(path)` reads it, applies `${ENV}` references and `DIPFLOW_*`
 overrides (see `dipflow.runtime.envoverride`), validates it, and reports every
-problem as `file:line:col: field: what is wrong`. `docs/configuration.md` is the
-reference; `examples/dipflow.yaml` a commented example.
+problem as `file:line:col: field: what is wrong` in one `dipflow.errors.ConfigError`
+(re-exported here). `docs/configuration.md` is the reference; `examples/dipflow.yaml` a
+commented example. Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from dipflow.errors import ConfigError as ConfigError
 from dipflow.runtime._foreign import CenterConfig, ConnectorConfig, SipSettings
 from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
 from dipflow.runtime.passwords import is_password_hash
@@ -58,6 +60,15 @@ class DesktopUser(_Strict):
         return value
 
 
+class PhoneCaller(_Strict):
+    """A number the browser phone offers to call from, with the name it shows."""
+
+    ani: str = Field(min_length=1, max_length=32)
+    """As the page sends it: digits with an optional leading `+` (spaces and dashes allowed)."""
+    name: str = Field(min_length=1, max_length=100)
+    """Shown on the picker's button (text, escaped like all CRM data)."""
+
+
 class WebSettings(_Strict):
     host: str = "127.0.0.1"
     """Interface the web app listens on."""
@@ -72,6 +83,9 @@ class WebSettings(_Strict):
     """Let anyone who reaches the web port use the browser phone (`/phone`), as the demo does.
     Off by default: the phone speaks a customer's name and latest case to whoever types
     their number, so it then needs a desktop login."""
+    phone_callers: list[PhoneCaller] = Field(default_factory=list)
+    """Numbers the browser phone offers in its picker (the demo lists its CRM's callers);
+    any other number can still be typed."""
 
 
 class RedisStoreSettings(_Strict):
@@ -116,12 +130,10 @@ class DipflowConfig(_Strict):
         raise LookupError(f"no flow is configured for DNIS {dnis!r}")
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; `problems` lists each as `file:line:col: where: what`."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
-        self.problems = problems
+def invalid(problems: list[str]) -> ConfigError:
+    """The package's `ConfigError` for these problems (each `file:line:col: where: what`)."""
+    message = "invalid configuration:\n" + "\n".join(f"  {p}" for p in problems)
+    return ConfigError(message, problems=problems)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -159,7 +171,7 @@ def config_from_data(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"{where(())}: the configuration must be a mapping"])
+        raise invalid([f"{where(())}: the configuration must be a mapping"])
     if environ is not None:
         try:
             data = apply_overrides(
@@ -169,7 +181,7 @@ def config_from_data(
                 applied=applied,
             )
         except EnvError as exc:
-            raise ConfigError([f"{where(exc.loc)}: {exc.message}"]) from exc
+            raise invalid([f"{where(exc.loc)}: {exc.message}"]) from exc
     if base_dir is not None:
         data = {**data, "base_dir": base_dir}
     try:
@@ -179,7 +191,7 @@ def config_from_data(
         for error in exc.errors(include_url=False):
             loc = _clean_loc(tuple(error["loc"]))
             problems.append(f"{where(loc, key=error['type'] == 'extra_forbidden')}: {error['msg']}")
-        raise ConfigError(problems) from exc
+        raise invalid(problems) from exc
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] = os.environ) -> DipflowConfig:
@@ -187,10 +199,10 @@ def load_config(path: Path, *, environ: Mapping[str, str] = os.environ) -> Dipfl
     try:
         source = load_located_file(path)
     except YamlSourceError as exc:
-        raise ConfigError([str(exc)]) from exc
+        raise invalid([str(exc)]) from exc
     duplicates = source.duplicate_key_problems()
     if duplicates:
-        raise ConfigError(duplicates)
+        raise invalid(duplicates)
     return config_from_data(
         source.data, source=source, environ=environ, base_dir=path.resolve().parent
     )

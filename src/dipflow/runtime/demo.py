@@ -4,6 +4,8 @@ Used by `dipflow demo`, by `dipflow call` when no configuration is given, by the
 tests and by the bench. Logins (documented in docs/runtime.md): `agent1`/`agent1`,
 `agent2`/`agent2`, `agent3`/`agent3` (agents) and `supervisor`/`supervisor`.
 Their passwords are hashed (scrypt) in the configuration object like any other.
+Layer 5 (runtime): the emulator itself is started, and its demo callers read, by the
+command line (`dipflow.cli.demo`), which hands them in.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dipflow.runtime.config import DipflowConfig, config_from_data
+from dipflow.runtime.config import DipflowConfig, PhoneCaller, config_from_data
 from dipflow.runtime.passwords import hash_password
 
 DEMO_FLOW = "ms-dynamics-data-dip"
@@ -84,10 +86,12 @@ def demo_config(
     flow_variables: dict[str, Any] | None = None,
     tts: str = "espeak",
     max_wait_s: float | None = None,
+    phone_callers: Sequence[PhoneCaller] = (),
 ) -> DipflowConfig:
     """The demo deployment as a validated `DipflowConfig`.
 
     `extra_agents`: more agent ids (no desktop login) for simulations and benchmarks.
+    `phone_callers`: the numbers the browser phone offers (the CRM's demo callers).
     """
     # Each demo agent has a SIP address served by dipflow's registrar: a softphone that
     # registers as agentN (password agentN) gets the caller's audio when agentN accepts.
@@ -148,7 +152,12 @@ def demo_config(
         "center": {"queues": [queue], "agents": agents, "wrap_up_s": 0},
         "users": users,
         # The demo's phone is for anyone on this machine: its customers are made up.
-        "web": {"host": web_host, "port": web_port, "phone_public": True},
+        "web": {
+            "host": web_host,
+            "port": web_port,
+            "phone_public": True,
+            "phone_callers": [caller.model_dump() for caller in phone_callers],
+        },
         "sip": sip,
         "media": {"tts": tts},
     }

@@ -10,6 +10,7 @@ Two mechanisms, both applied to the raw YAML data before validation:
   `DIPFLOW_WEB__SESSION_SECRET=...`. In a list, a level is an index or the
   `name` (or `username`) of an item: `DIPFLOW_CONNECTORS__DYNAMICS__CLIENT_SECRET=...`.
   Values are parsed as YAML scalars (`9000` is a number, `true` a boolean, `null` null).
+Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from typing import Any
 
 import yaml
 
+from dipflow.runtime.errors import DipflowRuntimeError
+
 ENV_PREFIX = "DIPFLOW_"
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Variables of the process itself, not configuration overrides.
 _NOT_OVERRIDES = frozenset({"DIPFLOW_CONFIG", "DIPFLOW_LOG_LEVEL", "DIPFLOW_LOG_JSON"})
 
 
-class EnvError(ValueError):
+class EnvError(DipflowRuntimeError, ValueError):
+    """A `${NAME}` or `DIPFLOW_*` override that cannot apply (the loader makes it a located
+    `ConfigError`)."""
+
     def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc

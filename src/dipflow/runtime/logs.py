@@ -3,7 +3,7 @@
 The runtime never logs variable values or request bodies; call ids, activity ids,
 event and command types are enough to follow a call. As a second line of defence,
 every message passes through `mask_secrets`, which replaces the values of secure
-variables registered for live calls (`SecretRegistry`) with `****`.
+variables registered for live calls (`SecretRegistry`) with `****`. Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 MASK = "****"
 
@@ -73,7 +73,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stderr` is at the time of each record.
 
     A handler holding the stream it was made with keeps writing to it after an embedding
@@ -81,11 +81,11 @@ class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """
 
     @property
-    def stream(self) -> Any:
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: Any) -> None:
+    def stream(self, value: TextIO) -> None:
         del value  # the current sys.stderr is always used
 
 

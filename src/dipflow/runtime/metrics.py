@@ -3,6 +3,7 @@
 The web app exposes `runtime.metrics.registry` at /metrics
 (`prometheus_client.generate_latest(registry)`); a registry per runtime keeps
 tests and several runtimes in one process from sharing counters.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 `Runtime.subscribe(callback)` delivers `RuntimeNotice`s; the contact center's own
 notifications (offers, agent states, queue positions) come from `runtime.center.subscribe`.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

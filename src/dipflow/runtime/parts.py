@@ -2,6 +2,7 @@
 
 Kept apart so that the runtime module reads as wiring, and so that a change in
 another area's constructor is one edit here.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

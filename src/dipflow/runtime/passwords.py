@@ -7,6 +7,7 @@ Format (one string, safe to keep in YAML):
 `n=2**14, r=8, p=1` (the parameters RFC 7914 and OWASP name for interactive
 logins) with a 16-byte random salt and a 32-byte key. `pbkdf2_sha256$<iterations>$<salt>$<hash>`
 is accepted too, for hashes made by other tools.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

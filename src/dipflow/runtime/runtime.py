@@ -3,7 +3,7 @@
 One `Runtime` per process. Channels hand it calls (`start_call`); the desktop
 drives agents through `agent_accept/agent_decline/agent_hangup` and listens to
 `subscribe` (screen pops, call updates) and `center.subscribe` (offers, agent
-states). See docs/runtime.md.
+states). See docs/runtime.md. Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -15,16 +15,23 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
+from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.connectors.registry import Connectors
+from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
+from dipflow.errors import DipflowError
+from dipflow.flow.bundled import bundled_path
+from dipflow.flow.loader import load_flow
+from dipflow.flow.model import Flow, HttpRequestActivity
 from dipflow.media.prompts import PromptRenderer
-from dipflow.runtime.centerlink import CenterLink
+from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
+from dipflow.runtime.errors import RuntimeStartError
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
@@ -33,20 +40,16 @@ from dipflow.runtime.notices import (
     RuntimeNotice,
     ScreenPopReady,
 )
+from dipflow.runtime.parts import make_center_store, make_prompts
 from dipflow.runtime.session import CallFacts, CallSession, EngineLike
 from dipflow.runtime.store import CallStateStore, CenterCallStore
 from dipflow.runtime.tracing import TraceView
 
-if TYPE_CHECKING:
-    from dipflow.flow.model import Flow
+__all__ = ["Runtime", "RuntimeStartError", "resolve_flow_path"]
 
 log = logging.getLogger("dipflow.runtime")
 
 RECENT_CALLS_KEPT = 500
-
-
-class RuntimeStartError(Exception):
-    """The runtime cannot start (a flow that does not load, a store that does not answer)."""
 
 
 class _FlowRoute:
@@ -63,8 +66,6 @@ class _FlowRoute:
 
 def _connectors_named(flow: Flow) -> set[str]:
     """Every connector the flow's HTTP requests name (main flow and event flows)."""
-    from dipflow.flow.model import HttpRequestActivity
-
     graphs = [flow.activities, *(event_flow.activities for event_flow in flow.event_flows.values())]
     return {
         activity.connector
@@ -76,8 +77,6 @@ def _connectors_named(flow: Flow) -> set[str]:
 
 def resolve_flow_path(reference: str, base_dir: Path) -> Path:
     """A bundled flow name or a path (relative to the configuration file)."""
-    from dipflow.flow.bundled import bundled_path
-
     looks_like_path = "/" in reference or reference.endswith((".yaml", ".yml", ".json"))
     if not looks_like_path:
         return bundled_path(reference)
@@ -109,7 +108,7 @@ class Runtime:
         self._sessions: dict[str, CallSession] = {}
         self._recent: deque[CallSummary] = deque(maxlen=RECENT_CALLS_KEPT)
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
-        self._center_link = CenterLink(self)
+        self._center_link = CenterLink(center, self)
         self._started = False
 
     # -- construction -------------------------------------------------------------------------
@@ -119,17 +118,16 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
-        from dipflow.engine import Engine
-        from dipflow.flow.loader import load_flow
-        from dipflow.runtime.parts import make_center_store, make_prompts
-
         routes = []
         for binding in config.flows:
             try:
                 path = resolve_flow_path(binding.flow, config.base_dir)
                 flow = load_flow(path)
                 engine = Engine(flow, variables=binding.variables)
-            except Exception as exc:
+            # DipflowError: a flow that does not load (FlowError), an organisation setting
+            # the flow does not declare (EngineError); Lookup: no bundled flow of that
+            # name; OS: the file cannot be read.
+            except (DipflowError, LookupError, OSError) as exc:
                 raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
             missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
             if missing:
@@ -143,7 +141,7 @@ class Runtime:
         store = CenterCallStore(center_store)
         try:
             connectors = Connectors(config.connectors, environ=environ)
-        except Exception as exc:  # a missing secret, a duplicate name: say which, at start
+        except DipflowError as exc:  # a missing secret, a duplicate name (ConnectorError)
             raise RuntimeStartError(str(exc)) from exc
         prompts = make_prompts(config.media)
         return cls(
@@ -305,7 +303,11 @@ class Runtime:
         endpoint = self.agent_endpoint(agent_id)
         try:
             connected = await session.channel_call.connect_agent(endpoint)
-        except Exception:
+        except ChannelError as exc:  # the channel could not place the leg: not a bug
+            log.warning("call %s: connecting agent %s failed: %s", call_id, agent_id, exc)
+            self.metrics.session_errors.labels(where="connect_agent").inc()
+            connected = False
+        except Exception:  # a bug in the channel: the caller goes back to the queue
             log.exception("call %s: connecting agent %s failed", call_id, agent_id)
             self.metrics.session_errors.labels(where="connect_agent").inc()
             connected = False
@@ -337,8 +339,8 @@ class Runtime:
         await self._center_link.call_ended(session)
         try:
             await self.store.finished(facts.call_id)
-        except Exception:
-            log.exception("call %s: store finish failed", facts.call_id)
+        except CenterError as exc:
+            log_center_failure(f"call {facts.call_id}: dropping its saved state", exc)
         summary = self.summary(session)
         self._sessions.pop(facts.call_id, None)
         self._recent.append(summary)

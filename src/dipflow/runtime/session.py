@@ -5,7 +5,10 @@ through `post`; the session consumes them one at a time, so the engine's state
 is only ever touched by this task. Whatever goes wrong inside a command is
 logged and turned into the event the engine expects on failure (`PromptFailed`,
 `HttpCompleted(error)`, `QueueFailed`), so the flow's error path runs and the
-caller is never left in silence; the process never crashes for one call.
+caller is never left in silence; the process never crashes for one call. A deliberate
+failure of a lower layer (`DipflowError`: the center's store down, an unknown queue, a prompt
+that cannot render) is logged at warning level; anything else is a bug, logged with its
+traceback. Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, assert_never
 
+from dipflow.center.errors import CenterError
 from dipflow.channels.seam import ChannelCall
 from dipflow.engine.commands import (
     CallFinished,
@@ -38,13 +42,18 @@ from dipflow.engine.events import (
     AgentOffered,
     CallerHungUp,
     CallStarted,
+    DigitsCollected,
     Event,
     HttpCompleted,
     HttpOutcome,
+    PromptDone,
     PromptFailed,
     QueueFailed,
+    QueueUpdated,
     TimerFired,
 )
+from dipflow.engine.state import CallState
+from dipflow.errors import DipflowError
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
@@ -55,14 +64,14 @@ HANGUP_GRACE_S = 300.0
 """How long a call may keep running its event flows after the caller hung up."""
 
 
-class EngineState(Protocol):
-    def to_json(self) -> str: ...
-
-
 class EngineLike(Protocol):
-    def start(self, event: CallStarted, now: float) -> tuple[Any, Sequence[Command]]: ...
+    """`dipflow.engine.Engine` as the session drives it."""
 
-    def step(self, state: Any, event: Event, now: float) -> tuple[Any, Sequence[Command]]: ...
+    def start(self, event: CallStarted, now: float) -> tuple[CallState, Sequence[Command]]: ...
+
+    def step(
+        self, state: CallState, event: Event, now: float
+    ) -> tuple[CallState, Sequence[Command]]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,7 +147,8 @@ class CallSession:
         self.facts = facts
         self.channel_call = channel_call
         self.trace_view = trace_view
-        self.state: Any = None
+        self.state: CallState | None = None
+        """None until the engine has started the call (the session's first step)."""
         self.done = asyncio.Event()
         self._engine = engine
         self._services = services
@@ -228,25 +238,46 @@ class CallSession:
         while not self._finished:
             event = await self._events.get()
             self._before_step(event)
-            self.state, commands = self._engine.step(self.state, event, self._loop.time())
+            self.state, commands = self._engine.step(
+                self._started_state(), event, self._loop.time()
+            )
             await self._after_step(event, commands)
             steps += 1
             if steps >= self._max_steps:
                 raise RuntimeError("too many events for one call")
 
+    def _started_state(self) -> CallState:
+        if self.state is None:
+            raise RuntimeError("the engine has not started this call")
+        return self.state
+
     def _before_step(self, event: Event) -> None:
         """Runtime bookkeeping driven by events (phases for the supervisor view)."""
         facts = self.facts
-        if isinstance(event, AgentOffered):
-            facts.offered_agent_id = event.agent_id
-            facts.phase = CallPhase.OFFERED
-        elif isinstance(event, AgentAnswered):
-            facts.agent_id, facts.agent_name = event.agent_id, event.agent_name
-            facts.phase = CallPhase.CONNECTED
-        elif isinstance(event, QueueFailed):
-            facts.phase = CallPhase.IVR
-        elif isinstance(event, AgentDisconnected | CallerHungUp):
-            facts.disconnected = facts.disconnected or isinstance(event, CallerHungUp)
+        match event:
+            case AgentOffered():
+                facts.offered_agent_id = event.agent_id
+                facts.phase = CallPhase.OFFERED
+            case AgentAnswered():
+                facts.agent_id, facts.agent_name = event.agent_id, event.agent_name
+                facts.phase = CallPhase.CONNECTED
+            case QueueFailed():
+                facts.phase = CallPhase.IVR
+            case CallerHungUp():
+                facts.disconnected = True
+            case (
+                CallStarted()
+                | PromptDone()
+                | PromptFailed()
+                | DigitsCollected()
+                | HttpCompleted()
+                | QueueUpdated()
+                | AgentDisconnected()
+                | TimerFired()
+            ):
+                pass  # no bookkeeping: the engine alone decides what they mean
+            case _:
+                assert_never(event)
 
     async def _after_step(self, event: Event, commands: Sequence[Command]) -> None:
         SECRETS.set(self.call_id, self.trace_view.secure_values(self.state))
@@ -274,10 +305,12 @@ class CallSession:
             self._services.call_updated(self)
 
     async def _save_state(self) -> None:
+        if self.state is None:
+            return
         try:
             await self._services.save_state(self, self.state.to_json())
-        except Exception:
-            self._log.exception("call %s: could not save state", self.call_id)
+        except CenterError as exc:  # the store is down: the call goes on, unsaved
+            self._log.warning("call %s: could not save state: %s", self.call_id, exc)
             self._services.count_error("store")
 
     # -- commands -----------------------------------------------------------------------------
@@ -285,41 +318,56 @@ class CallSession:
     async def _dispatch(self, command: Command) -> None:
         try:
             await self._carry_out(command)
-        except Exception as exc:
+        except DipflowError as exc:  # a lower layer said no (CenterError...): not a bug
+            self._log.warning(
+                "call %s: %s failed: %s: %s",
+                self.call_id,
+                type(command).__name__,
+                type(exc).__name__,
+                exc,
+            )
+            self._fail(command, exc)
+        except Exception as exc:  # a bug: logged with its traceback; the flow still goes on
             self._log.exception("call %s: %s failed", self.call_id, type(command).__name__)
-            self._services.count_error(type(command).__name__)
-            failure = _failure_event(command, exc)
-            if failure is not None:
-                self.post(failure)
+            self._fail(command, exc)
+
+    def _fail(self, command: Command, exc: Exception) -> None:
+        self._services.count_error(type(command).__name__)
+        failure = _failure_event(command, exc)
+        if failure is not None:
+            self.post(failure)
 
     async def _carry_out(self, command: Command) -> None:
-        if isinstance(command, Play | PlayMusic | StopMedia):
-            if not self.facts.disconnected:
-                await self.channel_call.execute(command)
-        elif isinstance(command, Disconnect):
-            if not self.facts.disconnected:
-                self.facts.disconnected = True
-                await self.channel_call.execute(command)
-        elif isinstance(command, HttpRequest):
-            self._spawn(self._http(command))
-        elif isinstance(command, Enqueue):
-            self.facts.queue = command.queue
-            self.facts.queued_at = self._loop.time()
-            self.facts.phase = CallPhase.QUEUED
-            await self._services.enqueue(self, command)
-        elif isinstance(command, Dequeue):
-            await self._services.dequeue(self, command)
-        elif isinstance(command, ScreenPop):
-            self._screen_pop(command)
-        elif isinstance(command, SetTimer):
-            self._cancel_timer(command.timer_id)
-            self._timers[command.timer_id] = self._loop.call_at(
-                command.at, self._fire_timer, command.timer_id
-            )
-        elif isinstance(command, CancelTimer):
-            self._cancel_timer(command.timer_id)
-        elif isinstance(command, CallFinished):
-            await self._shutdown("finished")
+        match command:
+            case Play() | PlayMusic() | StopMedia():
+                if not self.facts.disconnected:
+                    await self.channel_call.execute(command)
+            case Disconnect():
+                if not self.facts.disconnected:
+                    self.facts.disconnected = True
+                    await self.channel_call.execute(command)
+            case HttpRequest():
+                self._spawn(self._http(command))
+            case Enqueue():
+                self.facts.queue = command.queue
+                self.facts.queued_at = self._loop.time()
+                self.facts.phase = CallPhase.QUEUED
+                await self._services.enqueue(self, command)
+            case Dequeue():
+                await self._services.dequeue(self, command)
+            case ScreenPop():
+                self._screen_pop(command)
+            case SetTimer():
+                self._cancel_timer(command.timer_id)
+                self._timers[command.timer_id] = self._loop.call_at(
+                    command.at, self._fire_timer, command.timer_id
+                )
+            case CancelTimer():
+                self._cancel_timer(command.timer_id)
+            case CallFinished():
+                await self._shutdown("finished")
+            case _:
+                assert_never(command)
 
     def _screen_pop(self, command: ScreenPop) -> None:
         agent_id = command.agent_id or self.facts.agent_id
@@ -350,8 +398,8 @@ class CallSession:
         self._services.observe_http(request, result)
         self.post(result)
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -399,12 +447,27 @@ class CallSession:
 
 
 def _failure_event(command: Command, exc: Exception) -> Event | None:
-    """The event that sends the engine down the failed command's error path."""
+    """The event that sends the engine down the failed command's error path (None: the
+    command has no error path; the engine goes on as if it had been carried out)."""
     reason = f"{type(exc).__name__}: {exc}"[:200]
-    if isinstance(command, Play | PlayMusic):
-        return PromptFailed(prompt_id=command.prompt_id, reason=reason)
-    if isinstance(command, Enqueue):
-        return QueueFailed(queue=command.queue, reason=reason)
-    if isinstance(command, HttpRequest):
-        return HttpCompleted(request_id=command.request_id, outcome=HttpOutcome.ERROR, error=reason)
-    return None
+    match command:
+        case Play() | PlayMusic():
+            return PromptFailed(prompt_id=command.prompt_id, reason=reason)
+        case Enqueue():
+            return QueueFailed(queue=command.queue, reason=reason)
+        case HttpRequest():
+            return HttpCompleted(
+                request_id=command.request_id, outcome=HttpOutcome.ERROR, error=reason
+            )
+        case (
+            StopMedia()
+            | Dequeue()
+            | ScreenPop()
+            | SetTimer()
+            | CancelTimer()
+            | Disconnect()
+            | CallFinished()
+        ):
+            return None
+        case _:
+            assert_never(command)

@@ -3,17 +3,18 @@
 `run_sim_call` starts a `SimCaller`, optionally lets a simulated agent answer the
 offer (through `runtime.agent_accept`, exactly as the desktop does), and returns
 the transcript, the screen pops and the call's summary once the call is over.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from dipflow.center import AgentState, AgentStateChanged, CenterError, ContactOffered, Notification
 from dipflow.channels.sim import SimCaller
+from dipflow.engine.commands import Play
 from dipflow.runtime.notices import CallSummary, RuntimeNotice, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import StepRecord
@@ -79,8 +80,8 @@ class AutoAnswer:
         for task in self._tasks:
             task.cancel()
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -148,7 +149,7 @@ async def run_sim_call(
 
     def on_step(record: StepRecord) -> None:
         steps.append(record)
-        if "first_prompt" not in marks and any(type(c).__name__ == "Play" for c in record.commands):
+        if "first_prompt" not in marks and any(isinstance(c, Play) for c in record.commands):
             marks["first_prompt"] = loop.time()
 
     unsubscribe = runtime.subscribe(on_notice)

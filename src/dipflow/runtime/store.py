@@ -5,6 +5,7 @@ it whenever it is about to wait for the next event (once per burst of queued eve
 so that a call survives in the store (for inspection, and for
 another node to pick up once the runtime grows fail-over). The runtime keeps it in
 the contact center's store (`CenterCallStore`), memory or Redis as configured.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations

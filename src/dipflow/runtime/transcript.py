@@ -1,50 +1,96 @@
 """A readable account of one call, built from the engine steps the session observed.
+Layer 5 (runtime).
 
 Used by `dipflow call` (rich table or JSON) and by tests. Each entry says who did
 what: the IVR spoke, the caller pressed, an HTTP dip returned 200 in 14 ms, the
-call queued, an agent answered, a screen pop opened.
+call queued, an agent answered, a screen pop opened. Both dispatches are exhaustive
+(`assert_never`): a new event or command type is reported by mypy here until the
+transcript says what it shows of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, assert_never
 
 from dipflow.engine.commands import (
     CallFinished,
+    CancelTimer,
+    Command,
+    Dequeue,
     Disconnect,
     Enqueue,
     HttpRequest,
     Play,
     PlayMusic,
     ScreenPop,
+    SetTimer,
+    StopMedia,
 )
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
     CallerHungUp,
+    CallStarted,
     DigitsCollected,
+    Event,
     HttpCompleted,
+    PromptDone,
     PromptFailed,
     QueueFailed,
     QueueUpdated,
+    TimerFired,
 )
 from dipflow.runtime.session import StepRecord
+
+
+class Party(StrEnum):
+    """Who an entry is about."""
+
+    IVR = "ivr"
+    CALLER = "caller"
+    HTTP = "http"
+    QUEUE = "queue"
+    AGENT = "agent"
+    DESKTOP = "desktop"
+    SYSTEM = "system"
+
+
+class TranscriptKind(StrEnum):
+    """What happened (the `kind` of an entry, in `dipflow call --json` too)."""
+
+    SAY = "say"
+    MUSIC = "music"
+    DISCONNECT = "disconnect"
+    DIGITS = "digits"
+    HANGUP = "hangup"
+    REQUEST = "request"
+    RESPONSE = "response"
+    ENQUEUE = "enqueue"
+    POSITION = "position"
+    FAILED = "failed"
+    OFFERED = "offered"
+    ANSWERED = "answered"
+    SCREEN_POP = "screen_pop"
+    PROMPT_FAILED = "prompt_failed"
+    FINISHED = "finished"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptEntry:
     at: float
     """Seconds since the call started."""
-    who: str
-    """ivr, caller, http, queue, agent, desktop, system."""
-    kind: str
+    who: Party
+    kind: TranscriptKind
     text: str
     detail: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["who"], data["kind"] = self.who.value, self.kind.value
+        return data
 
 
 def _target(request: HttpRequest) -> str:
@@ -53,76 +99,120 @@ def _target(request: HttpRequest) -> str:
     return f"{request.method} {prefix}{where}"
 
 
-def build_transcript(steps: list[StepRecord]) -> list[TranscriptEntry]:
-    entries: list[TranscriptEntry] = []
-    requests: dict[str, HttpRequest] = {}
+class _Builder:
+    def __init__(self) -> None:
+        self.entries: list[TranscriptEntry] = []
+        self._requests: dict[str, HttpRequest] = {}
 
-    def add(at: float, who: str, kind: str, text: str, **detail: Any) -> None:
-        entries.append(TranscriptEntry(at=at, who=who, kind=kind, text=text, detail=detail or None))
+    def add(self, at: float, who: Party, kind: TranscriptKind, text: str, **detail: Any) -> None:
+        self.entries.append(
+            TranscriptEntry(at=at, who=who, kind=kind, text=text, detail=detail or None)
+        )
 
-    for step in steps:
-        event, at = step.event, step.at
-        if isinstance(event, DigitsCollected):
-            add(at, "caller", "digits", f"presses {event.digits}", digits=event.digits)
-        elif isinstance(event, CallerHungUp):
-            add(at, "caller", "hangup", "hangs up")
-        elif isinstance(event, HttpCompleted):
-            request = requests.get(event.request_id)
-            target = _target(request) if request is not None else event.request_id
-            status = event.status if event.status is not None else event.outcome.value
-            note = f" ({event.error})" if event.error else ""
-            add(
-                at,
-                "http",
-                "response",
-                f"{target} -> {status} in {event.elapsed_ms:.0f} ms{note}",
-                outcome=event.outcome.value,
-                status=event.status,
-                elapsed_ms=round(event.elapsed_ms, 1),
-                attempts=event.attempts,
-            )
-        elif isinstance(event, QueueUpdated):
-            wait = f", about {event.estimated_wait_s:.0f} s" if event.estimated_wait_s >= 0 else ""
-            add(at, "queue", "position", f"position {event.position} in {event.queue}{wait}")
-        elif isinstance(event, QueueFailed):
-            add(at, "queue", "failed", f"left {event.queue}: {event.reason}")
-        elif isinstance(event, AgentOffered):
-            add(at, "agent", "offered", f"offered to {event.agent_name} ({event.agent_id})")
-        elif isinstance(event, AgentAnswered):
-            add(at, "agent", "answered", f"{event.agent_name} ({event.agent_id}) answers")
-        elif isinstance(event, AgentDisconnected):
-            add(at, "agent", "hangup", f"{event.agent_id} hangs up")
-        elif isinstance(event, PromptFailed):
-            add(at, "system", "prompt_failed", f"prompt failed: {event.reason}")
-        for command in step.commands:
-            if isinstance(command, Play):
-                text = command.text if command.text is not None else f"[audio {command.audio}]"
-                add(at, "ivr", "say", text, language=command.language)
-            elif isinstance(command, PlayMusic):
-                add(at, "ivr", "music", f"[music on hold: {command.audio}]")
-            elif isinstance(command, HttpRequest):
-                requests[command.request_id] = command
-                add(
+    def event(self, at: float, event: Event) -> None:
+        match event:
+            case DigitsCollected():
+                self.add(
                     at,
-                    "http",
-                    "request",
+                    Party.CALLER,
+                    TranscriptKind.DIGITS,
+                    f"presses {event.digits}",
+                    digits=event.digits,
+                )
+            case CallerHungUp():
+                self.add(at, Party.CALLER, TranscriptKind.HANGUP, "hangs up")
+            case HttpCompleted():
+                request = self._requests.get(event.request_id)
+                target = _target(request) if request is not None else event.request_id
+                status = event.status if event.status is not None else event.outcome.value
+                note = f" ({event.error})" if event.error else ""
+                self.add(
+                    at,
+                    Party.HTTP,
+                    TranscriptKind.RESPONSE,
+                    f"{target} -> {status} in {event.elapsed_ms:.0f} ms{note}",
+                    outcome=event.outcome.value,
+                    status=event.status,
+                    elapsed_ms=round(event.elapsed_ms, 1),
+                    attempts=event.attempts,
+                )
+            case QueueUpdated():
+                wait = (
+                    f", about {event.estimated_wait_s:.0f} s"
+                    if event.estimated_wait_s >= 0
+                    else ""
+                )
+                text = f"position {event.position} in {event.queue}{wait}"
+                self.add(at, Party.QUEUE, TranscriptKind.POSITION, text)
+            case QueueFailed():
+                text = f"left {event.queue}: {event.reason}"
+                self.add(at, Party.QUEUE, TranscriptKind.FAILED, text)
+            case AgentOffered():
+                text = f"offered to {event.agent_name} ({event.agent_id})"
+                self.add(at, Party.AGENT, TranscriptKind.OFFERED, text)
+            case AgentAnswered():
+                text = f"{event.agent_name} ({event.agent_id}) answers"
+                self.add(at, Party.AGENT, TranscriptKind.ANSWERED, text)
+            case AgentDisconnected():
+                self.add(at, Party.AGENT, TranscriptKind.HANGUP, f"{event.agent_id} hangs up")
+            case PromptFailed():
+                text = f"prompt failed: {event.reason}"
+                self.add(at, Party.SYSTEM, TranscriptKind.PROMPT_FAILED, text)
+            case CallStarted() | PromptDone() | TimerFired():
+                pass  # the call's start is the table itself; the rest is engine plumbing
+            case _:
+                assert_never(event)
+
+    def command(self, at: float, command: Command) -> None:
+        match command:
+            case Play():
+                text = command.text if command.text is not None else f"[audio {command.audio}]"
+                self.add(at, Party.IVR, TranscriptKind.SAY, text, language=command.language)
+            case PlayMusic():
+                text = f"[music on hold: {command.audio}]"
+                self.add(at, Party.IVR, TranscriptKind.MUSIC, text)
+            case HttpRequest():
+                self._requests[command.request_id] = command
+                self.add(
+                    at,
+                    Party.HTTP,
+                    TranscriptKind.REQUEST,
                     _target(command),
                     query=dict(command.query),
                     timeout_s=command.timeout_s,
                 )
-            elif isinstance(command, Enqueue):
-                add(at, "queue", "enqueue", f"queued to {command.queue}", data=dict(command.data))
-            elif isinstance(command, ScreenPop):
-                add(
+            case Enqueue():
+                self.add(
                     at,
-                    "desktop",
-                    "screen_pop",
+                    Party.QUEUE,
+                    TranscriptKind.ENQUEUE,
+                    f"queued to {command.queue}",
+                    data=dict(command.data),
+                )
+            case ScreenPop():
+                self.add(
+                    at,
+                    Party.DESKTOP,
+                    TranscriptKind.SCREEN_POP,
                     f"{command.label}: {command.url}",
                     url=command.url,
                     agent_id=command.agent_id,
                 )
-            elif isinstance(command, Disconnect):
-                add(at, "ivr", "disconnect", f"hangs up ({command.reason})")
-            elif isinstance(command, CallFinished):
-                add(at, "system", "finished", "call finished")
-    return entries
+            case Disconnect():
+                text = f"hangs up ({command.reason})"
+                self.add(at, Party.IVR, TranscriptKind.DISCONNECT, text)
+            case CallFinished():
+                self.add(at, Party.SYSTEM, TranscriptKind.FINISHED, "call finished")
+            case StopMedia() | Dequeue() | SetTimer() | CancelTimer():
+                pass  # heard (or not) through the entries around them
+            case _:
+                assert_never(command)
+
+
+def build_transcript(steps: list[StepRecord]) -> list[TranscriptEntry]:
+    builder = _Builder()
+    for step in steps:
+        builder.event(step.at, step.event)
+        for command in step.commands:
+            builder.command(step.at, command)
+    return builder.entries

@@ -3,6 +3,7 @@
 `dipflow.flow.yamlsource` keeps the position of every value, refuses alias bombs
 and reports duplicate keys; this module adapts it to the configuration loader:
 a `Location` per pydantic error path, and duplicate keys as problems.
+Layer 5 (runtime).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.flow.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
+from dipflow.runtime.errors import DipflowRuntimeError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,8 +29,8 @@ class Location:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-class YamlSourceError(ValueError):
-    """The file cannot be read or is not valid YAML."""
+class YamlSourceError(DipflowRuntimeError, ValueError):
+    """The file cannot be read or is not valid YAML (`load_config` turns it into `ConfigError`)."""
 
     def __init__(self, location: Location, message: str) -> None:
         super().__init__(f"{location}: {message}")

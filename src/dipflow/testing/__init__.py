@@ -1,5 +1,7 @@
 """Run flows without a phone: scripted caller, agent and CRM, and a fake clock.
 
+Test support over Layer 2 (engine); no product module imports it.
+
 ```python
 from dipflow.testing import HttpReply, answer, press, run_flow
 

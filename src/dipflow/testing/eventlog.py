@@ -1,5 +1,7 @@
 """Event logs as JSON, so a recorded call can be kept in a file and replayed in a test.
 
+Test support over Layer 2 (engine); no product module imports it.
+
 `[{"at": 0.0, "event": "CallStarted", "call_id": ..., ...}, ...]`: one object per
 event, its type name under "event" and its fields beside it.
 """

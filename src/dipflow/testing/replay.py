@@ -1,4 +1,7 @@
-"""Replay a recorded event log through the engine (the determinism check)."""
+"""Replay a recorded event log through the engine (the determinism check).
+
+Test support over Layer 2 (engine); no product module imports it.
+"""
 
 from __future__ import annotations
 

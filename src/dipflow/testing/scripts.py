@@ -1,4 +1,7 @@
-"""What the simulated world does: scripted caller, agent and HTTP replies."""
+"""What the simulated world does: scripted caller, agent and HTTP replies.
+
+Test support over Layer 2 (engine); no product module imports it.
+"""
 
 from __future__ import annotations
 

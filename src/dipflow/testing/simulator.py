@@ -1,5 +1,7 @@
 """An in-process world for a flow: fake clock, simulated channel, connector and center.
 
+Test support over Layer 2 (engine); no product module imports it.
+
 Deterministic: time only moves when the simulator pops its next scheduled happening,
 so a ten-minute call with music and timeouts runs in milliseconds and always the same.
 """
@@ -10,7 +12,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from dipflow.engine import CallState, Engine, TraceEntry
 from dipflow.engine.commands import (
@@ -96,11 +98,16 @@ class SimulationResult:
     elapsed_s: float
 
 
+_Happening = CallerAction | AgentAction | PromptDone | TimerFired | HttpCompleted
+"""What the simulated world schedules: a scripted action, or an event the channel, the
+timers or the connector deliver later."""
+
+
 @dataclass(order=True)
 class _Pending:
     at: float
     seq: int
-    what: Any = field(compare=False)
+    what: _Happening = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
 
 
@@ -220,25 +227,28 @@ class FlowSimulator:
 
     # -- the world -----------------------------------------------------------------------
 
-    def _schedule(self, at: float, what: Any) -> _Pending:
+    def _schedule(self, at: float, what: _Happening) -> _Pending:
         self._seq += 1
         pending = _Pending(at=at, seq=self._seq, what=what)
         heapq.heappush(self._heap, pending)
         return pending
 
-    def _happen(self, what: Any) -> None:
-        if isinstance(what, CallerAction):
-            self._caller_acts(what)
-        elif isinstance(what, AgentAction):
-            self._center_acts(what)
-        elif isinstance(what, PromptDone):
-            self._media = None
-            self.send(what)
-        elif isinstance(what, TimerFired):
-            self._timers.pop(what.timer_id, None)
-            self.send(what)
-        else:  # an HTTP answer: delivered even after a hang-up (contact_ended may wait for it)
-            self.send(what)
+    def _happen(self, what: _Happening) -> None:
+        match what:
+            case CallerAction():
+                self._caller_acts(what)
+            case AgentAction():
+                self._center_acts(what)
+            case PromptDone():
+                self._media = None
+                self.send(what)
+            case TimerFired():
+                self._timers.pop(what.timer_id, None)
+                self.send(what)
+            case HttpCompleted():  # delivered even after a hang-up: contact_ended may wait
+                self.send(what)
+            case _:
+                assert_never(what)
 
     def _caller_here(self) -> bool:
         return not (self.hung_up or self.disconnected)
@@ -246,35 +256,46 @@ class FlowSimulator:
     def _caller_acts(self, action: CallerAction) -> None:
         if not self._caller_here() or self.finished:
             return
-        if action.does is CallerDoes.HANG_UP:
-            self.hung_up = True
-            self._stop_media()
-            self.send(CallerHungUp())
-            return
-        media = self._media
-        self.send(DigitsCollected(digits=action.digits))
-        if media is not None and media[1] and self._media is media:
-            # Barge-in: the channel stops an interruptible prompt and says so.
-            self._stop_media()
-            self.send(PromptDone(prompt_id=media[0], interrupted=True))
+        match action.does:
+            case CallerDoes.HANG_UP:
+                self.hung_up = True
+                self._stop_media()
+                self.send(CallerHungUp())
+            case CallerDoes.PRESS:
+                media = self._media
+                self.send(DigitsCollected(digits=action.digits))
+                if media is not None and media[1] and self._media is media:
+                    # Barge-in: the channel stops an interruptible prompt and says so.
+                    self._stop_media()
+                    self.send(PromptDone(prompt_id=media[0], interrupted=True))
+            case _:
+                assert_never(action.does)
 
     def _center_acts(self, action: AgentAction) -> None:
         if self.finished or self.state is None or self.state.ended:
             return
         queue = self._in_queue
-        if action.does is AgentDoes.ANSWER and queue is not None:
-            self._in_queue = None
-            self.send(AgentOffered(agent_id=action.agent_id, agent_name=action.name))
-            self.send(AgentAnswered(agent_id=action.agent_id, agent_name=action.name))
-        elif action.does is AgentDoes.HANG_UP:
-            self.send(AgentDisconnected(agent_id=action.agent_id))
-        elif action.does is AgentDoes.QUEUE_UPDATE and queue is not None:
-            self.send(
-                QueueUpdated(queue=queue, position=action.position, estimated_wait_s=action.wait_s)
-            )
-        elif action.does is AgentDoes.QUEUE_FAIL and queue is not None:
-            self._in_queue = None
-            self.send(QueueFailed(queue=queue, reason=action.reason))
+        match action.does:
+            case AgentDoes.ANSWER:
+                if queue is not None:
+                    self._in_queue = None
+                    self.send(AgentOffered(agent_id=action.agent_id, agent_name=action.name))
+                    self.send(AgentAnswered(agent_id=action.agent_id, agent_name=action.name))
+            case AgentDoes.HANG_UP:
+                self.send(AgentDisconnected(agent_id=action.agent_id))
+            case AgentDoes.QUEUE_UPDATE:
+                if queue is not None:
+                    self.send(
+                        QueueUpdated(
+                            queue=queue, position=action.position, estimated_wait_s=action.wait_s
+                        )
+                    )
+            case AgentDoes.QUEUE_FAIL:
+                if queue is not None:
+                    self._in_queue = None
+                    self.send(QueueFailed(queue=queue, reason=action.reason))
+            case _:
+                assert_never(action.does)
 
     def _stop_media(self) -> None:
         if self._media is not None and self._media[2] is not None:
@@ -288,44 +309,47 @@ class FlowSimulator:
             self._carry_out_one(command)
 
     def _carry_out_one(self, command: Command) -> None:
-        if isinstance(command, Play):
-            self._stop_media()
-            self.prompts.append(command.text or command.audio or "")
-            done = self._schedule(
-                self.now + speech_seconds(command.text), PromptDone(prompt_id=command.prompt_id)
-            )
-            self._media = (command.prompt_id, command.interruptible, done)
-            self._prompt_started(command.prompt_id)
-        elif isinstance(command, PlayMusic):
-            self._stop_media()
-            self._media = (command.prompt_id, False, None)
-        elif isinstance(command, StopMedia):
-            self._stop_media()
-        elif isinstance(command, HttpRequest):
-            self.requests.append(command)
-            self._answer_http(command)
-        elif isinstance(command, Enqueue):
-            self.queued.append(command.queue)
-            self._in_queue = command.queue
-            if not self._enqueued_once:
-                self._enqueued_once = True
-                for action in self._agent_script:
-                    self._schedule(self.now + action.after, action)
-        elif isinstance(command, Dequeue):
-            self._in_queue = None
-        elif isinstance(command, SetTimer):
-            self._timers[command.timer_id] = self._schedule(
-                command.at, TimerFired(timer_id=command.timer_id)
-            )
-        elif isinstance(command, CancelTimer):
-            pending = self._timers.pop(command.timer_id, None)
-            if pending is not None:
-                pending.cancelled = True
-        elif isinstance(command, Disconnect):
-            self.disconnected = True
-            self._stop_media()
-        elif isinstance(command, CallFinished | ScreenPop):
-            pass
+        match command:
+            case Play():
+                self._stop_media()
+                self.prompts.append(command.text or command.audio or "")
+                done = self._schedule(
+                    self.now + speech_seconds(command.text), PromptDone(prompt_id=command.prompt_id)
+                )
+                self._media = (command.prompt_id, command.interruptible, done)
+                self._prompt_started(command.prompt_id)
+            case PlayMusic():
+                self._stop_media()
+                self._media = (command.prompt_id, False, None)
+            case StopMedia():
+                self._stop_media()
+            case HttpRequest():
+                self.requests.append(command)
+                self._answer_http(command)
+            case Enqueue():
+                self.queued.append(command.queue)
+                self._in_queue = command.queue
+                if not self._enqueued_once:
+                    self._enqueued_once = True
+                    for action in self._agent_script:
+                        self._schedule(self.now + action.after, action)
+            case Dequeue():
+                self._in_queue = None
+            case SetTimer():
+                self._timers[command.timer_id] = self._schedule(
+                    command.at, TimerFired(timer_id=command.timer_id)
+                )
+            case CancelTimer():
+                pending = self._timers.pop(command.timer_id, None)
+                if pending is not None:
+                    pending.cancelled = True
+            case Disconnect():
+                self.disconnected = True
+                self._stop_media()
+            case CallFinished() | ScreenPop():
+                pass  # recorded in `commands`; nothing happens in the simulated world
+            case _:
+                assert_never(command)
 
     def _prompt_started(self, prompt_id: str) -> None:
         if ":" in prompt_id:

@@ -11,12 +11,12 @@
 The runtime's lifecycle belongs to the caller (`dipflow serve` starts and stops
 it); the app only subscribes to its notifications, at creation, so that it also
 works when mounted inside another ASGI app (whose lifespan would not reach it).
+Layer 6 (web): the command line builds it (`dipflow.cli.server`), never the runtime.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dipflow.runtime.runtime import Runtime
 from dipflow.web import desktop, flows, phone, supervisor
 from dipflow.web.auth import LoginThrottle, UserDirectory
 from dipflow.web.context import STATIC_DIR, WebContext, make_templates
@@ -38,16 +39,16 @@ SESSION_MAX_AGE_S = 12 * 3600
 """One working day; the agent logs in again the next."""
 
 
-def _session_secret(runtime: Any) -> str:
+def _session_secret(runtime: Runtime) -> str:
     configured = runtime.config.web.session_secret
     if configured is not None and configured.get_secret_value():
-        return str(configured.get_secret_value())
+        return configured.get_secret_value()
     # No secret configured: sessions are valid until this process restarts.
     return secrets.token_urlsafe(32)
 
 
-def create_app(runtime: Any, *, throttle: LoginThrottle | None = None) -> Starlette:
-    """The web app for `runtime` (a `dipflow.runtime.runtime.Runtime`)."""
+def create_app(runtime: Runtime, *, throttle: LoginThrottle | None = None) -> Starlette:
+    """The web app for `runtime`."""
     hub = DesktopHub(runtime)
     hub.start()
     ctx = WebContext(

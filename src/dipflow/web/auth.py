@@ -3,7 +3,7 @@
 The session (Starlette's `SessionMiddleware`: an itsdangerous-signed, HttpOnly,
 SameSite=Lax cookie) holds only the username and a CSRF token; the user's role
 and agent are looked up in the configuration on every request, so removing a
-user from dipflow.yaml ends their access at the next restart.
+user from dipflow.yaml ends their access at the next restart. Layer 6 (web).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from dipflow.runtime.config import DesktopUser
 from dipflow.runtime.passwords import hash_password, verify_password
 
 SESSION_USER_KEY = "user"
@@ -37,7 +38,7 @@ class WebUser:
 class UserDirectory:
     """The configured users, and password checks that take the same time for unknown names."""
 
-    def __init__(self, users: list[Any]) -> None:
+    def __init__(self, users: Sequence[DesktopUser]) -> None:
         self._users = {u.username: u for u in users}
         # Checked against when the username is unknown, so that a wrong username costs
         # as much as a wrong password (no user enumeration by timing).

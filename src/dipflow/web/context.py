@@ -1,4 +1,6 @@
-"""What every route of the web app shares: the runtime, users, templates, the desktop hub."""
+"""What every route of the web app shares: the runtime, users, templates, the desktop hub.
+Layer 6 (web).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from dipflow.runtime.runtime import Runtime
 from dipflow.web.auth import LoginThrottle, UserDirectory, WebUser
 from dipflow.web.hub import DesktopHub
 from dipflow.web.security import csrf_token
@@ -31,7 +34,7 @@ def make_templates() -> Jinja2Templates:
 
 @dataclass(slots=True, kw_only=True)
 class WebContext:
-    runtime: Any
+    runtime: Runtime
     users: UserDirectory
     throttle: LoginThrottle
     hub: DesktopHub

@@ -3,16 +3,18 @@
 Agent actions (state changes, accept, decline, hang-up, end of wrap-up) travel over
 the authenticated WebSocket, which only accepts same-origin handshakes; the
 login and logout forms carry a CSRF token. See docs/desktop.md for the messages.
+A refusal by the contact center (`CenterError`) is told to the desktop; anything else
+is a bug, left to the server's logged boundary. Layer 6 (web).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,9 +22,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from dipflow.center.errors import CenterError
+from dipflow.runtime.centerlink import center_failure_level
 from dipflow.web.auth import SESSION_USER_KEY, current_user
-from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
+from dipflow.web.errors import ActionError
 from dipflow.web.hub import CLOSE
 from dipflow.web.security import (
     CSRF_FIELD,
@@ -32,6 +36,7 @@ from dipflow.web.security import (
     receive_frame,
     same_origin,
 )
+from dipflow.web.tasks import reap
 
 log = logging.getLogger("dipflow.web.desktop")
 
@@ -42,8 +47,7 @@ IDLE_REASONS = ("break", "lunch", "meeting", "training", "other")
 MAX_ACTION_BYTES = 2048
 
 
-class ActionError(ValueError):
-    pass
+Reply = Callable[[dict[str, Any]], None]
 
 
 def parse_action(raw: str | bytes) -> dict[str, str]:
@@ -133,9 +137,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         csrf_token(request.session)
         if user.agent_id is not None:
             try:
-                await center_call(ctx.runtime.center, "login", user.agent_id)
-            except Exception as exc:  # already logged in to the center: fine
-                log.info("center login of %s: %s", user.agent_id, exc)
+                await ctx.runtime.center.login(user.agent_id)
+            except CenterError as exc:  # already logged in to the center: fine
+                log.log(center_failure_level(exc), "center login of %s: %s", user.agent_id, exc)
         if user.is_supervisor and next_page == "/desktop" and user.agent_id is None:
             next_page = "/supervisor"
         return RedirectResponse(next_page, status_code=303)
@@ -149,9 +153,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         user = current_user(request, ctx.users)
         if user is not None and user.agent_id is not None:
             try:
-                await center_call(ctx.runtime.center, "logout", user.agent_id)
-            except Exception as exc:
-                log.info("center logout of %s: %s", user.agent_id, exc)
+                await ctx.runtime.center.logout(user.agent_id)
+            except CenterError as exc:
+                log.log(center_failure_level(exc), "center logout of %s: %s", user.agent_id, exc)
             # The sockets this session opened stay authenticated until closed: close them
             # (the desktops reconnect, find no session and show the login page).
             ctx.hub.disconnect(user.agent_id)
@@ -178,15 +182,18 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         outbox.put(ctx.hub.snapshot(agent_id))
 
         async def writer() -> None:
-            while True:
-                message = await outbox.queue.get()
-                if message is CLOSE:
-                    await websocket.close(code=1012)  # "service restart": come back
-                    return
-                await websocket.send_json(message)
-                if outbox.overflowed:
-                    await websocket.close(code=1013)
-                    return
+            try:
+                while True:
+                    message = await outbox.queue.get()
+                    if message is CLOSE:
+                        await websocket.close(code=1012)  # "service restart": come back
+                        return
+                    await websocket.send_json(message)
+                    if outbox.overflowed:
+                        await websocket.close(code=1013)
+                        return
+            except WebSocketDisconnect:
+                return  # the desktop went away; the reader sees it too
 
         writer_task = asyncio.create_task(writer())
         try:
@@ -202,9 +209,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             pass
         finally:
             ctx.hub.detach(agent_id, outbox)
-            writer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer_task
+            await reap(writer_task, what=f"desktop socket writer of {agent_id}", log=log)
 
     return [
         Route("/desktop", desktop_page, methods=["GET"]),
@@ -217,34 +222,34 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
 async def _seed_state(ctx: WebContext, agent_id: str) -> None:
     try:
-        snapshot = await center_call(ctx.runtime.center, "snapshot")
-    except Exception:
-        log.exception("center snapshot failed")
+        snapshot = await ctx.runtime.center.snapshot()
+    except CenterError as exc:  # the desktop starts without a state; the next change fills it
+        log.log(center_failure_level(exc), "center snapshot for %s: %s", agent_id, exc)
         return
-    for agent in getattr(snapshot, "agents", ()):
+    for agent in snapshot.agents:
         if agent.agent_id == agent_id:
-            since = float(agent.since)
+            since = agent.since
             # since == 0: never changed state in this center (no start time to count from).
-            age = float(getattr(snapshot, "taken_at", since)) - since if since > 0 else 0.0
+            age = snapshot.taken_at - since if since > 0 else 0.0
             ctx.hub.set_initial_state(agent_id, str(agent.state), agent.reason, age)
 
 
-async def _perform(ctx: WebContext, agent_id: str, action: dict[str, str], reply: Any) -> None:
+async def _perform(ctx: WebContext, agent_id: str, action: dict[str, str], reply: Reply) -> None:
     runtime, center = ctx.runtime, ctx.runtime.center
     kind = action["action"]
     try:
         if kind == "ping":
             reply({"type": "pong", "at": time.time()})
         elif kind == "login":
-            await center_call(center, "login", agent_id)
+            await center.login(agent_id)
         elif kind == "available":
-            await center_call(center, "set_available", agent_id)
+            await center.set_available(agent_id)
         elif kind == "idle":
-            await center_call(center, "set_idle", agent_id, action["reason"])
+            await center.set_idle(agent_id, action["reason"])
         elif kind == "logout":
-            await center_call(center, "logout", agent_id)
+            await center.logout(agent_id)
         elif kind == "wrap_up_done":
-            await center_call(center, "end_wrap_up", agent_id)
+            await center.end_wrap_up(agent_id)
         elif kind == "accept":
             call_id = action["call_id"]
             if await runtime.agent_accept(agent_id, call_id):
@@ -255,6 +260,7 @@ async def _perform(ctx: WebContext, agent_id: str, action: dict[str, str], reply
             await runtime.agent_decline(agent_id, action["call_id"])
         elif kind == "hangup":
             await runtime.agent_hangup(agent_id, action["call_id"])
-    except Exception as exc:  # an invalid transition, an unknown agent: tell the desktop
-        log.info("desktop action %s by %s refused: %s", kind, agent_id, exc)
+    except CenterError as exc:  # an invalid transition, an unknown agent: tell the desktop
+        level = center_failure_level(exc)
+        log.log(level, "desktop action %s by %s refused: %s", kind, agent_id, exc)
         reply({"type": "error", "message": f"{kind}: {exc}"[:300]})

@@ -4,23 +4,23 @@
 Flows are read once from the configuration's bindings, the same files the runtime
 loaded, and drawn by `dipflow.flow.graph` (no network, no Graphviz). The SVG is an
 image (`<img src>`): an SVG document shown that way runs no script, whatever a flow's
-labels hold, and the renderer escapes them anyway.
+labels hold, and the renderer escapes them anyway. Layer 6 (web).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dipflow.flow.errors import FlowError
 from dipflow.flow.graph import to_svg
 from dipflow.flow.lint import Finding, Severity, lint_flow
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow
-from dipflow.runtime.runtime import resolve_flow_path
+from dipflow.runtime.runtime import Runtime, resolve_flow_path
 from dipflow.web.auth import current_user
 from dipflow.web.context import WebContext
 
@@ -40,7 +40,7 @@ class ServedFlow:
 class FlowCatalogue:
     """The configured flows, loaded on first use (the runtime has validated them)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._flows: list[ServedFlow] | None = None
         self._svg: dict[int, str] = {}
@@ -55,7 +55,9 @@ class FlowCatalogue:
                 error: str | None = None
                 try:
                     flow = load_flow(resolve_flow_path(binding.flow, config.base_dir))
-                except Exception as exc:  # shown on the page; the runtime reports it too
+                # Shown on the page (the runtime refuses to start with it anyway): a bundled
+                # name that does not exist, a file that is gone or no longer a valid flow.
+                except (FlowError, LookupError, OSError) as exc:
                     error = str(exc)
                 findings = lint_flow(flow, minimum=Severity.WARNING) if flow else []
                 served.append(

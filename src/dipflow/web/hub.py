@@ -4,6 +4,7 @@ The hub remembers, per agent, the ringing offer, the call in progress (with its
 screen pops) and the agent's state, and pushes every change to that agent's open
 sockets only. A socket that (re)connects first gets `snapshot(agent_id)`, so a
 desktop that lost its network for a while shows the same offer or call as before.
+Layer 6 (web).
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from dipflow.center.model import (
     AgentStateChanged,
     ContactAssigned,
     ContactEnded,
+    ContactLeftQueue,
+    ContactMovedQueue,
     ContactOffered,
+    ContactQueued,
+    Notification,
     OfferRescinded,
+    QueuePositionChanged,
 )
-from dipflow.runtime.notices import ScreenPopReady
+from dipflow.runtime.notices import CallUpdated, RuntimeNotice, ScreenPopReady
+from dipflow.runtime.runtime import Runtime
 
 log = logging.getLogger("dipflow.web.hub")
 
@@ -84,7 +91,7 @@ class Outbox:
 
 
 class DesktopHub:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._sockets: dict[str, set[Outbox]] = {}
         self._offers: dict[str, _Offer] = {}
@@ -166,7 +173,7 @@ class DesktopHub:
     # -- messages -------------------------------------------------------------------------------
 
     def _wrap_up_s(self) -> float:
-        return float(getattr(self._runtime.config.center, "wrap_up_s", 0.0))
+        return self._runtime.config.center.wrap_up_s
 
     def _state_message(self, agent_id: str, state: _AgentState) -> dict[str, Any]:
         return {
@@ -215,50 +222,55 @@ class DesktopHub:
     # -- notifications ----------------------------------------------------------------------------
 
     def _ring_timeout(self, queue: str) -> float:
-        center_config = self._runtime.config.center
-        finder = getattr(center_config, "queue", None)
-        queue_config = finder(queue) if callable(finder) else None
-        return float(getattr(queue_config, "ring_timeout_s", 15.0))
+        queue_config = self._runtime.config.center.queue(queue)
+        return queue_config.ring_timeout_s if queue_config is not None else 15.0
 
-    def _on_center(self, note: Any) -> None:
+    def _on_center(self, note: Notification) -> None:
         try:
             self._handle_center(note)
-        except Exception:  # one bad notification must not stop the others
+        except Exception:  # one bad notification must not stop the others: a bug, logged
             log.exception("desktop hub: center notification %r", note)
 
-    def _handle_center(self, note: Any) -> None:
-        if isinstance(note, ContactOffered):
-            offer = _Offer(
-                call_id=note.call_id,
-                queue=note.queue,
-                data=dict(note.data),
-                ring_total_s=self._ring_timeout(note.queue),
-                offered_at=time.monotonic(),
-            )
-            self._offers[note.agent_id] = offer
-            self._deliver(note.agent_id, self._offer_message(offer))
-        elif isinstance(note, OfferRescinded):
-            current = self._offers.get(note.agent_id)
-            if current is not None and current.call_id == note.call_id:
-                del self._offers[note.agent_id]
-            self._deliver(
-                note.agent_id,
-                {"type": "offer_gone", "call_id": note.call_id, "reason": str(note.reason)},
-            )
-        elif isinstance(note, ContactAssigned):
-            self.connected(note.agent_id, note.call_id)
-        elif isinstance(note, ContactEnded):
-            call = self._calls.get(note.agent_id)
-            if call is not None and call.call_id == note.call_id and not call.ended:
-                call.ended = True
-                self._deliver(note.agent_id, {"type": "call_ended", "call_id": note.call_id})
-        elif isinstance(note, AgentStateChanged):
-            state = _AgentState(str(note.state), note.reason, time.time())
-            self._states[note.agent_id] = state
-            call = self._calls.get(note.agent_id)
-            if call is not None and call.ended and state.state != "wrap_up":
-                del self._calls[note.agent_id]  # wrap-up is over: clear the last call
-            self._deliver(note.agent_id, self._state_message(note.agent_id, state))
+    def _handle_center(self, note: Notification) -> None:
+        match note:
+            case ContactOffered():
+                offer = _Offer(
+                    call_id=note.call_id,
+                    queue=note.queue,
+                    data=dict(note.data),
+                    ring_total_s=self._ring_timeout(note.queue),
+                    offered_at=time.monotonic(),
+                )
+                self._offers[note.agent_id] = offer
+                self._deliver(note.agent_id, self._offer_message(offer))
+            case OfferRescinded():
+                current = self._offers.get(note.agent_id)
+                if current is not None and current.call_id == note.call_id:
+                    del self._offers[note.agent_id]
+                self._deliver(
+                    note.agent_id,
+                    {"type": "offer_gone", "call_id": note.call_id, "reason": str(note.reason)},
+                )
+            case ContactAssigned():
+                self.connected(note.agent_id, note.call_id)
+            case ContactEnded():
+                call = self._calls.get(note.agent_id)
+                if call is not None and call.call_id == note.call_id and not call.ended:
+                    call.ended = True
+                    self._deliver(note.agent_id, {"type": "call_ended", "call_id": note.call_id})
+            case AgentStateChanged():
+                state = _AgentState(str(note.state), note.reason, time.time())
+                self._states[note.agent_id] = state
+                call = self._calls.get(note.agent_id)
+                if call is not None and call.ended and state.state != "wrap_up":
+                    del self._calls[note.agent_id]  # wrap-up is over: clear the last call
+                self._deliver(note.agent_id, self._state_message(note.agent_id, state))
+            case (
+                ContactQueued() | QueuePositionChanged() | ContactLeftQueue() | ContactMovedQueue()
+            ):
+                pass  # about callers in queues: the supervisor view polls those
+            case _:
+                assert_never(note)
 
     def connected(self, agent_id: str, call_id: str) -> None:
         """The agent has the call (idempotent: the accept reply and the center both say so)."""
@@ -275,9 +287,16 @@ class DesktopHub:
         self._calls[agent_id] = call
         self._deliver(agent_id, self._call_message(call))
 
-    def _on_runtime(self, notice: Any) -> None:
-        if not isinstance(notice, ScreenPopReady):
-            return
+    def _on_runtime(self, notice: RuntimeNotice) -> None:
+        match notice:
+            case ScreenPopReady():
+                self._screen_pop(notice)
+            case CallUpdated():
+                pass  # the supervisor view polls calls; a desktop shows only its own
+            case _:
+                assert_never(notice)
+
+    def _screen_pop(self, notice: ScreenPopReady) -> None:
         call = self._calls.get(notice.agent_id)
         if call is None or call.call_id != notice.call_id:
             self.connected(notice.agent_id, notice.call_id)

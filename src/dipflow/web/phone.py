@@ -1,7 +1,8 @@
 """The browser caller: `/phone` (the page), `/phone/ws` (the call), `/media/<key>.wav` (audio).
 
-The page is public, like a phone line: anyone who reaches it can call the IVR.
-`MAX_BROWSER_CALLS` bounds how many run at once.
+The page needs a desktop login unless `web.phone_public` (the demo sets it); its number
+picker lists `web.phone_callers`. `MAX_BROWSER_CALLS` bounds how many calls run at once.
+Layer 6 (web).
 """
 
 from __future__ import annotations
@@ -10,20 +11,24 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from dipflow.center.model import ContactQueued, QueuePositionChanged
+from dipflow.center.model import ContactQueued, Notification, QueuePositionChanged
 from dipflow.channels.web.call import BrowserCall
 from dipflow.channels.web.protocol import PlaceCall, ProtocolError, parse_message
+from dipflow.media.errors import MediaError
+from dipflow.media.prompts import PromptRenderer
+from dipflow.runtime.config import DipflowConfig
 from dipflow.web.auth import current_user
 from dipflow.web.context import WebContext
 from dipflow.web.security import receive_frame, same_origin
+from dipflow.web.tasks import reap
 
 log = logging.getLogger("dipflow.web.phone")
 
@@ -33,23 +38,10 @@ MAX_BAD_MESSAGES = 20
 _MEDIA_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
-def demo_callers() -> list[dict[str, str]]:
-    """The demo CRM's callers, for the number picker (empty when the emulator is absent)."""
-    try:
-        from dipflow.emulator.demo_data import DEMO_CALLERS
-    except ImportError:  # pragma: no cover - the emulator ships with dipflow
-        return []
-    return [
-        {
-            "label": c.label,
-            "ani": c.ani,
-            "name": c.expected_fullname or ("unknown caller" if c.matches == 0 else "ambiguous"),
-        }
-        for c in DEMO_CALLERS
-    ]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def dialled_numbers(config: Any) -> list[str]:
+def dialled_numbers(config: DipflowConfig) -> list[str]:
     """Numbers the page can dial: every DNIS a flow is bound to (`web` for a catch-all)."""
     numbers: list[str] = []
     for binding in config.flows:
@@ -62,7 +54,7 @@ def dialled_numbers(config: Any) -> list[str]:
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     active: set[str] = set()
-    warming: set[asyncio.Task[Any]] = set()
+    warming: set[asyncio.Task[None]] = set()
 
     def warm_hold_music() -> None:
         """Render the hold music once, in the background, when the first browser call
@@ -70,9 +62,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if warming:
             return
         task = asyncio.create_task(asyncio.to_thread(_render_quietly, ctx.runtime.prompts))
+        task.add_done_callback(_log_crash)
         warming.add(task)
 
-    public = bool(ctx.runtime.config.web.phone_public)
+    public = ctx.runtime.config.web.phone_public
 
     async def page(request: Request) -> Response:
         user = current_user(request, ctx.users)
@@ -82,7 +75,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             request,
             "phone.html",
             user=user,
-            callers=demo_callers(),
+            callers=ctx.runtime.config.web.phone_callers,
             dialled=dialled_numbers(ctx.runtime.config),
         )
 
@@ -113,9 +106,12 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             outbox.put_nowait(message)
 
         async def writer() -> None:
-            while True:
-                await websocket.send_json(await outbox.get())
-                outbox.task_done()
+            try:
+                while True:
+                    await websocket.send_json(await outbox.get())
+                    outbox.task_done()
+            except WebSocketDisconnect:
+                return  # the page went away: the reader ends the call
 
         writer_task = asyncio.create_task(writer())
         call: BrowserCall | None = None
@@ -142,12 +138,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             await send({"type": "call_started", "call_id": call_id, "ani": placed.ani})
             unsubscribe = ctx.runtime.center.subscribe(_queue_forwarder(call_id, outbox.put_nowait))
             reader = asyncio.create_task(_read_messages(websocket, call, send))
-            ended = asyncio.create_task(call.finished.wait())
+            ended = asyncio.create_task(_wait_for(call.finished))
             await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (reader, ended):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
-                    await task
+            await reap(reader, what=f"browser call {call_id}: reading the page", log=log)
+            await reap(ended, what=f"browser call {call_id}: waiting for the end", log=log)
         except WebSocketDisconnect:
             pass
         finally:
@@ -159,13 +153,13 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                     active.discard(call.call_id)
             # Let the last messages ("ended", an error) reach the page before closing.
             if not writer_task.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(outbox.join(), 2.0)
-            writer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer_task
-            with contextlib.suppress(Exception):
-                await websocket.close()
+                flushed = asyncio.create_task(outbox.join())
+                await asyncio.wait(
+                    {writer_task, flushed}, timeout=2.0, return_when=asyncio.FIRST_COMPLETED
+                )
+                flushed.cancel()
+            await reap(writer_task, what="browser phone socket writer", log=log)
+            await _close(websocket)
 
     return [
         Route("/phone", page, methods=["GET"]),
@@ -174,19 +168,39 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     ]
 
 
-def _render_quietly(prompts: Any) -> None:
+async def _wait_for(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+async def _close(websocket: WebSocket) -> None:
+    """Close the socket unless either side already has."""
+    connected = WebSocketState.CONNECTED
+    if websocket.application_state is connected and websocket.client_state is connected:
+        with contextlib.suppress(WebSocketDisconnect):  # the page closed it meanwhile
+            await websocket.close()
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("pre-rendering the hold music failed", exc_info=error)
+
+
+def _render_quietly(prompts: PromptRenderer) -> None:
     try:
         prompts.render_audio("hold")
-    except Exception:  # a missing or broken file shows up when the flow plays it
-        log.warning("could not pre-render the hold music", exc_info=True)
+    except (MediaError, OSError) as exc:  # a missing or broken file shows when the flow plays it
+        log.warning("could not pre-render the hold music: %s", exc)
 
 
-async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Any) -> None:
+async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Send) -> None:
     """The page's messages until it hangs up or closes (a closed socket is a hang-up)."""
     bad = 0
     try:
         while not call.ended:
-            raw = await receive_frame(websocket)
+            try:
+                raw = await receive_frame(websocket)
+            except WebSocketDisconnect:
+                return
             try:
                 message = parse_message(raw)
             except ProtocolError as exc:
@@ -201,7 +215,7 @@ async def _read_messages(websocket: WebSocket, call: BrowserCall, send: Any) -> 
         call.caller_gone()
 
 
-async def _first_message(websocket: WebSocket, send: Any) -> PlaceCall | None:
+async def _first_message(websocket: WebSocket, send: Send) -> PlaceCall | None:
     """The page's `call` message (number and dialled number), or None (told why)."""
     try:
         raw = await asyncio.wait_for(receive_frame(websocket), FIRST_MESSAGE_TIMEOUT_S)
@@ -218,10 +232,12 @@ async def _first_message(websocket: WebSocket, send: Any) -> PlaceCall | None:
     return message
 
 
-def _queue_forwarder(call_id: str, put: Callable[[dict[str, Any]], None]) -> Any:
+def _queue_forwarder(
+    call_id: str, put: Callable[[dict[str, Any]], None]
+) -> Callable[[Notification], None]:
     """Center notification callback: this call's queue position, for the transcript."""
 
-    def forward(note: Any) -> None:
+    def forward(note: Notification) -> None:
         if isinstance(note, ContactQueued | QueuePositionChanged) and note.call_id == call_id:
             message = {
                 "type": "queue",

@@ -5,6 +5,7 @@ from this origin only (plus this page's own WebSocket), no plugins, no framing o
 our pages; `frame-src` allows http(s) so that an "embedded" screen pop can show the
 CRM page in the desktop's iframe panel. No page has inline script or inline event
 handlers, so `script-src 'self'` needs no `unsafe-inline` and no nonce.
+Layer 6 (web).
 """
 
 from __future__ import annotations

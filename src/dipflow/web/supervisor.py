@@ -3,10 +3,12 @@
 Only users with role `supervisor` see it. The JSON holds the queues (waiting callers
 with their wait, the longest wait), the agents (state, reason, time in state) and
 the recent calls with their traces (secure values already masked by the runtime).
+Layer 6 (web).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from typing import Any
@@ -15,9 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dipflow.center.errors import CenterError
+from dipflow.runtime.centerlink import center_failure_level
 from dipflow.web.auth import current_user
-from dipflow.web.centercalls import center_call
 from dipflow.web.context import WebContext
+
+log = logging.getLogger("dipflow.web.supervisor")
 
 RECENT_CALLS_SHOWN = 30
 CALLS_SEARCHED = 500
@@ -54,8 +59,8 @@ def _caller_name(variables: dict[str, str]) -> str | None:
 
 async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str, Any]:
     runtime = ctx.runtime
-    snapshot = await center_call(runtime.center, "snapshot")
-    taken_at = float(snapshot.taken_at)
+    snapshot = await runtime.center.snapshot()
+    taken_at = snapshot.taken_at
 
     def call_variables(call_id: str) -> dict[str, str]:
         data = runtime.call_data(call_id)
@@ -94,7 +99,7 @@ async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str,
             "state": str(a.state),
             "reason": a.reason,
             # An agent nobody has logged in yet has no start time (since == 0).
-            "in_state_s": round(max(0.0, taken_at - float(a.since)), 1) if a.since > 0 else None,
+            "in_state_s": round(max(0.0, taken_at - a.since), 1) if a.since > 0 else None,
             "call_id": a.call_id,
         }
         for a in snapshot.agents
@@ -132,7 +137,11 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return JSONResponse({"error": "login required"}, status_code=401)
         if not user.is_supervisor:
             return JSONResponse({"error": "supervisors only"}, status_code=403)
-        return JSONResponse(await supervisor_state(ctx, memory))
+        try:
+            return JSONResponse(await supervisor_state(ctx, memory))
+        except CenterError as exc:  # the store is down: the page says so and polls again
+            log.log(center_failure_level(exc), "supervisor state: %s", exc)
+            return JSONResponse({"error": "the contact center is unavailable"}, status_code=503)
 
     async def call_detail(request: Request) -> Response:
         user = current_user(request, ctx.users)

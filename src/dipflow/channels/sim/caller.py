@@ -8,6 +8,7 @@ Key presses: each entry of `presses` is pressed (as one `DigitsCollected`) when 
 *interruptible* prompt finishes, which is what a menu plays; plain messages are
 listened to without pressing anything. A caller who runs out of presses waits,
 so menu time-outs and re-prompts happen exactly as with a silent caller.
+Layer 4 (channels).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
@@ -32,13 +34,29 @@ class Speaker(StrEnum):
     SYSTEM = "system"
 
 
+class LineKind(StrEnum):
+    PROMPT = "prompt"
+    """The IVR speaks a text."""
+    AUDIO = "audio"
+    """The IVR plays an audio file."""
+    MUSIC = "music"
+    DIGITS = "digits"
+    AGENT = "agent"
+    """An agent is connected."""
+    AGENT_FAILED = "agent_failed"
+    """An agent's leg failed (`failing_agent_legs`)."""
+    HANGUP = "hangup"
+    """The caller hangs up."""
+    DISCONNECT = "disconnect"
+    """The IVR hangs up."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptLine:
     at: float
     """Seconds since the call started."""
     speaker: Speaker
-    kind: str
-    """prompt, audio, music, digits, agent, hangup, disconnect."""
+    kind: LineKind
     text: str
 
 
@@ -83,56 +101,61 @@ class SimCaller:
     async def execute(self, command: MediaCommand) -> None:
         if self.ended.is_set():
             return
-        if isinstance(command, Play):
-            self._stop_playing()
-            if command.text is not None:
-                self._say(Speaker.IVR, "prompt", command.text)
-            else:
-                self._say(Speaker.IVR, "audio", f"[audio {command.audio}]")
-            length = len(command.text or "") or 30
-            delay = length / CHARS_PER_SECOND * self._speed
-            self._playing = self._loop.call_later(
-                delay, self._prompt_finished, command.prompt_id, command.interruptible
-            )
-        elif isinstance(command, PlayMusic):
-            self._stop_playing()
-            self._say(Speaker.IVR, "music", f"[music {command.audio}]")
-            if self._hang_up_in_queue_after_s is not None and self._hang_up_timer is None:
-                self._hang_up_timer = self._loop.call_later(
-                    self._hang_up_in_queue_after_s, self.hang_up
+        match command:
+            case Play():
+                self._stop_playing()
+                if command.text is not None:
+                    self._say(Speaker.IVR, LineKind.PROMPT, command.text)
+                else:
+                    self._say(Speaker.IVR, LineKind.AUDIO, f"[audio {command.audio}]")
+                length = len(command.text or "") or 30
+                delay = length / CHARS_PER_SECOND * self._speed
+                self._playing = self._loop.call_later(
+                    delay, self._prompt_finished, command.prompt_id, command.interruptible
                 )
-        elif isinstance(command, StopMedia):
-            self._stop_playing()
-        elif isinstance(command, Disconnect):
-            self._stop_playing()
-            self._say(Speaker.SYSTEM, "disconnect", f"the IVR hangs up ({command.reason})")
-            self._end()
+            case PlayMusic():
+                self._stop_playing()
+                self._say(Speaker.IVR, LineKind.MUSIC, f"[music {command.audio}]")
+                if self._hang_up_in_queue_after_s is not None and self._hang_up_timer is None:
+                    self._hang_up_timer = self._loop.call_later(
+                        self._hang_up_in_queue_after_s, self.hang_up
+                    )
+            case StopMedia():
+                self._stop_playing()
+            case Disconnect():
+                self._stop_playing()
+                text = f"the IVR hangs up ({command.reason})"
+                self._say(Speaker.SYSTEM, LineKind.DISCONNECT, text)
+                self._end()
+            case _:
+                assert_never(command)
 
     async def connect_agent(self, agent: AgentEndpoint) -> bool:
         if self.ended.is_set():
             return False
         if self._failing_agent_legs > 0:
             self._failing_agent_legs -= 1
-            self._say(Speaker.SYSTEM, "agent_failed", f"{agent.display_name}'s leg failed")
+            self._say(Speaker.SYSTEM, LineKind.AGENT_FAILED, f"{agent.display_name}'s leg failed")
             return False
         self._stop_playing()
         if self._hang_up_timer is not None:
             self._hang_up_timer.cancel()
             self._hang_up_timer = None
         self.agent = agent
-        self._say(Speaker.AGENT, "agent", f"connected to {agent.display_name} ({agent.agent_id})")
+        text = f"connected to {agent.display_name} ({agent.agent_id})"
+        self._say(Speaker.AGENT, LineKind.AGENT, text)
         return True
 
     # -- the caller's actions -------------------------------------------------------------------
 
     def press(self, digits: str) -> None:
-        self._say(Speaker.CALLER, "digits", f"presses {digits}")
+        self._say(Speaker.CALLER, LineKind.DIGITS, f"presses {digits}")
         self._post(DigitsCollected(digits=digits))
 
     def hang_up(self) -> None:
         if self.ended.is_set():
             return
-        self._say(Speaker.CALLER, "hangup", "the caller hangs up")
+        self._say(Speaker.CALLER, LineKind.HANGUP, "the caller hangs up")
         self._end()
         self._post(CallerHungUp())
 
@@ -179,7 +202,7 @@ class SimCaller:
         if self._handle is not None:
             self._handle.post(event)
 
-    def _say(self, speaker: Speaker, kind: str, text: str) -> None:
+    def _say(self, speaker: Speaker, kind: LineKind, text: str) -> None:
         line = TranscriptLine(
             at=self._loop.time() - self._t0, speaker=speaker, kind=kind, text=text
         )

@@ -1,5 +1,7 @@
 """The SIP user agent, sans-IO (RFC 3261 transactions and dialogs, RFC 3581, RFC 6026).
 
+Layer 4 (channels).
+
 Drive it like h11/aioquic: feed bytes with `receive_datagram(data, source, now)`
 (a UDP datagram or one framed TCP message) and get `SipEvent`s back; collect
 what to send with `take_outgoing()`; call `handle_timer(now)` at
@@ -40,14 +42,15 @@ from dipflow.channels.sip.message import (
     Via,
     parse_message,
 )
+from dipflow.channels.sip.timers import SipTimer
 from dipflow.channels.sip.transactions import (
-    ClientTransaction,
     Leg,
     LegState,
     ServerKey,
     ServerTransaction,
     TxState,
 )
+from dipflow.channels.sip.transitions import TxInput
 
 
 class SipUserAgent(ClientSide):
@@ -87,20 +90,11 @@ class SipUserAgent(ClientSide):
     def handle_timer(self, now: float) -> list[SipEvent]:
         self._now = now
         while self._heap and self._heap[0][0] <= now:
-            when, _, table, record, name = heapq.heappop(self._heap)
-            if not self._timer_live(table, record, name, when):
+            when, _, record, timer = heapq.heappop(self._heap)
+            if not self._timer_live(record, timer, when):
                 continue
-            timers = record.timers  # type: ignore[attr-defined]
-            del timers[name]
-            if table == "server":
-                assert isinstance(record, ServerTransaction)
-                self._server_timer(record, name, now)
-            elif table == "client":
-                assert isinstance(record, ClientTransaction)
-                self._client_timer(record, name, now)
-            else:
-                assert isinstance(record, Leg)
-                self._leg_timer(record, name, now)
+            del record.timers[timer]
+            self._fire(record, timer, now)
         return self._take_events()
 
     # UAS side -------------------------------------------------------------------
@@ -109,7 +103,7 @@ class SipUserAgent(ClientSide):
         leg = self.legs.get(leg_id)
         if leg is None or leg.state is not LegState.EARLY or not leg.uas:
             return
-        tx = self._server_tx.get(leg.invite_tx)  # type: ignore[arg-type]
+        tx = self._invite_tx(leg)
         if tx is not None:
             self._respond_tx(tx, self._response(leg.invite, 180, to_tag=leg.local_tag,
                                                 contact=True))  # fmt: skip
@@ -120,7 +114,7 @@ class SipUserAgent(ClientSide):
         leg = self.legs.get(leg_id)
         if leg is None or not leg.uas or leg.state is not LegState.EARLY:
             return
-        tx = self._server_tx.get(leg.invite_tx)  # type: ignore[arg-type]
+        tx = self._invite_tx(leg)
         if tx is None:
             return
         response = self._response(leg.invite, 200, to_tag=leg.local_tag, contact=True, body=sdp)
@@ -135,9 +129,9 @@ class SipUserAgent(ClientSide):
         leg = self.legs.get(leg_id)
         if leg is None or not leg.uas or leg.state is not LegState.EARLY:
             return
-        tx = self._server_tx.get(leg.invite_tx)  # type: ignore[arg-type]
+        tx = self._invite_tx(leg)
         if tx is not None:
-            self._final_error(tx, self._response(leg.invite, status, to_tag=leg.local_tag), now)
+            self._respond_tx(tx, self._response(leg.invite, status, to_tag=leg.local_tag), now)
         self._end_leg(leg)
 
     def answer_reoffer(self, leg_id: str, sdp: bytes | None, now: float) -> None:
@@ -151,7 +145,7 @@ class SipUserAgent(ClientSide):
         if tx is None:
             return
         if sdp is None:
-            self._final_error(tx, self._response(tx.request, 488, to_tag=leg.local_tag), now)
+            self._respond_tx(tx, self._response(tx.request, 488, to_tag=leg.local_tag), now)
             return
         response = self._response(tx.request, 200, to_tag=leg.local_tag, contact=True, body=sdp)
         self._send_2xx(leg, tx, response, now)
@@ -190,8 +184,7 @@ class SipUserAgent(ClientSide):
             return
         existing = self._server_tx.get(key)
         if existing is not None:  # a retransmission: repeat our last response (§17.2.1)
-            if existing.last_response is not None:
-                self._send(existing.last_response, existing.source, existing.transport)
+            self.step_tx(existing, TxInput.REQUEST)
             return
         if len(self._server_tx) >= self.settings.max_transactions:
             self.stats["overload_drops"] += 1  # stateless shedding: no state, no answer
@@ -323,11 +316,7 @@ class SipUserAgent(ClientSide):
 
     def _on_ack(self, request: SipMessage, key: ServerKey, source: Address) -> None:
         tx = self._server_tx.get(key)
-        if tx is not None and tx.state is TxState.COMPLETED:  # ACK of a non-2xx (§17.2.1)
-            tx.state = TxState.CONFIRMED
-            tx.timers.pop("G", None)
-            tx.timers.pop("H", None)
-            self._set_timer("server", tx, "I", 0.0 if tx.transport == "tcp" else self.t4)
+        if tx is not None and self.step_tx(tx, TxInput.ACK):  # ACK of a non-2xx (§17.2.1)
             return
         to_tag = NameAddr.parse(request.headers.get("To") or "").tag or ""
         from_tag = NameAddr.parse(request.headers.get("From") or "").tag or ""
@@ -337,8 +326,8 @@ class SipUserAgent(ClientSide):
             return
         self.guard.verify(source[0])
         leg.ok_response = None
-        leg.timers.pop("2xx", None)
-        leg.timers.pop("H", None)
+        leg.timers.pop(SipTimer.RETRANSMIT_2XX, None)
+        leg.timers.pop(SipTimer.ACK_TIMEOUT, None)
         if leg.state is LegState.ANSWERED:
             leg.state = LegState.CONFIRMED
             self._events.append(CallConfirmed(leg_id=leg.leg_id))
@@ -358,7 +347,7 @@ class SipUserAgent(ClientSide):
         to_tag = leg.local_tag if leg else new_token(6)
         self._respond_tx(cancel_tx, self._response(request, 200, to_tag=to_tag), now)
         if invite_tx.state is TxState.PROCEEDING and leg is not None:
-            self._final_error(
+            self._respond_tx(
                 invite_tx, self._response(invite_tx.request, 487, to_tag=leg.local_tag), now
             )
             self._end_leg(leg)

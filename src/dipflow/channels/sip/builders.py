@@ -1,5 +1,7 @@
 """Building SIP messages for the user agent (RFC 3261 §8.1.1, §8.2.6, §12.2.1, §9.1).
 
+Layer 4 (channels).
+
 Pure functions of their inputs: the agent decides what to send, these decide how
 it reads on the wire.
 """

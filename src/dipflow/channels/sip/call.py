@@ -1,16 +1,19 @@
-"""One SIP call as the runtime sees it: `SipCall` implements `ChannelCall`.
+"""One SIP call as the runtime sees it: `SipCall` implements `ChannelCall`. Layer 4 (channels).
 
 It carries out the engine's media commands on the caller's RTP session, turns
 DTMF into `DigitsCollected` (with barge-in), reports `PromptDone`/`PromptFailed`,
-and bridges the caller to an agent's phone on `connect_agent`.
+and asks its channel (`CallControl`, which `SipServer` implements) to bridge the
+caller to an agent's phone or to end both legs. The call does not import the server:
+the server imports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol, assert_never
 
+from dipflow.channels.seam import AgentEndpoint, CallHandle
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -23,22 +26,33 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
 )
-from dipflow.media import MediaError, RenderedAudio
-
-if TYPE_CHECKING:  # the seam's types only; no runtime import from a lower layer
-    from dipflow.channels.seam import AgentEndpoint, CallHandle
-    from dipflow.channels.sip.server import SipServer
+from dipflow.media import MediaError, PromptRenderer, RenderedAudio
 
 log = logging.getLogger(__name__)
+
+
+class CallControl(Protocol):
+    """What a call asks of its channel (implemented by `SipServer`)."""
+
+    @property
+    def prompts(self) -> PromptRenderer: ...
+
+    def end_call(self, call: SipCall, *, notify: Event | None) -> None:
+        """End both legs of `call` (idempotent); post `notify` to the runtime once."""
+        ...
+
+    async def connect_agent(self, call: SipCall, agent: AgentEndpoint) -> bool:
+        """Ring the agent's phone and bridge it to the caller; False if it failed."""
+        ...
 
 
 class SipCall(SessionListener):
     """The channel side of one call (caller leg, and the agent leg once connected)."""
 
     def __init__(
-        self, server: SipServer, *, leg_id: str, session: RtpSession, ani: str, dnis: str
+        self, control: CallControl, *, leg_id: str, session: RtpSession, ani: str, dnis: str
     ) -> None:
-        self.server = server
+        self.control = control
         self.leg_id = leg_id
         self.session = session
         self.ani = ani
@@ -72,20 +86,23 @@ class SipCall(SessionListener):
             if isinstance(command, Play):
                 self.post(PromptFailed(prompt_id=command.prompt_id, reason="call ended"))
             return
-        if isinstance(command, Play):
-            await self._play(command)
-        elif isinstance(command, PlayMusic):
-            await self._music(command)
-        elif isinstance(command, StopMedia):
-            self._generation += 1
-            self.session.play(None)
-        elif isinstance(command, Disconnect):
-            self.server.end_call(self, notify=None)
+        match command:
+            case Play():
+                await self._play(command)
+            case PlayMusic():
+                await self._music(command)
+            case StopMedia():
+                self._generation += 1
+                self.session.play(None)
+            case Disconnect():
+                self.control.end_call(self, notify=None)
+            case _:
+                assert_never(command)
 
     async def connect_agent(self, agent: AgentEndpoint) -> bool:
         if self.ended or agent.sip_uri is None:
             return False
-        return await self.server.connect_agent(self, agent)
+        return await self.control.connect_agent(self, agent)
 
     # -- playback --
 
@@ -121,7 +138,7 @@ class SipCall(SessionListener):
         self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
 
     def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
-        prompts = self.server.prompts
+        prompts = self.control.prompts
         rendered: RenderedAudio
         if text:
             language = play.language if play else "en-US"
@@ -153,10 +170,10 @@ class SipCall(SessionListener):
 
     def caller_gone(self) -> None:
         """The caller hung up (BYE, CANCEL, or never ACKed): end the agent leg too."""
-        self.server.end_call(self, notify=CallerHungUp())
+        self.control.end_call(self, notify=CallerHungUp())
 
     def agent_gone(self) -> None:
         """The agent hung up: tell the flow, and end the caller's leg as well."""
         agent_id = self.agent.agent_id if self.agent else ""
         self.agent_leg_id = None  # already ended by the agent's BYE
-        self.server.end_call(self, notify=AgentDisconnected(agent_id=agent_id))
+        self.control.end_call(self, notify=AgentDisconnected(agent_id=agent_id))

@@ -1,4 +1,8 @@
-"""The UAC side of the user agent: placing agent legs (RFC 3261 §17.1, §13.2, §9.1)."""
+"""The UAC side of the user agent: placing agent legs (RFC 3261 §17.1, §13.2, §9.1).
+
+Layer 4 (channels). The client transactions themselves move by `transitions.py`; this
+module is their TU: what a response to our INVITE means for the agent's leg.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
     cancel_request,
-    non_2xx_ack,
 )
 from dipflow.channels.sip.core import AgentCore, new_token
 from dipflow.channels.sip.events import (
@@ -23,12 +26,11 @@ from dipflow.channels.sip.message import (
     SipMessage,
 )
 from dipflow.channels.sip.transactions import (
-    ClientKey,
     ClientTransaction,
     Leg,
     LegState,
-    TxState,
 )
+from dipflow.channels.sip.transitions import response_input
 
 # RFC 3261 §25.1 `user`: unreserved characters as they are, everything else escaped. The
 # caller's number is the percent-decoded user of an untrusted From header: written back
@@ -84,11 +86,10 @@ class ClientSide(AgentCore):
         h.add("User-Agent", self.settings.user_agent)
         h.add("Content-Type", "application/sdp")
         request.body = sdp
-        key: ClientKey = (branch, "INVITE")
         leg = Leg(
             leg_id=leg_id, uas=False, call_id=call_id, local_tag=local_tag, remote_tag=None,
             local_party=local_party, remote_party=remote_party, remote_target=target_uri,
-            route_set=[], peer=destination, transport=transport, invite=request, invite_tx=key,
+            route_set=[], peer=destination, transport=transport, invite=request,
         )  # fmt: skip
         self.legs[leg_id] = leg
         self.guard.verify(destination[0])  # we chose this destination
@@ -105,46 +106,28 @@ class ClientSide(AgentCore):
                 self._stray_2xx(response)
             return
         self.guard.verify(source[0])
+        self.step_tx(tx, response_input(status), response)
+
+    def _response_to_tu(self, tx: ClientTransaction, response: SipMessage) -> None:
         if not tx.is_invite:
-            if status >= 200 and tx.state in (TxState.TRYING, TxState.PROCEEDING, TxState.CALLING):
-                tx.state = TxState.COMPLETED
-                tx.timers.clear()
-                self._set_timer("client", tx, "K", 0.0 if tx.transport == "tcp" else self.t4)
-            elif status < 200:
-                tx.state = TxState.PROCEEDING
-            return
+            return  # nothing waits for the answer to our BYE or CANCEL
+        status = response.status or 0
         leg = self.legs.get(tx.leg_id or "")
+        now = self._now
         if status < 200:
-            if tx.state is TxState.CALLING:
-                tx.state = TxState.PROCEEDING
-                tx.timers.pop("A", None)
             if leg is not None and leg.state is LegState.EARLY:
                 leg.provisional_seen = True
                 self._events.append(OutgoingProgress(leg_id=leg.leg_id, status=status))
                 if leg.cancel_pending:
                     self._send_cancel(leg, now)
-            return
-        if status < 300:
-            if tx.state in (TxState.CALLING, TxState.PROCEEDING):
-                tx.state = TxState.ACCEPTED  # RFC 6026 §8.4: timer M absorbs retransmissions
-                tx.timers.clear()
-                self._set_timer("client", tx, "M", 64 * self.t1)
-                if leg is not None:
-                    self._confirm_uac_leg(leg, response, now)
-                return
-            self._stray_2xx(response)
-            return
-        if tx.state in (TxState.CALLING, TxState.PROCEEDING):
-            tx.state = TxState.COMPLETED
-            tx.timers.clear()
-            tx.ack = non_2xx_ack(tx.request, response)
-            self._send(tx.ack, tx.destination, tx.transport)
-            self._set_timer("client", tx, "D", 0.0 if tx.transport == "tcp" else 32.0)
-            if leg is not None and leg.state is not LegState.TERMINATED:
-                self._end_leg(leg)
-                self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=status))
-        elif tx.ack is not None:
-            self._send(tx.ack, tx.destination, tx.transport)
+        elif status < 300:
+            if leg is not None and leg.state is LegState.EARLY:
+                self._confirm_uac_leg(leg, response, now)
+            else:
+                self._stray_2xx(response)  # a retransmission of the 2xx: ACK it again
+        elif leg is not None and leg.state is not LegState.TERMINATED:
+            self._end_leg(leg)
+            self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=status))
 
     def _confirm_uac_leg(self, leg: Leg, response: SipMessage, now: float) -> None:
         to_tag = NameAddr.parse(response.headers.get("To") or "").tag or ""
@@ -178,20 +161,3 @@ class ClientSide(AgentCore):
         cancel = cancel_request(leg.invite)
         leg.cancel_pending = True  # a 2xx racing the CANCEL is ACKed and BYEd
         self._start_client_tx(cancel, leg.peer, leg.transport, None, now)
-
-    def _client_timer(self, tx: ClientTransaction, name: str, now: float) -> None:
-        self._now = now
-        if name in ("A", "E") and tx.state in (TxState.CALLING, TxState.TRYING, TxState.PROCEEDING):
-            if name == "A" and tx.state is not TxState.CALLING:
-                return
-            self._send(tx.data, tx.destination, tx.transport)
-            tx.interval = 2 * tx.interval if name == "A" else min(2 * tx.interval, self.t2)
-            self._set_timer("client", tx, name, tx.interval)
-        elif name == "B":
-            self._drop_client_tx(tx)
-            leg = self.legs.get(tx.leg_id or "")
-            if tx.state is TxState.CALLING and leg is not None:
-                self._end_leg(leg)
-                self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=408))
-        elif name in ("D", "F", "K", "M"):
-            self._drop_client_tx(tx)

@@ -1,7 +1,9 @@
 """Shared state and plumbing of the SIP user agent: tables, sending, timers, builders.
 
-`SipUserAgent` (agent.py) adds the UAS side on top of `ClientSide` (client.py), which
-adds the UAC side on top of this core. Split for size only: one object at run time.
+Layer 4 (channels). `SipUserAgent` (agent.py) adds the UAS side on top of `ClientSide`
+(client.py), which adds the UAC side on top of this core. Split for size only: one
+object at run time. Transactions move only through `step_tx`, which carries out the
+steps of the table in `transitions.py`.
 """
 
 from __future__ import annotations
@@ -9,19 +11,23 @@ from __future__ import annotations
 import heapq
 import itertools
 import secrets
+from abc import ABC, abstractmethod
 from collections import OrderedDict
+from typing import assert_never
 
 from dipflow.channels.sip.builders import (
     MAGIC_COOKIE,
     build_response,
     contact_header,
     in_dialog_request,
+    non_2xx_ack,
     stamp_received,
 )
 from dipflow.channels.sip.events import (
     Address,
     CallTerminated,
     Outgoing,
+    OutgoingFailed,
     SipEvent,
 )
 from dipflow.channels.sip.message import (
@@ -31,6 +37,13 @@ from dipflow.channels.sip.message import (
 from dipflow.channels.sip.protection import AmplificationGuard, RateLimiter
 from dipflow.channels.sip.registrar import Registrar
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.timers import (
+    RETRANSMIT_TIMERS,
+    SipTimer,
+    Timing,
+    backoff,
+    initial_delay,
+)
 from dipflow.channels.sip.transactions import (
     ClientKey,
     ClientTransaction,
@@ -38,8 +51,19 @@ from dipflow.channels.sip.transactions import (
     LegState,
     ServerKey,
     ServerTransaction,
+    TxKind,
     TxState,
 )
+from dipflow.channels.sip.transitions import (
+    INITIAL,
+    TxAction,
+    TxEvent,
+    response_input,
+    transition,
+)
+
+Transaction = ServerTransaction | ClientTransaction
+TimerOwner = ServerTransaction | ClientTransaction | Leg
 
 
 def new_token(nbytes: int = 8) -> str:
@@ -47,14 +71,14 @@ def new_token(nbytes: int = 8) -> str:
     return secrets.token_hex(nbytes)
 
 
-class AgentCore:
+class AgentCore(ABC):
     """Transaction/dialog tables, the outgoing queue, the timer heap (see `SipUserAgent`)."""
 
     def __init__(self, settings: SipSettings, *, local_port: int) -> None:
         self.settings = settings
         self.host = settings.public_host
         self.port = local_port
-        self.t1, self.t2, self.t4 = settings.t1_s, settings.t2_s, settings.t4_s
+        self.timing = Timing(t1=settings.t1_s, t2=settings.t2_s, t4=settings.t4_s)
         self.registrar = Registrar(
             realm=settings.realm,
             users={u: p.get_secret_value() for u, p in settings.registrar_users.items()},
@@ -78,7 +102,7 @@ class AgentCore:
         self._dialogs: dict[tuple[str, str, str], str] = {}
         self._outgoing: list[Outgoing] = []
         self._events: list[SipEvent] = []
-        self._heap: list[tuple[float, int, str, object, str]] = []
+        self._heap: list[tuple[float, int, TimerOwner, SipTimer]] = []
         self._counter = itertools.count()
         self.stats: dict[str, int] = {
             "garbage": 0, "penalised": 0, "rate_limited": 0, "amplification_drops": 0,
@@ -91,8 +115,8 @@ class AgentCore:
 
     def next_deadline(self) -> float | None:
         while self._heap:
-            when, _, table, record, name = self._heap[0]
-            if self._timer_live(table, record, name, when):
+            when, _, record, timer = self._heap[0]
+            if self._timer_live(record, timer, when):
                 return when
             heapq.heappop(self._heap)
         return None
@@ -136,47 +160,30 @@ class AgentCore:
         self, key: ServerKey, request: SipMessage, source: Address, transport: str, now: float
     ) -> ServerTransaction:
         self._now = now
+        is_invite = request.method == "INVITE"
+        state, _ = INITIAL[TxKind.INVITE_SERVER if is_invite else TxKind.NON_INVITE_SERVER]
         tx = ServerTransaction(
             key=key, request=request, source=source, transport=transport,
-            is_invite=request.method == "INVITE",
-            state=TxState.PROCEEDING if request.method == "INVITE" else TxState.TRYING,
+            is_invite=is_invite, state=state,
         )  # fmt: skip
         self._server_tx[key] = tx
         self._fresh_tx = key
         return tx
 
     def _respond_tx(self, tx: ServerTransaction, response: SipMessage, now: float = 0.0) -> None:
-        data = self._with_received(response, tx.source).to_bytes()
-        tx.last_response = data
-        self._send(data, tx.source, tx.transport)
-        status = response.status or 0
-        if status < 200:
-            return
-        if not tx.is_invite:  # §17.2.2: completed, absorb retransmissions for timer J
-            tx.state = TxState.COMPLETED
-            self._set_timer("server", tx, "J", 0.0 if tx.transport == "tcp" else 64 * self.t1)
-        elif status >= 300:  # §17.2.1: retransmit (timer G) until the ACK or timer H
-            tx.state = TxState.COMPLETED
-            if tx.transport == "udp":
-                tx.interval = self.t1
-                self._set_timer("server", tx, "G", self.t1)
-            self._set_timer("server", tx, "H", 64 * self.t1)
+        """Hand the TU's response to its server transaction (which sends it, or not)."""
+        self.step_tx(tx, response_input(response.status or 0), response)
 
-    def _final_error(self, tx: ServerTransaction, response: SipMessage, now: float) -> None:
-        """A 300-699 on an INVITE transaction."""
-        self._respond_tx(tx, response, now)
+    def _invite_tx(self, leg: Leg) -> ServerTransaction | None:
+        """The server transaction of a UAS leg's INVITE, while it lasts."""
+        return self._server_tx.get(leg.invite_tx) if leg.invite_tx is not None else None
 
     def _send_2xx(self, leg: Leg, tx: ServerTransaction, response: SipMessage, now: float) -> None:
-        data = self._with_received(response, tx.source).to_bytes()
-        tx.last_response = data
-        tx.state = TxState.ACCEPTED  # RFC 6026 §7.1: retransmitted INVITEs get the 2xx again
-        self._set_timer("server", tx, "L", 64 * self.t1)
-        self._send(data, tx.source, tx.transport)
-        leg.ok_response = data
-        if tx.transport == "udp":
-            leg.interval = self.t1
-            self._set_timer("leg", leg, "2xx", self.t1)
-        self._set_timer("leg", leg, "H", 64 * self.t1)
+        """Answer an INVITE with a 2xx; the dialog retransmits it until the ACK (§13.3.1.4)."""
+        self._respond_tx(tx, response, now)
+        leg.ok_response = tx.last_response
+        self._start_timer(leg, SipTimer.RETRANSMIT_2XX)
+        self._start_timer(leg, SipTimer.ACK_TIMEOUT)
 
     def _send_bye(self, leg: Leg, now: float) -> None:
         bye = self._in_dialog_request(leg, "BYE")
@@ -195,17 +202,16 @@ class AgentCore:
         method = request.method or ""
         branch = Via.parse(request.headers.get_all("Via")[0]).branch
         data = request.to_bytes()
+        is_invite = method == "INVITE"
+        state, timers = INITIAL[TxKind.INVITE_CLIENT if is_invite else TxKind.NON_INVITE_CLIENT]
         tx = ClientTransaction(
             key=(branch, method), request=request, data=data, destination=destination,
-            transport=transport, is_invite=method == "INVITE", leg_id=leg_id,
-            state=TxState.CALLING if method == "INVITE" else TxState.TRYING,
+            transport=transport, is_invite=is_invite, leg_id=leg_id, state=state,
         )  # fmt: skip
         self._client_tx[tx.key] = tx
         self._send(data, destination, transport)
-        if transport == "udp":
-            tx.interval = self.t1
-            self._set_timer("client", tx, "A" if tx.is_invite else "E", self.t1)
-        self._set_timer("client", tx, "B" if tx.is_invite else "F", 64 * self.t1)
+        for timer in timers:
+            self._start_timer(tx, timer)
 
     def _end_leg(self, leg: Leg) -> None:
         leg.state = LegState.TERMINATED
@@ -219,42 +225,115 @@ class AgentCore:
 
     _fresh_tx: ServerKey | None = None
 
-    def _set_timer(self, table: str, record: object, name: str, delay: float) -> None:
-        when = self._now + delay
-        record.timers[name] = when  # type: ignore[attr-defined]
-        heapq.heappush(self._heap, (when, next(self._counter), table, record, name))
+    # -- transactions (transitions.py) ----------------------------------------------
 
-    def _timer_live(self, table: str, record: object, name: str, when: float) -> bool:
-        timers: dict[str, float] = record.timers  # type: ignore[attr-defined]
-        if timers.get(name) != when:
+    def step_tx(self, tx: Transaction, event: TxEvent, message: SipMessage | None = None) -> bool:
+        """Carry out the table's step for `event` (`message`: the response it is about).
+
+        False when the transaction absorbs the event (no step listed)."""
+        step = transition(tx.kind, tx.state, event)
+        if step is None:
             return False
-        if table == "server":
-            return self._server_tx.get(record.key) is record  # type: ignore[attr-defined]
-        if table == "client":
-            return self._client_tx.get(record.key) is record  # type: ignore[attr-defined]
-        return self.legs.get(record.leg_id) is record  # type: ignore[attr-defined]
+        tx.state = step.state
+        for timer in step.stop:
+            tx.timers.pop(timer, None)
+        if step.state is TxState.TERMINATED:
+            self._drop_tx(tx)
+        else:
+            for timer in step.start:
+                self._start_timer(tx, timer, fired=event)
+        for action in step.actions:
+            self._act(tx, action, message)
+        return True
 
-    def _server_timer(self, tx: ServerTransaction, name: str, now: float) -> None:
-        self._now = now
-        if name == "G" and tx.state is TxState.COMPLETED and tx.last_response is not None:
-            self._send(tx.last_response, tx.source, tx.transport)
-            tx.interval = min(2 * tx.interval, self.t2)
-            self._set_timer("server", tx, "G", tx.interval)
-        elif name in ("H", "I", "J", "L"):
-            tx.timers.clear()
-            self._server_tx.pop(tx.key, None)
+    def _act(self, tx: Transaction, action: TxAction, message: SipMessage | None) -> None:
+        match action:
+            case TxAction.SEND_RESPONSE:
+                assert isinstance(tx, ServerTransaction) and message is not None
+                tx.last_response = self._with_received(message, tx.source).to_bytes()
+                self._send(tx.last_response, tx.source, tx.transport)
+            case TxAction.RESEND_RESPONSE:
+                assert isinstance(tx, ServerTransaction)
+                if tx.last_response is not None:
+                    self._send(tx.last_response, tx.source, tx.transport)
+            case TxAction.RESEND_REQUEST:
+                assert isinstance(tx, ClientTransaction)
+                self._send(tx.data, tx.destination, tx.transport)
+            case TxAction.SEND_ACK:
+                assert isinstance(tx, ClientTransaction) and message is not None
+                if tx.ack is None:
+                    tx.ack = non_2xx_ack(tx.request, message)
+                self._send(tx.ack, tx.destination, tx.transport)
+            case TxAction.TO_TU:
+                assert isinstance(tx, ClientTransaction) and message is not None
+                self._response_to_tu(tx, message)
+            case TxAction.TIMEOUT_TO_TU:
+                assert isinstance(tx, ClientTransaction)
+                leg = self.legs.get(tx.leg_id or "")
+                if leg is not None:  # our INVITE to an agent's phone went unanswered
+                    self._end_leg(leg)
+                    self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=408))
+            case _:
+                assert_never(action)
 
-    def _drop_client_tx(self, tx: ClientTransaction) -> None:
+    @abstractmethod
+    def _response_to_tu(self, tx: ClientTransaction, response: SipMessage) -> None:
+        """The UAC core's handling of a response to our request (client.py)."""
+
+    def _drop_tx(self, tx: Transaction) -> None:
         tx.timers.clear()
-        self._client_tx.pop(tx.key, None)
+        if isinstance(tx, ServerTransaction):
+            self._server_tx.pop(tx.key, None)
+        else:
+            self._client_tx.pop(tx.key, None)
 
-    def _leg_timer(self, leg: Leg, name: str, now: float) -> None:
+    # -- timers (timers.py) ---------------------------------------------------------
+
+    def _start_timer(
+        self, record: TimerOwner, timer: SipTimer, *, fired: TxEvent | None = None
+    ) -> None:
+        """Start `timer` of `record`; a retransmission timer restarted by its own firing
+        (`fired`) backs off, else it starts from T1."""
+        delay = initial_delay(timer, self.timing, reliable=record.transport == "tcp")
+        if delay is None:
+            return
+        if timer in RETRANSMIT_TIMERS:
+            record.interval = (
+                backoff(timer, record.interval, self.timing) if fired is timer else delay
+            )
+            delay = record.interval
+        when = self._now + delay
+        record.timers[timer] = when
+        heapq.heappush(self._heap, (when, next(self._counter), record, timer))
+
+    def _timer_live(self, record: TimerOwner, timer: SipTimer, when: float) -> bool:
+        if record.timers.get(timer) != when:
+            return False
+        match record:
+            case ServerTransaction():
+                return self._server_tx.get(record.key) is record
+            case ClientTransaction():
+                return self._client_tx.get(record.key) is record
+            case Leg():
+                return self.legs.get(record.leg_id) is record
+            case _:
+                assert_never(record)
+
+    def _fire(self, record: TimerOwner, timer: SipTimer, now: float) -> None:
         self._now = now
-        if name == "2xx" and leg.ok_response is not None:
+        match record:
+            case ServerTransaction() | ClientTransaction():
+                self.step_tx(record, timer)
+            case Leg():
+                self._leg_timer(record, timer, now)
+            case _:
+                assert_never(record)
+
+    def _leg_timer(self, leg: Leg, timer: SipTimer, now: float) -> None:
+        if timer is SipTimer.RETRANSMIT_2XX and leg.ok_response is not None:
             self._send(leg.ok_response, leg.peer, leg.transport)
-            leg.interval = min(2 * leg.interval, self.t2)
-            self._set_timer("leg", leg, "2xx", leg.interval)
-        elif name == "H" and leg.ok_response is not None:
+            self._start_timer(leg, timer, fired=timer)
+        elif timer is SipTimer.ACK_TIMEOUT and leg.ok_response is not None:
             # §13.3.1.4: no ACK within 64*T1 - the session ends with a BYE.
             leg.ok_response = None
             leg.timers.clear()
@@ -276,3 +355,7 @@ class AgentCore:
     def transactions(self) -> int:
         """How many transactions are alive (for tests: memory stays bounded)."""
         return len(self._server_tx) + len(self._client_tx)
+
+    def live_transactions(self) -> list[Transaction]:
+        """The transactions alive now (for tests and diagnostics)."""
+        return [*self._server_tx.values(), *self._client_tx.values()]

@@ -1,4 +1,7 @@
-"""What the sans-IO SIP user agent reports to its driver, and what it asks to send."""
+"""What the sans-IO SIP user agent reports to its driver, and what it asks to send.
+
+Layer 4 (channels).
+"""
 
 from __future__ import annotations
 

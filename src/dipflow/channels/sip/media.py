@@ -1,5 +1,7 @@
 """RTP media for SIP calls on asyncio: sockets, drift-free pacing, playback, DTMF, relay.
 
+Layer 4 (channels).
+
 One `MediaClock` task paces every session of the server. It wakes on an absolute
 5 ms grid (deadline = start + k * 5 ms, never `sleep(0.02)` in a loop, so error
 does not accumulate) and each session sends on one of the four 5 ms slots of a
@@ -297,7 +299,7 @@ async def open_session(
         session = RtpSession(port=port, listener=listener)
         try:
             await loop.create_datagram_endpoint(
-                lambda session=session: session,  # type: ignore[misc]
+                _returning(session),
                 local_addr=(host, port),
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
             )
@@ -305,3 +307,8 @@ async def open_session(
             continue  # taken by another process: skip it, do not release it back
         return session
     return None
+
+
+def _returning(session: RtpSession) -> Callable[[], RtpSession]:
+    """The protocol factory for one session (a lambda in the loop would bind late)."""
+    return lambda: session

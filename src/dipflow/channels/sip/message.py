@@ -1,4 +1,4 @@
-"""SIP message parsing and serialisation (RFC 3261 §7, §20, §25), sans-IO.
+"""SIP message parsing and serialisation (RFC 3261 §7, §20, §25), sans-IO. Layer 4 (channels).
 
 Our own small parser rather than a general one: it accepts exactly what a user
 agent needs, bounds everything (message size, header count, line length) and
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import unquote
+
+from dipflow.channels.errors import ChannelError
 
 MAX_HEADERS = 96
 MAX_LINE = 4096
@@ -41,7 +43,7 @@ _LIST_HEADERS = frozenset({"via", "route", "record-route", "contact"})
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 
 
-class SipParseError(ValueError):
+class SipParseError(ChannelError):
     """Bytes that are not a SIP message we can process."""
 
 

@@ -1,4 +1,4 @@
-"""Abuse protection: per-source token buckets and the anti-amplification ledger.
+"""Abuse protection: per-source token buckets and the anti-amplification ledger. Layer 4 (channels).
 
 Both tables are bounded LRU maps keyed by source IP, so a flood of spoofed
 sources costs bounded memory (the oldest entries are forgotten).

@@ -1,4 +1,4 @@
-"""A minimal registrar for agents' softphones (RFC 3261 §10) with digest auth.
+"""A minimal registrar for agents' softphones (RFC 3261 §10) with digest auth. Layer 4 (channels).
 
 Authentication is HTTP Digest as SIP uses it (RFC 2617 via RFC 3261 §22.4),
 MD5 with qop=auth, or SHA-256 when the client picks it (RFC 8760). Nonces are

@@ -1,4 +1,4 @@
-"""RTP packets (RFC 3550 §5.1) and RFC 4733 DTMF events, sans-IO.
+"""RTP packets (RFC 3550 §5.1) and RFC 4733 DTMF events, sans-IO. Layer 4 (channels).
 
 `RtpStream` numbers and stamps what we send (random initial sequence number,
 timestamp and SSRC per §5.1); `DtmfReceiver` turns telephone-event packets into

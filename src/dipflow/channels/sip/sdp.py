@@ -1,5 +1,7 @@
 """SDP offer/answer for G.711 audio with RFC 4733 telephone-events (RFC 4566, RFC 3264).
 
+Layer 4 (channels).
+
 We serve one audio stream: PCMU (static payload type 0) or PCMA (8), 20 ms
 packets, and `telephone-event` at whatever dynamic payload type the offerer
 chose. The answer keeps the offerer's preference order (RFC 3264 §6.1) and
@@ -11,6 +13,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+
+from dipflow.channels.errors import ChannelError
 
 
 class Codec(IntEnum):
@@ -35,7 +39,7 @@ _REVERSE = {
 }
 
 
-class SdpError(ValueError):
+class SdpError(ChannelError):
     """A session description we cannot parse."""
 
 

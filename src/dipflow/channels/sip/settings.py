@@ -1,4 +1,7 @@
-"""Configuration of the SIP channel (one pydantic model, a docstring per field)."""
+"""Configuration of the SIP channel (one pydantic model, a docstring per field).
+
+Layer 4 (channels).
+"""
 
 from __future__ import annotations
 

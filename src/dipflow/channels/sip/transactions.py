@@ -1,9 +1,10 @@
-"""Transaction and dialog state of the SIP user agent (RFC 3261 §17, §12).
+"""Transaction and dialog state of the SIP user agent (RFC 3261 §17, §12). Layer 4 (channels).
 
-Plain mutable records; the state machine that drives them lives in `agent.py`.
-Every timer of a record sits in its `timers` map (name -> absolute deadline) and
-is mirrored in the agent's heap; a heap entry whose deadline no longer matches
-the record's is stale and ignored.
+Plain mutable records. A transaction's state changes only as `transitions.py` says
+(`AgentCore.step_tx` carries the steps out); dialogs are driven by `agent.py` and
+`client.py`. Every timer of a record sits in its `timers` map (timer -> absolute
+deadline) and is mirrored in the agent's heap; a heap entry whose deadline no longer
+matches the record's is stale and ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import StrEnum
 
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.message import SipMessage
+from dipflow.channels.sip.timers import SipTimer
 
 
 class TxState(StrEnum):
@@ -24,6 +26,15 @@ class TxState(StrEnum):
     ACCEPTED = "accepted"
     """RFC 6026 §7.1: after a 2xx, absorb retransmissions instead of terminating at once."""
     TERMINATED = "terminated"
+
+
+class TxKind(StrEnum):
+    """The four transaction state machines of RFC 3261 §17."""
+
+    INVITE_CLIENT = "INVITE client"
+    NON_INVITE_CLIENT = "non-INVITE client"
+    INVITE_SERVER = "INVITE server"
+    NON_INVITE_SERVER = "non-INVITE server"
 
 
 class LegState(StrEnum):
@@ -53,7 +64,12 @@ class ServerTransaction:
     state: TxState = TxState.PROCEEDING
     last_response: bytes | None = None
     interval: float = 0.0
-    timers: dict[str, float] = field(default_factory=dict)
+    """The current interval of the retransmission timer (G)."""
+    timers: dict[SipTimer, float] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> TxKind:
+        return TxKind.INVITE_SERVER if self.is_invite else TxKind.NON_INVITE_SERVER
 
 
 @dataclass(slots=True, kw_only=True)
@@ -69,7 +85,12 @@ class ClientTransaction:
     ack: bytes | None = None
     """For INVITE: the ACK to resend on a retransmitted final response."""
     interval: float = 0.0
-    timers: dict[str, float] = field(default_factory=dict)
+    """The current interval of the retransmission timer (A or E)."""
+    timers: dict[SipTimer, float] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> TxKind:
+        return TxKind.INVITE_CLIENT if self.is_invite else TxKind.NON_INVITE_CLIENT
 
 
 @dataclass(slots=True, kw_only=True)
@@ -90,7 +111,8 @@ class Leg:
     peer: Address
     transport: str
     invite: SipMessage
-    invite_tx: ServerKey | ClientKey
+    invite_tx: ServerKey | None = None
+    """UAS: the server transaction of the INVITE (answered through it)."""
     state: LegState = LegState.EARLY
     local_cseq: int = 1
     remote_cseq: int = 0
@@ -99,11 +121,12 @@ class Leg:
     ack: bytes | None = None
     """UAC: the ACK we resend when a 2xx is retransmitted (§13.2.2.4)."""
     interval: float = 0.0
+    """The current interval of the 2xx retransmission timer."""
     provisional_seen: bool = False
     cancel_pending: bool = False
     bye_pending: bool = False
     reoffer_tx: ServerKey | None = None
-    timers: dict[str, float] = field(default_factory=dict)
+    timers: dict[SipTimer, float] = field(default_factory=dict)
 
     @property
     def dialog_key(self) -> tuple[str, str, str] | None:

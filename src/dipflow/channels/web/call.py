@@ -18,20 +18,25 @@ Barge-in is decided here, not in the page: a digit during an interruptible promp
 ends the prompt (`PromptDone(interrupted=True)`, then `DigitsCollected`, the order a
 caller produces when they press a key as the prompt ends) and the page is told to stop.
 A `prompt_done` for a prompt that is no longer current is stale and dropped.
+Layer 4 (channels).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
-from dipflow.channels.web.protocol import ClientMessage, HangUp, PressDigits, PromptEnded
+from dipflow.channels.web.protocol import (
+    ClientMessage,
+    HangUp,
+    PlaceCall,
+    PressDigits,
+    PromptEnded,
+)
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
 
@@ -49,22 +54,13 @@ class RenderedLike(Protocol):
 
 
 class PromptSource(Protocol):
-    """The part of `dipflow.media.prompts.PromptRenderer` the channel uses."""
+    """The part of `dipflow.media.prompts.PromptRenderer` the channel uses. Rendering is
+    CPU-bound (TTS) and may read files: the channel runs it in a worker thread, so that
+    synthesis never blocks the event loop."""
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> Any: ...
+    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedLike: ...
 
-    def render_audio(self, name: str) -> Any: ...
-
-
-async def _render(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a renderer method: a coroutine is awaited; plain (CPU-bound TTS) runs in a
-    worker thread so that synthesis never blocks the event loop."""
-    if inspect.iscoroutinefunction(method):
-        return await method(*args, **kwargs)
-    result = await asyncio.to_thread(method, *args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+    def render_audio(self, name: str) -> RenderedLike: ...
 
 
 def media_path(key: str) -> str:
@@ -115,19 +111,22 @@ class BrowserCall:
             return
         self._epoch += 1
         epoch = self._epoch
-        if isinstance(command, Play):
-            await self._play(command, epoch)
-        elif isinstance(command, PlayMusic):
-            self._playing = None
-            audio = await _render(self._prompts.render_audio, command.audio)
-            if epoch == self._epoch and not self.ended:
-                await self._send({"type": "music", "url": self._media_url(audio.key)})
-        elif isinstance(command, StopMedia):
-            self._playing = None
-            await self._send({"type": "stop"})
-        elif isinstance(command, Disconnect):
-            self._end()
-            await self._send_raw_safely({"type": "ended", "reason": command.reason})
+        match command:
+            case Play():
+                await self._play(command, epoch)
+            case PlayMusic():
+                self._playing = None
+                audio = await asyncio.to_thread(self._prompts.render_audio, command.audio)
+                if epoch == self._epoch and not self.ended:
+                    await self._send({"type": "music", "url": self._media_url(audio.key)})
+            case StopMedia():
+                self._playing = None
+                await self._send({"type": "stop"})
+            case Disconnect():
+                self._end()
+                await self._send_last({"type": "ended", "reason": command.reason})
+            case _:
+                assert_never(command)
 
     async def connect_agent(self, agent: AgentEndpoint) -> bool:
         if self.ended:
@@ -140,14 +139,14 @@ class BrowserCall:
 
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
-            audio = await _render(
+            audio = await asyncio.to_thread(
                 self._prompts.render_text,
                 command.text,
                 language=command.language,
                 voice=command.voice,
             )
         else:
-            audio = await _render(self._prompts.render_audio, command.audio or "")
+            audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")
         if epoch != self._epoch or self.ended:
             return  # superseded while rendering: like a prompt cut off, no PromptDone
         self._playing = _Playing(command.prompt_id, command.interruptible)
@@ -168,20 +167,26 @@ class BrowserCall:
         """A validated message from the page (`PlaceCall` is handled by the socket owner)."""
         if self.ended:
             return
-        if isinstance(message, PromptEnded):
-            playing = self._playing
-            if playing is not None and playing.prompt_id == message.prompt_id:
-                self._playing = None
-                self._post(PromptDone(prompt_id=message.prompt_id, interrupted=message.interrupted))
-        elif isinstance(message, PressDigits):
-            playing = self._playing
-            if playing is not None and playing.interruptible:
-                self._playing = None
-                await self._send({"type": "stop"})
-                self._post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
-            self._post(DigitsCollected(digits=message.digits))
-        elif isinstance(message, HangUp):
-            self.caller_gone()
+        match message:
+            case PromptEnded():
+                playing = self._playing
+                if playing is not None and playing.prompt_id == message.prompt_id:
+                    self._playing = None
+                    done = PromptDone(prompt_id=message.prompt_id, interrupted=message.interrupted)
+                    self._post(done)
+            case PressDigits():
+                playing = self._playing
+                if playing is not None and playing.interruptible:
+                    self._playing = None
+                    await self._send({"type": "stop"})
+                    self._post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
+                self._post(DigitsCollected(digits=message.digits))
+            case HangUp():
+                self.caller_gone()
+            case PlaceCall():
+                pass  # a second `call` on a call in progress: nothing to do
+            case _:
+                assert_never(message)
 
     def caller_gone(self) -> None:
         """The caller hung up or closed the page."""
@@ -207,9 +212,12 @@ class BrowserCall:
         if self._handle is not None:
             self._handle.post(event)
 
-    async def _send_raw_safely(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(Exception):
+    async def _send_last(self, message: dict[str, Any]) -> None:
+        """The call's last message: the page may already be gone, which changes nothing."""
+        try:
             await self._send_raw(message)
+        except Exception as exc:
+            log.info("call %s: page gone before the end (%s)", self.call_id, type(exc).__name__)
 
     async def _send(self, message: dict[str, Any]) -> None:
         try:

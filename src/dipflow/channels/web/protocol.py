@@ -3,7 +3,7 @@
 Everything the page sends is untrusted: a message is at most `MAX_MESSAGE_BYTES`,
 must be a JSON object with a known `type`, digits are DTMF characters only
 (`0-9 * #`, like RFC 4733 events 0-11) and the caller number is length-limited
-and restricted to what a phone number can contain.
+and restricted to what a phone number can contain. Layer 4 (channels).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from dipflow.channels.errors import ChannelError
 
 MAX_MESSAGE_BYTES = 4096
 MAX_DIGITS = 32
@@ -26,7 +28,7 @@ _NUMBER_NOISE = re.compile(r"[ ().-]")
 _DNIS = re.compile(r"[A-Za-z0-9+*#._-]{1,32}")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(ChannelError, ValueError):
     """A message from the page that is malformed or not allowed."""
 
 

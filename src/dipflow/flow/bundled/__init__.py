@@ -1,4 +1,4 @@
-"""Flows shipped with dipflow (YAML files beside this module)."""
+"""Flows shipped with dipflow (YAML files beside this module). Layer 1 (flow)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""`dipflow flow graph`: a flow as a diagram (Mermaid text, SVG or PNG), drawn offline."""
+"""`dipflow flow graph`: a flow as a diagram, drawn offline. Layer 1 (flow).
+
+Mermaid text, SVG or PNG."""
 
 from dipflow.flow.graph.layout import Layout, layout_flow
 from dipflow.flow.graph.mermaid import to_mermaid

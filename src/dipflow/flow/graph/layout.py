@@ -1,4 +1,4 @@
-"""A layered layout of a flow, shared by the SVG and PNG renderers.
+"""A layered layout of a flow, shared by the SVG and PNG renderers. Layer 1 (flow).
 
 Small flows (tens of activities) need no general graph-drawing engine, and the
 product must draw offline with no system Graphviz, so this is a plain

@@ -1,4 +1,6 @@
-"""Mermaid `flowchart` text: the main flow and each event flow as a subgraph, outputs labelled."""
+"""Mermaid `flowchart` text of a flow. Layer 1 (flow).
+
+The main flow and each event flow as a subgraph, outputs labelled."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Draw a `Layout` as SVG (text, escaped) or PNG (Pillow), with no network and no system tools."""
+"""Draw a `Layout` as SVG or PNG, offline. Layer 1 (flow).
+
+SVG as escaped text, PNG with Pillow: no network and no system tools."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`dipflow flow lint`: findings about a flow that validates but would fail callers."""
+"""`dipflow flow lint`: what makes a valid flow fail callers. Layer 1 (flow)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Static views of a flow that lint rules share: graphs, template fields, template ASTs.
+"""Static views of a flow that lint rules share: graphs, templates, taint. Layer 1 (flow).
 
 Templates are parsed with Jinja2's parser only (nothing is rendered or compiled),
 so the linter sees the flow exactly as written, filters it does not know included.
@@ -146,12 +146,28 @@ def names_read(tree: nodes.Template) -> set[str]:
     return {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"} - stored
 
 
-def unsanitized(tree: nodes.Node, tainted: set[str], sanitizers: frozenset[str]) -> set[str]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sanitizers:
+    """The filters after which a tainted value is safe in one kind of sink."""
+
+    filters: frozenset[str]
+    """Each of these alone cleans its input."""
+    chains: frozenset[tuple[str, str]] = frozenset()
+    """`(outer, inner)`: `x | inner | outer` is clean though neither filter is alone."""
+
+    def clean(self, node: nodes.Filter) -> bool:
+        if node.name in self.filters:
+            return True
+        inner = node.node
+        return isinstance(inner, nodes.Filter) and (node.name, inner.name) in self.chains
+
+
+def unsanitized(tree: nodes.Node, tainted: set[str], sanitizers: Sanitizers) -> set[str]:
     """Tainted names that reach the output without passing through a sanitizing filter."""
     found: set[str] = set()
 
     def visit(node: nodes.Node) -> None:
-        if isinstance(node, nodes.Filter) and node.name in sanitizers:
+        if isinstance(node, nodes.Filter) and sanitizers.clean(node):
             return
         if isinstance(node, nodes.Name) and node.name in tainted:
             found.add(node.name)

@@ -1,4 +1,4 @@
-"""What the linter reports."""
+"""What the linter reports. Layer 1 (flow)."""
 
 from __future__ import annotations
 

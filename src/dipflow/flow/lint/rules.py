@@ -1,4 +1,4 @@
-"""Lint rules. Each takes the flow and yields findings; `RULES` lists them in report order.
+"""Lint rules: each takes the flow and yields findings, `RULES` in report order. Layer 1 (flow).
 
 The rules catch what makes a flow fail callers in production; each of the Webex
 template's seven defects (../shared/webex/README.md) is one of them.
@@ -15,6 +15,7 @@ from jinja2 import nodes
 from dipflow.flow.lint.analysis import (
     MAIN,
     FlowGraph,
+    Sanitizers,
     field_ast,
     graphs,
     names_read,
@@ -41,13 +42,26 @@ BUILTIN_ROOTS = frozenset(
 )
 CALLER_ROOTS = frozenset({"NewPhoneContact"})
 # Filters after which caller data is safe inside an HTTP request.
-SANITIZERS = frozenset(
-    {"odata_quote", "odata_phone_filter", "urlencode", "e164", "int", "float", "dynamics_extraqs"}
+SANITIZERS = Sanitizers(
+    filters=frozenset(
+        {
+            "odata_quote",
+            "odata_phone_filter",
+            "urlencode",
+            "e164",
+            "int",
+            "float",
+            "dynamics_extraqs",
+        }
+    )
 )
 # Inside a URL the request sends as written (an OData query in `path`/`url`), `%27` in a
 # value becomes a quote at the server and `&`/`#` end the parameter: only these filters'
 # output (no `%`, `&`, `#`, `'`) or `odata_quote | urlencode` are safe there.
-URL_SANITIZERS = frozenset({"odata_phone_filter", "e164", "int", "float"})
+URL_SANITIZERS = Sanitizers(
+    filters=frozenset({"odata_phone_filter", "e164", "int", "float"}),
+    chains=frozenset({("urlencode", "odata_quote")}),
+)
 SENTINELS = frozenset({"na", "n/a", "null", "none", "undefined", "nil", "-", ""})
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -243,38 +257,13 @@ def unordered_queries(flow: Flow) -> Iterator[Finding]:
                     )
 
 
-def _url_unsanitized(tree: nodes.Node, tainted: set[str]) -> set[str]:
-    """Tainted names reaching an OData query written into a URL without URL-safe escaping."""
-    found: set[str] = set()
-
-    def visit(node: nodes.Node) -> None:
-        if isinstance(node, nodes.Filter):
-            if node.name in URL_SANITIZERS:
-                return
-            inner = node.node
-            if (
-                node.name == "urlencode"
-                and isinstance(inner, nodes.Filter)
-                and inner.name == "odata_quote"
-            ):
-                return
-        if isinstance(node, nodes.Name) and node.name in tainted:
-            found.add(node.name)
-        for child in node.iter_child_nodes():
-            visit(child)
-
-    visit(tree)
-    return found
-
-
 def _odata_in_url(field: str, template: str) -> bool:
     return field in ("path", "url") and ("$" in template or "'" in template or "odata" in template)
 
 
-def _tainted_variables(flow: Flow, *, in_url: bool = False) -> set[str]:
-    """Caller-controlled names: `NewPhoneContact`, and variables set from them (fixpoint).
-
-    `in_url`: as seen from inside a URL, where only `URL_SANITIZERS` clean a value."""
+def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
+    """Caller-controlled names: `NewPhoneContact`, and variables set from them without
+    passing through one of `sanitizers` (a fixpoint)."""
     tainted = set(CALLER_ROOTS)
     setters = [
         a for g in graphs(flow) for a in g.activities.values() if isinstance(a, SetVariableActivity)
@@ -289,12 +278,7 @@ def _tainted_variables(flow: Flow, *, in_url: bool = False) -> set[str]:
                 tree = field_ast(activity, field, template)
                 if tree is None:
                     continue
-                leaks = (
-                    _url_unsanitized(tree, tainted)
-                    if in_url
-                    else unsanitized(tree, tainted, SANITIZERS)
-                )
-                if leaks:
+                if unsanitized(tree, tainted, sanitizers):
                     tainted.add(activity.variable)
                     changed = True
     return tainted
@@ -302,8 +286,8 @@ def _tainted_variables(flow: Flow, *, in_url: bool = False) -> set[str]:
 
 def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
     """Defect 4: the ANI pasted into an OData query unquoted, through a leading-wildcard scan."""
-    tainted = _tainted_variables(flow)
-    url_tainted = _tainted_variables(flow, in_url=True)
+    tainted = _tainted_variables(flow, SANITIZERS)
+    url_tainted = _tainted_variables(flow, URL_SANITIZERS)
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
             if not isinstance(activity, HttpRequestActivity):
@@ -325,7 +309,7 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         "pass it through `odata_quote` or `odata_phone_filter`",
                     )
                 elif _odata_in_url(field, template):
-                    leaks = _url_unsanitized(tree, url_tainted)
+                    leaks = unsanitized(tree, url_tainted, URL_SANITIZERS)
                     if leaks:
                         names = ", ".join(f"`{n}`" for n in sorted(leaks))
                         yield _finding(

@@ -1,4 +1,6 @@
-"""One converter per Webex activity kind: Flow Designer properties -> native activity fields.
+"""One converter per Webex activity kind. Layer 1 (flow).
+
+Flow Designer properties -> native activity fields.
 
 Property names are those of Flow Designer's export (see ../shared/webex/README.md).
 Properties that only describe the canvas or the editor (`_renderRequestTimestamp`,

@@ -1,4 +1,4 @@
-"""Flow Designer export (JSON) -> native dipflow flow.
+"""Flow Designer export (JSON) -> native dipflow flow. Layer 1 (flow).
 
 The import is faithful: the imported flow behaves as it does in Webex, defects
 included (the linter, not the importer, reports them). Activities are named by
