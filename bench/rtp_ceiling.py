@@ -28,6 +28,7 @@ HEADER = struct.Struct("!BBHII")
 TICK_S = 0.005
 SLOTS = 4
 DISCARD = ("127.0.0.1", 9)
+"""The default destination; bench/sip.py passes --port of a bound socket nobody reads."""
 
 
 def _percentile(counts: list[int], total: int, q: float) -> float:
@@ -41,7 +42,7 @@ def _percentile(counts: list[int], total: int, q: float) -> float:
     return len(counts) / 10
 
 
-def paced(streams: int, seconds: float) -> dict[str, Any]:
+def paced(streams: int, seconds: float, destination: tuple[str, int] = DISCARD) -> dict[str, Any]:
     sockets = []
     for _ in range(streams):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -74,7 +75,7 @@ def paced(streams: int, seconds: float) -> dict[str, Any]:
         for i in range(slot, streams, SLOTS):
             packet = packets[i]
             pack_into(packet, 0, 0x80, 0, sequence, timestamp, 0x1000 + i)
-            sockets[i].sendto(packet, DISCARD)
+            sockets[i].sendto(packet, destination)
             late = int((clock() - deadline) * 10_000)
             counts[late if late < 1000 else 1000] += 1
             sent += 1
@@ -115,9 +116,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--port", type=int, default=9, help="UDP port on 127.0.0.1 to send to")
     parser.add_argument("--flat-out", type=float, default=0.0, help="seconds of unpaced sendto")
     args = parser.parse_args()
-    result = flat_out(args.flat_out) if args.flat_out else paced(args.streams, args.seconds)
+    result = (
+        flat_out(args.flat_out)
+        if args.flat_out
+        else paced(args.streams, args.seconds, ("127.0.0.1", args.port))
+    )
     result["cpus"] = sorted(os.sched_getaffinity(0))
     print(json.dumps(result), flush=True)
 

@@ -28,6 +28,7 @@ import asyncio
 import gc
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       s=-
       c=IN IP4 [local_ip]
       t=0 0
-      m=audio 9 RTP/AVP 0 101
+      m=audio SINK_PORT RTP/AVP 0 101
       a=rtpmap:0 PCMU/8000
       a=rtpmap:101 telephone-event/8000
 
@@ -145,41 +146,33 @@ class _BenchHost:
         return call
 
 
-def _reset_jitter(server: SipServer) -> None:
-    reset = getattr(server, "reset_stats", None)
-    if reset is not None:
-        reset()
-    else:  # the single-loop channel keeps its histogram on the clock
-        server.clock.jitter.reset()
-
-
-async def _serve(rtp_base: int, profile: bool) -> None:
+async def _serve(options: argparse.Namespace) -> None:
     monitor = None
-    if profile:
+    if options.profile:  # the pacer must be in this process: media "inline" or "thread"
+        from dipflow.channels.sip.media import JitterStats
         from stall_profile import StallMonitor
 
         monitor = StallMonitor()
         monitor.install()
-    prompts = PromptRenderer(EspeakTts())
-    greeting = await asyncio.to_thread(prompts.render_text, GREETING, language="en-US", voice=None)
-    greeting.ulaw()
+        add = JitterStats.add
+
+        def add_and_note(self: JitterStats, lateness: float) -> None:
+            add(self, lateness)
+            monitor.note_packet(lateness)
+
+        JitterStats.add = add_and_note  # type: ignore[method-assign]
+    prompts = PromptRenderer(EspeakTts(), workers=options.render_workers)
+    prompts.start()
+    greeting = await prompts.render_text_async(GREETING, language="en-US", voice=None)
     settings = SipSettings(
-        host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=rtp_base,
-        rtp_port_max=rtp_base + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
-        max_calls=5000,
+        host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=options.serve,
+        rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
+        max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
+        media_realtime_priority=options.rt if options.media != "inline" else 0,
     )  # fmt: skip
     host = _BenchHost()
     server = SipServer(settings, host=host, prompts=prompts)  # type: ignore[arg-type]
     await server.start()
-    if monitor is not None:
-        jitter = server.clock.jitter
-        add = jitter.add
-
-        def add_and_note(lateness: float) -> None:
-            add(lateness)
-            monitor.note_packet(lateness)
-
-        jitter.add = add_and_note  # type: ignore[method-assign]
     await asyncio.sleep(2)  # hold music rendered and tables built
     hello = {"port": server.address[1], "greeting_s": greeting.duration_s,
              "loop": type(asyncio.get_running_loop()).__module__}  # fmt: skip
@@ -189,7 +182,7 @@ async def _serve(rtp_base: int, profile: bool) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := (await reader.readline()).decode().strip():
         if line == "reset":
-            _reset_jitter(server)
+            server.reset_stats()
             host.greetings_done = host.hung_up = 0
             host.calls.clear()
             if monitor is not None:
@@ -205,19 +198,25 @@ async def _serve(rtp_base: int, profile: bool) -> None:
         elif line == "quit":
             break
     await server.stop()
+    prompts.close()
 
 
 # -- the driver ------------------------------------------------------------------------
 
 
 class _Server:
-    def __init__(self, cpu: int, *, loop: str, profile: bool, nice: int) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
         rtp_base = 20000 + (os.getpid() % 4) * 10000
-        command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", loop]
-        if profile:
+        command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
+                   "--media", args.media, "--media-loop", args.media_loop, "--rt", str(args.rt),
+                   "--render-workers", str(args.render_workers)]  # fmt: skip
+        if args.profile:
             command.append("--profile")
+        # The whole server in the real-time class only when the pacer is on its loop;
+        # otherwise the media worker alone asks for it (media_realtime_priority).
         self.process = subprocess.Popen(
-            [*_pinned(cpu, nice), *command], stdin=subprocess.PIPE,
+            [*_pinned(args.server_cpu, args.nice, realtime=args.media == "inline"), *command],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -287,10 +286,16 @@ def _pinned(cpu: int, nice: int, *, realtime: bool = True) -> list[str]:
     return command
 
 
+SINK = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+"""Where all RTP goes: a bound socket nobody reads (a phone that drops what it gets).
+The discard port would answer every packet with an ICMP error the kernel must make."""
+
+
 def run_ceiling(cpu: int, streams: int, seconds: float, nice: int) -> dict[str, Any]:
     output = subprocess.run(
         [*_pinned(cpu, nice), sys.executable, str(BENCH / "rtp_ceiling.py"),
-         "--streams", str(streams), "--seconds", str(seconds)],
+         "--streams", str(streams), "--seconds", str(seconds),
+         "--port", str(SINK.getsockname()[1])],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     result: dict[str, Any] = json.loads(output)
@@ -307,7 +312,8 @@ def run_level(
     nice: int,
 ) -> dict[str, Any]:
     scenario = workdir / "bench_uac.xml"
-    scenario.write_text(SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000))))
+    text = SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000)))
+    scenario.write_text(text.replace("SINK_PORT", str(SINK.getsockname()[1])))
     server.ask("reset")
     rss_idle = server.rss()
     sipp = subprocess.Popen(
@@ -426,8 +432,15 @@ def main() -> None:
         "--rt",
         type=int,
         default=0,
-        help="SCHED_FIFO priority of server and ceiling (0: normal class)",
+        help="SCHED_FIFO priority of the media worker (the whole server when --media "
+        "inline) and of the ceiling (0: normal class)",
     )
+    parser.add_argument("--media", choices=("process", "thread", "inline"), default="process",
+                        help="where the RTP pacer runs (SipSettings.media_mode)")  # fmt: skip
+    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
+    parser.add_argument("--render-workers", type=int, default=1,
+                        help="prompt render worker processes (0: a thread)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="append every attempt as a JSON line")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -435,13 +448,15 @@ def main() -> None:
         if args.loop == "uvloop":
             import uvloop
 
-            uvloop.run(_serve(args.serve, args.profile))
+            uvloop.run(_serve(args))
         else:
-            asyncio.run(_serve(args.serve, args.profile))
+            asyncio.run(_serve(args))
         return
     global _RT_PRIORITY
     _RT_PRIORITY = args.rt
-    server = _Server(args.server_cpu, loop=args.loop, profile=args.profile, nice=args.nice)
+    SINK.bind(("127.0.0.1", 0))
+    SINK.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server = _Server(args)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -458,7 +473,8 @@ def main() -> None:
                     )
                     result.update(attempt=attempt, load_before=load_before,
                                   load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
-                                  loop=server.loop, nice=args.nice, rt=args.rt)  # fmt: skip
+                                  loop=server.loop, nice=args.nice, rt=args.rt,
+                                  media=args.media, media_loop=args.media_loop)  # fmt: skip
                     if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                         result["share_of_ceiling"] = round(
                             result["calls_per_core"] / ceiling["streams_per_core"], 3
@@ -473,9 +489,12 @@ def main() -> None:
     finally:
         server.close()
     passing = [r["calls"] for r in rows if r["passed"]]
-    print(f"\nserver loop: {server.loop}; machine: {os.cpu_count()} CPUs, "
-          f"{psutil.virtual_memory().total // 2**30} GiB; server on CPU {args.server_cpu}, "
-          f"sipp on CPU {args.sipp_cpu}; niceness {args.nice}; SCHED_FIFO {args.rt or 'no'}\n")  # fmt: skip
+    print(
+        f"\nmedia: {args.media} ({args.media_loop}); control loop: {server.loop}; "
+        f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
+        f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
+        f"SCHED_FIFO {args.rt or 'no'}\n"
+    )
     print(TABLE_HEAD)
     for row in rows:
         print(_row(row))

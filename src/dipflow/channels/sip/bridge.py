@@ -93,11 +93,8 @@ class AgentBridge:
         call.agent = agent
         call.agent_session = session
         # Bridge (relay): each leg sends what the other leg received; the music stops.
-        call.session.play(None)
-        call.session.bridge = session
-        session.bridge = call.session
+        call.session.bridge(session)
         session.sending = True
-        sessions.start_pacing(session)
         return True
 
     def on_outgoing(self, event: OutgoingAnswered | OutgoingFailed) -> None:

@@ -9,12 +9,11 @@ the server imports it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
-from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
+from dipflow.channels.sip.media_link import MediaLeg
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
@@ -46,11 +45,11 @@ class CallControl(Protocol):
         ...
 
 
-class SipCall(SessionListener):
+class SipCall:
     """The channel side of one call (caller leg, and the agent leg once connected)."""
 
     def __init__(
-        self, control: CallControl, *, leg_id: str, session: RtpSession, ani: str, dnis: str
+        self, control: CallControl, *, leg_id: str, session: MediaLeg, ani: str, dnis: str
     ) -> None:
         self.control = control
         self.leg_id = leg_id
@@ -60,9 +59,11 @@ class SipCall(SessionListener):
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None
-        self.agent_session: RtpSession | None = None
+        self.agent_session: MediaLeg | None = None
         self.ended = False
         self._generation = 0
+        self._prompt_id: str | None = None
+        """The prompt the caller's leg plays (None: music, or nothing)."""
         self._early: list[Event] = []
 
     # -- events to the runtime --
@@ -93,7 +94,7 @@ class SipCall(SessionListener):
                 await self._music(command)
             case StopMedia():
                 self._generation += 1
-                self.session.play(None)
+                self.session.stop()
             case Disconnect():
                 self.control.end_call(self, notify=None)
             case _:
@@ -110,61 +111,60 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, command.text, command.audio, command)
+            key, audio = await self._render(command.text, command.audio, command)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return  # superseded by a later command while rendering
-        self.session.play(
-            Playback(
-                prompt_id=command.prompt_id,
-                audio=audio,
-                loop=False,
-                interruptible=command.interruptible,
-            )
-        )
+        self._prompt_id = command.prompt_id
+        self.session.play(key, audio, loop=False, interruptible=command.interruptible)
 
     async def _music(self, command: PlayMusic) -> None:
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, None, command.audio, None)
+            key, audio = await self._render(None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return
-        self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
+        self._prompt_id = None
+        self.session.play(key, audio, loop=True, interruptible=False)
 
-    def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
+    async def _render(
+        self, text: str | None, audio_name: str | None, play: Play | None
+    ) -> tuple[str, bytes]:
+        """The prompt in this leg's codec, and its key for the media worker's cache.
+        A new prompt is rendered off the event loop (the renderer's workers)."""
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text:
             language = play.language if play else "en-US"
             voice = play.voice if play else None
-            rendered = prompts.render_text(text, language=language, voice=voice)
+            rendered = await prompts.render_text_async(text, language=language, voice=voice)
         elif audio_name:
-            rendered = prompts.render_audio(audio_name)
+            rendered = await prompts.render_audio_async(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
-        return rendered.ulaw() if self.session.codec is Codec.PCMU else rendered.alaw()
+        codec = self.session.codec
+        audio = rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()
+        return f"{rendered.key}:{codec.name}", audio
 
-    # -- SessionListener --
+    # -- LegListener --
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None:
-        if session is not self.session or self.ended or self.agent_session is not None:
+    def on_digit(self, leg: MediaLeg, digit: DtmfDigit, *, interrupted: bool) -> None:
+        if leg is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
-        playing = session.playback
         self.post(DigitsCollected(digits=digit.value))
-        if playing is not None and playing.interruptible and playing.prompt_id is not None:
-            session.play(None)  # barge-in
+        if interrupted and self._prompt_id is not None:  # the worker stopped it (barge-in)
             self._generation += 1
-            self.post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
+            self.post(PromptDone(prompt_id=self._prompt_id, interrupted=True))
 
-    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
-        if session is self.session and playback.prompt_id is not None and not self.ended:
-            self.post(PromptDone(prompt_id=playback.prompt_id))
+    def on_playback_done(self, leg: MediaLeg) -> None:
+        if leg is self.session and self._prompt_id is not None and not self.ended:
+            self.post(PromptDone(prompt_id=self._prompt_id))
 
     # -- hang-ups --
 

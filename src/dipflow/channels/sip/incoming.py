@@ -83,7 +83,6 @@ class IncomingCalls:
             return
         self.calls[event.leg_id] = call
         call.attach(handle)
-        sessions.start_pacing(session)
         if settings.answer_delay_s > 0:
             ua.ringing(event.leg_id)
             driver.flush()

@@ -69,6 +69,8 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def __init__(self, *, port: int, listener: SessionListener) -> None:
         self.port = port
+        self.leg = 0
+        """The media link's id for this session (the worker's key)."""
         self.listener = listener
         self.transport: asyncio.DatagramTransport | None = None
         self.remote: Address | None = None

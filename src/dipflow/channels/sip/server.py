@@ -8,7 +8,8 @@
 * `incoming.py`: new INVITEs become calls of the runtime (`CallHost.start_call`),
   re-INVITEs re-negotiate a leg (hold);
 * `bridge.py`: agent legs, rung and bridged on `connect_agent`;
-* `sessions.py`: RTP ports, the media clock, offer/answer;
+* `sessions.py`: RTP sessions (`media_link.py`: the handles on the media worker,
+  `media_worker.py`, which owns the sockets and paces them), offer/answer;
 * `call.py`: `SipCall`, a call as the runtime sees it (it asks this server, as its
   `CallControl`, to bridge or end it).
 
@@ -40,7 +41,6 @@ from dipflow.channels.sip.events import (
     SipEvent,
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
-from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
@@ -84,16 +84,12 @@ class SipServer:
         """Caller leg id -> call."""
         return self.incoming.calls
 
-    @property
-    def clock(self) -> MediaClock:
-        return self.sessions.clock
-
     # -- lifecycle --
 
     async def start(self) -> None:
         settings = self.settings
+        await self.sessions.media.start()
         host, port = await self.driver.start()
-        self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
 
@@ -103,7 +99,7 @@ class SipServer:
         self.driver.flush()
         await asyncio.sleep(0)  # let the BYEs leave
         self.driver.cancel_timer()
-        await self.sessions.clock.stop()
+        await self.sessions.media.stop()
         await self.driver.close()
 
     # -- the user agent's events --
@@ -151,14 +147,20 @@ class SipServer:
             call.handle.post(notify)
 
     def stats(self) -> dict[str, float]:
-        """Counters for benchmarks and metrics."""
-        jitter = self.sessions.clock.jitter
+        """Counters for benchmarks and metrics (the media worker's as of its last report,
+        at most half a second old)."""
         ua_stats = self.driver.ua.stats if self.driver.started else {}
         return {
             "calls": len(self.calls),
-            "rtp_packets_timed": jitter.count,
-            "rtp_jitter_p50_ms": jitter.percentile(50) * 1000,
-            "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
-            "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
+            **self.sessions.media.stats,
             **{k: float(v) for k, v in ua_stats.items()},
         }
+
+    def reset_stats(self) -> None:
+        """Start the RTP jitter histogram afresh (benchmarks, between runs)."""
+        self.sessions.media.reset_stats()
+
+    @property
+    def media_pid(self) -> int | None:
+        """The media worker's process id (media_mode "process"), for CPU accounting."""
+        return self.sessions.media.worker_pid

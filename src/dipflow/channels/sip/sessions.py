@@ -1,21 +1,16 @@
 """The RTP sessions of the SIP channel and their SDP. Layer 4 (channels).
 
-`SessionPool` opens sessions on the configured port range, paces them all on one
-`MediaClock`, and writes and reads the SDP of both call directions: the answer to a
-caller's offer (RFC 3264 §6) and the offer to an agent's phone.
+`SessionPool` opens sessions (`MediaLeg`s) in the media worker, which binds them on the
+configured port range and paces them all, and writes and reads the SDP of both call
+directions: the answer to a caller's offer (RFC 3264 §6) and the offer to an agent's
+phone.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from dipflow.channels.sip.media import (
-    MediaClock,
-    PortAllocator,
-    RtpSession,
-    SessionListener,
-    open_session,
-)
+from dipflow.channels.sip.media_link import MediaLeg, MediaLink
 from dipflow.channels.sip.sdp import (
     Codec,
     Direction,
@@ -32,25 +27,19 @@ DTMF_PAYLOAD_TYPE = 101
 
 
 class SessionPool:
-    """Ports, the media clock, and offer/answer for the channel's sessions."""
+    """The media worker's sessions, and offer/answer for them."""
 
     def __init__(self, settings: SipSettings) -> None:
         self.settings = settings
-        self.clock = MediaClock()
-        self.ports = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
+        self.media = MediaLink(settings)
         self.codecs = tuple(Codec[name] for name in settings.codecs)
 
-    async def open(self) -> RtpSession | None:
+    async def open(self) -> MediaLeg | None:
         """A session on a free port of the range; None when the range is exhausted."""
-        return await open_session(self.settings.host, self.ports, SessionListener())
+        return await self.media.open()
 
-    def start_pacing(self, session: RtpSession) -> None:
-        self.clock.add(session)
-
-    def close(self, session: RtpSession) -> None:
-        self.clock.remove(session)
+    def close(self, session: MediaLeg) -> None:
         session.close()
-        self.ports.release(session.port)
 
     def negotiate(self, body: bytes) -> Negotiated | None:
         """What we can serve of the peer's SDP: None for no offer, a broken one, or no
@@ -60,14 +49,14 @@ class SessionPool:
         except SdpError:
             return None
 
-    def answer(self, session: RtpSession, negotiated: Negotiated) -> bytes:
+    def answer(self, session: MediaLeg, negotiated: Negotiated) -> bytes:
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=(negotiated.codec,),
             dtmf_payload_type=negotiated.dtmf_payload_type, direction=negotiated.direction,
         )  # fmt: skip
 
-    def offer(self, session: RtpSession) -> bytes:
+    def offer(self, session: MediaLeg) -> bytes:
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=self.codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,

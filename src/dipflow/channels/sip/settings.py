@@ -66,6 +66,14 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    media_mode: Literal["process", "thread", "inline"] = "process"
+    """Where RTP is paced (see `media_worker.py`): a child process with its own GIL and
+    collector (default; measured in docs/benchmarks.md), a thread, or this event loop."""
+    media_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The media worker's event loop."""
+    media_realtime_priority: int = Field(default=0, ge=0, le=99)
+    """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
+    normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""
