@@ -28,6 +28,7 @@ import asyncio
 import gc
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -38,10 +39,17 @@ from typing import Any
 
 import psutil
 
-from dipflow.channels.seam import ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Play, PlayMusic
-from dipflow.engine.events import CallerHungUp, Event, PromptDone
+from dipflow.engine.events import (
+    AgentDisconnected,
+    CallerHungUp,
+    DigitsCollected,
+    Event,
+    PromptDone,
+    PromptFailed,
+)
 from dipflow.media import EspeakTts, PromptRenderer
 
 BENCH = Path(__file__).resolve().parent
@@ -104,6 +112,18 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+MIX_SCENARIO = SCENARIO.replace(
+    "m=audio SINK_PORT RTP/AVP 0 101", "m=audio [media_port] RTP/AVP 0 101"
+).replace(
+    '<pause milliseconds="HOLD_MS"/>',
+    '<pause milliseconds="3000"/>\n'
+    '  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_1.pcap"/>'
+    "</action></nop>\n"
+    '  <pause milliseconds="HOLD_MS"/>',
+)
+"""The mixed load's caller: as above, but RTP comes to sipp's media port, and 3 s in
+(during the greeting, which it interrupts) the caller presses 1 (RFC 4733, sipp's pcap)."""
+
 
 # -- the server process ---------------------------------------------------------------
 
@@ -114,22 +134,115 @@ class _BenchCall:
         self.channel_call = channel_call
         self.call_id = f"bench-{len(host.calls)}"
 
+        self.started = time.monotonic()
+        self.bridged = False
+        self.ended = False
+        self.queued = False
+        """Greeting over, hearing music (where announcements go)."""
+
     def post(self, event: Event) -> None:
-        if isinstance(event, PromptDone) and event.prompt_id == "greeting":
-            self.host.greetings_done += 1
-            self.host.spawn(self.channel_call.execute(PlayMusic(prompt_id="music")))
-        elif isinstance(event, CallerHungUp):
-            self.host.hung_up += 1
+        host = self.host
+        if isinstance(event, PromptDone):
+            if event.prompt_id == "greeting":
+                host.greetings_done += 1
+            elif event.prompt_id.startswith("news"):
+                host.announcements_done += 1
+            if not self.bridged:  # back to the queue's music
+                self.queued = True
+                host.spawn(self.channel_call.execute(PlayMusic(prompt_id="music")))
+        elif isinstance(event, PromptFailed):
+            host.prompts_failed += 1
+        elif isinstance(event, DigitsCollected):
+            host.digits += 1
+        elif isinstance(event, CallerHungUp | AgentDisconnected):
+            host.hung_up += 1
+            self.ended = True
 
 
 class _BenchHost:
-    """Greeting, then music until the caller hangs up."""
+    """Greeting, then music until the caller hangs up. With `mix`: the flow's CPU per
+    call (the engine replaying a recorded call of the bundled data-dip flow), every
+    second call bridged to an agent's phone (sipp UAS echoing RTP) `agent_after_s`
+    into the call, and `news_per_s` new announcements (text never rendered before) to
+    calls still queueing."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, mix: bool = False, agent_uri: str = "", agent_after_s: float = 8.0,
+                 news_per_s: float = 0.0) -> None:  # fmt: skip
         self.calls: list[_BenchCall] = []
         self.greetings_done = 0
+        self.announcements_done = 0
+        self.prompts_failed = 0
+        self.digits = 0
+        self.bridged = 0
+        self.bridge_failed = 0
         self.hung_up = 0
+        self.mix = mix
+        self.agent_uri = agent_uri
+        self.agent_after_s = agent_after_s
+        self.news_per_s = news_per_s
+        self.news_sent = 0
+        self.agent_refusals: dict[int, int] = {}
+        self.bridge_ended_first = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._engine: Any = None
+        if mix:
+            from dipflow.engine import Engine
+            from dipflow.flow.bundled import bundled_path
+            from dipflow.flow.loader import load_flow
+            from engine import engine_call, record_call
+
+            flow = load_flow(bundled_path("ms-dynamics-data-dip"))
+            engine, (log, _steps) = Engine(flow), record_call(flow)
+            self._engine = lambda: engine_call(engine, log)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.greetings_done = self.announcements_done = self.prompts_failed = 0
+        self.digits = self.bridged = self.bridge_failed = self.hung_up = self.news_sent = 0
+        self.agent_refusals.clear()
+        self.bridge_ended_first = 0
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "started": len(self.calls), "greetings": self.greetings_done,
+            "announcements": self.announcements_done, "news_sent": self.news_sent,
+            "prompts_failed": self.prompts_failed, "digits": self.digits,
+            "bridged": self.bridged, "bridge_failed": self.bridge_failed,
+            "hung_up": self.hung_up, "agent_refusals": dict(self.agent_refusals),
+            "bridge_ended_first": self.bridge_ended_first,
+        }  # fmt: skip
+
+    async def agents(self, call: _BenchCall) -> None:
+        await asyncio.sleep(self.agent_after_s)
+        if call.ended:
+            return
+        endpoint = AgentEndpoint(agent_id="a", display_name="Agent", sip_uri=self.agent_uri)
+        if await call.channel_call.connect_agent(endpoint):
+            call.bridged = True
+            self.bridged += 1
+        elif call.ended:
+            self.bridge_ended_first += 1  # the caller hung up while the agent's phone rang
+            self.bridge_failed += 1
+        else:
+            self.bridge_failed += 1
+
+    async def news(self) -> None:
+        """New prompts at a steady rate, each text unique (rendered for the first time)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        rng = random.Random(7)
+        while True:
+            self.news_sent += 1
+            await asyncio.sleep(max(0.0, start + self.news_sent / self.news_per_s - loop.time()))
+            waiting = [c for c in self.calls[-400:] if c.queued and not c.bridged and not c.ended]
+            if not waiting:
+                continue
+            call = rng.choice(waiting)
+            call.queued = False  # until this announcement is over
+            text = (f"You are number {self.news_sent % 50 + 1} in the queue. Announcement "
+                    f"{self.news_sent} of run {os.getpid()}: thank you for waiting.")  # fmt: skip
+            self.spawn(call.channel_call.execute(
+                Play(prompt_id=f"news{self.news_sent}", text=text)))  # fmt: skip
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -142,7 +255,11 @@ class _BenchHost:
     ) -> _BenchCall:  # fmt: skip
         call = _BenchCall(self, channel_call)
         self.calls.append(call)
+        if self._engine is not None:
+            self._engine()  # the flow's own CPU for this call, on the loop as in the runtime
         self.spawn(channel_call.execute(Play(prompt_id="greeting", text=GREETING)))
+        if self.mix and self.agent_uri and len(self.calls) % 2 == 0:
+            self.spawn(self.agents(call))
         return call
 
 
@@ -170,9 +287,21 @@ async def _serve(options: argparse.Namespace) -> None:
         max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
         media_realtime_priority=options.rt if options.media != "inline" else 0,
     )  # fmt: skip
-    host = _BenchHost()
+    host = _BenchHost(mix=options.mix, agent_uri=options.agent_uri,
+                      news_per_s=options.news)  # fmt: skip
     server = SipServer(settings, host=host, prompts=prompts)  # type: ignore[arg-type]
     await server.start()
+    if options.news:
+        host.spawn(host.news())
+    on_outgoing = server.bridge.on_outgoing
+
+    def count_refusals(event: Any) -> None:  # why agent legs fail, for the report
+        status = getattr(event, "status", None)
+        if status is not None:
+            host.agent_refusals[status] = host.agent_refusals.get(status, 0) + 1
+        on_outgoing(event)
+
+    server.bridge.on_outgoing = count_refusals  # type: ignore[method-assign]
     await asyncio.sleep(2)  # hold music rendered and tables built
     hello = {"port": server.address[1], "greeting_s": greeting.duration_s,
              "loop": type(asyncio.get_running_loop()).__module__}  # fmt: skip
@@ -183,14 +312,12 @@ async def _serve(options: argparse.Namespace) -> None:
     while line := (await reader.readline()).decode().strip():
         if line == "reset":
             server.reset_stats()
-            host.greetings_done = host.hung_up = 0
-            host.calls.clear()
+            host.reset()
             if monitor is not None:
                 monitor.reset()
         elif line == "stats":
             stats: dict[str, Any] = dict(server.stats())
-            stats.update(started=len(host.calls), greetings=host.greetings_done,
-                         hung_up=host.hung_up,
+            stats.update(host.counters(),
                          gc_collections=[g["collections"] for g in gc.get_stats()])  # fmt: skip
             print(json.dumps(stats), flush=True)
         elif line == "profile":
@@ -208,6 +335,8 @@ class _Server:
     def __init__(self, args: argparse.Namespace) -> None:
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
+                   "--agent-uri", args.agent_uri, "--news", str(args.news),
+                   *(["--mix"] if args.mix else []),
                    "--media", args.media, "--media-loop", args.media_loop, "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers)]  # fmt: skip
         if args.profile:
@@ -302,23 +431,36 @@ def run_ceiling(cpu: int, streams: int, seconds: float, nice: int) -> dict[str, 
     return result
 
 
+def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_agents(cpu: int, nice: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Agents' phones: one sipp UAS that answers every INVITE and echoes its RTP."""
+    port, media = _free_port(), _free_port() & ~1
+    agents = subprocess.Popen(
+        [*_pinned(cpu, nice, realtime=False), "sipp", "-sn", "uas", "-i", "127.0.0.1",
+         "-p", str(port), "-mp", str(media), "-rtp_echo", "-nostdin", "-m", "1000000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+    )  # fmt: skip
+    return agents, f"sip:agent@127.0.0.1:{port}"
+
+
 def run_level(
-    server: _Server,
-    calls: int,
-    rate: float,
-    hold_s: float,
-    workdir: Path,
-    sipp_cpu: int,
-    nice: int,
-) -> dict[str, Any]:
+    server: _Server, calls: int, rate: float, hold_s: float, workdir: Path, sipp_cpu: int,
+    nice: int, mix: bool,
+) -> dict[str, Any]:  # fmt: skip
     scenario = workdir / "bench_uac.xml"
-    text = SCENARIO.replace("HOLD_MS", str(int(hold_s * 1000)))
+    text = (MIX_SCENARIO if mix else SCENARIO).replace("HOLD_MS", str(int(hold_s * 1000)))
     scenario.write_text(text.replace("SINK_PORT", str(SINK.getsockname()[1])))
     server.ask("reset")
     rss_idle = server.rss()
     sipp = subprocess.Popen(
         [*_pinned(sipp_cpu, nice, realtime=False), "sipp", "-sf", str(scenario), "-i", "127.0.0.1",
-         "-p", "0", "-s", "1000", "-m", str(calls), "-l", str(calls), "-r", str(rate),
+         "-p", "0", "-mp", str(_free_port() & ~1), "-s", "1000", "-m", str(calls),
+         "-l", str(calls), "-r", str(rate),
          "-nostdin", "-timeout", f"{int(calls / rate + hold_s + 60)}s", "-timeout_error",
          f"127.0.0.1:{server.port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=workdir,
@@ -349,6 +491,10 @@ def run_level(
     ok, failed = _sipp_counts(output)
     result: dict[str, Any] = {
         "calls": calls, "completed": ok, "failed": failed, "heard_greeting": stats["greetings"],
+        **({key: stats[key] for key in ("digits", "bridged", "bridge_failed", "news_sent",
+                                        "announcements", "prompts_failed", "agent_refusals",
+                                        "bridge_ended_first")} if mix else {}),
+        "media_gc_pause_max_ms": round(stats.get("media_gc_pause_max_ms", 0.0), 2),
         "jitter_p50_ms": round(stats["rtp_jitter_p50_ms"], 2),
         "jitter_p99_ms": round(stats["rtp_jitter_p99_ms"], 2),
         "jitter_max_ms": round(stats["rtp_jitter_max_ms"], 2),
@@ -371,6 +517,11 @@ def run_level(
         ok == calls and failed == 0 and stats["greetings"] == calls
         and result["jitter_p99_ms"] < 5.0
     )  # fmt: skip
+    if mix:  # every caller's digit heard, every second call bridged, no prompt failed
+        result["passed"] = result["passed"] and (
+            stats["digits"] == calls and stats["bridged"] == calls // 2
+            and stats["bridge_failed"] == 0 and stats["prompts_failed"] == 0
+        )  # fmt: skip
     if ok != calls:
         result["sipp_tail"] = output[-1500:]
     return result
@@ -441,6 +592,17 @@ def main() -> None:
                         help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip
+    parser.add_argument("--mix", action="store_true",
+                        help="mixed load: DTMF barge-in, every 2nd call bridged to an agent "
+                        "(sipp UAS on the sipp core, echoing RTP), the engine's CPU per call, "
+                        "--news new prompts per second")  # fmt: skip
+    parser.add_argument(
+        "--news",
+        type=float,
+        default=0.0,
+        help="new prompts rendered per second (default 20 with --mix)",
+    )
+    parser.add_argument("--agent-uri", default="", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help="append every attempt as a JSON line")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -456,6 +618,11 @@ def main() -> None:
     _RT_PRIORITY = args.rt
     SINK.bind(("127.0.0.1", 0))
     SINK.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    if args.mix and not args.news:
+        args.news = 20.0
+    agents = None
+    if args.mix:
+        agents, args.agent_uri = start_agents(args.sipp_cpu, args.nice, Path(tempfile.gettempdir()))
     server = _Server(args)
     rows = []
     try:
@@ -469,12 +636,21 @@ def main() -> None:
                         if args.ceiling_s else {}
                     )  # fmt: skip
                     result = run_level(
-                        server, calls, args.rate, hold, Path(tmp), args.sipp_cpu, args.nice
+                        server,
+                        calls,
+                        args.rate,
+                        hold,
+                        Path(tmp),
+                        args.sipp_cpu,
+                        args.nice,
+                        args.mix,
                     )
                     result.update(attempt=attempt, load_before=load_before,
                                   load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
                                   loop=server.loop, nice=args.nice, rt=args.rt,
-                                  media=args.media, media_loop=args.media_loop)  # fmt: skip
+                                  media=args.media, media_loop=args.media_loop,
+                                  mix=args.mix, news_per_s=args.news,
+                                  render_workers=args.render_workers)  # fmt: skip
                     if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                         result["share_of_ceiling"] = round(
                             result["calls_per_core"] / ceiling["streams_per_core"], 3
@@ -488,6 +664,9 @@ def main() -> None:
                     rows.append(result)
     finally:
         server.close()
+        if agents is not None:
+            agents.terminate()
+            agents.wait(10)
     passing = [r["calls"] for r in rows if r["passed"]]
     print(
         f"\nmedia: {args.media} ({args.media_loop}); control loop: {server.loop}; "

@@ -112,9 +112,7 @@ def import_webex(
         f"# Imported from {export.name} by `dipflow flow import webex`.\n"
         "# Faithful to the Webex flow, defects included: run `dipflow flow lint` on it.\n"
     )
-    text = header + yaml.safe_dump(
-        result.document, sort_keys=False, allow_unicode=True, width=100
-    )
+    text = header + yaml.safe_dump(result.document, sort_keys=False, allow_unicode=True, width=100)
     if output is None:
         sys.stdout.write(text)
     else:

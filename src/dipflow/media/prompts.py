@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import multiprocessing
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -107,8 +108,17 @@ _Rendered = tuple[str, bytes, bytes, bytes]
 _worker: PromptRenderer | None = None
 
 
-def _start_worker(tts: TtsEngine, audio_dirs: tuple[Path, ...], cache_dir: Path | None) -> None:
+def _start_worker(
+    tts: TtsEngine, audio_dirs: tuple[Path, ...], cache_dir: Path | None, niceness: int
+) -> None:
     global _worker
+    # Rendering is background work: on a shared core it yields to the RTP pacer and to
+    # signalling rather than competing with them as an equal. A server started in a
+    # real-time class would hand that class down to us: step out of it first.
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    if niceness > 0:
+        os.nice(niceness)
     _worker = PromptRenderer(tts, audio_dirs=audio_dirs, cache_dir=cache_dir, memory_entries=16)
 
 
@@ -133,7 +143,8 @@ class PromptRenderer:
     is rendered off the event loop, in `workers` processes (synthesis, resampling,
     level and G.711 encoding, the disk-cache write: none of it takes the caller's
     GIL), or with `workers=0` in a thread. Concurrent requests for one new prompt
-    share a single rendering.
+    share a single rendering. Worker processes run at `worker_niceness` (lower priority
+    than the server: a new prompt may take a little longer, RTP never waits for one).
     """
 
     def __init__(
@@ -144,11 +155,13 @@ class PromptRenderer:
         cache_dir: Path | None = None,
         memory_entries: int = 512,
         workers: int = 0,
+        worker_niceness: int = 10,
     ) -> None:
         self.tts = tts
         self.audio_dirs = tuple(Path(d) for d in audio_dirs)
         self.cache_dir = cache_dir
         self.workers = workers
+        self.niceness = worker_niceness
         self._memory_entries = memory_entries
         self._cache: OrderedDict[str, RenderedAudio] = OrderedDict()
         self._lock = threading.Lock()
@@ -194,7 +207,7 @@ class PromptRenderer:
                         self.workers,
                         mp_context=multiprocessing.get_context("spawn"),
                         initializer=_start_worker,
-                        initargs=(self.tts, self.audio_dirs, self.cache_dir),
+                        initargs=(self.tts, self.audio_dirs, self.cache_dir, self.niceness),
                     )
                 else:
                     self._executor = ThreadPoolExecutor(2, thread_name_prefix="prompt-render")

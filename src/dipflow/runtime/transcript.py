@@ -138,9 +138,7 @@ class _Builder:
                 )
             case QueueUpdated():
                 wait = (
-                    f", about {event.estimated_wait_s:.0f} s"
-                    if event.estimated_wait_s >= 0
-                    else ""
+                    f", about {event.estimated_wait_s:.0f} s" if event.estimated_wait_s >= 0 else ""
                 )
                 text = f"position {event.position} in {event.queue}{wait}"
                 self.add(at, Party.QUEUE, TranscriptKind.POSITION, text)

@@ -73,6 +73,9 @@ class RtpSession(asyncio.DatagramProtocol):
         """The media link's id for this session (the worker's key)."""
         self.listener = listener
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
+        """The bound socket itself, for sending (the transport receives)."""
+        self.dropped = 0
         self.remote: Address | None = None
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
@@ -106,6 +109,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.sending = False
         self.playback = None
         self.bridge = None
+        self.sock = None  # the transport closes it
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -181,7 +185,20 @@ class RtpSession(asyncio.DatagramProtocol):
             return False
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
         self.first_packet = False
-        transport.sendto(packet, remote)
+        sock = self.sock
+        if sock is not None:
+            # Straight to our own non-blocking socket: asyncio's transport adds ~1.4 µs
+            # per packet (a quarter of the cost), and a media frame that cannot leave now
+            # is dropped, never queued behind its successors.
+            try:
+                sock.sendto(packet, remote)
+            except (BlockingIOError, InterruptedError):
+                self.dropped += 1
+            except OSError as exc:
+                self.dropped += 1
+                self.error_received(exc)
+        else:
+            transport.sendto(packet, remote)
         self.packets_sent += 1
         finished, self._finished = self._finished, None
         if finished is not None:
@@ -299,14 +316,20 @@ async def open_session(
         if port is None:
             return None
         session = RtpSession(port=port, listener=listener)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            await loop.create_datagram_endpoint(
-                _returning(session),
-                local_addr=(host, port),
-                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-            )
+            sock.bind((host, port))
         except OSError:
-            continue  # taken by another process: skip it, do not release it back
+            sock.close()
+            # Taken: by another process, or by a session closed a moment ago (asyncio
+            # closes sockets on the next loop turn). Back to the end of the queue, and
+            # let pending closes run before the next try; a port is never lost this way.
+            allocator.release(port)
+            await asyncio.sleep(0)
+            continue
+        sock.setblocking(False)
+        await loop.create_datagram_endpoint(_returning(session), sock=sock)
+        session.sock = sock
         return session
     return None
 

@@ -1,0 +1,214 @@
+"""The media worker through its link, in each place it can run: real sockets on loopback.
+
+What a call relies on: a leg gets an even port of the range, plays what it is given as
+20 ms G.711 RTP to the negotiated address, reports the end of a prompt once, stops a
+prompt on a DTMF key (barge-in) and reports the key, relays between bridged legs, and
+only the latest playback of a leg may report; the range running out is a clean None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from dipflow.channels.sip.media_link import MediaLeg, MediaLink
+from dipflow.channels.sip.media_worker import MAX_MESSAGE_BYTES, encode, read_message
+from dipflow.channels.sip.rtp import HEADER, DtmfDigit, RtpStream, parse_rtp
+from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
+from dipflow.channels.sip.settings import SipSettings
+
+MODES = ["inline", "thread", pytest.param("process", marks=pytest.mark.slow)]
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.digits: list[tuple[str, bool]] = []
+        self.done = 0
+        self.changed = asyncio.Event()
+
+    def on_digit(self, leg: MediaLeg, digit: DtmfDigit, *, interrupted: bool) -> None:
+        self.digits.append((digit.value, interrupted))
+        self.changed.set()
+
+    def on_playback_done(self, leg: MediaLeg) -> None:
+        self.done += 1
+        self.changed.set()
+
+    async def until(self, condition: object, limit_s: float = 5.0) -> None:
+        async with asyncio.timeout(limit_s):
+            while not condition():  # type: ignore[operator]
+                self.changed.clear()
+                await self.changed.wait()
+
+
+class _Phone:
+    """A UDP socket standing in for the far end's RTP port."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = int(self.sock.getsockname()[1])
+
+    def negotiated(self, codec: Codec = Codec.PCMU) -> Negotiated:
+        return Negotiated(codec=codec, dtmf_payload_type=101, remote_address="127.0.0.1",
+                          remote_port=self.port, direction=Direction.SENDRECV)  # fmt: skip
+
+    async def payloads(self, count: int, limit_s: float = 5.0) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        out = []
+        async with asyncio.timeout(limit_s):
+            while len(out) < count:
+                packet = parse_rtp(await loop.sock_recv(self.sock, 2048))
+                assert packet is not None
+                out.append(packet.payload)
+        return out
+
+    def send_to(self, leg: MediaLeg, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", leg.port))
+
+
+@pytest.fixture
+def phones() -> Iterator[Callable[[], _Phone]]:
+    made: list[_Phone] = []
+
+    def make() -> _Phone:
+        made.append(_Phone())
+        return made[-1]
+
+    yield make
+    for phone in made:
+        phone.sock.close()
+
+
+@pytest.fixture(params=MODES)
+async def link(request: pytest.FixtureRequest) -> AsyncIterator[MediaLink]:
+    settings = SipSettings(rtp_port_min=42000, rtp_port_max=42100, media_mode=request.param)
+    media = MediaLink(settings)
+    await media.start()
+    try:
+        yield media
+    finally:
+        await media.stop()
+
+
+def _dtmf_packet(sequence: int, timestamp: int, digit: int, *, end: bool) -> bytes:
+    """RFC 4733 §2.3: every packet of one key press carries the event's timestamp."""
+    header = HEADER.pack(0x80, 101, sequence, timestamp, 0x1234)
+    return header + bytes([digit, 0x80 if end else 0x00]) + (800).to_bytes(2, "big")
+
+
+async def test_a_prompt_is_sent_as_20ms_frames_and_reported_done_once(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _Events()
+    leg = await link.open()
+    assert leg is not None and leg.port % 2 == 0 and 42000 <= leg.port < 42100
+    leg.listener = events
+    leg.configure(phone.negotiated())
+    leg.sending = True
+    audio = bytes(range(256)) * 2  # 512 samples: three frames and a bit
+    leg.play("k1", audio, loop=False, interruptible=False)
+    payloads = await phone.payloads(8)
+    start = payloads.index(audio[:160])
+    assert payloads[start + 1] == audio[160:320] and payloads[start + 2] == audio[320:480]
+    assert payloads[start + 3] == audio[480:] + b"\xff" * 128  # padded with µ-law silence
+    assert payloads[start + 4] == b"\xff" * 160  # then comfort silence
+    await events.until(lambda: events.done == 1)
+    leg.close()
+
+
+async def test_a_digit_interrupts_an_interruptible_prompt(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _Events()
+    leg = await link.open()
+    assert leg is not None
+    leg.listener = events
+    leg.configure(phone.negotiated())
+    leg.sending = True
+    leg.play("long", b"\x10" * 8000 * 10, loop=False, interruptible=True)  # 10 s
+    await phone.payloads(2)
+    for seq, end in enumerate((False, True, True, True)):  # one press, redundant ends
+        phone.send_to(leg, _dtmf_packet(seq, 1000, 5, end=end))
+    await events.until(lambda: events.digits)
+    assert events.digits == [("5", True)]
+    # The prompt stopped at once: silence follows, and no `done` for it ever comes.
+    await phone.payloads(5)
+    assert set(await phone.payloads(3)) == {b"\xff" * 160}
+    assert events.done == 0
+    # A digit during music is reported but interrupts nothing.
+    leg.play("music", b"\x20" * 800, loop=True, interruptible=False)
+    phone.send_to(leg, _dtmf_packet(9, 5000, 2, end=True))
+    await events.until(lambda: len(events.digits) == 2)
+    assert events.digits[1] == ("2", False)
+
+
+async def test_only_the_latest_playback_reports(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _Events()
+    leg = await link.open()
+    assert leg is not None
+    leg.listener = events
+    leg.configure(phone.negotiated())
+    leg.sending = True
+    leg.play("first", b"\x01" * 160, loop=False, interruptible=False)
+    leg.play("second", b"\x02" * 480, loop=False, interruptible=False)  # replaces it
+    await events.until(lambda: events.done >= 1)
+    await phone.payloads(6)
+    assert events.done == 1  # the replaced prompt never reports
+
+
+async def test_bridged_legs_relay_each_others_audio_transcoded(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    caller, agent = phones(), phones()
+    caller_leg, agent_leg = await link.open(), await link.open()
+    assert caller_leg is not None and agent_leg is not None
+    caller_leg.configure(caller.negotiated(Codec.PCMU))
+    agent_leg.configure(agent.negotiated(Codec.PCMA))
+    caller_leg.sending = agent_leg.sending = True
+    caller_leg.play("music", b"\x33" * 800, loop=True, interruptible=False)
+    caller_leg.bridge(agent_leg)
+    stream = RtpStream(int(Codec.PCMA))
+    alaw = bytes([0xD5 ^ 0x10]) * 160  # a quiet A-law tone frame
+    for _ in range(25):
+        agent.send_to(agent_leg, stream.packet(alaw))
+        await asyncio.sleep(0.02)
+    heard = await caller.payloads(40)
+    from dipflow.media import g711
+
+    assert g711.alaw_to_ulaw(alaw) in heard  # the agent's audio, in the caller's codec
+    assert b"\x33" * 160 not in heard[-10:]  # and the music has stopped
+
+
+async def test_running_out_of_ports_is_none_not_an_error() -> None:
+    settings = SipSettings(rtp_port_min=43000, rtp_port_max=43004, media_mode="inline")
+    media = MediaLink(settings)
+    await media.start()
+    try:
+        legs = [await media.open() for _ in range(3)]
+        assert legs[0] is not None and legs[1] is not None and legs[2] is None
+        legs[0].close()
+        again = await media.open()
+        assert again is not None  # a closed leg's port is free again
+    finally:
+        await media.stop()
+
+
+async def test_worker_messages_are_framed_plain_data() -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(encode(("play", 1, "key", 2, True, False)))
+    assert await read_message(reader) == ("play", 1, "key", 2, True, False)
+    huge = asyncio.StreamReader()
+    huge.feed_data((MAX_MESSAGE_BYTES + 1).to_bytes(4, "big"))
+    with pytest.raises(ValueError, match="bytes"):
+        await read_message(huge)
+    broken = asyncio.StreamReader()
+    broken.feed_data((3).to_bytes(4, "big") + b"\xff\xff\xff")
+    with pytest.raises(ValueError, match=r"marshal|bad"):  # marshal refuses what it did not write
+        await read_message(broken)
