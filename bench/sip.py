@@ -588,7 +588,7 @@ def main() -> None:
     )
     parser.add_argument("--media", choices=("process", "thread", "inline"), default="process",
                         help="where the RTP pacer runs (SipSettings.media_mode)")  # fmt: skip
-    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="asyncio",
+    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="uvloop",
                         help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip

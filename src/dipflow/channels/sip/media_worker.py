@@ -255,13 +255,17 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
 
 
 def run(coroutine: Any, loop_kind: str) -> None:
-    """Run `coroutine` on a new event loop of `loop_kind` ("asyncio" or "uvloop")."""
+    """Run `coroutine` on a new event loop of `loop_kind` ("asyncio" or "uvloop"; asyncio
+    where uvloop is not installed: it comes with uvicorn[standard], not on every platform)."""
     if loop_kind == "uvloop":
-        import uvloop
-
-        uvloop.run(coroutine)
-    else:
-        asyncio.run(coroutine)
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("media worker: uvloop is not installed, using asyncio")
+        else:
+            uvloop.run(coroutine)
+            return
+    asyncio.run(coroutine)
 
 
 def realtime(priority: int) -> bool:
