@@ -9,12 +9,15 @@ only the latest playback of a leg may report; the range running out is a clean N
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+from dipflow.channels.errors import ChannelError
 from dipflow.channels.sip.media_link import MediaLeg, MediaLink
 from dipflow.channels.sip.media_worker import MAX_MESSAGE_BYTES, encode, read_message
 from dipflow.channels.sip.rtp import HEADER, DtmfDigit, RtpStream, parse_rtp
@@ -222,3 +225,31 @@ async def test_worker_messages_are_framed_plain_data() -> None:
     broken.feed_data((3).to_bytes(4, "big") + b"\xff\xff\xff")
     with pytest.raises(ValueError, match=r"marshal|bad"):  # marshal refuses what it did not write
         await read_message(broken)
+
+
+@pytest.mark.slow
+async def test_a_worker_that_cannot_start_is_an_error_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    low, high = _port_range()
+    media = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high, media_mode="process"))
+    monkeypatch.setattr("sys.executable", "/bin/false")  # the child exits at once
+    with pytest.raises(ChannelError, match="did not start"):
+        await media.start()
+
+
+@pytest.mark.slow
+async def test_calls_get_no_port_once_the_worker_is_gone() -> None:
+    low, high = _port_range()
+    media = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high, media_mode="process"))
+    await media.start()
+    try:
+        assert await media.open() is not None
+        pid = media.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        async with asyncio.timeout(10):
+            while await media.open() is not None:  # noqa: ASYNC110 - until the link sees it go
+                await asyncio.sleep(0.05)
+    finally:
+        await media.stop()

@@ -25,12 +25,23 @@ import threading
 from collections import OrderedDict
 from typing import Any, Protocol
 
-from dipflow.channels.sip.media_worker import Message, encode, read_message, run, serve
+from dipflow.channels.errors import ChannelError
+from dipflow.channels.sip.media_worker import (
+    Message,
+    encode,
+    read_message,
+    realtime,
+    run,
+    serve,
+)
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings
 
 log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+"""How long the worker may take to start (a child process imports the media stack)."""
 
 _EMPTY_STATS = {
     "sessions": 0.0, "rtp_packets_timed": 0.0, "rtp_jitter_p50_ms": 0.0,
@@ -175,8 +186,6 @@ class MediaLink:
             config["freeze_gc"] = False  # one heap for both threads: tuning.py freezes it
 
             def media_thread() -> None:
-                from dipflow.channels.sip.media_worker import realtime
-
                 realtime(settings.media_realtime_priority)  # this thread only (Linux)
                 run(serve(theirs, config), settings.media_loop)
 
@@ -188,6 +197,17 @@ class MediaLink:
                 serve(theirs, config), name="sip-media"
             )
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        # Calls are taken only once the worker runs: a worker that cannot start is an
+        # error at start-up, not calls waiting for ports that never come.
+        try:
+            async with asyncio.timeout(START_TIMEOUT_S):
+                hello = await read_message(reader)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            await self.stop()
+            raise ChannelError(f"the SIP media worker did not start ({mode}): {exc!r}") from exc
+        if hello[0] != "ready":
+            await self.stop()
+            raise ChannelError(f"the SIP media worker said {hello[0]!r} instead of 'ready'")
         self._reader_task = asyncio.get_running_loop().create_task(
             self._read(reader), name="sip-media-events"
         )
@@ -228,6 +248,8 @@ class MediaLink:
         leg = self._next_leg
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._opening[leg] = future
+        if self._writer is None or self._writer.is_closing():
+            return None  # no worker (stopped, or it died): 503 for the caller
         self.send(("open", leg))
         try:
             port = await future
@@ -271,9 +293,13 @@ class MediaLink:
         while True:
             try:
                 message = await read_message(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
                 if self._writer is not None and not self._writer.is_closing():
                     log.error("the SIP media worker stopped: calls have no audio")
+                    self._writer.close()
+                for future in self._opening.values():  # new calls get 503, not silence
+                    if not future.done():
+                        future.set_result(0)
                 return
             try:
                 self._event(message)

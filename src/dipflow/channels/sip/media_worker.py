@@ -21,7 +21,8 @@ Commands (control plane -> worker), each a tuple whose first item names it:
 ``("play", leg, key, token, loop, interruptible)``, ``("stop", leg)``,
 ``("bridge", leg, other)``, ``("close", leg)``, ``("reset",)``, ``("stats",)``.
 
-Events (worker -> control plane): ``("opened", leg, port)`` (port 0: none free),
+Events (worker -> control plane): ``("ready", pid)`` once, first;
+``("opened", leg, port)`` (port 0: none free),
 ``("digit", leg, digit, interrupted_token)``, ``("done", leg, token)``,
 ``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request).
 """
@@ -238,6 +239,7 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
             emit(("stats", worker.stats()))
 
     reporter = asyncio.get_running_loop().create_task(report(), name="media-stats")
+    emit(("ready", os.getpid()))
     try:
         while True:
             try:
