@@ -269,8 +269,10 @@ class MediaClock:
             self._task = None
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        clock: Callable[[], float] = loop.time
+        # The system's monotonic clock, read at each packet: not `loop.time()`, which
+        # under uvloop is libuv's millisecond clock cached once per loop turn (it would
+        # hide the time a tick's sends take, and round lateness to whole milliseconds).
+        clock: Callable[[], float] = time.monotonic
         deadline = clock()
         tick = 0
         while True:
