@@ -448,15 +448,68 @@ def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(probe.getsockname()[1])
 
 
-def start_agents(cpu: int, nice: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Agents' phones: one sipp UAS that answers every INVITE and echoes its RTP."""
-    port, media = _free_port(), _free_port() & ~1
+AGENT_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="dipflow bench agent phones">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]A[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:agent@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio ECHO_PORT RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+  ]]></send>
+  <recv request="ACK" optional="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+  ]]></send>
+</scenario>
+"""
+"""Agents' phones answer at once; their SDP names the echo port (bench/rtp_echo.py), so
+each agent sends back what it hears and the relay carries audio both ways."""
+
+
+def start_agents(cpu: int, nice: int, workdir: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
+    """Agents' phones: sipp answering every INVITE (signalling only) and one RTP echo
+    process for all of them, both on the load generator's core. (sipp's own -rtp_echo in
+    the same process as its SIP made it too slow to answer: INVITEs timed out at 1,000.)"""
+    port, echo_port = _free_port(), _free_port() & ~1
+    scenario = workdir / "bench_agents.xml"
+    scenario.write_text(AGENT_SCENARIO.replace("ECHO_PORT", str(echo_port)))
+    pinned = _pinned(cpu, nice, realtime=False)
+    echo = subprocess.Popen(
+        [*pinned, sys.executable, str(BENCH / "rtp_echo.py"), "--port", str(echo_port)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     agents = subprocess.Popen(
-        [*_pinned(cpu, nice, realtime=False), "sipp", "-sn", "uas", "-i", "127.0.0.1",
-         "-p", str(port), "-mp", str(media), "-rtp_echo", "-nostdin", "-m", "1000000"],
+        [*pinned, "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port),
+         "-nostdin", "-m", "1000000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
     )  # fmt: skip
-    return agents, f"sip:agent@127.0.0.1:{port}"
+    return [agents, echo], f"sip:agent@127.0.0.1:{port}"
 
 
 def run_level(
@@ -631,7 +684,7 @@ def main() -> None:
     SINK.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     if args.mix and not args.news:
         args.news = 20.0
-    agents = None
+    agents: list[subprocess.Popen[bytes]] = []
     if args.mix:
         agents, args.agent_uri = start_agents(args.sipp_cpu, args.nice, Path(tempfile.gettempdir()))
     server = _Server(args)
@@ -675,9 +728,9 @@ def main() -> None:
                     rows.append(result)
     finally:
         server.close()
-        if agents is not None:
-            agents.terminate()
-            agents.wait(10)
+        for process in agents:
+            process.terminate()
+            process.wait(10)
     passing = [r["calls"] for r in rows if r["passed"]]
     print(
         f"\nmedia: {args.media} ({args.media_loop}); control loop: {server.loop}; "

@@ -71,7 +71,7 @@ class SipSettings(BaseModel):
     collector (default; measured in docs/benchmarks.md), a thread, or this event loop."""
     media_loop: Literal["asyncio", "uvloop"] = "uvloop"
     """The media worker's event loop: uvloop measured a lower jitter p99 at 1,000 calls
-    (2.0 ms against 2.7 ms, docs/benchmarks.md); asyncio where uvloop is not installed."""
+    (2.3-2.4 ms against 2.6-2.7 ms, docs/benchmarks.md); asyncio where uvloop is not installed."""
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
