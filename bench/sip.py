@@ -242,16 +242,18 @@ class _BenchHost:
         loop = asyncio.get_running_loop()
         start = loop.time()
         rng = random.Random(7)
+        tick = 0  # the schedule's own count: `news_sent` restarts at each reset
         while True:
+            tick += 1
             self.news_sent += 1
-            await asyncio.sleep(max(0.0, start + self.news_sent / self.news_per_s - loop.time()))
+            await asyncio.sleep(max(0.0, start + tick / self.news_per_s - loop.time()))
             waiting = [c for c in self.calls[-400:] if c.queued and not c.bridged and not c.ended]
             if not waiting:
                 continue
             call = rng.choice(waiting)
             call.queued = False  # until this announcement is over
-            text = (f"You are number {self.news_sent % 50 + 1} in the queue. Announcement "
-                    f"{self.news_sent} of run {os.getpid()}: thank you for waiting.")  # fmt: skip
+            text = (f"You are number {tick % 50 + 1} in the queue. Announcement "
+                    f"{tick} of run {os.getpid()}: thank you for waiting.")  # fmt: skip
             self.spawn(call.channel_call.execute(
                 Play(prompt_id=f"news{self.news_sent}", text=text)))  # fmt: skip
 
