@@ -4,7 +4,14 @@
    for the one-round-trip `$expand` lookup and for two sequential requests (contact,
    then the customer's latest case: the Webex template's shape), at each emulator
    latency (`--latencies 0,100`, milliseconds added per request).
-2. Phone lookup latency with `--contacts` contacts seeded into a SQLite file
+2. Silence before the greeting (`--silence-latencies 0,100,300`): the gap between the
+   end of the welcome prompt and the start of the personalised greeting, for the
+   bundled flow (lookup started at call arrival, joined after the prompt) against the
+   sequential flow it replaced (welcome prompt, then the lookup), in the same run.
+   Each call's lookup takes a dip time measured for real against the emulator at that
+   latency (connector, HTTP, loopback); prompt lengths are the simulator's speech
+   model (about 15 characters a second), so the gap is computed in simulated time.
+3. Phone lookup latency with `--contacts` contacts seeded into a SQLite file
    (default 1,000,000; seeding takes minutes): p50/p99 of the exact-match lookup the
    flow makes, over HTTP through the connector, and p99 of the store query alone.
 
@@ -32,13 +39,20 @@ from rich.table import Table
 
 from dipflow.connectors import ConnectorConfig, Connectors
 from dipflow.connectors.dynamics import Dataverse, MatchKind
+from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.odata.options import parse_options
 from dipflow.emulator.schema import CONTACTS
 from dipflow.emulator.seed import seed_database
 from dipflow.emulator.settings import EmulatorSettings, SeedKind
 from dipflow.emulator.store import Store
 from dipflow.emulator.testing import RunningEmulator, running_emulator
+from dipflow.engine.commands import Play
+from dipflow.flow.bundled import bundled_path
 from dipflow.flow.dynamics_filters import phone_variants
+from dipflow.flow.loader import load_flow
+from dipflow.flow.model import Flow, HttpJoinActivity, HttpRequestActivity, HttpStartActivity
+from dipflow.testing import HttpReply, hang_up, run_flow
+from dipflow.testing.scripts import speech_seconds
 
 SECRET_ENV = "DIPFLOW_BENCH_CRM_SECRET"
 ADA = "+14155550123"
@@ -96,6 +110,93 @@ async def time_to_data(
                     "two_p50": statistics.median(two),
                     "two_p95": percentile(two, 95),
                     "ratio": statistics.median(one) / statistics.median(two),
+                }
+            )
+    return rows
+
+
+async def measured_dips(emu: RunningEmulator, latency: float, calls: int) -> list[float]:
+    """Real dip times (s) at `latency`: the flow's one-request lookup through the connector."""
+    async with connectors_for(emu) as connectors:
+        dataverse = Dataverse(connectors, "crm", timeout_s=10.0)
+        await dataverse.lookup_caller(ADA)  # token and connection warm-up
+        emu.set_faults(latency_ms=latency)
+        samples = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            await dataverse.lookup_caller(ADA)
+            samples.append(time.perf_counter() - started)
+        emu.clear_faults()
+    return samples
+
+
+def sequential_variant(flow: Flow) -> Flow:
+    """The bundled flow as it was before `http_start`: welcome prompt, then the lookup."""
+    activities = dict(flow.activities)
+    start = activities["GetCustomerInfo"]
+    join = activities["WaitCustomerInfo"]
+    assert isinstance(start, HttpStartActivity) and isinstance(join, HttpJoinActivity)
+    request = HttpRequestActivity.model_validate(
+        {
+            **start.model_dump(exclude={"kind", "on", "next"}),
+            "kind": "http_request",
+            "on": join.wiring(),
+        }
+    )
+    trim = activities["TrimANI"]
+    greeting = activities["Greeting"]
+    activities["TrimANI"] = trim.model_copy(update={"next": "Greeting", "on": {}})
+    activities["Greeting"] = greeting.model_copy(
+        update={"on": {"out": "GetCustomerInfo", "error": "GetCustomerInfo"}}
+    )
+    activities["GetCustomerInfo"] = request
+    del activities["WaitCustomerInfo"]
+    return flow.model_copy(update={"activities": activities})
+
+
+def greeting_gap(flow: Flow, dip_s: float) -> float:
+    """Seconds of silence between the welcome prompt's end and the greeting's start."""
+    caller = demo_caller("ada")
+    reply = HttpReply(
+        json={
+            "value": [
+                {
+                    "contactid": caller.customer_id,
+                    "fullname": caller.expected_fullname,
+                    "incident_customer_contacts": [],
+                    "contact_as_primary_contact": [],
+                    "parentcustomerid_account": None,
+                }
+            ]
+        },
+        delay_s=dip_s,
+    )
+    result = run_flow(
+        flow, ani=caller.ani, http={"GetCustomerInfo": reply}, caller=[hang_up(after=60)]
+    )
+    plays = [(at, c) for at, c in result.timeline if isinstance(c, Play)]
+    (welcome_at, welcome), (greeting_at, _) = plays[0], plays[1]
+    return max(0.0, greeting_at - (welcome_at + speech_seconds(welcome.text)))
+
+
+def silence_rows(latencies: list[float], calls: int) -> list[dict[str, float]]:
+    parallel = load_flow(bundled_path("ms-dynamics-data-dip"))
+    sequential = sequential_variant(parallel)
+    rows = []
+    with running_emulator() as emu:
+        for latency in latencies:
+            dips = asyncio.run(measured_dips(emu, latency, calls))
+            new = [greeting_gap(parallel, d) * 1000 for d in dips]
+            old = [greeting_gap(sequential, d) * 1000 for d in dips]
+            rows.append(
+                {
+                    "latency": latency,
+                    "dip_p50": statistics.median(dips) * 1000,
+                    "dip_p99": percentile([d * 1000 for d in dips], 99),
+                    "old_p50": statistics.median(old),
+                    "old_p99": percentile(old, 99),
+                    "new_p50": statistics.median(new),
+                    "new_p99": percentile(new, 99),
                 }
             )
     return rows
@@ -179,6 +280,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50, help="lookups per form and latency")
     parser.add_argument("--latencies", default="0,100", help="emulator latency (ms), comma list")
+    parser.add_argument(
+        "--silence-latencies", default="0,100,300", help="latencies (ms) for the silence run"
+    )
+    parser.add_argument("--silence-calls", type=int, default=200, help="calls per latency")
     parser.add_argument("--contacts", type=int, default=1_000_000, help="0 skips the scale run")
     parser.add_argument("--lookups", type=int, default=1000, help="lookups in the scale run")
     parser.add_argument("--db", type=Path, help="reuse (or create) this seeded SQLite file")
@@ -215,6 +320,40 @@ def main() -> None:
                 f"{r['two_p50']:.1f}",
                 f"{r['two_p95']:.1f}",
                 f"{r['ratio']:.2f}x",
+            )
+        console.print(table)
+
+    silence = [float(x) for x in args.silence_latencies.split(",") if x.strip()]
+    if silence:
+        welcome = speech_seconds("Welcome to customer care.") * 1000
+        table = Table(
+            title="Silence between the welcome prompt and the greeting, ms "
+            f"({args.silence_calls} calls each; welcome prompt {welcome:.0f} ms)"
+        )
+        for column in (
+            "emulator latency",
+            "dip p50",
+            "dip p99",
+            "sequential p50",
+            "p99",
+            "lookup under the prompt p50",
+            "p99",
+        ):
+            table.add_column(column, justify="right")
+        for r in silence_rows(silence, args.silence_calls):
+            table.add_row(
+                *(
+                    f"{r[k]:.0f}" if k == "latency" else f"{r[k]:.1f}"
+                    for k in (
+                        "latency",
+                        "dip_p50",
+                        "dip_p99",
+                        "old_p50",
+                        "old_p99",
+                        "new_p50",
+                        "new_p99",
+                    )
+                )
             )
         console.print(table)
 

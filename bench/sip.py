@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/sip.py --calls 1000 2000              # two attempts per level
     .venv/bin/python bench/sip.py --calls 1000 --mix             # + DTMF, agents, new prompts
-    .venv/bin/python bench/sip.py --calls 1000 --rt 50           # media worker SCHED_FIFO
-    .venv/bin/python bench/sip.py --calls 500 --media inline --render-workers 0 --profile
+    .venv/bin/python bench/sip.py --calls 1000 --rt 50           # server in SCHED_FIFO
+    .venv/bin/python bench/sip.py --calls 500 --render-workers 0 --profile
                                           # the single-loop layout, with a stall profile
 
 The server runs in its own process pinned to one core (`taskset -c --server-cpu`,
@@ -24,9 +24,9 @@ A level passes when every call completes and p99 < 5 ms (with --mix also: every
 caller's digit heard, every second call bridged, no prompt failed). Every attempt is a
 row of the table (and a line of --out, JSON).
 
---media/--media-loop choose where the pacer runs (SipSettings.media_mode/media_loop), so
-the designs can be measured against each other on the same load; --profile (the pacer
-in this process: inline or thread) adds `bench/stall_profile.py`'s account of what ran
+The media worker designs (a process, a thread, this loop; uvloop) were measured with
+this bench on branch wip-media-worker (docs/benchmarks.md); on main the pacer runs on
+the server's loop. --profile adds `bench/stall_profile.py`'s account of what ran
 on the event loop whenever a frame was late. RTP goes to a bound socket nobody reads
 (a phone dropping what it gets), not to the discard port, whose ICMP errors cost the
 kernel ~2 µs a packet.
@@ -278,7 +278,7 @@ class _BenchHost:
 
 async def _serve(options: argparse.Namespace) -> None:
     monitor = None
-    if options.profile:  # the pacer must be in this process: media "inline" or "thread"
+    if options.profile:
         from dipflow.channels.sip.media import JitterStats
         from stall_profile import StallMonitor
 
@@ -297,8 +297,7 @@ async def _serve(options: argparse.Namespace) -> None:
     settings = SipSettings(
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=options.serve,
         rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
-        max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
-        media_realtime_priority=options.rt if options.media != "inline" else 0,
+        max_calls=5000,
     )  # fmt: skip
     host = _BenchHost(mix=options.mix, agent_uri=options.agent_uri,
                       news_per_s=options.news)  # fmt: skip
@@ -349,15 +348,13 @@ class _Server:
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
-                   *(["--mix"] if args.mix else []),
-                   "--media", args.media, "--media-loop", args.media_loop, "--rt", str(args.rt),
+                   *(["--mix"] if args.mix else []), "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers)]  # fmt: skip
         if args.profile:
             command.append("--profile")
-        # The whole server in the real-time class only when the pacer is on its loop;
-        # otherwise the media worker alone asks for it (media_realtime_priority).
+        # The pacer runs on the server's loop: --rt puts the whole server in SCHED_FIFO.
         self.process = subprocess.Popen(
-            [*_pinned(args.server_cpu, args.nice, realtime=args.media == "inline"), *command],
+            [*_pinned(args.server_cpu, args.nice), *command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
@@ -649,13 +646,8 @@ def main() -> None:
         "--rt",
         type=int,
         default=0,
-        help="SCHED_FIFO priority of the media worker (the whole server when --media "
-        "inline) and of the ceiling (0: normal class)",
+        help="SCHED_FIFO priority of the server and of the ceiling (0: normal class)",
     )
-    parser.add_argument("--media", choices=("process", "thread", "inline"), default="process",
-                        help="where the RTP pacer runs (SipSettings.media_mode)")  # fmt: skip
-    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="uvloop",
-                        help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip
     parser.add_argument("--mix", action="store_true",
@@ -714,7 +706,6 @@ def main() -> None:
                     result.update(attempt=attempt, load_before=load_before,
                                   load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
                                   loop=server.loop, nice=args.nice, rt=args.rt,
-                                  media=args.media, media_loop=args.media_loop,
                                   mix=args.mix, news_per_s=args.news,
                                   render_workers=args.render_workers)  # fmt: skip
                     if ceiling.get("streams_per_core") and result.get("calls_per_core"):
@@ -735,7 +726,7 @@ def main() -> None:
             process.wait(10)
     passing = [r["calls"] for r in rows if r["passed"]]
     print(
-        f"\nmedia: {args.media} ({args.media_loop}); control loop: {server.loop}; "
+        f"\nserver loop: {server.loop}; "
         f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
         f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
         f"SCHED_FIFO {args.rt or 'no'}\n"

@@ -82,14 +82,17 @@ def test_lookup_is_one_exact_request_for_contact_and_latest_case(flow: Flow) -> 
     assert request.path == "contacts"
     assert request.query["$select"] == "contactid,fullname"
     assert request.query["$top"] == "2"
+    latest = "($select=incidentid,title,ticketnumber,createdon;$orderby=createdon desc;$top=1)"
+    # As customer, as the case's Contact (B2B), and the company: single-level expands.
     assert request.query["$expand"] == (
-        "incident_customer_contacts($select=incidentid,title,ticketnumber,createdon;"
-        "$orderby=createdon desc;$top=1)"
+        f"incident_customer_contacts{latest},contact_as_primary_contact{latest},"
+        "parentcustomerid_account($select=accountid)"
     )
     odata_filter = request.query["$filter"]
     for column in ("telephone1", "mobilephone", "telephone2"):
         assert f"{column} eq '+14155550123'" in odata_filter
     assert "contains(" not in odata_filter
+    assert odata_filter.endswith(") and statecode eq 0")  # merged duplicates are inactive
     assert request.timeout_s == 3.0
 
 
@@ -184,10 +187,14 @@ def test_crm_timeout_greets_generically_and_routes_to_an_agent(flow: Flow) -> No
     result = _run(flow, {"GetCustomerInfo": HttpReply.timeout()}, max_time=20)
     assert result.prompts[1] == "Please wait while we find you an agent."
     assert result.queued == ["CustomerCare"]
-    lookup = next(e for e in result.trace if e.activity == "GetCustomerInfo")
-    assert lookup.output_taken == "timeout"
-    assert lookup.ended_at is not None
-    assert lookup.ended_at - lookup.started_at == pytest.approx(3.0)
+    start = next(e for e in result.trace if e.activity == "GetCustomerInfo")
+    join = next(e for e in result.trace if e.activity == "WaitCustomerInfo")
+    assert start.output_taken == "out"  # started at call arrival, without waiting
+    assert join.output_taken == "timeout"
+    assert join.ended_at is not None
+    # the 3 s budget runs from the start, under the welcome prompt, not from the join
+    assert join.ended_at - start.started_at == pytest.approx(3.0)
+    assert join.started_at > start.started_at
 
 
 def test_menu_1_queues_with_music(flow: Flow) -> None:

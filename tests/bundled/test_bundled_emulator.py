@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from dipflow.emulator.demo_data import DEMO_CALLERS, DemoCaller
+from dipflow.emulator.demo_data import DEMO_CALLERS, ORG_CALLERS, DemoCaller
 from dipflow.emulator.testing import RunningEmulator, running_emulator
 from dipflow.engine.commands import HttpRequest
 from dipflow.flow.bundled import bundled_path
@@ -49,7 +49,12 @@ def _responder(emu: RunningEmulator) -> Callable[[HttpRequest], HttpReply]:
     return send
 
 
-@pytest.mark.parametrize("caller", DEMO_CALLERS, ids=[c.label for c in DEMO_CALLERS])
+CALLERS = (*DEMO_CALLERS, *ORG_CALLERS)
+"""ORG_CALLERS: a merged (inactive) duplicate must not make the caller ambiguous; a B2B
+caller hears their company's latest case (named on it, or not)."""
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=[c.label for c in CALLERS])
 def test_demo_caller_end_to_end(emu: RunningEmulator, flow: Flow, caller: DemoCaller) -> None:
     result = run_flow(
         flow,

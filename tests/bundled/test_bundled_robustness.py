@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dipflow.engine.commands import Enqueue, Play
+from dipflow.engine.commands import Enqueue, Play, PlayMusic
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.loader import load_flow
 from dipflow.testing import HttpReply, run_flow
@@ -57,4 +57,9 @@ def test_any_crm_answer_ends_in_a_queue_or_a_goodbye(
     http: dict[str, Any] = {"GetCustomerInfo": contacts, "GetAccountInfo": accounts}
     result = run_flow(FLOW, ani=ani, http=http, max_time=40)
     assert any(isinstance(c, Enqueue) for c in result.commands) or result.disconnected
-    assert isinstance(result.commands[0], Play)  # the caller is greeted first, whatever happens
+    # the caller is greeted at once, whatever happens: the welcome prompt is the first
+    # thing they hear, at the call's first instant (the lookup is sent just before it)
+    first_media_at, first_media = next(
+        (at, c) for at, c in result.timeline if isinstance(c, Play | PlayMusic)
+    )
+    assert isinstance(first_media, Play) and first_media_at == 0

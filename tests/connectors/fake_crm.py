@@ -13,6 +13,9 @@ import httpx
 from dipflow.connectors.config import ConnectorConfig
 
 ORG = "https://contoso.crm.dynamics.com"
+APP_ID = "8a18ed00-21e1-ed11-a7c6-000d3a8bcaaa"
+"""A real org needs its model-driven app id (ConnectorConfig refuses a dataverse
+connector to a non-loopback org without one)."""
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "11111111-2222-4333-8444-555555555555"
 SECRET = "s3cr3t-value-never-logged"
@@ -146,6 +149,7 @@ def dataverse_config(**overrides: Any) -> ConnectorConfig:
             "client_secret_env": "DYNAMICS_CLIENT_SECRET",
         },
         "retry": {"backoff_s": 0.001, "max_backoff_s": 0.002},
+        "app_id": APP_ID,
     }
     data.update(overrides)
     return ConnectorConfig.model_validate(data)

@@ -53,7 +53,9 @@ def test_all_green_against_the_emulator(emu: RunningEmulator) -> None:
         env={"CRM_SECRET": emu.client_secret, "COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    assert result.output.count("✓") == 7
+    # settings, credentials, three reads, and the one request the flow sends for Ada
+    assert result.output.count("✓") == 6
+    assert "ms-dynamics-data-dip: GetCustomerInfo (GET contacts)" in result.output
     assert "Ada Lovelace" in result.output and "Router keeps rebooting" in result.output
     assert "All checks passed" in result.output
 
@@ -101,8 +103,10 @@ def test_connector_from_dipflow_yaml(emu: RunningEmulator, tmp_path: Path) -> No
         env={"CRM_SECRET": emu.client_secret, "COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    assert "Phone lookup (accounts)" in result.output
-    assert "Contoso Ltd (account)" in result.output
+    # the flow finds no contact, then looks in accounts: both requests are checked
+    assert "GetCustomerInfo (GET contacts)" in result.output
+    assert "GetAccountInfo (GET accounts)" in result.output
+    assert "Contoso Ltd, latest case CAS-01005-C0N7S0" in result.output
     missing = CliRunner().invoke(cli(), ["check", "other", "--config", str(config)])
     assert missing.exit_code != 0
     assert "dynamics" in missing.output
@@ -123,7 +127,7 @@ async def test_missing_application_user_and_role_hints() -> None:
     results = await run_checks(dataverse_config(), environ=ENV, transport=httpx.MockTransport(crm))
     accounts = next(r for r in results if r.name == "Read accounts")
     assert accounts.ok is False and accounts.fix and "Read on the account table" in accounts.fix
-    assert not any(r.name.startswith("Phone lookup") for r in results)
+    assert not any("GetCustomerInfo" in r.name for r in results)
 
 
 async def test_bad_phone_column_hint() -> None:
@@ -141,7 +145,7 @@ async def test_bad_phone_column_hint() -> None:
     crm.script = [ok, ok, ok, bad]
     config = dataverse_config(phone={"phone_columns": ["new_phone"]})
     results = await run_checks(config, environ=ENV, transport=httpx.MockTransport(crm))
-    lookup = next(r for r in results if r.name == "Phone lookup (contacts)")
+    lookup = next(r for r in results if "GetCustomerInfo" in r.name)
     assert lookup.ok is False
     assert "new_phone" in lookup.detail
     assert lookup.fix and "phone_columns" in lookup.fix

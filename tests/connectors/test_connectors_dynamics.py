@@ -12,9 +12,12 @@ from dipflow.connectors.dynamics import Dataverse, MatchKind
 from dipflow.flow.dynamics_filters import odata_phone_filter
 from tests.connectors.fake_crm import ADA_ID, ADA_WITH_CASE, ENV, ORG, FakeCrm, dataverse_config
 
+LATEST = "($select=incidentid,title,ticketnumber,createdon;$orderby=createdon desc;$top=1)"
+# The caller's cases as customer and as the case's Contact (B2B), and their company:
+# single-level expands, the only form in which Dataverse allows $top/$orderby.
 EXPAND = (
-    "incident_customer_contacts($select=incidentid,title,ticketnumber,createdon;"
-    "$orderby=createdon desc;$top=1)"
+    f"incident_customer_contacts{LATEST},contact_as_primary_contact{LATEST},"
+    "parentcustomerid_account($select=accountid)"
 )
 
 
@@ -44,8 +47,8 @@ async def test_unique_contact_and_latest_case_in_one_round_trip(crm: FakeCrm) ->
     (sent,) = crm.api_requests
     assert sent.url.path == "/api/data/v9.2/contacts"
     assert query_of(sent) == {
-        "$select": "fullname,contactid",
-        "$filter": odata_phone_filter("+14155550123"),
+        "$select": "contactid,fullname",
+        "$filter": odata_phone_filter("+14155550123", active_only=True),
         "$top": "2",
         "$expand": EXPAND,
     }
@@ -123,7 +126,7 @@ async def test_accounts_are_searched_when_no_contact_matches(crm: FakeCrm) -> No
     second = crm.api_requests[1]
     assert second.url.path == "/api/data/v9.2/accounts"
     query = query_of(second)
-    assert query["$select"] == "name,accountid"
+    assert query["$select"] == "accountid,name"
     assert "mobilephone" not in query["$filter"]
     assert query["$expand"].startswith("incident_customer_accounts(")
 
@@ -166,11 +169,16 @@ async def test_payload_without_value_is_unavailable(crm: FakeCrm) -> None:
 
 
 async def test_e164_only_is_one_exact_probe(crm: FakeCrm) -> None:
-    connectors, dv = dataverse(crm, phone={"e164_column": "new_phonee164", "e164_only": True})
+    connectors, dv = dataverse(
+        crm, phone={"e164_column": "new_phonee164", "e164_only": True, "match_accounts": False}
+    )
     async with connectors:
         await dv.lookup_caller("(415) 555-0123")
         await dv.lookup_caller("' or 1 eq 1")
-    assert query_of(crm.api_requests[0])["$filter"] == "(new_phonee164 eq '+14155550123')"
+    assert (
+        query_of(crm.api_requests[0])["$filter"]
+        == "(new_phonee164 eq '+14155550123') and statecode eq 0"
+    )
     assert len(crm.api_requests) == 1  # the hostile ANI sent nothing
 
 

@@ -63,9 +63,11 @@ TABLE: list[tuple[str, Attempt, Decision]] = [
         Decision(next=Next.REAUTH, health=Health.UNKNOWN),
     ),
     (
-        "401 again (or static credentials) is the error output",
+        # a persistent 401: the org refuses this identity; the breaker holds every call
+        # (and every token fetch) off for its open period
+        "401 again (or static credentials) is the error output and opens the breaker",
         attempt(status=401, token_dropped=False),
-        answer(Health.UP),
+        answer(Health.REFUSED),
     ),
     # -- throttling (429) -------------------------------------------------------------
     ("429 without Retry-After: throttled but alive", attempt(status=429), answer(Health.UP)),

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
-from dipflow.emulator.demo_data import DEMO_CALLERS, UNKNOWN_ANI, DemoCaller, demo_caller
+from dipflow.emulator.demo_data import (
+    DEMO_CALLERS,
+    ORG_CALLERS,
+    UNKNOWN_ANI,
+    DemoCaller,
+    demo_caller,
+)
 
 PHONES = ("telephone1", "mobilephone", "telephone2", "new_phonee164")
 
@@ -76,3 +84,47 @@ def test_required_demo_records(api: httpx.Client) -> None:
     assert UNKNOWN_ANI == "+15005550006"
     for caller in DEMO_CALLERS:
         assert caller.ani.startswith("+") and caller.ani[1:].isdigit()
+
+
+def _latest(cases: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return max(cases, key=lambda c: str(c["createdon"]), default=None)
+
+
+@pytest.mark.parametrize("caller", ORG_CALLERS, ids=lambda c: c.label)
+def test_org_caller_matches_served_data_under_an_orgs_rules(
+    api: httpx.Client, caller: DemoCaller
+) -> None:
+    """ORG_CALLERS hold what a lookup following a real org's rules must find: active
+    records only; the caller's own or named cases first, else their account's."""
+    cases_select = "$select=title,ticketnumber,createdon;$orderby=createdon desc;$top=1"
+    rows = api.get(
+        "contacts",
+        params={
+            "$select": "fullname,_parentcustomerid_value",
+            "$filter": f"new_phonee164 eq '{caller.ani}' and statecode eq 0",
+            "$expand": f"incident_customer_contacts({cases_select}),"
+            f"contact_as_primary_contact({cases_select})",
+        },
+    ).json()["value"]
+    (row,) = rows
+    assert caller.matches == 1
+    assert row["fullname"] == caller.expected_fullname
+    assert row["contactid"] == caller.customer_id
+    case = _latest(row["incident_customer_contacts"] + row["contact_as_primary_contact"])
+    if case is None and row["_parentcustomerid_value"]:
+        case = _latest(
+            api.get(
+                f"accounts({row['_parentcustomerid_value']})/incident_customer_accounts",
+                params={
+                    "$select": "title,ticketnumber,createdon",
+                    "$orderby": "createdon desc",
+                    "$top": "1",
+                },
+            ).json()["value"]
+        )
+    assert case is not None
+    assert (case["incidentid"], case["title"], case["ticketnumber"]) == (
+        caller.latest_case_id,
+        caller.latest_case_title,
+        caller.latest_case_ticket,
+    )

@@ -63,7 +63,14 @@ def test_single_record_by_key(api: httpx.Client) -> None:
         ("endswith(fullname,'Turing')", {"Alan Turing"}),
         (
             "contains(fullname,'a') and not contains(fullname,'s')",
-            {"Ada Lovelace", "Grace Hopper", "Alan Turing"},
+            {
+                "Ada Lovelace",
+                "Grace Hopper",
+                "Alan Turing",
+                "Margaret Hamilton",
+                "Nancy Davolio",
+                "Andrew Fuller",
+            },
         ),
         (
             "(firstname eq 'Sam' or firstname eq 'Ada') and lastname ne 'Tailor'",
@@ -78,7 +85,10 @@ def test_single_record_by_key(api: httpx.Client) -> None:
         # T-SQL LIKE wildcards pass through, as on Dataverse ("Use wildcard characters")
         ("startswith(fullname,'A%Lovelace')", {"Ada Lovelace"}),
         ("startswith(fullname,'Sam Ta_lor')", {"Sam Taylor", "Sam Tailor"}),
-        ("startswith(fullname,'[AG]')", {"Ada Lovelace", "Alan Turing", "Grace Hopper"}),
+        (
+            "startswith(fullname,'[AG]')",
+            {"Ada Lovelace", "Alan Turing", "Grace Hopper", "Andrew Fuller"},
+        ),
         ("startswith(fullname,'Sam T[a-b]i')", {"Sam Tailor"}),
         ("startswith(fullname,'[^A-R<]')", {"Sam Taylor", "Sam Tailor"}),
         ("contains(fullname,'[<]img')", {HOSTILE_NAME}),
@@ -122,7 +132,10 @@ def test_orderby_several_keys_and_top(api: httpx.Client) -> None:
     keys = [(r["statecode"], r["createdon"]) for r in rows]
     assert keys == sorted(keys, key=lambda k: (-k[0], k[1]))
     top = _values(api, "incidents", **{"$orderby": "createdon desc", "$top": "2"})
-    assert [r["title"] for r in top] == ["Bombe calculation too slow", "Router keeps rebooting"]
+    assert [r["title"] for r in top] == [
+        "Pallet scanners offline at the depot",
+        "Bombe calculation too slow",
+    ]
 
 
 def test_count_is_total_matches_not_page_size(api: httpx.Client) -> None:
@@ -149,7 +162,9 @@ def test_expand_collection_with_nested_options(api: httpx.Client) -> None:
     (ada,) = rows
     (case,) = ada["incident_customer_contacts"]
     assert case["title"] == "Router keeps rebooting"
-    assert set(case) == {"@odata.etag", "title", "ticketnumber", "incidentid"}
+    # The referencing lookup comes along unasked, as in Microsoft's expand examples.
+    assert set(case) == {"@odata.etag", "title", "ticketnumber", "_customerid_value", "incidentid"}
+    assert case["_customerid_value"] == ADA_ID
 
 
 def test_expand_on_account_and_empty_collection(api: httpx.Client) -> None:
@@ -180,11 +195,8 @@ def test_expand_single_valued_customer(api: httpx.Client) -> None:
     contoso, alan = rows
     assert contoso["customerid_contact"] is None
     assert contoso["customerid_account"]["name"] == "Contoso Ltd"
-    assert alan["customerid_contact"] == {
-        "@odata.etag": alan["customerid_contact"]["@odata.etag"],
-        "fullname": "Alan Turing",
-        "contactid": ALAN_ID,
-    }
+    # A single-valued expansion carries no etag ("Join tables using OData" examples).
+    assert alan["customerid_contact"] == {"fullname": "Alan Turing", "contactid": ALAN_ID}
     assert alan["customerid_account"] is None
 
 
@@ -289,10 +301,8 @@ def test_paging_with_maxpagesize_and_nextlink(api: httpx.Client) -> None:
     assert seen == [r["title"] for r in everything]
 
 
-def test_top_turns_paging_off_and_bad_skiptokens_are_400(api: httpx.Client) -> None:
+def test_bad_skiptokens_are_400(api: httpx.Client) -> None:
     prefer = {"Prefer": "odata.maxpagesize=2"}
-    body = api.get("incidents", params={"$top": "4"}, headers=prefer).json()
-    assert len(body["value"]) == 4 and "@odata.nextLink" not in body
     for token in ("garbage!", "e30", "W10", "eyJvZmZzZXQiOiAtMX0"):
         response = api.get("incidents", params={"$skiptoken": token}, headers=prefer)
         assert response.status_code == 400, token

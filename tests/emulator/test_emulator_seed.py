@@ -20,9 +20,9 @@ def test_seed_command_writes_contacts_cases_and_demo_records(tmp_path: Path) -> 
     db = tmp_path / "crm.sqlite"
     result = CliRunner().invoke(app, ["crm", "seed", "--contacts", "300", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "307 contacts" in result.output  # 300 generated + 7 demo contacts
+    assert "311 contacts" in result.output  # 300 generated + 11 demo contacts
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 307
+        assert conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0] == 311
         cases = conn.execute("SELECT ticketnumber, _customerid_value FROM incidents").fetchall()
         phones = [
             r[0]

@@ -184,7 +184,8 @@ def test_default_global_error_queues_to_the_fallback(make_flow: MakeFlow) -> Non
     )
     result = run_flow(flow, agent=[answer(after=10)], max_time=60)
     assert result.queued == ["Rescue"]
-    assert isinstance(result.commands[1], PlayMusic)
+    acts = [c for c in result.commands if type(c).__name__ != "Notice"]  # the stub's note
+    assert isinstance(acts[1], PlayMusic)
     assert not result.disconnected
 
 

@@ -308,10 +308,15 @@ def test_media_activities_refuse_after_hang_up(make_flow: MakeFlow) -> None:
 
 # -- menus whose choices are several keys -------------------------------------------------
 
-_LONG_CHOICES = {"choices": {"1": "one", "12": "twelve", "2": "two"},
-                 "inter_digit_timeout_s": 2}
-_LONG_WIRING = {"1": "One", "12": "Twelve", "2": "Two", "no_input": "Silent",
-                "invalid": "Wrong", "error": "Broken"}
+_LONG_CHOICES = {"choices": {"1": "one", "12": "twelve", "2": "two"}, "inter_digit_timeout_s": 2}
+_LONG_WIRING = {
+    "1": "One",
+    "12": "Twelve",
+    "2": "Two",
+    "no_input": "Silent",
+    "invalid": "Wrong",
+    "error": "Broken",
+}
 
 
 def _long_menu(make_flow: MakeFlow) -> Flow:

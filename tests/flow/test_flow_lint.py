@@ -206,8 +206,10 @@ def test_template_defects_are_all_reported(template_path: Path) -> None:
     expected = {
         ("unfiltered-query", "GetCaseInfo"),          # 1. any case of anybody, unordered
         ("hard-coded-record-id", "ScreenPop"),        # 2. fixed incident GUID
-        ("unwired-failure", "GetCustomerInfo"),       # 3. errors not wired
-        ("unwired-failure", "GetCaseInfo"),
+        # 3. failures not handled: Webex's HTTP Request has one output, and nothing
+        #    reads its status (an outage goes on as "no data")
+        ("unchecked-http-status", "GetCustomerInfo"),
+        ("unchecked-http-status", "GetCaseInfo"),
         ("wildcard-phone-match", "GetCustomerInfo"),  # 4. contains() scan...
         ("unquoted-caller-data", "GetCustomerInfo"),  #    ...with the ANI unescaped
         ("sentinel-comparison", "ConditionCheck"),    # 5. "NA"

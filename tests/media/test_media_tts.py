@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from dipflow.media import EspeakTts, Pcm, PromptRenderer, TtsError
-from dipflow.media.tts import espeak_voice_for
 
 ENGLISH = "Hello. Thank you for calling. Press 1 to speak to an agent, or 2 to hang up."
 GERMAN = "Guten Tag. Drücken Sie die Eins für einen Mitarbeiter oder die Zwei zum Beenden."
@@ -76,12 +75,6 @@ def test_cache_hits_in_memory_and_on_disk(tmp_path: Path) -> None:
     assert second.get("not-a-key") is None
 
 
-def test_voice_mapping_from_bcp47() -> None:
-    assert espeak_voice_for("en-US")[0] == "en-us"
-    assert espeak_voice_for("de-DE") == ["de-de", "de"]
-    assert espeak_voice_for("en") == ["en", "en-us"]
-
-
 def test_unknown_language_is_a_tts_error() -> None:
     with pytest.raises(TtsError):
         EspeakTts().synthesize("hello", language="xx-QQ", voice=None)
@@ -97,3 +90,23 @@ def test_espeak_synthesis_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert pcm.duration_s > 3
     assert elapsed < 0.5 * pcm.duration_s  # far faster than real time
+
+
+def test_speaking_rate_and_gain_are_applied() -> None:
+    """Webex's `speakingRate` and `volumeGainDb`: a faster rate speaks the same text in
+    less time (eSpeak's own rate, no pitch change); a negative gain is quieter."""
+    renderer = PromptRenderer(EspeakTts())
+    text = "Your account balance is twelve dollars and fifty cents."
+    normal = renderer.render_text(text, language="en-US", voice=None)
+    fast = renderer.render_text(text, language="en-US", voice=None, rate=1.5)
+    quiet = renderer.render_text(text, language="en-US", voice=None, gain_db=-6.0)
+    assert fast.duration_s < normal.duration_s * 0.8
+    assert quiet.duration_s == pytest.approx(normal.duration_s, rel=0.01)
+    # Prompts are normalized to a peak of 0.7 of full scale; -6 dB halves it.
+    peak = 0.7 * 32767
+    assert max(abs(v) for v in normal.pcm.as_array()) == pytest.approx(peak, rel=0.01)
+    quiet_peak = max(abs(v) for v in quiet.pcm.as_array())
+    assert quiet_peak == pytest.approx(peak * 10 ** (-6 / 20), rel=0.01)
+    assert len({normal.key, fast.key, quiet.key}) == 3  # each cached on its own
+    same = renderer.render_text(text, language="en-US", voice=None, rate=1.0, gain_db=0.0)
+    assert same is normal  # neutral values are the plain prompt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ connectors:
   - name: dynamics
     kind: dataverse
     base_url: ${CRM_URL}
+    app_id: 8a18ed00-21e1-ed11-a7c6-000d3a8bcaaa
 center:
   queues:
     - name: Support
@@ -65,6 +67,46 @@ def test_example_file_loads() -> None:
     assert config.store == "memory"
 
 
+def _example_uncommented() -> str:
+    """examples/dipflow.yaml with its commented-out settings switched on: each `# key: value`
+    line, the lines that continue it (a flow mapping left open, a block under `# key:`),
+    and the Redis store in place of `store: memory`."""
+    setting = re.compile(r"\s*# [a-z_]+:( |$)")
+    lines: list[str] = []
+    within = ""  # "block": under a `# key:`; "flow": inside a `{` left open
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        uncommented = line.replace("# ", "", 1)
+        opened = uncommented.count("{") - uncommented.count("}")
+        if setting.match(line) and "session_secret: set " not in line:  # that one is prose
+            within = "block" if uncommented.endswith(":") else "flow" if opened > 0 else ""
+            line = uncommented
+        elif within and re.match(r"\s*#  ", line):
+            line = uncommented
+            if within == "flow" and opened < 0:
+                within = ""
+        else:
+            within = ""
+        if line != "store: memory":
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_every_commented_setting_of_the_example_loads_and_shows_the_default(
+    tmp_path: Path,
+) -> None:
+    text = _example_uncommented()
+    assert "  phone_calls_per_source: 4" in text and '\n  prefix: "dipflow:"' in text
+    environ = {"DYNAMICS_CLIENT_SECRET": "x"}
+    on = load_config(write(tmp_path, text), environ=environ)
+    assert on.connectors[0].web_client_url == "https://contoso.crm4.dynamics.com"
+    assert isinstance(on.store, RedisStoreSettings)
+    assert (on.store.url, on.store.prefix) == ("redis://127.0.0.1:6379/0", "dipflow:")
+    # "defaults shown where commented": the example as shipped has the same web settings.
+    shipped = load_config(EXAMPLE, environ=environ)
+    assert shipped.web == on.web
+    assert on.web.phone_calls_per_source == 4 and on.web.sessions.idle_timeout_s == 3600
+
+
 def test_good_file_with_env_reference(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, good_text()), environ={"CRM_URL": "http://crm.test"})
     assert isinstance(config, DipflowConfig)
@@ -79,7 +121,7 @@ def test_wrong_type_is_located_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     (problem,) = info.value.problems
-    assert problem.startswith(f"{tmp_path / 'dipflow.yaml'}:23:9: web.port")
+    assert problem.startswith(f"{tmp_path / 'dipflow.yaml'}:24:9: web.port")
     assert "integer" in problem
 
 
@@ -89,7 +131,7 @@ def test_unknown_key_and_missing_section_are_reported_together(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     text_of = "\n".join(info.value.problems)
-    assert ":22:1: webb: Extra inputs are not permitted" in text_of
+    assert ":23:1: webb: Extra inputs are not permitted" in text_of
     assert "center: Field required" in text_of
 
 
@@ -114,7 +156,7 @@ def test_duplicate_key_is_an_error_not_a_silent_override(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     assert info.value.problems == [
-        f"{tmp_path / 'dipflow.yaml'}:24:3: duplicate key 'port' (first written on line 23)"
+        f"{tmp_path / 'dipflow.yaml'}:25:3: duplicate key 'port' (first written on line 24)"
     ]
 
 
@@ -123,7 +165,7 @@ def test_clear_text_password_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text), environ={"CRM_URL": "http://crm.test"})
     (problem,) = info.value.problems
-    assert ":21:20: users[0].password_hash:" in problem
+    assert ":22:20: users[0].password_hash:" in problem
     assert "hunter2" not in problem
 
 

@@ -45,8 +45,8 @@ async def test_bundled_flow_over_sip_looks_up_the_caller_and_takes_menu_choice_2
     assert not summary.error
     by_activity = {t["activity"]: t for t in summary.trace}
     lookup = by_activity["GetCustomerInfo"]
-    assert lookup["kind"] == "http_request"
-    assert lookup["output_taken"] == "success"
+    assert lookup["kind"] == "http_start"  # sent at call arrival, under the welcome prompt
+    assert by_activity["WaitCustomerInfo"]["output_taken"] == "success"
     assert "Ada Lovelace" in str(by_activity["PlayCaseInfo"]["inputs"])  # greeted by name
     menu = by_activity["MainMenu"]
     assert menu["output_taken"] == "2"  # the RFC 4733 digit chose "end the call"

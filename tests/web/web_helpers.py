@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import warnings
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ with warnings.catch_warnings():
 from dipflow.center.memory import MemoryCenterStore
 from dipflow.center.service import ContactCenter
 from dipflow.cli.demo import demo_phone_callers
+from dipflow.engine.commands import Spoken
 from dipflow.engine.events import Event
 from dipflow.runtime.config import DipflowConfig, config_from_data
 from dipflow.runtime.metrics import RuntimeMetrics
@@ -54,11 +55,34 @@ class FakePrompts:
     def __init__(self) -> None:
         self.rendered: dict[str, FakeAudio] = {}
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> FakeAudio:
-        key = f"tts{abs(hash((text, language, voice))):x}"
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        key = f"tts{abs(hash((text, language, voice, rate, gain_db))):x}"
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio
+
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        return self.render_text(
+            " ".join(p.text for p in parts),
+            language=parts[0].language,
+            voice=parts[0].voice,
+            rate=rate,
+            gain_db=gain_db,
+        )
 
     def render_audio(self, name: str) -> FakeAudio:
         audio = FakeAudio(f"audio{name}", 3.0)
@@ -139,7 +163,13 @@ def fake_config() -> DipflowConfig:
         user["password_hash"] = hash_password(PASSWORDS[str(user["username"])])
     return config_from_data(
         {
-            "flows": [{"dnis": "*", "flow": "ms-dynamics-data-dip"}],
+            "flows": [
+                {
+                    "dnis": "*",
+                    "flow": "ms-dynamics-data-dip",
+                    "screen_pop_origins": ["https://crm.example"],
+                }
+            ],
             "center": {
                 "queues": [{"name": "Support", "teams": ["support"], "ring_timeout_s": 20}],
                 "agents": [
@@ -151,6 +181,7 @@ def fake_config() -> DipflowConfig:
             "users": users,
             "web": {
                 "session_secret": "test-secret-for-signing-cookies-only",
+                "allowed_hosts": ["testserver"],  # the TestClient's host name
                 "phone_public": True,
                 # The demo's picker: the emulator's callers, one with a hostile name.
                 "phone_callers": [c.model_dump() for c in demo_phone_callers()],
@@ -177,3 +208,21 @@ def login(client: TestClient, username: str, password: str | None = None) -> Any
         },
         follow_redirects=False,
     )
+
+
+def session_cookie(client: TestClient, username: str) -> str:
+    """A signed-in user's session cookie, as a header for a socket; the client keeps none."""
+    login(client, username)
+    value = client.cookies.get("dipflow_session")
+    assert value
+    client.cookies.clear()
+    return f"dipflow_session={value}"
+
+
+def next_message(ws: Any, kind: str) -> dict[str, Any]:
+    """The next message of this type on a desktop or phone socket (others skipped)."""
+    for _ in range(20):
+        message: dict[str, Any] = ws.receive_json()
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")

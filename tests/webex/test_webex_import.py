@@ -83,7 +83,10 @@ def test_template_event_flows(template_path: Path) -> None:
     assert set(flow.event_flows) == {
         EventName.AGENT_ANSWERED, EventName.AGENT_OFFERED, EventName.AGENT_DISCONNECTED,
         EventName.CONTACT_ENDED, EventName.GLOBAL_ERROR,
+        # Outbound-campaign events: kept as imported, with a note, never raised here.
+        EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT,
     }
+    assert "never runs here" in flow.event_flows[EventName.PREDIAL].note
     answered = flow.event_flows[EventName.AGENT_ANSWERED]
     assert answered.start == "Condition_obo"
     existing = answered.activities["ScreenPop"]
@@ -123,22 +126,28 @@ def _menu_id(export: dict[str, Any]) -> str:
 
 def test_unknown_activity_fails_naming_it(template_export: dict[str, Any]) -> None:
     menu = template_export["process"]["activities"][_menu_id(template_export)]
-    menu["properties"]["activityName"] = "blind-transfer"
+    menu["properties"]["activityName"] = "some-future-activity"
     with pytest.raises(WebexImportError) as info:
         import_webex_export(template_export, filename="x.json")
     message = str(info.value)
     assert "MainMenu" in message and _menu_id(template_export) in message
-    assert "'blind-transfer' is not supported" in message
+    assert "'some-future-activity' is not supported" in message
 
 
 def test_allow_partial_makes_unsupported_activities(template_export: dict[str, Any]) -> None:
     menu = template_export["process"]["activities"][_menu_id(template_export)]
-    menu["properties"]["activityName"] = "blind-transfer"
+    menu["properties"]["activityName"] = "some-future-activity"
     result = import_webex_export(template_export, allow_partial=True)
     activity = result.flow.activities["MainMenu"]
     assert isinstance(activity, UnsupportedActivity)
-    assert activity.original_kind == "blind-transfer"
-    assert activity.wiring() == {"error": "QueueContact"}
+    assert activity.original_kind == "some-future-activity"
+    # The stub keeps every output of the menu it replaces, digit branches included...
+    assert activity.wiring() == {
+        "1": "QueueContact", "2": "DisconnectContact",
+        "no_input": "QueueContact", "invalid": "QueueContact", "error": "QueueContact",
+    }
+    # ...and always fails: it takes its `error` output.
+    assert activity.taken_output() == "error"
     assert [p.activity_name for p in result.unsupported] == ["MainMenu"]
 
 
@@ -191,7 +200,8 @@ def test_no_start_activity(template_export: dict[str, Any]) -> None:
         if start not in (link["sourceActivityId"], link["targetActivityId"])
     ]
     del acts[start]
-    with pytest.raises(WebexImportError, match="one NewPhoneContact start activity, found 0"):
+    expected = r"one NewPhoneContact \(or NewContact\) start activity, found 0"
+    with pytest.raises(WebexImportError, match=expected):
         import_webex_export(template_export)
 
 

@@ -147,17 +147,34 @@ def test_menu_timeout_goes_straight_to_queue(
     assert result.queued == ["CustomerCare"]
 
 
-def test_crm_outage_ends_the_flow(
+def test_crm_outage_goes_on_as_an_unknown_caller(template: Flow) -> None:
+    """Webex's HTTP Request has one output: when the CRM does not answer at all the flow
+    goes on with no data (`GetCustomerInfo.httpStatusCode` empty), the template's
+    "NA" check takes the new-customer path, and the caller reaches the queue."""
+
+    def unreachable(request: HttpRequest) -> HttpReply:
+        return HttpReply.failure("connection refused")
+
+    result = run_flow(template, ani="+14155550123", http=unreachable, max_time=120)
+    assert result.prompts[0] == WELCOME
+    assert result.variables["GetCustomerInfo.httpStatusCode"] is None
+    (entry,) = [e for e in result.trace if e.activity == "GetCustomerInfo"]
+    assert entry.output_taken == "success" and entry.error == "connection refused"
+    assert "EndFlow_globalError" not in result.path
+    assert result.queued == ["CustomerCare"]
+
+
+def test_crm_error_status_takes_the_main_output_as_in_webex(
     crm: RunningEmulator, template: Flow, connector: EmulatorConnector
 ) -> None:
-    """GetCustomerInfo's error output is not wired: the template's global error handler
-    only ends the flow, so the caller never reaches the menu or a queue."""
+    """Webex's HTTP Request takes its one output on any response: a 503 is an answer
+    (`GetCustomerInfo.httpStatusCode` says which), the customer stays unknown, and the
+    caller still reaches the menu and the queue."""
     crm.set_faults(error_rate=1.0, error_status=503)
     try:
         result = run_flow(template, ani="+14155550123", http=connector, max_time=120)
     finally:
         crm.clear_faults()
-    assert result.prompts[0] == WELCOME
-    assert not result.queued
-    assert "EndFlow_globalError" in result.path
-    assert result.finished
+    assert result.variables["GetCustomerInfo.httpStatusCode"] == 503
+    assert "EndFlow_globalError" not in result.path
+    assert result.queued == ["CustomerCare"]

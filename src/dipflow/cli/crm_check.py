@@ -1,8 +1,9 @@
 """`dipflow crm check CONNECTOR`: is this Dynamics 365 connector ready for calls?
 
 Checks the connector's credentials (a token), its permissions (read contacts,
-accounts, incidents), the phone lookup and the `$expand` the bundled flow uses,
-against a live org or the emulator, and prints ✓/✗ with what to fix.
+accounts, incidents), and the very requests the configured flows send for a test
+number (derived through the engine), against a live org or the emulator, and
+prints ✓/✗ with what to fix. Without a configuration: the bundled flow's requests.
 
 The connector comes from `dipflow.yaml` (`--config`), or entirely from options
 (`--base-url`, `--token-url` or `--tenant`, `--client-id`, `--client-secret-env`)
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from dipflow.connectors.check import DEFAULT_TEST_ANI, CheckResult, run_checks
 from dipflow.connectors.config import ConnectorConfig
+from dipflow.connectors.flowcheck import FlowUnderTest, uses_connector
 
 
 def _from_options(
@@ -34,6 +37,7 @@ def _from_options(
     authority: str | None,
     client_id: str | None,
     client_secret_env: str | None,
+    app_id: str | None = None,
 ) -> ConnectorConfig:
     auth: dict[str, Any]
     if token_url or tenant:
@@ -57,23 +61,48 @@ def _from_options(
                 auth["authority"] = authority
     else:
         auth = {"type": "none"}
-    return ConnectorConfig.model_validate(
-        {"name": name, "kind": "dataverse", "base_url": base_url, "auth": auth}
-    )
+    data: dict[str, Any] = {"name": name, "kind": "dataverse", "base_url": base_url, "auth": auth}
+    if app_id:
+        data["app_id"] = app_id
+    try:
+        return ConnectorConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'connector'}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise typer.BadParameter(problems) from exc
 
 
-def _from_file(name: str, path: Path) -> ConnectorConfig:
+def _from_file(name: str, path: Path) -> tuple[ConnectorConfig, list[FlowUnderTest]]:
+    """The connector `name`, and the configured flows that use it, each with the
+    variables it runs with (the connector's org settings, then the binding's overrides)."""
+    from dipflow.connectors.org import flow_variables
+    from dipflow.flow.loader import load_flow
     from dipflow.runtime.config import ConfigError, load_config
+    from dipflow.runtime.flowpath import resolve_flow_path
 
     try:
         config = load_config(path)
     except (ConfigError, OSError) as exc:
         raise typer.BadParameter(f"{path}: {exc}") from exc
-    for connector in config.connectors:
-        if connector.name == name:
-            return connector
-    known = ", ".join(c.name for c in config.connectors) or "none"
-    raise typer.BadParameter(f"no connector named {name!r} in {path} (connectors: {known})")
+    connector = next((c for c in config.connectors if c.name == name), None)
+    if connector is None:
+        known = ", ".join(c.name for c in config.connectors) or "none"
+        raise typer.BadParameter(f"no connector named {name!r} in {path} (connectors: {known})")
+    flows: list[FlowUnderTest] = []
+    seen: set[str] = set()
+    for binding in config.flows:
+        try:
+            flow = load_flow(resolve_flow_path(binding.flow, config.base_dir))
+            variables = flow_variables(flow, config.connectors, binding.variables)
+        except Exception as exc:  # located flow/config problems, as `dipflow serve` says them
+            raise typer.BadParameter(f"flow {binding.flow!r}: {exc}") from exc
+        key = f"{binding.flow}|{sorted(variables.items())!r}"
+        if uses_connector(flow, name) and key not in seen:
+            seen.add(key)
+            flows.append(FlowUnderTest(label=binding.flow, flow=flow, variables=variables))
+    return connector, flows
 
 
 def render(console: Console, name: str, results: list[CheckResult]) -> bool:
@@ -122,12 +151,16 @@ def register(app: typer.Typer) -> None:
         client_secret_env: Annotated[
             str | None, typer.Option(help="Environment variable holding the client secret.")
         ] = None,
+        app_id: Annotated[
+            str | None, typer.Option(help="Model-driven app id (required for a real org).")
+        ] = None,
         ani: Annotated[
             str, typer.Option(help="Phone number to look up (one stored in the CRM).")
         ] = DEFAULT_TEST_ANI,
         timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
     ) -> None:
         """Check a connector's credentials, permissions, phone lookup and case expand."""
+        flows: list[FlowUnderTest] = []
         if base_url:
             connector_config = _from_options(
                 connector,
@@ -137,11 +170,18 @@ def register(app: typer.Typer) -> None:
                 authority=authority,
                 client_id=client_id,
                 client_secret_env=client_secret_env,
+                app_id=app_id,
             )
         else:
-            connector_config = _from_file(connector, config)
+            connector_config, flows = _from_file(connector, config)
         results = asyncio.run(
-            run_checks(connector_config, environ=os.environ, ani=ani, timeout_s=timeout)
+            run_checks(
+                connector_config,
+                environ=os.environ,
+                ani=ani,
+                timeout_s=timeout,
+                flows=flows or None,
+            )
         )
         if not render(Console(), connector, results):
             raise typer.Exit(1)

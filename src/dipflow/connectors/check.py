@@ -1,6 +1,7 @@
 """Connector self-test: credentials, permissions, lookups. Layer 3 (connectors).
 
-Credentials, permissions, the phone lookup and the expand the flow uses.
+Credentials, permissions, and the very requests the flow sends for a test number,
+derived through the engine from the flow's own activities (`flowcheck`).
 
 `run_checks` returns one `CheckResult` per step, each with what to fix when it
 fails; `dipflow crm check` prints them. A failed prerequisite (no secret, no
@@ -15,22 +16,28 @@ Dataverse application users / security roles
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from dipflow.connectors.auth import BearerAuthenticator
 from dipflow.connectors.config import ConnectorConfig
-from dipflow.connectors.dynamics import ACCOUNT, CONTACT, Dataverse, MatchKind
 from dipflow.connectors.errors import ConfigError, ConnectorError
+from dipflow.connectors.flowcheck import FlowExchange, FlowUnderTest, flow_exchanges
+from dipflow.connectors.org import flow_variables
 from dipflow.connectors.registry import Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted, HttpOutcome
+from dipflow.flow.bundled import bundled_path
+from dipflow.flow.loader import load_flow
 
 DEFAULT_TEST_ANI = "+14155550123"
+BUNDLED_FLOW = "ms-dynamics-data-dip"
+BUNDLED_CONNECTOR = "dynamics"
 
 _AADSTS_FIXES = {
     "7000215": "The client secret is wrong: copy the secret's Value (not its Secret ID) from "
@@ -96,6 +103,16 @@ def _http_fix(done: HttpCompleted, table: str, config: ConnectorConfig) -> str:
     return "See the error above."
 
 
+def bundled_flow_for(config: ConnectorConfig) -> FlowUnderTest:
+    """The bundled Dynamics flow, with this connector's org settings, as the default flow
+    to check (its requests name the connector `dynamics`; see `run_checks`)."""
+    flow = load_flow(bundled_path(BUNDLED_FLOW))
+    as_dynamics = config.model_copy(update={"name": BUNDLED_CONNECTOR})
+    return FlowUnderTest(
+        label=BUNDLED_FLOW, flow=flow, variables=flow_variables(flow, [as_dynamics], {})
+    )
+
+
 async def run_checks(
     config: ConnectorConfig,
     *,
@@ -103,8 +120,13 @@ async def run_checks(
     ani: str = DEFAULT_TEST_ANI,
     timeout_s: float = 10.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    flows: Sequence[FlowUnderTest] | None = None,
 ) -> list[CheckResult]:
-    """Every check, in order; never raises for a connector problem."""
+    """Every check, in order; never raises for a connector problem.
+
+    The lookups are the very requests the flows send for a caller `ani`, derived
+    through the engine (`flowcheck`): `flows` as the configuration runs them, or by
+    default the bundled Dynamics flow with this connector's settings."""
     results: list[CheckResult] = []
     try:
         connectors = Connectors([config], environ=environ, transport=transport)
@@ -180,70 +202,68 @@ async def run_checks(
             results.append(result)
         if not readable:
             return results
-        dataverse = Dataverse(connectors, config.name, timeout_s=timeout_s)
-        tables = [CONTACT, ACCOUNT] if config.phone.match_accounts else [CONTACT]
-        for table in tables:
-            done = await connectors.execute(
-                HttpRequest(
-                    request_id=f"check-phone-{table.entity}",
-                    connector=config.name,
-                    method="GET",
-                    path=table.entity_set,
-                    query=dataverse.caller_query(ani, expand=False, table=table),
-                    timeout_s=timeout_s,
+        if flows is None:
+            flows = [bundled_flow_for(config)]
+
+        async def execute(request: HttpRequest) -> HttpCompleted:
+            # The bundled flow names its connector `dynamics`; send to the one checked.
+            if request.connector == BUNDLED_CONNECTOR and config.name not in (BUNDLED_CONNECTOR,):
+                request = dataclasses.replace(request, connector=config.name)
+            return await connectors.execute(request)
+
+        for under_test in flows:
+            try:
+                exchanges = await flow_exchanges(
+                    under_test.flow, under_test.variables, ani, execute
                 )
-            )
-            result = _http_result(f"Phone lookup ({table.entity_set})", done, table.entity, config)
-            if result.ok and isinstance(done.body, dict):
-                rows = done.body.get("value") or []
-                result = CheckResult(
-                    name=result.name,
-                    ok=True,
-                    detail=f"{len(rows)} row(s) for {ani} (exact match on "
-                    f"{', '.join(_columns(config, table.entity))})",
-                    elapsed_ms=result.elapsed_ms,
+            except Exception as exc:  # a flow that cannot run is a finding, not a crash
+                results.append(
+                    CheckResult(
+                        name=f"Flow {under_test.label}",
+                        ok=False,
+                        detail=f"the flow could not run: {exc}",
+                        fix="Run `dipflow flow lint` on the flow.",
+                    )
                 )
-            results.append(result)
-        results.append(await _expand_check(dataverse, ani))
+                continue
+            results.extend(_exchange_result(under_test.label, e, config) for e in exchanges)
     return results
 
 
-def _columns(config: ConnectorConfig, entity: str) -> list[str]:
-    phone = config.phone
-    columns = list(phone.phone_columns if entity == "contact" else phone.account_phone_columns)
-    return [phone.e164_column, *columns] if phone.e164_column else columns
-
-
-async def _expand_check(dataverse: Dataverse, ani: str) -> CheckResult:
-    name = "Caller + latest case in one request ($expand)"
-    try:
-        match = await dataverse.lookup_caller(ani, expand=True)
-    except ConnectorError as exc:
-        return CheckResult(
-            name=name,
-            ok=False,
-            detail=str(exc),
-            fix="The incident_customer_contacts relationship must be readable: give the "
-            "role Read on incident.",
-        )
-    if match.kind is MatchKind.UNIQUE and match.customer is not None:
-        case = match.latest_case
-        about = (
-            f"latest case {case.ticket_number or case.incident_id}: {case.title!r}"
-            if case
-            else "no case"
-        )
-        detail = f"{match.customer.name} ({match.customer.entity}), {about}"
-    elif match.kind is MatchKind.AMBIGUOUS:
-        detail = f"{ani} matches several records: the flow will treat the caller as unknown"
-    else:
-        detail = f"no record holds {ani} (use --ani with a number stored in the CRM)"
+def _exchange_result(label: str, exchange: FlowExchange, config: ConnectorConfig) -> CheckResult:
+    request, done = exchange.request, exchange.completed
+    activity = request.request_id.split("#", 1)[0]
+    name = f"{label}: {activity} (GET {request.path or request.url})"
+    table = (request.path or "").split("(", 1)[0].split("/", 1)[0] or "contacts"
+    result = _http_result(name, done, table, config)
+    if not result.ok or not isinstance(done.body, dict):
+        return result
+    rows = done.body.get("value")
+    found = ", ".join(_describe(r) for r in rows[:2]) if isinstance(rows, list) else ""
+    count = len(rows) if isinstance(rows, list) else 0
     return CheckResult(
         name=name,
         ok=True,
-        detail=f"{detail}; {match.round_trips} request(s)",
-        elapsed_ms=match.elapsed_ms,
+        detail=f"{count} row(s) for the test number" + (f": {found}" if found else ""),
+        elapsed_ms=result.elapsed_ms,
     )
+
+
+def _describe(row: object) -> str:
+    if not isinstance(row, dict):
+        return "?"
+    label = row.get("fullname") or row.get("name") or row.get("title") or "?"
+    cases = [
+        c
+        for key, value in row.items()
+        if isinstance(value, list) and key.startswith(("incident_", "contact_as_"))
+        for c in value
+        if isinstance(c, dict)
+    ]
+    if not cases:
+        return str(label)
+    latest = max(cases, key=lambda c: str(c.get("createdon") or ""))
+    return f"{label}, latest case {latest.get('ticketnumber')}: {latest.get('title')!r}"
 
 
 def _http_result(

@@ -10,9 +10,11 @@ connector starts (see `SecretRef.resolve`).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +22,31 @@ from dipflow.connectors.errors import ConfigError
 
 DATAVERSE_API_PATH = "api/data/v9.2/"
 """The Web API root below the organization URL (Dataverse Web API v9.2)."""
+
+
+ORG_SETTINGS = (
+    "web_client_url",
+    "app_id",
+    "default_region",
+    "phone_columns",
+    "account_phone_columns",
+    "e164_column",
+    "e164_only",
+    "match_accounts",
+    "active_only",
+)
+"""The names `ConnectorConfig.org_settings()` answers (what `from_connector` may name)."""
+
+
+def is_loopback(url: str) -> bool:
+    """True for `localhost` / 127.0.0.0/8 / ::1 URLs (the emulator, a test double)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Model(BaseModel):
@@ -215,8 +242,12 @@ class PhoneMatching(_Model):
     """An optional custom column holding the normalized E.164 number (best: one indexed `eq`)."""
     e164_only: bool = False
     """Match only `e164_column` (one index probe) when every record has it filled."""
-    match_accounts: bool = False
-    """Also look the number up in accounts when no contact matches."""
+    match_accounts: bool = True
+    """Also look the number up in accounts when no contact matches (a company's main line)."""
+    active_only: bool = True
+    """Match only active records (`statecode eq 0`). Dataverse's merge deactivates the
+    losing duplicate and keeps its phone numbers: without this, every merged customer
+    is "two people" and greeted as unknown."""
 
     @model_validator(mode="after")
     def _e164_only_needs_column(self) -> PhoneMatching:
@@ -241,9 +272,54 @@ class ConnectorConfig(_Model):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     phone: PhoneMatching = Field(default_factory=PhoneMatching)
-    app_id: str | None = None
-    """Model-driven app id for screen pops (`main.aspx?appid=...`)."""
+    max_concurrent: int = Field(default=16, ge=1, le=1000)
+    """Requests this connector has in flight at once, for every call on this node; more
+    wait for a slot inside their own time budget. Dataverse refuses a user's 53rd
+    concurrent request per web server (service protection limits): nodes sharing one
+    application user should together stay well under 52."""
+    annotations: list[str] = Field(default_factory=list)
+    """OData annotations to ask for (`Prefer: odata.include-annotations="..."`), e.g.
+    `OData.Community.Display.V1.FormattedValue`. Empty: no `Prefer` (the bundled flow
+    reads none)."""
+    app_id: str | None = Field(
+        default=None,
+        pattern=r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$",
+    )
+    """Model-driven app id for screen pops (`main.aspx?appid=...`). Required for a
+    `dataverse` connector to a real org: a pop without the org's app opens nothing."""
+    web_client_url: str | None = None
+    """Where screen pops open (`<web client>/main.aspx`); the organization URL when empty.
+    The desktop opens pops to this origin only (`dipflow.web.popguard`)."""
     verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _real_org_needs_app_id(self) -> ConnectorConfig:
+        if self.kind == "dataverse" and self.app_id is None and not is_loopback(self.base_url):
+            raise ValueError(
+                "app_id is required for a Dynamics 365 org: the model-driven app's GUID "
+                "(open the app and copy `appid=` from the address bar, or Power Apps > Apps > "
+                "... > Details); screen pops open that app"
+            )
+        return self
+
+    def org_settings(self) -> dict[str, Any]:
+        """The org's settings, as flows read them (`from_connector: <name>.<setting>`).
+
+        One source of truth: the bundled flow, screen pops and `dipflow crm check`
+        all take these from the connector (see `ORG_SETTINGS`).
+        """
+        phone = self.phone
+        return {
+            "web_client_url": (self.web_client_url or self.org_url).rstrip("/"),
+            "app_id": self.app_id.strip("{}").lower() if self.app_id else None,
+            "default_region": phone.default_region,
+            "phone_columns": ",".join(phone.phone_columns),
+            "account_phone_columns": ",".join(phone.account_phone_columns),
+            "e164_column": phone.e164_column,
+            "e164_only": phone.e164_only,
+            "match_accounts": phone.match_accounts,
+            "active_only": phone.active_only,
+        }
 
     @property
     def org_url(self) -> str:

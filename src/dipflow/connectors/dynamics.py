@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -39,15 +40,13 @@ from dipflow.connectors.errors import (
 from dipflow.connectors.registry import Connectors
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted, HttpOutcome
-from dipflow.flow.dynamics_filters import (
-    e164,
-    match_nothing_filter,
-    odata_phone_filter,
-    odata_quote,
-    phone_variants,
-)
+from dipflow.flow.dynamics_filters import guid, odata_phone_filter, phone_variants
 
 CASE_COLUMNS = "incidentid,title,ticketnumber,createdon"
+LATEST = f"($select={CASE_COLUMNS};$orderby=createdon desc;$top=1)"
+NAMED_CASES = "contact_as_primary_contact"
+"""Cases whose Contact (`primarycontactid`) is the caller: B2B cases of their company."""
+COMPANY = "parentcustomerid_account"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +111,20 @@ def raise_for_completed(completed: HttpCompleted) -> Any:
     raise CrmUnavailable(reason, status=status)
 
 
+def _latest(row: Mapping[str, Any], table: _Table) -> CaseInfo | None:
+    """The latest case of a matched row: as the customer, or (contacts) as the case's
+    Contact, whichever is newer (the bundled flow's `CollectCases` rule)."""
+    navigations = [table.cases_navigation] + ([NAMED_CASES] if table is CONTACT else [])
+    cases = [c for n in navigations for c in (row.get(n) or []) if isinstance(c, dict)]
+    cases.sort(key=lambda c: str(c.get("createdon") or ""), reverse=True)
+    return _case(cases[0]) if cases else None
+
+
+def _company(row: Mapping[str, Any]) -> str:
+    account = row.get(COMPANY)
+    return guid(account.get("accountid")) if isinstance(account, dict) else ""
+
+
 def _case(row: Any) -> CaseInfo | None:
     if not isinstance(row, dict) or not row.get("incidentid"):
         return None
@@ -136,14 +149,8 @@ class Dataverse:
     # -- request builders (pure) --------------------------------------------------------
 
     def phone_filter(self, ani: str, table: _Table = CONTACT) -> str:
+        """The same filter the bundled flow builds from the same org settings."""
         phone = self.config.phone
-        if phone.e164_only:
-            # One indexed probe: `new_phonee164 eq '+14155550123'` (column name validated
-            # by the settings model, the literal quoted).
-            number = e164(ani, phone.default_region)
-            if not number:
-                return match_nothing_filter(table.entity)
-            return f"({phone.e164_column} eq {odata_quote(number)})"
         columns = phone.phone_columns if table is CONTACT else phone.account_phone_columns
         return odata_phone_filter(
             ani,
@@ -151,19 +158,24 @@ class Dataverse:
             region=phone.default_region,
             e164_column=phone.e164_column,
             entity=table.entity,
+            e164_only=phone.e164_only,
+            active_only=phone.active_only,
         )
 
     def caller_query(self, ani: str, *, expand: bool, table: _Table = CONTACT) -> dict[str, str]:
         """The query parameters of the caller lookup (encoded later by httpx)."""
         query = {
-            "$select": f"{table.name_column},{table.entity}id",
+            "$select": f"{table.entity}id,{table.name_column}",  # as the bundled flow writes it
             "$filter": self.phone_filter(ani, table),
             "$top": "2",
         }
         if expand:
-            query["$expand"] = (
-                f"{table.cases_navigation}($select={CASE_COLUMNS};$orderby=createdon desc;$top=1)"
-            )
+            # Single-level expands only: next to a nested $expand Dataverse refuses
+            # $top/$orderby (400 0x80060888), and "latest" needs both.
+            expands = [f"{table.cases_navigation}{LATEST}"]
+            if table is CONTACT:
+                expands += [f"{NAMED_CASES}{LATEST}", f"{COMPANY}($select=accountid)"]
+            query["$expand"] = ",".join(expands)
         return query
 
     def _request(self, path: str, query: dict[str, str]) -> HttpRequest:
@@ -218,8 +230,12 @@ class Dataverse:
                 entity=table.entity,
             )
             if expand:
-                cases = row.get(table.cases_navigation) or []
-                latest = _case(cases[0]) if isinstance(cases, list) and cases else None
+                latest = _latest(row, table)
+                company = _company(row) if table is CONTACT else ""
+                if latest is None and company:
+                    # B2B, named on no case: the company's latest case, one more request.
+                    latest = await self.company_case(company)
+                    trips += 1
             else:
                 latest = await self.latest_case(customer.id)
                 trips += 1
@@ -235,6 +251,15 @@ class Dataverse:
             round_trips=trips,
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    async def company_case(self, account_id: str) -> CaseInfo | None:
+        """The latest case whose customer is the account (the caller's company)."""
+        body = await self.get(
+            f"accounts({guid(account_id)})/incident_customer_accounts",
+            {"$select": CASE_COLUMNS, "$orderby": "createdon desc", "$top": "1"},
+        )
+        rows = body.get("value") if isinstance(body, dict) else None
+        return _case(rows[0]) if isinstance(rows, list) and rows else None
 
     async def latest_case(self, customer_id: str) -> CaseInfo | None:
         """The customer's most recent case (second request of the two-request form)."""

@@ -8,7 +8,10 @@ argument, never read here), so that every rule is a row in a table of tests
   can use fails as a timeout.
 - After each attempt (`decide`):
   - a 401 whose token was dropped is tried again at once with a fresh one, once per
-    request, outside the retry count (a rotated key, a token revoked early);
+    request, outside the retry count (a rotated key, a token revoked early); a 401 that
+    persists (with that fresh token, or with static credentials) means the org refuses
+    this identity (application user disabled or missing): the breaker stays open for its
+    open period, so calls fail at once and fetch no token meanwhile;
   - 429 with Retry-After holds the breaker open that long (Dataverse's service protection:
     every call would be refused meanwhile); 502/503/504 with Retry-After count as a failure;
     either is retried after Retry-After, for idempotent methods (RFC 9110 section 9.2.2)
@@ -73,6 +76,9 @@ class Health(StrEnum):
     """The service asked us to back off: `hold_open(hold_s)`."""
     UNKNOWN = "unknown"
     """Nothing learnt about the service: `release` (a half-open probe may go again)."""
+    REFUSED = "refused"
+    """The service refuses our credentials even fresh ones (a persistent 401): open the
+    breaker for its open period, so that no call (and no token fetch) goes out meanwhile."""
 
 
 class Admission(StrEnum):
@@ -152,8 +158,10 @@ def decide(attempt: Attempt, backoff: Backoff, *, jitter: float) -> Decision:
     if attempt.status is None:
         return _after_failure(attempt, backoff, jitter)
     status = attempt.status
-    if status == 401 and attempt.token_dropped:
-        return Decision(next=Next.REAUTH, health=Health.UNKNOWN)
+    if status == 401:
+        if attempt.token_dropped:
+            return Decision(next=Next.REAUTH, health=Health.UNKNOWN)
+        return Decision(next=Next.ANSWER, health=Health.REFUSED)
     retry_after = attempt.retry_after_s
     if status == 429 and retry_after is None:
         return Decision(next=Next.ANSWER, health=Health.UP)  # throttled, but alive

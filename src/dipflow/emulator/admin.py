@@ -1,4 +1,7 @@
-"""The admin API tests and benchmarks use to steer a running emulator."""
+"""The admin API tests and benchmarks use to steer a running emulator.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ API", "Retrieve a table row", "Create a table row" (204 + `OData-EntityId`, or
 201 with the record under `Prefer: return=representation`), "Update and delete
 table rows" (PATCH is an upsert unless `If-Match: *`; `If-Match` with an etag
 is optimistic concurrency, 412 on mismatch).
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from dipflow.emulator.odata.filter_ast import (
     LiteralKind,
     Logical,
     LogicalOp,
+    Node,
     Property,
 )
-from dipflow.emulator.odata.options import MAX_TOP, QueryOptions, parse_options
+from dipflow.emulator.odata.options import COUNT_LIMIT, MAX_TOP, QueryOptions, parse_options
 from dipflow.emulator.odata.values import is_guid
 from dipflow.emulator.payload import parse_payload
 from dipflow.emulator.representation import (
     AnnotationFilter,
+    Rendering,
+    encode_skiptoken,
     etag,
     max_page_size,
     parse_prefer,
@@ -45,7 +49,12 @@ from dipflow.emulator.state import EmulatorState
 
 API_PREFIX = "/api/data/v9.2/"
 MAX_BODY = 1_000_000
-_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\(([^)]*)\))?(?:/([A-Za-z_][A-Za-z0-9_]*))?$")
+_SEGMENT = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*)(?:\(([^)]*)\))?(?:/([A-Za-z_][A-Za-z0-9_]*|\$count))?$"
+)
+COUNT_SEGMENT = "$count"
+TOTAL_COUNT = "Microsoft.Dynamics.CRM.totalrecordcount"
+TOTAL_COUNT_EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
 ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_TYPE = "application/json; odata.metadata=minimal"
 
@@ -99,15 +108,24 @@ def _resolve(path: str) -> tuple[Entity, str | None, str | None]:
         if not is_guid(key):
             raise bad_query(f"Bad Request - Error in query syntax: '{key}' is not a valid key.")
         key = key.lower()
-    if nav is not None and key is None:
+    if nav == COUNT_SEGMENT and key is not None:
+        raise bad_query("The $count segment follows a collection, not a single record.")
+    if nav is not None and nav != COUNT_SEGMENT and key is None:
         raise bad_query("A navigation property needs a single record before it.")
     return entity, key, nav
 
 
-def _context(url: str, entity: Entity, options: QueryOptions, single: bool) -> str:
+def _projection(options: QueryOptions) -> str:
+    """`name,nav(sub,nav2(...))`: the select list with each expansion's own projection,
+    as Dataverse writes `@odata.context` ("Join tables using OData" examples)."""
     parts = list(options.select or ())
-    parts += [f"{item.navigation.name}()" for item in options.expand]
-    projection = f"({','.join(parts)})" if parts else ""
+    parts += [f"{item.navigation.name}({_projection(item.options)})" for item in options.expand]
+    return ",".join(parts)
+
+
+def _context(url: str, entity: Entity, options: QueryOptions, single: bool) -> str:
+    projection = _projection(options)
+    projection = f"({projection})" if projection else ""
     return f"{url}$metadata#{entity.set_name}{projection}" + ("/$entity" if single else "")
 
 
@@ -158,21 +176,82 @@ async def handle_data(request: Request, state: EmulatorState) -> Response:
 def _get(
     request: Request, state: EmulatorState, entity: Entity, key: str | None, nav: str | None
 ) -> Response:
-    _, annotations = parse_prefer(request.headers.get("prefer", ""))
+    prefer = request.headers.get("prefer", "")
+    _, annotations = parse_prefer(prefer)
     url = api_url(request)
     params = dict(request.query_params)
     headers = _preference_applied(annotations)
+    if nav == COUNT_SEGMENT:
+        return _count_segment(state, entity, params)
     if key is None:
         return _get_collection(request, state, entity, params, annotations, headers)
     if nav is not None:
         return _get_related(request, state, entity, key, nav, annotations)
     options = parse_options(params, entity)
-    record = state.store.get(entity, key, options)
+    page = max_page_size(prefer)
+    nested_page = min(page, MAX_TOP) if page is not None and options.nested_expand else None
+    record = state.store.get(entity, key, options, expand_page=nested_page)
     if record is None:
         raise records.not_found(entity, key)
+    current = etag(record)
+    if _not_modified(request, current, options, annotations):
+        return Response(
+            status_code=304, headers={**ODATA_HEADERS, "ETag": current}, media_type=JSON_TYPE
+        )
+    rendering = Rendering(
+        annotations=annotations,
+        api_url=url,
+        nested=options.nested_expand,
+        page_size=nested_page,
+    )
     body = {"@odata.context": _context(url, entity, options, single=True)}
-    body.update(to_json(entity, record, options, annotations))
-    return odata_json(body, headers={**headers, "ETag": etag(record)})
+    body.update(to_json(entity, record, options, rendering))
+    if nested_page is not None:
+        headers = _with_applied(headers, f"odata.maxpagesize={nested_page}")
+    return odata_json(body, headers={**headers, "ETag": current})
+
+
+def _not_modified(
+    request: Request, current: str, options: QueryOptions, annotations: AnnotationFilter
+) -> bool:
+    """Conditional retrieval (Microsoft Learn, "Perform conditional operations").
+
+    `If-None-Match` with the record's current etag answers 304, except that a query
+    with `$expand` or with annotations requested never does (Dataverse cannot tell
+    whether the related records changed). `If-None-Match: null`, which clients send
+    to defeat caches, matches nothing.
+    """
+    header = request.headers.get("if-none-match")
+    if header is None or options.expand or annotations.any:
+        return False
+    tags = {t.strip() for t in header.split(",")}
+    return "*" in tags or current in tags
+
+
+def _count_segment(state: EmulatorState, entity: Entity, params: dict[str, str]) -> Response:
+    """`accounts/$count`: just the number, as text/plain (Microsoft Learn, "Count rows")."""
+    options = parse_options({k: v for k, v in params.items() if k == "$filter"}, entity)
+    count = min(state.store.count(entity, options), COUNT_LIMIT)
+    return Response(str(count), media_type="text/plain", headers=ODATA_HEADERS)
+
+
+def _with_applied(headers: dict[str, str], preference: str) -> dict[str, str]:
+    applied = headers.get("Preference-Applied")
+    return {**headers, "Preference-Applied": ", ".join(filter(None, (applied, preference)))}
+
+
+def _count_annotations(count: int | None, annotations: AnnotationFilter) -> dict[str, Any]:
+    """`@odata.count` (at most 5,000) and, when asked for, Dataverse's total-record-count
+    annotations (Microsoft Learn, "Count rows using OData"): the capped count and
+    whether more rows matched; without `$count=true` the total is -1."""
+    out: dict[str, Any] = {}
+    if count is not None:
+        out["@odata.count"] = min(count, COUNT_LIMIT)
+    if annotations.wants(TOTAL_COUNT):
+        out[f"@{TOTAL_COUNT}"] = min(count, COUNT_LIMIT) if count is not None else -1
+    if annotations.wants(TOTAL_COUNT_EXCEEDED):
+        out[f"@{TOTAL_COUNT_EXCEEDED}"] = count is not None and count > COUNT_LIMIT
+    return out
 
 
 def _get_collection(
@@ -182,45 +261,61 @@ def _get_collection(
     params: dict[str, str],
     annotations: AnnotationFilter,
     headers: dict[str, str],
+    *,
+    related: tuple[Entity, str, Node] | None = None,
 ) -> Response:
     """A collection, paged when the client asks `Prefer: odata.maxpagesize=N`.
 
-    As on Dataverse, `$top` turns paging off; otherwise a full page comes with an
-    `@odata.nextLink` carrying an opaque `$skiptoken` (here: an encoded offset).
+    Microsoft Learn, "Page results using OData": `$top` together with
+    `odata.maxpagesize` is ignored; a full page comes with an `@odata.nextLink`
+    carrying an opaque `$skiptoken` (here: an encoded offset). With a nested
+    `$expand` the page size also pages every expanded collection ("Join tables").
+    `related` is `(owner, key, link condition)` for `contacts(<id>)/<nav>`.
     """
     token = params.pop("$skiptoken", None)
     offset = _decode_skiptoken(token) if token is not None else 0
     options = parse_options(params, entity)
+    if related is not None:
+        link = related[2]
+        combined = (
+            link
+            if options.filter is None
+            else Logical(op=LogicalOp.AND, operands=(link, options.filter))
+        )
+        options = dataclasses.replace(options, filter=combined)
     page = max_page_size(request.headers.get("prefer", ""))
-    if options.top is not None or page is None:
+    next_link = None
+    if page is None:
         rows, count = state.store.query(entity, options, offset=offset)
-        next_link = None
     else:
         page = min(page, MAX_TOP)
-        rows, count = state.store.query(entity, options, offset=offset, limit=page + 1)
-        next_link = None
+        options = dataclasses.replace(options, top=None)  # documented: $top is ignored
+        rows, count = state.store.query(
+            entity,
+            options,
+            offset=offset,
+            limit=page + 1,
+            expand_page=page if options.nested_expand else None,
+        )
         if len(rows) > page:
             rows = rows[:page]
             next_link = str(
-                request.url.include_query_params(**{"$skiptoken": _encode_skiptoken(offset + page)})
+                request.url.include_query_params(**{"$skiptoken": encode_skiptoken(offset + page)})
             )
-        applied = headers.get("Preference-Applied")
-        headers = {
-            **headers,
-            "Preference-Applied": ", ".join(filter(None, (applied, f"odata.maxpagesize={page}"))),
-        }
-    body: dict[str, Any] = {"@odata.context": _context(api_url(request), entity, options, False)}
-    if count is not None:
-        body["@odata.count"] = count
-    body["value"] = [to_json(entity, r, options, annotations) for r in rows]
+        headers = _with_applied(headers, f"odata.maxpagesize={page}")
+    url = api_url(request)
+    rendering = Rendering(
+        annotations=annotations,
+        api_url=url,
+        nested=options.nested_expand,
+        page_size=page if options.nested_expand else None,
+    )
+    body: dict[str, Any] = {"@odata.context": _context(url, entity, options, False)}
+    body.update(_count_annotations(count, annotations))
+    body["value"] = [to_json(entity, r, options, rendering) for r in rows]
     if next_link is not None:
         body["@odata.nextLink"] = next_link
     return odata_json(body, headers=headers)
-
-
-def _encode_skiptoken(offset: int) -> str:
-    raw = json.dumps({"offset": offset}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_skiptoken(token: str) -> int:
@@ -242,7 +337,8 @@ def _get_related(
     nav_name: str,
     annotations: AnnotationFilter,
 ) -> Response:
-    """`contacts(<id>)/incident_customer_contacts`: a filtered collection."""
+    """`contacts(<id>)/incident_customer_contacts`: a filtered collection (and the target
+    of every `<nav>@odata.nextLink`), paged like any collection."""
     nav = entity.navigations.get(nav_name)
     if nav is None or nav.kind is not NavKind.COLLECTION:
         raise ODataError(
@@ -250,27 +346,22 @@ def _get_related(
         )
     if state.store.get(entity, key) is None:
         raise records.not_found(entity, key)
-    target = ENTITIES[nav.target]
-    options = parse_options(dict(request.query_params), target)
     # Combine as trees, not text: a client filter such as "x) or (1 eq 1" must not be able
     # to escape the link condition. GUIDs are unique across tables, so the key suffices.
-    link = Compare(
+    link: Node = Compare(
         op=CompareOp.EQ,
         left=Property(name=nav.remote_column),
         right=Literal(kind=LiteralKind.GUID, value=key),
     )
-    combined = (
-        link
-        if options.filter is None
-        else Logical(op=LogicalOp.AND, operands=(link, options.filter))
+    return _get_collection(
+        request,
+        state,
+        ENTITIES[nav.target],
+        dict(request.query_params),
+        annotations,
+        _preference_applied(annotations),
+        related=(entity, key, link),
     )
-    options = dataclasses.replace(options, filter=combined)
-    rows, count = state.store.query(target, options)
-    body: dict[str, Any] = {"@odata.context": _context(api_url(request), target, options, False)}
-    if count is not None:
-        body["@odata.count"] = count
-    body["value"] = [to_json(target, r, options, annotations) for r in rows]
-    return odata_json(body, headers=_preference_applied(annotations))
 
 
 def _preference_applied(annotations: AnnotationFilter) -> dict[str, str]:
@@ -323,7 +414,7 @@ def _written(
     body: dict[str, Any] = {
         "@odata.context": _context(api_url(request), entity, options, single=True)
     }
-    body.update(to_json(entity, record, options, annotations))
+    body.update(to_json(entity, record, options, Rendering(annotations=annotations)))
     headers["Preference-Applied"] = "return=representation"
     return odata_json(body, 201 if created else 200, headers)
 

@@ -6,6 +6,7 @@ Routes:
 - `/api/data/v9.2/...` the Web API (auth, faults)
 - `/main.aspx` the record pages a screen pop opens
 - `/_emulator/faults`, `/_emulator/stats`, `/_emulator/reset-stats` (admin, no auth)
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import logging
 import random
 import re
@@ -98,26 +100,45 @@ def create_app(settings: EmulatorSettings | None = None) -> Starlette:
     return app
 
 
+AFFINITY_COOKIE = "ARRAffinity"
+"""The Azure load balancer's server-affinity cookie Dataverse sets on Web API answers."""
+
+
 class _CountingMiddleware:
-    """Counts every request by path label and status (pure ASGI: bodies untouched)."""
+    """Counts every request by path label and status (pure ASGI: bodies untouched).
+
+    Web API answers also set an `ARRAffinity` cookie, as Dataverse's load balancer does,
+    and requests that send one back are counted (`affinity_requests`): Microsoft
+    recommends parallel clients not to ("Send parallel requests", Server affinity)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self._app = app
         self._state = state
+        self._server = hashlib.sha256(state.settings.tenant.encode()).hexdigest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
             await self._app(scope, receive, send)
             return
         stats = self._state.stats
+        api = scope["path"].startswith(API_PREFIX)
+        cookies = b"; ".join(v for k, v in scope.get("headers", []) if k == b"cookie")
         with stats.lock:
             stats.requests += 1
             stats.per_path[path_label(scope["path"])] += 1
+            if api and AFFINITY_COOKIE.lower().encode() in cookies.lower():
+                stats.affinity_requests += 1
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 with stats.lock:
                     stats.per_status[int(message["status"])] += 1
+                if api:
+                    server = f"{AFFINITY_COOKIE}={self._server}; Path=/; HttpOnly".encode()
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"set-cookie", server)],
+                    }
             await send(message)
 
         await self._app(scope, receive, counting_send)
@@ -181,8 +202,13 @@ async def _guarded(request: Request, state: EmulatorState, handler: Handler) -> 
             challenge = (
                 f"Bearer authorization_uri={authorize}, resource_id={_audience(request, state)}"
             )
-            error = ODataError(401, ErrorCode.GENERIC, str(exc))
-            return error_response(error, {"WWW-Authenticate": challenge})
+            # Dataverse answers 401 with an empty body: the challenge names the authority
+            # and the audience to ask for, and the reason rides in a `401_error_reason`
+            # header (what real orgs send; clients must not expect an OData error).
+            return Response(
+                status_code=401,
+                headers={"WWW-Authenticate": challenge, "401_error_reason": _header_safe(exc)},
+            )
     try:
         return await handler(request)
     except ODataError as exc:
@@ -192,6 +218,12 @@ async def _guarded(request: Request, state: EmulatorState, handler: Handler) -> 
         return error_response(
             ODataError(500, ErrorCode.UNEXPECTED, "An unexpected error occurred.")
         )
+
+
+def _header_safe(exc: Exception) -> str:
+    """The failure reason as a header value: printable ASCII, one line, bounded."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(exc))
+    return text[:300]
 
 
 async def _data(request: Request, state: EmulatorState) -> Response:

@@ -6,6 +6,7 @@ credentials flow"): the token response is
 and errors are `{"error": ..., "error_description": "AADSTSnnnn: ...", "error_codes": [...],
 "timestamp": ..., "trace_id": ..., "correlation_id": ...}`. Tokens here are HS256
 JWTs (the real ones are RS256) whose signature, `exp` and `aud` the API verifies.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

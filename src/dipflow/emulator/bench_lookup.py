@@ -7,6 +7,7 @@ Two numbers: the store alone (parse + compile + SQLite, what the index design
 decides) and end to end over loopback HTTP with a bearer token (what a
 connector sees). The query is the connector's shape: an OR of `eq` across the
 four phone columns, `$top=2`, with the latest case expanded.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@ The demo, the flow tests and the browser tests rely on these records, so they
 never change silently: tests assert screen-pop URLs built from these GUIDs.
 Phones are stored the way real CRMs hold them (mixed national/international
 formats); `new_phonee164` holds the E.164 form a well-kept CRM would add.
+
+`ORG_CALLERS` are callers only a lookup that follows a real org's rules greets
+correctly: a customer whose merged duplicate was deactivated (Dataverse merge keeps
+the losing record, inactive, with its phone numbers), and B2B callers: contacts of
+an account whose cases name the account as customer. They are kept apart from
+`DEMO_CALLERS`, which every flow handles.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ ALAN_ID = "c0000000-0000-4000-8000-000000000006"
 LINUS_ID = "c0000000-0000-4000-8000-000000000007"
 CONTOSO_ID = "a0000000-0000-4000-8000-000000000001"
 FABRIKAM_ID = "a0000000-0000-4000-8000-000000000002"
+MARGARET_ID = "c0000000-0000-4000-8000-000000000008"
+MARGARET_MERGED_ID = "c0000000-0000-4000-8000-000000000009"
+NANCY_ID = "c0000000-0000-4000-8000-00000000000a"
+ANDREW_ID = "c0000000-0000-4000-8000-00000000000b"
+NORTHWIND_ID = "a0000000-0000-4000-8000-000000000003"
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 HOSTILE_CASE_TITLE = "O'Brien's \"router\" & <b>modem</b>"
@@ -88,6 +101,52 @@ CONTACT_ROWS: tuple[dict[str, Any], ...] = (
     _contact(
         LINUS_ID, "Linus", "Torvalds", "Linus Torvalds", "+358401234567", telephone1="040 123 4567"
     ),
+    _contact(
+        MARGARET_ID,
+        "Margaret",
+        "Hamilton",
+        "Margaret Hamilton",
+        "+16175550142",
+        telephone1="617-555-0142",
+    ),
+    # The duplicate a merge deactivated: Dataverse keeps it (statecode 1, statuscode 2)
+    # with its phone numbers, so a lookup without `statecode eq 0` finds two people.
+    {
+        **_contact(
+            MARGARET_MERGED_ID,
+            "Margaret",
+            "Hamilton",
+            "Margaret Hamilton",
+            "+16175550142",
+            telephone1="+1 617 555 0142",
+        ),
+        "statecode": 1,
+        "statuscode": 2,
+    },
+    {
+        **_contact(
+            NANCY_ID,
+            "Nancy",
+            "Davolio",
+            "Nancy Davolio",
+            "+13125550178",
+            telephone1="(312) 555-0178",
+        ),
+        "_parentcustomerid_value": NORTHWIND_ID,
+        "parentcustomeridtype": "account",
+    },
+    {
+        **_contact(
+            ANDREW_ID,
+            "Andrew",
+            "Fuller",
+            "Andrew Fuller",
+            "+13125550179",
+            mobilephone="312-555-0179",
+        ),
+        "_parentcustomerid_value": NORTHWIND_ID,
+        "parentcustomeridtype": "account",
+    },
 )
 
 ACCOUNT_ROWS: tuple[dict[str, Any], ...] = (
@@ -106,6 +165,15 @@ ACCOUNT_ROWS: tuple[dict[str, Any], ...] = (
         "telephone1": "425-555-0142",
         "new_phonee164": "+14255550142",
         "emailaddress1": "help@fabrikam.example",
+    },
+    {
+        "accountid": NORTHWIND_ID,
+        "name": "Northwind Traders",
+        "accountnumber": "ACC-1003",
+        "telephone1": "+1 312 555 0177",
+        "new_phonee164": "+13125550177",
+        "emailaddress1": "it@northwind.example",
+        "_primarycontactid_value": NANCY_ID,
     },
 )
 
@@ -198,6 +266,35 @@ INCIDENT_ROWS: tuple[dict[str, Any], ...] = (
         "2025-11-20T11:20:00Z",
         prioritycode=1,
     ),
+    _case(
+        8,
+        "Flight software review",
+        "CAS-01008-M8H4N1",
+        MARGARET_ID,
+        "contact",
+        "2025-11-05T15:00:00Z",
+    ),
+    # B2B: the customer is the account; the case's Contact is the person who called.
+    _case(
+        9,
+        "Pallet scanners offline at the depot",
+        "CAS-01009-N0R7W1",
+        NORTHWIND_ID,
+        "account",
+        "2025-11-21T07:40:00Z",
+        prioritycode=1,
+        _primarycontactid_value=NANCY_ID,
+    ),
+    _case(
+        10,
+        "Quarterly invoice copy",
+        "CAS-01010-N0R7W2",
+        NORTHWIND_ID,
+        "account",
+        "2025-10-02T13:10:00Z",
+        statecode=1,
+        statuscode=5,
+    ),
 )
 
 
@@ -285,12 +382,49 @@ DEMO_CALLERS: tuple[DemoCaller, ...] = (
     ),
 )
 
+ORG_CALLERS: tuple[DemoCaller, ...] = (
+    DemoCaller(
+        label="merged",
+        ani="+16175550142",
+        expected_fullname="Margaret Hamilton",
+        customer_id=MARGARET_ID,
+        customer_type="contact",
+        matches=1,  # active records; the merged duplicate is inactive
+        latest_case_ticket="CAS-01008-M8H4N1",
+        latest_case_title="Flight software review",
+        latest_case_id=_incident_id(8),
+    ),
+    DemoCaller(
+        label="b2b",
+        ani="+13125550178",
+        expected_fullname="Nancy Davolio",
+        customer_id=NANCY_ID,
+        customer_type="contact",
+        matches=1,
+        latest_case_ticket="CAS-01009-N0R7W1",
+        latest_case_title="Pallet scanners offline at the depot",
+        latest_case_id=_incident_id(9),
+    ),
+    DemoCaller(
+        label="b2b-colleague",
+        ani="+13125550179",
+        expected_fullname="Andrew Fuller",
+        customer_id=ANDREW_ID,
+        customer_type="contact",
+        matches=1,
+        # named on no case: the account's latest case (which may be closed)
+        latest_case_ticket="CAS-01009-N0R7W1",
+        latest_case_title="Pallet scanners offline at the depot",
+        latest_case_id=_incident_id(9),
+    ),
+)
+
 DEMO_CREATED = "2025-01-06T09:00:00Z"
 
 
 def demo_caller(label: str) -> DemoCaller:
-    """The demo caller with this label (KeyError if there is none)."""
-    for caller in DEMO_CALLERS:
+    """The demo (or org) caller with this label (KeyError if there is none)."""
+    for caller in (*DEMO_CALLERS, *ORG_CALLERS):
         if caller.label == label:
             return caller
     raise KeyError(label)
@@ -314,5 +448,5 @@ def load_demo_data(store: Store) -> None:
                 "versionnumber": 1000 + version,
             }
             full_rows.append(values)
-        columns = list(full_rows[0])
+        columns = sorted({c for r in full_rows for c in r})
         store.bulk_insert(entity, columns, [[r.get(c) for c in columns] for r in full_rows])

@@ -4,6 +4,7 @@ Dataverse Web API errors are `{"error": {"code": "0x...", "message": "..."}}`
 (Microsoft Learn, "Troubleshoot Dataverse Web API client errors"): an unknown
 entity set is 404 `0x8006088a`, an unknown property in `$select` is 400 `0x0`,
 a payload error is 400 `0x80048d19`, a missing record is 404 `0x80040217`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Settable while running through `/_emulator/faults`, so a test or a benchmark can
 turn a healthy CRM into a slow or failing one between two calls. Rates are
 probabilities per request drawn from one seeded RNG; 1.0 means every request.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

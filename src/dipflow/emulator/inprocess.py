@@ -11,6 +11,7 @@ work must not stall the calls it answers.
             "client_secret": crm.client_secret, "scope": crm.scope}).json()["access_token"]
         httpx.get(crm.api_url + "contacts", headers={"Authorization": f"Bearer {token}"})
         crm.set_faults(error_rate=1.0, error_status=503)
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def running_emulator(
             raise RuntimeError(f"the CRM emulator did not start on 127.0.0.1:{port}")
         time.sleep(0.01)
     base_url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base_url, timeout=10)
+    # Plain HTTP to our own loopback port: no TLS, so no CA bundle to load (70 ms of
+    # processor time, a tenth of a small `dipflow call --fast`).
+    client = httpx.Client(base_url=base_url, timeout=10, verify=False)  # noqa: S501 - http only
     try:
         yield RunningEmulator(
             base_url=base_url,

@@ -7,6 +7,7 @@ it opens a new-record form with those fields filled in.
 
 Safety: Jinja2 autoescaping on every template (a hostile contact name shows as
 text), no inline script or style, and a strict Content-Security-Policy.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dipflow.emulator import records
 from dipflow.emulator.errors import ODataError
 from dipflow.emulator.odata.options import parse_options
 from dipflow.emulator.odata.values import is_guid
-from dipflow.emulator.payload import CustomerBinding, Payload
+from dipflow.emulator.payload import Binding, Payload
 from dipflow.emulator.schema import BY_LOGICAL_NAME, ENTITIES, INCIDENTS, Entity
 from dipflow.emulator.state import EmulatorState
 from dipflow.emulator.store import CUSTOMER_NAME, Record
@@ -73,6 +74,11 @@ def routes(state: EmulatorState) -> list[Route]:
 
     async def main(request: Request) -> Response:
         params = request.query_params
+        requested_app = params.get("appid")
+        if requested_app is not None and not state.settings.knows_app(requested_app):
+            # A screen pop with another org's (or a placeholder) app id opens no app on
+            # Dynamics either; without `appid` Dynamics opens the user's default app.
+            return _render("app_not_found.html", 404, app_id=requested_app)
         if params.get("pagetype", "entityrecord") != "entityrecord":
             return _not_found("Only pagetype=entityrecord pages exist in the emulator.")
         entity = BY_LOGICAL_NAME.get(params.get("etn", ""))
@@ -121,7 +127,12 @@ def routes(state: EmulatorState) -> list[Route]:
         if origin is not None:
             values["caseorigincode"] = origin
         payload = Payload(
-            values=values, customer=CustomerBinding(set_name=set_name, key=customer_id)
+            values=values,
+            bindings=(
+                Binding(
+                    navigation=f"customerid_{customer_type}", set_name=set_name, key=customer_id
+                ),
+            ),
         )
         try:
             created = records.create(state.store, INCIDENTS, payload, state.rng)
@@ -165,7 +176,7 @@ def _record_page(
 
 def _cases_of(state: EmulatorState, entity: Entity, record: Record) -> list[Record]:
     """The customer's 50 latest cases (the record's key comes from our own database)."""
-    nav = next(iter(entity.navigations.values()))
+    nav = entity.navigations[f"incident_customer_{entity.set_name}"]
     options = parse_options(
         {
             "$filter": f"_customerid_value eq {record[entity.key]}",

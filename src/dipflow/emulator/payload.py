@@ -1,9 +1,12 @@
 """Validate POST/PATCH bodies into column values (Dataverse's write rules, simplified).
 
-Unknown properties are refused with 400 `0x80048d19` as Dataverse does; the
-customer of an incident is set with `customerid_contact@odata.bind` or
-`customerid_account@odata.bind` ("Associate table rows on create", Microsoft
-Learn), never by writing `_customerid_value`.
+Unknown properties are refused with 400 `0x80048d19` as Dataverse does; a
+lookup is set with `<single-valued navigation>@odata.bind` ("Associate table rows
+on create", Microsoft Learn): `customerid_contact@odata.bind` /
+`customerid_account@odata.bind` for a case's customer,
+`parentcustomerid_account@odata.bind` for a contact's company,
+`primarycontactid@odata.bind`; never by writing `_<lookup>_value`.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -14,41 +17,45 @@ from typing import Any
 
 from dipflow.emulator.errors import bad_payload
 from dipflow.emulator.odata.values import is_guid, normalize_datetime
-from dipflow.emulator.schema import CUSTOMER_TYPE_COLUMN, INCIDENTS, ColumnType, Entity
+from dipflow.emulator.schema import CUSTOMER_TYPE_COLUMN, ColumnType, Entity, NavKind
 
-_BIND = re.compile(r"(?:^|/)(contacts|accounts)\(([0-9A-Fa-f-]{36})\)$")
-_BIND_TYPES = {"customerid_contact": "contacts", "customerid_account": "accounts"}
+_BIND = re.compile(r"(?:^|/)(contacts|accounts|incidents)\(([0-9A-Fa-f-]{36})\)$")
 MAX_STRING = 4000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CustomerBinding:
+class Binding:
+    """`<navigation>@odata.bind`: the lookup behind `navigation` points at `set_name(key)`."""
+
+    navigation: str
     set_name: str
     key: str
-
-    @property
-    def logical_name(self) -> str:
-        return "contact" if self.set_name == "contacts" else "account"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Payload:
     values: dict[str, Any]
-    customer: CustomerBinding | None
+    bindings: tuple[Binding, ...] = ()
+
+    @property
+    def customer(self) -> Binding | None:
+        """An incident's customer binding (`customerid_contact` / `customerid_account`)."""
+        return next((b for b in self.bindings if b.navigation.startswith("customerid_")), None)
 
 
 def parse_payload(entity: Entity, body: object) -> Payload:
     if not isinstance(body, dict):
         raise bad_payload("The request body must be a JSON object.")
     values: dict[str, Any] = {}
-    customer: CustomerBinding | None = None
+    bindings: dict[str, Binding] = {}
     for name, value in body.items():
         if not isinstance(name, str):
             raise bad_payload("Property names must be strings.")
         if name.startswith("@odata.") or (name.startswith("@") and "." in name):
             continue  # instance annotations such as @odata.type are ignored
         if name.endswith("@odata.bind"):
-            customer = _binding(entity, name, value)
+            binding = _binding(entity, name, value)
+            bindings[binding.navigation] = binding
             continue
         column = entity.column(name)
         if column is None:
@@ -59,23 +66,27 @@ def parse_payload(entity: Entity, body: object) -> Payload:
         if not column.writable:
             continue  # read-only columns (modifiedon, versionnumber) are ignored
         values[name] = _value(column.name, column.type, value)
-    return Payload(values=values, customer=customer)
+    customers = [b for b in bindings if b.startswith("customerid_")]
+    if len(customers) > 1:
+        raise bad_payload("A case has one customer: bind customerid_contact or customerid_account.")
+    return Payload(values=values, bindings=tuple(bindings.values()))
 
 
-def _binding(entity: Entity, name: str, value: object) -> CustomerBinding:
+def _binding(entity: Entity, name: str, value: object) -> Binding:
     nav = name[: -len("@odata.bind")]
-    expected = _BIND_TYPES.get(nav) if entity is INCIDENTS else None
-    if expected is None:
+    navigation = entity.navigations.get(nav)
+    if navigation is None or navigation.kind is not NavKind.SINGLE:
         raise bad_payload(
             f"An undeclared property '{nav}' which only has property annotations in the "
             "payload but no property value was found in the payload."
         )
+    expected = navigation.target
     if not isinstance(value, str):
         raise bad_payload(f"'{name}' must be an entity reference like '/{expected}(<id>)'.")
     match = _BIND.search(value.strip())
     if match is None or match.group(1) != expected or not is_guid(match.group(2)):
         raise bad_payload(f"'{name}' must be an entity reference like '/{expected}(<id>)'.")
-    return CustomerBinding(set_name=expected, key=match.group(2).lower())
+    return Binding(navigation=nav, set_name=expected, key=match.group(2).lower())
 
 
 def _value(name: str, kind: ColumnType, value: object) -> Any:

@@ -4,6 +4,7 @@ On create Dataverse fills the primary key, `createdon`, `modifiedon`,
 `versionnumber`, `statecode`/`statuscode`, a contact's `fullname` (from first and
 last name) and a case's `ticketnumber` (CAS-nnnnn-xxxxxx); an incident must have
 a customer. Updates bump `versionnumber`, which is what `@odata.etag` reports.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from dipflow.emulator.errors import ErrorCode, ODataError, bad_payload
 from dipflow.emulator.payload import Payload
-from dipflow.emulator.schema import CONTACTS, CUSTOMER_TYPE_COLUMN, ENTITIES, INCIDENTS, Entity
+from dipflow.emulator.schema import CONTACTS, ENTITIES, INCIDENTS, Entity
 from dipflow.emulator.store import Record, Store
 
 _TICKET_ALPHABET = string.ascii_uppercase + string.digits
@@ -52,10 +53,10 @@ def create(
     values.setdefault("statuscode", 1)
     if entity is CONTACTS and not values.get("fullname"):
         values["fullname"] = _fullname(values)
+    _apply_bindings(store, entity, payload, values)
     if entity is INCIDENTS:
         if payload.customer is None:
             raise bad_payload("You should specify a parent contact or account.")
-        _apply_customer(store, payload, values)
         values.setdefault("prioritycode", 2)
         if not values.get("ticketnumber"):
             values["ticketnumber"] = ticket_number(rng)
@@ -73,8 +74,7 @@ def update(store: Store, entity: Entity, key: str, payload: Payload) -> Record:
     renamed = "firstname" in values or "lastname" in values
     if entity is CONTACTS and renamed and "fullname" not in values:
         values["fullname"] = _fullname({**current, **values})
-    if entity is INCIDENTS and payload.customer is not None:
-        _apply_customer(store, payload, values)
+    _apply_bindings(store, entity, payload, values)
     values["modifiedon"] = store.now()
     values["versionnumber"] = store.next_version()
     store.update(entity, key, values)
@@ -94,11 +94,14 @@ def _fullname(values: dict[str, Any]) -> str | None:
     return name or None
 
 
-def _apply_customer(store: Store, payload: Payload, values: dict[str, Any]) -> None:
-    binding = payload.customer
-    assert binding is not None
-    target = ENTITIES[binding.set_name]
-    if store.get(target, binding.key) is None:
-        raise not_found(target, binding.key)
-    values["_customerid_value"] = binding.key
-    values[CUSTOMER_TYPE_COLUMN] = binding.logical_name
+def _apply_bindings(store: Store, entity: Entity, payload: Payload, values: dict[str, Any]) -> None:
+    """Set each bound lookup (and a polymorphic lookup's target type) after checking
+    that the referenced record exists, as Dataverse does (404 otherwise)."""
+    for binding in payload.bindings:
+        nav = entity.navigations[binding.navigation]
+        target = ENTITIES[binding.set_name]
+        if store.get(target, binding.key) is None:
+            raise not_found(target, binding.key)
+        values[nav.local_column] = binding.key
+        if nav.type_column is not None:
+            values[nav.type_column] = target.logical_name

@@ -4,6 +4,7 @@ Column names are the real logical names of the `contact`, `account` and
 `incident` tables (Microsoft Learn, Web API entity type reference). Everything
 that turns a request into SQL looks names up here, so that no identifier from a
 request ever reaches an SQL string: only names that exist in this module do.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -38,6 +39,37 @@ class Column:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup:
+    """A lookup column (`_<attribute>_value`) and the table(s) it points at.
+
+    A polymorphic lookup such as incident's `customerid` ("customer": contact or
+    account) keeps the target's logical name in a hidden `type_column`, surfaced as
+    the `lookuplogicalname` annotation; a plain lookup has one target.
+    """
+
+    attribute: str
+    """Logical name of the lookup attribute, e.g. `customerid`."""
+    targets: tuple[str, ...]
+    """Logical names of the tables it can point at."""
+
+    @property
+    def column(self) -> str:
+        return f"_{self.attribute}_value"
+
+    @property
+    def type_column(self) -> str | None:
+        return f"{self.attribute}type" if len(self.targets) > 1 else None
+
+    @property
+    def name_column(self) -> str:
+        """Computed column holding the target's primary name (FormattedValue)."""
+        return f"{self.attribute}name"
+
+    def navigation_name(self, target: str) -> str:
+        return f"{self.attribute}_{target}" if len(self.targets) > 1 else self.attribute
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Navigation:
     """A navigation property.
 
@@ -56,6 +88,9 @@ class Navigation:
     remote_column: str
     customer_type: str
     """Logical name the lookup's type column must hold for this relationship."""
+    type_column: str | None = None
+    """Hidden column of the referencing table holding the target type (polymorphic
+    lookups); None for a lookup with one target."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +101,18 @@ class Entity:
     primary_name: str
     columns: Mapping[str, Column]
     navigations: Mapping[str, Navigation] = field(default_factory=dict)
+    lookups: tuple[Lookup, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return self.columns.get(name)
+
+    def lookup(self, column: str) -> Lookup | None:
+        return next((lk for lk in self.lookups if lk.column == column), None)
+
+    @property
+    def hidden_columns(self) -> tuple[str, ...]:
+        """Stored but never served: the target types of polymorphic lookups."""
+        return tuple(lk.type_column for lk in self.lookups if lk.type_column)
 
 
 _STATE = {0: "Active", 1: "Inactive"}
@@ -99,6 +143,49 @@ def _system_columns() -> tuple[Column, ...]:
     )
 
 
+CUSTOMER = Lookup(attribute="customerid", targets=("contact", "account"))
+"""incident.customerid: the case's customer, a contact or an account."""
+PARENT_CUSTOMER = Lookup(attribute="parentcustomerid", targets=("account", "contact"))
+"""contact.parentcustomerid ("Company Name"): the account (or contact) a contact belongs to."""
+PRIMARY_CONTACT = Lookup(attribute="primarycontactid", targets=("contact",))
+"""account.primarycontactid and incident.primarycontactid (the case's "Contact")."""
+
+_SET_OF = {"contact": "contacts", "account": "accounts", "incident": "incidents"}
+_KEY_OF = {"contact": "contactid", "account": "accountid", "incident": "incidentid"}
+
+
+def _single(lookup: Lookup, target: str) -> Navigation:
+    """The many-to-one side: the referencing table's navigation to one target."""
+    return Navigation(
+        name=lookup.navigation_name(target),
+        kind=NavKind.SINGLE,
+        target=_SET_OF[target],
+        local_column=lookup.column,
+        remote_column=_KEY_OF[target],
+        customer_type=target,
+        type_column=lookup.type_column,
+    )
+
+
+def _collection(name: str, lookup: Lookup, owner: str, referencing: str) -> Navigation:
+    """The one-to-many side: rows of `referencing` whose `lookup` points at `owner`."""
+    return Navigation(
+        name=name,
+        kind=NavKind.COLLECTION,
+        target=_SET_OF[referencing],
+        local_column=_KEY_OF[owner],
+        remote_column=lookup.column,
+        customer_type=owner,
+        type_column=lookup.type_column,
+    )
+
+
+def _navs(*navigations: Navigation) -> dict[str, Navigation]:
+    return {n.name: n for n in navigations}
+
+
+# Relationship (collection-valued navigation) names are Dataverse's: Microsoft Learn,
+# Web API EntityType reference for contact, account and incident.
 CONTACTS = Entity(
     set_name="contacts",
     logical_name="contact",
@@ -114,20 +201,20 @@ CONTACTS = Entity(
         Column(name="telephone2", type=ColumnType.STRING),
         Column(name="emailaddress1", type=ColumnType.STRING),
         Column(name="new_phonee164", type=ColumnType.STRING),
+        Column(name="_parentcustomerid_value", type=ColumnType.GUID, writable=False),
         Column(name="statecode", type=ColumnType.INT, options=_STATE),
         Column(name="statuscode", type=ColumnType.INT, options={1: "Active", 2: "Inactive"}),
         *_system_columns(),
     ),
-    navigations={
-        "incident_customer_contacts": Navigation(
-            name="incident_customer_contacts",
-            kind=NavKind.COLLECTION,
-            target="incidents",
-            local_column="contactid",
-            remote_column="_customerid_value",
-            customer_type="contact",
-        )
-    },
+    lookups=(PARENT_CUSTOMER,),
+    navigations=_navs(
+        _collection("incident_customer_contacts", CUSTOMER, "contact", "incident"),
+        _collection("contact_as_primary_contact", PRIMARY_CONTACT, "contact", "incident"),
+        _collection("account_primary_contact", PRIMARY_CONTACT, "contact", "account"),
+        _collection("contact_customer_contacts", PARENT_CUSTOMER, "contact", "contact"),
+        _single(PARENT_CUSTOMER, "account"),
+        _single(PARENT_CUSTOMER, "contact"),
+    ),
 )
 
 ACCOUNTS = Entity(
@@ -143,20 +230,17 @@ ACCOUNTS = Entity(
         Column(name="telephone2", type=ColumnType.STRING),
         Column(name="emailaddress1", type=ColumnType.STRING),
         Column(name="new_phonee164", type=ColumnType.STRING),
+        Column(name="_primarycontactid_value", type=ColumnType.GUID, writable=False),
         Column(name="statecode", type=ColumnType.INT, options=_STATE),
         Column(name="statuscode", type=ColumnType.INT, options={1: "Active", 2: "Inactive"}),
         *_system_columns(),
     ),
-    navigations={
-        "incident_customer_accounts": Navigation(
-            name="incident_customer_accounts",
-            kind=NavKind.COLLECTION,
-            target="incidents",
-            local_column="accountid",
-            remote_column="_customerid_value",
-            customer_type="account",
-        )
-    },
+    lookups=(PRIMARY_CONTACT,),
+    navigations=_navs(
+        _collection("incident_customer_accounts", CUSTOMER, "account", "incident"),
+        _collection("contact_customer_accounts", PARENT_CUSTOMER, "account", "contact"),
+        _single(PRIMARY_CONTACT, "contact"),
+    ),
 )
 
 INCIDENTS = Entity(
@@ -169,6 +253,7 @@ INCIDENTS = Entity(
         Column(name="title", type=ColumnType.STRING),
         Column(name="ticketnumber", type=ColumnType.STRING),
         Column(name="_customerid_value", type=ColumnType.GUID, writable=False),
+        Column(name="_primarycontactid_value", type=ColumnType.GUID, writable=False),
         Column(name="description", type=ColumnType.STRING),
         Column(name="statecode", type=ColumnType.INT, options=_INCIDENT_STATE),
         Column(name="statuscode", type=ColumnType.INT, options=_INCIDENT_STATUS),
@@ -176,24 +261,12 @@ INCIDENTS = Entity(
         Column(name="caseorigincode", type=ColumnType.INT, options=_ORIGIN),
         *_system_columns(),
     ),
-    navigations={
-        "customerid_contact": Navigation(
-            name="customerid_contact",
-            kind=NavKind.SINGLE,
-            target="contacts",
-            local_column="_customerid_value",
-            remote_column="contactid",
-            customer_type="contact",
-        ),
-        "customerid_account": Navigation(
-            name="customerid_account",
-            kind=NavKind.SINGLE,
-            target="accounts",
-            local_column="_customerid_value",
-            remote_column="accountid",
-            customer_type="account",
-        ),
-    },
+    lookups=(CUSTOMER, PRIMARY_CONTACT),
+    navigations=_navs(
+        _single(CUSTOMER, "contact"),
+        _single(CUSTOMER, "account"),
+        _single(PRIMARY_CONTACT, "contact"),
+    ),
 )
 
 CUSTOMER_TYPE_COLUMN = "customeridtype"
@@ -225,8 +298,7 @@ def table_ddl() -> list[str]:
             f"{entity.key} TEXT PRIMARY KEY COLLATE NOCASE",
             *(_column_sql(c) for c in entity.columns.values() if c.name != entity.key),
         ]
-        if entity is INCIDENTS:
-            cols.append(f"{CUSTOMER_TYPE_COLUMN} TEXT")
+        cols += [f"{name} TEXT" for name in entity.hidden_columns]
         statements.append(f"CREATE TABLE IF NOT EXISTS {entity.set_name} ({', '.join(cols)})")
     return statements
 
@@ -244,6 +316,18 @@ def index_ddl() -> list[str]:
     statements.append(
         "CREATE INDEX IF NOT EXISTS ix_incidents_customer "
         "ON incidents (_customerid_value, createdon)"
+    )
+    statements.append(
+        "CREATE INDEX IF NOT EXISTS ix_incidents_primarycontact "
+        "ON incidents (_primarycontactid_value, createdon)"
+    )
+    statements.append(
+        "CREATE INDEX IF NOT EXISTS ix_contacts_parentcustomer "
+        "ON contacts (_parentcustomerid_value)"
+    )
+    statements.append(
+        "CREATE INDEX IF NOT EXISTS ix_accounts_primarycontact "
+        "ON accounts (_primarycontactid_value)"
     )
     statements.append(
         "CREATE INDEX IF NOT EXISTS ix_incidents_ticketnumber ON incidents (ticketnumber)"

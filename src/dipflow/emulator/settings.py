@@ -1,4 +1,7 @@
-"""Typed settings of one emulator instance."""
+"""Typed settings of one emulator instance.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -48,3 +51,10 @@ class EmulatorSettings:
     """Seed of the fault-injection RNG, for reproducible fault sequences."""
     app_id: str = "d1f10000-0000-4000-8000-000000000001"
     """Model-driven app id used in the main.aspx links the pages render."""
+    extra_app_ids: frozenset[str] = frozenset()
+    """Further model-driven app ids this org has (e.g. the app id of a real-shaped
+    configuration under test). `main.aspx` with any other `appid` is an error page."""
+
+    def knows_app(self, app_id: str) -> bool:
+        wanted = app_id.strip().strip("{}").strip().lower()
+        return wanted in {a.lower() for a in (self.app_id, *self.extra_app_ids)}

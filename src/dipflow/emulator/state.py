@@ -1,4 +1,7 @@
-"""Everything one running emulator holds: settings, store, faults and counters."""
+"""Everything one running emulator holds: settings, store, faults and counters.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ class Stats:
     requests: int = 0
     tokens_issued: int = 0
     faults_injected: int = 0
+    affinity_requests: int = 0
+    """Web API requests that sent the `ARRAffinity` cookie back."""
     per_path: Counter[str] = field(default_factory=Counter)
     per_status: Counter[int] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,6 +41,7 @@ class Stats:
                 "requests": self.requests,
                 "tokens_issued": self.tokens_issued,
                 "faults_injected": self.faults_injected,
+                "affinity_requests": self.affinity_requests,
                 "per_path": dict(self.per_path),
                 "per_status": {str(k): v for k, v in self.per_status.items()},
             }
@@ -45,6 +51,7 @@ class Stats:
             self.requests = 0
             self.tokens_issued = 0
             self.faults_injected = 0
+            self.affinity_requests = 0
             self.per_path.clear()
             self.per_status.clear()
 

@@ -7,6 +7,7 @@ millisecond, so handlers call the store directly instead of hopping threads.
 SQL safety: every identifier in the SQL below is a table or column name defined
 in `dipflow.emulator.schema` (write paths check this with `_known`), and every
 value is a bound `?` parameter; hence the `noqa: S608` markers.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -21,34 +22,51 @@ from typing import Any
 
 from dipflow.emulator.odata.filter_sql import compile_filter, quote_ident
 from dipflow.emulator.odata.like import tsql_like
-from dipflow.emulator.odata.options import MAX_TOP, QueryOptions
+from dipflow.emulator.odata.options import COUNT_LIMIT, MAX_TOP, QueryOptions
 from dipflow.emulator.odata.values import format_datetime
 from dipflow.emulator.schema import (
-    CUSTOMER_TYPE_COLUMN,
+    BY_LOGICAL_NAME,
     ENTITIES,
-    INCIDENTS,
     Entity,
+    Lookup,
     NavKind,
-    ddl,
+    index_ddl,
+    table_ddl,
 )
 
 Record = dict[str, Any]
 """One row: every column, plus `customeridname` on incidents and expanded navigations."""
 
 CUSTOMER_NAME = "customeridname"
+"""Computed column: the case customer's name (contact fullname or account name)."""
 
-_CUSTOMER_NAME_SQL = (
-    f"CASE {CUSTOMER_TYPE_COLUMN} "  # noqa: S608
-    "WHEN 'contact' THEN (SELECT fullname FROM contacts WHERE contactid = _customerid_value) "
-    "WHEN 'account' THEN (SELECT name FROM accounts WHERE accountid = _customerid_value) "
-    f"END AS {CUSTOMER_NAME}"
-)
+
+def _name_sql(entity: Entity, lookup: Lookup) -> str:
+    """SQL for a lookup's computed name column: the target's primary name, by key.
+
+    The sub-select aliases its table so that a self-reference (a contact's parent
+    contact) and the outer WHERE (bare column names) stay unambiguous.
+    """
+    column = f"{entity.set_name}.{quote_ident(lookup.column)}"
+    branches = []
+    for target in lookup.targets:
+        table = BY_LOGICAL_NAME[target]
+        select = (
+            f"(SELECT t.{quote_ident(table.primary_name)} FROM {table.set_name} AS t "  # noqa: S608
+            f"WHERE t.{quote_ident(table.key)} = {column})"
+        )
+        branches.append((target, select))
+    if lookup.type_column is None:
+        return f"{branches[0][1]} AS {lookup.name_column}"
+    cases = " ".join(f"WHEN '{target}' THEN {select}" for target, select in branches)
+    return f"CASE {entity.set_name}.{lookup.type_column} {cases} END AS {lookup.name_column}"
 
 
 def _select_list(entity: Entity) -> str:
-    if entity is INCIDENTS:
-        return f"incidents.*, {_CUSTOMER_NAME_SQL}"
-    return "*"
+    if not entity.lookups:
+        return "*"
+    names = ", ".join(_name_sql(entity, lookup) for lookup in entity.lookups)
+    return f"{entity.set_name}.*, {names}"
 
 
 class Store:
@@ -63,11 +81,27 @@ class Store:
         self._conn.create_function("tsql_like", 2, tsql_like, deterministic=True)
         if self._path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
-        for statement in ddl():
+        for statement in table_ddl():
+            self._conn.execute(statement)
+        self._add_missing_columns()
+        for statement in index_ddl():
             self._conn.execute(statement)
         # versionnumber is a rowversion: it only has to grow. Starting from the clock in
         # microseconds beats any seeded value without scanning millions of rows at start-up.
         self._version = int(time.time() * 1_000_000)
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database file made by an older emulator up to the current schema."""
+        for entity in ENTITIES.values():
+            present = {
+                str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({entity.set_name})")
+            }
+            for name in (*entity.columns, *entity.hidden_columns):
+                if name not in present:
+                    kind = "INTEGER" if name in ("statecode", "statuscode") else "TEXT"
+                    self._conn.execute(
+                        f"ALTER TABLE {entity.set_name} ADD COLUMN {quote_ident(name)} {kind}"
+                    )
 
     def is_empty(self) -> bool:
         with self._lock:
@@ -96,10 +130,14 @@ class Store:
         *,
         offset: int = 0,
         limit: int | None = None,
+        expand_page: int | None = None,
     ) -> tuple[list[Record], int | None]:
         """Rows matching `options` (filtered, ordered, limited, expanded) and the count.
 
         `limit` defaults to `$top` (or the 5000-row maximum); `offset` serves paging.
+        `expand_page` pages expanded collections (Dataverse does so with a nested
+        `$expand`): each holds at most `expand_page + 1` rows, the extra one telling
+        the caller that a next page exists. The count stops at `COUNT_LIMIT + 1`.
         """
         where, params = self._where(entity, options)
         order = self._order(entity, options)
@@ -108,12 +146,21 @@ class Store:
         sql = f"SELECT {_select_list(entity)} FROM {entity.set_name}{where}{order} LIMIT ? OFFSET ?"  # noqa: S608
         with self._lock:
             rows = [dict(r) for r in self._conn.execute(sql, (*params, limit, offset))]
-            count = None
-            if options.count:
-                count_sql = f"SELECT COUNT(*) FROM {entity.set_name}{where}"  # noqa: S608
-                count = int(self._conn.execute(count_sql, params).fetchone()[0])
-            self._expand(entity, rows, options)
+            count = self._count(entity, where, params) if options.count else None
+            self._expand(entity, rows, options, page=expand_page)
         return rows, count
+
+    def count(self, entity: Entity, options: QueryOptions) -> int:
+        """Matching rows, counted up to `COUNT_LIMIT + 1` (see `_count`)."""
+        where, params = self._where(entity, options)
+        with self._lock:
+            return self._count(entity, where, params)
+
+    def _count(self, entity: Entity, where: str, params: tuple[Any, ...]) -> int:
+        # Dataverse counts up to 5,000; one more row tells "exactly 5,000" from "more",
+        # and stopping there keeps a count over a million rows cheap.
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {entity.set_name}{where} LIMIT ?)"  # noqa: S608
+        return int(self._conn.execute(sql, (*params, COUNT_LIMIT + 1)).fetchone()[0])
 
     def explain(self, entity: Entity, options: QueryOptions) -> list[str]:
         """SQLite's query plan for `query` (tests use it to keep lookups on indexes)."""
@@ -123,7 +170,14 @@ class Store:
             rows = self._conn.execute(f"EXPLAIN QUERY PLAN {sql}", (*params, 1)).fetchall()
         return [str(r[3]) for r in rows]
 
-    def get(self, entity: Entity, key: str, options: QueryOptions | None = None) -> Record | None:
+    def get(
+        self,
+        entity: Entity,
+        key: str,
+        options: QueryOptions | None = None,
+        *,
+        expand_page: int | None = None,
+    ) -> Record | None:
         sql = (
             f"SELECT {_select_list(entity)} FROM {entity.set_name} "  # noqa: S608
             f"WHERE {quote_ident(entity.key)} = ?"
@@ -134,7 +188,7 @@ class Store:
                 return None
             record = dict(row)
             if options is not None:
-                self._expand(entity, [record], options)
+                self._expand(entity, [record], options, page=expand_page)
         return record
 
     def _where(self, entity: Entity, options: QueryOptions) -> tuple[str, tuple[Any, ...]]:
@@ -150,28 +204,40 @@ class Store:
         keys.append(quote_ident(entity.key))  # stable order, like a clustered key
         return " ORDER BY " + ", ".join(keys)
 
-    def _expand(self, entity: Entity, rows: list[Record], options: QueryOptions) -> None:
+    def _expand(
+        self, entity: Entity, rows: list[Record], options: QueryOptions, *, page: int | None
+    ) -> None:
         for item in options.expand:
             nav = item.navigation
             target = ENTITIES[nav.target]
             for row in rows:
                 if nav.kind is NavKind.SINGLE:
-                    matches = row.get(CUSTOMER_TYPE_COLUMN) == nav.customer_type
                     key = row.get(nav.local_column)
-                    child = self.get(target, key, item.options) if matches and key else None
-                    row[nav.name] = child
+                    matches = nav.type_column is None or row.get(nav.type_column) == (
+                        nav.customer_type
+                    )
+                    row[nav.name] = (
+                        self.get(target, key, item.options, expand_page=page)
+                        if matches and key
+                        else None
+                    )
                     continue
                 where, params = self._where(target, item.options)
-                link = f"{quote_ident(nav.remote_column)} = ? AND {CUSTOMER_TYPE_COLUMN} = ?"
+                link = f"{quote_ident(nav.remote_column)} = ?"
+                args: list[Any] = [row[nav.local_column]]
+                if nav.type_column is not None:
+                    link += f" AND {nav.type_column} = ?"
+                    args.append(nav.customer_type)
                 where = f" WHERE {link}" + (f" AND {where[7:]}" if where else "")
                 limit = item.options.top if item.options.top is not None else MAX_TOP
+                if page is not None:
+                    limit = page + 1
                 sql = (
                     f"SELECT {_select_list(target)} FROM {target.set_name}{where}"  # noqa: S608
                     f"{self._order(target, item.options)} LIMIT ?"
                 )
-                args = (row[nav.local_column], nav.customer_type, *params, limit)
-                children = [dict(r) for r in self._conn.execute(sql, args)]
-                self._expand(target, children, item.options)
+                children = [dict(r) for r in self._conn.execute(sql, (*args, *params, limit))]
+                self._expand(target, children, item.options, page=page)
                 row[nav.name] = children
 
     # -- writes --------------------------------------------------------------
@@ -228,7 +294,7 @@ class Store:
 
 def _known(entity: Entity, names: Iterable[str]) -> list[str]:
     """Refuse any column name that is not part of the schema (defence in depth)."""
-    allowed = set(entity.columns) | ({CUSTOMER_TYPE_COLUMN} if entity is INCIDENTS else set())
+    allowed = set(entity.columns) | set(entity.hidden_columns)
     columns = list(names)
     unknown = [c for c in columns if c not in allowed]
     if unknown:

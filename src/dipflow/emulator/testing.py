@@ -3,6 +3,7 @@
 They live in `dipflow.emulator.inprocess` (the demo starts the emulator the same way);
 this module keeps the name tests import them by. No product module imports it
 (an import-linter contract).
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -12,11 +12,22 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Spoken:
+    """One stretch of speech: rendered text in one language and voice."""
+
+    text: str
+    language: str = "en-US"
+    voice: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Play:
     """Say a prompt. The channel answers with `PromptDone(prompt_id)`.
 
     With `interruptible`, a digit stops playback (barge-in) and the channel still
     reports the digit with `DigitsCollected` and the prompt with `PromptDone(interrupted=True)`.
+    A prompt in several languages has `segments`, spoken in turn; `text` then holds them
+    all (for transcripts) and `language`/`voice` are the first one's.
     """
 
     prompt_id: str
@@ -27,6 +38,19 @@ class Play:
     language: str = "en-US"
     voice: str | None = None
     interruptible: bool = False
+    rate: float | None = None
+    """TTS speaking rate (1 = normal); None: the voice's own."""
+    gain_db: float | None = None
+    """TTS volume change in dB; None: unchanged."""
+    segments: tuple[Spoken, ...] = ()
+
+    def spoken(self) -> tuple[Spoken, ...]:
+        """What to synthesise, in order (empty for an audio prompt)."""
+        if self.segments:
+            return self.segments
+        if self.text:
+            return (Spoken(text=self.text, language=self.language, voice=self.voice),)
+        return ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,18 +88,107 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SkillNeed:
+    """A rendered skill requirement, as the flow wrote it; the contact center checks it
+    against its skill definitions."""
+
+    skill: str
+    condition: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillRelax:
+    """From `after_s` in the center on, the contact's requirements are `skills`."""
+
+    after_s: float
+    skills: tuple[SkillNeed, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Enqueue:
     queue: str
     priority: int = 0
     max_wait_s: float | None = None
     fallback_queue: str | None = None
     data: dict[str, str] = field(default_factory=dict)
+    skills: tuple[SkillNeed, ...] = ()
+    """Only agents who meet all of them are offered the contact (skills-based routing)."""
+    relaxation: tuple[SkillRelax, ...] = ()
     """Call-associated data for the agent desktop (label -> value), secure variables excluded."""
+    agent: str | None = None
+    """Offer the contact to this agent only (queue-to-agent); `queue` is where it is reported.
+    A center that cannot route to one agent must answer `QueueFailed`, never route it to
+    another agent."""
+    agent_lookup: str = "id"
+    """How `agent` names the agent: `id`, `email` or `name`."""
+    park: bool = False
+    """With `agent`: wait while the agent is busy (else busy fails the request)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dequeue:
     queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupQueue:
+    """Queue statistics for the flow. Answered by `QueueLookedUp(request_id)`."""
+
+    request_id: str
+    queue: str
+    lookback_s: float = 300.0
+    """Past time the estimated wait is computed over."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCallback:
+    """Keep the contact's place in `queue` and call `number` back when an agent is free,
+    instead of connecting the caller's current leg. A callback that cannot be placed is
+    reported with `CallbackFailed`; the agent taking it with `AgentOffered`/`AgentAnswered`."""
+
+    queue: str
+    number: str
+    caller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer:
+    """Blind transfer of the caller to `destination` (E.164 or `sip:` URI); the IVR leaves
+    the call. Answered by `TransferDone(transfer_id)`."""
+
+    transfer_id: str
+    destination: str
+    caller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartVirtualAgent:
+    """Connect the caller to a virtual agent (bot) through connector `connector`.
+    Answered by `VirtualAgentEnded(session_id)` when the bot ends, escalates or fails."""
+
+    session_id: str
+    connector: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    event_name: str | None = None
+    language: str = "en-US"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartMediaStream:
+    """Fork the caller's audio to `destination` (a configured media stream's name or a
+    WebSocket URL) until the call ends. No answer: the flow goes on at once."""
+
+    stream_id: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoToFlow:
+    """Continue the call in the flow named `flow`, from its start (Webex GoTo). The
+    runtime swaps the call's engine; this engine's part of the call is over."""
+
+    flow: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +221,15 @@ class Disconnect:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """Something the people reading a call's transcript must know (a stub was reached,
+    a virtual agent had no connector). Carries no action."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallFinished:
     """The engine is done with this call: every event flow has run. The runtime may drop it."""
 
@@ -119,10 +241,17 @@ Command = (
     | HttpRequest
     | Enqueue
     | Dequeue
+    | LookupQueue
+    | RequestCallback
+    | Transfer
+    | StartVirtualAgent
+    | GoToFlow
+    | StartMediaStream
     | ScreenPop
     | SetTimer
     | CancelTimer
     | Disconnect
+    | Notice
     | CallFinished
 )
 

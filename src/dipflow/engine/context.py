@@ -47,10 +47,25 @@ class Run(ABC):
     def render(self, template: str) -> str:
         if "{" not in template:
             return template  # plain text: no need to go through Jinja2
-        return expressions.render(template, self.state.context())
+        return expressions.render(template, self.state.context(self.now))
 
     def evaluate(self, expression: str) -> Any:
-        return expressions.evaluate(expression, self.state.context())
+        return expressions.evaluate(expression, self.state.context(self.now))
+
+    def value_of(self, expression: str) -> Any:
+        """The native value of `{{ x }}` or `x` (a map stays a map, "true" stays text)."""
+        return expressions.value_of(expression, self.state.context(self.now))
+
+    def queue_name(self, template: str) -> str:
+        """A queue field rendered, then mapped from a queue id to its dipflow name."""
+        queue = self.render(template).strip()
+        return self.index.queues.get(queue, queue)
+
+    def expose(self, cursor: Cursor, values: dict[str, Any]) -> None:
+        """Publish the running activity's output variables (`<activity id>.<name>`, as
+        Webex names them: `Menu.OptionEntered`, `Collect.DigitsEntered`)."""
+        namespace = cursor.activity or cursor.flow
+        self.state.outputs[namespace] = {**self.state.outputs.get(namespace, {}), **values}
 
     def set_timer(self, cursor: Cursor, delay_s: float) -> str:
         timer_id = self.new_id(cursor.activity or cursor.flow) + ":timer"

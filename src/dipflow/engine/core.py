@@ -10,16 +10,18 @@ a cancelled timer, an abandoned request) fall through and are ignored.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, assert_never, get_args
 
-from dipflow.engine import activities, lifecycle, media
+from dipflow.engine import activities, collect, lifecycle, media, routing
 from dipflow.engine.commands import Command, StopMedia
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
+    CallbackFailed,
     CallerHungUp,
     CallStarted,
     DigitsCollected,
@@ -28,18 +30,32 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
     QueueFailed,
+    QueueLookedUp,
     QueueUpdated,
     TimerFired,
+    TransferDone,
+    VirtualAgentEnded,
 )
 from dipflow.engine.index import FlowIndex
 from dipflow.engine.interpreter import Interpreter
 from dipflow.engine.results import describe
-from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, AgentInfo, CallState, Cursor, Wait
+from dipflow.engine.state import (
+    DEFAULT_ERROR_FLOW,
+    MAIN_FLOW,
+    AgentInfo,
+    CallState,
+    Cursor,
+    TraceEntry,
+    Wait,
+)
 from dipflow.flow.model import (
+    CollectDigitsActivity,
     EventName,
     Flow,
+    HttpJoinActivity,
     HttpRequestActivity,
     MenuActivity,
+    Schedule,
 )
 
 _A = TypeVar("_A")
@@ -55,18 +71,39 @@ class Engine:
 
     __slots__ = ("_index",)
 
-    def __init__(self, flow: Flow, *, variables: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        queues: Mapping[str, str] | None = None,
+        subflows: Mapping[str, Flow] | None = None,
+        goto_targets: Iterable[str] = (),
+        schedules: Mapping[str, Schedule] | None = None,
+    ) -> None:
         """`variables` override the flow's variable defaults (organisation settings);
         `VariableOverrideError` (an `EngineError`) for a name the flow does not declare,
-        or a value that does not convert to its variable's type."""
-        self._index = FlowIndex(flow, variables)
+        or a value that does not convert to its variable's type. `queues` maps queue ids
+        the flow names (its `queues`) to the deployment's queue names. `subflows`: the
+        flows its Subflow activities call, by the name they use (their variables join
+        the call's: a name declared twice is a `VariableOverrideError`); `goto_targets`:
+        the flows a GoTo may continue in (the runtime swaps engines on `GoToFlow`);
+        `schedules`: business-hours schedules by id (over the flow's own `schedules`)."""
+        self._index = FlowIndex(flow, variables, queues, subflows, goto_targets, schedules)
 
     @property
     def flow(self) -> Flow:
         return self._index.flow
 
-    def start(self, event: CallStarted, now: float) -> tuple[CallState, list[Command]]:
-        state = CallState(call_id=event.call_id, variables=self._index.initial_variables())
+    def start(
+        self, event: CallStarted, now: float, *, history: Sequence[TraceEntry] = ()
+    ) -> tuple[CallState, list[Command]]:
+        """A new call (`history`: the trace of the flow a GoTo came from, kept first)."""
+        state = CallState(
+            call_id=event.call_id,
+            variables=self._index.initial_variables(),
+            trace=list(history),
+        )
         state.outputs["NewPhoneContact"] = {
             "ANI": event.ani,
             "DNIS": event.dnis,
@@ -74,6 +111,7 @@ class Engine:
             "Channel": event.channel,
         }
         if event.started_at is not None:
+            state.clock_offset = event.started_at - now
             state.outputs["NewPhoneContact"]["StartTime"] = datetime.fromtimestamp(
                 event.started_at, UTC
             ).isoformat()
@@ -167,6 +205,9 @@ def _prompt_done(run: Interpreter, event: PromptDone) -> None:
     elif cursor.wait is Wait.MENU:
         menu = _activity(run, cursor, MenuActivity)
         run.resume(cursor, lambda: media.menu_prompt_done(run, cursor, menu))
+    elif cursor.wait is Wait.COLLECT:
+        entry = _activity(run, cursor, CollectDigitsActivity)
+        run.resume(cursor, lambda: collect.prompt_done(run, cursor, entry))
     else:
         _ignore(run, event, "music loops until stopped")
 
@@ -194,11 +235,15 @@ def _prompt_failed(run: Interpreter, event: PromptFailed) -> None:
 
 
 def _digits(run: Interpreter, event: DigitsCollected) -> None:
-    cursor = next((c for c in _cursors(run.state) if c.wait is Wait.MENU), None)
+    cursor = next((c for c in _cursors(run.state) if c.wait in (Wait.MENU, Wait.COLLECT)), None)
     if cursor is None:
         _ignore(run, event, "no menu is listening")
         return
     run.state.media_failures = 0
+    if cursor.wait is Wait.COLLECT:
+        entry = _activity(run, cursor, CollectDigitsActivity)
+        run.resume(cursor, lambda: collect.keys(run, cursor, entry, event.digits))
+        return
     menu = _activity(run, cursor, MenuActivity)
     run.resume(cursor, lambda: media.menu_digits(run, cursor, menu, event.digits))
 
@@ -221,15 +266,64 @@ def _timer(run: Interpreter, event: TimerFired) -> None:
         run.resume(cursor, lambda: media.music_timer(run, cursor))
     elif cursor.wait is Wait.HTTP:
         run.resume(cursor, lambda: activities.http_timer(run, cursor))
+    elif cursor.wait is Wait.COLLECT:
+        entry = _activity(run, cursor, CollectDigitsActivity)
+        run.resume(cursor, lambda: collect.timeout(run, cursor, entry))
+    elif cursor.wait in (Wait.LOOKUP, Wait.TRANSFER, Wait.BOT):
+        run.resume(cursor, lambda: routing.guard_expired(run, cursor))
 
 
 def _http(run: Interpreter, event: HttpCompleted) -> None:
-    cursor = _waiting(run.state, event.request_id)
+    state = run.state
+    cursor = _waiting(state, event.request_id)
     if cursor is None or cursor.wait is not Wait.HTTP:
+        if event.request_id in state.http_started.values():
+            # An `http_start`ed request answered before its join: keep it for the join.
+            state.http_results[event.request_id] = activities.completed_to_dict(event)
+            return
         _ignore(run, event, f"stale request {event.request_id}")
+        return
+    activity = run.index.activity(cursor.flow, cursor.activity or "")
+    if isinstance(activity, HttpJoinActivity):
+        join = activity
+        run.resume(cursor, lambda: activities.joined(run, cursor, join, event))
         return
     http = _activity(run, cursor, HttpRequestActivity)
     run.resume(cursor, lambda: activities.http_completed(run, cursor, http, event))
+
+
+def _answer_for(run: Interpreter, event: Event, wait: Wait, wait_id: str) -> Cursor | None:
+    cursor = _waiting(run.state, wait_id)
+    if cursor is None or cursor.wait is not wait:
+        _ignore(run, event, f"stale answer {wait_id}")
+        return None
+    return cursor
+
+
+def _queue_looked_up(run: Interpreter, event: QueueLookedUp) -> None:
+    cursor = _answer_for(run, event, Wait.LOOKUP, event.request_id)
+    if cursor is not None:
+        run.resume(cursor, lambda: routing.lookup_done(run, cursor, event))
+
+
+def _transfer_done(run: Interpreter, event: TransferDone) -> None:
+    cursor = _answer_for(run, event, Wait.TRANSFER, event.transfer_id)
+    if cursor is not None:
+        run.resume(cursor, lambda: routing.transfer_done(run, cursor, event))
+
+
+def _bot_ended(run: Interpreter, event: VirtualAgentEnded) -> None:
+    cursor = _answer_for(run, event, Wait.BOT, event.session_id)
+    if cursor is not None:
+        run.resume(cursor, lambda: routing.bot_ended(run, cursor, event))
+
+
+def _callback_failed(run: Interpreter, event: CallbackFailed) -> None:
+    state = run.state
+    if state.callback is None or state.connected or state.ended:
+        _ignore(run, event, "no callback is pending")
+        return
+    lifecycle.callback_failed(run, event.reason)
 
 
 # -- contact center events ------------------------------------------------------------------
@@ -261,6 +355,8 @@ def _agent_answered(run: Interpreter, event: AgentAnswered) -> None:
     state.agent = AgentInfo(agent_id=event.agent_id, name=event.agent_name)
     state.offered = None
     state.connected = True
+    if state.callback is not None:
+        state.callback.connected = True  # the agent took the callback
     state.queue = None  # the contact center took the contact out of its queue
     state.outputs["Agent"] = {"id": event.agent_id, "name": event.agent_name}
     if state.main is not None:
@@ -271,12 +367,40 @@ def _agent_answered(run: Interpreter, event: AgentAnswered) -> None:
     lifecycle.start_event_flow(run, EventName.AGENT_ANSWERED.value, {"agent": event.agent_id})
 
 
+def _ani_updated(run: Interpreter, event: AniUpdated) -> None:
+    state = run.state
+    contact = state.outputs.setdefault("NewPhoneContact", {})
+    previous = contact.get("ANI")
+    if state.ended or event.ani == previous:
+        _ignore(run, event, "the contact has ended" if state.ended else "the same number")
+        return
+    contact["ANI"] = event.ani
+    lifecycle.start_event_flow(
+        run, EventName.ANI_UPDATED.value, {"ani": event.ani, "previous": previous}
+    )
+
+
 def _agent_disconnected(run: Interpreter, event: AgentDisconnected) -> None:
     state = run.state
     if not state.connected or state.ended:
         _ignore(run, event, "no agent is connected")
         return
     name = EventName.AGENT_DISCONNECTED.value
+    if state.survey is not None and not (state.hung_up or state.disconnected):
+        survey, state.survey = state.survey, None
+        state.connected = False  # the agent has gone; the caller stays for the survey
+        state.agent = None
+        if lifecycle.start_event_flow(run, lifecycle.SURVEY, {"survey": survey}):
+            return
+        run.trace(
+            flow=lifecycle.SURVEY,
+            activity="feedback",
+            kind="survey_missing",
+            inputs={"survey": survey},
+            error="the flow has no post_call_survey event flow: no survey to run",
+        )
+        lifecycle.end_call(run, name, disconnect=True)
+        return
     if not lifecycle.start_event_flow(run, name, {"agent": event.agent_id}):
         lifecycle.end_call(run, name, disconnect=True)
 
@@ -311,6 +435,14 @@ def _dispatch(run: Interpreter, event: Event) -> None:
             _queue_updated(run, event)
         case QueueFailed():
             lifecycle.queue_failed(run, event)
+        case QueueLookedUp():
+            _queue_looked_up(run, event)
+        case TransferDone():
+            _transfer_done(run, event)
+        case VirtualAgentEnded():
+            _bot_ended(run, event)
+        case CallbackFailed():
+            _callback_failed(run, event)
         case AgentOffered():
             _agent_offered(run, event)
         case AgentAnswered():
@@ -319,5 +451,7 @@ def _dispatch(run: Interpreter, event: Event) -> None:
             _agent_disconnected(run, event)
         case CallerHungUp():
             _hung_up(run, event)
+        case AniUpdated():
+            _ani_updated(run, event)
         case _:
             assert_never(event)

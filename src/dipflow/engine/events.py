@@ -89,6 +89,58 @@ class QueueFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QueueLookedUp:
+    """The answer to `LookupQueue`. `ok` False: the statistics could not be had (`error`)."""
+
+    request_id: str
+    ok: bool = True
+    position: int = 0
+    """The contact's position in the queue (1 = next); 0 when it is not in that queue."""
+    estimated_wait_s: float | None = None
+    """None: not enough data to estimate."""
+    calls_queued: int = 0
+    agents_logged_on: int = 0
+    agents_available: int = 0
+    oldest_wait_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackFailed:
+    """A requested callback could not be placed (no answer, busy, no trunk...)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferDone:
+    """The outcome of a `Transfer`: `ok` the caller has left; else `error` says why."""
+
+    transfer_id: str
+    ok: bool
+    error: str | None = None
+
+
+class VirtualAgentOutcome(StrEnum):
+    HANDLED = "handled"
+    ESCALATED = "escalated"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VirtualAgentEnded:
+    """The end of a `StartVirtualAgent` conversation."""
+
+    session_id: str
+    outcome: VirtualAgentOutcome
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """What the bot hands back (intent, parameters): `<activity>.MetaData`."""
+    state_event: str = ""
+    transcript: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentOffered:
     agent_id: str
     agent_name: str
@@ -117,6 +169,14 @@ class TimerFired:
     timer_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AniUpdated:
+    """The caller's number changed during the call (Webex `ContactAniUpdated`): the
+    called-back number answered a callback, or the network asserted a new identity."""
+
+    ani: str
+
+
 Event = (
     CallStarted
     | PromptDone
@@ -125,9 +185,14 @@ Event = (
     | HttpCompleted
     | QueueUpdated
     | QueueFailed
+    | QueueLookedUp
+    | CallbackFailed
+    | TransferDone
+    | VirtualAgentEnded
     | AgentOffered
     | AgentAnswered
     | AgentDisconnected
     | CallerHungUp
     | TimerFired
+    | AniUpdated
 )

@@ -11,13 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from dipflow.engine import activities, lifecycle, media
+from dipflow.engine import (
+    activities,
+    blocks,
+    collect,
+    lifecycle,
+    logic,
+    media,
+    routing,
+    subflows,
+)
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.results import FAILURE_OUTPUTS, Done, Result, Stopped, describe
 from dipflow.engine.state import Cursor, Wait
 from dipflow.flow.model import ActivityBase
 
-EXECUTORS: Final[dict[str, Executor]] = {**activities.EXECUTORS, **media.EXECUTORS}
+EXECUTORS: Final[dict[str, Executor]] = {
+    **activities.EXECUTORS,
+    **media.EXECUTORS,
+    **collect.EXECUTORS,
+    **logic.EXECUTORS,
+    **routing.EXECUTORS,
+    **blocks.EXECUTORS,
+    **subflows.EXECUTORS,
+}
 """Activity kind -> its implementation."""
 
 

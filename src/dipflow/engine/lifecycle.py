@@ -22,26 +22,42 @@ from __future__ import annotations
 
 from typing import Final
 
+from dipflow.engine import queueing
 from dipflow.engine.commands import (
     CallFinished,
     Dequeue,
     Disconnect,
     Enqueue,
-    Play,
     PlayMusic,
     StopMedia,
 )
 from dipflow.engine.context import Run
 from dipflow.engine.events import QueueFailed
 from dipflow.engine.results import Done
-from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, Cursor, QueueInfo, Wait
+from dipflow.engine.speech import render_apology
+from dipflow.engine.state import (
+    DEFAULT_ERROR_FLOW,
+    MAIN_FLOW,
+    CallState,
+    Cursor,
+    QueueInfo,
+    Wait,
+)
 from dipflow.engine.values import cad
-from dipflow.flow.model import EventName, QueueContactActivity
+from dipflow.flow.model import (
+    EventName,
+    QueueContactActivity,
+    QueueToAgentActivity,
+    SubflowActivity,
+)
 
 GLOBAL_ERROR: Final = EventName.GLOBAL_ERROR.value
-MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW})
+SURVEY: Final = EventName.POST_CALL_SURVEY.value
+MAIN_LIKE: Final = frozenset({MAIN_FLOW, GLOBAL_ERROR, DEFAULT_ERROR_FLOW, SURVEY})
 """Flows that hold the caller's attention (at most one at a time, in `CallState.main`)."""
-MEDIA_WAITS: Final = frozenset({Wait.PROMPT, Wait.MENU, Wait.MUSIC, Wait.APOLOGY})
+MEDIA_WAITS: Final = frozenset(
+    {Wait.PROMPT, Wait.MENU, Wait.MUSIC, Wait.APOLOGY, Wait.COLLECT, Wait.BOT}
+)
 
 
 def detach(run: Run, cursor: Cursor) -> None:
@@ -68,7 +84,7 @@ def start_event_flow(run: Run, name: str, inputs: dict[str, object] | None = Non
     if start is None:
         return False
     cursor = Cursor(flow=name, activity=start)
-    if name == GLOBAL_ERROR:
+    if name in (GLOBAL_ERROR, SURVEY):
         run.state.main = cursor
     else:
         run.state.side.append(cursor)
@@ -76,11 +92,36 @@ def start_event_flow(run: Run, name: str, inputs: dict[str, object] | None = Non
     return True
 
 
+def return_from_subflow(run: Run, cursor: Cursor, *, error: str | None = None) -> None:
+    """The cursor's subflow is over: back to its Subflow activity, which takes `out` (its
+    `returns` copied from the subflow's variables) or, after `error`, `error`."""
+    frame = cursor.frames.pop()
+    cursor.flow, cursor.activity = frame.flow, frame.activity
+    activity = run.index.activity(frame.flow, frame.activity)
+    if not isinstance(activity, SubflowActivity):  # pragma: no cover - frames name one
+        global_error(run, cursor, f"lost the subflow activity {frame.activity!r}")
+        return
+    variables = run.state.variables
+    returned = {mine: variables.get(theirs) for mine, theirs in activity.returns.items()}
+    if error is None:
+        variables.update(returned)
+    run.open(cursor, "subflow_return")
+    result = Done(output="error" if error else "out", outputs=returned, error=error)
+    if run.take(cursor, activity, result):
+        run.drive(cursor)
+
+
 def flow_ended(run: Run, cursor: Cursor) -> None:
+    if cursor.frames:
+        return_from_subflow(run, cursor)
+        return
     detach(run, cursor)
     state = run.state
     if not state.ended:
-        if cursor.flow in MAIN_LIKE and not state.connected:
+        if cursor.flow in MAIN_LIKE and state.callback is not None and not state.connected:
+            # The caller asked to be called back: their leg ends, their place stays.
+            end_call(run, "callback_requested", disconnect=True)
+        elif cursor.flow in MAIN_LIKE and not state.connected:
             if state.queue is None:
                 end_call(run, "flow_ended", disconnect=True)
             elif state.main is None:
@@ -89,6 +130,20 @@ def flow_ended(run: Run, cursor: Cursor) -> None:
         elif cursor.flow == EventName.AGENT_DISCONNECTED.value:
             end_call(run, "agent_disconnected", disconnect=True)
     check_finished(run)
+
+
+def _callback_waits(state: CallState) -> bool:
+    callback = state.callback
+    return callback is not None and not callback.connected and not state.connected
+
+
+def callback_failed(run: Run, reason: str) -> None:
+    """The callback could not be placed: its event flow runs, then the contact ends."""
+    state = run.state
+    state.callback = None
+    start_event_flow(run, EventName.CALLBACK_FAILED.value, {"reason": reason})
+    if state.main is None and not state.ended:
+        end_call(run, "callback_failed", disconnect=True)
 
 
 def check_finished(run: Run) -> None:
@@ -109,6 +164,16 @@ def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
         abort(run, state.main, reason)
     for cursor in [c for c in state.side if c.wait in MEDIA_WAITS]:
         abort(run, cursor, reason)
+    if _callback_waits(state) and state.queue is not None:
+        # The contact lives on without its caller until an agent takes the callback
+        # (AgentAnswered) or it fails (CallbackFailed): no Dequeue, no contact_ended yet.
+        run.trace(
+            flow=MAIN_FLOW,
+            activity="callback",
+            kind="callback_pending",
+            inputs={"queue": state.queue.queue, "reason": reason},
+        )
+        return
     if state.queue is not None:
         run.emit(Dequeue(queue=state.queue.queue))
         state.queue = None
@@ -122,6 +187,14 @@ def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
 
 
 def global_error(run: Run, cursor: Cursor, reason: str) -> None:
+    if cursor.frames:
+        # A failure the subflow does not handle is its Subflow activity's `error`.
+        run.trace(flow=cursor.flow, activity=cursor.activity or cursor.flow,
+                  kind="subflow_error", error=reason)  # fmt: skip
+        run.cancel_timer(cursor)
+        run.close(cursor, output=None, error=reason)
+        return_from_subflow(run, cursor, error=reason)
+        return
     flow = cursor.flow
     abort(run, cursor, "error", error=reason)
     run.trace(flow=flow, activity=cursor.activity or flow, kind="global_error", error=reason)
@@ -175,14 +248,7 @@ def apologise(run: Run, reason: str) -> None:
     run.inputs(cursor, {"text": settings.apology_prompt, "error": reason})
     run.park(cursor)
     cursor.wait_id = run.new_id("apology")
-    run.emit(
-        Play(
-            prompt_id=cursor.wait_id,
-            text=settings.apology_prompt,
-            language=settings.language,
-            voice=settings.voice,
-        )
-    )
+    run.emit(render_apology(run, cursor.wait_id))
 
 
 def apology_done(run: Run, cursor: Cursor) -> None:
@@ -215,18 +281,36 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         )
         return
     found = run.index.activity(info.flow, info.activity) if info.activity is not None else None
-    activity = found if isinstance(found, QueueContactActivity) else None
-    template = activity.fallback_queue if activity is not None else None
+    activity = found if isinstance(found, QueueContactActivity | QueueToAgentActivity) else None
+    template: str | None = None
+    if isinstance(activity, QueueContactActivity):
+        template = activity.fallback_queue
+    elif isinstance(activity, QueueToAgentActivity):
+        template = activity.recovery_queue  # the named agent cannot take it: anyone there
     # A fallback given as a template of an organisation setting may render empty: none.
-    fallback = run.render(template).strip() if template and not info.fallback_used else ""
-    if activity is not None and fallback and fallback != info.queue:
+    fallback = run.queue_name(template) if template and not info.fallback_used else ""
+    if (
+        activity is not None
+        and fallback
+        and (fallback != info.queue or isinstance(activity, QueueToAgentActivity))
+    ):
         queue = fallback
+        priority, _ = queueing.priority(run, activity.priority)
+        needs, relaxation = (
+            queueing.skills(run, activity.skills, activity.relaxation)
+            if isinstance(activity, QueueContactActivity)
+            else ((), ())
+        )
         run.emit(
             Enqueue(
                 queue=queue,
-                priority=activity.priority,
-                max_wait_s=activity.max_wait_s,
+                priority=priority,
+                max_wait_s=(
+                    activity.max_wait_s if isinstance(activity, QueueContactActivity) else None
+                ),
                 data=cad(run.index.cad_variables, state.variables),
+                skills=needs,
+                relaxation=relaxation,
             )
         )
         run.trace(
@@ -240,6 +324,9 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         info.fallback_used = True
         return
     state.queue = None
+    if state.callback is not None and _callback_waits(state):
+        callback_failed(run, f"queue {event.queue} failed: {event.reason}")
+        return
     if state.main is not None:
         # The caller hears music or a message of a flow that assumed an agent would come.
         if state.main.wait in MEDIA_WAITS:

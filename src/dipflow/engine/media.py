@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from dipflow.engine import queueing
 from dipflow.engine.commands import Dequeue, Enqueue, Play, PlayMusic
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.results import Done, Result
+from dipflow.engine.speech import render_prompt
 from dipflow.engine.state import Cursor, MenuPhase, QueueInfo, Wait
 from dipflow.engine.values import cad
 from dipflow.flow.model import (
@@ -27,15 +29,7 @@ _GONE: Final = "the caller is no longer on the line"
 def play_prompt(
     run: Run, cursor: Cursor, prompt: Prompt, prompt_id: str, *, interruptible: bool
 ) -> Play:
-    settings = run.index.settings
-    command = Play(
-        prompt_id=prompt_id,
-        text=run.render(prompt.text) if prompt.text else None,
-        audio=run.render(prompt.audio) if prompt.audio else None,
-        language=(run.render(prompt.language) if prompt.language else "") or settings.language,
-        voice=prompt.voice or settings.voice,
-        interruptible=interruptible,
-    )
+    command = render_prompt(run, prompt, prompt_id, interruptible=interruptible)
     run.emit(command)
     cursor.wait_id = prompt_id
     return command
@@ -47,6 +41,10 @@ def play_prompt(
 def play_message(run: Run, cursor: Cursor, activity: PlayMessageActivity) -> Result:
     if run.caller_gone:
         return Done(output="error", error=_GONE)
+    if activity.prompt.empty:
+        # An unconfigured Flow Designer message: nothing to say, the flow goes on.
+        run.inputs(cursor, {"text": ""})
+        return Done(output="out", outputs={"skipped": "empty prompt"})
     prompt_id = run.new_id(cursor.activity or "prompt")
     command = play_prompt(
         run, cursor, activity.prompt, prompt_id, interruptible=activity.interruptible
@@ -138,6 +136,7 @@ def _menu_answer(run: Run, cursor: Cursor, activity: MenuActivity, keys: str) ->
     run.cancel_timer(cursor)
     cursor.wait_id = None
     cursor.digits = ""
+    run.expose(cursor, {"OptionEntered": keys})
     if keys in activity.choices:
         return Done(output=keys, outputs={"digit": keys, "tries": cursor.menu_failures + 1})
     return _menu_failure(run, cursor, activity, "invalid", keys)
@@ -148,6 +147,7 @@ def _menu_failure(
 ) -> Result:
     cursor.menu_failures += 1
     if cursor.menu_failures >= activity.max_tries:
+        run.expose(cursor, {"OptionEntered": digit or ""})
         return Done(output=kind, outputs={"digit": digit, "tries": cursor.menu_failures})
     retry = activity.invalid_prompt if kind == "invalid" else activity.no_input_prompt
     if retry is None:
@@ -192,11 +192,20 @@ def queue_contact(run: Run, cursor: Cursor, activity: QueueContactActivity) -> R
     if run.caller_gone:
         return Done(output="error", error=_GONE)
     state = run.state
-    queue = run.render(activity.queue).strip()
+    queue = run.queue_name(activity.queue)
     if not queue:
         return Done(output="error", error=f"queue {activity.queue!r} renders empty")
     data = cad(run.index.cad_variables, state.variables)
-    run.inputs(cursor, {"queue": queue, "priority": activity.priority, "data": data})
+    priority, priority_note = queueing.priority(run, activity.priority)
+    needs, relaxation = queueing.skills(run, activity.skills, activity.relaxation)
+    inputs: dict[str, object] = {"queue": queue, "priority": priority, "data": data}
+    if needs:
+        inputs["skills"] = queueing.describe(needs)
+    if relaxation:
+        inputs["relaxation"] = {f"{s.after_s:g}s": queueing.describe(s.skills) for s in relaxation}
+    if priority_note:
+        inputs["priority_note"] = priority_note
+    run.inputs(cursor, inputs)
     if state.queue is not None and state.queue.queue == queue:
         return Done(output="out", outputs={"queue": queue, "already_queued": True})
     if state.queue is not None:
@@ -204,9 +213,11 @@ def queue_contact(run: Run, cursor: Cursor, activity: QueueContactActivity) -> R
     run.emit(
         Enqueue(
             queue=queue,
-            priority=activity.priority,
+            priority=priority,
             max_wait_s=activity.max_wait_s,
             data=data,
+            skills=needs,
+            relaxation=relaxation,
         )
     )
     state.queue = QueueInfo(queue=queue, flow=cursor.flow, activity=cursor.activity)

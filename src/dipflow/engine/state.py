@@ -17,8 +17,12 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dipflow.flow.expressions import CLOCK
+
 MAIN_FLOW = "main"
 DEFAULT_ERROR_FLOW = "default_error"
+SUBFLOW_PREFIX = "subflow:"
+"""Graphs `subflow:<name>`: the main graph of a subflow the flow calls."""
 """The built-in global error handler (used when the flow has no `global_error` flow)."""
 
 
@@ -36,6 +40,14 @@ class Wait(StrEnum):
     """Music on hold: a `duration_s` timer, or an agent."""
     APOLOGY = "apology"
     """The default error handler's apology, before it hangs up."""
+    COLLECT = "collect"
+    """A collect_digits activity: its prompt, then the caller's keys (see `MenuPhase`)."""
+    LOOKUP = "lookup"
+    """`QueueLookedUp` of a queue_lookup."""
+    TRANSFER = "transfer"
+    """`TransferDone` of a blind transfer."""
+    BOT = "bot"
+    """`VirtualAgentEnded` of a virtual-agent conversation."""
 
 
 class MenuPhase(StrEnum):
@@ -67,6 +79,14 @@ class TraceEntry:
 
 
 @dataclass(slots=True, kw_only=True)
+class Frame:
+    """A subflow activity waiting for its subflow to end (a cursor's return address)."""
+
+    flow: str
+    activity: str
+
+
+@dataclass(slots=True, kw_only=True)
 class Cursor:
     """Where one flow of the call stands."""
 
@@ -88,6 +108,8 @@ class Cursor:
     """No-input and invalid attempts so far in the current menu."""
     digits: str = ""
     """Digits typed ahead while a non-interruptible menu prompt played."""
+    frames: list[Frame] = field(default_factory=list)
+    """Subflows the cursor is in, outermost first (it runs `subflow:<name>` graphs)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -98,6 +120,17 @@ class QueueInfo:
     activity: str | None
     """None when the default error handler queued the call."""
     fallback_used: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class CallbackInfo:
+    """A courtesy callback the flow asked for: the contact waits in `queue` without its
+    caller; `connected` once an agent has taken it."""
+
+    queue: str
+    number: str
+    caller_id: str | None = None
+    connected: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -138,6 +171,20 @@ class CallState:
     media_failures: int = 0
     """Prompts and music that failed in a row, with nothing played, pressed or timed out
     in between (see `dipflow.engine.core.MAX_MEDIA_FAILURES`)."""
+    http_started: dict[str, str] = field(default_factory=dict)
+    """`http_start` activity id -> the request id it sent (until an `http_join` takes it)."""
+    http_deadlines: dict[str, float] = field(default_factory=dict)
+    """request id -> when its budget ends (engine clock), for the join's guard timer."""
+    http_results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """request id -> its `HttpCompleted` (as a dict), arrived before anyone joined it."""
+    callback: CallbackInfo | None = None
+    caller_id: str | None = None
+    """Set by set_caller_id: the number shown on transfers and callbacks."""
+    survey: str | None = None
+    """Set by feedback: the survey to run when the agent hangs up."""
+    clock_offset: float = 0.0
+    """Wall-clock Unix seconds minus the engine's `now` (set from `CallStarted.started_at`):
+    `now()` in a template is `now + clock_offset`, computed from the event, never read."""
     trace: list[TraceEntry] = field(default_factory=list)
 
     # -- convenience views of the active cursor --------------------------------------
@@ -174,9 +221,13 @@ class CallState:
         cursor = self._active()
         return cursor.digits if cursor else ""
 
-    def context(self) -> dict[str, Any]:
-        """The names templates see: activity output namespaces, then flow variables."""
-        return {**self.outputs, **self.variables}
+    def context(self, now: float | None = None) -> dict[str, Any]:
+        """The names templates see: activity output namespaces, then flow variables; with
+        `now`, the call's wall clock for `now()`."""
+        context = {**self.outputs, **self.variables}
+        if now is not None:
+            context[CLOCK] = now + self.clock_offset
+        return context
 
     # -- JSON ------------------------------------------------------------------------
 
@@ -204,6 +255,13 @@ class CallState:
             finished=data["finished"],
             default_queue_tried=data["default_queue_tried"],
             media_failures=data.get("media_failures", 0),
+            http_started=data.get("http_started", {}),
+            http_deadlines=data.get("http_deadlines", {}),
+            http_results=data.get("http_results", {}),
+            clock_offset=data.get("clock_offset", 0.0),
+            callback=CallbackInfo(**data["callback"]) if data.get("callback") else None,
+            caller_id=data.get("caller_id"),
+            survey=data.get("survey"),
             trace=[TraceEntry(**entry) for entry in data["trace"]],
         )
 
@@ -225,4 +283,5 @@ def _cursor(raw: dict[str, Any] | None) -> Cursor | None:
         menu_phase=MenuPhase(phase) if phase else None,
         menu_failures=raw["menu_failures"],
         digits=raw["digits"],
+        frames=[Frame(**frame) for frame in raw.get("frames", [])],
     )

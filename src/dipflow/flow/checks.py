@@ -19,13 +19,14 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, get_args
 
-from dipflow.flow import expressions
+from dipflow.flow import advice, expressions
 from dipflow.flow.jsonpath import JsonPathError, compile_path
 from dipflow.flow.model import DIGITS, MAX_CHOICE_KEYS, Activity, ActivityBase
+from dipflow.flow.xpath import XPathError, compile_xpath
 
 Loc = tuple[int | str, ...]
 Report = Callable[..., None]
-"""report(loc, message, *, activity=None, key=False, template_line=None)."""
+"""report(loc, message, *, activity=None, key=False, template_line=None, template_column=None)."""
 
 
 def _activity_classes() -> dict[str, type[ActivityBase]]:
@@ -53,14 +54,26 @@ def article(word: str) -> str:
 _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "set_variable": ("value",),
     "http_request": ("path", "url", "query", "headers", "body"),
+    "http_start": ("path", "url", "query", "headers", "body"),
     "play_message": ("prompt",),
     "menu": ("prompt", "no_input_prompt", "invalid_prompt"),
-    "queue_contact": ("queue", "fallback_queue"),
+    "queue_contact": ("queue", "fallback_queue", "priority", "skills", "relaxation"),
     "screen_pop": ("url", "query"),
+    "collect_digits": ("prompt",),
+    "case": ("expression", "cases"),
+    "queue_to_agent": ("agent", "reporting_queue", "recovery_queue", "priority"),
+    "queue_lookup": ("queue",),
+    "virtual_agent": ("parameters",),
+    "callback": ("number", "caller_id", "queue"),
+    "blind_transfer": ("destination",),
+    "set_caller_id": ("caller_id", "name"),
+    "subflow": ("inputs",),
+    "goto": ("flow",),
+    "start_media_stream": ("destination",),
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 
-_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio"})
+_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio", "language", "voice", "segments"})
 
 
 def _strings(value: Any, loc: Loc, *, prompt: bool = False) -> Iterator[tuple[Loc, str]]:
@@ -81,14 +94,41 @@ def _check_template(
 ) -> None:
     try:
         expressions.check(text, expression=expression)
+        failures: list[tuple[str, int | None]] = [
+            (message, None)
+            for message in expressions.unknown_filters_and_tests(text, expression=expression)
+        ]
     except expressions.ExpressionError as exc:
-        what = "condition" if expression else "expression"
+        failures = [(exc.message, exc.line)]
+    what = "condition" if expression else "expression"
+    for message, line in failures:
+        plain = advice.expression_advice(
+            text,
+            message,
+            expression=expression,
+            compiles=_compiles,
+            names={"filter": expressions.filter_names(), "test": expressions.test_names()},
+        )
+        column = None
+        if plain is not None and plain.offset is not None:
+            before = text[: plain.offset]
+            line = before.count("\n") + 1
+            column = plain.offset - (before.rfind("\n") + 1) + 1
         report(
             loc,
-            f"bad {what} in `{loc[-1]}`: {exc.message}",
+            f"bad {what} in `{loc[-1]}`: {plain.message if plain else message}",
             activity=activity,
-            template_line=exc.line,
+            template_line=line,
+            template_column=column,
         )
+
+
+def _compiles(template: str) -> bool:
+    try:
+        expressions.check(template)
+    except expressions.ExpressionError:
+        return False
+    return True
 
 
 def check_templates(
@@ -100,6 +140,8 @@ def check_templates(
             _check_template(report, string_loc, text, ident, expression=False)
     if kind == "condition" and isinstance(raw.get("expression"), str):
         _check_template(report, (*loc, "expression"), raw["expression"], ident, expression=True)
+    if kind == "parse" and isinstance(raw.get("input"), str):
+        _check_template(report, (*loc, "input"), raw["input"], ident, expression=True)
 
 
 def _check_http_parse(
@@ -108,15 +150,22 @@ def _check_http_parse(
     parse = raw.get("parse")
     if not isinstance(parse, list):
         return
+    xml = raw.get("kind") == "parse" and str(raw.get("content_type", "json")).lower() == "xml"
     for index, item in enumerate(parse):
         if not isinstance(item, Mapping):
             continue
         path = item.get("path")
         if isinstance(path, str):
             try:
-                compile_path(path)
-            except JsonPathError as exc:
+                if xml:
+                    compile_xpath(path)
+                else:
+                    compile_path(path)
+            except XPathError as exc:
                 report((*loc, "parse", index, "path"), exc.message, activity=ident)
+            except JsonPathError as exc:
+                message = advice.jsonpath_advice(path) or exc.message
+                report((*loc, "parse", index, "path"), message, activity=ident)
         _check_variable(report, (*loc, "parse", index, "variable"), ident, item, variables)
 
 
@@ -134,9 +183,7 @@ def _check_variable(
 
 
 def _outputs(cls: type[ActivityBase], raw: Mapping[str, Any]) -> tuple[str, ...]:
-    choices = raw.get("choices") if cls.__name__ == "MenuActivity" else None
-    digit_outputs = tuple(str(k) for k in choices) if isinstance(choices, Mapping) else ()
-    return (*digit_outputs, *cls.outputs)
+    return (*cls.instance_outputs(raw), *cls.outputs)
 
 
 def _check_wiring(
@@ -191,6 +238,11 @@ def _check_wiring(
                 )
             else:
                 required.append(keys)
+    cases = raw.get("cases")
+    if kind == "case" and isinstance(cases, Mapping):
+        required.extend(str(key) for key in cases)
+    if kind == "split":  # every branch a share of the calls takes must lead somewhere
+        required.extend(cls.instance_outputs(raw))
     for output in required:
         if output not in wired:
             report(loc, f"output `{output}` is not wired", activity=ident, key=True)
@@ -227,10 +279,32 @@ def check_graph(
         act_loc = (*loc, ident)
         _check_wiring(report, act_loc, ident, kind, raw, cls, activities)
         check_templates(report, act_loc, ident, kind, raw)
-        if kind == "http_request":
+        if kind in ("http_request", "http_start", "parse"):
             _check_http_parse(report, act_loc, ident, raw, variables)
+        if kind == "http_join":
+            _check_join(report, act_loc, ident, raw, activities)
         if kind == "set_variable":
             _check_variable(report, (*act_loc, "variable"), ident, raw, variables)
+
+
+def _check_join(
+    report: Report, loc: Loc, ident: str, raw: Mapping[str, Any], activities: Mapping[str, Any]
+) -> None:
+    """An `http_join` names an `http_start` of the same graph (requests do not cross
+    between the main flow and event flows)."""
+    request = raw.get("request")
+    if not isinstance(request, str):
+        return  # pydantic reports a missing or mistyped `request`
+    target = activities.get(request)
+    kind = target.get("kind") if isinstance(target, Mapping) else None
+    if kind != "http_start":
+        what = "is not an activity of this flow" if target is None else f"is of kind {kind}"
+        report(
+            (*loc, "request"),
+            f"`request` must name an http_start; '{request}' {what}"
+            f"{suggestion(request, activities) if target is None else ''}",
+            activity=ident,
+        )
 
 
 def _declared_variables(report: Report, raw: Any) -> set[str] | None:
@@ -269,14 +343,10 @@ def check_document(report: Report, data: Mapping[str, Any]) -> None:
                     activity=start,
                 )
     settings = data.get("settings")
-    if isinstance(settings, Mapping) and isinstance(settings.get("apology_prompt"), str):
-        _check_template(
-            report,
-            ("settings", "apology_prompt"),
-            settings["apology_prompt"],
-            None,
-            expression=False,
-        )
+    if isinstance(settings, Mapping):
+        for name in ("apology_prompt", "language", "voice"):
+            if isinstance(settings.get(name), str):
+                _check_template(report, ("settings", name), settings[name], None, expression=False)
     event_flows = data.get("event_flows")
     if not isinstance(event_flows, Mapping):
         return

@@ -158,24 +158,59 @@ def odata_phone_filter(
     region: str = "US",
     e164_column: str = "",
     entity: str = "contact",
+    e164_only: bool = False,
+    active_only: bool = False,
 ) -> str:
     """An OData `$filter` matching `ani` exactly (`eq`, index friendly) in any of `columns`.
 
     `(telephone1 eq '+14155550123' or mobilephone eq '+14155550123' or ...)`, with an
-    extra `e164_column eq '<E.164>'` clause when a normalized column is configured.
-    For anything that is not a valid phone number the filter matches nothing.
+    extra `e164_column eq '<E.164>'` clause when a normalized column is configured;
+    with `e164_only`, that one clause alone (one index probe). `active_only` adds
+    `and statecode eq 0`: Dataverse's merge keeps the losing duplicate, inactive, with
+    its numbers. For anything that is not a valid phone number the filter matches
+    nothing. The connector's org settings feed these arguments (`from_connector`), so
+    the flow and `dipflow crm check` build the same filter.
     """
     names = _columns(columns)
     e164_col = e164_column.strip() if isinstance(e164_column, str) else ""
     if e164_col and not _COLUMN.match(e164_col):
         raise ValueError(f"not a Dataverse column name: {e164_col!r}")
+    e164_only = _truthy(e164_only)
+    if e164_only and not e164_col:
+        raise ValueError("e164_only needs an e164_column")
     variants = phone_variants(ani, region)
     if not variants:
         return match_nothing_filter(entity)
-    clauses = [f"{name} eq {odata_quote(v)}" for v in variants for name in names]
-    if e164_col:
-        clauses.insert(0, f"{e164_col} eq {odata_quote(variants[0])}")
-    return "(" + " or ".join(clauses) + ")"
+    if e164_only:
+        clauses = [f"{e164_col} eq {odata_quote(variants[0])}"]
+    else:
+        clauses = [f"{name} eq {odata_quote(v)}" for v in variants for name in names]
+        if e164_col:
+            clauses.insert(0, f"{e164_col} eq {odata_quote(variants[0])}")
+    phone = "(" + " or ".join(clauses) + ")"
+    return f"{phone} and statecode eq 0" if _truthy(active_only) else phone
+
+
+def _truthy(value: object) -> bool:
+    """A flag from a flow variable: a boolean, or its text form."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+_GUID = re.compile(
+    r"^\{?([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\}?$"
+)
+
+
+def guid(value: object) -> str:
+    """`value` as a lower-case GUID, or "" when it is not one.
+
+    A GUID from a response goes into a request path (`accounts(<id>)/...`) unquoted,
+    as OData wants it; checking its shape first keeps any other text out of the URL.
+    """
+    match = _GUID.match(value.strip()) if isinstance(value, str) else None
+    return match.group(1).lower() if match else ""
 
 
 def _uri_component(value: object) -> str:
@@ -207,4 +242,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "odata_quote": odata_quote,
     "dynamics_extraqs": dynamics_extraqs,
     "e164": e164,
+    "guid": guid,
 }

@@ -21,6 +21,12 @@ Decisions (see docs/flows.md, "Expressions"):
 - `*` and `**` are bounded, so a template cannot build a gigabyte string.
 - Any failure (syntax, unknown filter, a filter refusing its input, sandbox
   violation) is an `ExpressionError`; nothing else escapes this module.
+- Webex's field names: `x.length` is the length of a string, list or map (Pebble
+  calls Java's `length()`), and a map's keys are found whatever their case
+  (`NewPhoneContact.ani` reads `ANI`, as Webex accepts it).
+- `now()` is the call's clock, given by the engine in the context under `CLOCK`
+  (wall-clock Unix seconds); rendering never reads the system clock, so a
+  replayed call renders the same. Without a clock in the context `now()` fails.
 """
 
 from __future__ import annotations
@@ -31,17 +37,28 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta
+from jinja2 import (
+    ChainableUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+    pass_context,
+)
 from jinja2.nodes import Template as TemplateNode
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from dipflow.flow import dynamics_filters, filters
+from dipflow.flow import dynamics_filters, filters, sayas
 from dipflow.flow.errors import FlowError, Problem
 
 MAX_SEQUENCE_PRODUCT = 100_000
 """Longest string or list that `*` may build (`"-" * 80` is fine, `"x" * 10**9` is not)."""
 MAX_EXPONENT = 1_000
+
+CLOCK = "__dipflow_clock__"
+"""Context key of the call's wall clock (Unix seconds) that `now()` reads."""
 
 _MARKERS = ("{{", "{%", "{#")
 _TEMPLATE_FILENAME = "<template>"
@@ -96,6 +113,32 @@ class _FlowEnvironment(ImmutableSandboxedEnvironment):
             raise ValueError(f"exponent larger than {MAX_EXPONENT}")
         return super().call_binop(context, operator, left, right)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        found = super().getattr(obj, attribute)
+        if not isinstance(found, Undefined):
+            return found
+        return _webex_attribute(obj, attribute, found)
+
+
+def _webex_attribute(obj: Any, attribute: str, missing: Any) -> Any:
+    """What Webex finds where Jinja finds nothing: `length`, and map keys in any case."""
+    if isinstance(obj, Mapping):
+        folded = attribute.lower()
+        for key in obj:
+            if isinstance(key, str) and key.lower() == folded:
+                return obj[key]
+    if attribute == "length" and isinstance(obj, str | list | tuple | Mapping):
+        return len(obj)
+    return missing
+
+
+@pass_context
+def _now(context: Context) -> filters.JavaDateTime:
+    clock = context.get(CLOCK)
+    if not isinstance(clock, int | float):
+        raise ValueError("now(): this template is rendered without a call clock")
+    return filters.JavaDateTime.from_unix(float(clock))
+
 
 def _build_environment() -> _FlowEnvironment:
     env = _FlowEnvironment(
@@ -109,12 +152,14 @@ def _build_environment() -> _FlowEnvironment:
     env.globals.pop("lipsum", None)
     # Pebble writes `null`; Jinja knows `none`. Both mean None here.
     env.globals["null"] = None
+    env.globals["now"] = _now
     env.filters.update(filters.FILTERS)
     # The connectors area owns phone and OData semantics: its filters of the same
     # name (`e164`, `odata_quote`) replace our generic ones.
     extra: Mapping[str, Callable[..., Any]] = dynamics_filters.FILTERS
     env.filters.update(extra)
     env.tests.update(filters.TESTS)
+    env.filters["say_as"] = sayas.say_as_filter
     return env
 
 
@@ -224,6 +269,21 @@ def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     return _native(value)
 
 
+def value_of(expression: str, context: Mapping[str, Any]) -> Any:
+    """The native value of `{{ x }}` or `x`, unconverted (a map stays a map, "true" stays
+    text, missing is None); a mixed template renders to text."""
+    bare = _as_expression(expression)
+    if bare is None:
+        return render(expression, context)
+    if not bare.strip():
+        raise ExpressionError("empty expression", template=expression)
+    compiled = _compile_expression(bare)
+    try:
+        return compiled(context)
+    except Exception as exc:
+        raise _wrap(exc, expression) from exc
+
+
 def check(template: str, *, expression: bool = False) -> None:
     """Raise `ExpressionError` when `template` does not compile (syntax, unknown filter or test).
 
@@ -259,3 +319,32 @@ def referenced_names(template: str, *, expression: bool = False) -> set[str]:
 def filter_names() -> frozenset[str]:
     """Every filter a template may use (for the docs and the linter)."""
     return frozenset(_ENV.filters)
+
+
+def test_names() -> frozenset[str]:
+    """Every test (`is empty`, `is null`...) a template may use (for error messages)."""
+    return frozenset(_ENV.tests)
+
+
+def unknown_filters_and_tests(template: str, *, expression: bool = False) -> list[str]:
+    """Jinja's own message ("No filter named 'x'.") for each filter or test the template
+    uses that does not exist.
+
+    Jinja only checks names at compile time outside conditionals: inside `{% if %}` or an
+    `a if b else c` a misspelt filter would fail at run time, so the validator asks here.
+    """
+    if expression:
+        bare = _as_expression(template)
+        if bare is not None:
+            template = "{{ " + bare + " }}"
+    if not has_markup(template):
+        return []
+    tree = _parse(template)
+    found: list[str] = []
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+        what = "filter" if isinstance(node, nodes.Filter) else "test"
+        message = f"No {what} named '{node.name}'."
+        if node.name not in known and message not in found:
+            found.append(message)
+    return found

@@ -29,11 +29,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sized
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape as xml_escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from jinja2 import Undefined
@@ -257,17 +258,85 @@ def numberformat(value: Any, pattern: str = "#,##0.###") -> str:
     return f"{prefix}{sign}{text}{suffix}"
 
 
+class JavaDateTime(datetime):
+    """A moment that prints as Java's `ZonedDateTime` does (`2025-02-06T21:09:02.712Z[UTC]`),
+    which is what Webex's `{{ now() }}` shows."""
+
+    @classmethod
+    def from_unix(cls, seconds: float) -> JavaDateTime:
+        moment = datetime.fromtimestamp(seconds, UTC)
+        return cls(
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond // 1000 * 1000,
+            tzinfo=UTC,
+        )
+
+    def __str__(self) -> str:
+        millis = self.microsecond // 1000
+        return f"{self:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z[UTC]"
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+
+
+def _moment(value: Any, existing_format: str | None, zone: str | None) -> datetime:
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.endswith("[UTC]"):
+        text = text[: -len("[UTC]")]  # how `now()` prints, read back
+    moment = javadate.coerce_datetime(text, existing_format)
+    tz = _zone(zone)
+    if tz is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(tz)
+    return moment
+
+
 def date(
     value: Any,
     format: str | None = None,
     existingFormat: str | None = None,
+    timeZone: str | None = None,
 ) -> str:
+    """Pebble's `date`; `timeZone` (an IANA name, as Webex takes it) converts first."""
     if value is None or isinstance(value, Undefined) or value == "":
         return ""
-    moment = javadate.coerce_datetime(value, existingFormat)
+    moment = _moment(value, existingFormat, timeZone)
     if format is None:
         return moment.isoformat()
     return javadate.format_java(moment, format)
+
+
+def epoch(
+    value: Any,
+    inMillis: bool = False,
+    format: str | None = None,
+    timeZone: str | None = None,
+) -> int:
+    """Webex's `epoch`: seconds (or milliseconds, `inMillis=true`) since 1970 of a moment
+    (`now()`, a datetime, ISO 8601 text or text in `format`). A moment without a zone is
+    read in `timeZone`, else in UTC."""
+    if value is None or isinstance(value, Undefined) or value == "":
+        raise ValueError("epoch: no date to convert")
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.endswith("[UTC]"):
+        text = text[: -len("[UTC]")]
+    moment = javadate.coerce_datetime(text, format)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_zone(timeZone) or UTC)
+    seconds = moment.timestamp()
+    return round(seconds * 1000) if inMillis else int(seconds // 1)
 
 
 def json_encode(value: Any) -> str:
@@ -341,6 +410,7 @@ def ssml_escape(value: Any) -> str:
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
+    "epoch": epoch,
     "default": default,
     "replace": replace,
     "lower": lower,

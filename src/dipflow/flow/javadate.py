@@ -146,12 +146,18 @@ _STRPTIME = {
 def parse_java(text: str, pattern: str) -> datetime:
     """Parse `text` with a SimpleDateFormat `pattern` (the `existingFormat` of Pebble)."""
     parts: list[str] = []
-    for kind, value in tokenize(pattern):
+    tokens = tokenize(pattern)
+    # SimpleDateFormat parses leniently: `hh` without an `a` field takes 15 as 15 o'clock
+    # (Webex flows write `existingFormat="hh:mm:ss"` for 24-hour times).
+    has_ampm = any(kind == "letter" and value[0] == "a" for kind, value in tokens)
+    for kind, value in tokens:
         if kind == "text":
             parts.append(value.replace("%", "%%"))
             continue
         letter, width = value[0], len(value)
-        if letter == "y" and width == 2:
+        if letter in "hK" and not has_ampm:
+            parts.append("%H")
+        elif letter == "y" and width == 2:
             parts.append("%y")
         elif letter == "M" and width >= 3:
             parts.append("%B" if width >= 4 else "%b")

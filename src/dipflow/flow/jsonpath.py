@@ -4,10 +4,15 @@ Webex's HTTP Request activity writes JSONPath without the root (`value[0].title`
 RFC 9535 requires `$`. Both are accepted: a path that does not start with `$`
 gets `$.` (or `$` before a bracket) put in front, then python-jsonpath compiles
 it (RFC 9535 syntax plus the library's extensions). Compiled paths are cached.
+
+Webex evaluates paths with Jayway JsonPath, which also takes a dot before a bracket
+(`$.guest.[0].short`, as Flow Designer users write it); RFC 9535 does not, so that
+dot is dropped (`$.guest[0].short`). `..[` (recursive descent) is left alone.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -53,9 +58,12 @@ class CompiledPath:
             return []
 
 
+_DOT_BRACKET = re.compile(r"(?<!\.)\.\[")
+
+
 def normalize(path: str) -> str:
-    """`value[0].x` -> `$.value[0].x`; `[0]` -> `$[0]`; `$...` unchanged."""
-    text = path.strip()
+    """`value[0].x` -> `$.value[0].x`; `[0]` -> `$[0]`; `a.[0]` -> `a[0]`; `$...` unchanged."""
+    text = _DOT_BRACKET.sub("[", path.strip())
     if text.startswith("$"):
         return text
     if text.startswith(("[", ".")):

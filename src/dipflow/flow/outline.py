@@ -13,18 +13,29 @@ from dataclasses import dataclass
 
 from dipflow.flow.model import (
     ActivityBase,
+    BlindTransferActivity,
+    BusinessHoursActivity,
+    CallbackActivity,
+    CaseActivity,
+    CollectDigitsActivity,
     ConditionActivity,
     DisconnectActivity,
+    FeedbackActivity,
     Flow,
     HttpRequestActivity,
     MenuActivity,
+    ParseActivity,
     PlayMessageActivity,
     PlayMusicActivity,
     Prompt,
     QueueContactActivity,
+    QueueLookupActivity,
+    QueueToAgentActivity,
     ScreenPopActivity,
+    SetCallerIdActivity,
     SetVariableActivity,
     UnsupportedActivity,
+    VirtualAgentActivity,
 )
 
 SUMMARY_WIDTH = 70
@@ -55,7 +66,9 @@ def _short(text: str) -> str:
 def _prompt(prompt: Prompt) -> str:
     if prompt.text:
         return f'say "{_short(prompt.text)}"'
-    return f"play {prompt.audio}"
+    if prompt.audio:
+        return f"play {prompt.audio}"
+    return "say nothing (empty prompt)"
 
 
 def summary(activity: ActivityBase) -> str:
@@ -84,7 +97,40 @@ def summary(activity: ActivityBase) -> str:
         return _short(f"pop {activity.url}")
     if isinstance(activity, UnsupportedActivity):
         return f"unsupported {activity.original_kind}"
-    return activity.label or ""
+    return _more(activity) or activity.label or ""
+
+
+def _more(activity: ActivityBase) -> str:
+    """Summaries of the activities Webex exports brought in."""
+    if isinstance(activity, CollectDigitsActivity):
+        size = f"{activity.min_digits}-{activity.max_digits} digits"
+        end = f", ends with {activity.terminator}" if activity.terminator else ""
+        return _short(f"{_prompt(activity.prompt)}; {size}{end}")
+    if isinstance(activity, CaseActivity):
+        cases = ", ".join(f"{key}={value}" for key, value in activity.cases.items())
+        return _short(f"case {activity.expression}: {cases}")
+    if isinstance(activity, ParseActivity):
+        parsed = ", ".join(f"{out.variable} <- {out.path}" for out in activity.parse)
+        return _short(f"parse {activity.input} ({activity.content_type.value}): {parsed}")
+    if isinstance(activity, QueueToAgentActivity):
+        return _short(f"queue to agent {activity.agent} (reported in {activity.reporting_queue})")
+    if isinstance(activity, QueueLookupActivity):
+        return _short(f"statistics of {activity.queue}")
+    if isinstance(activity, VirtualAgentActivity):
+        return _short(f"virtual agent {activity.connector or '(no connector)'}")
+    if isinstance(activity, CallbackActivity):
+        return _short(f"call back {activity.number}")
+    if isinstance(activity, BlindTransferActivity):
+        return _short(f"transfer to {activity.destination}")
+    if isinstance(activity, SetCallerIdActivity):
+        return _short(f"caller id {activity.caller_id}")
+    if isinstance(activity, BusinessHoursActivity):
+        if activity.schedule is None:
+            return f"business hours (schedule {activity.schedule_id})"
+        return f"business hours ({activity.schedule.timezone})"
+    if isinstance(activity, FeedbackActivity):
+        return f"offer the survey {activity.survey}"
+    return ""
 
 
 def outline_graph(title: str, start: str, activities: Mapping[str, ActivityBase]) -> GraphOutline:

@@ -21,17 +21,26 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
+    LookupQueue,
+    Notice,
     Play,
     PlayMusic,
+    RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
+    StartVirtualAgent,
     StopMedia,
+    Transfer,
 )
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
+    CallbackFailed,
     CallerHungUp,
     CallStarted,
     DigitsCollected,
@@ -40,8 +49,11 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
     QueueFailed,
+    QueueLookedUp,
     QueueUpdated,
     TimerFired,
+    TransferDone,
+    VirtualAgentEnded,
 )
 from dipflow.runtime.session import StepRecord
 
@@ -76,6 +88,15 @@ class TranscriptKind(StrEnum):
     SCREEN_POP = "screen_pop"
     PROMPT_FAILED = "prompt_failed"
     FINISHED = "finished"
+    STUB = "stub"
+    """A call reached an activity an `--allow-partial` import could not bring over."""
+    NOTICE = "notice"
+    CALLBACK = "callback"
+    TRANSFER = "transfer"
+    VIRTUAL_AGENT = "virtual_agent"
+    QUEUE_LOOKUP = "queue_lookup"
+    GOTO = "goto"
+    """The call went on in another flow (GoTo)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +177,25 @@ class _Builder:
             case PromptFailed():
                 text = f"prompt failed: {event.reason}"
                 self.add(at, Party.SYSTEM, TranscriptKind.PROMPT_FAILED, text)
+            case AniUpdated():
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, f"caller's number: {event.ani}")
+            case CallbackFailed():
+                text = f"callback failed: {event.reason}"
+                self.add(at, Party.QUEUE, TranscriptKind.CALLBACK, text)
+            case TransferDone():
+                text = "transferred" if event.ok else f"transfer failed: {event.error}"
+                self.add(at, Party.IVR, TranscriptKind.TRANSFER, text)
+            case VirtualAgentEnded():
+                note = f" ({event.error})" if event.error else ""
+                text = f"virtual agent: {event.outcome.value}{note}"
+                self.add(at, Party.IVR, TranscriptKind.VIRTUAL_AGENT, text)
+            case QueueLookedUp():
+                text = (
+                    f"position {event.position}, {event.calls_queued} queued"
+                    if event.ok
+                    else f"queue statistics failed: {event.error}"
+                )
+                self.add(at, Party.QUEUE, TranscriptKind.QUEUE_LOOKUP, text)
             case CallStarted() | PromptDone() | TimerFired():
                 pass  # the call's start is the table itself; the rest is engine plumbing
             case _:
@@ -165,7 +205,18 @@ class _Builder:
         match command:
             case Play():
                 text = command.text if command.text is not None else f"[audio {command.audio}]"
-                self.add(at, Party.IVR, TranscriptKind.SAY, text, language=command.language)
+                self.add(
+                    at,
+                    Party.IVR,
+                    TranscriptKind.SAY,
+                    text,
+                    language=command.language,
+                    voice=command.voice,
+                    segments=[
+                        {"text": s.text, "language": s.language, "voice": s.voice}
+                        for s in command.segments
+                    ],
+                )
             case PlayMusic():
                 text = f"[music on hold: {command.audio}]"
                 self.add(at, Party.IVR, TranscriptKind.MUSIC, text)
@@ -201,6 +252,27 @@ class _Builder:
                 self.add(at, Party.IVR, TranscriptKind.DISCONNECT, text)
             case CallFinished():
                 self.add(at, Party.SYSTEM, TranscriptKind.FINISHED, "call finished")
+            case Notice():
+                kind = TranscriptKind.STUB if command.kind == "stub" else TranscriptKind.NOTICE
+                self.add(at, Party.SYSTEM, kind, command.text)
+            case RequestCallback():
+                text = f"call back {command.number} (place kept in {command.queue})"
+                self.add(at, Party.QUEUE, TranscriptKind.CALLBACK, text)
+            case Transfer():
+                self.add(
+                    at, Party.IVR, TranscriptKind.TRANSFER, f"transfer to {command.destination}"
+                )
+            case StartVirtualAgent():
+                text = f"virtual agent {command.connector}"
+                self.add(at, Party.IVR, TranscriptKind.VIRTUAL_AGENT, text)
+            case LookupQueue():
+                text = f"statistics of {command.queue}"
+                self.add(at, Party.QUEUE, TranscriptKind.QUEUE_LOOKUP, text)
+            case GoToFlow():
+                self.add(at, Party.IVR, TranscriptKind.GOTO, f"go to flow {command.flow}")
+            case StartMediaStream():
+                text = f"caller's audio streamed to {command.destination}"
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, text)
             case StopMedia() | Dequeue() | SetTimer() | CancelTimer():
                 pass  # heard (or not) through the entries around them
             case _:

@@ -23,15 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import ScriptError
 from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
+    NEXT_MENU,
     AgentAction,
+    BotOutcome,
+    BotReply,
     CallerAction,
     HttpReply,
     HttpScripts,
+    QueueStats,
     agent_hang_up,
     answer,
+    callback_fail,
     hang_up,
     press,
     queue_fail,
@@ -52,29 +58,47 @@ def run_flow(
     variables: Mapping[str, Any] | None = None,
     max_time: float = 600.0,
     call_id: str = "sim-call",
+    queues: Mapping[str, str] | None = None,
+    queue_stats: Mapping[str, QueueStats] | None = None,
+    bots: Mapping[str, BotReply] | None = None,
+    transfer_error: str | None = None,
+    library: Mapping[str, Flow | str | Path] | None = None,
 ) -> SimulationResult:
     """Run one call of `flow` (a `Flow`, a file, or a bundled flow's name) to its end,
-    or for `max_time` simulated seconds."""
+    or for `max_time` simulated seconds. `queues` maps queue ids to names (as the
+    configuration would); `queue_stats` and `bots` answer queue lookups and virtual
+    agents by activity id; `library` gives the flows Subflow and GoTo activities name."""
     simulator = FlowSimulator(
         flow,
         variables=dict(variables) if variables is not None else None,
         http=http,
         caller=caller,
         agent=agent,
+        queues=queues,
+        queue_stats=queue_stats,
+        bots=bots,
+        transfer_error=transfer_error,
+        library=library,
     )
     simulator.start(ani=ani, dnis=dnis, call_id=call_id)
     return simulator.run(max_time)
 
 
 __all__ = [
+    "NEXT_MENU",
     "AgentAction",
+    "BotOutcome",
+    "BotReply",
     "CallerAction",
     "FlowSimulator",
     "HttpReply",
     "HttpScripts",
+    "QueueStats",
+    "ScriptError",
     "SimulationResult",
     "agent_hang_up",
     "answer",
+    "callback_fail",
     "events_from_json",
     "events_to_json",
     "hang_up",

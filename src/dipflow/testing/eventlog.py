@@ -14,7 +14,13 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from dipflow.engine.events import Event, HttpCompleted, HttpOutcome
+from dipflow.engine.events import (
+    Event,
+    HttpCompleted,
+    HttpOutcome,
+    VirtualAgentEnded,
+    VirtualAgentOutcome,
+)
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in typing.get_args(Event)}
 
@@ -41,5 +47,7 @@ def events_from_json(text: str) -> EventLog:
             raise ValueError(f"unknown event type {name!r}")
         if cls is HttpCompleted:
             fields["outcome"] = HttpOutcome(fields["outcome"])
+        elif cls is VirtualAgentEnded:
+            fields["outcome"] = VirtualAgentOutcome(fields["outcome"])
         log.append((at, cls(**fields)))
     return log

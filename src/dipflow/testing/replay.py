@@ -21,11 +21,13 @@ def replay(
     event_log: Sequence[tuple[float, Event]],
     *,
     variables: Mapping[str, Any] | None = None,
+    queues: Mapping[str, str] | None = None,
 ) -> list[Command]:
-    """Every command the engine gives for `event_log` (first event: `CallStarted`)."""
+    """Every command the engine gives for `event_log` (first event: `CallStarted`);
+    `queues` maps queue ids as the recorded call's deployment did."""
     if not event_log or not isinstance(event_log[0][1], CallStarted):
         raise ValueError("an event log starts with CallStarted")
-    engine = Engine(load_flow(flow), variables=variables)
+    engine = Engine(load_flow(flow), variables=variables, queues=queues)
     now, first = event_log[0]
     assert isinstance(first, CallStarted)
     state: CallState

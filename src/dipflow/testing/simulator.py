@@ -9,7 +9,7 @@ so a ten-minute call with music and timeouts runs in milliseconds and always the
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, assert_never
@@ -22,17 +22,25 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
+    LookupQueue,
+    Notice,
     Play,
     PlayMusic,
+    RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
+    StartVirtualAgent,
     StopMedia,
+    Transfer,
 )
 from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    CallbackFailed,
     CallerHungUp,
     CallStarted,
     DigitsCollected,
@@ -41,19 +49,30 @@ from dipflow.engine.events import (
     HttpOutcome,
     PromptDone,
     QueueFailed,
+    QueueLookedUp,
     QueueUpdated,
     TimerFired,
+    TransferDone,
+    VirtualAgentEnded,
+    VirtualAgentOutcome,
 )
 from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
+from dipflow.flow.library import subflows_needed
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import check_scripts
 from dipflow.testing.scripts import (
+    MENU_KINDS,
+    NEXT_MENU,
     AgentAction,
     AgentDoes,
+    BotReply,
     CallerAction,
     CallerDoes,
     HttpReply,
     HttpScripts,
+    QueueStats,
+    hang_up,
     speech_seconds,
 )
 
@@ -91,14 +110,34 @@ class SimulationResult:
     """The caller hung up."""
     queued: list[str]
     """Queues the call was put in, in order."""
+    callbacks: list[RequestCallback]
+    """Courtesy callbacks the flow asked for."""
+    transfers: list[Transfer]
+    """Blind transfers the flow asked for."""
+    stubs: list[str]
+    """`--allow-partial` stubs the call went through (their original Webex kinds)."""
     finished: bool
     event_log: list[tuple[float, Event]]
     """Every event given to the engine with its clock reading: input for `replay`."""
     state: CallState
     elapsed_s: float
 
+    @property
+    def plays(self) -> list[Play]:
+        """Every prompt as the channel was asked to speak it: text, language, voice, segments."""
+        return [command for command in self.commands if isinstance(command, Play)]
 
-_Happening = CallerAction | AgentAction | PromptDone | TimerFired | HttpCompleted
+
+_Happening = (
+    CallerAction
+    | AgentAction
+    | PromptDone
+    | TimerFired
+    | HttpCompleted
+    | QueueLookedUp
+    | TransferDone
+    | VirtualAgentEnded
+)
 """What the simulated world schedules: a scripted action, or an event the channel, the
 timers or the connector deliver later."""
 
@@ -123,9 +162,32 @@ class FlowSimulator:
         caller: Sequence[CallerAction] = (),
         agent: Sequence[AgentAction] = (),
         start_time: float = START_TIME,
+        queues: Mapping[str, str] | None = None,
+        queue_stats: Mapping[str, QueueStats] | None = None,
+        bots: Mapping[str, BotReply] | None = None,
+        transfer_error: str | None = None,
+        hang_up_in_queue_s: float | None = None,
+        library: Mapping[str, Flow | str | Path] | None = None,
     ) -> None:
+        """`queue_stats` and `bots` answer queue lookups and virtual agents per activity
+        id; `transfer_error` makes every blind transfer fail with that reason;
+        `hang_up_in_queue_s`: the caller hangs up this long after first being queued (an
+        agent who answers first keeps them); `library`: flows by name, for Subflow and
+        GoTo activities."""
         self.flow = load_flow(flow)
-        self.engine = Engine(self.flow, variables=variables)
+        self.library = {name: load_flow(item) for name, item in (library or {}).items()}
+        self._queue_map = queues
+        self._ani, self._dnis = "", ""
+        self.engine = self._engine(self.flow, variables)
+        self.media_streams: list[str] = []
+        """Where the call's audio was streamed (start_media_stream)."""
+        self.flows_run = [self.flow.name]
+        """The flows the call went through (GoTo appends)."""
+        self.queue_stats = dict(queue_stats or {})
+        self.bots = dict(bots or {})
+        self.transfer_error = transfer_error
+        self.callbacks: list[RequestCallback] = []
+        self.transfers: list[Transfer] = []
         self.http = http if http is not None else {}
         self.now = start_time
         self.start_time = start_time
@@ -146,13 +208,40 @@ class FlowSimulator:
         self._enqueued_once = False
         self._http_calls: dict[str, int] = {}
         self._occurrences: dict[str, int] = {}
-        self._when: dict[str, list[CallerAction]] = {}
-        for action in caller:
-            if action.when is None:
-                self._schedule(start_time + action.after, action)
-            else:
-                self._when.setdefault(action.when, []).append(action)
+        check_scripts(self.flow, http=self.http, caller=caller, library=list(self.library.values()))
+        self._caller_script = list(caller)
+        self._waiting_for_prompt: CallerAction | None = None
+        self._next_caller_action()
         self._agent_script = list(agent)
+        self._queue_hang_up = (
+            hang_up(after=hang_up_in_queue_s) if hang_up_in_queue_s is not None else None
+        )
+        self.steps: list[tuple[float, Event, tuple[Command, ...]]] = []
+        """Every engine step: (seconds since the call started, event, commands)."""
+
+    def _engine(self, flow: Flow, variables: dict[str, Any] | None = None) -> Engine:
+        subflows, _ = subflows_needed(flow, self.library)
+        return Engine(
+            flow,
+            variables=variables,
+            queues=self._queue_map,
+            subflows=subflows,
+            goto_targets=self.library,
+        )
+
+    def _go_to(self, name: str) -> None:
+        """GoTo: the call goes on in the library's flow `name`, from its start."""
+        old = self.state
+        assert old is not None
+        self.flows_run.append(name)
+        self.engine = self._engine(self.library[name])
+        for pending in self._timers.values():
+            pending.cancelled = True
+        self._timers.clear()
+        event = CallStarted(call_id=old.call_id, ani=self._ani, dnis=self._dnis, channel="sim")
+        self.state, commands = self.engine.start(event, self.now, history=old.trace)
+        self.steps.append((round(self.now - self.start_time, 6), event, tuple(commands)))
+        self._carry_out(commands)
 
     # -- driving -------------------------------------------------------------------------
 
@@ -164,8 +253,10 @@ class FlowSimulator:
         self, *, ani: str = "+14155550123", dnis: str = "+18005550100", call_id: str = "sim-call"
     ) -> list[Command]:
         event = CallStarted(call_id=call_id, ani=ani, dnis=dnis, channel="sim")
+        self._ani, self._dnis = ani, dnis
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.start(event, self.now)
+        self.steps.append((0.0, event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -175,6 +266,7 @@ class FlowSimulator:
             raise RuntimeError("start the call first")
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.step(self.state, event, self.now)
+        self.steps.append((round(self.now - self.start_time, 6), event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -219,6 +311,9 @@ class FlowSimulator:
             disconnected=self.disconnected,
             hung_up=self.hung_up,
             queued=list(self.queued),
+            callbacks=list(self.callbacks),
+            transfers=list(self.transfers),
+            stubs=[e.inputs.get("stub", "?") for e in state.trace if e.kind == "unsupported"],
             finished=state.finished,
             event_log=list(self.event_log),
             state=state,
@@ -247,15 +342,32 @@ class FlowSimulator:
                 self.send(what)
             case HttpCompleted():  # delivered even after a hang-up: contact_ended may wait
                 self.send(what)
+            case QueueLookedUp() | TransferDone() | VirtualAgentEnded():
+                self.send(what)
             case _:
                 assert_never(what)
 
     def _caller_here(self) -> bool:
         return not (self.hung_up or self.disconnected)
 
+    def _next_caller_action(self) -> None:
+        """Arm the caller's next action: each comes after the one before it."""
+        if not self._caller_script:
+            return
+        action = self._caller_script.pop(0)
+        if action.when is None:
+            self._schedule(self.now + action.after, action)
+        else:
+            self._waiting_for_prompt = action
+
     def _caller_acts(self, action: CallerAction) -> None:
         if not self._caller_here() or self.finished:
             return
+        if action is self._queue_hang_up:
+            if self._in_queue is None:
+                return  # an agent answered (or the queue let go) first: the caller stays
+        else:
+            self._next_caller_action()
         match action.does:
             case CallerDoes.HANG_UP:
                 self.hung_up = True
@@ -294,6 +406,10 @@ class FlowSimulator:
                 if queue is not None:
                     self._in_queue = None
                     self.send(QueueFailed(queue=queue, reason=action.reason))
+            case AgentDoes.CALLBACK_FAIL:
+                if self.callbacks:
+                    self._in_queue = None
+                    self.send(CallbackFailed(reason=action.reason))
             case _:
                 assert_never(action.does)
 
@@ -333,6 +449,8 @@ class FlowSimulator:
                     self._enqueued_once = True
                     for action in self._agent_script:
                         self._schedule(self.now + action.after, action)
+                    if self._queue_hang_up is not None:
+                        self._schedule(self.now + self._queue_hang_up.after, self._queue_hang_up)
             case Dequeue():
                 self._in_queue = None
             case SetTimer():
@@ -346,7 +464,25 @@ class FlowSimulator:
             case Disconnect():
                 self.disconnected = True
                 self._stop_media()
-            case CallFinished() | ScreenPop():
+            case LookupQueue():
+                self._schedule(self.now + 0.05, self._queue_stats(command))
+            case RequestCallback():
+                self.callbacks.append(command)
+            case Transfer():
+                self.transfers.append(command)
+                self._stop_media()
+                error = self.transfer_error
+                self._schedule(
+                    self.now + 1.0,
+                    TransferDone(transfer_id=command.transfer_id, ok=error is None, error=error),
+                )
+            case StartVirtualAgent():
+                self._schedule_bot(command)
+            case GoToFlow():
+                self._go_to(command.flow)
+            case StartMediaStream():
+                self.media_streams.append(command.destination)
+            case CallFinished() | ScreenPop() | Notice():
                 pass  # recorded in `commands`; nothing happens in the simulated world
             case _:
                 assert_never(command)
@@ -355,10 +491,59 @@ class FlowSimulator:
         if ":" in prompt_id:
             return  # a menu's no-input / invalid prompt, not the menu itself
         activity = prompt_id.split("#", 1)[0]
-        waiting = self._when.get(activity)
-        if waiting:
-            action = waiting.pop(0)
+        action = self._waiting_for_prompt
+        if action is not None and (
+            action.when == activity
+            or (action.when == NEXT_MENU and self._kind(activity) in MENU_KINDS)
+        ):
+            self._waiting_for_prompt = None
             self._schedule(self.now + action.after, action)
+
+    def _kind(self, activity: str) -> str | None:
+        found = self.flow.activities.get(activity)
+        if found is None:
+            for event_flow in self.flow.event_flows.values():
+                found = event_flow.activities.get(activity, found)
+        return found.kind if found is not None else None
+
+    def _queue_stats(self, command: LookupQueue) -> QueueLookedUp:
+        stats = self.queue_stats.get(command.request_id.split("#", 1)[0], QueueStats())
+        if stats.error is not None:
+            return QueueLookedUp(request_id=command.request_id, ok=False, error=stats.error)
+        position = stats.position
+        if position is None:
+            position = 1 if self._in_queue == command.queue else 0
+        return QueueLookedUp(
+            request_id=command.request_id,
+            position=position,
+            estimated_wait_s=stats.estimated_wait_s,
+            calls_queued=stats.calls_queued,
+            agents_logged_on=stats.agents_logged_on,
+            agents_available=stats.agents_available,
+            oldest_wait_s=stats.oldest_wait_s,
+        )
+
+    def _schedule_bot(self, command: StartVirtualAgent) -> None:
+        self._stop_media()
+        reply = self.bots.get(command.session_id.split("#", 1)[0])
+        if reply is None:
+            event = VirtualAgentEnded(
+                session_id=command.session_id,
+                outcome=VirtualAgentOutcome.ERROR,
+                error=f"simulator: no virtual agent scripted for connector {command.connector}",
+            )
+            self._schedule(self.now + 0.05, event)
+            return
+        self._schedule(
+            self.now + reply.after,
+            VirtualAgentEnded(
+                session_id=command.session_id,
+                outcome=VirtualAgentOutcome(reply.outcome.value),
+                metadata=dict(reply.metadata),
+                state_event=reply.state_event,
+                error=reply.error,
+            ),
+        )
 
     def _answer_http(self, request: HttpRequest) -> None:
         activity = request.request_id.split("#", 1)[0]

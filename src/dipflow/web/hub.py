@@ -32,6 +32,7 @@ from dipflow.center.model import (
 )
 from dipflow.runtime.notices import CallUpdated, RuntimeNotice, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
+from dipflow.web.popguard import ScreenPopPolicy
 
 log = logging.getLogger("dipflow.web.hub")
 
@@ -98,6 +99,7 @@ class DesktopHub:
         self._calls: dict[str, _Call] = {}
         self._states: dict[str, _AgentState] = {}
         self._unsubscribe: list[Callable[[], None]] = []
+        self._pops = ScreenPopPolicy(runtime.config)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -191,29 +193,33 @@ class DesktopHub:
             return {"ani": None, "variables": {}, "path": []}
         return {"ani": data.ani, "variables": dict(data.variables), "path": list(data.path)}
 
+    def _contact_fields(
+        self, call_id: str, queue: str | None, data: dict[str, str]
+    ) -> dict[str, Any]:
+        """What an offer and a connected call show alike: the caller, the data (the
+        center's and the call's agent-visible variables) and the path through the flow."""
+        details = self._call_details(call_id)
+        return {
+            "call_id": call_id,
+            "queue": queue,
+            "ani": details["ani"],
+            "data": {**data, **details["variables"]},
+            "path": details["path"],
+        }
+
     def _offer_message(self, offer: _Offer) -> dict[str, Any]:
         elapsed = time.monotonic() - offer.offered_at
-        details = self._call_details(offer.call_id)
         return {
             "type": "offer",
-            "call_id": offer.call_id,
-            "queue": offer.queue,
-            "ani": details["ani"],
-            "data": {**offer.data, **details["variables"]},
-            "path": details["path"],
+            **self._contact_fields(offer.call_id, offer.queue, offer.data),
             "ring_total_s": offer.ring_total_s,
             "ring_left_s": round(max(0.0, offer.ring_total_s - elapsed), 1),
         }
 
     def _call_message(self, call: _Call, *, replay: bool = False) -> dict[str, Any]:
-        details = self._call_details(call.call_id)
         return {
             "type": "call",
-            "call_id": call.call_id,
-            "queue": call.queue,
-            "ani": details["ani"],
-            "data": {**call.data, **details["variables"]},
-            "path": details["path"],
+            **self._contact_fields(call.call_id, call.queue, call.data),
             "connected_s": round(max(0.0, time.time() - call.connected_at), 1),
             "ended": call.ended,
             "pops": [{**pop, "replay": True} for pop in call.pops] if replay else [],
@@ -301,6 +307,15 @@ class DesktopHub:
         if call is None or call.call_id != notice.call_id:
             self.connected(notice.agent_id, notice.call_id)
             call = self._calls[notice.agent_id]
+        data = self._runtime.call_data(notice.call_id)
+        refusal = self._pops.refusal(data.dnis if data is not None else None, notice.url)
+        if refusal is not None:
+            # Not the URL nor its host: either may carry caller or CRM data (kept out of logs).
+            log.warning(
+                "call %s: a screen pop was not opened: its site is not in the flow's "
+                "screen_pop_origins (or the connectors' web clients)",
+                notice.call_id,
+            )
         pop = {
             "type": "screen_pop",
             "pop_id": uuid.uuid4().hex,
@@ -308,7 +323,8 @@ class DesktopHub:
             "url": notice.url,
             "label": notice.label,
             "target": notice.target,
-            "safe": is_web_url(notice.url),
+            "safe": refusal is None and is_web_url(notice.url),
+            "refused": refusal,
         }
         call.pops.append(pop)
         # Only the answering agent's sockets: a pop carries customer data.

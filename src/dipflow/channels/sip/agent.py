@@ -25,6 +25,12 @@ from dipflow.channels.sip.builders import (
 )
 from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
+from dipflow.channels.sip.digits import (
+    INFO_CONTENT_TYPES,
+    InfoBodyError,
+    digit_of_info,
+    is_dtmf_info,
+)
 from dipflow.channels.sip.events import (
     Address,
     AgentRegistered,
@@ -32,7 +38,9 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
 from dipflow.channels.sip.message import (
@@ -307,12 +315,33 @@ class SipUserAgent(ClientSide):
             tx.leg_id = leg.leg_id
             leg.reoffer_tx = tx.key
             self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
-        elif method in ("OPTIONS", "INFO"):
+        elif method == "INFO":
+            self._on_info(leg, tx, request, now)
+        elif method == "OPTIONS":
             self._respond_tx(tx, self._response(request, 200), now)
         else:
             response = self._response(request, 405)
             response.headers.add("Allow", ALLOW)
             self._respond_tx(tx, response, now)
+
+    def _on_info(self, leg: Leg, tx: ServerTransaction, request: SipMessage, now: float) -> None:
+        """Key presses as INFO are taken; any other INFO with a body is refused (415), so the
+        sender knows it was not understood and can fall back (RFC 6086 §4.2.2, §21.4.13)."""
+        content_type = request.headers.get("Content-Type")
+        if not request.body.strip():
+            self._respond_tx(tx, self._response(request, 200), now)  # an empty INFO: a probe
+        elif not is_dtmf_info(content_type):
+            response = self._response(request, 415)
+            response.headers.add("Accept", ", ".join(INFO_CONTENT_TYPES))
+            self._respond_tx(tx, response, now)
+        else:
+            try:
+                digit = digit_of_info(content_type, request.body)
+            except InfoBodyError:
+                self._respond_tx(tx, self._response(request, 400), now)
+                return
+            self._respond_tx(tx, self._response(request, 200), now)
+            self._events.append(InfoDigit(leg_id=leg.leg_id, digit=digit))
 
     def _on_ack(self, request: SipMessage, key: ServerKey, source: Address) -> None:
         tx = self._server_tx.get(key)
@@ -330,9 +359,11 @@ class SipUserAgent(ClientSide):
         leg.timers.pop(SipTimer.ACK_TIMEOUT, None)
         if leg.state is LegState.ANSWERED:
             leg.state = LegState.CONFIRMED
-            self._events.append(CallConfirmed(leg_id=leg.leg_id))
+            self._events.append(CallConfirmed(leg_id=leg.leg_id, body=request.body))
             if leg.bye_pending:
                 self._send_bye(leg, self._now)
+        else:  # the ACK of our 2xx to a re-INVITE
+            self._events.append(ReofferAcked(leg_id=leg.leg_id, body=request.body))
 
     def _on_cancel(
         self, request: SipMessage, key: ServerKey, source: Address, transport: str, now: float

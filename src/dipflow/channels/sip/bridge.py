@@ -60,7 +60,7 @@ class AgentBridge:
             log.warning("agent %s: cannot reach %r", agent.agent_id, agent.sip_uri)
             return False
         uri, destination, transport = target
-        session = await sessions.open()
+        session = await sessions.open(signalling_ip=destination[0])
         if session is None:
             return False
         leg_id = driver.ua.invite(
@@ -93,8 +93,12 @@ class AgentBridge:
         call.agent = agent
         call.agent_session = session
         # Bridge (relay): each leg sends what the other leg received; the music stops.
-        call.session.bridge(session)
+        call.session.play(None)
+        call.session.bridge = session
+        session.bridge = call.session
         session.sending = True
+        session.peer.confirm()  # the phone answered our INVITE: the dialog is confirmed
+        sessions.start_pacing(session)
         return True
 
     def on_outgoing(self, event: OutgoingAnswered | OutgoingFailed) -> None:

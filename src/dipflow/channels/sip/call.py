@@ -9,11 +9,14 @@ the server imports it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
-from dipflow.channels.sip.media_link import MediaLeg
+from dipflow.channels.sip.digits import DigitMethod, DigitRoute
+from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
@@ -25,7 +28,7 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
 )
-from dipflow.media import MediaError, PromptRenderer, RenderedAudio
+from dipflow.media import MediaError, PromptRenderer, RenderedAudio, g711
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +48,11 @@ class CallControl(Protocol):
         ...
 
 
-class SipCall:
+class SipCall(SessionListener):
     """The channel side of one call (caller leg, and the agent leg once connected)."""
 
     def __init__(
-        self, control: CallControl, *, leg_id: str, session: MediaLeg, ani: str, dnis: str
+        self, control: CallControl, *, leg_id: str, session: RtpSession, ani: str, dnis: str
     ) -> None:
         self.control = control
         self.leg_id = leg_id
@@ -59,11 +62,13 @@ class SipCall:
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None
-        self.agent_session: MediaLeg | None = None
+        self.agent_session: RtpSession | None = None
         self.ended = False
+        self.digit_route = DigitRoute()
+        """The route key presses are taken from: the first one used (`digits.py`)."""
+        self.offered: set[str] = set()
+        """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
-        self._prompt_id: str | None = None
-        """The prompt the caller's leg plays (None: music, or nothing)."""
         self._early: list[Event] = []
 
     # -- events to the runtime --
@@ -94,7 +99,7 @@ class SipCall:
                 await self._music(command)
             case StopMedia():
                 self._generation += 1
-                self.session.stop()
+                self.session.play(None)
             case Disconnect():
                 self.control.end_call(self, notify=None)
             case _:
@@ -105,66 +110,97 @@ class SipCall:
             return False
         return await self.control.connect_agent(self, agent)
 
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames."""
+
+        def tap(payload_type: int, payload: bytes) -> None:
+            sink(payload if payload_type == Codec.PCMU else g711.alaw_to_ulaw(payload))
+
+        self.session.taps.append(tap)
+
+        def untap() -> None:
+            if tap in self.session.taps:
+                self.session.taps.remove(tap)
+
+        return untap
+
     # -- playback --
 
     async def _play(self, command: Play) -> None:
         self._generation += 1
         generation = self._generation
         try:
-            key, audio = await self._render(command.text, command.audio, command)
+            audio, codec = await asyncio.to_thread(
+                self._render, command.text, command.audio, command
+            )
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return  # superseded by a later command while rendering
-        self._prompt_id = command.prompt_id
-        self.session.play(key, audio, loop=False, interruptible=command.interruptible)
+        self.session.play(
+            Playback(
+                prompt_id=command.prompt_id,
+                audio=audio,
+                loop=False,
+                interruptible=command.interruptible,
+                codec=codec,
+            )
+        )
 
     async def _music(self, command: PlayMusic) -> None:
         self._generation += 1
         generation = self._generation
         try:
-            key, audio = await self._render(None, command.audio, None)
+            audio, codec = await asyncio.to_thread(self._render, None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return
-        self._prompt_id = None
-        self.session.play(key, audio, loop=True, interruptible=False)
+        self.session.play(
+            Playback(prompt_id=None, audio=audio, loop=True, interruptible=False, codec=codec)
+        )
 
-    async def _render(
+    def _render(
         self, text: str | None, audio_name: str | None, play: Play | None
-    ) -> tuple[str, bytes]:
-        """The prompt in this leg's codec, and its key for the media worker's cache.
-        A new prompt is rendered off the event loop (the renderer's workers)."""
+    ) -> tuple[bytes, Codec]:
+        """The audio encoded for the session's codec now (re-encoded when played if the
+        codec changed meanwhile: a late answer or a re-offer)."""
+        codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
-        if text:
-            language = play.language if play else "en-US"
-            voice = play.voice if play else None
-            rendered = await prompts.render_text_async(text, language=language, voice=voice)
+        if text and play is not None:
+            # Each segment of a prompt in several languages in its own voice.
+            rendered = prompts.render_spoken(play.spoken(), rate=play.rate, gain_db=play.gain_db)
+        elif text:
+            rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:
-            rendered = await prompts.render_audio_async(audio_name)
+            rendered = prompts.render_audio(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
-        codec = self.session.codec
-        audio = rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()
-        return f"{rendered.key}:{codec.name}", audio
+        return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
-    # -- LegListener --
+    # -- SessionListener --
 
-    def on_digit(self, leg: MediaLeg, digit: DtmfDigit, *, interrupted: bool) -> None:
-        if leg is not self.session or self.ended or self.agent_session is not None:
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
+        if session is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
+        if not self.digit_route.admit(method):
+            if self.digit_route.ignored == 1:
+                log.info("SIP call %s: keys by %s ignored, it sends them by %s as well",
+                         self.leg_id, method, self.digit_route.method)  # fmt: skip
+            return
+        playing = session.playback
         self.post(DigitsCollected(digits=digit.value))
-        if interrupted and self._prompt_id is not None:  # the worker stopped it (barge-in)
+        if playing is not None and playing.interruptible and playing.prompt_id is not None:
+            session.play(None)  # barge-in
             self._generation += 1
-            self.post(PromptDone(prompt_id=self._prompt_id, interrupted=True))
+            self.post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
 
-    def on_playback_done(self, leg: MediaLeg) -> None:
-        if leg is self.session and self._prompt_id is not None and not self.ended:
-            self.post(PromptDone(prompt_id=self._prompt_id))
+    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
+        if session is self.session and playback.prompt_id is not None and not self.ended:
+            self.post(PromptDone(prompt_id=playback.prompt_id))
 
     # -- hang-ups --
 

@@ -25,9 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.latch import Ledger, MediaPeer
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
+    HEADER,
     DtmfDigit,
     DtmfReceiver,
     RtpStream,
@@ -35,6 +38,7 @@ from dipflow.channels.sip.rtp import (
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.media import g711
+from dipflow.media.dtmf import DtmfDetector
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ SLOTS = 4  # 4 x 5 ms = one 20 ms frame
 _SILENCE = {Codec.PCMU: bytes([g711.ULAW_SILENCE]) * FRAME_SAMPLES,
             Codec.PCMA: bytes([g711.ALAW_SILENCE]) * FRAME_SAMPLES}  # fmt: skip
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
+_PACKET_BYTES = HEADER.size + FRAME_SAMPLES  # one G.711 20 ms packet, as the ledger counts it
 
 
 @dataclass(slots=True)
@@ -54,12 +59,14 @@ class Playback:
     loop: bool
     interruptible: bool
     position: int = 0
+    codec: Codec | None = None
+    """What `audio` is encoded for (None: the session's codec when played)."""
 
 
 class SessionListener:
     """What a session tells its call about (overridden by `SipCall`)."""
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None: ...
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None: ...
 
     def on_playback_done(self, session: RtpSession, playback: Playback) -> None: ...
 
@@ -67,19 +74,22 @@ class SessionListener:
 class RtpSession(asyncio.DatagramProtocol):
     """One call leg's RTP: a UDP socket, what to send, where from and to."""
 
-    def __init__(self, *, port: int, listener: SessionListener) -> None:
+    def __init__(self, *, port: int, listener: SessionListener, peer: MediaPeer) -> None:
         self.port = port
-        self.leg = 0
-        """The media link's id for this session (the worker's key)."""
         self.listener = listener
+        self.peer = peer
+        """Where the far end's media comes from and ours may go (latching, proof)."""
         self.transport: asyncio.DatagramTransport | None = None
         self.sock: socket.socket | None = None
         """The bound socket itself, for sending (the transport receives)."""
         self.dropped = 0
-        self.remote: Address | None = None
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
         self.dtmf = DtmfReceiver(None)
+        self.listens_for_keys = False
+        """The caller's leg: keys drive the flow (an agent's leg: they do not)."""
+        self.inband: DtmfDetector | None = None
+        """Tone detection, on a caller's leg whose offer had no telephone-event."""
         self.playback: Playback | None = None
         self._finished: Playback | None = None
         self.sending = False
@@ -91,16 +101,39 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_sent = 0
         self.packets_received = 0
         self.ignored_sources = 0
+        """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
+        self.taps: list[Callable[[int, bytes], None]] = []
+        """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
+
+    @property
+    def remote(self) -> Address | None:
+        """Where our media goes (once sending is allowed): the latched source, else the SDP's."""
+        return self.peer.latched or self.peer.sdp
 
     # -- setup ------------------------------------------------------------------------------
 
     def configure(self, negotiated: Negotiated) -> None:
-        self.remote = (negotiated.remote_address, negotiated.remote_port)
+        """Apply an offer/answer (the answer, or a re-offer): codec, digits, the SDP address
+        (latching starts over)."""
+        payload_types = {int(negotiated.codec)}
+        if negotiated.dtmf_payload_type is not None:
+            payload_types.add(negotiated.dtmf_payload_type)
+        self.peer.expect(
+            (negotiated.remote_address, negotiated.remote_port), frozenset(payload_types)
+        )
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
             self.codec = negotiated.codec
             self.stream.payload_type = int(negotiated.codec)
+            if self.playback is not None:  # rendered for the old codec: re-encode the rest
+                self.playback = self._encoded(self.playback)
+            if self.relay:
+                self.relay = bytearray(_transcode(bytes(self.relay), self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
+        if negotiated.dtmf_payload_type is not None or not self.listens_for_keys:
+            self.inband = None
+        elif self.inband is None:
+            self.inband = DtmfDetector()  # keys can only come as tones in the audio (or INFO)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -118,19 +151,23 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
-        if source != self.remote:
-            self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
-            return
         packet = parse_rtp(data)
-        if packet is None:
+        now = time.monotonic()
+        if packet is None or not self.peer.accept(source, packet, len(data), now):
+            self.ignored_sources += 1  # not the peer's media: never trusted, never answered
             return
         self.packets_received += 1
-        self.last_received = now = time.monotonic()
+        self.last_received = now
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
-            self.listener.on_digit(self, digit)
+            self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
+        if self.taps and packet.payload_type in (Codec.PCMU, Codec.PCMA):
+            for tap in tuple(self.taps):
+                tap(packet.payload_type, packet.payload)
         bridge = self.bridge
+        if self.inband is not None and bridge is None:
+            self._detect_tones(packet.payload_type, packet.payload)
         if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
             return
         payload = packet.payload
@@ -144,13 +181,34 @@ class RtpSession(asyncio.DatagramProtocol):
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
 
+    def _detect_tones(self, payload_type: int, payload: bytes) -> None:
+        detector = self.inband
+        assert detector is not None
+        if payload_type == Codec.PCMU:
+            keys = detector.feed_ulaw(payload)
+        elif payload_type == Codec.PCMA:
+            keys = detector.feed_alaw(payload)
+        else:
+            return  # comfort noise: no audio to listen to
+        for key in keys:
+            self.listener.on_digit(self, DtmfDigit(key), DigitMethod.INBAND)
+
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
 
     # -- sending -------------------------------------------------------------------------------
 
     def play(self, playback: Playback | None) -> None:
-        self.playback = playback
+        self.playback = None if playback is None else self._encoded(playback)
+
+    def _encoded(self, playback: Playback) -> Playback:
+        """`playback` in this session's codec (µ-law <-> A-law is a byte translation)."""
+        if playback.codec is None or playback.codec is self.codec:
+            playback.codec = self.codec
+            return playback
+        playback.audio = _transcode(playback.audio, self.codec)
+        playback.codec = self.codec
+        return playback
 
     def next_frame(self) -> bytes:
         """The next 20 ms of what this leg should hear."""
@@ -180,9 +238,12 @@ class RtpSession(asyncio.DatagramProtocol):
         return frame
 
     def send_frame(self) -> bool:
-        transport, remote = self.transport, self.remote
-        if transport is None or remote is None or not self.sending:
+        transport = self.transport
+        if transport is None or not self.sending:
             return False
+        remote = self.peer.destination(_PACKET_BYTES)
+        if remote is None:
+            return False  # not proven yet: nothing is sent, and playback waits
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
         self.first_packet = False
         sock = self.sock
@@ -204,6 +265,11 @@ class RtpSession(asyncio.DatagramProtocol):
         if finished is not None:
             self.listener.on_playback_done(self, finished)
         return True
+
+
+def _transcode(audio: bytes, to: Codec) -> bytes:
+    """G.711 audio into codec `to` from the other law."""
+    return g711.ulaw_to_alaw(audio) if to is Codec.PCMA else g711.alaw_to_ulaw(audio)
 
 
 class JitterStats:
@@ -309,30 +375,38 @@ class PortAllocator:
 
 
 async def open_session(
-    host: str, allocator: PortAllocator, listener: SessionListener
+    host: str,
+    allocator: PortAllocator,
+    listener: SessionListener,
+    *,
+    ledger: Ledger,
+    latch_window_s: float,
+    signalling_ip: str | None = None,
 ) -> RtpSession | None:
-    """Bind a session on the first free port of the range (skipping ports others hold)."""
+    """Bind a session on the first free port of the range (skipping ports others hold).
+    `signalling_ip`: where the leg's SIP comes from (a latching hint, see `latch.py`)."""
     loop = asyncio.get_running_loop()
+    failed: list[str] = []
     for _ in range(64):
         port = allocator.allocate()
         if port is None:
+            log.warning("no RTP port left in the configured range (%d taken by others: %s)",
+                        len(failed), ", ".join(failed[-3:]))  # fmt: skip
             return None
-        session = RtpSession(port=port, listener=listener)
+        peer = MediaPeer(ledger, window_s=latch_window_s, signalling_ip=signalling_ip)
+        session = RtpSession(port=port, listener=listener, peer=peer)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((host, port))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            # Taken: by another process, or by a session closed a moment ago (asyncio
-            # closes sockets on the next loop turn). Back to the end of the queue, and
-            # let pending closes run before the next try; a port is never lost this way.
-            allocator.release(port)
-            await asyncio.sleep(0)
-            continue
+            failed.append(f"{port}: {exc.strerror or exc}")
+            continue  # taken by another process: skip it, do not release it back
         sock.setblocking(False)
         await loop.create_datagram_endpoint(_returning(session), sock=sock)
         session.sock = sock
         return session
+    log.warning("no RTP port could be bound on %s: %s", host, ", ".join(failed[-3:]))
     return None
 
 

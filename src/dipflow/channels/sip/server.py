@@ -8,8 +8,7 @@
 * `incoming.py`: new INVITEs become calls of the runtime (`CallHost.start_call`),
   re-INVITEs re-negotiate a leg (hold);
 * `bridge.py`: agent legs, rung and bridged on `connect_agent`;
-* `sessions.py`: RTP sessions (`media_link.py`: the handles on the media worker,
-  `media_worker.py`, which owns the sockets and paces them), offer/answer;
+* `sessions.py`: RTP ports, the media clock, offer/answer;
 * `call.py`: `SipCall`, a call as the runtime sees it (it asks this server, as its
   `CallControl`, to bridge or end it).
 
@@ -26,6 +25,7 @@ from dipflow.channels.seam import AgentEndpoint, CallHost
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import (
     Address,
@@ -34,17 +34,20 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
-from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
+from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
+from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
-from dipflow.engine.events import Event
+from dipflow.engine.events import AgentDisconnected, CallerHungUp, Event
 from dipflow.media import PromptRenderer
 
 log = logging.getLogger(__name__)
@@ -84,12 +87,17 @@ class SipServer:
         """Caller leg id -> call."""
         return self.incoming.calls
 
+    @property
+    def clock(self) -> MediaClock:
+        return self.sessions.clock
+
     # -- lifecycle --
 
     async def start(self) -> None:
         settings = self.settings
-        await self.sessions.media.start()
         host, port = await self.driver.start()
+        self.sessions.ledger = self.driver.ua.guard
+        self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
 
@@ -99,7 +107,7 @@ class SipServer:
         self.driver.flush()
         await asyncio.sleep(0)  # let the BYEs leave
         self.driver.cancel_timer()
-        await self.sessions.media.stop()
+        await self.sessions.clock.stop()
         await self.driver.close()
 
     # -- the user agent's events --
@@ -120,7 +128,29 @@ class SipServer:
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
                 self.bridge.on_outgoing(event)
-            case CallConfirmed() | OutgoingProgress() | AgentRegistered():
+            case CallConfirmed():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    if not take_answer(self.sessions, call, event.leg_id, event.body):
+                        self.end_call(call, notify=CallerHungUp())
+                        return
+                    call.session.peer.confirm()  # the ACK: our media may flow (latch.py)
+            case ReofferAcked():
+                call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
+                if call is not None and not take_answer(
+                    self.sessions, call, event.leg_id, event.body
+                ):
+                    agent_id = call.agent.agent_id if call.agent else ""
+                    gone = (
+                        CallerHungUp() if event.leg_id == call.leg_id
+                        else AgentDisconnected(agent_id=agent_id)
+                    )  # fmt: skip
+                    self.end_call(call, notify=gone)
+            case InfoDigit():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    call.on_digit(call.session, event.digit, DigitMethod.SIP_INFO)
+            case OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)
@@ -146,21 +176,19 @@ class SipServer:
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
 
+    def reset_stats(self) -> None:
+        """Start the RTP jitter histogram afresh (benchmarks, between runs)."""
+        self.sessions.clock.jitter.reset()
+
     def stats(self) -> dict[str, float]:
-        """Counters for benchmarks and metrics (the media worker's as of its last report,
-        at most half a second old)."""
+        """Counters for benchmarks and metrics."""
+        jitter = self.sessions.clock.jitter
         ua_stats = self.driver.ua.stats if self.driver.started else {}
         return {
             "calls": len(self.calls),
-            **self.sessions.media.stats,
+            "rtp_packets_timed": jitter.count,
+            "rtp_jitter_p50_ms": jitter.percentile(50) * 1000,
+            "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
+            "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
             **{k: float(v) for k, v in ua_stats.items()},
         }
-
-    def reset_stats(self) -> None:
-        """Start the RTP jitter histogram afresh (benchmarks, between runs)."""
-        self.sessions.media.reset_stats()
-
-    @property
-    def media_pid(self) -> int | None:
-        """The media worker's process id (media_mode "process"), for CPU accounting."""
-        return self.sessions.media.worker_pid

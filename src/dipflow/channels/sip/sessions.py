@@ -1,16 +1,22 @@
 """The RTP sessions of the SIP channel and their SDP. Layer 4 (channels).
 
-`SessionPool` opens sessions (`MediaLeg`s) in the media worker, which binds them on the
-configured port range and paces them all, and writes and reads the SDP of both call
-directions: the answer to a caller's offer (RFC 3264 §6) and the offer to an agent's
-phone.
+`SessionPool` opens sessions on the configured port range, paces them all on one
+`MediaClock`, and writes and reads the SDP of both call directions: the answer to a
+caller's offer (RFC 3264 §6) and the offer to an agent's phone.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from dipflow.channels.sip.media_link import MediaLeg, MediaLink
+from dipflow.channels.sip.latch import Ledger
+from dipflow.channels.sip.media import (
+    MediaClock,
+    PortAllocator,
+    RtpSession,
+    SessionListener,
+    open_session,
+)
 from dipflow.channels.sip.sdp import (
     Codec,
     Direction,
@@ -27,19 +33,34 @@ DTMF_PAYLOAD_TYPE = 101
 
 
 class SessionPool:
-    """The media worker's sessions, and offer/answer for them."""
+    """Ports, the media clock, and offer/answer for the channel's sessions."""
 
     def __init__(self, settings: SipSettings) -> None:
         self.settings = settings
-        self.media = MediaLink(settings)
+        self.clock = MediaClock()
+        self.ports = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
         self.codecs = tuple(Codec[name] for name in settings.codecs)
+        self.ledger: Ledger | None = None
+        """The user agent's amplification ledger (set when the channel starts): media to an
+        address counts against what that address sent us until it has proved itself."""
 
-    async def open(self) -> MediaLeg | None:
-        """A session on a free port of the range; None when the range is exhausted."""
-        return await self.media.open()
+    async def open(self, *, signalling_ip: str | None = None) -> RtpSession | None:
+        """A session on a free port of the range; None when the range is exhausted.
+        `signalling_ip`: where the leg's SIP comes from (a hint for RTP latching)."""
+        if self.ledger is None:
+            raise RuntimeError("the SIP channel is not started")
+        return await open_session(
+            self.settings.host, self.ports, SessionListener(), ledger=self.ledger,
+            latch_window_s=self.settings.rtp_latch_window_s, signalling_ip=signalling_ip,
+        )  # fmt: skip
 
-    def close(self, session: MediaLeg) -> None:
+    def start_pacing(self, session: RtpSession) -> None:
+        self.clock.add(session)
+
+    def close(self, session: RtpSession) -> None:
+        self.clock.remove(session)
         session.close()
+        self.ports.release(session.port)
 
     def negotiate(self, body: bytes) -> Negotiated | None:
         """What we can serve of the peer's SDP: None for no offer, a broken one, or no
@@ -49,14 +70,14 @@ class SessionPool:
         except SdpError:
             return None
 
-    def answer(self, session: MediaLeg, negotiated: Negotiated) -> bytes:
+    def answer(self, session: RtpSession, negotiated: Negotiated) -> bytes:
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=(negotiated.codec,),
             dtmf_payload_type=negotiated.dtmf_payload_type, direction=negotiated.direction,
         )  # fmt: skip
 
-    def offer(self, session: MediaLeg) -> bytes:
+    def offer(self, session: RtpSession) -> bytes:
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=self.codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,

@@ -29,6 +29,9 @@ class SipSettings(BaseModel):
     """Lowest RTP port (even ports are used, RFC 3550 §11)."""
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     """Highest RTP port."""
+    rtp_latch_window_s: float = Field(default=2.0, gt=0, le=30)
+    """After the answer (and each re-offer), how long a better source may still take over a
+    leg's RTP once one has latched (symmetric RTP for phones behind NAT; see `latch.py`)."""
     codecs: tuple[Literal["PCMU", "PCMA"], ...] = ("PCMU", "PCMA")
     """Codecs we accept, in our order of preference for offers we make."""
     t1_s: float = Field(default=0.5, gt=0)
@@ -66,15 +69,6 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
-    media_mode: Literal["process", "thread", "inline"] = "process"
-    """Where RTP is paced (see `media_worker.py`): a child process with its own GIL and
-    collector (default; measured in docs/benchmarks.md), a thread, or this event loop."""
-    media_loop: Literal["asyncio", "uvloop"] = "uvloop"
-    """The media worker's event loop: uvloop measured a lower jitter p99 at 1,000 calls
-    (2.3-2.4 ms against 2.6-2.7 ms, docs/benchmarks.md); asyncio where uvloop is not installed."""
-    media_realtime_priority: int = Field(default=0, ge=0, le=99)
-    """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
-    normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""

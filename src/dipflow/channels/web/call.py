@@ -12,7 +12,7 @@ The runtime's media commands become JSON messages to the page:
 and the page's messages (see `protocol`) become engine events: `prompt_done` ->
 `PromptDone`, `digits` -> `DigitsCollected`, `hangup` or a closed socket ->
 `CallerHungUp`. Prompts are rendered to WAV by the prompt renderer and fetched by
-the page from `/media/<key>.wav`.
+the page from the URL `media_url(key)` gives (the web app's are keyed to the browser).
 
 Barge-in is decided here, not in the page: a digit during an interruptible prompt
 ends the prompt (`PromptDone(interrupted=True)`, then `DigitsCollected`, the order a
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
@@ -37,7 +37,14 @@ from dipflow.channels.web.protocol import (
     PressDigits,
     PromptEnded,
 )
-from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
+from dipflow.engine.commands import (
+    Disconnect,
+    MediaCommand,
+    Play,
+    PlayMusic,
+    Spoken,
+    StopMedia,
+)
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
 
 log = logging.getLogger("dipflow.channels.web")
@@ -58,7 +65,23 @@ class PromptSource(Protocol):
     CPU-bound (TTS) and may read files: the channel runs it in a worker thread, so that
     synthesis never blocks the event loop."""
 
-    def render_text(self, text: str, *, language: str, voice: str | None) -> RenderedLike: ...
+    def render_text(
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
+
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
 
     def render_audio(self, name: str) -> RenderedLike: ...
 
@@ -139,11 +162,12 @@ class BrowserCall:
 
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
+            # Each segment of a prompt in several languages in its own voice.
             audio = await asyncio.to_thread(
-                self._prompts.render_text,
-                command.text,
-                language=command.language,
-                voice=command.voice,
+                self._prompts.render_spoken,
+                command.spoken(),
+                rate=command.rate,
+                gain_db=command.gain_db,
             )
         else:
             audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")

@@ -1,4 +1,7 @@
-"""The syntax tree a `$filter` parses into."""
+"""The syntax tree a `$filter` parses into.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 The lexer knows literals (strings with `''` escaping, numbers, GUIDs, dates and
 date-times, true/false/null), names, parentheses and commas. Operators such as
 `eq` and `and` are names; the parser gives them meaning.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Grammar (operator precedence from the spec: `not` > comparisons > `and` > `or`):
 
 Depth and size are bounded so that a hostile filter gets a 400, never a
 RecursionError or SQLite's "expression tree is too large".
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Column names come from `dipflow.emulator.schema` (never from the request) and
 every value is a bound parameter, so no request text is ever spliced into SQL.
 Types are checked the way Dataverse checks them: comparing a string column with
 a number is a 400, as it is on the real service.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dipflow.emulator.odata.filter_ast import (
     StringFunction,
 )
 from dipflow.emulator.odata.like import needs_matcher
-from dipflow.emulator.odata.values import is_guid, normalize_datetime, normalize_guid
+from dipflow.emulator.odata.values import normalize_datetime, normalize_guid
 from dipflow.emulator.schema import Column, ColumnType, Entity
 
 _SQL_OPS = {
@@ -187,8 +188,9 @@ def _coerce(column: Column, literal: Literal, op: CompareOp) -> SqlParam:
     value = literal.value
     if column.type is ColumnType.STRING and kind is LiteralKind.STRING:
         return str(value)
-    guid_like = kind is LiteralKind.GUID or (kind is LiteralKind.STRING and is_guid(str(value)))
-    if column.type is ColumnType.GUID and guid_like:
+    # A quoted GUID is an Edm.String: Dataverse refuses `_customerid_value eq '<guid>'`
+    # with "incompatible types", so the emulator does too (only the bare literal works).
+    if column.type is ColumnType.GUID and kind is LiteralKind.GUID:
         return normalize_guid(str(value))
     if column.type in (ColumnType.INT, ColumnType.BIGINT) and kind is LiteralKind.NUMBER:
         if isinstance(value, int):

@@ -9,6 +9,7 @@ SQLite as the function `tsql_like(pattern, value)`.
 The matcher is the two-pointer wildcard algorithm (worst case O(len(pattern) ×
 len(value)), no backtracking explosion), not a regex: a hostile pattern such as
 `%a%a%a%a%a%b` must not be able to stall the server.
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations

@@ -5,6 +5,14 @@ Supported, following Microsoft Learn "Query data using the Web API": `$select`,
 with nested `$select;$filter;$orderby;$top` (and nested `$expand`) separated by
 `;` inside the parentheses. Options Dataverse does not support (`$skip`,
 `$search`, ...) are refused with 400 as Dataverse does.
+
+Microsoft Learn, "Join tables using OData", "Nested $expand on collection-valued
+navigation properties": once any `$expand` in a query holds another `$expand`,
+no collection-valued expansion may carry `$top` or `$orderby`, and a
+single-valued (many-to-one) expansion never may. Dataverse answers 400
+`0x80060888` with `NESTED_EXPAND_MESSAGE`; so does the emulator.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
 """
 
 from __future__ import annotations
@@ -20,7 +28,15 @@ from dipflow.emulator.schema import ENTITIES, Entity, Navigation, NavKind
 
 MAX_TOP = 5000
 """Dataverse's maximum page size; the emulator returns at most this many rows."""
+COUNT_LIMIT = 5000
+"""`$count` and `/$count` count at most this many rows (Microsoft Learn, "Count rows")."""
 MAX_EXPAND_DEPTH = 3
+
+NESTED_EXPAND_MESSAGE = (
+    "Only $select and $filter clause can be provided while doing $expand on many-to-one "
+    "relationship or nested one-to-many relationship."
+)
+"""Dataverse's words for `$top`/`$orderby` where they are not allowed (Microsoft Learn)."""
 
 _SUPPORTED = {"$select", "$filter", "$orderby", "$top", "$count", "$expand"}
 _NESTED_COLLECTION = {"$select", "$filter", "$orderby", "$top", "$expand"}
@@ -37,6 +53,8 @@ class OrderKey:
 class ExpandItem:
     navigation: Navigation
     options: QueryOptions
+    raw: Mapping[str, str] = field(default_factory=dict)
+    """The nested options as the client wrote them (for `<nav>@odata.nextLink`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +66,15 @@ class QueryOptions:
     count: bool = False
     expand: tuple[ExpandItem, ...] = field(default_factory=tuple)
 
+    @property
+    def nested_expand(self) -> bool:
+        """True when any `$expand` of this query holds another `$expand`.
+
+        Dataverse then pages every expanded collection (and forbids `$top`/`$orderby`
+        inside them); otherwise expanded collections are not paged at all.
+        """
+        return any(item.options.expand or item.options.nested_expand for item in self.expand)
+
 
 def parse_options(params: Mapping[str, str], entity: Entity) -> QueryOptions:
     """Validate the `$...` query parameters of a request against `entity`."""
@@ -55,7 +82,18 @@ def parse_options(params: Mapping[str, str], entity: Entity) -> QueryOptions:
     for name in options:
         if name not in _SUPPORTED:
             raise bad_query(f"The query parameter {name} is not supported.")
-    return _build(options, entity, depth=0)
+    built = _build(options, entity, depth=0)
+    _check_expand_limits(built.expand, nested=built.nested_expand)
+    return built
+
+
+def _check_expand_limits(items: tuple[ExpandItem, ...], *, nested: bool) -> None:
+    for item in items:
+        limited = item.options.top is not None or bool(item.options.orderby)
+        single = item.navigation.kind is NavKind.SINGLE
+        if limited and (single or nested):
+            raise bad_query(NESTED_EXPAND_MESSAGE)
+        _check_expand_limits(item.options.expand, nested=nested)
 
 
 def _build(options: Mapping[str, str], entity: Entity, *, depth: int) -> QueryOptions:
@@ -167,6 +205,8 @@ def _expand(text: str, entity: Entity, depth: int) -> tuple[ExpandItem, ...]:
             )
             for option in split_top_level(rest[:-1], ";"):
                 key, eq, value = option.strip().partition("=")
+                if eq and key in ("$top", "$orderby") and navigation.kind is NavKind.SINGLE:
+                    raise bad_query(NESTED_EXPAND_MESSAGE)
                 if not eq or key not in allowed:
                     raise bad_query(
                         f"The option '{key}' is not allowed inside $expand of '{name}'."
@@ -174,5 +214,5 @@ def _expand(text: str, entity: Entity, depth: int) -> tuple[ExpandItem, ...]:
                 nested[key] = value
         target = ENTITIES[navigation.target]
         built = _build(nested, target, depth=depth + 1)
-        items.append(ExpandItem(navigation=navigation, options=built))
+        items.append(ExpandItem(navigation=navigation, options=built, raw=nested))
     return tuple(items)

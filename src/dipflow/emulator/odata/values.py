@@ -1,4 +1,7 @@
-"""Conversions between OData literal values and what the SQLite columns hold."""
+"""Conversions between OData literal values and what the SQLite columns hold.
+
+Beside the layers (emulator): the product reaches it only over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ _SHAPES = {
     "condition": ("{", "}"),
     "menu": ("{", "}"),
     "http_request": ("[(", ")]"),
+    "http_start": ("[(", ")]"),
+    "http_join": ("[(", ")]"),
 }
 
 

@@ -15,16 +15,28 @@ from jinja2 import Environment, TemplateSyntaxError, nodes
 
 from dipflow.flow.model import (
     ActivityBase,
+    BlindTransferActivity,
+    CallbackActivity,
+    CaseActivity,
+    CollectDigitsActivity,
     ConditionActivity,
     EventFlow,
     Flow,
+    GoToActivity,
     HttpRequestActivity,
     MenuActivity,
+    ParseActivity,
     PlayMessageActivity,
     Prompt,
     QueueContactActivity,
+    QueueLookupActivity,
+    QueueToAgentActivity,
     ScreenPopActivity,
+    SetCallerIdActivity,
     SetVariableActivity,
+    StartMediaStreamActivity,
+    SubflowActivity,
+    VirtualAgentActivity,
 )
 
 _PARSER = Environment(autoescape=False)  # noqa: S701 - parsing only, nothing is rendered
@@ -77,9 +89,28 @@ def _event_graph(name: str, event_flow: EventFlow) -> FlowGraph:
 
 
 def _prompt_fields(prefix: str, prompt: Prompt | None) -> list[tuple[str, str]]:
-    if prompt is None or prompt.text is None:
+    if prompt is None:
         return []
-    return [(f"{prefix}.text", prompt.text)]
+    fields = [
+        (f"{prefix}.{name}", value)
+        for name, value in (
+            ("text", prompt.text),
+            ("language", prompt.language),
+            ("voice", prompt.voice),
+        )
+        if value is not None
+    ]
+    for index, segment in enumerate(prompt.segments):
+        fields += [
+            (f"{prefix}.segments[{index}].{name}", value)
+            for name, value in (
+                ("text", segment.text),
+                ("language", segment.language),
+                ("voice", segment.voice),
+            )
+            if value is not None
+        ]
+    return fields
 
 
 def _strings(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
@@ -114,9 +145,42 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
                 + _prompt_fields("invalid_prompt", activity.invalid_prompt)
             )
         case QueueContactActivity():
-            return [("queue", activity.queue)]
+            fields = [("queue", activity.queue)]
+            if isinstance(activity.priority, str):
+                fields.append(("priority", activity.priority))
+            fields += _strings("skills", [n.model_dump() for n in activity.skills])
+            fields += _strings("relaxation", [r.model_dump() for r in activity.relaxation])
+            return fields
         case ScreenPopActivity():
             return [("url", activity.url), *_strings("query", activity.query)]
+        case CollectDigitsActivity():
+            return _prompt_fields("prompt", activity.prompt)
+        case CaseActivity():
+            return [("expression", activity.expression), *_strings("cases", activity.cases)]
+        case ParseActivity():
+            return [("input", activity.input)]
+        case QueueToAgentActivity():
+            fields = [("agent", activity.agent), ("reporting_queue", activity.reporting_queue)]
+            fields += _strings("priority", activity.priority)
+            return fields + list(_strings("recovery_queue", activity.recovery_queue))
+        case QueueLookupActivity():
+            return [("queue", activity.queue)]
+        case VirtualAgentActivity():
+            return list(_strings("parameters", activity.parameters))
+        case CallbackActivity():
+            fields = [("number", activity.number)]
+            fields += list(_strings("caller_id", activity.caller_id))
+            return fields + list(_strings("queue", activity.queue))
+        case BlindTransferActivity():
+            return [("destination", activity.destination)]
+        case SetCallerIdActivity():
+            return [("caller_id", activity.caller_id), *_strings("name", activity.name)]
+        case SubflowActivity():
+            return list(_strings("inputs", activity.inputs))
+        case GoToActivity():
+            return [("flow", activity.flow)]
+        case StartMediaStreamActivity():
+            return [("destination", activity.destination)]
     return []
 
 
@@ -133,7 +197,10 @@ def parse(template: str, *, bare_expression: bool = False) -> nodes.Template | N
 
 
 def field_ast(activity: ActivityBase, field: str, template: str) -> nodes.Template | None:
-    return parse(template, bare_expression=isinstance(activity, ConditionActivity))
+    bare = isinstance(activity, ConditionActivity) or (
+        isinstance(activity, ParseActivity) and field == "input"
+    )
+    return parse(template, bare_expression=bare)
 
 
 def names_read(tree: nodes.Template) -> set[str]:
@@ -181,6 +248,8 @@ def unsanitized(tree: nodes.Node, tainted: set[str], sanitizers: Sanitizers) -> 
 def variables_written(activity: ActivityBase) -> set[str]:
     if isinstance(activity, SetVariableActivity):
         return {activity.variable}
-    if isinstance(activity, HttpRequestActivity):
+    if isinstance(activity, HttpRequestActivity | ParseActivity):
         return {output.variable for output in activity.parse}
+    if isinstance(activity, SubflowActivity):
+        return set(activity.returns)
     return set()

@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dipflow.flow.model import Flow
-from dipflow.flow.webex.activities import CONVERTERS, ImportOptions, native_output
+from dipflow.flow.checks import KIND_CLASSES
+from dipflow.flow.model import NEVER_RAISED, EventName, Flow
+from dipflow.flow.webex import handoff
+from dipflow.flow.webex.activities import CONVERTERS, Converter, ImportOptions, native_output
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
 
 # Flow Designer event names -> dipflow event flows.
@@ -27,6 +29,33 @@ EVENT_NAMES = {
     "FCAsk(ContactLastAgentRemoved)": "agent_disconnected",
     "ContactEnded": "contact_ended",
     "GlobalErrorHandling": "global_error",
+    "ContactCallbackFailed": "callback_failed",
+    "ContactPredial": "predial",
+    "ContactOutboundCampaignResult": "outbound_campaign_result",
+    "ContactAniUpdated": "ani_updated",
+    "ContactReservationStarted": "reservation_started",
+}
+_NOT_HERE = {
+    "predial": "outbound campaigns, which dipflow does not run",
+    "outbound_campaign_result": "outbound campaigns, which dipflow does not run",
+    "reservation_started": "queue reservations, which dipflow does not make",
+}
+NEVER_RAISED_NOTE = (
+    "Webex raises {event} for {why}: this event flow is kept as imported and never runs here."
+)
+UNKNOWN_EVENT_NOTE = (
+    "dipflow does not know the Webex event {event}: this event flow is kept as imported "
+    "(kept_event_flows) and never runs here."
+)
+START_KINDS = frozenset({"NewPhoneContact", "NewContact", "NewSubFlowStart"})
+"""The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact);
+`NewSubFlowStart` in a subflow's export."""
+
+ALL_CONVERTERS: dict[str, Converter] = {
+    **CONVERTERS,
+    "hand-off": handoff.goto,
+    "subflow-handoff": handoff.subflow,
+    "start-media-stream": handoff.media_stream,
 }
 
 _VARIABLE_TYPES = {
@@ -70,6 +99,12 @@ class _Importer:
         self.unsupported: list[ImportProblem] = []
         self.notes: list[str] = []
         self.native_ids: dict[str, str] = {}
+        self.queue_ids: list[str] = []
+        self.schedule_ids: list[str] = []
+        self.kept_events: dict[str, dict[str, Any]] = {}
+        """Queues the export names only by id, in the order met."""
+        self.links_from: dict[str, list[str]] = {}
+        """Webex activity id -> the conditions of the links leaving it."""
 
     def problem(self, message: str, activity: Mapping[str, Any] | None = None) -> None:
         self.problems.append(self._problem(message, activity))
@@ -109,6 +144,11 @@ class _Importer:
                 continue
             checked[str(activity["id"])] = activity
         good_links: list[Mapping[str, Any]] = []
+        for link in links:
+            if isinstance(link, Mapping):
+                self.links_from.setdefault(str(link.get("sourceActivityId")), []).append(
+                    str(link.get("conditionExpr", "default"))
+                )
         for index, link in enumerate(links):
             if not isinstance(link, Mapping):
                 self.problem(f"{where}: link #{index} is not an object")
@@ -149,7 +189,7 @@ class _Importer:
 
     def convert(self, activity: Mapping[str, Any]) -> dict[str, Any]:
         kind = self.activity_kind(activity)
-        converter = CONVERTERS.get(kind)
+        converter = ALL_CONVERTERS.get(kind)
         origin = f"webex:{activity['id']}"
         description = activity["properties"].get("description")
         if converter is None:
@@ -164,6 +204,14 @@ class _Importer:
         if converted.unsupported:
             listed = ", ".join(converted.unsupported)
             return self.unsupported_activity(activity, kind, f"unsupported properties: {listed}")
+        for queue in converted.queue_ids:
+            if queue not in self.queue_ids:
+                self.queue_ids.append(queue)
+        for schedule in converted.schedule_ids:
+            if schedule not in self.schedule_ids:
+                self.schedule_ids.append(schedule)
+        who = activity.get("name") or activity["id"]
+        self.notes.extend(f"{who}: {note}" for note in converted.notes)
         fields = {**converted.fields, "origin": origin}
         if isinstance(description, str) and description:
             fields["description"] = description
@@ -180,13 +228,20 @@ class _Importer:
             self.problems.append(problem)
         else:
             self.unsupported.append(problem)
+        outputs: list[str] = []
+        for condition in self.links_from.get(str(activity["id"]), []):
+            output = native_output("unsupported", condition)
+            if output not in outputs:
+                outputs.append(output)
         return {
             "kind": "unsupported",
             "original_kind": kind or "?",
+            "original_outputs": outputs,
             "properties": {
                 k: v for k, v in activity["properties"].items() if not k.startswith("_")
             },
             "origin": f"webex:{activity['id']}",
+            "reason": message,
             "description": message,
         }
 
@@ -203,12 +258,13 @@ class _Importer:
             native = activities[source_id]
             output = native_output(str(native["kind"]), str(link.get("conditionExpr", "default")))
             on: dict[str, str] = native.setdefault("on", {})
-            if native["kind"] == "unsupported":
-                # It only ever fails: keep its error link, or else its main one, as `error`.
-                if output == "error":
-                    on["error"] = target_id
-                elif output in ("out", "success"):
-                    on.setdefault("error", target_id)
+            cls = KIND_CLASSES.get(str(native["kind"]))
+            if cls is not None and output not in (*cls.instance_outputs(native), *cls.outputs):
+                self.problem(
+                    f"a link leaves output {link.get('conditionExpr')!r}, which a "
+                    f"{native['kind']} does not have",
+                    source,
+                )
                 continue
             if output in on and on[output] != target_id:
                 self.problem(f"two links leave output {output!r}", source)
@@ -269,12 +325,11 @@ class _Importer:
         return out
 
     def main_flow(self, graph: _Graph) -> tuple[str | None, dict[str, dict[str, Any]]]:
-        starts = [
-            a for a in graph.activities.values() if self.activity_kind(a) == "NewPhoneContact"
-        ]
+        starts = [a for a in graph.activities.values() if self.activity_kind(a) in START_KINDS]
         if len(starts) != 1:
             self.problem(
-                f"the main flow needs one NewPhoneContact start activity, found {len(starts)}"
+                "the main flow needs one NewPhoneContact (or NewContact) start activity, "
+                f"found {len(starts)}"
             )
             return None, {}
         # Every activity of the main process is imported, reachable or not: the linter
@@ -305,12 +360,6 @@ class _Importer:
                 continue
             ids = self.reachable(graph, str(trigger_id))[1:]
             native_event = EVENT_NAMES.get(str(event_name))
-            if native_event is None:
-                if all(self.activity_kind(graph.activities[i]) == "end" for i in ids):
-                    self.notes.append(f"event {event_name!r} only ends its flow: not imported")
-                else:
-                    self.unsupported_activity(trigger, str(event_name), "event not supported")
-                continue
             if not ids:
                 continue
             first = next(
@@ -320,10 +369,21 @@ class _Importer:
             )
             activities = self.activities_of(graph, ids)
             self.wire(graph, activities)
-            flows[native_event] = {
+            flow: dict[str, Any] = {
                 "start": self.native_id(graph.activities[first]),
                 "activities": activities,
             }
+            if native_event is None:
+                # Never fail the import for an event: keep its flow, say it never runs.
+                flow["note"] = UNKNOWN_EVENT_NOTE.format(event=event_name)
+                self.notes.append(f"event {event_name}: {flow['note']}")
+                self.kept_events[str(event_name)] = flow
+                continue
+            if EventName(native_event) in NEVER_RAISED:
+                why = _NOT_HERE[native_event]
+                flow["note"] = NEVER_RAISED_NOTE.format(event=event_name, why=why)
+                self.notes.append(f"event {event_name}: {flow['note']}")
+            flows[native_event] = flow
         return flows
 
     def run(self, export: Any) -> ImportResult:
@@ -353,6 +413,22 @@ class _Importer:
             "activities": activities,
             "event_flows": event_flows,
         }
+        if self.queue_ids:
+            document["queues"] = {q: self.options.queue_map.get(q) for q in self.queue_ids}
+            unmapped = [q for q in self.queue_ids if not self.options.queue_map.get(q)]
+            if unmapped:
+                self.notes.append(
+                    "queues named only by id, not mapped yet (--queue ID=NAME, or `queues:` "
+                    f"in the configuration): {', '.join(unmapped)}"
+                )
+        if self.kept_events:
+            document["kept_event_flows"] = self.kept_events
+        if self.schedule_ids:
+            document["schedules"] = dict.fromkeys(self.schedule_ids)
+            self.notes.append(
+                "business-hours schedules live in Control Hub, not mapped yet (`schedules:` "
+                f"in the flow or the configuration): {', '.join(self.schedule_ids)}"
+            )
         try:
             flow = Flow.model_validate(document)
         except ValidationError as exc:
