@@ -30,6 +30,15 @@ the server's loop. --profile adds `bench/stall_profile.py`'s account of what ran
 on the event loop whenever a frame was late. RTP goes to a bound socket nobody reads
 (a phone dropping what it gets), not to the discard port, whose ICMP errors cost the
 kernel ~2 µs a packet.
+
+Each level runs with SRTP off, then on (same run, same server; `--no-srtp` skips it):
+with SRTP on, every call's leg protects each packet it sends (AES_CM_128_HMAC_SHA1_80,
+fresh keys per call, libsrtp through pylibsrtp) exactly as an SRTP call does; sipp
+cannot decrypt and need not. The report ends with the TLS handshake cost per call
+(`--tls-handshakes`): fresh connections to the server's TLS listener (self-signed EC
+P-256 certificate), TLS 1.2 and 1.3, the client's wall time and the server's CPU per
+handshake. dipflow reuses a connection for every call to a trunk, so this is the cost
+of a call only when each call brings its own connection (phones).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -52,6 +62,10 @@ import psutil
 
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.channels.sip import SipServer, SipSettings
+from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.srtp import KEY_BYTES, SrtpContext
+from dipflow.channels.sip.tls import self_signed
+from dipflow.channels.sip.trunkconfig import TlsListener
 from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import (
     AgentDisconnected,
@@ -194,6 +208,7 @@ class _BenchHost:
         self.news_sent = 0
         self.agent_refusals: dict[int, int] = {}
         self.bridge_ended_first = 0
+        self.srtp = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._engine: Any = None
         if mix:
@@ -268,6 +283,10 @@ class _BenchHost:
     ) -> _BenchCall:  # fmt: skip
         call = _BenchCall(self, channel_call)
         self.calls.append(call)
+        if self.srtp and isinstance(channel_call, SipCall):
+            channel_call.session.srtp = SrtpContext(
+                "AES_CM_128_HMAC_SHA1_80", os.urandom(KEY_BYTES), os.urandom(KEY_BYTES)
+            )
         if self._engine is not None:
             self._engine()  # the flow's own CPU for this call, on the loop as in the runtime
         self.spawn(channel_call.execute(Play(prompt_id="greeting", text=GREETING)))
@@ -291,6 +310,8 @@ async def _serve(options: argparse.Namespace) -> None:
             monitor.note_packet(lateness)
 
         JitterStats.add = add_and_note  # type: ignore[method-assign]
+    certs = Path(tempfile.mkdtemp(prefix="dipflow-bench-"))
+    self_signed(certs / "cert.pem", certs / "key.pem", names=("127.0.0.1",))
     prompts = PromptRenderer(EspeakTts(), workers=options.render_workers)
     prompts.start()
     greeting = await prompts.render_text_async(GREETING, language="en-US", voice=None)
@@ -298,6 +319,8 @@ async def _serve(options: argparse.Namespace) -> None:
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=options.serve,
         rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
         max_calls=5000,
+        tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
+                        key_file=str(certs / "key.pem")),
     )  # fmt: skip
     host = _BenchHost(mix=options.mix, agent_uri=options.agent_uri,
                       news_per_s=options.news)  # fmt: skip
@@ -315,7 +338,8 @@ async def _serve(options: argparse.Namespace) -> None:
 
     server.bridge.on_outgoing = count_refusals  # type: ignore[method-assign]
     await asyncio.sleep(2)  # hold music rendered and tables built
-    hello = {"port": server.address[1], "greeting_s": greeting.duration_s,
+    hello = {"port": server.address[1], "tls_port": server.ua.tls_port,
+             "greeting_s": greeting.duration_s,
              "loop": type(asyncio.get_running_loop()).__module__}  # fmt: skip
     print(json.dumps(hello), flush=True)
     loop = asyncio.get_running_loop()
@@ -334,6 +358,8 @@ async def _serve(options: argparse.Namespace) -> None:
             print(json.dumps(stats), flush=True)
         elif line == "profile":
             print(json.dumps(monitor.report() if monitor else {}), flush=True)
+        elif line in ("srtp on", "srtp off"):
+            host.srtp = line == "srtp on"
         elif line == "quit":
             break
     await server.stop()
@@ -361,6 +387,7 @@ class _Server:
         assert self.process.stdout is not None
         hello = json.loads(self.process.stdout.readline())
         self.port = int(hello["port"])
+        self.tls_port = int(hello["tls_port"])
         self.greeting_s = float(hello["greeting_s"])
         self.loop = str(hello["loop"])
         self.ps = psutil.Process(self.process.pid)
@@ -616,6 +643,32 @@ TABLE_HEAD = (
 )
 
 
+def tls_handshakes(server: _Server, count: int, version: ssl.TLSVersion) -> dict[str, Any]:
+    """`count` fresh TLS connections to the server: client wall time, server CPU each."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the bench measures the handshake, not the PKI
+    context.minimum_version = context.maximum_version = version
+    times: list[float] = []
+    cpu_before = server.ps.cpu_times()
+    for _ in range(count):
+        started = time.perf_counter()
+        with (
+            socket.create_connection(("127.0.0.1", server.tls_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1"),
+        ):
+            times.append(time.perf_counter() - started)
+    cpu_after = server.ps.cpu_times()
+    used = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    times.sort()
+    return {
+        "tls": version.name, "handshakes": count,
+        "client_ms_p50": round(1000 * times[len(times) // 2], 2),
+        "client_ms_p99": round(1000 * times[int(len(times) * 0.99) - 1], 2),
+        "server_cpu_ms_per_handshake": round(1000 * used / count, 2),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[500, 1000])
@@ -661,6 +714,10 @@ def main() -> None:
         help="new prompts rendered per second (default 20 with --mix)",
     )
     parser.add_argument("--agent-uri", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--no-srtp", action="store_true",
+                        help="run each level with plain RTP only (no SRTP pass)")  # fmt: skip
+    parser.add_argument("--tls-handshakes", type=int, default=200,
+                        help="fresh TLS connections to time per TLS version (0: none)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="append every attempt as a JSON line")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -687,44 +744,54 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for calls in args.calls:
                 hold = args.hold or (calls / args.rate + server.greeting_s + 5.0)
-                for attempt in range(1, args.attempts + 1):
-                    load_before = round(os.getloadavg()[0], 2)
-                    ceiling = (
-                        run_ceiling(args.server_cpu, calls, args.ceiling_s, args.nice)
-                        if args.ceiling_s else {}
-                    )  # fmt: skip
-                    result = run_level(
-                        server,
-                        calls,
-                        args.rate,
-                        hold,
-                        Path(tmp),
-                        args.sipp_cpu,
-                        args.nice,
-                        args.mix,
-                    )
-                    result.update(attempt=attempt, load_before=load_before,
-                                  load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
-                                  loop=server.loop, nice=args.nice, rt=args.rt,
-                                  mix=args.mix, news_per_s=args.news,
-                                  render_workers=args.render_workers)  # fmt: skip
-                    if ceiling.get("streams_per_core") and result.get("calls_per_core"):
-                        result["share_of_ceiling"] = round(
-                            result["calls_per_core"] / ceiling["streams_per_core"], 3
+                for srtp in (False,) if args.no_srtp else (False, True):
+                    server.ask("srtp on" if srtp else "srtp off")
+                    for attempt in range(1, args.attempts + 1):
+                        load_before = round(os.getloadavg()[0], 2)
+                        ceiling = (
+                            run_ceiling(args.server_cpu, calls, args.ceiling_s, args.nice)
+                            if args.ceiling_s else {}
+                        )  # fmt: skip
+                        result = run_level(
+                            server,
+                            calls,
+                            args.rate,
+                            hold,
+                            Path(tmp),
+                            args.sipp_cpu,
+                            args.nice,
+                            args.mix,
                         )
-                    if args.profile:
-                        result["profile"] = server.ask("profile")
-                    print(json.dumps(result), flush=True)
-                    if args.out:
-                        with args.out.open("a") as out:
-                            out.write(json.dumps(result) + "\n")
-                    rows.append(result)
+                        result.update(attempt=attempt, load_before=load_before,
+                                      load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
+                                      loop=server.loop, nice=args.nice, rt=args.rt,
+                                      mix=args.mix, news_per_s=args.news,
+                                      render_workers=args.render_workers, srtp=srtp)  # fmt: skip
+                        if ceiling.get("streams_per_core") and result.get("calls_per_core"):
+                            result["share_of_ceiling"] = round(
+                                result["calls_per_core"] / ceiling["streams_per_core"], 3
+                            )
+                        if args.profile:
+                            result["profile"] = server.ask("profile")
+                        print(json.dumps(result), flush=True)
+                        if args.out:
+                            with args.out.open("a") as out:
+                                out.write(json.dumps(result) + "\n")
+                        rows.append(result)
+            handshakes = [
+                tls_handshakes(server, args.tls_handshakes, version)
+                for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+                if args.tls_handshakes > 0
+            ]
+            for handshake in handshakes:
+                print(json.dumps(handshake), flush=True)
     finally:
         server.close()
         for process in agents:
             process.terminate()
             process.wait(10)
-    passing = [r["calls"] for r in rows if r["passed"]]
+    passing = [r["calls"] for r in rows if r["passed"] and not r["srtp"]]
+    passing_srtp = [r["calls"] for r in rows if r["passed"] and r["srtp"]]
     print(
         f"\nserver loop: {server.loop}; "
         f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
@@ -734,7 +801,8 @@ def main() -> None:
     print(TABLE_HEAD)
     for row in rows:
         print(_row(row))
-    print(f"\nlargest N passing in some attempt: {max(passing) if passing else None}")
+    print(f"\nlargest N passing in some attempt: {max(passing) if passing else None}"
+          f" (with SRTP: {max(passing_srtp) if passing_srtp else None})")  # fmt: skip
 
 
 if __name__ == "__main__":

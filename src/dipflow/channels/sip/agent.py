@@ -23,7 +23,6 @@ from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
 )
-from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.digits import (
     INFO_CONTENT_TYPES,
@@ -59,9 +58,10 @@ from dipflow.channels.sip.transactions import (
     TxState,
 )
 from dipflow.channels.sip.transitions import TxInput
+from dipflow.channels.sip.uac import RequestSide
 
 
-class SipUserAgent(ClientSide):
+class SipUserAgent(RequestSide):
     def receive_datagram(
         self, data: bytes, source: Address, now: float, transport: str = "udp"
     ) -> list[SipEvent]:
@@ -320,9 +320,7 @@ class SipUserAgent(ClientSide):
         elif method == "OPTIONS":
             self._respond_tx(tx, self._response(request, 200), now)
         else:
-            response = self._response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self._respond_tx(tx, response, now)
+            self._other_in_dialog(leg, tx, request, now)  # uac.py: NOTIFY, else 405
 
     def _on_info(self, leg: Leg, tx: ServerTransaction, request: SipMessage, now: float) -> None:
         """Key presses as INFO are taken; any other INFO with a body is refused (415), so the

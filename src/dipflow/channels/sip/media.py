@@ -37,6 +37,7 @@ from dipflow.channels.sip.rtp import (
     parse_rtp,
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
+from dipflow.channels.sip.srtp import SrtpContext
 from dipflow.media import g711
 from dipflow.media.dtmf import DtmfDetector
 
@@ -103,6 +104,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.ignored_sources = 0
         """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
+        self.srtp: SrtpContext | None = None
+        """Set for an SRTP leg (srtp.py): what we send is protected, what we get unprotected."""
         self.taps: list[Callable[[int, bytes], None]] = []
         """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
@@ -151,6 +154,13 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
+        if self.srtp is not None:
+            # Authenticated first: a forged or replayed packet neither plays nor latches.
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                self.ignored_sources += 1
+                return
+            data = plain
         packet = parse_rtp(data)
         now = time.monotonic()
         if packet is None or not self.peer.accept(source, packet, len(data), now):
@@ -245,6 +255,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if remote is None:
             return False  # not proven yet: nothing is sent, and playback waits
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
+        if self.srtp is not None:
+            packet = self.srtp.protect(packet)
         self.first_packet = False
         sock = self.sock
         if sock is not None:

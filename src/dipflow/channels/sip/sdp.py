@@ -39,6 +39,10 @@ _REVERSE = {
 }
 
 
+_PROFILES = frozenset({"RTP/AVP", "RTP/SAVP"})
+"""Plain RTP, and SRTP keyed by `a=crypto` (srtp.py decides whether to accept it)."""
+
+
 class SdpError(ChannelError):
     """A session description we cannot parse."""
 
@@ -52,6 +56,10 @@ class AudioOffer:
     payload_types: tuple[int, ...]
     rtpmap: dict[int, str]
     direction: Direction
+    profile: str = "RTP/AVP"
+    """`RTP/SAVP` when the stream demands SRTP (srtp.py)."""
+    crypto: tuple[str, ...] = ()
+    """The stream's `a=crypto` attributes (RFC 4568), as written."""
 
     @property
     def is_hold(self) -> bool:
@@ -69,6 +77,9 @@ class Negotiated:
     remote_port: int
     direction: Direction
     """Our direction towards the peer."""
+    profile: str = "RTP/AVP"
+    crypto: tuple[str, ...] = ()
+    """The peer's SRTP offer or answer (srtp.py decides)."""
 
 
 def parse_sdp(body: bytes) -> AudioOffer:
@@ -83,6 +94,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
     port: int | None = None
     payload_types: tuple[int, ...] = ()
     rtpmap: dict[int, str] = {}
+    profile = "RTP/AVP"
+    crypto: list[str] = []
     in_audio = False
     seen_audio = False
     for raw in text.splitlines()[:200]:
@@ -95,8 +108,9 @@ def parse_sdp(body: bytes) -> AudioOffer:
                 in_audio = False
                 continue  # only the first audio stream is served
             fields = value.split()
-            if len(fields) >= 4 and fields[0] == "audio" and fields[2].upper() == "RTP/AVP":
+            if len(fields) >= 4 and fields[0] == "audio" and fields[2].upper() in _PROFILES:
                 in_audio = seen_audio = True
+                profile = fields[2].upper()
                 if not fields[1].isdigit() or int(fields[1]) > 65535:
                     raise SdpError("bad media port")
                 port = int(fields[1])
@@ -118,12 +132,14 @@ def parse_sdp(body: bytes) -> AudioOffer:
                     media_direction = Direction(name)
                 elif not seen_audio:
                     session_direction = Direction(name)
+            elif name == "crypto" and in_audio and len(crypto) < 8:
+                crypto.append(attr.strip())
             elif name == "rtpmap" and in_audio:
                 pt_text, _, encoding = attr.partition(" ")
                 if pt_text.isdigit():
                     rtpmap[int(pt_text)] = encoding.strip().lower()
     if port is None:
-        raise SdpError("no RTP/AVP audio stream")
+        raise SdpError("no RTP/AVP or RTP/SAVP audio stream")
     address = media_address or session_address
     if address is None:
         raise SdpError("no connection address")
@@ -137,6 +153,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
         payload_types=payload_types,
         rtpmap=rtpmap,
         direction=media_direction or session_direction,
+        profile=profile,
+        crypto=tuple(crypto),
     )
 
 
@@ -179,6 +197,8 @@ def negotiate(
         remote_address=offer.address,
         remote_port=offer.port,
         direction=_REVERSE[offer.direction],
+        profile=offer.profile,
+        crypto=offer.crypto,
     )
 
 
@@ -194,8 +214,11 @@ def build_sdp(
     codecs: tuple[Codec, ...],
     dtmf_payload_type: int | None,
     direction: Direction = Direction.SENDRECV,
+    profile: str = "RTP/AVP",
+    crypto: tuple[str, ...] = (),
 ) -> bytes:
-    """An offer (several codecs) or an answer (the one negotiated codec)."""
+    """An offer (several codecs) or an answer (the one negotiated codec); `profile` and
+    `crypto` (`a=crypto` values) for SRTP (srtp.py)."""
     family = "IP6" if ":" in address else "IP4"
     formats = [str(int(c)) for c in codecs]
     if dtmf_payload_type is not None:
@@ -206,8 +229,9 @@ def build_sdp(
         "s=dipflow",
         f"c=IN {family} {address}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(formats)}",
+        f"m=audio {port} {profile} {' '.join(formats)}",
     ]
+    lines += [f"a=crypto:{value}" for value in crypto]
     lines += [f"a=rtpmap:{int(c)} {_ENCODING_NAMES[c]}" for c in codecs]
     if dtmf_payload_type is not None:
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
