@@ -621,7 +621,8 @@ def _row(r: dict[str, Any]) -> str:
     ceiling = r.get("ceiling", {})
     ratio = r.get("share_of_ceiling")
     cells = [
-        f"{r['calls']:,}", str(r["attempt"]), f"{r['load_before']} / {r['load_after']}",
+        f"{r['calls']:,}", f"{r['attempt']}{' (SRTP)' if r.get('srtp') else ''}",
+        f"{r['load_before']} / {r['load_after']}",
         f"{r['completed']}/{r['failed']}", str(r["heard_greeting"]),
         f"{r['jitter_p50_ms']} / **{r['jitter_p99_ms']}** / {r['jitter_max_ms']}",
         str(r.get("cpu_cores", "")),
