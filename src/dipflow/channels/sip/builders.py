@@ -139,6 +139,16 @@ def set_param(via: str, name: str, value: str) -> str:
     return ";".join(out)
 
 
+def display_of(header_value: str | None) -> str:
+    """The display name of a From/P-Asserted-Identity value, for people ("" when none)."""
+    if not header_value:
+        return ""
+    try:
+        return NameAddr.parse(header_value).display_text.strip()
+    except SipParseError:
+        return ""
+
+
 def user_of(header_value: str | None) -> str:
     """The user part of a From/P-Asserted-Identity value ("" when there is none)."""
     if not header_value:

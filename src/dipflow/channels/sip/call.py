@@ -57,6 +57,8 @@ class SipCall(SessionListener):
         self.session = session
         self.ani = ani
         self.dnis = dnis
+        self.caller_name = ""
+        """The caller's display name (P-Asserted-Identity, else From), shown on the agent's phone."""
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None

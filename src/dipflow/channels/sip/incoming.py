@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from dipflow.channels.seam import CallHost
-from dipflow.channels.sip.builders import user_of
+from dipflow.channels.sip.builders import display_of, user_of
 from dipflow.channels.sip.call import CallControl, SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
@@ -66,7 +66,12 @@ class IncomingCalls:
             dnis = SipUri.parse(request.uri or "").user[:MAX_ID_CHARS]
         except SipParseError:
             dnis = ""
+        name = (
+            display_of(request.headers.get("P-Asserted-Identity"))
+            or display_of(request.headers.get("From"))
+        )[:MAX_ID_CHARS]
         call = SipCall(self.control, leg_id=event.leg_id, session=session, ani=ani, dnis=dnis)
+        call.caller_name = name
         session.listener = call
         try:
             handle = self.host.start_call(call, ani=ani, dnis=dnis, channel="sip")

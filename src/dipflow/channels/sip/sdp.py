@@ -72,10 +72,8 @@ class Negotiated:
 
 
 def parse_sdp(body: bytes) -> AudioOffer:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SdpError("SDP is not UTF-8") from exc
+    # s=/i= lines may be Latin-1 (as SIP display names are); what we read is ASCII.
+    text = body.decode("utf-8", "replace")
     session_address: str | None = None
     media_address: str | None = None
     session_direction = Direction.SENDRECV
