@@ -58,7 +58,7 @@ class SipCall(SessionListener):
         self.ani = ani
         self.dnis = dnis
         self.caller_name = ""
-        """The caller's display name (P-Asserted-Identity, else From), shown on the agent's phone."""
+        """The caller's display name (P-Asserted-Identity, else From), for the agent's phone."""
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None
