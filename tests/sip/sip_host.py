@@ -8,6 +8,8 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry
+
 from dipflow.channels.seam import AgentEndpoint, ChannelCall
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Disconnect, Play, PlayMusic
@@ -180,13 +182,15 @@ def shared_prompts() -> PromptRenderer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(host: ScriptedHost, **overrides: object) -> AsyncIterator[SipServer]:
+async def running_server(
+    host: ScriptedHost, registry: CollectorRegistry | None = None, **overrides: object
+) -> AsyncIterator[SipServer]:
     rtp_base = 30000 + (free_port() % 8000) * 2
     settings = SipSettings(
         host="127.0.0.1", port=0, rtp_port_min=rtp_base, rtp_port_max=rtp_base + 200,
         **overrides,  # type: ignore[arg-type]
     )  # fmt: skip
-    server = SipServer(settings, host=host, prompts=shared_prompts())  # type: ignore[arg-type]
+    server = SipServer(settings, host=host, prompts=shared_prompts(), registry=registry)  # type: ignore[arg-type]
     await server.start()
     try:
         yield server

@@ -279,6 +279,7 @@ class SipUserAgent(ClientSide):
         )  # fmt: skip
         tx.leg_id = leg.leg_id
         self.legs[leg.leg_id] = leg
+        self.counts["calls_inbound"] += 1
         self._respond_tx(tx, self._response(request, 100), now)
         self._events.append(
             IncomingCall(leg_id=leg.leg_id, request=request, source=source, transport=transport)
@@ -365,8 +366,10 @@ class SipUserAgent(ClientSide):
         if user is None:
             response = self._response(request, 401, to_tag=new_token(6))
             response.headers.add("WWW-Authenticate", self.registrar.challenge(now))
+            self.counts["registrations_challenged"] += 1
             self._respond_tx(tx, response, now)
             return
+        self.counts["registrations"] += 1
         self.guard.verify(source[0])
         contacts = self.registrar.register(request, user, source, transport, now)
         response = self._response(request, 200, to_tag=new_token(6))

@@ -92,6 +92,7 @@ class ClientSide(AgentCore):
             route_set=[], peer=destination, transport=transport, invite=request,
         )  # fmt: skip
         self.legs[leg_id] = leg
+        self.counts["calls_outbound"] += 1
         self.guard.verify(destination[0])  # we chose this destination
         self._start_client_tx(request, destination, transport, leg_id, now)
         return leg_id
@@ -126,6 +127,7 @@ class ClientSide(AgentCore):
             else:
                 self._stray_2xx(response)  # a retransmission of the 2xx: ACK it again
         elif leg is not None and leg.state is not LegState.TERMINATED:
+            self.failures["outbound", status] += 1
             self._end_leg(leg)
             self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=status))
 

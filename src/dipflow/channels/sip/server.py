@@ -21,6 +21,8 @@ import asyncio
 import logging
 from typing import assert_never
 
+from prometheus_client import CollectorRegistry
+
 from dipflow.channels.seam import AgentEndpoint, CallHost
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
@@ -41,6 +43,7 @@ from dipflow.channels.sip.events import (
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
 from dipflow.channels.sip.media import MediaClock
+from dipflow.channels.sip.metrics import SipMetrics
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
@@ -53,11 +56,21 @@ log = logging.getLogger(__name__)
 class SipServer:
     """The SIP/RTP channel: `await start()`, then calls reach `host` until `await stop()`."""
 
-    def __init__(self, settings: SipSettings, host: CallHost, prompts: PromptRenderer) -> None:
+    def __init__(
+        self,
+        settings: SipSettings,
+        host: CallHost,
+        prompts: PromptRenderer,
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        """`registry`: where the channel's /metrics series go (the runtime's, in the
+        composition root); a private one when None."""
         self.settings = settings
         self.host = host
         self._prompts = prompts
         self.driver = SipDriver(settings, self._handle)
+        self.metrics = SipMetrics(registry, lambda: self.ua if self.driver.started else None)
         self.sessions = SessionPool(settings)
         self.incoming = IncomingCalls(
             driver=self.driver, sessions=self.sessions, host=host, control=self
