@@ -117,6 +117,7 @@ class ScriptedHost:
         self.menu = menu
         self.agent_delay_s = agent_delay_s
         self.calls: list[ScriptedCall] = []
+        self.refused: list[dict[str, object]] = []
         self.tasks: list[asyncio.Task[None]] = []
 
     def start_call(
@@ -137,6 +138,9 @@ class ScriptedHost:
         self.calls.append(call)
         self.tasks.append(asyncio.get_running_loop().create_task(call.run()))
         return call
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        self.refused.append({"ani": ani, "dnis": dnis, "status": status, "reason": reason})
 
     async def wait_calls(self, count: int, within_s: float = 30.0) -> None:
         """Until `count` calls have started and every started call has finished."""

@@ -63,3 +63,8 @@ class CallHost(Protocol):
     ) -> CallHandle:
         """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it)."""
         ...
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        """A call the channel refused before any flow ran (`status`: e.g. SIP 488, no codec
+        in common): listed with the recent calls, so that a supervisor sees it."""
+        ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ from dipflow.runtime.errors import RuntimeStartError
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
+    CallPhase,
     CallSummary,
     CallUpdated,
     RuntimeNotice,
@@ -217,6 +219,22 @@ class Runtime:
         self.metrics.active_calls.inc()
         session.begin()
         return session
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        """A call its channel refused before a flow ran: a recent call, ended, in error."""
+        now = time.time()
+        entry = {
+            "flow": "channel", "activity": channel, "kind": "refused", "started_at": now,
+            "ended_at": now, "inputs": {"ani": ani, "dnis": dnis},
+            "outputs": {"status": status}, "output_taken": None, "error": reason,
+        }  # fmt: skip
+        summary = CallSummary(
+            call_id=uuid.uuid4().hex, ani=ani, dnis=dnis, channel=channel,
+            state=CallPhase.ENDED, started_at=now, ended_at=now, error=True, trace=(entry,),
+        )  # fmt: skip
+        self._recent.append(summary)
+        self.metrics.calls_ended.labels(channel=channel, outcome="refused").inc()
+        self._notify(CallUpdated(call_id=summary.call_id, summary=summary))
 
     def session(self, call_id: str) -> CallSession | None:
         """The live session of `call_id` (None once it finished)."""

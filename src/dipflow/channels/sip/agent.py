@@ -22,6 +22,7 @@ import heapq
 from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
+    WARN_INCOMPATIBLE_MEDIA,
 )
 from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
@@ -124,14 +125,25 @@ class SipUserAgent(ClientSide):
         self._dialogs[(leg.call_id, leg.local_tag, leg.remote_tag or "")] = leg.leg_id
         self._send_2xx(leg, tx, response, now)
 
-    def reject(self, leg_id: str, status: int, now: float) -> None:
+    def reject(
+        self, leg_id: str, status: int, now: float, *, warning: tuple[int, str] | None = None
+    ) -> None:
+        """Refuse a new call; `warning`: (code, text) for a Warning header (§20.43), e.g.
+        (305, "Incompatible media format") with a 488."""
         self._now = now
         leg = self.legs.get(leg_id)
         if leg is None or not leg.uas or leg.state is not LegState.EARLY:
             return
         tx = self._invite_tx(leg)
         if tx is not None:
-            self._respond_tx(tx, self._response(leg.invite, status, to_tag=leg.local_tag), now)
+            response = self._response(leg.invite, status, to_tag=leg.local_tag)
+            if warning is not None:
+                code, text = warning
+                text = text.replace("\\", "").replace('"', "'")
+                response.headers.add("Warning", f'{code} {self.host}:{self.port} "{text}"')
+                if code == WARN_INCOMPATIBLE_MEDIA:
+                    self.counts["codec_mismatches"] += 1
+            self._respond_tx(tx, response, now)
         self._end_leg(leg)
 
     def answer_reoffer(self, leg_id: str, sdp: bytes | None, now: float) -> None:

@@ -65,7 +65,8 @@ class AgentBridge:
             return False
         leg_id = driver.ua.invite(
             target_uri=uri, destination=destination, transport=transport,
-            sdp=sessions.offer(session), now=driver.now(), caller_user=call.ani or "anonymous",
+            sdp=sessions.offer(session, first=call.session.codec), now=driver.now(),
+            caller_user=call.ani or "anonymous",
             caller_name=call.caller_name or call.ani or "dipflow",
         )  # fmt: skip
         waiter: asyncio.Future[bytes | None] = driver.loop.create_future()

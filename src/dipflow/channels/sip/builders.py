@@ -14,6 +14,8 @@ from dipflow.channels.sip.transactions import Leg
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches of RFC 3261 agents start with it
+WARN_INCOMPATIBLE_MEDIA = 305
+"""Warning code of RFC 3261 §20.43: "Incompatible media format"."""
 REASONS = {
     100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",

@@ -14,6 +14,7 @@ import logging
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle
+from dipflow.channels.sip.codecs import G722_PROMPTS
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -112,7 +113,9 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, command.text, command.audio, command)
+            audio, codec = await asyncio.to_thread(
+                self._render, command.text, command.audio, command
+            )
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
@@ -124,6 +127,7 @@ class SipCall(SessionListener):
                 audio=audio,
                 loop=False,
                 interruptible=command.interruptible,
+                codec=codec,
             )
         )
 
@@ -131,15 +135,22 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio = await asyncio.to_thread(self._render, None, command.audio, None)
+            audio, codec = await asyncio.to_thread(self._render, None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
         if generation != self._generation or self.ended:
             return
-        self.session.play(Playback(prompt_id=None, audio=audio, loop=True, interruptible=False))
+        self.session.play(
+            Playback(prompt_id=None, audio=audio, loop=True, interruptible=False, codec=codec)
+        )
 
-    def _render(self, text: str | None, audio_name: str | None, play: Play | None) -> bytes:
+    def _render(
+        self, text: str | None, audio_name: str | None, play: Play | None
+    ) -> tuple[bytes, Codec]:
+        """The audio encoded for the session's codec now (re-encoded when played if the
+        codec changed meanwhile: a re-offer)."""
+        codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text:
@@ -156,7 +167,9 @@ class SipCall(SessionListener):
             rendered = prompts.render_audio(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
-        return rendered.ulaw() if self.session.codec is Codec.PCMU else rendered.alaw()
+        if codec is Codec.G722:
+            return G722_PROMPTS.get(rendered.key, lambda: rendered.pcm.samples), codec
+        return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
     # -- SessionListener --
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
@@ -34,14 +35,13 @@ from dipflow.channels.sip.rtp import (
     parse_rtp,
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
-from dipflow.media import g711
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
 SLOTS = 4  # 4 x 5 ms = one 20 ms frame
-_SILENCE = {Codec.PCMU: bytes([g711.ULAW_SILENCE]) * FRAME_SAMPLES,
-            Codec.PCMA: bytes([g711.ALAW_SILENCE]) * FRAME_SAMPLES}  # fmt: skip
+_SILENCE = SILENCE
+_CODECS = frozenset(int(c) for c in Codec)
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
 
 
@@ -54,6 +54,8 @@ class Playback:
     loop: bool
     interruptible: bool
     position: int = 0
+    codec: Codec | None = None
+    """What `audio` is encoded for (None: the session's codec when played)."""
 
 
 class SessionListener:
@@ -81,6 +83,8 @@ class RtpSession(asyncio.DatagramProtocol):
         """Paced only once answered, and not while the peer holds us (RFC 3264 §8.4)."""
         self.bridge: RtpSession | None = None
         self.relay = bytearray()
+        self.to_bridge: Transcoder | None = None
+        """What we received, in the bridged leg's codec (G.722 keeps state per direction)."""
         self.slot = 0
         self.first_packet = True
         self.packets_sent = 0
@@ -93,8 +97,13 @@ class RtpSession(asyncio.DatagramProtocol):
     def configure(self, negotiated: Negotiated) -> None:
         self.remote = (negotiated.remote_address, negotiated.remote_port)
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
+            old = self.codec
             self.codec = negotiated.codec
             self.stream.payload_type = int(negotiated.codec)
+            if self.playback is not None:  # rendered for the old codec: re-encode the rest
+                self.playback = self._encoded(self.playback)
+            if self.relay:
+                self.relay = bytearray(transcode(bytes(self.relay), old, self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,16 +134,12 @@ class RtpSession(asyncio.DatagramProtocol):
             self.listener.on_digit(self, digit)
             return
         bridge = self.bridge
-        if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
-            return
-        payload = packet.payload
-        if packet.payload_type != bridge.codec:
-            payload = (
-                g711.ulaw_to_alaw(payload)
-                if packet.payload_type == Codec.PCMU
-                else g711.alaw_to_ulaw(payload)
-            )
-        bridge.relay += payload
+        if bridge is None or packet.payload_type not in _CODECS:
+            return  # comfort noise
+        xcoder = self.to_bridge
+        if xcoder is None or xcoder.source != packet.payload_type or xcoder.target != bridge.codec:
+            xcoder = self.to_bridge = Transcoder(Codec(packet.payload_type), bridge.codec)
+        bridge.relay += xcoder(packet.payload)
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
 
@@ -144,7 +149,17 @@ class RtpSession(asyncio.DatagramProtocol):
     # -- sending -------------------------------------------------------------------------------
 
     def play(self, playback: Playback | None) -> None:
-        self.playback = playback
+        self.playback = None if playback is None else self._encoded(playback)
+
+    def _encoded(self, playback: Playback) -> Playback:
+        """`playback` in this session's codec: what is left of it is re-encoded after a
+        codec change (a re-INVITE from PCMU to PCMA), never sent under the wrong label."""
+        if playback.codec is None or playback.codec is self.codec:
+            playback.codec = self.codec
+            return playback
+        playback.audio = transcode(playback.audio, playback.codec, self.codec)  # all: it may loop
+        playback.codec = self.codec
+        return playback
 
     def next_frame(self) -> bytes:
         """The next 20 ms of what this leg should hear."""

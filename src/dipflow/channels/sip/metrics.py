@@ -10,7 +10,6 @@ registry, so one /metrics page shows the runtime's and the channel's series.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -37,19 +36,11 @@ DROP_REASONS = {
 """`ua.stats` key -> the `reason` label of dipflow_sip_dropped_messages_total."""
 
 
-@dataclass(slots=True)
-class ChannelCounts:
-    """Counts the channel (not the user agent) keeps: offers it could not serve."""
-
-    codec_mismatches: int = 0
-
-
 class SipCollector(Collector):
     """The user agent's counters as Prometheus series, read at scrape time."""
 
-    def __init__(self, ua: Callable[[], SipUserAgent | None], channel: ChannelCounts) -> None:
+    def __init__(self, ua: Callable[[], SipUserAgent | None]) -> None:
         self._ua = ua
-        self._channel = channel
 
     def collect(self) -> Iterator[Metric]:
         ua = self._ua()
@@ -93,7 +84,7 @@ class SipCollector(Collector):
         yield dropped
         yield CounterMetricFamily(
             "dipflow_sip_codec_mismatches", "Offers refused with 488 and Warning: 305: no "
-            "codec in common.", value=self._channel.codec_mismatches,
+            "codec in common.", value=counts.get("codec_mismatches", 0),
         )  # fmt: skip
 
 
@@ -104,8 +95,7 @@ class SipMetrics:
         self, registry: CollectorRegistry | None, ua: Callable[[], SipUserAgent | None]
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.channel = ChannelCounts()
-        self.registry.register(SipCollector(ua, self.channel))
+        self.registry.register(SipCollector(ua))
         self.rtp_loss = Histogram(
             "dipflow_rtp_loss_ratio", "Fraction of RTP packets lost per call leg (RFC 3550 "
             "A.3), by who measured it: we (received) or the peer (its receiver reports).",

@@ -1,11 +1,11 @@
-"""SDP offer/answer for G.711 audio with RFC 4733 telephone-events (RFC 4566, RFC 3264).
+"""SDP offer/answer for G.711 and G.722 audio with RFC 4733 telephone-events (RFC 4566,
+RFC 3264). Layer 4 (channels).
 
-Layer 4 (channels).
-
-We serve one audio stream: PCMU (static payload type 0) or PCMA (8), 20 ms
-packets, and `telephone-event` at whatever dynamic payload type the offerer
-chose. The answer keeps the offerer's preference order (RFC 3264 §6.1) and
-returns `None` when nothing can be served (the caller answers 488).
+We serve one audio stream: PCMU (static payload type 0), PCMA (8) or G.722 (9, whose
+rtpmap says 8000 Hz although it samples at 16 kHz: RFC 3551 §4.5.2), 20 ms packets,
+and `telephone-event` at whatever dynamic payload type the offerer chose. The answer
+keeps the offerer's preference order (RFC 3264 §6.1) and returns `None` when nothing
+can be served (the caller answers 488).
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ from dipflow.channels.errors import ChannelError
 
 
 class Codec(IntEnum):
-    """Static RTP payload types of G.711 (RFC 3551 table 4)."""
+    """The codecs we serve, by their static RTP payload types (RFC 3551 table 4)."""
 
     PCMU = 0
     PCMA = 8
+    G722 = 9
+
+
+_ENCODING_NAMES = {Codec.PCMU: "PCMU/8000", Codec.PCMA: "PCMA/8000", Codec.G722: "G722/8000"}
+"""rtpmap encoding names; G.722's clock rate is 8000 (RFC 3551 §4.5.2)."""
 
 
 class Direction(StrEnum):
@@ -141,18 +146,17 @@ def parse_sdp(body: bytes) -> AudioOffer:
 def _codec_of(offer: AudioOffer, pt: int) -> Codec | None:
     encoding = offer.rtpmap.get(pt)
     if encoding is None:  # static payload types need no rtpmap (RFC 3551)
-        return Codec(pt) if pt in (Codec.PCMU, Codec.PCMA) else None
-    if encoding.startswith("pcmu/8000"):
-        return Codec.PCMU
-    if encoding.startswith("pcma/8000"):
-        return Codec.PCMA
+        return Codec(pt) if pt in Codec._value2member_map_ else None
+    for codec, name in _ENCODING_NAMES.items():
+        if encoding.startswith(name.lower()):
+            return codec
     return None
 
 
 def negotiate(
     offer: AudioOffer, supported: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
 ) -> Negotiated | None:
-    """Choose the offerer's first G.711 codec that we support; None means 488."""
+    """Choose the offerer's first codec that we support; None means 488."""
     if offer.port == 0:
         return None  # a rejected/disabled stream (RFC 3264 §5.1)
     codec: Codec | None = None
@@ -178,9 +182,6 @@ def negotiate(
         remote_port=offer.port,
         direction=_REVERSE[offer.direction],
     )
-
-
-_ENCODING_NAMES = {Codec.PCMU: "PCMU/8000", Codec.PCMA: "PCMA/8000"}
 
 
 def build_sdp(

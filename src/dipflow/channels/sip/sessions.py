@@ -67,10 +67,15 @@ class SessionPool:
             dtmf_payload_type=negotiated.dtmf_payload_type, direction=negotiated.direction,
         )  # fmt: skip
 
-    def offer(self, session: RtpSession) -> bytes:
+    def offer(self, session: RtpSession, first: Codec | None = None) -> bytes:
+        """Our offer (to an agent's phone); `first`: the codec to prefer (the caller's, so
+        that a phone that has it spares the bridge a transcoding)."""
+        codecs = self.codecs
+        if first in codecs:
+            codecs = (first, *(c for c in codecs if c is not first))
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
-            port=session.port, codecs=self.codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
+            port=session.port, codecs=codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
         )  # fmt: skip
 
 

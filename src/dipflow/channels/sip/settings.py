@@ -29,8 +29,9 @@ class SipSettings(BaseModel):
     """Lowest RTP port (even ports are used, RFC 3550 §11)."""
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     """Highest RTP port."""
-    codecs: tuple[Literal["PCMU", "PCMA"], ...] = ("PCMU", "PCMA")
-    """Codecs we accept, in our order of preference for offers we make."""
+    codecs: tuple[Literal["PCMU", "PCMA", "G722"], ...] = ("PCMU", "PCMA", "G722")
+    """Codecs we accept, in our order of preference for offers we make (an agent's phone
+    is offered the caller's codec first, so that the bridge need not transcode)."""
     t1_s: float = Field(default=0.5, gt=0)
     """RFC 3261 T1 (RTT estimate): retransmission base; 64*T1 is the transaction timeout."""
     t2_s: float = Field(default=4.0, gt=0)
