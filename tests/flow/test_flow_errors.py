@@ -22,9 +22,10 @@ def test_yaml_syntax_error_is_a_flow_error_with_its_position() -> None:
         parse_yaml("a: [1, 2\nb: 3\n", "x.yaml")
     assert isinstance(caught.value, YamlSyntaxError)
     (problem,) = caught.value.problems
-    assert (problem.file, problem.line, problem.column) == ("x.yaml", 2, 2)
+    # The unclosed bracket is where the author must look, not where the parser gave up.
+    assert (problem.file, problem.line, problem.column) == ("x.yaml", 1, 4)
     assert str(caught.value) == str(problem)
-    assert str(caught.value).startswith("x.yaml:2:2: ")
+    assert str(caught.value).startswith("x.yaml:1:4: the `[` opened here is never closed")
 
 
 def test_expression_error_is_a_flow_error_and_still_a_value_error() -> None:

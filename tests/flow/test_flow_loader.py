@@ -116,7 +116,7 @@ def test_load_yaml_with_locations_maps_pydantic_locs() -> None:
 def test_yaml_syntax_error_has_a_position() -> None:
     with pytest.raises(YamlSyntaxError) as caught:
         load_yaml_with_locations("a: [1, 2\nb: 3\n", "x.yaml")
-    assert (caught.value.line, caught.value.column) == (2, 2)
+    assert (caught.value.line, caught.value.column) == (1, 4)  # the unclosed `[`
 
 
 def test_aliases_and_merge_keys_still_work() -> None:

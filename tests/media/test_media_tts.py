@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from dipflow.media import EspeakTts, Pcm, PromptRenderer, TtsError
-from dipflow.media.tts import espeak_voice_for
 
 ENGLISH = "Hello. Thank you for calling. Press 1 to speak to an agent, or 2 to hang up."
 GERMAN = "Guten Tag. Drücken Sie die Eins für einen Mitarbeiter oder die Zwei zum Beenden."
@@ -74,12 +73,6 @@ def test_cache_hits_in_memory_and_on_disk(tmp_path: Path) -> None:
     assert c.pcm.samples == a.pcm.samples
     assert second.get(a.key) is c
     assert second.get("not-a-key") is None
-
-
-def test_voice_mapping_from_bcp47() -> None:
-    assert espeak_voice_for("en-US")[0] == "en-us"
-    assert espeak_voice_for("de-DE") == ["de-de", "de"]
-    assert espeak_voice_for("en") == ["en", "en-us"]
 
 
 def test_unknown_language_is_a_tts_error() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import warnings
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ with warnings.catch_warnings():
 from dipflow.center.memory import MemoryCenterStore
 from dipflow.center.service import ContactCenter
 from dipflow.cli.demo import demo_phone_callers
+from dipflow.engine.commands import Spoken
 from dipflow.engine.events import Event
 from dipflow.runtime.config import DipflowConfig, config_from_data
 from dipflow.runtime.metrics import RuntimeMetrics
@@ -67,6 +68,21 @@ class FakePrompts:
         audio = FakeAudio(key, 0.5 + len(text) / 15)
         self.rendered[key] = audio
         return audio
+
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        return self.render_text(
+            " ".join(p.text for p in parts),
+            language=parts[0].language,
+            voice=parts[0].voice,
+            rate=rate,
+            gain_db=gain_db,
+        )
 
     def render_audio(self, name: str) -> FakeAudio:
         audio = FakeAudio(f"audio{name}", 3.0)

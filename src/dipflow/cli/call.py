@@ -4,6 +4,8 @@ The caller is simulated (`dipflow.channels.sim`), everything else is real: the
 engine, the HTTP data dips (to the connector's endpoint; without a configuration,
 an emulator with demo data is started in-process), the contact center and, with
 `--agent-answer`, a simulated agent accepting through the same path as the desktop.
+With `--fast` the call runs on the flow simulator's fake clock instead (timeouts take
+no time; see `dipflow.cli.fastcall`), the data dips still real.
 Layer 7 (command line).
 """
 
@@ -13,6 +15,8 @@ import asyncio
 import json
 import os
 from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,12 +26,17 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from dipflow.cli.demo import RunningEmulator
     from dipflow.runtime.config import DipflowConfig
     from dipflow.runtime.simcall import SimCallResult
+    from dipflow.runtime.transcript import TranscriptEntry
 
 EXIT_GLOBAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
+DEFAULT_ANI = "+14155550123"
+"""A number the demo CRM knows (Ada Lovelace, with an open case): flows that ignore the
+caller ID need no `--ani`."""
 
 _WHO_STYLE = {
     "ivr": "cyan",
@@ -44,8 +53,68 @@ def register(app: typer.Typer) -> None:
     app.command("call")(call)
 
 
+class BadInput(ValueError):
+    """An option the call cannot run with (said in plain words, exit 2)."""
+
+
+def _variables(pairs: list[str] | None) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"--var takes NAME=VALUE, got {pair!r}")
+        variables[name.strip()] = value
+    return variables
+
+
+def _start_time(at: str | None) -> float | None:
+    if at is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise BadInput(
+            f"--at takes an ISO 8601 time such as 2026-12-24T19:00+01:00, got {at!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _records(values: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+    records: list[tuple[str, dict[str, Any]]] = []
+    for value in values or []:
+        entity, sep, body = value.partition("=")
+        try:
+            record = json.loads(body) if sep else None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"--crm-record {entity}=...: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not entity.strip():
+            raise BadInput(
+                "--crm-record takes ENTITY_SET=JSON_OBJECT, e.g. "
+                'contacts=\'{"fullname": "Grace Hopper", "telephone1": "+14155550177"}\''
+            )
+        records.append((entity.strip(), record))
+    return records
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrmShape:
+    """How the zero-configuration CRM (the in-process emulator) behaves for this call."""
+
+    fault_status: int | None = None
+    latency_ms: float | None = None
+    records: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    @property
+    def shaped(self) -> bool:
+        return self.fault_status is not None or self.latency_ms is not None or bool(self.records)
+
+
 def call(
-    ani: Annotated[str, typer.Option("--ani", help="The caller's number, e.g. +14155550123.")],
+    ani: Annotated[
+        str, typer.Option("--ani", help="The caller's number (default: a demo CRM contact).")
+    ] = DEFAULT_ANI,
     dnis: Annotated[str, typer.Option("--dnis", help="The dialled number.")] = "+18005550100",
     press: Annotated[
         list[str] | None,
@@ -65,15 +134,53 @@ def call(
         float, typer.Option("--hold", help="Seconds the caller waits in queue before hanging up.")
     ] = 1.0,
     timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after this.")] = 60.0,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="Run on the simulator's fake clock: timeouts take no time."),
+    ] = False,
+    var: Annotated[
+        list[str] | None,
+        typer.Option("--var", help="Set a flow variable: NAME=VALUE (repeatable)."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="The call's start time, ISO 8601 (implies --fast)."),
+    ] = None,
+    crm_fault: Annotated[
+        int | None,
+        typer.Option("--crm-fault", help="The demo CRM answers every request with this status."),
+    ] = None,
+    crm_latency: Annotated[
+        float | None,
+        typer.Option("--crm-latency", help="The demo CRM answers after this many ms."),
+    ] = None,
+    crm_record: Annotated[
+        list[str] | None,
+        typer.Option("--crm-record", help="Add a record to the demo CRM: ENTITY_SET=JSON."),
+    ] = None,
 ) -> None:
     """Run one simulated call through a flow and print its transcript."""
     from dipflow.errors import DipflowError
 
     try:
+        variables = _variables(var)
+        start_time = _start_time(at)
+        shape = CrmShape(
+            fault_status=crm_fault, latency_ms=crm_latency, records=tuple(_records(crm_record))
+        )
+        if shape.shaped and config is not None:
+            raise BadInput(
+                "--crm-fault, --crm-latency and --crm-record shape the built-in demo CRM:"
+                " leave out --config"
+            )
+        if crm_fault is not None and not 400 <= crm_fault <= 599:
+            raise BadInput(f"--crm-fault takes an HTTP error status (400-599), got {crm_fault}")
         with ExitStack() as stack:
-            cfg, environ, emulator_url = _configure(stack, flow=flow, config_path=config)
-            result = asyncio.run(
-                _run(
+            cfg, environ, emulator = _configure(stack, flow=flow, config_path=config)
+            if emulator is not None:
+                _shape(emulator, shape, fast=fast or start_time is not None)
+            if fast or start_time is not None:
+                report = _run_fast(
                     cfg,
                     environ,
                     ani=ani,
@@ -81,28 +188,48 @@ def call(
                     presses=list(press or []),
                     agent_answer=agent_answer,
                     hold_s=hold_s,
-                    timeout_s=timeout_s,
+                    start_time=start_time,
+                    variables=variables,
+                    latency_ms=crm_latency,
+                    max_time=timeout_s,
                 )
-            )
-    # DipflowError: the configuration, a flow that does not load; Lookup: no flow for the
-    # number, no bundled flow of that name; OS: a file that cannot be read.
+            else:
+                if variables:
+                    cfg = _with_variables(cfg, dnis, variables)
+                result = asyncio.run(
+                    _run(
+                        cfg,
+                        environ,
+                        ani=ani,
+                        dnis=dnis,
+                        presses=list(press or []),
+                        agent_answer=agent_answer,
+                        hold_s=hold_s,
+                        timeout_s=timeout_s,
+                    )
+                )
+                report = _live_report(result)
+    # DipflowError: the configuration, a flow that does not load, a variable the flow
+    # does not declare; Lookup: no flow for the number, no bundled flow of that name;
+    # OS: a file that cannot be read.
     except (DipflowError, LookupError, ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
+    emulator_url = emulator.base_url if emulator is not None else None
     if as_json:
-        typer.echo(json.dumps(_as_json(result, emulator_url), indent=2, default=str))
+        typer.echo(json.dumps(_as_json(report, emulator_url), indent=2, default=str))
     else:
-        _print(result, emulator_url)
-    if result.timed_out:
+        _print(report, emulator_url)
+    if report.timed_out:
         raise typer.Exit(EXIT_TIMEOUT)
-    if result.hit_global_error:
+    if report.global_error is not None:
         raise typer.Exit(EXIT_GLOBAL_ERROR)
 
 
 def _configure(
     stack: ExitStack, *, flow: str | None, config_path: Path | None
-) -> tuple[DipflowConfig, dict[str, str], str | None]:
-    """The configuration to run, its environment, and the emulator's URL when the demo
+) -> tuple[DipflowConfig, dict[str, str], RunningEmulator | None]:
+    """The configuration to run, its environment, and the emulator when the demo
     configuration is used (the emulator then runs until `stack` closes)."""
     from dipflow.cli.demo import running_emulator
     from dipflow.runtime.config import FlowBinding, load_config
@@ -117,7 +244,39 @@ def _configure(
     emulator = stack.enter_context(running_emulator())
     environ.update(demo_environ(emulator))
     cfg = demo_config(emulator=emulator, tts="silent", flow=flow or DEMO_FLOW)
-    return cfg, environ, emulator.base_url
+    return cfg, environ, emulator
+
+
+def _shape(emulator: RunningEmulator, shape: CrmShape, *, fast: bool) -> None:
+    """Seed records and inject faults into the in-process emulator. On the fake clock the
+    latency is the simulator's (the emulator answers at once and the answer arrives late)."""
+    import httpx
+
+    if shape.records:
+        headers = {"Authorization": f"Bearer {emulator.token()}"}
+        for entity, record in shape.records:
+            response = httpx.post(
+                f"{emulator.api_url}{entity}", json=record, headers=headers, timeout=10
+            )
+            if response.status_code >= 400:
+                raise BadInput(
+                    f"--crm-record {entity}: the demo CRM refused it ({response.status_code}:"
+                    f" {response.text[:200]})"
+                )
+    faults: dict[str, Any] = {}
+    if shape.fault_status is not None:
+        faults.update(error_rate=1.0, error_status=shape.fault_status)
+    if shape.latency_ms is not None and not fast:
+        faults.update(latency_ms=shape.latency_ms)
+    if faults:
+        emulator.set_faults(**faults)
+
+
+def _with_variables(cfg: DipflowConfig, dnis: str, variables: dict[str, str]) -> DipflowConfig:
+    binding = cfg.binding_for(dnis)
+    updated = binding.model_copy(update={"variables": {**binding.variables, **variables}})
+    flows = [updated if b is binding else b for b in cfg.flows]
+    return cfg.model_copy(update={"flows": flows})
 
 
 async def _run(
@@ -156,49 +315,182 @@ async def _run(
     raise AssertionError("unreachable")  # pragma: no cover - AsyncExitStack does not swallow
 
 
-def _as_json(result: SimCallResult, emulator_url: str | None) -> dict[str, Any]:
-    summary = result.summary.to_dict()
-    return {
-        "call_id": result.call_id,
-        "ani": summary["ani"],
-        "dnis": summary["dnis"],
-        "emulator": emulator_url,
-        "global_error": result.hit_global_error,
-        "timed_out": result.timed_out,
-        "transcript": [entry.to_dict() for entry in result.transcript],
-        "screen_pops": [
+# -- one report for both clocks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallReport:
+    call_id: str
+    ani: str
+    dnis: str
+    transcript: list[TranscriptEntry]
+    screen_pops: list[dict[str, str]]
+    path: list[str]
+    agent_id: str | None
+    queue: str | None
+    trace: list[dict[str, Any]]
+    global_error: dict[str, Any] | None
+    """The global error handler's trace entry (activity, error) when the call went there."""
+    timed_out: bool
+    clock: str
+    """`live` (real time) or `fast` (the simulator's clock)."""
+
+
+def _global_error(trace: list[dict[str, Any]], hit: bool) -> dict[str, Any] | None:
+    for entry in trace:
+        if entry.get("kind") == "global_error":
+            return {"flow": entry.get("flow"), "activity": entry.get("activity"),
+                    "error": entry.get("error")}  # fmt: skip
+    return {"flow": None, "activity": None, "error": None} if hit else None
+
+
+def _live_report(result: SimCallResult) -> CallReport:
+    summary = result.summary
+    trace = [dict(entry) for entry in summary.trace]
+    return CallReport(
+        call_id=result.call_id,
+        ani=summary.ani,
+        dnis=summary.dnis,
+        transcript=result.transcript,
+        screen_pops=[
             {"agent_id": p.agent_id, "url": p.url, "label": p.label, "target": p.target}
             for p in result.screen_pops
         ],
-        "path": summary["path"],
-        "agent_id": summary["agent_id"],
-        "queue": summary["queue"],
+        path=list(summary.path),
+        agent_id=summary.agent_id,
+        queue=summary.queue,
+        trace=trace,
+        global_error=_global_error(trace, result.hit_global_error),
+        timed_out=result.timed_out,
+        clock="live",
+    )
+
+
+def _run_fast(
+    cfg: DipflowConfig,
+    environ: dict[str, str],
+    *,
+    ani: str,
+    dnis: str,
+    presses: list[str],
+    agent_answer: bool,
+    hold_s: float,
+    start_time: float | None,
+    variables: dict[str, str],
+    latency_ms: float | None,
+    max_time: float,
+) -> CallReport:
+    from dipflow.cli.fastcall import run_fast
+    from dipflow.runtime.transcript import build_transcript
+
+    fast = run_fast(
+        cfg,
+        environ,
+        ani=ani,
+        dnis=dnis,
+        presses=presses,
+        agent_answer=agent_answer,
+        hold_s=hold_s,
+        start_time=start_time,
+        variables=variables,
+        latency_s=latency_ms / 1000.0 if latency_ms is not None else None,
+        max_time=max_time,
+    )
+    result = fast.result
+    trace = [dict(entry) for entry in fast.trace]
+    return CallReport(
+        call_id=result.state.call_id,
+        ani=ani,
+        dnis=dnis,
+        transcript=build_transcript(fast.steps),
+        screen_pops=[
+            {"agent_id": p.agent_id or "", "url": p.url, "label": p.label, "target": p.target}
+            for p in fast.screen_pops
+        ],
+        path=result.path,
+        agent_id=result.state.agent.agent_id if result.state.agent is not None else None,
+        queue=result.queued[-1] if result.queued else None,
+        trace=trace,
+        global_error=_global_error(trace, False),
+        timed_out=not result.finished,
+        clock="fast",
+    )
+
+
+def _as_json(report: CallReport, emulator_url: str | None) -> dict[str, Any]:
+    return {
+        "call_id": report.call_id,
+        "ani": report.ani,
+        "dnis": report.dnis,
+        "clock": report.clock,
+        "emulator": emulator_url,
+        "global_error": report.global_error is not None,
+        "global_error_detail": report.global_error,
+        "timed_out": report.timed_out,
+        "transcript": [entry.to_dict() for entry in report.transcript],
+        "screen_pops": report.screen_pops,
+        "path": report.path,
+        "agent_id": report.agent_id,
+        "queue": report.queue,
+        "trace": [_trace_view(entry) for entry in report.trace],
     }
 
 
-def _print(result: SimCallResult, emulator_url: str | None) -> None:
+def _trace_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """One activity as it ran: inputs, outputs, the output taken, the error."""
+    keys = ("flow", "activity", "kind", "started_at", "ended_at", "inputs", "outputs",
+            "output_taken", "error")  # fmt: skip
+    return {key: entry.get(key) for key in keys if key in entry}
+
+
+def _what(entry: TranscriptEntry) -> str:
+    """The table's text: the request with its query, the prompt with its voice."""
+    detail = entry.detail or {}
+    text = entry.text
+    if entry.kind == "request" and detail.get("query"):
+        # As a person reads it (the wire encodes it: `dipflow call --json` has the map).
+        text += "?" + "&".join(f"{key}={value}" for key, value in detail["query"].items())
+    elif entry.kind == "say":
+        voice = f", {detail['voice']}" if detail.get("voice") else ""
+        segments = detail.get("segments") or []
+        if segments:
+            parts = [
+                f"[{s['language']}{', ' + s['voice'] if s.get('voice') else ''}] {s['text']}"
+                for s in segments
+            ]
+            return " ".join(parts)
+        text = f"[{detail.get('language', '')}{voice}] {text}"
+    return text
+
+
+def _print(report: CallReport, emulator_url: str | None) -> None:
     console = Console()
-    summary = result.summary
     if emulator_url is not None:
         console.print(
             f"[dim]No --config: CRM data dips go over HTTP to the Dataverse emulator started "
             f"in-process with demo data at {escape(emulator_url)}[/dim]"
         )
-    table = Table(title=f"Call {escape(summary.ani)} -> {escape(summary.dnis)}", show_lines=False)
+    if report.clock == "fast":
+        console.print("[dim]--fast: the call ran on the simulator's clock[/dim]")
+    table = Table(title=f"Call {escape(report.ani)} -> {escape(report.dnis)}", show_lines=False)
     table.add_column("t (s)", justify="right", style="dim")
     table.add_column("who")
     table.add_column("what", overflow="fold")
-    for entry in result.transcript:
+    for entry in report.transcript:
         style = _WHO_STYLE.get(entry.who, "")
-        table.add_row(f"{entry.at:.3f}", f"[{style}]{entry.who}[/{style}]", escape(entry.text))
+        table.add_row(f"{entry.at:.3f}", f"[{style}]{entry.who}[/{style}]", escape(_what(entry)))
     console.print(table)
-    for pop in result.screen_pops:
+    for pop in report.screen_pops:
         console.print(
-            f"[bold green]Screen pop[/bold green] for {escape(pop.agent_id)}: {escape(pop.url)}",
+            f"[bold green]Screen pop[/bold green] for {escape(pop['agent_id'])}: "
+            f"{escape(pop['url'])}",
             soft_wrap=True,  # one line: the URL stays copyable
         )
-    if result.hit_global_error:
-        console.print("[red]The call went through the global error handler.[/red]")
-    if result.timed_out:
+    if report.global_error is not None:
+        where = report.global_error.get("activity") or "?"
+        why = report.global_error.get("error") or "unknown"
+        line = f"The call went through the global error handler: [{where}] {why}"
+        console.print(f"[red]{escape(line)}[/red]", soft_wrap=True)
+    if report.timed_out:
         console.print("[red]The call did not finish in time.[/red]")
-    console.print(f"[dim]Path: {escape(' > '.join(summary.path))}[/dim]")
+    console.print(f"[dim]Path: {escape(' > '.join(report.path))}[/dim]")

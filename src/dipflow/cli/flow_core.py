@@ -8,6 +8,7 @@ Layer 7 (command line).
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,17 +17,18 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
+from dipflow.cli.problems import print_failed, report_console
 from dipflow.flow.bundled import bundled_path, list_bundled
 from dipflow.flow.errors import FlowError, Problem
 from dipflow.flow.loader import read_flow_file, validate_text
 from dipflow.flow.model import Flow
 from dipflow.flow.outline import outline
 from dipflow.flow.schema import schema_text
+from dipflow.flow.voices import VoiceCatalog
 
 
 def _console() -> Console:
-    # soft_wrap: a problem line stays one line (grep-able, clickable in editors).
-    return Console(soft_wrap=True, highlight=False)
+    return report_console()
 
 
 def resolve_flow(name: str) -> Path:
@@ -56,25 +58,36 @@ def _expand(names: list[str]) -> list[str]:
     return expanded
 
 
-def _validate_file(name: str) -> tuple[str, Flow | None, list[Problem]]:
+class TtsChoice(StrEnum):
+    ESPEAK = "espeak-ng"
+    NONE = "none"
+
+
+TTS_OPTION = typer.Option(
+    "--tts",
+    help="Check languages and voices against this TTS engine (none: do not check).",
+)
+
+
+def voice_catalog(tts: TtsChoice) -> VoiceCatalog | None:
+    """The voices of the TTS engine prompts will be spoken with (dipflow ships espeak-ng)."""
+    if tts is TtsChoice.NONE:
+        return None
+    from dipflow.media.tts import espeak_catalog
+
+    return espeak_catalog()
+
+
+def _validate_file(
+    name: str, voices: VoiceCatalog | None = None
+) -> tuple[str, Flow | None, list[Problem]]:
     path = resolve_flow(name)
     try:
         text = read_flow_file(path)
     except FlowError as exc:
         return str(path), None, exc.problems
-    flow, problems = validate_text(text, filename=str(path))
+    flow, problems = validate_text(text, filename=str(path), voices=voices)
     return str(path), flow, problems
-
-
-def _print_problems(console: Console, problems: list[Problem]) -> None:
-    for problem in problems:
-        line = Text()
-        line.append(problem.where(), style="bold")
-        line.append(": ")
-        if problem.activity:
-            line.append(f"[{problem.activity}] ", style="cyan")
-        line.append(problem.message, style="red")
-        console.print(line)
 
 
 def validate(
@@ -85,9 +98,12 @@ def validate(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON instead.")
     ] = False,
+    tts: Annotated[TtsChoice, TTS_OPTION] = TtsChoice.ESPEAK,
 ) -> None:
-    """Check flow files: schema, links, outputs, expressions, JSONPaths. Exit 1 on problems."""
-    results = [_validate_file(name) for name in _expand(files)]
+    """Check flow files: schema, links, outputs, expressions, JSONPaths, languages and voices.
+    Exit 1 on problems."""
+    voices = voice_catalog(tts)
+    results = [_validate_file(name, voices) for name in _expand(files)]
     failed = any(problems for _, _, problems in results)
     if as_json:
         document = [
@@ -103,11 +119,7 @@ def validate(
         console = _console()
         for file, flow, problems in results:
             if problems:
-                _print_problems(console, problems)
-                count = len(problems)
-                console.print(
-                    Text(f"✗ {file}: {count} problem{'s' if count > 1 else ''}", style="bold red")
-                )
+                print_failed(console, file, problems)
             elif flow is not None:
                 activities = len(flow.activities) + sum(
                     len(event.activities) for event in flow.event_flows.values()
@@ -145,12 +157,13 @@ def list_flows() -> None:
 
 def show(
     file: Annotated[str, typer.Argument(help="A flow file (or bundled flow name).")],
+    tts: Annotated[TtsChoice, TTS_OPTION] = TtsChoice.ESPEAK,
 ) -> None:
     """Print a readable outline of a flow: activities in call order, with their wiring."""
     console = _console()
-    path, flow, problems = _validate_file(file)
+    path, flow, problems = _validate_file(file, voice_catalog(tts))
     if flow is None:
-        _print_problems(console, problems)
+        print_failed(console, path, problems)
         raise typer.Exit(code=1)
     header = Text(f"{flow.name}", style="bold")
     header.append(f"  ({path})", style="dim")

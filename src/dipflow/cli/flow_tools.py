@@ -14,11 +14,16 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from dipflow.cli.flow_core import TTS_OPTION, TtsChoice, voice_catalog
+from dipflow.cli.problems import print_failed, print_findings, report_console
+from dipflow.flow.errors import FlowError, Problem
 from dipflow.flow.graph import to_mermaid, to_png, to_svg
-from dipflow.flow.lint import Finding, Severity, lint_flow
+from dipflow.flow.lint import Severity
+from dipflow.flow.lint.located import lint_loaded, lint_text
+from dipflow.flow.loader import read_flow_file, validate_text
 from dipflow.flow.model import Flow
+from dipflow.flow.voices import VoiceCatalog
 from dipflow.flow.webex import WebexImportError, import_webex_file
 from dipflow.flow.webex.activities import ImportOptions
 
@@ -50,37 +55,58 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return mapping
 
 
-def _report_import_error(exc: WebexImportError) -> None:
-    errors.print(f"[red]cannot import: {len(exc.problems)} problem(s)[/red]")
-    for problem in exc.problems:
-        errors.print(f"  {escape(str(problem))}")
+def _report_import_error(exc: WebexImportError, export: Path) -> None:
+    # Problems go where every flow command puts them: stdout, one per line.
+    print_failed(report_console(), str(export), exc.problems)
+
+
+def _webex_export(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        head = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(head, dict) and "process" in head
 
 
 def load_any_flow(path: Path, options: ImportOptions | None = None) -> Flow:
     """A native flow file, or a Webex export (imported on the fly; activities dipflow
     cannot run become stubs, which lint reports as errors)."""
-    if path.suffix.lower() == ".json":
-        try:
-            head = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            head = None
-        if isinstance(head, dict) and "process" in head:
-            return import_webex_file(path, options=options, allow_partial=True).flow
+    if _webex_export(path):
+        return import_webex_file(path, options=options, allow_partial=True).flow
     from dipflow.flow.loader import load_flow
 
     return load_flow(path)
 
 
-def _load_or_exit(path: Path, options: ImportOptions | None = None) -> Flow:
-    from dipflow.flow.errors import FlowError
+def _problems_or_exit(problems: list[Problem], path: Path) -> None:
+    """Print a flow's problems as `validate` does (same lines, same stream) and exit 1."""
+    if problems:
+        print_failed(report_console(), str(path), problems)
+        raise typer.Exit(1)
 
+
+def _read_or_exit(path: Path) -> str:
     try:
-        return load_any_flow(path, options)
-    except WebexImportError as exc:
-        _report_import_error(exc)
+        return read_flow_file(path)
     except FlowError as exc:
-        errors.print(escape(str(exc)))
-    raise typer.Exit(1)
+        _problems_or_exit(exc.problems, path)
+        raise  # pragma: no cover - _problems_or_exit exits
+
+
+def _load_or_exit(
+    path: Path, voices: VoiceCatalog | None = None, options: ImportOptions | None = None
+) -> Flow:
+    if _webex_export(path):
+        try:
+            return import_webex_file(path, options=options, allow_partial=True).flow
+        except WebexImportError as exc:
+            _problems_or_exit(exc.problems, path)
+    flow, problems = validate_text(_read_or_exit(path), filename=str(path), voices=voices)
+    _problems_or_exit(problems, path)
+    assert flow is not None  # no problems: a flow
+    return flow
 
 
 def import_webex(
@@ -108,7 +134,7 @@ def import_webex(
     try:
         result = import_webex_file(export, options=options, allow_partial=allow_partial)
     except WebexImportError as exc:
-        _report_import_error(exc)
+        _report_import_error(exc, export)
         raise typer.Exit(1) from None
     header = (
         f"# Imported from {export.name} by `dipflow flow import webex`.\n"
@@ -142,9 +168,7 @@ def export_webex_command(
     try:
         export = export_webex(flow)
     except WebexImportError as exc:
-        errors.print(f"[red]cannot export: {len(exc.problems)} problem(s)[/red]")
-        for problem in exc.problems:
-            errors.print(f"  {escape(str(problem))}")
+        print_failed(report_console(), str(flow_file), exc.problems)
         raise typer.Exit(1) from None
     text = json.dumps(export, indent=2, ensure_ascii=False) + "\n"
     if output is None:
@@ -173,46 +197,31 @@ def lint(
         list[str] | None,
         typer.Option(help="For a Webex export: map a queue name or id, WEBEX=DIPFLOW."),
     ] = None,
+    tts: Annotated[TtsChoice, TTS_OPTION] = TtsChoice.ESPEAK,
 ) -> None:
-    """Report what would fail callers: unwired errors, unsafe queries, menus, music loops..."""
+    """Report what would fail callers: unwired errors, unsafe queries, menus, music loops...
+
+    A flow that does not validate gets `validate`'s problems (all of them) and exit 1."""
     options = ImportOptions(
         connector_map=_pairs(connector, "--connector"), queue_map=_pairs(queue, "--queue")
     )
-    flow = _load_or_exit(flow_file, options)
     minimum = Severity.INFO if show_info or fail_on is FailOn.INFO else Severity.WARNING
-    findings = lint_flow(flow, minimum=minimum)
+    voices = voice_catalog(tts)
+    if _webex_export(flow_file):
+        flow = _load_or_exit(flow_file, options=options)
+        report = lint_loaded(flow, filename=str(flow_file), minimum=minimum)
+    else:
+        text = _read_or_exit(flow_file)
+        report = lint_text(text, filename=str(flow_file), minimum=minimum, voices=voices)
+        _problems_or_exit(report.problems, flow_file)
+    findings = report.findings
     if as_json:
         sys.stdout.write(json.dumps([f.as_dict() for f in findings], indent=2) + "\n")
     else:
-        _print_findings(flow_file, findings)
+        print_findings(report_console(), str(flow_file), findings)
     threshold = _threshold(fail_on)
     if threshold is not None and any(f.severity >= threshold for f in findings):
         raise typer.Exit(1)
-
-
-_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
-
-
-def _print_findings(path: Path, findings: list[Finding]) -> None:
-    if not findings:
-        console.print(f"[green]✓ {escape(str(path))}: no findings[/green]", soft_wrap=True)
-        return
-    table = Table(title=f"{escape(str(path))}: {len(findings)} finding(s)", show_lines=True)
-    for column in ("severity", "rule", "where", "finding", "fix"):
-        table.add_column(column)
-    for f in findings:
-        where = f.activity or "-"
-        if f.flow != "main":
-            where = f"{f.flow}/{where}"
-        style = _STYLE[f.severity]
-        table.add_row(
-            f"[{style}]{f.severity.label}[/{style}]",
-            f.rule,
-            escape(where),
-            escape(f.message),
-            escape(f.hint),
-        )
-    console.print(table)
 
 
 def graph(
@@ -222,7 +231,9 @@ def graph(
         Path | None, typer.Option("-o", "--output", help="Output file (default: stdout, text).")
     ] = None,
 ) -> None:
-    """Draw the flow (main flow and event flows, outputs labelled), with no network."""
+    """Draw the flow (main flow and event flows, outputs labelled), with no network.
+
+    A flow that does not validate gets `validate`'s problems (all of them) and exit 1."""
     flow = _load_or_exit(flow_file)
     rendered: Any
     if fmt is GraphFormat.MERMAID:

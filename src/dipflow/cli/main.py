@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from dipflow.cli import call as call_cmd
-from dipflow.cli import crm_check, crm_emulator, flow_core, flow_tools, serve
+from dipflow.cli import crm_check, crm_emulator, flow_core, flow_tools, say, serve
 
 app = typer.Typer(
     name="dipflow",
@@ -31,6 +31,7 @@ crm_emulator.register(crm_app)
 crm_check.register(crm_app)
 call_cmd.register(app)
 serve.register(app)
+say.register(app)
 
 
 def main() -> None:  # pragma: no cover - thin wrapper for `python -m dipflow`

@@ -12,11 +12,22 @@ from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Spoken:
+    """One stretch of speech: rendered text in one language and voice."""
+
+    text: str
+    language: str = "en-US"
+    voice: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Play:
     """Say a prompt. The channel answers with `PromptDone(prompt_id)`.
 
     With `interruptible`, a digit stops playback (barge-in) and the channel still
     reports the digit with `DigitsCollected` and the prompt with `PromptDone(interrupted=True)`.
+    A prompt in several languages has `segments`, spoken in turn; `text` then holds them
+    all (for transcripts) and `language`/`voice` are the first one's.
     """
 
     prompt_id: str
@@ -31,6 +42,15 @@ class Play:
     """TTS speaking rate (1 = normal); None: the voice's own."""
     gain_db: float | None = None
     """TTS volume change in dB; None: unchanged."""
+    segments: tuple[Spoken, ...] = ()
+
+    def spoken(self) -> tuple[Spoken, ...]:
+        """What to synthesise, in order (empty for an audio prompt)."""
+        if self.segments:
+            return self.segments
+        if self.text:
+            return (Spoken(text=self.text, language=self.language, voice=self.voice),)
+        return ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

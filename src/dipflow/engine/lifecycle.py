@@ -27,13 +27,13 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
-    Play,
     PlayMusic,
     StopMedia,
 )
 from dipflow.engine.context import Run
 from dipflow.engine.events import QueueFailed
 from dipflow.engine.results import Done
+from dipflow.engine.speech import render_apology
 from dipflow.engine.state import (
     DEFAULT_ERROR_FLOW,
     MAIN_FLOW,
@@ -212,14 +212,7 @@ def apologise(run: Run, reason: str) -> None:
     run.inputs(cursor, {"text": settings.apology_prompt, "error": reason})
     run.park(cursor)
     cursor.wait_id = run.new_id("apology")
-    run.emit(
-        Play(
-            prompt_id=cursor.wait_id,
-            text=settings.apology_prompt,
-            language=settings.language,
-            voice=settings.voice,
-        )
-    )
+    run.emit(render_apology(run, cursor.wait_id))
 
 
 def apology_done(run: Run, cursor: Cursor) -> None:

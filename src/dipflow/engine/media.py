@@ -11,6 +11,7 @@ from typing import Final
 from dipflow.engine.commands import Dequeue, Enqueue, Play, PlayMusic
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.results import Done, Result
+from dipflow.engine.speech import render_prompt
 from dipflow.engine.state import Cursor, MenuPhase, QueueInfo, Wait
 from dipflow.engine.values import cad
 from dipflow.flow.model import (
@@ -27,17 +28,7 @@ _GONE: Final = "the caller is no longer on the line"
 def play_prompt(
     run: Run, cursor: Cursor, prompt: Prompt, prompt_id: str, *, interruptible: bool
 ) -> Play:
-    settings = run.index.settings
-    command = Play(
-        prompt_id=prompt_id,
-        text=run.render(prompt.text) if prompt.text else None,
-        audio=run.render(prompt.audio) if prompt.audio else None,
-        language=(run.render(prompt.language) if prompt.language else "") or settings.language,
-        voice=prompt.voice or settings.voice,
-        interruptible=interruptible,
-        rate=prompt.rate,
-        gain_db=prompt.gain_db,
-    )
+    command = render_prompt(run, prompt, prompt_id, interruptible=interruptible)
     run.emit(command)
     cursor.wait_id = prompt_id
     return command

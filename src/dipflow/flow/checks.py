@@ -19,14 +19,14 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, get_args
 
-from dipflow.flow import expressions
+from dipflow.flow import advice, expressions
 from dipflow.flow.jsonpath import JsonPathError, compile_path
 from dipflow.flow.model import DIGITS, MAX_CHOICE_KEYS, Activity, ActivityBase
 from dipflow.flow.xpath import XPathError, compile_xpath
 
 Loc = tuple[int | str, ...]
 Report = Callable[..., None]
-"""report(loc, message, *, activity=None, key=False, template_line=None)."""
+"""report(loc, message, *, activity=None, key=False, template_line=None, template_column=None)."""
 
 
 def _activity_classes() -> dict[str, type[ActivityBase]]:
@@ -70,7 +70,7 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 
-_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio"})
+_PROMPT_TEMPLATE_KEYS = frozenset({"text", "audio", "language", "voice", "segments"})
 
 
 def _strings(value: Any, loc: Loc, *, prompt: bool = False) -> Iterator[tuple[Loc, str]]:
@@ -91,14 +91,41 @@ def _check_template(
 ) -> None:
     try:
         expressions.check(text, expression=expression)
+        failures: list[tuple[str, int | None]] = [
+            (message, None)
+            for message in expressions.unknown_filters_and_tests(text, expression=expression)
+        ]
     except expressions.ExpressionError as exc:
-        what = "condition" if expression else "expression"
+        failures = [(exc.message, exc.line)]
+    what = "condition" if expression else "expression"
+    for message, line in failures:
+        plain = advice.expression_advice(
+            text,
+            message,
+            expression=expression,
+            compiles=_compiles,
+            names={"filter": expressions.filter_names(), "test": expressions.test_names()},
+        )
+        column = None
+        if plain is not None and plain.offset is not None:
+            before = text[: plain.offset]
+            line = before.count("\n") + 1
+            column = plain.offset - (before.rfind("\n") + 1) + 1
         report(
             loc,
-            f"bad {what} in `{loc[-1]}`: {exc.message}",
+            f"bad {what} in `{loc[-1]}`: {plain.message if plain else message}",
             activity=activity,
-            template_line=exc.line,
+            template_line=line,
+            template_column=column,
         )
+
+
+def _compiles(template: str) -> bool:
+    try:
+        expressions.check(template)
+    except expressions.ExpressionError:
+        return False
+    return True
 
 
 def check_templates(
@@ -131,8 +158,11 @@ def _check_http_parse(
                     compile_xpath(path)
                 else:
                     compile_path(path)
-            except (JsonPathError, XPathError) as exc:
+            except XPathError as exc:
                 report((*loc, "parse", index, "path"), exc.message, activity=ident)
+            except JsonPathError as exc:
+                message = advice.jsonpath_advice(path) or exc.message
+                report((*loc, "parse", index, "path"), message, activity=ident)
         _check_variable(report, (*loc, "parse", index, "variable"), ident, item, variables)
 
 
@@ -208,6 +238,8 @@ def _check_wiring(
     cases = raw.get("cases")
     if kind == "case" and isinstance(cases, Mapping):
         required.extend(str(key) for key in cases)
+    if kind == "split":  # every branch a share of the calls takes must lead somewhere
+        required.extend(cls.instance_outputs(raw))
     for output in required:
         if output not in wired:
             report(loc, f"output `{output}` is not wired", activity=ident, key=True)
@@ -308,14 +340,10 @@ def check_document(report: Report, data: Mapping[str, Any]) -> None:
                     activity=start,
                 )
     settings = data.get("settings")
-    if isinstance(settings, Mapping) and isinstance(settings.get("apology_prompt"), str):
-        _check_template(
-            report,
-            ("settings", "apology_prompt"),
-            settings["apology_prompt"],
-            None,
-            expression=False,
-        )
+    if isinstance(settings, Mapping):
+        for name in ("apology_prompt", "language", "voice"):
+            if isinstance(settings.get(name), str):
+                _check_template(report, ("settings", name), settings[name], None, expression=False)
     event_flows = data.get("event_flows")
     if not isinstance(event_flows, Mapping):
         return

@@ -43,13 +43,14 @@ from jinja2 import (
     TemplateSyntaxError,
     Undefined,
     meta,
+    nodes,
     pass_context,
 )
 from jinja2.nodes import Template as TemplateNode
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from dipflow.flow import dynamics_filters, filters
+from dipflow.flow import dynamics_filters, filters, sayas
 from dipflow.flow.errors import FlowError, Problem
 
 MAX_SEQUENCE_PRODUCT = 100_000
@@ -158,6 +159,7 @@ def _build_environment() -> _FlowEnvironment:
     extra: Mapping[str, Callable[..., Any]] = dynamics_filters.FILTERS
     env.filters.update(extra)
     env.tests.update(filters.TESTS)
+    env.filters["say_as"] = sayas.say_as_filter
     return env
 
 
@@ -317,3 +319,32 @@ def referenced_names(template: str, *, expression: bool = False) -> set[str]:
 def filter_names() -> frozenset[str]:
     """Every filter a template may use (for the docs and the linter)."""
     return frozenset(_ENV.filters)
+
+
+def test_names() -> frozenset[str]:
+    """Every test (`is empty`, `is null`...) a template may use (for error messages)."""
+    return frozenset(_ENV.tests)
+
+
+def unknown_filters_and_tests(template: str, *, expression: bool = False) -> list[str]:
+    """Jinja's own message ("No filter named 'x'.") for each filter or test the template
+    uses that does not exist.
+
+    Jinja only checks names at compile time outside conditionals: inside `{% if %}` or an
+    `a if b else c` a misspelt filter would fail at run time, so the validator asks here.
+    """
+    if expression:
+        bare = _as_expression(template)
+        if bare is not None:
+            template = "{{ " + bare + " }}"
+    if not has_markup(template):
+        return []
+    tree = _parse(template)
+    found: list[str] = []
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+        what = "filter" if isinstance(node, nodes.Filter) else "test"
+        message = f"No {what} named '{node.name}'."
+        if node.name not in known and message not in found:
+            found.append(message)
+    return found

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dipflow.flow import checks
+from dipflow.flow import advice, checks, queueloop
+from dipflow.flow import voices as voice_checks
 from dipflow.flow.errors import FlowError, Problem, dotted, sort_problems
 from dipflow.flow.model import (
     ACTIVITY_KINDS,
@@ -27,6 +28,7 @@ from dipflow.flow.model import (
     Prompt,
     Variable,
 )
+from dipflow.flow.voices import VoiceCatalog
 from dipflow.flow.yamlsource import YamlDocument, YamlSyntaxError, parse_yaml
 
 # Webex Flow Designer names, to suggest the dipflow kind when a file uses them.
@@ -52,6 +54,9 @@ class _Collector:
         self.document = document
         self.problems: list[Problem] = []
 
+    def _written(self, loc: Sequence[int | str]) -> Sequence[int | str]:
+        return _generated_loc(self.document, loc) if self.document.root is not None else loc
+
     def report(
         self,
         loc: Sequence[int | str],
@@ -60,9 +65,11 @@ class _Collector:
         activity: str | None = None,
         key: bool = False,
         template_line: int | None = None,
+        template_column: int | None = None,
     ) -> None:
         line: int | None
         column: int | None
+        loc = self._written(loc)
         line, column = self.document.locate(loc, key=key)
         node = self.document.node(loc)
         if template_line is not None and isinstance(node, yaml.ScalarNode) and node.style == "|":
@@ -74,6 +81,10 @@ class _Collector:
                 source = buffer.splitlines()
                 if 0 < line <= len(source):
                     column = len(source[line - 1]) - len(source[line - 1].lstrip()) + 1
+                    if template_column is not None:
+                        column += template_column - 1
+        elif template_column is not None and isinstance(node, yaml.ScalarNode):
+            column = _column_in_scalar(node, template_line or 1, template_column, column)
         if self.document.root is None and self.document.data is not None:
             line, column = None, None  # JSON that only the json module could read
         self.problems.append(
@@ -86,6 +97,61 @@ class _Collector:
                 message=message,
             )
         )
+
+
+def _generated_loc(document: YamlDocument, loc: Sequence[int | str]) -> Sequence[int | str]:
+    """An activity expanded from a `queue_experience` is reported at the one written."""
+    for index in (1, 3):
+        if len(loc) > index and document.node(loc[: index + 1]) is None:
+            base = queueloop.generated_from(str(loc[index]))
+            if base is not None and document.node((*loc[:index], base)) is not None:
+                return (*loc[:index], base)
+    return loc
+
+
+def _column_in_scalar(
+    node: yaml.ScalarNode, template_line: int, template_column: int, column: int | None
+) -> int | None:
+    """The file column of a character of a one-line scalar (the mistake in a template)."""
+    start, end = node.start_mark, node.end_mark
+    if template_line != 1 or start.line != end.line or node.style not in (None, "", "'", '"'):
+        return column
+    source = start.buffer[start.index : end.index] if isinstance(start.buffer, str) else ""
+    if node.style == '"' and "\\" in source:
+        return column  # escapes shift the text against the source
+    quote = 1 if node.style in ("'", '"') else 0
+    return start.column + 1 + quote + template_column - 1
+
+
+def _block_scalar_lines(root: yaml.Node | None) -> set[int]:
+    """0-based lines inside multi-line scalars, where `#` is text and not a comment."""
+    lines: set[int] = set()
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            lines.update(range(node.start_mark.line + 1, node.end_mark.line + 1))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(key)
+                walk(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                walk(item)
+
+    if root is not None:
+        walk(root)
+    return lines
+
+
+def _prompt_as_text(field: str, value: Any) -> str | None:
+    """`prompt: "Hello"`: the fix is `prompt: {text: "Hello"}`."""
+    if not field.endswith("prompt") or not isinstance(value, str):
+        return None
+    return f'`{field}` is a mapping, not text: write `{field}: {{text: "{value}"}}`'
 
 
 def _step(node: Any, part: int | str) -> Any:
@@ -177,6 +243,8 @@ def _pydantic_problems(collector: _Collector, exc: ValidationError, data: Any) -
             key = True
         elif kind in {"value_error", "assertion_error"}:
             key = True  # a model-level rule: point at the key naming the mapping
+        elif kind == "model_type" and (hint := _prompt_as_text(field, error.get("input"))):
+            message = hint
         elif kind == "literal_error" and loc == ("format",):
             message = f"unsupported format {error.get('input')!r}: this dipflow reads format 1"
         elif at_key and len(loc) == 2 and loc[0] == "event_flows":
@@ -196,14 +264,23 @@ def _pydantic_problems(collector: _Collector, exc: ValidationError, data: Any) -
         collector.report(loc, message, activity=activity, key=key)
 
 
-def validate_text(text: str, *, filename: str = "<flow>") -> tuple[Flow | None, list[Problem]]:
-    """The flow and no problems, or None and every problem found (sorted by position)."""
+def validate_text(
+    text: str, *, filename: str = "<flow>", voices: VoiceCatalog | None = None
+) -> tuple[Flow | None, list[Problem]]:
+    """The flow and no problems, or None and every problem found (sorted by position).
+
+    With `voices`, every language and voice a prompt can be spoken with is checked
+    against what that TTS engine has (`dipflow.flow.voices`)."""
     try:
         document = parse_yaml(text, filename)
     except YamlSyntaxError as exc:
         problem = Problem(file=filename, line=exc.line, column=exc.column, message=exc.message)
         return None, [problem]
     collector = _Collector(document)
+    for hidden in advice.hidden_hash_keys(text, _block_scalar_lines(document.root)):
+        collector.problems.append(
+            Problem(file=filename, line=hidden.line, column=hidden.column, message=hidden.message)
+        )
     for duplicate in document.duplicate_keys:
         collector.problems.append(
             Problem(
@@ -215,7 +292,9 @@ def validate_text(text: str, *, filename: str = "<flow>") -> tuple[Flow | None, 
                 message=f"duplicate key `{duplicate.key}` (first at line {duplicate.first_line})",
             )
         )
-    data = document.data
+    data, block_problems = queueloop.expand(document.data)
+    for loc, message in block_problems:
+        collector.report(loc, message, activity=_activity_of(loc), key=True)
     if not isinstance(data, Mapping):
         collector.report(
             (), "a flow file is a mapping with `name`, `start` and `activities` at the top"
@@ -227,6 +306,8 @@ def validate_text(text: str, *, filename: str = "<flow>") -> tuple[Flow | None, 
     except ValidationError as exc:
         _pydantic_problems(collector, exc, data)
     checks.check_document(collector.report, data)
+    if voices is not None:
+        voice_checks.check_document(collector.report, data, voices)
     if collector.problems:
         return None, sort_problems(collector.problems)
     return flow, []

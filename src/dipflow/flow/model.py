@@ -20,6 +20,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dipflow.flow.sayas import SayAs
+
 FLOW_FORMAT_VERSION = 1
 
 
@@ -66,17 +68,36 @@ class Variable(_Strict):
         return connector, setting
 
 
+class PromptSegment(_Strict):
+    """One part of a prompt spoken in its own language and voice (see `Prompt.segments`)."""
+
+    text: str
+    """A template."""
+    language: str | None = None
+    """BCP 47 tag (a template); the prompt's language when empty."""
+    voice: str | None = None
+    """A voice of the TTS engine (a template); the prompt's voice when empty."""
+    say_as: SayAs | None = None
+    """Read the rendered text as digits, a telephone number, a date, a time or an amount."""
+
+
 class Prompt(_Strict):
     """Something to say: TTS text (a template) or an audio file, with language and voice.
 
+    `segments` speaks several parts in turn, each in its own language and voice
+    ("For English press 1." then "Für Deutsch drücken Sie die 2."); it replaces `text`.
     `text: ""` is an empty prompt (a Flow Designer activity left unconfigured): nothing
     plays and the activity goes on at once; the linter reports it."""
 
     text: str | None = None
     audio: str | None = None
     language: str | None = None
-    """BCP 47 tag such as en-US; the flow's default language when empty."""
+    """BCP 47 tag such as en-US (a template); the flow's language when empty."""
     voice: str | None = None
+    """A voice of the TTS engine (a template); the flow's voice when empty."""
+    say_as: SayAs | None = None
+    """Read the rendered `text` as digits, a telephone number, a date, a time or an amount."""
+    segments: list[PromptSegment] = Field(default_factory=list)
     rate: float | None = Field(default=None, ge=0.25, le=4.0)
     """TTS speaking rate, 1 = normal (Webex `speakingRate`); None: the voice's own."""
     gain_db: float | None = Field(default=None, ge=-96.0, le=16.0)
@@ -84,14 +105,16 @@ class Prompt(_Strict):
 
     @model_validator(mode="after")
     def _text_or_audio(self) -> Prompt:
-        if self.text is None and not self.audio:
-            raise ValueError("a prompt needs `text` or `audio`")
+        if self.text is None and not self.audio and not self.segments:
+            raise ValueError("a prompt needs `text`, `segments` or `audio`")
+        if self.text and self.segments:
+            raise ValueError("a prompt has `text` or `segments`, not both")
         return self
 
     @property
     def empty(self) -> bool:
         """Written empty (`text: ""`, no audio): nothing to play, whatever the variables."""
-        return not self.text and not self.audio
+        return not self.text and not self.audio and not self.segments
 
 
 class HttpOutput(_Strict):
@@ -379,6 +402,47 @@ class CaseActivity(ActivityBase):
         return tuple(str(k) for k in cases) if isinstance(cases, Mapping) else ()
 
 
+class LoopActivity(ActivityBase):
+    """A counter, as Amazon Connect's Loop block: the first `times` arrivals take `looping`,
+    the next takes `complete` and starts the count again. `<id>.count` is the number of
+    arrivals so far (1 on the first), for prompts ("attempt {{ Retry.count }}")."""
+
+    kind: Literal["loop"]
+    times: int = Field(ge=1, le=100)
+    outputs: ClassVar[tuple[str, ...]] = ("looping", "complete")
+    required_outputs: ClassVar[tuple[str, ...]] = ("looping", "complete")
+    default_output: ClassVar[str | None] = None
+
+
+class SplitActivity(ActivityBase):
+    """A/B routing: each call takes one of the outputs with the percentages given, chosen
+    by a hash of the call id and this activity's id (no randomness: a call replays the
+    same way, and one caller's call always takes the same branch here)."""
+
+    kind: Literal["split"]
+    percentages: dict[str, int] = Field(min_length=1)
+    """Output name -> percent of calls (whole numbers adding up to 100)."""
+    outputs: ClassVar[tuple[str, ...]] = ()
+    default_output: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _hundred(self) -> SplitActivity:
+        if any(p < 0 for p in self.percentages.values()):
+            raise ValueError("a percentage is not negative")
+        total = sum(self.percentages.values())
+        if total != 100:
+            raise ValueError(f"the percentages add up to {total}, not 100")
+        return self
+
+    def all_outputs(self) -> tuple[str, ...]:
+        return tuple(self.percentages)
+
+    @classmethod
+    def instance_outputs(cls, raw: Any) -> tuple[str, ...]:
+        split = raw.get("percentages") if isinstance(raw, Mapping) else None
+        return tuple(str(k) for k in split) if isinstance(split, Mapping) else ()
+
+
 class ParseFormat(StrEnum):
     JSON = "json"
     XML = "xml"
@@ -617,6 +681,8 @@ Activity = Annotated[
     | EndActivity
     | CollectDigitsActivity
     | CaseActivity
+    | LoopActivity
+    | SplitActivity
     | ParseActivity
     | QueueToAgentActivity
     | QueueLookupActivity
@@ -646,6 +712,8 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "end",
     "collect_digits",
     "case",
+    "loop",
+    "split",
     "parse",
     "queue_to_agent",
     "queue_lookup",
@@ -692,7 +760,11 @@ class EventFlow(_Strict):
 
 class FlowSettings(_Strict):
     language: str = "en-US"
+    """The language of every prompt that names none (BCP 47; a template, rendered at each
+    prompt, so `{{ Language }}` set by a menu switches the rest of the call, as Webex's
+    `Global_Language` does)."""
     voice: str | None = None
+    """The voice of every prompt that names none (a template, like `language`)."""
     fallback_queue: str | None = None
     """Where the default global error handler queues a caller; None: apologise and hang up."""
     apology_prompt: str = (

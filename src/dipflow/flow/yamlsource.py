@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from dipflow.flow import advice
 from dipflow.flow.errors import FlowError, Problem
 
 Loc = Sequence[int | str]
@@ -137,8 +138,13 @@ class YamlDocument:
         return best
 
 
-def _syntax_error(exc: yaml.YAMLError, filename: str) -> YamlSyntaxError:
+def _syntax_error(exc: yaml.YAMLError, filename: str, text: str) -> YamlSyntaxError:
     if isinstance(exc, yaml.MarkedYAMLError):
+        plain = advice.yaml_advice(exc, text)
+        if plain is not None:
+            return YamlSyntaxError(
+                plain.message, filename=filename, line=plain.line, column=plain.column
+            )
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         column = mark.column + 1 if mark is not None else 1
@@ -242,7 +248,7 @@ def parse_yaml(text: str, filename: str) -> YamlDocument:
             loader.dispose()
     except yaml.YAMLError as exc:
         if not _looks_like_json(text, filename):
-            raise _syntax_error(exc, filename) from exc
+            raise _syntax_error(exc, filename, text) from exc
         # JSON that YAML 1.1 refuses (tabs, `\/`): JSON's own parser has the better message.
         try:
             data = json.loads(text)

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from dipflow.media import g711
 from dipflow.media.audio import (
@@ -33,6 +34,23 @@ from dipflow.media.tts import RateTts, TtsEngine
 
 HOLD_MUSIC = "hold"
 """The audio name of the default hold music (`PlayMusic(audio="hold")`)."""
+
+SEGMENT_PAUSE_S = 0.25
+"""Silence between the parts of a prompt spoken in several languages or voices."""
+
+
+class SpokenText(Protocol):
+    """One stretch of speech (the engine's `Spoken`)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def voice(self) -> str | None: ...
+
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -147,6 +165,33 @@ class PromptRenderer:
         if gain_db is not None:
             pcm = scale(pcm, 10 ** (gain_db / 20))
         return self._store(RenderedAudio(key=key, pcm=pcm))
+
+    def render_spoken(
+        self,
+        parts: Sequence[SpokenText],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedAudio:
+        """Several stretches of speech (a prompt in two languages), each in its own language
+        and voice, joined with a short pause; each part is cached on its own too."""
+        if not parts:
+            raise MediaError("nothing to say")
+        rendered = [
+            self.render_text(
+                part.text, language=part.language, voice=part.voice, rate=rate, gain_db=gain_db
+            )
+            for part in parts
+        ]
+        if len(rendered) == 1:
+            return rendered[0]
+        key = _digest({"kind": "spoken", "parts": ",".join(r.key for r in rendered)})
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        pause = b"\0\0" * int(TELEPHONY_RATE * SEGMENT_PAUSE_S)
+        samples = pause.join(r.pcm.samples for r in rendered)
+        return self._store(RenderedAudio(key=key, pcm=Pcm(samples=samples, rate=TELEPHONY_RATE)))
 
     def render_audio(self, name: str) -> RenderedAudio:
         """`"hold"` is the bundled music; other names are WAV files in `audio_dirs`."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from dipflow.media.audio import Pcm
 from dipflow.media.errors import TtsError
+from dipflow.media.voices import EspeakCatalog, EspeakVoice
 
 
 class TtsEngine(Protocol):
@@ -44,25 +46,26 @@ _POS_CHARACTER = 1
 _PARAM_RATE = 1
 _EE_OK = 0
 
+
+class _VoiceStruct(ctypes.Structure):
+    """speak_lib.h `espeak_VOICE`."""
+
+    _fields_ = (
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    )
+
+
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
-
-
-def espeak_voice_for(language: str) -> list[str]:
-    """espeak voice names to try for a BCP 47 tag, most specific first.
-
-    espeak names regional English voices "en-us"/"en-gb" but most languages by
-    their primary subtag ("de", "fr"), so "de-DE" falls back to "de".
-    """
-    tag = language.strip().replace("_", "-").lower()
-    primary = tag.split("-", 1)[0]
-    candidates = [tag]
-    if primary == "en" and tag == "en":
-        candidates.append("en-us")
-    if primary and primary not in candidates:
-        candidates.append(primary)
-    return [c for c in candidates if c]
 
 
 class _EspeakLibrary:
@@ -98,6 +101,9 @@ class _EspeakLibrary:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
+        self.data_path = Path(data_path.decode())
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise TtsError(f"espeak_Initialize failed ({rate})")
@@ -108,6 +114,33 @@ class _EspeakLibrary:
         lib.espeak_SetSynthCallback(self.callback)
         self.voice: str | None = None
 
+    def list_voices(self) -> list[tuple[str, str, list[tuple[int, str]]]]:
+        """(name, identifier, [(priority, language)...]) of every installed voice."""
+        found: list[tuple[str, str, list[tuple[int, str]]]] = []
+        listed = self.lib.espeak_ListVoices(None)
+        index = 0
+        while listed[index]:
+            voice = listed[index].contents
+            languages: list[tuple[int, str]] = []
+            pointer = voice.languages or 0
+            # A run of (priority byte, NUL-terminated tag), ended by a zero priority.
+            while pointer:
+                priority = ctypes.string_at(pointer, 1)[0]
+                if priority == 0:
+                    break
+                tag = ctypes.string_at(pointer + 1)
+                languages.append((priority, tag.decode("utf-8", "replace")))
+                pointer += len(tag) + 2
+            found.append(
+                (
+                    (voice.name or b"").decode("utf-8", "replace"),
+                    (voice.identifier or b"").decode("utf-8", "replace"),
+                    languages,
+                )
+            )
+            index += 1
+        return found
+
     def _collect(self, wav: ctypes._Pointer[ctypes.c_short], count: int, _events: int) -> int:
         if wav and count > 0:
             self.chunks.append(ctypes.string_at(wav, count * 2))
@@ -116,6 +149,37 @@ class _EspeakLibrary:
 
 _library: _EspeakLibrary | None = None
 _lock = threading.Lock()
+
+
+def _loaded() -> _EspeakLibrary:
+    """The library, loaded on first use; call with `_lock` held."""
+    global _library
+    if _library is None:
+        _library = _EspeakLibrary()
+    return _library
+
+
+_catalog: EspeakCatalog | None = None
+
+
+def espeak_catalog() -> EspeakCatalog:
+    """What the installed espeak-ng can speak (loaded once): see `dipflow.media.voices`."""
+    global _catalog
+    with _lock:
+        if _catalog is None:
+            lib = _loaded()
+            voices = [
+                EspeakVoice(
+                    name=name,
+                    identifier=identifier,
+                    languages=tuple((priority, tag.lower()) for priority, tag in languages),
+                )
+                for name, identifier, languages in lib.list_voices()
+            ]
+            variants_dir = lib.data_path / "voices" / "!v"
+            variants = sorted(p.name for p in variants_dir.iterdir() if p.is_file())
+            _catalog = EspeakCatalog(voices, variants)
+        return _catalog
 
 
 class EspeakTts:
@@ -138,12 +202,14 @@ class EspeakTts:
     ) -> Pcm:
         """`rate` multiplies `rate_wpm` (1 = normal), within espeak's 80..450 words/min."""
         words_per_minute = max(80, min(450, round(self.rate_wpm * rate)))
-        global _library
+        # An unknown language or voice is an error, never espeak's silent fallback.
+        spec = espeak_catalog().resolve(language, voice)
         with _lock:
-            if _library is None:
-                _library = _EspeakLibrary()
-            lib = _library
-            self._select_voice(lib, language, voice)
+            lib = _loaded()
+            if spec != lib.voice:
+                if lib.lib.espeak_SetVoiceByName(spec.encode()) != _EE_OK:
+                    raise TtsError(f"espeak-ng cannot load voice {spec!r}")
+                lib.voice = spec
             lib.lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
             encoded = text.encode("utf-8", errors="replace") + b"\0"
             lib.chunks = []
@@ -156,14 +222,3 @@ class EspeakTts:
         if status != _EE_OK:
             raise TtsError(f"espeak_Synth failed ({status})")
         return Pcm(samples=samples, rate=lib.rate)
-
-    @staticmethod
-    def _select_voice(lib: _EspeakLibrary, language: str, voice: str | None) -> None:
-        candidates = ([voice] if voice else []) + espeak_voice_for(language)
-        for name in candidates:
-            if name == lib.voice:
-                return
-            if lib.lib.espeak_SetVoiceByName(name.encode()) == _EE_OK:
-                lib.voice = name
-                return
-        raise TtsError(f"no espeak voice for language {language!r} / voice {voice!r}")

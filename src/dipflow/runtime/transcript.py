@@ -198,7 +198,18 @@ class _Builder:
         match command:
             case Play():
                 text = command.text if command.text is not None else f"[audio {command.audio}]"
-                self.add(at, Party.IVR, TranscriptKind.SAY, text, language=command.language)
+                self.add(
+                    at,
+                    Party.IVR,
+                    TranscriptKind.SAY,
+                    text,
+                    language=command.language,
+                    voice=command.voice,
+                    segments=[
+                        {"text": s.text, "language": s.language, "voice": s.voice}
+                        for s in command.segments
+                    ],
+                )
             case PlayMusic():
                 text = f"[music on hold: {command.audio}]"
                 self.add(at, Party.IVR, TranscriptKind.MUSIC, text)

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import ScriptError
 from dipflow.testing.eventlog import events_from_json, events_to_json
 from dipflow.testing.replay import replay
 from dipflow.testing.scripts import (
+    NEXT_MENU,
     AgentAction,
     BotOutcome,
     BotReply,
@@ -81,6 +83,7 @@ def run_flow(
 
 
 __all__ = [
+    "NEXT_MENU",
     "AgentAction",
     "BotOutcome",
     "BotReply",
@@ -89,6 +92,7 @@ __all__ = [
     "HttpReply",
     "HttpScripts",
     "QueueStats",
+    "ScriptError",
     "SimulationResult",
     "agent_hang_up",
     "answer",

@@ -55,9 +55,12 @@ class CallerDoes(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallerAction:
-    """Something the caller does `after` seconds from the call's start or, with `when`,
-    from the moment the next prompt of activity `when` starts (each action with the
-    same `when` waits for the following occurrence: a re-prompt is a new occurrence)."""
+    """Something the caller does. The caller's actions happen in the order listed, each
+    `after` seconds after the one before it (the first: after the call starts). With
+    `when`, the action waits for the next prompt of activity `when` that starts once the
+    action before it has happened, and comes `after` seconds into that prompt (so
+    `[press("9", when="Menu"), press("1", when="Menu")]` answers the menu, then its
+    re-prompt). A menu's no-input and invalid prompts are not occurrences of the menu."""
 
     does: CallerDoes
     after: float
@@ -65,11 +68,20 @@ class CallerAction:
     when: str | None = None
 
 
+NEXT_MENU = "<next menu>"
+"""`when=NEXT_MENU`: the next prompt of any menu or digit collection (`dipflow call --press`)."""
+MENU_KINDS = frozenset({"menu", "collect_digits"})
+
+
 def press(digits: str, *, after: float = 0.5, when: str | None = None) -> CallerAction:
+    """The caller presses `digits` `after` seconds after their previous action (or into the
+    prompt of `when`)."""
     return CallerAction(does=CallerDoes.PRESS, digits=digits, after=after, when=when)
 
 
 def hang_up(*, after: float = 0.0, when: str | None = None) -> CallerAction:
+    """The caller hangs up `after` seconds after their previous action (or into the prompt
+    of `when`)."""
     return CallerAction(does=CallerDoes.HANG_UP, after=after, when=when)
 
 
@@ -83,7 +95,8 @@ class AgentDoes(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentAction:
-    """Something the contact center does `after` seconds from the call's first `Enqueue`."""
+    """Something the contact center does, `after` seconds after the call was first queued
+    (every agent action counts from that moment, not from the previous one)."""
 
     does: AgentDoes
     after: float

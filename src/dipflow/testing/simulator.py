@@ -57,7 +57,10 @@ from dipflow.engine.events import (
 from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.model import Flow
+from dipflow.testing.checks import check_scripts
 from dipflow.testing.scripts import (
+    MENU_KINDS,
+    NEXT_MENU,
     AgentAction,
     AgentDoes,
     BotReply,
@@ -66,6 +69,7 @@ from dipflow.testing.scripts import (
     HttpReply,
     HttpScripts,
     QueueStats,
+    hang_up,
     speech_seconds,
 )
 
@@ -115,6 +119,11 @@ class SimulationResult:
     state: CallState
     elapsed_s: float
 
+    @property
+    def plays(self) -> list[Play]:
+        """Every prompt as the channel was asked to speak it: text, language, voice, segments."""
+        return [command for command in self.commands if isinstance(command, Play)]
+
 
 _Happening = (
     CallerAction
@@ -154,9 +163,12 @@ class FlowSimulator:
         queue_stats: Mapping[str, QueueStats] | None = None,
         bots: Mapping[str, BotReply] | None = None,
         transfer_error: str | None = None,
+        hang_up_in_queue_s: float | None = None,
     ) -> None:
         """`queue_stats` and `bots` answer queue lookups and virtual agents per activity
-        id; `transfer_error` makes every blind transfer fail with that reason."""
+        id; `transfer_error` makes every blind transfer fail with that reason;
+        `hang_up_in_queue_s`: the caller hangs up this long after first being queued (an
+        agent who answers first keeps them)."""
         self.flow = load_flow(flow)
         self.engine = Engine(self.flow, variables=variables, queues=queues)
         self.queue_stats = dict(queue_stats or {})
@@ -184,13 +196,16 @@ class FlowSimulator:
         self._enqueued_once = False
         self._http_calls: dict[str, int] = {}
         self._occurrences: dict[str, int] = {}
-        self._when: dict[str, list[CallerAction]] = {}
-        for action in caller:
-            if action.when is None:
-                self._schedule(start_time + action.after, action)
-            else:
-                self._when.setdefault(action.when, []).append(action)
+        check_scripts(self.flow, http=self.http, caller=caller)
+        self._caller_script = list(caller)
+        self._waiting_for_prompt: CallerAction | None = None
+        self._next_caller_action()
         self._agent_script = list(agent)
+        self._queue_hang_up = (
+            hang_up(after=hang_up_in_queue_s) if hang_up_in_queue_s is not None else None
+        )
+        self.steps: list[tuple[float, Event, tuple[Command, ...]]] = []
+        """Every engine step: (seconds since the call started, event, commands)."""
 
     # -- driving -------------------------------------------------------------------------
 
@@ -204,6 +219,7 @@ class FlowSimulator:
         event = CallStarted(call_id=call_id, ani=ani, dnis=dnis, channel="sim")
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.start(event, self.now)
+        self.steps.append((0.0, event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -213,6 +229,7 @@ class FlowSimulator:
             raise RuntimeError("start the call first")
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.step(self.state, event, self.now)
+        self.steps.append((round(self.now - self.start_time, 6), event, tuple(commands)))
         self._carry_out(commands)
         return commands
 
@@ -296,9 +313,24 @@ class FlowSimulator:
     def _caller_here(self) -> bool:
         return not (self.hung_up or self.disconnected)
 
+    def _next_caller_action(self) -> None:
+        """Arm the caller's next action: each comes after the one before it."""
+        if not self._caller_script:
+            return
+        action = self._caller_script.pop(0)
+        if action.when is None:
+            self._schedule(self.now + action.after, action)
+        else:
+            self._waiting_for_prompt = action
+
     def _caller_acts(self, action: CallerAction) -> None:
         if not self._caller_here() or self.finished:
             return
+        if action is self._queue_hang_up:
+            if self._in_queue is None:
+                return  # an agent answered (or the queue let go) first: the caller stays
+        else:
+            self._next_caller_action()
         match action.does:
             case CallerDoes.HANG_UP:
                 self.hung_up = True
@@ -380,6 +412,8 @@ class FlowSimulator:
                     self._enqueued_once = True
                     for action in self._agent_script:
                         self._schedule(self.now + action.after, action)
+                    if self._queue_hang_up is not None:
+                        self._schedule(self.now + self._queue_hang_up.after, self._queue_hang_up)
             case Dequeue():
                 self._in_queue = None
             case SetTimer():
@@ -416,10 +450,20 @@ class FlowSimulator:
         if ":" in prompt_id:
             return  # a menu's no-input / invalid prompt, not the menu itself
         activity = prompt_id.split("#", 1)[0]
-        waiting = self._when.get(activity)
-        if waiting:
-            action = waiting.pop(0)
+        action = self._waiting_for_prompt
+        if action is not None and (
+            action.when == activity
+            or (action.when == NEXT_MENU and self._kind(activity) in MENU_KINDS)
+        ):
+            self._waiting_for_prompt = None
             self._schedule(self.now + action.after, action)
+
+    def _kind(self, activity: str) -> str | None:
+        found = self.flow.activities.get(activity)
+        if found is None:
+            for event_flow in self.flow.event_flows.values():
+                found = event_flow.activities.get(activity, found)
+        return found.kind if found is not None else None
 
     def _queue_stats(self, command: LookupQueue) -> QueueLookedUp:
         stats = self.queue_stats.get(command.request_id.split("#", 1)[0], QueueStats())

@@ -153,16 +153,13 @@ class SipCall(SessionListener):
         codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
-        if text:
-            language = play.language if play else "en-US"
-            voice = play.voice if play else None
-            rendered = prompts.render_text(
-                text,
-                language=language,
-                voice=voice,
-                rate=play.rate if play else None,
-                gain_db=play.gain_db if play else None,
+        if text and play is not None:
+            # Each segment of a prompt in several languages in its own voice.
+            rendered = prompts.render_spoken(
+                play.spoken(), rate=play.rate, gain_db=play.gain_db
             )
+        elif text:
+            rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:
             rendered = prompts.render_audio(audio_name)
         else:

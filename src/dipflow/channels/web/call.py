@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
@@ -37,7 +37,14 @@ from dipflow.channels.web.protocol import (
     PressDigits,
     PromptEnded,
 )
-from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
+from dipflow.engine.commands import (
+    Disconnect,
+    MediaCommand,
+    Play,
+    PlayMusic,
+    Spoken,
+    StopMedia,
+)
 from dipflow.engine.events import CallerHungUp, DigitsCollected, Event, PromptDone
 
 log = logging.getLogger("dipflow.channels.web")
@@ -64,6 +71,14 @@ class PromptSource(Protocol):
         *,
         language: str,
         voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedLike: ...
+
+    def render_spoken(
+        self,
+        parts: Sequence[Spoken],
+        *,
         rate: float | None = None,
         gain_db: float | None = None,
     ) -> RenderedLike: ...
@@ -147,11 +162,10 @@ class BrowserCall:
 
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
+            # Each segment of a prompt in several languages in its own voice.
             audio = await asyncio.to_thread(
-                self._prompts.render_text,
-                command.text,
-                language=command.language,
-                voice=command.voice,
+                self._prompts.render_spoken,
+                command.spoken(),
                 rate=command.rate,
                 gain_db=command.gain_db,
             )

@@ -86,9 +86,28 @@ def _event_graph(name: str, event_flow: EventFlow) -> FlowGraph:
 
 
 def _prompt_fields(prefix: str, prompt: Prompt | None) -> list[tuple[str, str]]:
-    if prompt is None or prompt.text is None:
+    if prompt is None:
         return []
-    return [(f"{prefix}.text", prompt.text)]
+    fields = [
+        (f"{prefix}.{name}", value)
+        for name, value in (
+            ("text", prompt.text),
+            ("language", prompt.language),
+            ("voice", prompt.voice),
+        )
+        if value is not None
+    ]
+    for index, segment in enumerate(prompt.segments):
+        fields += [
+            (f"{prefix}.segments[{index}].{name}", value)
+            for name, value in (
+                ("text", segment.text),
+                ("language", segment.language),
+                ("voice", segment.voice),
+            )
+            if value is not None
+        ]
+    return fields
 
 
 def _strings(prefix: str, value: Any) -> Iterator[tuple[str, str]]:

@@ -27,13 +27,44 @@ class Finding:
     activity: str | None
     message: str
     hint: str
+    field: str = ""
+    """The activity's field concerned (`prompt.text`, `query.$filter`), "" for the activity."""
+    name: str | None = None
+    """The name the finding is about, when it is one (to point at it in the field's text)."""
+    file: str | None = None
+    line: int | None = None
+    """1-based, once located in the flow file (`dipflow.flow.lint.located`)."""
+    column: int | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
+    def where(self) -> str:
+        text = self.file or ""
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+    def __str__(self) -> str:
+        """One line, compiler style: `file:line:col: warning: [activity] message (rule); hint`."""
+        where = self.where()
+        who = self.activity or "-"
+        if self.flow != "main":
+            who = f"{self.flow}/{who}"
+        lead = f"{where}: " if where else ""
+        return (
+            f"{lead}{self.severity.label}: [{who}] {self.message} ({self.rule}); fix: {self.hint}"
+        )
+
+    def as_dict(self) -> dict[str, str | int | None]:
         return {
             "rule": self.rule,
             "severity": self.severity.label,
             "flow": self.flow,
             "activity": self.activity,
+            "field": self.field,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
             "message": self.message,
             "hint": self.hint,
         }

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from jinja2 import nodes
 
+from dipflow.flow.advice import did_you_mean
 from dipflow.flow.lint.analysis import (
     MAIN,
     FlowGraph,
@@ -45,6 +46,11 @@ BUILTIN_ROOTS = frozenset(
     {"NewPhoneContact", "Queue", "Agent", "Event", "Error", "range", "loop", "namespace", "dict"}
 )
 CALLER_ROOTS = frozenset({"NewPhoneContact"})
+# Activities whose outputs are keys the caller pressed (`Menu.digit`, `Collect.DigitsEntered`):
+# caller data as much as the ANI.
+CALLER_KEY_KINDS = frozenset({"menu", "collect_digits"})
+# Globals a template may call; never a misspelt variable.
+_TEMPLATE_HELPERS = frozenset({"range", "loop", "namespace", "dict"})
 # Filters after which caller data is safe inside an HTTP request.
 SANITIZERS = Sanitizers(
     filters=frozenset(
@@ -73,10 +79,25 @@ GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 
 
 def _finding(
-    rule: str, severity: Severity, graph: FlowGraph, activity: str | None, message: str, hint: str
+    rule: str,
+    severity: Severity,
+    graph: FlowGraph,
+    activity: str | None,
+    message: str,
+    hint: str,
+    *,
+    field: str = "",
+    name: str | None = None,
 ) -> Finding:
     return Finding(
-        rule=rule, severity=severity, flow=graph.name, activity=activity, message=message, hint=hint
+        rule=rule,
+        severity=severity,
+        flow=graph.name,
+        activity=activity,
+        message=message,
+        hint=hint,
+        field=field,
+        name=name,
     )
 
 
@@ -155,8 +176,11 @@ def unknown_or_unset_variables(flow: Flow) -> Iterator[Finding]:
                             Severity.ERROR,
                             graph,
                             activity_id,
-                            f"`{field}` reads `{name}`, which no variable or activity defines",
+                            f"`{field}` reads `{name}`, which no variable or activity defines"
+                            f"{did_you_mean(name, known - _TEMPLATE_HELPERS)}",
                             "declare it under `variables:` or fix the spelling",
+                            field=field,
+                            name=name,
                         )
                     elif (
                         name in declared
@@ -172,6 +196,8 @@ def unknown_or_unset_variables(flow: Flow) -> Iterator[Finding]:
                             f"`{field}` reads `{name}`, which has no default and may not be "
                             "set yet on some path",
                             f"give `{name}` a default, or set it on every path before this",
+                            field=field,
+                            name=name,
                         )
 
 
@@ -236,6 +262,7 @@ def hard_coded_record_ids(flow: Flow) -> Iterator[Finding]:
                         f"`{field}` holds the fixed record id {match.group(0)}: every caller "
                         "gets the same record",
                         "use the id the data dip found, e.g. `{{ CaseId }}`",
+                        field=field,
                     )
 
 
@@ -315,10 +342,18 @@ def _caller_data_hint(field: str) -> str:
     return "pass it through `odata_quote` or `odata_phone_filter`"
 
 
-def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
-    """Caller-controlled names: `NewPhoneContact`, and variables set from them without
-    passing through one of `sanitizers` (a fixpoint)."""
+def _tainted_variables(flow: Flow, sanitizers: Sanitizers, *, keys: bool = True) -> set[str]:
+    """Caller-controlled names: `NewPhoneContact`, the keys the caller pressed (the ids of
+    menus and digit collections; not with `keys=False`), and variables set from them
+    without passing through one of `sanitizers` (a fixpoint)."""
     tainted = set(CALLER_ROOTS)
+    if keys:
+        tainted |= {
+            ident
+            for graph in graphs(flow)
+            for ident, activity in graph.activities.items()
+            if activity.kind in CALLER_KEY_KINDS
+        }
     setters = [
         a for g in graphs(flow) for a in g.activities.values() if isinstance(a, SetVariableActivity)
     ]
@@ -341,6 +376,9 @@ def _tainted_variables(flow: Flow, sanitizers: Sanitizers) -> set[str]:
 def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
     """Defect 4: the ANI pasted into an OData query unquoted, through a leading-wildcard scan."""
     tainted = _tainted_variables(flow, SANITIZERS)
+    # Keys are digits, `*` and `#`: as the value of a plain query parameter (encoded by
+    # the HTTP client) they are the value the parameter asks for, not an injection.
+    caller_id_tainted = _tainted_variables(flow, SANITIZERS, keys=False)
     url_tainted = _tainted_variables(flow, URL_SANITIZERS)
     for graph in graphs(flow):
         for activity_id, activity in graph.activities.items():
@@ -353,7 +391,9 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                 if tree is None:
                     continue
                 sanitizers = BODY_SANITIZERS if field == "body" else SANITIZERS
-                leaks = unsanitized(tree, tainted, sanitizers)
+                plain_parameter = field.startswith("query.") and not field.startswith("query.$")
+                sources = caller_id_tainted if plain_parameter else tainted
+                leaks = unsanitized(tree, sources, sanitizers)
                 if leaks:
                     names = ", ".join(f"`{n}`" for n in sorted(leaks))
                     yield _finding(
@@ -361,9 +401,11 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         Severity.ERROR,
                         graph,
                         activity_id,
-                        f"`{field}` puts caller data ({names}) into the request unquoted: a "
-                        "hostile caller ID can change the request",
+                        f"`{field}` puts caller data ({names}) into the request unquoted: what a "
+                        "caller sends (caller ID, keys) can change the request",
                         _caller_data_hint(field),
+                        field=field,
+                        name=min(leaks),
                     )
                 elif _odata_in_url(field, template):
                     leaks = unsanitized(tree, url_tainted, URL_SANITIZERS)
@@ -378,6 +420,8 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                             "`&` or `#` in it survive `odata_quote` and change the query",
                             "move the parameter to `query:`, or use `odata_phone_filter` or "
                             "`odata_quote | urlencode`",
+                            field=field,
+                            name=min(leaks),
                         )
                 if re.search(r"contains\s*\(\s*\w+\s*,\s*'\{\{", template):
                     yield _finding(
@@ -389,6 +433,7 @@ def caller_data_in_queries(flow: Flow) -> Iterator[Finding]:
                         "scan on one free-text column",
                         "match exactly with `odata_phone_filter` (eq on each phone column and "
                         "format)",
+                        field=field,
                     )
 
 
@@ -401,6 +446,8 @@ def menus_without_reprompt(flow: Flow) -> Iterator[Finding]:
             wired = activity.wiring()
             if all(wired.get(o) == activity_id for o in ("no_input", "invalid")):
                 continue  # wired back to itself: the flow re-prompts (common in Webex)
+            if (activity.origin or "").startswith("queue_experience:"):
+                continue  # a callback offer, made once a round on purpose
             if activity.max_tries < 2:
                 yield _finding(
                     "menu-no-reprompt",
@@ -470,6 +517,7 @@ def sentinel_comparisons(flow: Flow) -> Iterator[Finding]:
                             "whose value really is that string is taken for none",
                             "test the number of records found "
                             "(`GetCustomer.httpResponseBody.value | length == 1`) or `is empty`",
+                            field="expression",
                         )
 
 
