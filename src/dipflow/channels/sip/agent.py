@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import heapq
 
+from dipflow.channels.sip import reliable, session_timer
 from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
     WARN_INCOMPATIBLE_MEDIA,
 )
-from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.events import (
     Address,
@@ -36,6 +36,7 @@ from dipflow.channels.sip.events import (
     ReOffer,
     SipEvent,
 )
+from dipflow.channels.sip.extensions import ExtensionsSide
 from dipflow.channels.sip.message import (
     NameAddr,
     SipMessage,
@@ -54,7 +55,14 @@ from dipflow.channels.sip.transactions import (
 from dipflow.channels.sip.transitions import TxInput
 
 
-class SipUserAgent(ClientSide):
+def _methods(request: SipMessage) -> frozenset[str]:
+    """The methods a request's Allow headers list (upper case)."""
+    return frozenset(
+        m.strip().upper() for value in request.headers.get_all("Allow") for m in value.split(",")
+    ) - {""}
+
+
+class SipUserAgent(ExtensionsSide):
     def receive_datagram(
         self, data: bytes, source: Address, now: float, transport: str = "udp"
     ) -> list[SipEvent]:
@@ -105,9 +113,13 @@ class SipUserAgent(ClientSide):
         if leg is None or leg.state is not LegState.EARLY or not leg.uas:
             return
         tx = self._invite_tx(leg)
-        if tx is not None:
-            self._respond_tx(tx, self._response(leg.invite, 180, to_tag=leg.local_tag,
-                                                contact=True))  # fmt: skip
+        if tx is None:
+            return
+        response = self._response(leg.invite, 180, to_tag=leg.local_tag, contact=True)
+        if leg.reliable:
+            self._send_reliable(leg, tx, response)
+        else:
+            self._respond_tx(tx, response)
 
     def answer(self, leg_id: str, sdp: bytes, now: float) -> None:
         """Send 200 OK with our SDP answer and retransmit it until the ACK."""
@@ -118,12 +130,16 @@ class SipUserAgent(ClientSide):
         tx = self._invite_tx(leg)
         if tx is None:
             return
+        self._stop_reliable(leg)  # the final response ends the provisional's retransmissions
         response = self._response(leg.invite, 200, to_tag=leg.local_tag, contact=True, body=sdp)
         for route in leg.invite.headers.get_all("Record-Route"):  # §12.1.1
             response.headers.add("Record-Route", route)
+        self._stamp_2xx(response, leg.pending_timer)
         leg.state = LegState.ANSWERED
+        leg.local_sdp = sdp
         self._dialogs[(leg.call_id, leg.local_tag, leg.remote_tag or "")] = leg.leg_id
         self._send_2xx(leg, tx, response, now)
+        self._apply_timer(leg, leg.pending_timer)
 
     def reject(
         self, leg_id: str, status: int, now: float, *, warning: tuple[int, str] | None = None
@@ -134,6 +150,7 @@ class SipUserAgent(ClientSide):
         leg = self.legs.get(leg_id)
         if leg is None or not leg.uas or leg.state is not LegState.EARLY:
             return
+        self._stop_reliable(leg)
         tx = self._invite_tx(leg)
         if tx is not None:
             response = self._response(leg.invite, status, to_tag=leg.local_tag)
@@ -160,7 +177,13 @@ class SipUserAgent(ClientSide):
             self._respond_tx(tx, self._response(tx.request, 488, to_tag=leg.local_tag), now)
             return
         response = self._response(tx.request, 200, to_tag=leg.local_tag, contact=True, body=sdp)
-        self._send_2xx(leg, tx, response, now)
+        self._stamp_2xx(response, leg.pending_timer)
+        leg.local_sdp = sdp
+        if tx.is_invite:
+            self._send_2xx(leg, tx, response, now)
+        else:  # an UPDATE (RFC 3311): a plain non-INVITE answer
+            self._respond_tx(tx, response, now)
+        self._apply_timer(leg, leg.pending_timer)
 
     # UAC side -------------------------------------------------------------------
 
@@ -223,6 +246,7 @@ class SipUserAgent(ClientSide):
             response = self._response(request, 200, to_tag=new_token(6))
             response.headers.add("Allow", ALLOW)
             response.headers.add("Accept", "application/sdp")
+            response.headers.add("Supported", reliable.SUPPORTED)
             self._respond_tx(tx, response, now)
         elif method == "REGISTER":
             self._on_register(tx, request, source, transport, now)
@@ -263,11 +287,16 @@ class SipUserAgent(ClientSide):
             if leg.uas and leg.call_id == request.call_id and leg.remote_tag == from_tag:
                 self._respond_tx(tx, self._response(request, 482, to_tag=new_token(6)), now)
                 return
-        require = request.headers.get("Require")
-        if require:  # we support no extensions (§8.2.2.3)
+        required = session_timer.options(request, "Require")
+        unknown = required - reliable.KNOWN
+        if unknown:  # §8.2.2.3: name what we do not support
             response = self._response(request, 420, to_tag=new_token(6))
-            response.headers.add("Unsupported", require)
+            response.headers.add("Unsupported", ", ".join(sorted(unknown)))
+            response.headers.add("Supported", reliable.SUPPORTED)
             self._respond_tx(tx, response, now)
+            return
+        accepted, timer = self._negotiate_timer(tx, request)
+        if not accepted:
             return
         active = sum(1 for leg in self.legs.values() if leg.state is not LegState.TERMINATED)
         if active >= self.settings.max_calls:
@@ -289,6 +318,9 @@ class SipUserAgent(ClientSide):
             peer=source, transport=transport, invite=request, invite_tx=tx.key,
             remote_cseq=request.cseq[0],
         )  # fmt: skip
+        leg.reliable = reliable.OPTION in required
+        leg.pending_timer = timer
+        leg.peer_methods = _methods(request)
         tx.leg_id = leg.leg_id
         self.legs[leg.leg_id] = leg
         self.counts["calls_inbound"] += 1
@@ -304,7 +336,13 @@ class SipUserAgent(ClientSide):
             self._respond_tx(tx, self._response(request, 500), now)
             return
         leg.remote_cseq = cseq
-        if method == "BYE":
+        if method == "PRACK":
+            self._on_prack(leg, tx, request)
+        elif method == "BYE":
+            invite_tx = self._invite_tx(leg) if leg.state is LegState.EARLY else None
+            if invite_tx is not None:  # an early dialog (100rel) ends: its INVITE too
+                self._respond_tx(invite_tx, self._response(leg.invite, 487,
+                                                           to_tag=leg.local_tag))  # fmt: skip
             self._respond_tx(tx, self._response(request, 200), now)
             was_live = leg.state is not LegState.TERMINATED
             self._end_leg(leg)
@@ -314,18 +352,43 @@ class SipUserAgent(ClientSide):
             if leg.reoffer_tx is not None or leg.state is LegState.ANSWERED:
                 self._respond_tx(tx, self._response(request, 491), now)  # §14.2
                 return
+            accepted, leg.pending_timer = self._negotiate_timer(tx, request)
+            if not accepted:
+                return
             contact = request.headers.get("Contact")
             if contact:
                 leg.remote_target = NameAddr.parse(contact).uri  # §12.2.2 target refresh
+            leg.peer_methods = _methods(request) or leg.peer_methods
             tx.leg_id = leg.leg_id
             leg.reoffer_tx = tx.key
             self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
+        elif method == "UPDATE" and leg.state is LegState.CONFIRMED:
+            self._on_update(leg, tx, request)
         elif method in ("OPTIONS", "INFO"):
             self._respond_tx(tx, self._response(request, 200), now)
         else:
             response = self._response(request, 405)
             response.headers.add("Allow", ALLOW)
             self._respond_tx(tx, response, now)
+
+    def _on_update(self, leg: Leg, tx: ServerTransaction, request: SipMessage) -> None:
+        """UPDATE (RFC 3311): a session refresh (no body), or a new offer answered like a
+        re-INVITE's, without the ACK."""
+        if leg.reoffer_tx is not None:
+            self._respond_tx(tx, self._response(request, 491))  # RFC 3311 §5.2
+            return
+        accepted, leg.pending_timer = self._negotiate_timer(tx, request)
+        if not accepted:
+            return
+        if request.body:
+            tx.leg_id = leg.leg_id
+            leg.reoffer_tx = tx.key
+            self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
+            return
+        response = self._response(request, 200, contact=True)
+        self._stamp_2xx(response, leg.pending_timer)
+        self._respond_tx(tx, response)
+        self._apply_timer(leg, leg.pending_timer)
 
     def _on_ack(self, request: SipMessage, key: ServerKey, source: Address) -> None:
         tx = self._server_tx.get(key)

@@ -12,7 +12,7 @@ from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.message import NameAddr, SipMessage, SipParseError, SipUri, Via
 from dipflow.channels.sip.transactions import Leg
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, PRACK, UPDATE"
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches of RFC 3261 agents start with it
 WARN_INCOMPATIBLE_MEDIA = 305
 """Warning code of RFC 3261 §20.43: "Incompatible media format"."""

@@ -155,9 +155,7 @@ class SipCall(SessionListener):
         rendered: RenderedAudio
         if text and play is not None:
             # Each segment of a prompt in several languages in its own voice.
-            rendered = prompts.render_spoken(
-                play.spoken(), rate=play.rate, gain_db=play.gain_db
-            )
+            rendered = prompts.render_spoken(play.spoken(), rate=play.rate, gain_db=play.gain_db)
         elif text:
             rendered = prompts.render_text(text, language="en-US", voice=None)
         elif audio_name:

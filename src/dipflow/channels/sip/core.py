@@ -279,7 +279,9 @@ class AgentCore(ABC):
             case TxAction.TIMEOUT_TO_TU:
                 assert isinstance(tx, ClientTransaction)
                 leg = self.legs.get(tx.leg_id or "")
-                if leg is not None:  # our INVITE to an agent's phone went unanswered
+                if leg is not None and leg.uas:  # our session refresh went unanswered
+                    self._refresh_timed_out(leg)
+                elif leg is not None:  # our INVITE to an agent's phone went unanswered
                     self.failures["outbound", 408] += 1
                     self._end_leg(leg)
                     self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=408))
@@ -305,11 +307,18 @@ class AgentCore(ABC):
     # -- timers (timers.py) ---------------------------------------------------------
 
     def _start_timer(
-        self, record: TimerOwner, timer: SipTimer, *, fired: TxEvent | None = None
+        self,
+        record: TimerOwner,
+        timer: SipTimer,
+        *,
+        fired: TxEvent | None = None,
+        delay: float | None = None,
     ) -> None:
         """Start `timer` of `record`; a retransmission timer restarted by its own firing
-        (`fired`) backs off, else it starts from T1."""
-        delay = initial_delay(timer, self.timing, reliable=record.transport == "tcp")
+        (`fired`) backs off, else it starts from T1. `delay`: a negotiated duration (the
+        session timers)."""
+        if delay is None:
+            delay = initial_delay(timer, self.timing, reliable=record.transport == "tcp")
         if delay is None:
             return
         if timer in RETRANSMIT_TIMERS:
@@ -356,6 +365,16 @@ class AgentCore(ABC):
             if leg.reoffer_tx is None and leg.state is LegState.ANSWERED:
                 self._send_bye(leg, now)
                 self._events.append(CallTerminated(leg_id=leg.leg_id, reason="no-ack"))
+        else:
+            self._extension_timer(leg, timer, now)
+
+    @abstractmethod
+    def _refresh_timed_out(self, leg: Leg) -> None:
+        """RFC 4028 §10: our refresh timed out - the session ends (extensions.py)."""
+
+    @abstractmethod
+    def _extension_timer(self, leg: Leg, timer: SipTimer, now: float) -> None:
+        """100rel and session timers (extensions.py)."""
 
     def _garbage(self, ip: str, now: float) -> None:
         self.stats["garbage"] += 1

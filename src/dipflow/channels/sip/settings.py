@@ -67,6 +67,12 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    session_expires_s: int = Field(default=1800, ge=1)
+    """Session timer (RFC 4028) we propose when a caller supports timers without asking for
+    an interval: the caller refreshes the session within it, or we end the call with a BYE."""
+    session_min_se_s: int = Field(default=90, ge=1)
+    """The shortest session interval we accept (Min-SE); less gets 422. RFC 4028 §4 says at
+    least 90 s; lower values are for tests."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""
