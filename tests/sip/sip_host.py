@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall, MediaQuality
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Disconnect, Play, PlayMusic
 from dipflow.engine.events import (
@@ -42,6 +42,7 @@ class ScriptedCall:
     agent_delay_s: float = 1.0
     call_id: str = "scripted"
     events: list[Event] = field(default_factory=list)
+    media: tuple[MediaQuality, ...] = ()
     branch: str | None = None
     agent_connected: bool | None = None
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
@@ -50,6 +51,9 @@ class ScriptedCall:
     def post(self, event: Event) -> None:
         self.events.append(event)
         self.queue.put_nowait(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.media = quality
 
     async def _next(self, *kinds: type, prompt: str | None = None) -> Event:
         while True:

@@ -23,6 +23,24 @@ class AgentEndpoint:
     """Where a telephony channel rings the agent's phone; None for desktop-only agents."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaQuality:
+    """One media leg's quality (RTP, RFC 3550): what we measured receiving, and what the
+    peer reported receiving from us (its RTCP receiver reports); None: not reported."""
+
+    leg: str
+    """"caller" or "agent"."""
+    packets_sent: int
+    packets_received: int
+    packets_lost: int
+    loss_fraction: float
+    jitter_ms: float
+    peer_loss_fraction: float | None = None
+    peer_jitter_ms: float | None = None
+    rtt_ms: float | None = None
+    rtcp_reports_received: int = 0
+
+
 class ChannelCall(Protocol):
     """The channel's side of one call."""
 
@@ -46,6 +64,11 @@ class CallHandle(Protocol):
 
     def post(self, event: Event) -> None:
         """Queue an event for the engine (safe to call from any task of the event loop)."""
+        ...
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        """The call's media quality so far (a channel with RTP reports it as it learns it,
+        and a last time when the call ends): kept in the call's trace and summary."""
         ...
 
 

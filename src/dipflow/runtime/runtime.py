@@ -15,7 +15,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
@@ -268,6 +270,7 @@ class Runtime:
 
     def summary(self, session: CallSession) -> CallSummary:
         facts, view = session.facts, session.trace_view
+        media = tuple(asdict(q) for q in facts.media)
         return CallSummary(
             call_id=facts.call_id,
             ani=facts.ani,
@@ -280,7 +283,8 @@ class Runtime:
             agent_id=facts.agent_id,
             queue=facts.queue,
             error=view.hit_global_error(session.state),
-            trace=view.entries(session.state),
+            trace=view.entries(session.state) + tuple(_media_entry(m, facts) for m in media),
+            media=media,
         )
 
     # -- notices ------------------------------------------------------------------------------
@@ -419,3 +423,12 @@ class _Services:
         self._runtime.metrics.http_dip_seconds.labels(
             connector=request.connector or "-", outcome=result.outcome.value
         ).observe(result.elapsed_ms / 1000.0)
+
+
+def _media_entry(quality: dict[str, Any], facts: CallFacts) -> dict[str, Any]:
+    """A leg's media quality as a trace entry (the channel's, after the flow's steps)."""
+    return {
+        "flow": "channel", "activity": f"{facts.channel} {quality['leg']} media",
+        "kind": "media_quality", "started_at": facts.started_at, "ended_at": facts.ended_at,
+        "inputs": {}, "outputs": dict(quality), "output_taken": None, "error": None,
+    }  # fmt: skip

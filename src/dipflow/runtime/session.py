@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
-from dipflow.channels.seam import ChannelCall
+from dipflow.channels.seam import ChannelCall, MediaQuality
 from dipflow.engine.commands import (
     CallFinished,
     CancelTimer,
@@ -139,6 +139,8 @@ class CallFacts:
     disconnected: bool = False
     last_enqueue: Enqueue | None = None
     """The queueing in force (to requeue the caller when an agent's leg fails)."""
+    media: tuple[MediaQuality, ...] = ()
+    """The channel's last report of the call's media quality (RTP legs)."""
 
 
 class CallSession:
@@ -191,6 +193,9 @@ class CallSession:
             # still post a record); if it never does, do not keep the call forever.
             self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.facts.media = quality
 
     def _end_stuck_call(self) -> None:
         if not self._finished and self.task is not None:

@@ -93,6 +93,7 @@ class AgentBridge:
         session.listener = call
         call.agent = agent
         call.agent_session = session
+        session.rtcp_reports.on_report = call.report_media
         # Bridge (relay): each leg sends what the other leg received; the music stops.
         call.session.play(None)
         call.session.bridge = session

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Protocol, assert_never
 
-from dipflow.channels.seam import AgentEndpoint, CallHandle
+from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality
 from dipflow.channels.sip.codecs import G722_PROMPTS
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
@@ -67,6 +67,7 @@ class SipCall(SessionListener):
         self.ended = False
         self._generation = 0
         self._early: list[Event] = []
+        session.rtcp_reports.on_report = self.report_media
 
     # -- events to the runtime --
 
@@ -75,6 +76,17 @@ class SipCall(SessionListener):
             self._early.append(event)  # before start_call returned (cannot happen in practice)
             return
         self.handle.post(event)
+
+    def media_quality(self) -> tuple[MediaQuality, ...]:
+        """Each leg's RTP quality (RFC 3550: measured here, and reported by the peer)."""
+        legs = [("caller", self.session)]
+        if self.agent_session is not None:
+            legs.append(("agent", self.agent_session))
+        return tuple(session.rtcp_reports.state.quality(name) for name, session in legs)
+
+    def report_media(self) -> None:
+        if self.handle is not None:
+            self.handle.report_media(self.media_quality())
 
     def attach(self, handle: CallHandle) -> None:
         self.handle = handle

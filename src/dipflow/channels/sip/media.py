@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 import time
 from array import array
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from typing import cast
 
 from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
 from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.rtcp import is_rtcp
+from dipflow.channels.sip.rtcp_io import RtcpReports
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
     DtmfDigit,
@@ -42,6 +45,7 @@ TICK_S = 0.005
 SLOTS = 4  # 4 x 5 ms = one 20 ms frame
 _SILENCE = SILENCE
 _CODECS = frozenset(int(c) for c in Codec)
+_TIMESTAMP = struct.Struct("!I")
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
 
 
@@ -69,7 +73,7 @@ class SessionListener:
 class RtpSession(asyncio.DatagramProtocol):
     """One call leg's RTP: a UDP socket, what to send, where from and to."""
 
-    def __init__(self, *, port: int, listener: SessionListener) -> None:
+    def __init__(self, *, port: int, listener: SessionListener, host: str = "127.0.0.1") -> None:
         self.port = port
         self.listener = listener
         self.transport: asyncio.DatagramTransport | None = None
@@ -91,6 +95,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_received = 0
         self.ignored_sources = 0
         self.last_received = 0.0
+        self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
+        """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -105,11 +111,13 @@ class RtpSession(asyncio.DatagramProtocol):
             if self.relay:
                 self.relay = bytearray(transcode(bytes(self.relay), old, self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
+        self.rtcp_reports.configure(negotiated)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def close(self) -> None:
+        self.rtcp_reports.stop()  # its last report (BYE) leaves first
         self.sending = False
         self.playback = None
         self.bridge = None
@@ -121,6 +129,9 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
+        if is_rtcp(data):  # rtcp-mux (RFC 5761 §4)
+            self.rtcp_reports.received(data, source)
+            return
         if source != self.remote:
             self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
             return
@@ -129,6 +140,7 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         self.packets_received += 1
         self.last_received = now = time.monotonic()
+        self.rtcp_reports.state.received(packet.ssrc, packet.sequence, packet.timestamp, now)
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
             self.listener.on_digit(self, digit)
@@ -196,6 +208,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.first_packet = False
         transport.sendto(packet, remote)
         self.packets_sent += 1
+        (timestamp,) = _TIMESTAMP.unpack_from(packet, 4)
+        self.rtcp_reports.state.sent(len(packet) - 12, timestamp, time.monotonic())
         finished, self._finished = self._finished, None
         if finished is not None:
             self.listener.on_playback_done(self, finished)
@@ -311,7 +325,7 @@ async def open_session(
         port = allocator.allocate()
         if port is None:
             return None
-        session = RtpSession(port=port, listener=listener)
+        session = RtpSession(port=port, listener=listener, host=host)
         try:
             await loop.create_datagram_endpoint(
                 _returning(session),
@@ -320,6 +334,7 @@ async def open_session(
             )
         except OSError:
             continue  # taken by another process: skip it, do not release it back
+        await session.rtcp_reports.open(host, port + 1)  # RFC 3550 §11: RTP port + 1
         return session
     return None
 

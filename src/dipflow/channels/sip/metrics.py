@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from dipflow.channels.seam import MediaQuality
     from dipflow.channels.sip.agent import SipUserAgent
 
 _LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -110,3 +111,15 @@ class SipMetrics:
             "dipflow_rtp_round_trip_seconds", "Round-trip time per call leg from RTCP "
             "(RFC 3550 §6.4.1: LSR/DLSR).", buckets=_RTT_BUCKETS, registry=self.registry,
         )  # fmt: skip
+
+    def observe(self, quality: MediaQuality) -> None:
+        """A call leg ended: its loss, jitter and round-trip time into the histograms."""
+        if quality.packets_received:
+            self.rtp_loss.labels(measured_by="dipflow").observe(quality.loss_fraction)
+            self.rtp_jitter.labels(measured_by="dipflow").observe(quality.jitter_ms / 1000)
+        if quality.peer_loss_fraction is not None:
+            self.rtp_loss.labels(measured_by="peer").observe(quality.peer_loss_fraction)
+        if quality.peer_jitter_ms is not None:
+            self.rtp_jitter.labels(measured_by="peer").observe(quality.peer_jitter_ms / 1000)
+        if quality.rtt_ms is not None:
+            self.rtp_rtt.observe(quality.rtt_ms / 1000)

@@ -19,6 +19,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
+from dipflow.channels.seam import MediaQuality
+
 RTP_CLOCK: Final = 8000
 NTP_OFFSET: Final = 2_208_988_800
 """Seconds from 1900-01-01 (NTP's epoch) to 1970-01-01 (Unix's)."""
@@ -373,21 +375,22 @@ class RtcpState:
                         del self.rtt_samples[:-32]
         return bool(reports)
 
-    def quality(self) -> dict[str, float | int | None]:
-        """Plain numbers for the trace, the supervisor view and the metrics."""
+    def quality(self, leg: str) -> MediaQuality:
+        """This leg's numbers for the trace, the supervisor view and the metrics."""
         source = self.source
         expected = source.expected if source is not None else 0
         lost = max(0, source.lost) if source is not None else 0
-        return {
-            "packets_sent": self.packets_sent,
-            "packets_received": source.received if source is not None else 0,
-            "packets_lost": lost,
-            "loss_fraction": round(lost / expected, 4) if expected > 0 else 0.0,
-            "jitter_ms": round((source.jitter if source else 0.0) / RTP_CLOCK * 1000, 2),
-            "peer_loss_fraction": self.peer_fraction_lost,
-            "peer_jitter_ms": None
+        return MediaQuality(
+            leg=leg,
+            packets_sent=self.packets_sent,
+            packets_received=source.received if source is not None else 0,
+            packets_lost=lost,
+            loss_fraction=round(lost / expected, 4) if expected > 0 else 0.0,
+            jitter_ms=round((source.jitter if source else 0.0) / RTP_CLOCK * 1000, 2),
+            peer_loss_fraction=self.peer_fraction_lost,
+            peer_jitter_ms=None
             if self.peer_jitter_s is None
             else round(self.peer_jitter_s * 1000, 2),
-            "rtt_ms": None if self.rtt_s is None else round(self.rtt_s * 1000, 2),
-            "rtcp_reports_received": self.reports_received,
-        }
+            rtt_ms=None if self.rtt_s is None else round(self.rtt_s * 1000, 2),
+            rtcp_reports_received=self.reports_received,
+        )

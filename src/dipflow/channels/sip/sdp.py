@@ -57,6 +57,10 @@ class AudioOffer:
     payload_types: tuple[int, ...]
     rtpmap: dict[int, str]
     direction: Direction
+    rtcp_mux: bool = False
+    """a=rtcp-mux (RFC 5761): RTCP on the RTP port."""
+    rtcp_port: int | None = None
+    """a=rtcp (RFC 3605): the RTCP port when it is not the RTP port + 1."""
 
     @property
     def is_hold(self) -> bool:
@@ -74,6 +78,10 @@ class Negotiated:
     remote_port: int
     direction: Direction
     """Our direction towards the peer."""
+    rtcp_mux: bool = False
+    """Both sides multiplex RTCP on the RTP port (RFC 5761: the offer had a=rtcp-mux)."""
+    rtcp_port: int | None = None
+    """The peer's RTCP port (a=rtcp, RFC 3605); None: its RTP port + 1."""
 
 
 def parse_sdp(body: bytes) -> AudioOffer:
@@ -88,6 +96,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
     rtpmap: dict[int, str] = {}
     in_audio = False
     seen_audio = False
+    rtcp_mux = False
+    rtcp_port: int | None = None
     for raw in text.splitlines()[:200]:
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -121,6 +131,12 @@ def parse_sdp(body: bytes) -> AudioOffer:
                     media_direction = Direction(name)
                 elif not seen_audio:
                     session_direction = Direction(name)
+            elif name == "rtcp-mux" and in_audio:
+                rtcp_mux = True
+            elif name == "rtcp" and in_audio:
+                port_text = attr.split(" ", 1)[0]
+                if port_text.isdigit() and 0 < int(port_text) < 65536:
+                    rtcp_port = int(port_text)
             elif name == "rtpmap" and in_audio:
                 pt_text, _, encoding = attr.partition(" ")
                 if pt_text.isdigit():
@@ -140,6 +156,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
         payload_types=payload_types,
         rtpmap=rtpmap,
         direction=media_direction or session_direction,
+        rtcp_mux=rtcp_mux,
+        rtcp_port=rtcp_port,
     )
 
 
@@ -181,6 +199,8 @@ def negotiate(
         remote_address=offer.address,
         remote_port=offer.port,
         direction=_REVERSE[offer.direction],
+        rtcp_mux=offer.rtcp_mux,
+        rtcp_port=offer.rtcp_port,
     )
 
 
@@ -193,6 +213,7 @@ def build_sdp(
     codecs: tuple[Codec, ...],
     dtmf_payload_type: int | None,
     direction: Direction = Direction.SENDRECV,
+    rtcp_mux: bool = False,
 ) -> bytes:
     """An offer (several codecs) or an answer (the one negotiated codec)."""
     family = "IP6" if ":" in address else "IP4"
@@ -212,4 +233,6 @@ def build_sdp(
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
         lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
     lines += ["a=ptime:20", f"a={direction.value}"]
+    if rtcp_mux:
+        lines.append("a=rtcp-mux")
     return ("\r\n".join(lines) + "\r\n").encode()

@@ -160,6 +160,9 @@ class SipServer:
         if call.agent_session is not None:
             self.sessions.close(call.agent_session)
         self.driver.flush()
+        call.report_media()  # the final numbers, before the runtime hears the call ended
+        for quality in call.media_quality():
+            self.metrics.observe(quality)
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
 

@@ -46,6 +46,7 @@ class SessionPool:
 
     def start_pacing(self, session: RtpSession) -> None:
         self.clock.add(session)
+        session.rtcp_reports.start(self.settings.rtcp_interval_s)
 
     def close(self, session: RtpSession) -> None:
         self.clock.remove(session)
@@ -65,6 +66,7 @@ class SessionPool:
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=(negotiated.codec,),
             dtmf_payload_type=negotiated.dtmf_payload_type, direction=negotiated.direction,
+            rtcp_mux=negotiated.rtcp_mux,
         )  # fmt: skip
 
     def offer(self, session: RtpSession, first: Codec | None = None) -> bytes:
@@ -76,6 +78,7 @@ class SessionPool:
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
             port=session.port, codecs=codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
+            rtcp_mux=True,  # RFC 5761 §5.1.1: we also listen on port + 1 if it declines
         )  # fmt: skip
 
 

@@ -67,6 +67,9 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    rtcp_interval_s: float = Field(default=5.0, gt=0)
+    """Mean interval between our RTCP reports (RFC 3550 §6.2: 5 s minimum for small
+    sessions; each one is drawn between 0.5 and 1.5 times it)."""
     session_expires_s: int = Field(default=1800, ge=1)
     """Session timer (RFC 4028) we propose when a caller supports timers without asking for
     an interval: the caller refreshes the session within it, or we end the call with a BYE."""
