@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from dipflow.runtime.config import DipflowConfig
+from dipflow.runtime.websecurity import LoginThrottleSettings
 from dipflow.web.app import create_app
-from dipflow.web.auth import LoginThrottle
+from dipflow.web.throttle import LoginThrottle
 from tests.web.web_helpers import FakeRuntime, TestClient, fake_config
 
 
@@ -25,6 +26,9 @@ def fake_runtime(web_config: DipflowConfig) -> FakeRuntime:
 
 @pytest.fixture
 def client(fake_runtime: FakeRuntime) -> Iterator[TestClient]:
-    app = create_app(fake_runtime, throttle=LoginThrottle(max_failures=3, window_s=60))
+    app = create_app(
+        fake_runtime,
+        throttle=LoginThrottle(LoginThrottleSettings(free_attempts_per_user_and_source=3)),
+    )
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client

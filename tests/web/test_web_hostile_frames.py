@@ -8,7 +8,8 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from dipflow.web.auth import LoginThrottle
+from dipflow.runtime.websecurity import LoginThrottleSettings
+from dipflow.web.throttle import LoginThrottle
 from tests.web.web_helpers import csrf_from, login
 
 
@@ -60,12 +61,12 @@ def test_logout_closes_the_agents_open_desktop_sockets(client: TestClient) -> No
 
 
 def test_throttled_logins_with_new_names_do_not_grow_the_throttle() -> None:
-    throttle = LoginThrottle(max_failures=1, window_s=60)
-    throttle.failed(["ip:203.0.113.9", "user:ava"], now=0.0)
+    throttle = LoginThrottle(LoginThrottleSettings(free_attempts_per_source=1), clock=lambda: 1.0)
+    assert throttle.admit("203.0.113.9", "ava") == 0
     for n in range(1000):
-        # What /login checks before it refuses a blocked address (no scrypt, no failure).
-        assert throttle.retry_after(["ip:203.0.113.9", f"user:spray{n}"], now=1.0) > 0
-    assert len(throttle._failures) == 2
+        # What /login asks before it refuses a blocked address (no scrypt, nothing stored).
+        assert throttle.admit("203.0.113.9", f"spray{n}") > 0
+    assert len(throttle) == 2
 
 
 def test_oversized_login_and_logout_forms_are_refused_unread(client: TestClient) -> None:

@@ -153,11 +153,14 @@ def test_metrics_and_health(client: TestClient, fake_runtime: FakeRuntime) -> No
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_media_serves_rendered_prompts_only(client: TestClient, fake_runtime: FakeRuntime) -> None:
+def test_media_needs_the_url_the_browser_was_given(
+    client: TestClient, fake_runtime: FakeRuntime
+) -> None:
+    """A rendered prompt is not served by its content hash alone (that was an oracle:
+    hash a customer's greeting, ask whether it exists); see tests/security for the URLs
+    the phone hands out and who may fetch them."""
+    client.get("/phone")
     audio = fake_runtime.prompts.render_text("Hello", language="en-US", voice=None)
-    response = client.get(f"/media/{audio.key}.wav")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "audio/wav"
-    assert response.content[:4] == b"RIFF"
-    assert client.get("/media/nothing.wav").status_code == 404
+    assert client.get(f"/media/{audio.key}.wav").status_code == 404
+    assert client.get(f"/media/{audio.key}/{'A' * 32}.wav").status_code == 404
     assert client.get("/media/..%2f..%2fetc.wav").status_code == 404

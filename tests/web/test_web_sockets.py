@@ -149,6 +149,7 @@ def test_javascript_screen_pop_urls_are_marked_unsafe(
 def test_phone_call_plays_prompts_and_reports_keys(
     client: TestClient, fake_runtime: FakeRuntime
 ) -> None:
+    client.get("/phone")  # the page gives the browser its media scope (its prompts' URLs)
     with client.websocket_connect("/phone/ws") as ws:
         ws.send_json({"type": "call", "ani": "+1 (415) 555-0123", "dnis": "web"})
         started = _next(ws, "call_started")
@@ -186,6 +187,7 @@ def test_phone_call_plays_prompts_and_reports_keys(
 def test_phone_hang_up_and_closed_page_end_the_call(
     client: TestClient, fake_runtime: FakeRuntime
 ) -> None:
+    client.get("/phone")
     with client.websocket_connect("/phone/ws") as ws:
         ws.send_json({"type": "call", "ani": "+15005550006", "dnis": "web"})
         call_id = _next(ws, "call_started")["call_id"]

@@ -163,7 +163,13 @@ def fake_config() -> DipflowConfig:
         user["password_hash"] = hash_password(PASSWORDS[str(user["username"])])
     return config_from_data(
         {
-            "flows": [{"dnis": "*", "flow": "ms-dynamics-data-dip"}],
+            "flows": [
+                {
+                    "dnis": "*",
+                    "flow": "ms-dynamics-data-dip",
+                    "screen_pop_origins": ["https://crm.example"],
+                }
+            ],
             "center": {
                 "queues": [{"name": "Support", "teams": ["support"], "ring_timeout_s": 20}],
                 "agents": [
@@ -175,6 +181,7 @@ def fake_config() -> DipflowConfig:
             "users": users,
             "web": {
                 "session_secret": "test-secret-for-signing-cookies-only",
+                "allowed_hosts": ["testserver"],  # the TestClient's host name
                 "phone_public": True,
                 # The demo's picker: the emulator's callers, one with a hostile name.
                 "phone_callers": [c.model_dump() for c in demo_phone_callers()],

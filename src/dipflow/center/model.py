@@ -52,6 +52,8 @@ class RescindReason(StrEnum):
 
 IDLE_REASON_RONA = "rona"
 """Reason code of an agent made idle by a ring-no-answer or a decline."""
+IDLE_REASON_OFFLINE = "offline"
+"""Reason code of an agent whose desktop has been gone for the grace period (presence)."""
 IDLE_REASON_LOGIN = "login"
 """Reason code of an agent who has just logged in (not ready until they say so)."""
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from dipflow.center.config import MAX_PRIORITY, MIN_PRIORITY, AgentConfig, CenterConfig
 from dipflow.center.errors import InvalidArgument, UnknownAgent, UnknownQueue, UnknownTeam
-from dipflow.center.model import IDLE_REASON_RONA
+from dipflow.center.model import IDLE_REASON_OFFLINE, IDLE_REASON_RONA
 
 
 class Validator:
@@ -64,7 +64,9 @@ class Validator:
         if not reason:
             raise InvalidArgument("an idle reason code is required")
         codes = self.config.idle_codes
-        # "rona" is the center's own code (a failed agent leg is a ring-no-answer):
-        # accepted whatever the desktop's menu of codes.
-        if codes is not None and reason not in codes and reason != IDLE_REASON_RONA:
+        # "rona" (a failed agent leg is a ring-no-answer) and "offline" (the desktop is
+        # gone, see dipflow.web.presence) are the center's own codes: accepted whatever
+        # the desktop's menu of codes.
+        own = (IDLE_REASON_RONA, IDLE_REASON_OFFLINE)
+        if codes is not None and reason not in codes and reason not in own:
             raise InvalidArgument(f"unknown idle reason {reason!r}; configured: {codes}")

@@ -21,9 +21,11 @@ import uvicorn
 
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.sip import SipServer
+from dipflow.cli.loopguard import install_accept_error_handler, quiet_repeats
 from dipflow.runtime.config import DipflowConfig
 from dipflow.runtime.runtime import Runtime
 from dipflow.web.app import create_app
+from dipflow.web.connections import uvicorn_options
 
 log = logging.getLogger("dipflow.cli.server")
 
@@ -98,6 +100,8 @@ async def serve_runtime(
     sip: SipServer | None = None
     server: _Uvicorn | None = None
     serve_task: asyncio.Task[None] | None = None
+    # Undone at the end: serve_runtime may run in a process that goes on (tests, embedding).
+    undo = [install_accept_error_handler(loop)]
     try:
         uv_config = uvicorn.Config(
             create_app(runtime),
@@ -106,7 +110,9 @@ async def serve_runtime(
             log_level="warning",
             lifespan="auto",
             ws_ping_interval=20,
+            **uvicorn_options(config.web),  # connection limits, timeouts, proxies (web.limits)
         )
+        undo.append(quiet_repeats("uvicorn.error"))
         server = _Uvicorn(uv_config)
         serve_task = asyncio.create_task(server.serve())
         while not server.started:
@@ -147,3 +153,5 @@ async def serve_runtime(
             await runtime.stop()
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            for step in reversed(undo):
+                step()

@@ -288,7 +288,8 @@ class ConnectorConfig(_Model):
     """Model-driven app id for screen pops (`main.aspx?appid=...`). Required for a
     `dataverse` connector to a real org: a pop without the org's app opens nothing."""
     web_client_url: str | None = None
-    """Where screen pops open (`<web client>/main.aspx`); the organization URL when empty."""
+    """Where screen pops open (`<web client>/main.aspx`); the organization URL when empty.
+    The desktop opens pops to this origin only (`dipflow.web.popguard`)."""
     verify_tls: bool = True
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -20,11 +21,35 @@ from dipflow.errors import ConfigError as ConfigError
 from dipflow.runtime._foreign import CenterConfig, ConnectorConfig, SipSettings
 from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
 from dipflow.runtime.passwords import is_password_hash
+from dipflow.runtime.websecurity import (
+    ConnectionLimits,
+    LoginThrottleSettings,
+    SessionSettings,
+    valid_network,
+)
 from dipflow.runtime.yamlloc import LocatedYaml, Location, YamlSourceError, load_located_file
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def web_origin(url: str) -> str:
+    """`scheme://host[:port]` of an http(s) URL, lower-cased, default port dropped;
+    ValueError when `url` is not an absolute http(s) URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} has an invalid port") from exc
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    host = parts.hostname  # lower-cased, without user info
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 class FlowBinding(_Strict):
@@ -40,6 +65,15 @@ class FlowBinding(_Strict):
     queues: dict[str, str] = Field(default_factory=dict)
     """Queue ids the flow names (an imported Webex flow's `queues`) -> this deployment's
     queue names; they take precedence over the flow's own mapping."""
+    screen_pop_origins: list[str] | None = None
+    """Origins (`https://contoso.crm4.dynamics.com`) this flow's screen pops may open. When
+    unset: the web client origin of every configured connector (see `web_client_url`). A pop
+    to any other origin is shown to the agent as text, never opened."""
+
+    @field_validator("screen_pop_origins")
+    @classmethod
+    def _origins(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else [web_origin(v) for v in values]
 
 
 class DesktopUser(_Strict):
@@ -89,6 +123,27 @@ class WebSettings(_Strict):
     phone_callers: list[PhoneCaller] = Field(default_factory=list)
     """Numbers the browser phone offers in its picker (the demo lists its CRM's callers);
     any other number can still be typed."""
+    phone_calls_per_source: int = Field(default=4, ge=1)
+    """Browser calls one client address may hold at once (50 in total per node)."""
+    presence_grace_s: float = Field(default=60.0, ge=0)
+    """An agent whose last desktop socket closed and has not come back for this long is
+    moved from Available to Idle (reason `offline`), so that calls stop ringing them."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (`10.0.0.5`, `10.0.0.0/24`) of reverse proxies in front of
+    dipflow. Only their `X-Forwarded-For`/`X-Forwarded-Proto` are believed; from any other
+    peer (loopback included) the connection's own address is the client."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names browsers may use to reach dipflow (`*.example.com` for a domain), beside
+    IP literals, `localhost`, this machine's name and `public_url`'s host, which are always
+    allowed. A request naming another host gets 400 (no DNS rebinding)."""
+    login: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    limits: ConnectionLimits = Field(default_factory=ConnectionLimits)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        return [valid_network(v) for v in values]
 
 
 class RedisStoreSettings(_Strict):

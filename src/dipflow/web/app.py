@@ -3,7 +3,7 @@
     /desktop, /login, /logout, /desktop/ws   agent desktop (dipflow.web.desktop)
     /supervisor, /supervisor/state.json      supervisor view (dipflow.web.supervisor)
     /flows, /flows/<n>.svg                   served flows: lint findings and diagrams
-    /phone, /phone/ws, /media/<key>.wav      browser caller (dipflow.web.phone)
+    /phone, /phone/ws, /media/<key>/<mac>.wav  browser caller (dipflow.web.phone)
     /metrics                                 Prometheus exposition of the runtime's registry
     /healthz                                 liveness
     /static/...                              the pages' CSS and JS (shipped in the package)
@@ -29,14 +29,17 @@ from starlette.staticfiles import StaticFiles
 
 from dipflow.runtime.runtime import Runtime
 from dipflow.web import desktop, flows, phone, supervisor
-from dipflow.web.auth import LoginThrottle, UserDirectory
+from dipflow.web.auth import UserDirectory
 from dipflow.web.context import STATIC_DIR, WebContext, make_templates
+from dipflow.web.hosts import HostGuardMiddleware, HostPolicy, allowed_host_names
 from dipflow.web.hub import DesktopHub
+from dipflow.web.mediagrant import MediaGrants
+from dipflow.web.presence import Presence
 from dipflow.web.security import SecurityHeadersMiddleware
+from dipflow.web.sessions import SessionTable
+from dipflow.web.throttle import LoginThrottle
 
 SESSION_COOKIE = "dipflow_session"
-SESSION_MAX_AGE_S = 12 * 3600
-"""One working day; the agent logs in again the next."""
 
 
 def _session_secret(runtime: Runtime) -> str:
@@ -47,16 +50,29 @@ def _session_secret(runtime: Runtime) -> str:
     return secrets.token_urlsafe(32)
 
 
-def create_app(runtime: Runtime, *, throttle: LoginThrottle | None = None) -> Starlette:
-    """The web app for `runtime`."""
+def create_app(
+    runtime: Runtime,
+    *,
+    throttle: LoginThrottle | None = None,
+    sessions: SessionTable | None = None,
+) -> Starlette:
+    """The web app for `runtime` (`throttle` and `sessions` may be given, e.g. with a test
+    clock; by default they follow `web.login` and `web.sessions`)."""
+    web = runtime.config.web
     hub = DesktopHub(runtime)
     hub.start()
+    presence = Presence(runtime.center, grace_s=web.presence_grace_s)
+    presence.start()
+    secret = _session_secret(runtime)
     ctx = WebContext(
         runtime=runtime,
         users=UserDirectory(list(runtime.config.users)),
-        throttle=throttle if throttle is not None else LoginThrottle(),
+        throttle=throttle if throttle is not None else LoginThrottle(web.login),
         hub=hub,
         templates=make_templates(),
+        sessions=sessions if sessions is not None else SessionTable(web.sessions),
+        presence=presence,
+        media=MediaGrants(secret),
     )
 
     async def home(request: Request) -> Response:
@@ -81,14 +97,16 @@ def create_app(runtime: Runtime, *, throttle: LoginThrottle | None = None) -> St
         *phone.routes(ctx),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    public_url = runtime.config.web.public_url or ""
+    public_url = web.public_url or ""
     middleware = [
         Middleware(SecurityHeadersMiddleware),
+        Middleware(HostGuardMiddleware, policy=HostPolicy(allowed_host_names(web))),
         Middleware(
             SessionMiddleware,
-            secret_key=_session_secret(runtime),
+            secret_key=secret,
             session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE_S,
+            # The cookie outlives no session; the table decides (dipflow.web.sessions).
+            max_age=int(web.sessions.max_age_s),
             same_site="lax",
             https_only=public_url.startswith("https://"),
         ),

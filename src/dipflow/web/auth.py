@@ -1,16 +1,15 @@
-"""Desktop logins: users from `config.users`, scrypt verification, a login throttle.
+"""Desktop logins: users from `config.users`, scrypt verification, the signed-in user.
 
-The session (Starlette's `SessionMiddleware`: an itsdangerous-signed, HttpOnly,
-SameSite=Lax cookie) holds only the username and a CSRF token; the user's role
-and agent are looked up in the configuration on every request, so removing a
-user from dipflow.yaml ends their access at the next restart. Layer 6 (web).
+The cookie (Starlette's `SessionMiddleware`: an itsdangerous-signed, HttpOnly,
+SameSite=Lax cookie) holds only a session id and a CSRF token; the session id names an
+entry of the node's `SessionTable`, and the user's role and agent are looked up in the
+configuration on every request. The login throttle is `dipflow.web.throttle`.
+Layer 6 (web).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +17,10 @@ from starlette.requests import HTTPConnection
 
 from dipflow.runtime.config import DesktopUser
 from dipflow.runtime.passwords import hash_password, verify_password
+from dipflow.web.sessions import SessionTable
 
-SESSION_USER_KEY = "user"
+SESSION_ID_KEY = "sid"
+"""The session cookie's key for the session id (`dipflow.web.sessions`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,50 +66,12 @@ class UserDirectory:
         return self.get(username)
 
 
-class LoginThrottle:
-    """At most `max_failures` failed logins per `window_s`, per client address and per username.
-
-    In memory and per process: enough to stop online guessing against one node.
-    """
-
-    def __init__(self, *, max_failures: int = 5, window_s: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after(self, keys: list[str], now: float | None = None) -> float:
-        """Seconds until another attempt is allowed (0 when allowed now)."""
-        now = time.monotonic() if now is None else now
-        wait = 0.0
-        for key in keys:
-            if key not in self._failures:
-                continue  # checking must not store anything: a spray of names would grow it
-            times = self._recent(key, now)
-            if len(times) >= self.max_failures:
-                wait = max(wait, times[0] + self.window_s - now)
-        return wait
-
-    def failed(self, keys: list[str], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 10_000:  # bound memory under a spray of names
-            for key in [k for k, v in self._failures.items() if not v]:
-                del self._failures[key]
-
-    def succeeded(self, keys: list[str]) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
-
-
-def current_user(conn: HTTPConnection, users: UserDirectory) -> WebUser | None:
-    username = conn.session.get(SESSION_USER_KEY)
-    if not isinstance(username, str):
+def current_user(
+    conn: HTTPConnection, users: UserDirectory, sessions: SessionTable
+) -> WebUser | None:
+    """The signed-in user of this request: the cookie's session id must name a live session
+    of the table (a signed cookie alone is not enough: it may be a copy from before sign-out)."""
+    username = sessions.username(conn.session.get(SESSION_ID_KEY))
+    if username is None:
         return None
     return users.get(username)

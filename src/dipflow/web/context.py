@@ -9,14 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from dipflow.runtime.runtime import Runtime
-from dipflow.web.auth import LoginThrottle, UserDirectory, WebUser
+from dipflow.web.auth import UserDirectory, WebUser, current_user
 from dipflow.web.hub import DesktopHub
+from dipflow.web.mediagrant import MediaGrants
+from dipflow.web.presence import Presence
 from dipflow.web.security import csrf_token
+from dipflow.web.sessions import SessionTable
+from dipflow.web.throttle import LoginThrottle
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -39,6 +43,13 @@ class WebContext:
     throttle: LoginThrottle
     hub: DesktopHub
     templates: Jinja2Templates
+    sessions: SessionTable
+    presence: Presence
+    media: MediaGrants
+
+    def user(self, conn: HTTPConnection) -> WebUser | None:
+        """The signed-in user of this request or socket (None when signed out or expired)."""
+        return current_user(conn, self.users, self.sessions)
 
     def page(
         self,

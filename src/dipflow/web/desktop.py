@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -24,12 +25,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dipflow.center.errors import CenterError
 from dipflow.runtime.centerlink import center_failure_level
-from dipflow.web.auth import SESSION_USER_KEY, current_user
+from dipflow.web.auth import SESSION_ID_KEY
 from dipflow.web.context import WebContext
 from dipflow.web.errors import ActionError
 from dipflow.web.hub import CLOSE
 from dipflow.web.security import (
     CSRF_FIELD,
+    close_quietly,
     csrf_ok,
     csrf_token,
     read_small_form,
@@ -78,7 +80,7 @@ def parse_action(raw: str | bytes) -> dict[str, str]:
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     async def desktop_page(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return login_page(request, error=None, next_page="/desktop")
         return ctx.page(request, "desktop.html", user=user, idle_reasons=IDLE_REASONS)
@@ -112,28 +114,33 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 status_code=400,
             )
         client = request.client.host if request.client else "unknown"
-        keys = [f"ip:{client}", f"user:{username.lower()}"]
-        wait = ctx.throttle.retry_after(keys)
+        # Counted before the password is checked, in one synchronous step: concurrent
+        # attempts cannot all slip in before the first failure is recorded.
+        wait = ctx.throttle.admit(client, username)
         if wait > 0:
-            return login_page(
+            seconds = math.ceil(wait)
+            response = login_page(
                 request,
-                error=f"Too many failed logins. Try again in {int(wait) + 1} seconds.",
+                error=f"Too many failed logins. Try again in {seconds} seconds.",
                 next_page=next_page,
                 status_code=429,
             )
+            response.headers["retry-after"] = str(seconds)
+            return response
         user = await ctx.users.authenticate(username, password)
         if user is None:
-            ctx.throttle.failed(keys)
             return login_page(
                 request,
                 error="Wrong username or password.",
                 next_page=next_page,
                 status_code=401,
             )
-        ctx.throttle.succeeded(keys)
-        # A fresh session on login (no fixation of a pre-login session).
+        ctx.throttle.succeeded(client, username)
+        # A fresh session on login (no fixation of a pre-login session): a new id in the
+        # node's table, and the old one, if any, ended.
+        ctx.sessions.close(request.session.get(SESSION_ID_KEY))
         request.session.clear()
-        request.session[SESSION_USER_KEY] = user.username
+        request.session[SESSION_ID_KEY] = ctx.sessions.open(user.username)
         csrf_token(request.session)
         if user.agent_id is not None:
             try:
@@ -150,20 +157,23 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return Response("The form is too large.", status_code=413)
         if not csrf_ok(request.session, form.get(CSRF_FIELD)):
             return Response("The logout form expired; reload the page.", status_code=400)
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
+        # Ends the session in the node's table: every copy of the cookie stops working, and
+        # the sockets it opened are woken and close (their desktops find no session).
+        ctx.sessions.close(request.session.get(SESSION_ID_KEY))
         if user is not None and user.agent_id is not None:
             try:
                 await ctx.runtime.center.logout(user.agent_id)
             except CenterError as exc:
                 log.log(center_failure_level(exc), "center logout of %s: %s", user.agent_id, exc)
-            # The sockets this session opened stay authenticated until closed: close them
-            # (the desktops reconnect, find no session and show the login page).
+            # The agent is logged out of the center: their other desktops reconnect and
+            # show it (a desktop of another live session of theirs stays signed in).
             ctx.hub.disconnect(user.agent_id)
         request.session.clear()
         return RedirectResponse("/desktop", status_code=303)
 
     async def whoami(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return JSONResponse({"logged_in": False}, status_code=401)
         return JSONResponse(
@@ -171,14 +181,22 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         )
 
     async def desktop_socket(websocket: WebSocket) -> None:
-        user = current_user(websocket, ctx.users)
-        if not same_origin(websocket.headers) or user is None or user.agent_id is None:
+        user = ctx.user(websocket)
+        sid = websocket.session.get(SESSION_ID_KEY)
+        if (
+            not same_origin(websocket.headers)
+            or user is None
+            or user.agent_id is None
+            or not isinstance(sid, str)
+        ):
             await websocket.close(code=1008)
             return
         agent_id = user.agent_id
+        signed_out = ctx.sessions.watch(sid)
         await websocket.accept()
         await _seed_state(ctx, agent_id)
         outbox = ctx.hub.attach(agent_id)
+        ctx.presence.opened(agent_id)
         outbox.put(ctx.hub.snapshot(agent_id))
 
         async def writer() -> None:
@@ -195,21 +213,47 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             except WebSocketDisconnect:
                 return  # the desktop went away; the reader sees it too
 
-        writer_task = asyncio.create_task(writer())
-        try:
+        async def reader() -> None:
+            try:
+                while True:
+                    raw = await receive_frame(websocket)
+                    try:
+                        action = parse_action(raw)
+                    except ActionError as exc:
+                        outbox.put({"type": "error", "message": str(exc)})
+                        continue
+                    await _perform(ctx, agent_id, action, outbox.put)
+            except WebSocketDisconnect:
+                return
+
+        async def session_guard() -> None:
+            """Returns when the session ends: signed out anywhere, idle or too old. An open
+            desktop keeps its session alive (an agent waiting for calls is not idle)."""
+            interval = min(30.0, ctx.sessions.settings.idle_timeout_s / 3)
             while True:
-                raw = await receive_frame(websocket)
                 try:
-                    action = parse_action(raw)
-                except ActionError as exc:
-                    outbox.put({"type": "error", "message": str(exc)})
-                    continue
-                await _perform(ctx, agent_id, action, outbox.put)
-        except WebSocketDisconnect:
-            pass
+                    await asyncio.wait_for(signed_out.wait(), timeout=interval)
+                    return
+                except TimeoutError:
+                    if ctx.sessions.username(sid) is None:
+                        return
+
+        tasks = {
+            "writer": asyncio.create_task(writer()),
+            "reader": asyncio.create_task(reader()),
+            "guard": asyncio.create_task(session_guard()),
+        }
+        try:
+            await asyncio.wait(set(tasks.values()), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            ended = tasks["guard"].done() and not tasks["guard"].cancelled()
             ctx.hub.detach(agent_id, outbox)
-            await reap(writer_task, what=f"desktop socket writer of {agent_id}", log=log)
+            ctx.presence.closed(agent_id)
+            ctx.sessions.unwatch(sid, signed_out)
+            for name, task in tasks.items():
+                await reap(task, what=f"desktop socket {name} of {agent_id}", log=log)
+            if ended:  # 1008: the session is over; the page finds no session and signs in
+                await close_quietly(websocket, code=1008)
 
     return [
         Route("/desktop", desktop_page, methods=["GET"]),

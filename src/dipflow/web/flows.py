@@ -21,7 +21,6 @@ from dipflow.flow.lint import Finding, Severity, lint_flow
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow
 from dipflow.runtime.runtime import Runtime, resolve_flow_path
-from dipflow.web.auth import current_user
 from dipflow.web.context import WebContext
 
 
@@ -88,7 +87,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     catalogue = FlowCatalogue(ctx.runtime)
 
     async def page(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return ctx.page(request, "login.html", user=None, error=None, next_page="/flows")
         if not user.is_supervisor:
@@ -96,7 +95,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return ctx.page(request, "flows.html", user=user, flows=catalogue.flows())
 
     async def diagram(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None or not user.is_supervisor:
             return JSONResponse({"error": "supervisors only"}, status_code=403)
         svg = catalogue.svg(int(request.path_params["index"]))

@@ -32,6 +32,7 @@ from dipflow.center.model import (
 )
 from dipflow.runtime.notices import CallUpdated, RuntimeNotice, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
+from dipflow.web.popguard import ScreenPopPolicy
 
 log = logging.getLogger("dipflow.web.hub")
 
@@ -98,6 +99,7 @@ class DesktopHub:
         self._calls: dict[str, _Call] = {}
         self._states: dict[str, _AgentState] = {}
         self._unsubscribe: list[Callable[[], None]] = []
+        self._pops = ScreenPopPolicy(runtime.config)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -301,6 +303,15 @@ class DesktopHub:
         if call is None or call.call_id != notice.call_id:
             self.connected(notice.agent_id, notice.call_id)
             call = self._calls[notice.agent_id]
+        data = self._runtime.call_data(notice.call_id)
+        refusal = self._pops.refusal(data.dnis if data is not None else None, notice.url)
+        if refusal is not None:
+            # Not the URL nor its host: either may carry caller or CRM data (kept out of logs).
+            log.warning(
+                "call %s: a screen pop was not opened: its site is not in the flow's "
+                "screen_pop_origins (or the connectors' web clients)",
+                notice.call_id,
+            )
         pop = {
             "type": "screen_pop",
             "pop_id": uuid.uuid4().hex,
@@ -308,7 +319,8 @@ class DesktopHub:
             "url": notice.url,
             "label": notice.label,
             "target": notice.target,
-            "safe": is_web_url(notice.url),
+            "safe": refusal is None and is_web_url(notice.url),
+            "refused": refusal,
         }
         call.pops.append(pop)
         # Only the answering agent's sockets: a pop carries customer data.

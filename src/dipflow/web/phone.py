@@ -1,14 +1,14 @@
-"""The browser caller: `/phone` (the page), `/phone/ws` (the call), `/media/<key>.wav` (audio).
+"""The browser caller: `/phone` (the page), `/phone/ws` (the call), `/media/<key>/<mac>.wav`
+(audio, for the browser that was played it: see `dipflow.web.mediagrant`).
 
 The page needs a desktop login unless `web.phone_public` (the demo sets it); its number
-picker lists `web.phone_callers`. `MAX_BROWSER_CALLS` bounds how many calls run at once.
-Layer 6 (web).
+picker lists `web.phone_callers`. `MAX_BROWSER_CALLS` bounds how many calls run at once,
+`web.phone_calls_per_source` how many one client address holds. Layer 6 (web).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dipflow.center.model import ContactQueued, Notification, QueuePositionChanged
 from dipflow.channels.web.call import BrowserCall
@@ -25,9 +25,9 @@ from dipflow.channels.web.protocol import PlaceCall, ProtocolError, parse_messag
 from dipflow.media.errors import MediaError
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.config import DipflowConfig
-from dipflow.web.auth import current_user
+from dipflow.web.auth import SESSION_ID_KEY
 from dipflow.web.context import WebContext
-from dipflow.web.security import receive_frame, same_origin
+from dipflow.web.security import close_quietly, receive_frame, same_origin
 from dipflow.web.tasks import reap
 
 log = logging.getLogger("dipflow.web.phone")
@@ -54,6 +54,9 @@ def dialled_numbers(config: DipflowConfig) -> list[str]:
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
     active: set[str] = set()
+    per_source: dict[str, int] = {}
+    """Browser calls in progress per client address (`web.phone_calls_per_source`)."""
+    per_source_limit = ctx.runtime.config.web.phone_calls_per_source
     warming: set[asyncio.Task[None]] = set()
 
     def warm_hold_music() -> None:
@@ -68,9 +71,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     public = ctx.runtime.config.web.phone_public
 
     async def page(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None and not public:
             return ctx.page(request, "login.html", user=None, error=None, next_page="/phone")
+        ctx.media.scope(request.session, create=True)  # the prompts' URLs are bound to it
         return ctx.page(
             request,
             "phone.html",
@@ -81,24 +85,37 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def media(request: Request) -> Response:
         key = str(request.path_params["key"])
-        if not _MEDIA_KEY.fullmatch(key):
+        mac = str(request.path_params["mac"])
+        scope = ctx.media.scope(request.session, create=False)
+        # One answer for a bad MAC and a missing prompt: nothing is learnt by probing.
+        if not (_MEDIA_KEY.fullmatch(key) and _MEDIA_KEY.fullmatch(mac)):
+            return Response("not found", status_code=404)
+        if not ctx.media.allows(scope, key, mac):
             return Response("not found", status_code=404)
         audio = ctx.runtime.prompts.get(key)
         if audio is None:
             return Response("not found", status_code=404)
-        # Keys are content hashes: the bytes behind one never change.
+        # Keys are content hashes: the bytes behind one never change. `private`: the URL
+        # belongs to one browser, so no shared cache keeps it.
         return Response(
             audio.wav_bytes(),
             media_type="audio/wav",
-            headers={"cache-control": "public, max-age=86400, immutable"},
+            headers={"cache-control": "private, max-age=86400, immutable"},
         )
 
     async def phone_socket(websocket: WebSocket) -> None:
-        if not same_origin(websocket.headers) or (
-            not public and current_user(websocket, ctx.users) is None
-        ):
+        if not same_origin(websocket.headers) or (not public and ctx.user(websocket) is None):
             await websocket.close(code=1008)
             return
+        scope = ctx.media.scope(websocket.session, create=False)
+        source = websocket.client.host if websocket.client else "unknown"
+        sid = websocket.session.get(SESSION_ID_KEY)
+        # Public phone without a sign-in: an event nobody sets.
+        session_end = (
+            ctx.sessions.watch(sid)
+            if isinstance(sid, str) and ctx.user(websocket)
+            else asyncio.Event()
+        )
         await websocket.accept()
         outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -116,15 +133,30 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         writer_task = asyncio.create_task(writer())
         call: BrowserCall | None = None
         unsubscribe = None
+        counted = False
         try:
             placed = await _first_message(websocket, send)
             if placed is None:
                 return
+            if scope is None:
+                await send({"type": "error", "message": "open the phone page first"})
+                return
             if len(active) >= MAX_BROWSER_CALLS:
                 await send({"type": "error", "message": "too many browser calls; try later"})
                 return
+            if per_source.get(source, 0) >= per_source_limit:
+                await send(
+                    {"type": "error", "message": "too many calls from your address; try later"}
+                )
+                return
+            per_source[source] = per_source.get(source, 0) + 1
+            counted = True
             warm_hold_music()
-            call = BrowserCall(send=send, prompts=ctx.runtime.prompts)
+            call = BrowserCall(
+                send=send,
+                prompts=ctx.runtime.prompts,
+                media_url=lambda key: ctx.media.path(scope, key),
+            )
             try:
                 handle = ctx.runtime.start_call(
                     call, ani=placed.ani, dnis=placed.dnis, channel="web"
@@ -139,12 +171,23 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             unsubscribe = ctx.runtime.center.subscribe(_queue_forwarder(call_id, outbox.put_nowait))
             reader = asyncio.create_task(_read_messages(websocket, call, send))
             ended = asyncio.create_task(_wait_for(call.finished))
-            await asyncio.wait({reader, ended}, return_when=asyncio.FIRST_COMPLETED)
+            # A signed-in caller's call ends when their session does (sign-out anywhere).
+            signed_out = asyncio.create_task(_wait_for(session_end))
+            await asyncio.wait({reader, ended, signed_out}, return_when=asyncio.FIRST_COMPLETED)
             await reap(reader, what=f"browser call {call_id}: reading the page", log=log)
             await reap(ended, what=f"browser call {call_id}: waiting for the end", log=log)
+            await reap(signed_out, what=f"browser call {call_id}: watching the session", log=log)
         except WebSocketDisconnect:
             pass
         finally:
+            if isinstance(sid, str):
+                ctx.sessions.unwatch(sid, session_end)
+            if counted:
+                left = per_source.get(source, 1) - 1
+                if left > 0:
+                    per_source[source] = left
+                else:
+                    per_source.pop(source, None)
             if unsubscribe is not None:
                 unsubscribe()
             if call is not None:
@@ -159,25 +202,17 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 )
                 flushed.cancel()
             await reap(writer_task, what="browser phone socket writer", log=log)
-            await _close(websocket)
+            await close_quietly(websocket)
 
     return [
         Route("/phone", page, methods=["GET"]),
-        Route("/media/{key}.wav", media, methods=["GET"]),
+        Route("/media/{key}/{mac}.wav", media, methods=["GET"]),
         WebSocketRoute("/phone/ws", phone_socket),
     ]
 
 
 async def _wait_for(event: asyncio.Event) -> None:
     await event.wait()
-
-
-async def _close(websocket: WebSocket) -> None:
-    """Close the socket unless either side already has."""
-    connected = WebSocketState.CONNECTED
-    if websocket.application_state is connected and websocket.client_state is connected:
-        with contextlib.suppress(WebSocketDisconnect):  # the page closed it meanwhile
-            await websocket.close()
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

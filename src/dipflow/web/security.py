@@ -10,6 +10,7 @@ Layer 6 (web).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 import secrets
@@ -17,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.datastructures import FormData, Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 _HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 CSRF_FIELD = "csrf_token"
@@ -134,8 +135,18 @@ async def receive_frame(websocket: WebSocket) -> str | bytes:
     return data if isinstance(data, bytes) else b""
 
 
+async def close_quietly(websocket: WebSocket, *, code: int = 1000) -> None:
+    """Close the socket unless either side already has."""
+    connected = WebSocketState.CONNECTED
+    if websocket.application_state is connected and websocket.client_state is connected:
+        with contextlib.suppress(WebSocketDisconnect, OSError):  # the peer went away meanwhile
+            await websocket.close(code=code)
+
+
 async def read_small_form(request: Request) -> FormData | None:
-    """The request's form, or None when its body is larger than `MAX_FORM_BYTES`.
+    """The request's form, or None when its body is larger than `MAX_FORM_BYTES` or the
+    client went away before sending it all (the web port closes a body that takes longer
+    than `web.limits.request_read_timeout_s`; nobody reads the answer then).
 
     Starlette's form parser holds an url-encoded body in memory whatever its size: read
     at most `MAX_FORM_BYTES` (any declared or chunked length) before parsing it.
@@ -144,10 +155,13 @@ async def read_small_form(request: Request) -> FormData | None:
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         return None
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return None
+    except ClientDisconnect:  # a half-sent form: not an error of ours, nothing to log
+        return None
     delivered = False
 
     async def replay() -> Message:

@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 
 from dipflow.center.errors import CenterError
 from dipflow.runtime.centerlink import center_failure_level
-from dipflow.web.auth import current_user
 from dipflow.web.context import WebContext
 
 log = logging.getLogger("dipflow.web.supervisor")
@@ -124,7 +123,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     memory = CallDataMemory()
 
     async def page(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return ctx.page(request, "login.html", user=None, error=None, next_page="/supervisor")
         if not user.is_supervisor:
@@ -132,7 +131,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return ctx.page(request, "supervisor.html", user=user)
 
     async def state(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return JSONResponse({"error": "login required"}, status_code=401)
         if not user.is_supervisor:
@@ -144,7 +143,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return JSONResponse({"error": "the contact center is unavailable"}, status_code=503)
 
     async def call_detail(request: Request) -> Response:
-        user = current_user(request, ctx.users)
+        user = ctx.user(request)
         if user is None:
             return JSONResponse({"error": "login required"}, status_code=401)
         if not user.is_supervisor:

@@ -12,7 +12,7 @@ The runtime's media commands become JSON messages to the page:
 and the page's messages (see `protocol`) become engine events: `prompt_done` ->
 `PromptDone`, `digits` -> `DigitsCollected`, `hangup` or a closed socket ->
 `CallerHungUp`. Prompts are rendered to WAV by the prompt renderer and fetched by
-the page from `/media/<key>.wav`.
+the page from the URL `media_url(key)` gives (the web app's are keyed to the browser).
 
 Barge-in is decided here, not in the page: a digit during an interruptible prompt
 ends the prompt (`PromptDone(interrupted=True)`, then `DigitsCollected`, the order a

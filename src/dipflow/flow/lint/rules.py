@@ -539,6 +539,62 @@ def queues_without_fallback(flow: Flow) -> Iterator[Finding]:
                 )
 
 
+_LEADING_VARIABLE = re.compile(r"\s*\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}")
+_TEMPLATE = re.compile(r"\{\{|\{%")
+
+
+def _pop_site_problem(url: str, written: set[str]) -> str | None:
+    """Why the site (scheme, host, port) of a screen pop's URL template comes from call
+    data, or None when it is fixed or one organisation setting."""
+    leading = _LEADING_VARIABLE.match(url)
+    if leading is not None:
+        name, rest = leading.group(1), url[leading.end() :]
+        if name in written or name in BUILTIN_ROOTS:
+            return f"the whole site is `{{{{ {name} }}}}`, a value set during the call"
+        if rest and rest[0] not in "/?#":
+            return f"text right after `{{{{ {name} }}}}` ({rest[:20]!r}) can change its host"
+        return None  # an organisation setting (`{{ DynamicsUrl }}/main.aspx`)
+    scheme, sep, after = url.partition("://")
+    if not sep:
+        return None  # no site at all: not a web address, the desktop never opens it
+    if _TEMPLATE.search(scheme):
+        return "the scheme is templated"
+    site = re.split(r"[/?#]", after, maxsplit=1)[0]
+    if _TEMPLATE.search(site):
+        return f"the host `{site}` is templated"
+    return None
+
+
+def templated_pop_hosts(flow: Flow) -> Iterator[Finding]:
+    """A screen pop whose host is built from call data can send the agent anywhere.
+
+    `http://crm{{ Name }}/` with a name of `@evil.example` opens evil.example in the
+    agent's browser (the part before `@` is a user name). The site must be fixed, or one
+    organisation setting the call never changes; data goes in the path or `query`. The
+    desktop also refuses pops outside the binding's `screen_pop_origins` at run time.
+    """
+    written: set[str] = set()
+    for graph in graphs(flow):
+        for activity in graph.activities.values():
+            written |= variables_written(activity)
+    for graph in graphs(flow):
+        for activity_id, activity in graph.activities.items():
+            if not isinstance(activity, ScreenPopActivity):
+                continue
+            problem = _pop_site_problem(activity.url, written)
+            if problem is not None:
+                yield _finding(
+                    "templated-pop-host",
+                    Severity.ERROR,
+                    graph,
+                    activity_id,
+                    f"the screen pop's site comes from data: {problem}; a value such as "
+                    "`@evil.example` would open another site in the agent's browser",
+                    "write the site out, or use one organisation setting "
+                    "(`{{ DynamicsUrl }}/main.aspx`); put call data in the path or `query`",
+                )
+
+
 def unchecked_http_status(flow: Flow) -> Iterator[Finding]:
     """Defect 3, as Webex runs it: an HTTP request has one output, so a CRM outage goes on
     as if the request had succeeded with no data unless the flow reads its status."""
@@ -640,6 +696,7 @@ RULES: tuple[Rule, ...] = (
     caller_data_in_queries,
     unordered_queries,
     hard_coded_record_ids,
+    templated_pop_hosts,
     sentinel_comparisons,
     menus_without_reprompt,
     music_without_exit,

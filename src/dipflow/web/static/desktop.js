@@ -205,7 +205,7 @@
     const list = $("pop-links");
     const item = el("li");
     if (!pop.safe || !isWebUrl(pop.url)) {
-      item.appendChild(el("span", `${pop.label} (not a web address, not opened)`, "muted"));
+      item.appendChild(el("span", `${pop.label} (${pop.refused || "not a web address"}, not opened)`, "muted"));
     } else {
       const link = el("a", pop.label || pop.url);
       link.href = pop.url;
