@@ -29,7 +29,7 @@ from typing import Any
 
 import psutil
 
-from dipflow.channels.seam import ChannelCall
+from dipflow.channels.seam import ChannelCall, MediaQuality
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, Event, PromptDone
@@ -111,6 +111,9 @@ class _BenchCall:
         elif isinstance(event, CallerHungUp):
             self.host.hung_up += 1
 
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.host.rtcp_updates += 1  # RTCP runs as in production; its numbers are not read
+
 
 class _BenchHost:
     """Greeting, then music until the caller hangs up."""
@@ -119,12 +122,17 @@ class _BenchHost:
         self.calls: list[_BenchCall] = []
         self.greetings_done = 0
         self.hung_up = 0
+        self.rtcp_updates = 0
+        self.refused = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        self.refused += 1
 
     def start_call(
         self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str,
@@ -162,7 +170,7 @@ async def _serve(rtp_base: int) -> None:
         elif line == "stats":
             stats = server.stats()
             stats.update(started=len(host.calls), greetings=host.greetings_done,
-                         hung_up=host.hung_up,
+                         hung_up=host.hung_up, rtcp_reports=host.rtcp_updates,
                          gc_collections=[g["collections"] for g in gc.get_stats()])  # fmt: skip
             print(json.dumps(stats), flush=True)
         elif line == "quit":

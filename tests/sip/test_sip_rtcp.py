@@ -67,8 +67,8 @@ def test_jitter_a8_constant_spacing_is_zero_and_alternating_delay_converges() ->
 
 def test_round_trip_time_from_lsr_and_dlsr() -> None:
     ours = RtcpState(ssrc=0x1111, cname="dipflow")
-    ours.sent(160, 5000, now=1.0)
-    sr = ours.report(wall=1_700_000_000.25, now=1.0)
+    ours.sent(160)
+    sr = ours.report(wall=1_700_000_000.25, now=1.0, rtp_now=5160)
     (parsed,) = parse_compound(sr)
     assert parsed.sender is not None and parsed.sender.packets == 1
     # The peer got our SR, held it 0.5 s, and reports (LSR = its NTP middle, DLSR = 0.5 s);

@@ -26,14 +26,14 @@ async def test_baresip_and_dipflow_exchange_rtcp_reports(tmp_path: Path) -> None
         async with Baresip(tmp_path / "caller", account=account, source_wav=source) as phone:
             await phone.command("dial", f"sip:1000@127.0.0.1:{server.address[1]}")
             await phone.wait_event("CALL_ESTABLISHED")
-            async with asyncio.timeout(30):  # until baresip has answered one of our SRs
+            async with asyncio.timeout(40):  # until baresip reported twice, once on our SR
                 while (  # noqa: ASYNC110 - the reports arrive on the server's own schedule
                     not host.calls
                     or not host.calls[0].media
-                    or (host.calls[0].media[0].rtt_ms is None)
+                    or host.calls[0].media[0].rtt_ms is None
+                    or host.calls[0].media[0].rtcp_reports_received < 2
                 ):
                     await asyncio.sleep(0.5)
-            await asyncio.sleep(2.0)
             await phone.command("hangup")
             await phone.wait_event("CALL_CLOSED")
         await host.wait_calls(1, within_s=10)

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import struct
 import time
 from array import array
 from collections.abc import Callable
@@ -45,7 +44,6 @@ TICK_S = 0.005
 SLOTS = 4  # 4 x 5 ms = one 20 ms frame
 _SILENCE = SILENCE
 _CODECS = frozenset(int(c) for c in Codec)
-_TIMESTAMP = struct.Struct("!I")
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
 
 
@@ -155,6 +153,9 @@ class RtpSession(asyncio.DatagramProtocol):
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
 
+    def rtp_timestamp(self) -> int:
+        return self.stream.timestamp
+
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
 
@@ -208,8 +209,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.first_packet = False
         transport.sendto(packet, remote)
         self.packets_sent += 1
-        (timestamp,) = _TIMESTAMP.unpack_from(packet, 4)
-        self.rtcp_reports.state.sent(len(packet) - 12, timestamp, time.monotonic())
+        self.rtcp_reports.state.sent(len(packet) - 12)
         finished, self._finished = self._finished, None
         if finished is not None:
             self.listener.on_playback_done(self, finished)

@@ -292,9 +292,6 @@ class RtcpState:
     cname: str
     packets_sent: int = 0
     octets_sent: int = 0
-    last_rtp_timestamp: int = 0
-    last_sent_at: float = 0.0
-    """Monotonic time of our last RTP packet (the SR's RTP timestamp is extrapolated)."""
     sent_since_report: bool = False
     source: SourceStats | None = None
     last_sr_middle: int = 0
@@ -309,11 +306,10 @@ class RtcpState:
 
     # -- what happens on the RTP side --
 
-    def sent(self, payload_bytes: int, rtp_timestamp: int, now: float) -> None:
+    def sent(self, payload_bytes: int) -> None:
+        """One RTP packet sent (on the pacer's path: counting only)."""
         self.packets_sent += 1
         self.octets_sent += payload_bytes
-        self.last_rtp_timestamp = rtp_timestamp
-        self.last_sent_at = now
         self.sent_since_report = True
 
     def received(self, ssrc: int, seq: int, rtp_timestamp: int, arrival: float) -> None:
@@ -325,12 +321,13 @@ class RtcpState:
 
     # -- RTCP --
 
-    def report(self, *, wall: float, now: float, bye: bool = False) -> bytes:
-        """Our compound packet at wall time `wall` (monotonic `now`)."""
+    def report(self, *, wall: float, now: float, rtp_now: int = 0, bye: bool = False) -> bytes:
+        """Our compound packet at wall time `wall` (monotonic `now`); `rtp_now`: the RTP
+        timestamp of our next packet (within a packet time of `wall`: enough for an SR,
+        whose timestamp only serves lip sync, §6.4.1)."""
         sender = None
         if self.sent_since_report:
             seconds, fraction = ntp_timestamp(wall)
-            rtp_now = self.last_rtp_timestamp + int((now - self.last_sent_at) * RTP_CLOCK)
             sender = SenderInfo(
                 ntp_seconds=seconds, ntp_fraction=fraction, rtp_timestamp=rtp_now,
                 packets=self.packets_sent, octets=self.octets_sent,

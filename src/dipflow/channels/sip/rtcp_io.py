@@ -36,6 +36,10 @@ class RtpSide(Protocol):
     @property
     def remote(self) -> Address | None: ...
 
+    def rtp_timestamp(self) -> int:
+        """The RTP timestamp of the next packet this leg sends."""
+        ...
+
 
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, owner: RtcpReports) -> None:
@@ -126,8 +130,10 @@ class RtcpReports:
         if target is None:
             return
         transport, address = target
-        transport.sendto(self.state.report(wall=time.time(), now=time.monotonic(), bye=bye),
-                         address)  # fmt: skip
+        report = self.state.report(
+            wall=time.time(), now=time.monotonic(), rtp_now=self.rtp.rtp_timestamp(), bye=bye
+        )
+        transport.sendto(report, address)
         self.sent += 1
 
     def stop(self) -> None:
