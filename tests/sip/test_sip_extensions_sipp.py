@@ -92,3 +92,14 @@ async def test_too_short_session_gets_422_and_the_retry_is_answered(tmp_path: Pa
         assert result.returncode == 0, result.output[-3000:]
         await host.wait_calls(1, within_s=10)
     assert len(host.calls) == 1  # the 422 started no call; the retry did
+
+
+async def test_dipflow_refreshes_with_reinvite_when_update_is_not_allowed(tmp_path: Path) -> None:
+    host = ScriptedHost(menu=False)
+    async with running_server(host, session_min_se_s=2) as server:
+        result = await run_sipp(scenario("uac_session_timer_reinvite.xml", tmp_path),
+                                server.address, timeout_s=20)  # fmt: skip
+        assert result.returncode == 0, result.output[-3000:]  # each re-INVITE's 2xx ACKed
+        await host.wait_calls(1, within_s=10)
+    assert server.ua.counts["session_refreshes"] >= 2
+    assert host.calls[0].events[-1] == CallerHungUp()
