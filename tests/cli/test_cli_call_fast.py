@@ -123,3 +123,60 @@ def test_crm_faults_latency_and_records_without_an_emulator_of_ones_own() -> Non
     )
     hello = [e["text"] for e in seeded["transcript"] if e["kind"] == "say"]
     assert any("Grace Hopper" in text for text in hello)
+
+
+HELLO = """\
+name: hello
+start: start
+activities:
+  start: {kind: start, next: hi}
+  hi: {kind: play_message, prompt: {text: Hello.}, next: bye}
+  bye: {kind: disconnect_contact}
+"""
+
+
+def test_a_flow_that_never_asks_the_crm_runs_without_starting_it(tmp_path: Path) -> None:
+    (tmp_path / "hello.yaml").write_text(HELLO, encoding="utf-8")
+    code, report = _json(["--flow", str(tmp_path / "hello.yaml")])
+    assert code == 0 and report["emulator"] is None
+    assert [e["text"] for e in report["transcript"] if e["kind"] == "say"] == ["Hello."]
+    table = runner.invoke(app, ["call", "--fast", "--flow", str(tmp_path / "hello.yaml")])
+    assert table.exit_code == 0 and "Dataverse emulator" not in table.stdout
+    # The bundled flow asks it: it is started, as before.
+    _, bundled = _json(["--hold", "0.5"])
+    assert bundled["emulator"] is not None and bundled["emulator"].startswith("http://127.0.0.1:")
+
+
+def test_shaping_a_crm_the_flow_never_asks_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "hello.yaml").write_text(HELLO, encoding="utf-8")
+    result = runner.invoke(
+        app, ["call", "--fast", "--flow", str(tmp_path / "hello.yaml"), "--crm-fault", "503"]
+    )
+    assert result.exit_code == 2
+    assert "shape the demo CRM, and flow" in result.stderr
+    assert "never asks it (no HTTP request or variable names connector `dynamics`)" in (
+        result.stderr
+    )
+
+
+def test_a_connector_the_zero_configuration_does_not_serve_is_named(tmp_path: Path) -> None:
+    flow = HELLO.replace(
+        "  hi: {kind: play_message, prompt: {text: Hello.}, next: bye}",
+        "  hi: {kind: http_request, connector: salesforce, path: accounts, next: bye}",
+    )
+    (tmp_path / "crm.yaml").write_text(flow, encoding="utf-8")
+    result = runner.invoke(app, ["call", "--fast", "--flow", str(tmp_path / "crm.yaml")])
+    assert result.exit_code == 2
+    assert "uses connector(s) salesforce; without --config only connector `dynamics`" in (
+        result.stderr
+    )
+
+
+def test_a_flow_that_does_not_load_gets_validates_lines_on_the_same_stream() -> None:
+    beginner = str(Path(__file__).resolve().parents[2] / "examples/flows/beginner_mistakes.yaml")
+    # The call renders no speech: its voices are `validate`'s to check (`--tts none`: not).
+    validate = runner.invoke(app, ["flow", "validate", "--tts", "none", beginner])
+    called = runner.invoke(app, ["call", "--fast", "--flow", beginner])
+    assert called.exit_code == 2  # bad input for a call (validate's own exit is 1)
+    assert called.stdout == validate.stdout and called.stderr == ""
+    assert len(called.stdout.splitlines()) == 8  # seven problems and the summary

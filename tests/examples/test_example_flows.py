@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,6 +127,60 @@ def test_each_example_call_runs_in_well_under_a_second_of_call_time() -> None:
             elapsed = time.perf_counter() - started
             assert fast.result.finished, name
             assert elapsed < 1.0, f"{name}: {elapsed:.3f} s"
+
+
+HEAVY = (
+    "uvicorn",
+    "fastapi",
+    "PIL",
+    "msal",
+    "prometheus_client",
+    "dipflow.emulator.app",
+    "dipflow.channels.sip.server",
+    "dipflow.media.prompts",
+    "dipflow.web",
+)
+"""Modules a `--fast` call of a flow that never asks the demo CRM has no use for: the
+emulator's web server and app, Pillow, MSAL, metrics, the SIP stack, speech, the web app."""
+
+_RUN = """
+import json, sys
+from dipflow.cli.main import app
+try:
+    app(sys.argv[1:])
+except SystemExit as done:
+    code = done.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "args", "asks_crm"),
+    [
+        ("hello", [], False),
+        ("language_menu", ["--press", "2"], False),
+        ("account_lookup", ["--press", "1001#"], True),
+        ("business_hours", ["--at", "2026-12-21T10:00+01:00", "--hold", "1"], False),
+    ],
+)
+def test_the_command_loads_only_what_the_call_needs(
+    name: str, args: list[str], asks_crm: bool
+) -> None:
+    # What keeps `dipflow call --fast` under a second (docs/flows.md has the times): the
+    # demo CRM only for the flow that asks it, and no module the call does not use. Its
+    # own process, as a user runs it: a test run has imported everything already.
+    # Times themselves are not asserted: on a machine shared with busy neighbours even
+    # processor time swings by half.
+    command = [sys.executable, "-c", _RUN, "call", "--fast", "--json"]
+    command += ["--flow", str(EXAMPLES / f"{name}.yaml"), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    ran = json.loads(done.stderr.strip().splitlines()[-1])
+    assert ran["code"] in (0, None), done.stderr
+    assert (json.loads(done.stdout)["emulator"] is not None) is asks_crm
+    loaded = set(ran["modules"])
+    needed_for_the_crm = {"uvicorn", "dipflow.emulator.app"} if asks_crm else set()
+    assert {m for m in HEAVY if m in loaded} == needed_for_the_crm
 
 
 def test_the_beginners_flow_gets_exactly_its_expected_messages() -> None:

@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dipflow.runtime.tracing import global_error_detail, trace_records
+
 if TYPE_CHECKING:
     from dipflow.cli.demo import RunningEmulator
     from dipflow.runtime.config import DipflowConfig
@@ -160,7 +162,9 @@ def call(
     ] = None,
 ) -> None:
     """Run one simulated call through a flow and print its transcript."""
+    from dipflow.cli.problems import print_failed, report_console
     from dipflow.errors import DipflowError
+    from dipflow.flow.errors import FlowError
 
     try:
         variables = _variables(var)
@@ -176,7 +180,7 @@ def call(
         if crm_fault is not None and not 400 <= crm_fault <= 599:
             raise BadInput(f"--crm-fault takes an HTTP error status (400-599), got {crm_fault}")
         with ExitStack() as stack:
-            cfg, environ, emulator = _configure(stack, flow=flow, config_path=config)
+            cfg, environ, emulator = _configure(stack, flow=flow, config_path=config, shape=shape)
             if emulator is not None:
                 _shape(emulator, shape, fast=fast or start_time is not None)
             if fast or start_time is not None:
@@ -209,9 +213,13 @@ def call(
                     )
                 )
                 report = _live_report(result)
-    # DipflowError: the configuration, a flow that does not load, a variable the flow
-    # does not declare; Lookup: no flow for the number, no bundled flow of that name;
-    # OS: a file that cannot be read.
+    # A flow that does not load: its problems exactly as `dipflow flow validate` prints
+    # them (standard output, one per line, never wrapped), as every command does.
+    except FlowError as exc:
+        print_failed(report_console(), exc.problems[0].file if exc.problems else "", exc.problems)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    # DipflowError: the configuration, a variable the flow does not declare; Lookup: no
+    # flow for the number, no bundled flow of that name; OS: a file that cannot be read.
     except (DipflowError, LookupError, ValueError, OSError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
@@ -227,11 +235,12 @@ def call(
 
 
 def _configure(
-    stack: ExitStack, *, flow: str | None, config_path: Path | None
+    stack: ExitStack, *, flow: str | None, config_path: Path | None, shape: CrmShape
 ) -> tuple[DipflowConfig, dict[str, str], RunningEmulator | None]:
     """The configuration to run, its environment, and the emulator when the demo
-    configuration is used (the emulator then runs until `stack` closes)."""
-    from dipflow.cli.demo import running_emulator
+    configuration is used by a flow that asks the demo CRM (the emulator then runs until
+    `stack` closes). A flow that never asks it runs without: starting one is most of the
+    wall time of a small `--fast` call."""
     from dipflow.runtime.config import FlowBinding, load_config
     from dipflow.runtime.demo import DEMO_FLOW, demo_config, demo_environ
 
@@ -241,10 +250,51 @@ def _configure(
         if flow is not None:
             cfg = cfg.model_copy(update={"flows": [FlowBinding(dnis="*", flow=flow, variables={})]})
         return cfg, environ, None
+    reference = flow or DEMO_FLOW
+    if not _asks_demo_crm(reference):
+        if shape.shaped:
+            raise BadInput(
+                f"--crm-fault, --crm-latency and --crm-record shape the demo CRM, and flow"
+                f" {reference!r} never asks it (no HTTP request or variable names connector"
+                " `dynamics`)"
+            )
+        return demo_config(emulator=None, tts="silent", flow=reference, logins=False), environ, None
+    from dipflow.cli.demo import running_emulator
+
     emulator = stack.enter_context(running_emulator())
     environ.update(demo_environ(emulator))
-    cfg = demo_config(emulator=emulator, tts="silent", flow=flow or DEMO_FLOW)
+    cfg = demo_config(emulator=emulator, tts="silent", flow=reference, logins=False)
     return cfg, environ, emulator
+
+
+def _asks_demo_crm(reference: str) -> bool:
+    """Does the flow send a request to, or read a setting of, the zero-configuration
+    environment's connector (`dynamics`, served by the in-process emulator)?
+
+    A flow naming another connector is refused in plain words: without `--config` nothing
+    else is served."""
+    from dipflow.flow.loader import load_flow
+    from dipflow.flow.model import HttpRequestActivity
+    from dipflow.runtime.demo import DEMO_CONNECTOR
+    from dipflow.runtime.flowpath import resolve_flow_path
+
+    loaded = load_flow(resolve_flow_path(reference, Path(".")))
+    graphs = [loaded.activities, *(f.activities for f in loaded.event_flows.values())]
+    named = {
+        activity.connector
+        for graph in graphs
+        for activity in graph.values()
+        if isinstance(activity, HttpRequestActivity) and activity.connector is not None
+    }
+    named |= {v.connector_setting[0] for v in loaded.variables if v.connector_setting is not None}
+    others = sorted(named - {DEMO_CONNECTOR})
+    if others:
+        raise BadInput(
+            f"flow {reference!r} uses connector(s) {', '.join(others)}; without --config only"
+            f" connector `{DEMO_CONNECTOR}` (the demo CRM) is served: give a --config that"
+            " defines them (docs/flows.md, 'Running a flow')"
+        )
+    return DEMO_CONNECTOR in named
 
 
 def _shape(emulator: RunningEmulator, shape: CrmShape, *, fast: bool) -> None:
@@ -336,14 +386,6 @@ class CallReport:
     """`live` (real time) or `fast` (the simulator's clock)."""
 
 
-def _global_error(trace: list[dict[str, Any]], hit: bool) -> dict[str, Any] | None:
-    for entry in trace:
-        if entry.get("kind") == "global_error":
-            return {"flow": entry.get("flow"), "activity": entry.get("activity"),
-                    "error": entry.get("error")}  # fmt: skip
-    return {"flow": None, "activity": None, "error": None} if hit else None
-
-
 def _live_report(result: SimCallResult) -> CallReport:
     summary = result.summary
     trace = [dict(entry) for entry in summary.trace]
@@ -360,7 +402,7 @@ def _live_report(result: SimCallResult) -> CallReport:
         agent_id=summary.agent_id,
         queue=summary.queue,
         trace=trace,
-        global_error=_global_error(trace, result.hit_global_error),
+        global_error=global_error_detail(trace, result.hit_global_error),
         timed_out=result.timed_out,
         clock="live",
     )
@@ -411,7 +453,7 @@ def _run_fast(
         agent_id=result.state.agent.agent_id if result.state.agent is not None else None,
         queue=result.queued[-1] if result.queued else None,
         trace=trace,
-        global_error=_global_error(trace, False),
+        global_error=global_error_detail(trace, False),
         timed_out=not result.finished,
         clock="fast",
     )
@@ -432,15 +474,8 @@ def _as_json(report: CallReport, emulator_url: str | None) -> dict[str, Any]:
         "path": report.path,
         "agent_id": report.agent_id,
         "queue": report.queue,
-        "trace": [_trace_view(entry) for entry in report.trace],
+        "trace": trace_records(report.trace),
     }
-
-
-def _trace_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """One activity as it ran: inputs, outputs, the output taken, the error."""
-    keys = ("flow", "activity", "kind", "started_at", "ended_at", "inputs", "outputs",
-            "output_taken", "error")  # fmt: skip
-    return {key: entry.get(key) for key in keys if key in entry}
 
 
 def _what(entry: TranscriptEntry) -> str:

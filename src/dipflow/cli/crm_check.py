@@ -80,7 +80,7 @@ def _from_file(name: str, path: Path) -> tuple[ConnectorConfig, list[FlowUnderTe
     from dipflow.connectors.org import flow_variables
     from dipflow.flow.loader import load_flow
     from dipflow.runtime.config import ConfigError, load_config
-    from dipflow.runtime.runtime import resolve_flow_path
+    from dipflow.runtime.flowpath import resolve_flow_path
 
     try:
         config = load_config(path)

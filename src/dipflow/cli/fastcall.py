@@ -27,7 +27,7 @@ from dipflow.engine.commands import HttpRequest, ScreenPop
 from dipflow.engine.events import HttpCompleted, HttpOutcome
 from dipflow.flow.loader import load_flow
 from dipflow.runtime.config import DipflowConfig
-from dipflow.runtime.runtime import resolve_flow_path
+from dipflow.runtime.flowpath import resolve_flow_path
 from dipflow.runtime.session import StepRecord
 from dipflow.runtime.tracing import TraceView
 from dipflow.testing import NEXT_MENU, FlowSimulator, HttpReply, agent_hang_up, answer, press

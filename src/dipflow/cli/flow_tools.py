@@ -18,7 +18,6 @@ from rich.markup import escape
 from dipflow.cli.flow_core import TTS_OPTION, TtsChoice, voice_catalog
 from dipflow.cli.problems import print_failed, print_findings, report_console
 from dipflow.flow.errors import FlowError, Problem
-from dipflow.flow.graph import to_mermaid, to_png, to_svg
 from dipflow.flow.lint import Severity
 from dipflow.flow.lint.located import lint_loaded, lint_text
 from dipflow.flow.loader import read_flow_file, validate_text
@@ -234,6 +233,8 @@ def graph(
     """Draw the flow (main flow and event flows, outputs labelled), with no network.
 
     A flow that does not validate gets `validate`'s problems (all of them) and exit 1."""
+    from dipflow.flow.graph import to_mermaid, to_png, to_svg  # Pillow: only when drawing
+
     flow = _load_or_exit(flow_file)
     rendered: Any
     if fmt is GraphFormat.MERMAID:

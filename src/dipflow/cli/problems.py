@@ -1,6 +1,7 @@
 """How every `dipflow flow` command prints problems and findings. Layer 7 (command line).
 
-One stream and one shape for all of them (`validate`, `show`, `lint`, `graph`, `say`):
+One stream and one shape for all of them (`validate`, `show`, `lint`, `graph`, `say`, and
+`dipflow call` for a flow that does not load):
 standard output, one problem per line, `file:line:col: ...`, never wrapped (piped to a
 file or read by CI, a line stays whole and an editor can jump to it). Colour only on a
 terminal (rich drops it otherwise). Notes about the run itself (`wrote out.svg`) go to

@@ -36,7 +36,7 @@ import httpx
 from dipflow.connectors import policy
 from dipflow.connectors.auth import Authenticator, build_authenticator
 from dipflow.connectors.breaker import CircuitBreaker
-from dipflow.connectors.config import ConnectorConfig
+from dipflow.connectors.config import ConnectorConfig, OAuth2ClientCredentials
 from dipflow.connectors.errors import (
     CircuitOpen,
     ConnectorError,
@@ -166,6 +166,18 @@ def _parse_body(response: httpx.Response) -> Any:
     return response.text
 
 
+def _may_use_tls(config: ConnectorConfig, *, any_url: bool) -> bool:
+    """Can this client ever open a TLS connection? A connector's client reaches only its
+    base URL's origin (other origins are refused, redirects are not followed) and, for
+    client credentials, its token URL; the direct client (`any_url`) reaches any URL."""
+    if any_url:
+        return True
+    urls = [config.api_root]
+    if isinstance(config.auth, OAuth2ClientCredentials):
+        urls.append(config.auth.token_url)
+    return any(not url.lower().startswith("http://") for url in urls)
+
+
 class ConnectorClient:
     def __init__(
         self,
@@ -188,7 +200,9 @@ class ConnectorClient:
                 keepalive_expiry=pool.keepalive_expiry_s,
             ),
             timeout=httpx.Timeout(config.timeouts.default_request_s),
-            verify=config.verify_tls,
+            # No TLS context for a client that never speaks TLS: loading the CA bundle
+            # costs 70 ms of processor time, a tenth of a small `dipflow call --fast`.
+            verify=config.verify_tls if _may_use_tls(config, any_url=any_url) else False,
             follow_redirects=False,
             cookies=http.cookiejar.CookieJar(policy=_NoCookies()),
         )

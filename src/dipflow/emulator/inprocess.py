@@ -141,7 +141,9 @@ def running_emulator(
             raise RuntimeError(f"the CRM emulator did not start on 127.0.0.1:{port}")
         time.sleep(0.01)
     base_url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base_url, timeout=10)
+    # Plain HTTP to our own loopback port: no TLS, so no CA bundle to load (70 ms of
+    # processor time, a tenth of a small `dipflow call --fast`).
+    client = httpx.Client(base_url=base_url, timeout=10, verify=False)  # noqa: S501 - http only
     try:
         yield RunningEmulator(
             base_url=base_url,

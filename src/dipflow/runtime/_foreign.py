@@ -5,7 +5,7 @@ Layer 5 (runtime).
 from __future__ import annotations
 
 from dipflow.center.config import CenterConfig
-from dipflow.channels.sip import SipSettings
+from dipflow.channels.sip.settings import SipSettings
 from dipflow.connectors.config import ConnectorConfig
 
 __all__ = ["CenterConfig", "ConnectorConfig", "SipSettings"]

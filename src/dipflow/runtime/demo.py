@@ -77,7 +77,7 @@ def demo_environ(emulator: RunningEmulatorLike) -> dict[str, str]:
 
 def demo_config(
     *,
-    emulator: RunningEmulatorLike,
+    emulator: RunningEmulatorLike | None,
     web_port: int = 8080,
     web_host: str = "127.0.0.1",
     sip: dict[str, Any] | None = None,
@@ -87,11 +87,16 @@ def demo_config(
     tts: str = "espeak",
     max_wait_s: float | None = None,
     phone_callers: Sequence[PhoneCaller] = (),
+    logins: bool = True,
 ) -> DipflowConfig:
     """The demo deployment as a validated `DipflowConfig`.
 
+    `emulator`: the running CRM emulator behind connector `dynamics`; None for a flow
+    that never asks it (`dipflow call` does not start one then: no connector is defined).
     `extra_agents`: more agent ids (no desktop login) for simulations and benchmarks.
     `phone_callers`: the numbers the browser phone offers (the CRM's demo callers).
+    `logins`: False leaves out the web logins, whose scrypt hashes cost about a quarter
+    of a second each: a command without the web app (`dipflow call`) has no use for them.
     """
     # Each demo agent has a SIP address served by dipflow's registrar: a softphone that
     # registers as agentN (password agentN) gets the caller's audio when agentN accepts.
@@ -124,31 +129,19 @@ def demo_config(
             "display_name": login.display_name,
         }
         for login in DEMO_LOGINS
+        if logins
     ]
     queue: dict[str, Any] = {"name": DEMO_QUEUE, "teams": [DEMO_TEAM]}
     if max_wait_s is not None:
         queue["max_wait_s"] = max_wait_s
     variables: dict[str, Any] = {}
-    if flow == DEMO_FLOW:
+    if flow == DEMO_FLOW and emulator is not None:
         # Screen pops open the emulator's Dynamics-like web client.
         variables["DynamicsUrl"] = emulator.base_url
     variables.update(flow_variables or {})
     data: dict[str, Any] = {
         "flows": [{"dnis": "*", "flow": flow, "variables": variables}],
-        "connectors": [
-            {
-                "name": DEMO_CONNECTOR,
-                "kind": "dataverse",
-                "base_url": emulator.base_url,
-                "auth": {
-                    "type": "oauth2_client_credentials",
-                    "token_url": emulator.token_url,
-                    "client_id": emulator.client_id,
-                    "client_secret_env": DEMO_SECRET_ENV,
-                    "scope": emulator.scope,
-                },
-            }
-        ],
+        "connectors": [] if emulator is None else [_demo_connector(emulator)],
         "center": {"queues": [queue], "agents": agents, "wrap_up_s": 0},
         "users": users,
         # The demo's phone is for anyone on this machine: its customers are made up.
@@ -162,3 +155,18 @@ def demo_config(
         "media": {"tts": tts},
     }
     return config_from_data(data)
+
+
+def _demo_connector(emulator: RunningEmulatorLike) -> dict[str, Any]:
+    return {
+        "name": DEMO_CONNECTOR,
+        "kind": "dataverse",
+        "base_url": emulator.base_url,
+        "auth": {
+            "type": "oauth2_client_credentials",
+            "token_url": emulator.token_url,
+            "client_id": emulator.client_id,
+            "client_secret_env": DEMO_SECRET_ENV,
+            "scope": emulator.scope,
+        },
+    }

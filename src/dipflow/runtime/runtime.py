@@ -16,7 +16,6 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from dipflow.center.errors import CenterError
@@ -29,13 +28,13 @@ from dipflow.engine import Engine
 from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
 from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
 from dipflow.errors import DipflowError
-from dipflow.flow.bundled import bundled_path
 from dipflow.flow.loader import load_flow
 from dipflow.flow.model import Flow, HttpRequestActivity
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
 from dipflow.runtime.errors import RuntimeStartError
+from dipflow.runtime.flowpath import resolve_flow_path
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
@@ -78,15 +77,6 @@ def _connectors_named(flow: Flow) -> set[str]:
         for activity in graph.values()
         if isinstance(activity, HttpRequestActivity) and activity.connector is not None
     }
-
-
-def resolve_flow_path(reference: str, base_dir: Path) -> Path:
-    """A bundled flow name or a path (relative to the configuration file)."""
-    looks_like_path = "/" in reference or reference.endswith((".yaml", ".yml", ".json"))
-    if not looks_like_path:
-        return bundled_path(reference)
-    path = Path(reference)
-    return path if path.is_absolute() else base_dir / path
 
 
 class Runtime:
@@ -283,7 +273,7 @@ class Runtime:
             agent_id=facts.agent_id,
             queue=facts.queue,
             error=view.hit_global_error(session.state),
-            trace=view.entries(session.state) + tuple(_media_entry(m, facts) for m in media),
+            trace=_with_media(view.entries(session.state), media, facts.channel),
             media=media,
         )
 
@@ -425,10 +415,24 @@ class _Services:
         ).observe(result.elapsed_ms / 1000.0)
 
 
-def _media_entry(quality: dict[str, Any], facts: CallFacts) -> dict[str, Any]:
-    """A leg's media quality as a trace entry (the channel's, after the flow's steps)."""
-    return {
-        "flow": "channel", "activity": f"{facts.channel} {quality['leg']} media",
-        "kind": "media_quality", "started_at": facts.started_at, "ended_at": facts.ended_at,
-        "inputs": {}, "outputs": dict(quality), "output_taken": None, "error": None,
-    }  # fmt: skip
+def _with_media(
+    entries: tuple[dict[str, Any], ...], media: tuple[dict[str, Any], ...], channel: str
+) -> tuple[dict[str, Any], ...]:
+    """The trace, then each leg's media quality as an entry of the channel's, stamped on
+    the engine's clock at the last step (the trace's times are the engine's)."""
+    last = entries[-1] if entries else {}
+    at = last.get("ended_at") or last.get("started_at")
+    return entries + tuple(
+        {
+            "flow": "channel",
+            "activity": f"{channel} {quality['leg']} media",
+            "kind": "media_quality",
+            "started_at": at,
+            "ended_at": at,
+            "inputs": {},
+            "outputs": dict(quality),
+            "output_taken": None,
+            "error": None,
+        }
+        for quality in media
+    )

@@ -1,5 +1,6 @@
 """Views of a call's engine state for people: trace entries as dicts with secrets masked,
-the IVR path, agent-visible data. Layer 5 (runtime).
+the IVR path, agent-visible data, and the one JSON form of a trace (`trace_records`) that
+`dipflow call --json` prints and the supervisor's trace view shows. Layer 5 (runtime).
 
 The engine already leaves secure variables out of its trace; the runtime masks
 again (by value) because a secure value can travel into another variable or a
@@ -10,7 +11,8 @@ A state of None is a call whose engine has not started yet: every view is empty.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dipflow.engine.state import CallState, TraceEntry
@@ -98,3 +100,84 @@ def _copy_shallow(value: Any) -> Any:
     if isinstance(value, list):
         return list(value)
     return value
+
+
+TRACE_FIELDS = (
+    "flow",
+    "activity",
+    "kind",
+    "at_s",
+    "took_s",
+    "started_at",
+    "ended_at",
+    "inputs",
+    "outputs",
+    "output_taken",
+    "error",
+)
+"""The keys of one trace record, in this order."""
+
+
+def trace_records(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A call's trace (as `TraceView.entries` gives it) in the form people read it: one
+    record per activity run, in order, with `TRACE_FIELDS`.
+
+    `at_s` is when the activity started, in seconds since the call's first activity;
+    `took_s` how long it ran (None while it still runs: a menu waiting for keys).
+    `started_at`/`ended_at` are on the engine's clock (the event loop's for a live call,
+    the simulator's for `--fast`). Values are made JSON-safe: a value JSON cannot carry
+    (a date, a set, NaN) becomes its text, so neither `json.dumps` nor a browser's
+    `JSON.parse` fails on a CRM's odd answer.
+    """
+    origin = float(entries[0].get("started_at") or 0.0) if entries else 0.0
+    records = []
+    for entry in entries:
+        started = entry.get("started_at")
+        ended = entry.get("ended_at")
+        record = {
+            "flow": entry.get("flow"),
+            "activity": entry.get("activity"),
+            "kind": entry.get("kind"),
+            "at_s": _seconds(started, origin),
+            "took_s": _seconds(ended, started),
+            "started_at": started,
+            "ended_at": ended,
+            "inputs": _json_safe(entry.get("inputs") or {}),
+            "outputs": _json_safe(entry.get("outputs") or {}),
+            "output_taken": entry.get("output_taken"),
+            "error": entry.get("error"),
+        }
+        records.append(record)
+    return records
+
+
+def global_error_detail(records: Sequence[Mapping[str, Any]], hit: bool) -> dict[str, Any] | None:
+    """Where the call went through the global error handler (flow, activity, error), from
+    the handler's own trace record; None when it did not. `hit` says it did even when no
+    record names it (the engine's built-in handler)."""
+    for record in records:
+        if record.get("kind") == "global_error":
+            return {
+                "flow": record.get("flow"),
+                "activity": record.get("activity"),
+                "error": record.get("error"),
+            }
+    return {"flow": None, "activity": None, "error": None} if hit else None
+
+
+def _seconds(later: Any, earlier: Any) -> float | None:
+    if not isinstance(later, int | float) or not isinstance(earlier, int | float):
+        return None
+    return round(float(later) - float(earlier), 3)
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return str(value)

@@ -1,4 +1,5 @@
-"""The supervisor view: `/supervisor` (the page) and `/supervisor/state.json` (what it polls).
+"""The supervisor view: `/supervisor` (the page) and `/supervisor/state.json` (what it polls);
+a call's trace is `dipflow.web.trace`'s.
 
 Only users with role `supervisor` see it. The JSON holds the queues (waiting callers
 with their wait, the longest wait), the agents (state, reason, time in state) and
@@ -19,12 +20,12 @@ from starlette.routing import BaseRoute, Route
 
 from dipflow.center.errors import CenterError
 from dipflow.runtime.centerlink import center_failure_level
+from dipflow.web import trace
 from dipflow.web.context import WebContext
 
 log = logging.getLogger("dipflow.web.supervisor")
 
 RECENT_CALLS_SHOWN = 30
-CALLS_SEARCHED = 500
 _REMEMBERED_CALLS = 500
 
 
@@ -142,20 +143,6 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             log.log(center_failure_level(exc), "supervisor state: %s", exc)
             return JSONResponse({"error": "the contact center is unavailable"}, status_code=503)
 
-    async def call_detail(request: Request) -> Response:
-        user = ctx.user(request)
-        if user is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
-        if not user.is_supervisor:
-            return JSONResponse({"error": "supervisors only"}, status_code=403)
-        call_id = str(request.path_params["call_id"])
-        for summary in ctx.runtime.recent_calls(CALLS_SEARCHED):
-            if summary.call_id == call_id:
-                row = summary.to_dict()
-                row["variables"] = memory.get(call_id)
-                return JSONResponse(row)
-        return JSONResponse({"error": "no such call"}, status_code=404)
-
     async def to_supervisor(request: Request) -> Response:
         del request
         return RedirectResponse("/supervisor", status_code=307)
@@ -164,5 +151,5 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/supervisor", page, methods=["GET"]),
         Route("/supervisor/", to_supervisor, methods=["GET"]),
         Route("/supervisor/state.json", state, methods=["GET"]),
-        Route("/supervisor/calls/{call_id}.json", call_detail, methods=["GET"]),
+        *trace.routes(ctx, memory.get),
     ]

@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from PIL import Image, ImageDraw, ImageFont
 
-from dipflow.flow.graph.layout import NodeBox, layout_flow
+from dipflow.flow.graph.layout import LABEL_FONT_SIZE, TITLE_FONT_SIZE, NodeBox, layout_flow
 from dipflow.flow.model import Flow
 
 # Colours by kind family, so that decisions, data dips and media stand apart.
@@ -29,6 +29,9 @@ _FILL = {
 }
 _DEFAULT_FILL = "#ffffff"
 _STROKE = "#44546a"
+_LABEL = "#1f4e79"
+_BACKDROP = "#fafbfc"
+"""The panel's colour: a label's backdrop hides the line behind it, not the panel."""
 
 
 def _fill(node: NodeBox) -> str:
@@ -60,10 +63,15 @@ def to_svg(flow: Flow) -> str:
             f'<polyline points="{points}" fill="none" stroke="{_STROKE}"{dash} '
             'marker-end="url(#arrow)"/>'
         )
-        lx, ly = _label_point(edge.points)
+    # Labels over every line, each on a backdrop: a line passing behind one stays readable.
+    for edge in layout.edges:
+        box = edge.label_box
         parts.append(
-            f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11" fill="#1f4e79" '
-            f'text-anchor="middle">{escape(edge.label)}</text>'
+            f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" '
+            f'height="{box.height:.1f}" rx="3" fill="{_BACKDROP}" fill-opacity="0.9"/>'
+            f'<text x="{box.x + box.width / 2:.1f}" y="{box.y + box.height - 4:.1f}" '
+            f'font-size="{LABEL_FONT_SIZE:.0f}" fill="{_LABEL}" text-anchor="middle">'
+            f"{escape(edge.label)}</text>"
         )
     for node in layout.nodes:
         rx = 22 if node.kind in ("start", "end", "disconnect_contact") else 6
@@ -81,15 +89,14 @@ def to_svg(flow: Flow) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _label_point(points: tuple[tuple[float, float], ...]) -> tuple[float, float]:
-    if len(points) == 2:
-        (x1, y1), (x2, y2) = points
-        return (x1 + x2) / 2 + 4, (y1 + y2) / 2 + 4
-    if len(points) > 4:  # a line down the left lane: label it where it leaves its source
-        (x1, y1), (x2, y2) = points[0], points[1]
-        return x1 + 4, (y1 + y2) / 2 + 4
-    (x1, y1), (x2, y2) = points[1], points[2]
-    return x1 + 4, (y1 + y2) / 2
+def label_font(scale: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The PNG's edge-label font (the layout's label boxes are checked against it)."""
+    return ImageFont.load_default(size=LABEL_FONT_SIZE * scale)
+
+
+def title_font(scale: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The PNG's node-title font (the layout's node widths are checked against it)."""
+    return ImageFont.load_default(size=(TITLE_FONT_SIZE + 1) * scale)
 
 
 def to_png(flow: Flow, *, scale: float = 1.5) -> bytes:
@@ -97,8 +104,8 @@ def to_png(flow: Flow, *, scale: float = 1.5) -> bytes:
     width, height = int(layout.width * scale) + 1, int(layout.height * scale) + 1
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=12 * scale)
-    bold = ImageFont.load_default(size=13 * scale)
+    font = ImageFont.load_default(size=LABEL_FONT_SIZE * scale)
+    bold = title_font(scale)
 
     def s(x: float, y: float) -> tuple[float, float]:
         return x * scale, y * scale
@@ -112,8 +119,18 @@ def to_png(flow: Flow, *, scale: float = 1.5) -> bytes:
         draw.line(scaled, fill=_STROKE, width=max(1, int(scale)))
         (x1, y1), (x2, y2) = scaled[-2], scaled[-1]
         _arrow_head(draw, (x1, y1), (x2, y2), 7 * scale)
-        lx, ly = _label_point(edge.points)
-        draw.text(s(lx, ly - 10), edge.label, fill="#1f4e79", font=font, anchor="mt")
+    for edge in layout.edges:
+        label = edge.label_box
+        draw.rounded_rectangle(
+            (*s(label.x, label.y), *s(label.right, label.bottom)), radius=3 * scale, fill=_BACKDROP
+        )
+        draw.text(
+            s(label.x + label.width / 2, label.y + label.height / 2),
+            edge.label,
+            fill=_LABEL,
+            font=label_font(scale),
+            anchor="mm",
+        )
     for node in layout.nodes:
         box = (*s(node.x, node.y), *s(node.x + node.width, node.y + node.height))
         draw.rounded_rectangle(box, radius=6 * scale, fill=_fill(node), outline=_STROKE)

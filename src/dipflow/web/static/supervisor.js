@@ -1,5 +1,6 @@
 /* The supervisor view: polls /supervisor/state.json and redraws with textContent only.
-   A call's trace is fetched when it is expanded (and refreshed while the call is live). */
+   A call's trace is fetched when it is expanded (and refreshed while the call is live)
+   and drawn by trace.js, as on the call's own trace page. */
 "use strict";
 
 (() => {
@@ -86,14 +87,11 @@
         data.appendChild(el("dd", value));
       }
       body.appendChild(data);
-      body.appendChild(el("div", `Path: ${(call.path || []).join(" → ")}`, "path-line"));
-      const trace = el("ol", null, "trace");
-      for (const entry of call.trace || []) {
-        const item = el("li");
-        item.appendChild(el("strong", `${entry.flow || ""} ${entry.activity || ""} (${entry.kind || ""}) → ${entry.output_taken || "…"}`));
-        item.appendChild(el("div", JSON.stringify({ inputs: entry.inputs, outputs: entry.outputs, error: entry.error })));
-        trace.appendChild(item);
-      }
+      const link = el("a", "Open this trace on its own page", "trace-link");
+      link.href = `/supervisor/calls/${encodeURIComponent(callId)}`;
+      body.appendChild(link);
+      const trace = el("div");
+      dipflowTrace.render(trace, call);
       body.appendChild(trace);
     } catch (e) {
       /* offline: the next poll tries again */
