@@ -17,6 +17,14 @@ from dipflow.center import (
     OfferRescinded,
     QueueConfig,
 )
+from dipflow.center.config import SkillDefinition
+from dipflow.center.skills import (
+    RelaxationStep,
+    SkillRequirement,
+    SkillType,
+    matches,
+    requirement_problem,
+)
 
 
 class FakeClock:
@@ -44,11 +52,23 @@ def sample_config(**overrides: object) -> CenterConfig:
             QueueConfig(name="support", teams=["green", "blue"], max_wait_s=30),
         ],
         "agents": [
-            AgentConfig(agent_id="alice", name="Alice", teams=["blue"]),
-            AgentConfig(agent_id="bob", name="Bob", teams=["blue", "green"]),
+            AgentConfig(agent_id="alice", name="Alice", teams=["blue"], skill_profile="senior"),
+            AgentConfig(
+                agent_id="bob",
+                name="Bob",
+                teams=["blue", "green"],
+                skills={"tech": 3, "language": "es", "vip": True},
+            ),
             AgentConfig(agent_id="carol", name="Carol", teams=["green"]),
         ],
         "wrap_up_s": 10,
+        "skills": [
+            SkillDefinition(name="tech", type=SkillType.PROFICIENCY),
+            SkillDefinition(name="language", type=SkillType.ENUM, values=["en", "es", "de"]),
+            SkillDefinition(name="vip", type=SkillType.BOOLEAN),
+            SkillDefinition(name="region", type=SkillType.TEXT),
+        ],
+        "skill_profiles": {"senior": {"tech": 8, "language": "en", "region": "EMEA"}},
     }
     base.update(overrides)
     return CenterConfig.model_validate(base)
@@ -100,8 +120,25 @@ class OfferLedger:
             assert note.call_id not in self.offers and note.call_id not in self.calls
 
 
-def check_snapshot(snap: CenterSnapshot) -> None:
+def requirement(skill: str, condition: str, value: object) -> SkillRequirement:
+    """A requirement in normal form against the sample configuration's skills."""
+    normal, problem = requirement_problem(
+        skill, condition, value, sample_config().skill_definitions()
+    )
+    assert normal is not None, problem
+    return normal
+
+
+def check_snapshot(snap: CenterSnapshot, config: CenterConfig | None = None) -> None:
     """Invariants visible in one atomic snapshot, whatever the store."""
+    config = config or sample_config()
+    types = config.skill_types()
+    skills = {a.agent_id: config.agent_skills(a) for a in config.agents}
+    serving: dict[str, list[str]] = {q.name: [] for q in config.queues}
+    for agent in snap.agents:
+        if agent.state is AgentState.AVAILABLE:
+            for queue in config.queues_for_teams(agent.teams):
+                serving[queue].append(agent.agent_id)
     held: dict[str, str] = {}
     for agent in snap.agents:
         if agent.state in (AgentState.OFFERED, AgentState.CONNECTED):
@@ -115,14 +152,44 @@ def check_snapshot(snap: CenterSnapshot) -> None:
         if agent.state is AgentState.IDLE:
             assert agent.reason, agent
         if agent.state is AgentState.LOGGED_OUT:
-            assert agent.teams == ()
-    waiting: set[str] = set()
+            assert agent.teams == () and agent.parked == ()
+        if agent.state is AgentState.AVAILABLE:  # nobody waits for an available agent
+            assert agent.parked == (), agent
+    waiting: set[str] = {call for agent in snap.agents for call in agent.parked}
+    assert len(waiting) == sum(len(agent.parked) for agent in snap.agents)
+    assert not waiting.intersection(held)
     offered = sum(1 for a in snap.agents if a.state is AgentState.OFFERED)
     for queue in snap.queues:
         ids = [w.call_id for w in queue.waiting]
         assert [w.position for w in queue.waiting] == list(range(1, len(ids) + 1))
         assert not waiting.intersection(ids) and not set(held).intersection(ids)
         waiting.update(ids)
-        if ids:  # saturated routing: nobody who serves this queue is available
-            assert queue.agents_available == 0, queue
+        assert queue.agents_available == len(serving[queue.name]), queue
+        for waiting_contact in queue.waiting:
+            # saturated routing: no available agent of the queue meets its requirements
+            for agent_id in serving[queue.name]:
+                assert not matches(skills[agent_id], waiting_contact.requirements, types), (
+                    f"{waiting_contact.call_id} waits while {agent_id} is available"
+                )
     assert sum(q.offered for q in snap.queues) == offered
+
+
+def skill_choices() -> list[tuple[tuple[SkillRequirement, ...], tuple[RelaxationStep, ...]]]:
+    """Requirement sets and relaxations the randomised tests draw from: none, one only some
+    agents meet, one nobody meets until relaxed (twice), several at once, one met by an
+    agent who lacks the skill (zero values)."""
+    return [
+        ((), ()),
+        ((), ()),
+        ((requirement("tech", ">=", 5),), ()),
+        ((requirement("language", "is", "es"),), (RelaxationStep(after_s=10.0),)),
+        (
+            (requirement("tech", ">=", 9),),
+            (
+                RelaxationStep(after_s=3.0, requirements=(requirement("tech", "gte", 3),)),
+                RelaxationStep(after_s=31.0),
+            ),
+        ),
+        ((requirement("vip", "!=", "true"), requirement("region", "==", "EMEA")), ()),
+        ((requirement("tech", "<", 3),), ()),
+    ]

@@ -14,26 +14,47 @@ import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from dipflow.center import CenterError, Notification
+from dipflow.center import AgentConfig, CenterError, ContactOffered, Notification
 from dipflow.center.core import CenterCore
-from tests.center.center_helpers import OfferLedger, check_snapshot, sample_config
+from dipflow.center.skills import matches
+from tests.center.center_helpers import (
+    OfferLedger,
+    check_snapshot,
+    sample_config,
+    skill_choices,
+)
 
 CALLS = [f"c{i}" for i in range(8)]
 AGENTS = ["alice", "bob", "carol"]
 QUEUES = ["sales", "overflow", "support"]
 REASONS = ["break", "lunch", "meeting"]
+SKILLS = skill_choices()
 
 
 class CenterMachine(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
-        self.core = CenterCore(sample_config(wrap_up_s=3))
+        self.config = sample_config(wrap_up_s=3)
+        self.core = CenterCore(self.config)
         self.now = 0.0
         self.ledger = OfferLedger()
 
     def _apply(self, notes: list[Notification]) -> None:
         for note in notes:
             self.ledger(note)
+            if isinstance(note, ContactOffered):
+                # skills: an offer only goes to an agent who meets the contact's requirements
+                # (white-box: the core's own record of what the contact waits for now)
+                contact = self.core._contacts[note.call_id]
+                assert contact.target in (None, note.agent_id)  # a named agent's, only to them
+                if contact.target is not None:
+                    event("an offer to a named agent")
+                skills = self.config.agent_skills(_require(self.config.agent(note.agent_id)))
+                assert matches(skills, contact.requirements, self.config.skill_types())
+                if contact.requirements:
+                    event("an offer that needed skills")
+                if contact.step:
+                    event("an offer after relaxation")
 
     def _guarded(self, action: object, *args: object, **kwargs: object) -> None:
         """Run an operation; if it raises, the state must be exactly as before."""
@@ -45,9 +66,34 @@ class CenterMachine(RuleBasedStateMachine):
             return
         self._apply(notes)
 
-    @rule(call=st.sampled_from(CALLS), queue=st.sampled_from(QUEUES), priority=st.integers(-2, 2))
-    def enqueue(self, call: str, queue: str, priority: int) -> None:
-        self._guarded(self.core.enqueue, call, queue, priority=priority)
+    @rule(
+        call=st.sampled_from(CALLS),
+        queue=st.sampled_from(QUEUES),
+        priority=st.integers(-2, 2),
+        skills=st.sampled_from(SKILLS),
+    )
+    def enqueue(self, call: str, queue: str, priority: int, skills: tuple[object, ...]) -> None:
+        requirements, relaxation = skills
+        self._guarded(
+            self.core.enqueue,
+            call,
+            queue,
+            priority=priority,
+            skills=requirements,
+            relaxation=relaxation,
+        )
+
+    @rule(
+        call=st.sampled_from(CALLS),
+        queue=st.sampled_from(QUEUES),
+        agent=st.sampled_from(AGENTS),
+        park=st.booleans(),
+        priority=st.integers(-2, 2),
+    )
+    def enqueue_for_one_agent(
+        self, call: str, queue: str, agent: str, park: bool, priority: int
+    ) -> None:
+        self._guarded(self.core.enqueue, call, queue, priority=priority, agent=agent, park=park)
 
     @rule(call=st.sampled_from(CALLS))
     def abandon(self, call: str) -> None:
@@ -102,7 +148,7 @@ class CenterMachine(RuleBasedStateMachine):
     def end_wrap_up(self, agent: str) -> None:
         self._guarded(self.core.end_wrap_up, agent)
 
-    @rule(seconds=st.sampled_from([0.5, 3.0, 10.0, 15.0, 31.0, 61.0]))
+    @rule(seconds=st.sampled_from([0.5, 2.0, 3.0, 10.0, 15.0, 31.0, 61.0]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
         notes = self.core.handle_timers(self.now)
@@ -130,3 +176,8 @@ CenterMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCenterInterleavings = pytest.mark.slow(CenterMachine.TestCase)
+
+
+def _require(agent: AgentConfig | None) -> AgentConfig:
+    assert agent is not None
+    return agent

@@ -26,6 +26,7 @@ from tests.center.center_helpers import (
     Recorder,
     check_snapshot,
     sample_config,
+    skill_choices,
 )
 
 pytestmark = pytest.mark.slow  # every test here talks to a real redis-server
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow  # every test here talks to a real redis-server
 CALLS = [f"call-{i}" for i in range(10)]
 AGENTS = ["alice", "bob", "carol"]
 QUEUES = ["sales", "overflow", "support"]
+SKILLS = skill_choices()
 
 
 def redis_store(url: str, prefix: str) -> RedisCenterStore:
@@ -42,13 +44,20 @@ def redis_store(url: str, prefix: str) -> RedisCenterStore:
 async def _random_step(rng: random.Random, center: ContactCenter, clock: FakeClock) -> str:
     kind = rng.choice(
         ["enqueue", "enqueue", "abandon", "login", "logout", "available", "available", "idle",
-         "accept", "accept", "decline", "end", "wrap", "time", "time"]
+         "accept", "accept", "decline", "end", "wrap", "time", "time", "named", "stats"]
     )  # fmt: skip
     call, agent = rng.choice(CALLS), rng.choice(AGENTS)
     try:
         if kind == "enqueue":
+            requirements, relaxation = rng.choice(SKILLS)
             await center.enqueue(call, rng.choice(QUEUES), priority=rng.randint(-1, 2),
-                                 data={"ani": f"+4930{rng.randint(0, 999)}"})  # fmt: skip
+                                 data={"ani": f"+4930{rng.randint(0, 999)}"},
+                                 skills=requirements, relaxation=relaxation)  # fmt: skip
+        elif kind == "named":
+            await center.enqueue(call, rng.choice(QUEUES), priority=rng.randint(-1, 2),
+                                 agent=agent, park=rng.random() < 0.6)  # fmt: skip
+        elif kind == "stats":
+            return f"stats {await center.queue_statistics(rng.choice(QUEUES), call)}"
         elif kind == "abandon":
             await center.abandon(call)
         elif kind == "login":
@@ -68,14 +77,15 @@ async def _random_step(rng: random.Random, center: ContactCenter, clock: FakeClo
         elif kind == "wrap":
             await center.end_wrap_up(agent)
         else:
-            clock.advance(rng.choice([0.25, 1.0, 3.5, 10.0, 15.0, 31.0, 61.0]) + rng.random() / 7)
+            step_s = rng.choice([0.25, 1.0, 2.5, 3.5, 10.0, 15.0, 31.0, 61.0])
+            clock.advance(step_s + rng.random() / 7)
             await center.tick()
     except CenterError as exc:
         return f"{kind} {agent} {call} -> {type(exc).__name__}"
     return f"{kind} {agent} {call}"
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 async def test_lua_script_behaves_exactly_like_the_core(redis_url: str, seed: int) -> None:
     """Differential test: the same random operations on both stores give the same notifications
     (with every digit of a wall-clock timestamp kept) and the same snapshots."""

@@ -420,6 +420,30 @@ def test_the_transcript_says_a_stub_was_reached(make_flow: MakeFlow) -> None:
     (stub,) = [e for e in build_transcript(steps) if e.kind == "stub"]
     assert stub.who == "system"
     assert stub.text == (
-        "Stream: stub for Webex 'start-media-stream': forking audio is not supported; "
-        "takes `out`"
+        "Stream: stub for Webex 'start-media-stream': forking audio is not supported; takes `out`"
     )
+
+
+# -- start media stream ---------------------------------------------------------------------
+
+
+def test_start_media_stream_asks_for_the_stream_and_goes_on(make_flow: MakeFlow) -> None:
+    from dipflow.engine.commands import StartMediaStream
+
+    flow = make_flow(
+        {
+            "Stream": {"kind": "start_media_stream", "destination": "{{ Where }}",
+                       "on": {"out": "Say", "error": "Say"}},
+            "Say": {"kind": "play_message", "prompt": {"text": "hi"}, "next": "Bye"},
+            "Bye": BYE,
+        },
+        variables=[{"name": "Where", "default": "Cisco AI Assistant"}],
+        first="Stream",
+    )  # fmt: skip
+    result = run_flow(flow)
+    (stream,) = [c for c in result.commands if isinstance(c, StartMediaStream)]
+    assert stream.destination == "Cisco AI Assistant"
+    assert result.prompts == ["hi"]
+    empty = run_flow(flow, variables={"Where": ""})
+    entry = next(e for e in empty.trace if e.activity == "Stream")
+    assert entry.output_taken == "error" and "renders empty" in (entry.error or "")

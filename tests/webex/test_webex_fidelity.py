@@ -228,13 +228,6 @@ def test_blind_transfer_set_caller_id_and_feedback_import() -> None:
     assert transfer.wiring() == {"error": "DisconnectContact_23s"}
 
 
-def test_business_hours_import_says_where_the_schedule_is() -> None:
-    export = _export("ciscolivelabs__CL_1_start.json")
-    _replace(export, "PlayMessage_oc2", {"activityName": "business-hours", "businessHoursId": "b1"})
-    with pytest.raises(WebexImportError, match="schedule lives in Control Hub"):
-        import_webex_export(export)
-
-
 def test_a_link_from_an_output_the_kind_does_not_have_is_reported() -> None:
     export = _export("ciscolivelabs__CL_1_start.json")
     source = _activity(export, "PlayMessage_oc2")["id"]

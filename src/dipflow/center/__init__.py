@@ -1,6 +1,7 @@
 """The contact center: queues, agents, routing and its state store. Layer 3 (center).
 
-Routing is LONGEST_AVAILABLE_AGENT. Imports nothing from channels, web or runtime.
+Routing is LONGEST_AVAILABLE_AGENT among the agents who meet a contact's skill
+requirements, or to one named agent. Imports nothing from channels, web or runtime.
 See docs/center.md.
 
 Errors: `CenterError` (a `dipflow.errors.DipflowError`) is the root of every error the
@@ -10,6 +11,7 @@ center raises on purpose:
     ├── UnknownQueue, UnknownAgent, UnknownTeam   a name not in the configuration
     │                                             (also LookupError)
     ├── InvalidTransition    the agent's state does not allow the action
+    ├── AgentUnavailable     a contact for one named agent who cannot take it
     ├── ContactExists        the call is already in the center
     ├── InvalidArgument      a value out of range (also ValueError)
     └── CenterStoreError     the state store failed (Redis unreachable): nothing happened
@@ -20,6 +22,7 @@ expected failure, and anything else (a bug) reaches the logged boundary.
 
 from dipflow.center.config import AgentConfig, CenterConfig, QueueConfig
 from dipflow.center.errors import (
+    AgentUnavailable,
     CenterError,
     CenterStoreError,
     ContactExists,
@@ -47,6 +50,7 @@ from dipflow.center.model import (
     OfferRescinded,
     QueuePositionChanged,
     QueueSnapshot,
+    QueueStatistics,
     QueueStatus,
     RescindReason,
     WaitingContact,
@@ -59,6 +63,7 @@ __all__ = [
     "AgentSnapshot",
     "AgentState",
     "AgentStateChanged",
+    "AgentUnavailable",
     "CenterConfig",
     "CenterError",
     "CenterSnapshot",
@@ -82,6 +87,7 @@ __all__ = [
     "QueueConfig",
     "QueuePositionChanged",
     "QueueSnapshot",
+    "QueueStatistics",
     "QueueStatus",
     "RescindReason",
     "UnknownAgent",

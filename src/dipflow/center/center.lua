@@ -18,7 +18,9 @@ local function akey(id) return P .. 'a:' .. id end
 local function wkey(q) return P .. 'w:' .. q end
 local function avkey(q) return P .. 'av:' .. q end
 local function stkey(q) return P .. 'st:' .. q end
+local function pwkey(a) return P .. 'pw:' .. a end
 local AHT = P .. 'aht'
+local ZERO = {proficiency = '0', boolean = 'false', text = '', enum = ''}
 
 local function hash(key)
   local raw = redis.call('HGETALL', key)
@@ -30,8 +32,17 @@ end
 
 local function get_contact(id)
   local c = hash(ckey(id))
-  if c then c.id = id end
+  if c then
+    c.id = id
+    c.target = c.target or ''
+  end
   return c
+end
+
+-- core._line: a contact for one named agent waits in that agent's personal line.
+local function lkey(c)
+  if c.target ~= '' then return pwkey(c.target) end
+  return wkey(c.queue)
 end
 
 local function get_agent(id)
@@ -47,6 +58,31 @@ local function get_agent(id)
   return a
 end
 
+-- skills.matches: every requirement [skill, condition, value] met by the agent's skills
+-- (configuration, normal text); a skill the agent lacks counts as its type's zero.
+local function matches(agent_id, req)
+  if req == nil or req == '' or req == '[]' then return true end
+  local have_all = cfg.askills[agent_id] or {}
+  for _, r in ipairs(cjson.decode(req)) do
+    local skill, cond, want = r[1], r[2], r[3]
+    local kind = cfg.stype[skill]
+    local have = have_all[skill] or ZERO[kind]
+    local ok
+    if kind == 'proficiency' then
+      local a, b = tonumber(have), tonumber(want)
+      if cond == '==' then ok = a == b
+      elseif cond == '!=' then ok = a ~= b
+      elseif cond == '>' then ok = a > b
+      elseif cond == '>=' then ok = a >= b
+      elseif cond == '<' then ok = a < b
+      else ok = a <= b end
+    elseif cond == '==' then ok = have == want
+    else ok = have ~= want end
+    if not ok then return false end
+  end
+  return true
+end
+
 local function ewt(q, position)
   local staffed = redis.call('SCARD', stkey(q))
   if staffed == 0 then return cjson.null end
@@ -54,32 +90,48 @@ local function ewt(q, position)
   return math.floor(position * aht / staffed * 10 + 0.5) / 10
 end
 
-local function positions_from(q, start)
+-- core._line_ewt: one agent serves a personal line.
+local function line_ewt(target, q, position)
+  if target == '' then return ewt(q, position) end
+  local aht = tonumber(redis.call('HGET', AHT, q) or cfg.aht0)
+  return math.floor(position * aht / 1 * 10 + 0.5) / 10
+end
+
+local function positions_from(c, start)
   if start >= cfg.npos then return end
-  local ids = redis.call('ZRANGE', wkey(q), start, cfg.npos - 1)
+  local ids = redis.call('ZRANGE', lkey(c), start, cfg.npos - 1)
   for i, id in ipairs(ids) do
     local pos = start + i
+    local q = c.queue
+    if c.target ~= '' then q = redis.call('HGET', ckey(id), 'queue') end
     emit({type = 'QueuePositionChanged', call_id = id, queue = q, position = pos,
-          estimated_wait_s = ewt(q, pos)})
+          estimated_wait_s = line_ewt(c.target, q, pos)})
   end
 end
 
 local function insert_waiting(c)
-  redis.call('ZADD', wkey(c.queue), c.score, c.id)
+  redis.call('ZADD', lkey(c), c.score, c.id)
   c.state = 'queued'
   c.agent = ''
   redis.call('HSET', ckey(c.id), 'state', 'queued', 'agent', '')
   if c.max_wait ~= '' then
     redis.call('ZADD', TK, fmt(tonumber(c.queued_at) + tonumber(c.max_wait)), 'wait|' .. c.id)
   end
-  return redis.call('ZRANK', wkey(c.queue), c.id)
+  return redis.call('ZRANK', lkey(c), c.id)
 end
 
 local function remove_waiting(c)
-  local idx = redis.call('ZRANK', wkey(c.queue), c.id)
-  redis.call('ZREM', wkey(c.queue), c.id)
+  local idx = redis.call('ZRANK', lkey(c), c.id)
+  redis.call('ZREM', lkey(c), c.id)
   redis.call('ZREM', TK, 'wait|' .. c.id)
-  positions_from(c.queue, idx)
+  positions_from(c, idx)
+end
+
+-- core._leave: out of the center without an agent.
+local function leave(c, reason)
+  redis.call('ZREM', TK, 'relax|' .. c.id)
+  redis.call('DEL', ckey(c.id))
+  emit({type = 'ContactLeftQueue', call_id = c.id, queue = c.queue, reason = reason})
 end
 
 local function allowed(a, action)
@@ -106,7 +158,7 @@ local function transition(a, action, reason)
   return true
 end
 
-local dispatch_queue
+local dispatch_contact
 
 local function offer(c, a)
   remove_waiting(c)
@@ -121,24 +173,47 @@ local function offer(c, a)
   redis.call('ZADD', TK, fmt(now + tonumber(cfg.queues[c.queue].ring)), 'ring|' .. c.id)
 end
 
-dispatch_queue = function(q)
-  while true do
-    local head = redis.call('ZRANGE', wkey(q), 0, 0)
-    if #head == 0 then return end
-    local av = redis.call('ZRANGE', avkey(q), 0, 0)
-    if #av == 0 then return end
-    offer(get_contact(head[1]), get_agent(av[1]))
+-- core._dispatch_contact: the longest-available agent of the queue who meets the contact's
+-- requirements (every other waiting contact already has none).
+dispatch_contact = function(c)
+  if c.target ~= '' then
+    local named = get_agent(c.target)
+    if named.state == 'available' then offer(c, named) end
+    return
+  end
+  local stop = -1
+  if c.req == '' or c.req == '[]' then stop = 0 end
+  for _, id in ipairs(redis.call('ZRANGE', avkey(c.queue), 0, stop)) do
+    if matches(id, c.req) then
+      offer(c, get_agent(id))
+      return
+    end
   end
 end
 
+-- core._dispatch_agent: the first contact in offer order, across the agent's queues,
+-- whose requirements the agent meets (scores are unique: arrivals are numbered).
+local BATCH = 64
 local function dispatch_agent(a)
   if a.state ~= 'available' then return end
   local best_id, best_score = nil, nil
+  local own = redis.call('ZRANGE', pwkey(a.id), 0, 0, 'WITHSCORES')
+  if #own > 0 then best_id, best_score = own[1], tonumber(own[2]) end
   for _, q in ipairs(a.qlist) do
-    local head = redis.call('ZRANGE', wkey(q), 0, 0, 'WITHSCORES')
-    if #head > 0 then
-      local score = tonumber(head[2])
-      if best_score == nil or score < best_score then best_id, best_score = head[1], score end
+    local start, done = 0, false
+    while not done do
+      local items = redis.call('ZRANGE', wkey(q), start, start + BATCH - 1, 'WITHSCORES')
+      if #items == 0 then break end
+      for i = 1, #items, 2 do
+        local score = tonumber(items[i + 1])
+        if best_score ~= nil and score >= best_score then done = true break end
+        if matches(a.id, redis.call('HGET', ckey(items[i]), 'req')) then
+          best_id, best_score = items[i], score
+          done = true
+          break
+        end
+      end
+      start = start + BATCH
     end
   end
   if best_id then offer(get_contact(best_id), a) end
@@ -146,8 +221,22 @@ end
 
 local function requeue(c)
   local idx = insert_waiting(c)
-  positions_from(c.queue, idx)
-  dispatch_queue(c.queue)
+  positions_from(c, idx)
+  dispatch_contact(c)
+end
+
+-- core._relax: the next relaxation step's requirements (pre-encoded JSON text).
+local function relax(c)
+  local steps = cjson.decode(c.relax)
+  local step = tonumber(c.step) + 1
+  c.step = tostring(step)
+  c.req = steps[step][2]
+  redis.call('HSET', ckey(c.id), 'step', c.step, 'req', c.req)
+  if step < #steps then
+    redis.call('ZADD', TK, fmt(tonumber(c.entered_at) + tonumber(steps[step + 1][1])),
+               'relax|' .. c.id)
+  end
+  if c.state == 'queued' then dispatch_contact(c) end
 end
 
 local function ring_no_answer(c, a, reason)
@@ -156,7 +245,7 @@ local function ring_no_answer(c, a, reason)
   redis.call('HSET', akey(a.id), 'call', '')
   emit({type = 'OfferRescinded', call_id = c.id, agent_id = a.id, reason = reason})
   transition(a, 'ring_no_answer', 'rona')
-  requeue(c)
+  if c.target ~= '' then leave(c, 'agent_unavailable') else requeue(c) end
 end
 
 local function overflow(c)
@@ -167,6 +256,7 @@ local function overflow(c)
   local seen = false
   for _, q in ipairs(visited) do if q == target then seen = true end end
   if target == '' or seen then
+    redis.call('ZREM', TK, 'relax|' .. c.id)
     redis.call('DEL', ckey(c.id))
     local reason = 'no_fallback'
     if target == '' then reason = 'max_wait' end
@@ -194,12 +284,14 @@ local function abandon(id)
   if c.state == 'connected' then return end_contact(id) end
   if c.state == 'queued' then
     remove_waiting(c)
+    redis.call('ZREM', TK, 'relax|' .. id)
     redis.call('DEL', ckey(id))
     emit({type = 'ContactLeftQueue', call_id = id, queue = c.queue, reason = 'abandoned'})
     return
   end
   local a = get_agent(c.agent)
   redis.call('ZREM', TK, 'ring|' .. id)
+  redis.call('ZREM', TK, 'relax|' .. id)
   redis.call('DEL', ckey(id))
   a.call = ''
   redis.call('HSET', akey(a.id), 'call', '')
@@ -241,20 +333,33 @@ if op == 'enqueue' then
   if redis.call('EXISTS', ckey(id)) == 1 then
     return cjson.encode({error = 'exists'})
   end
+  local target, park = ARGV[13], ARGV[14]
+  if target ~= '' then
+    local named = get_agent(target)
+    if named.state == 'logged_out' or (named.state ~= 'available' and park ~= '1') then
+      return cjson.encode({error = 'agent_unavailable', state = named.state})
+    end
+  end
   local priority = tonumber(ARGV[7])
   local seq = redis.call('INCR', P .. 'seq')
   local c = {id = id, queue = q, priority = ARGV[7], score = fmt(-priority * SEQ_SPAN + seq),
              entered_at = now_s, queued_at = now_s, max_wait = ARGV[8], fallback = ARGV[9],
-             data = ARGV[10], visited = cjson.encode({q}), connected_at = '0'}
+             data = ARGV[10], visited = cjson.encode({q}), connected_at = '0',
+             req = ARGV[11], relax = ARGV[12], step = '0', target = target}
   redis.call('HSET', ckey(id), 'queue', q, 'priority', c.priority, 'score', c.score,
              'entered_at', now_s, 'queued_at', now_s, 'max_wait', c.max_wait,
              'fallback', c.fallback, 'data', c.data, 'visited', c.visited,
-             'connected_at', '0')
+             'connected_at', '0', 'req', c.req, 'relax', c.relax, 'step', '0',
+             'target', target)
+  local steps = cjson.decode(c.relax)
+  if #steps > 0 then
+    redis.call('ZADD', TK, fmt(now + tonumber(steps[1][1])), 'relax|' .. id)
+  end
   local idx = insert_waiting(c)
   emit({type = 'ContactQueued', call_id = id, queue = q, position = idx + 1,
-        estimated_wait_s = ewt(q, idx + 1)})
-  positions_from(q, idx + 1)
-  dispatch_queue(q)
+        estimated_wait_s = line_ewt(target, q, idx + 1)})
+  positions_from(c, idx + 1)
+  dispatch_contact(c)
   return notes()
 elseif op == 'abandon' then
   abandon(ARGV[5])
@@ -268,6 +373,7 @@ elseif op == 'accept' then
     return cjson.encode({ok = false, notes = {}})
   end
   redis.call('ZREM', TK, 'ring|' .. c.id)
+  redis.call('ZREM', TK, 'relax|' .. c.id)
   redis.call('HSET', ckey(c.id), 'state', 'connected', 'connected_at', now_s)
   emit({type = 'ContactAssigned', call_id = c.id, agent_id = a.id})
   transition(a, 'accept', '')
@@ -302,7 +408,12 @@ elseif op == 'logout' then
       redis.call('HSET', akey(a.id), 'call', '')
       table.insert(out, 1, {type = 'OfferRescinded', call_id = c.id, agent_id = a.id,
                             reason = 'agent_logged_out'})
-      requeue(c)
+      if c.target ~= '' then leave(c, 'agent_unavailable') else requeue(c) end
+    end
+    for _, id in ipairs(redis.call('ZRANGE', pwkey(a.id), 0, -1)) do
+      local parked = get_contact(id)
+      remove_waiting(parked)
+      leave(parked, 'agent_unavailable')
     end
   end
   return notes()
@@ -352,6 +463,8 @@ elseif op == 'timers' then
           ring_no_answer(c, get_agent(c.agent), 'rona')
         elseif kind == 'wait' and c.state == 'queued' then
           overflow(c)
+        elseif kind == 'relax' and c.state ~= 'connected' then
+          relax(c)
         end
       end
     end
@@ -361,9 +474,11 @@ elseif op == 'status' then
   local c = get_contact(ARGV[5])
   if not c then return cjson.encode({}) end
   local position = 0
-  if c.state == 'queued' then position = redis.call('ZRANK', wkey(c.queue), c.id) + 1 end
+  if c.state == 'queued' then position = redis.call('ZRANK', lkey(c), c.id) + 1 end
+  local staffed = 1
+  if c.target == '' then staffed = redis.call('SCARD', stkey(c.queue)) end
   return cjson.encode({queue = c.queue, state = c.state, position = position,
-                       staffed = redis.call('SCARD', stkey(c.queue)),
+                       staffed = staffed,
                        aht = redis.call('HGET', AHT, c.queue) or cfg.aht0,
                        entered_at = c.entered_at})
 elseif op == 'snapshot' then
@@ -374,7 +489,8 @@ elseif op == 'snapshot' then
   local agents = {}
   for _, id in ipairs(cjson.decode(ARGV[6])) do
     local a = get_agent(id)
-    agents[#agents + 1] = {id, a.state, a.reason, a.since, a.call, a.teams}
+    agents[#agents + 1] = {id, a.state, a.reason, a.since, a.call, a.teams,
+                           redis.call('ZRANGE', pwkey(id), 0, -1)}
     if a.state == 'offered' and a.call ~= '' then
       local q = redis.call('HGET', ckey(a.call), 'queue')
       if q then offered[q] = offered[q] + 1 end
@@ -383,14 +499,33 @@ elseif op == 'snapshot' then
   for _, q in ipairs(names) do
     local waiting = {}
     for _, id in ipairs(redis.call('ZRANGE', wkey(q), 0, -1)) do
-      local f = redis.call('HMGET', ckey(id), 'priority', 'entered_at')
-      waiting[#waiting + 1] = {id, f[1], f[2]}
+      local f = redis.call('HMGET', ckey(id), 'priority', 'entered_at', 'req')
+      waiting[#waiting + 1] = {id, f[1], f[2], f[3] or ''}
     end
     queues[#queues + 1] = {q, waiting, offered[q], redis.call('ZCARD', avkey(q)),
                            redis.call('SCARD', stkey(q)),
                            redis.call('HGET', AHT, q) or cfg.aht0}
   end
   return cjson.encode({queues = queues, agents = agents})
+elseif op == 'stats' then
+  -- core.queue_statistics: the oldest waiting contact is the lowest arrival number.
+  local q, call = ARGV[5], ARGV[6]
+  local oldest_seq, oldest_id = nil, nil
+  local items = redis.call('ZRANGE', wkey(q), 0, -1, 'WITHSCORES')
+  for i = 1, #items, 2 do
+    local seq = tonumber(items[i + 1]) % SEQ_SPAN
+    if oldest_seq == nil or seq < oldest_seq then oldest_seq, oldest_id = seq, items[i] end
+  end
+  local oldest = ''
+  if oldest_id then oldest = redis.call('HGET', ckey(oldest_id), 'entered_at') end
+  local position = 0
+  local c = get_contact(call)
+  if c and c.target == '' and c.queue == q and c.state == 'queued' then
+    position = redis.call('ZRANK', wkey(q), c.id) + 1
+  end
+  return cjson.encode({waiting = #items / 2, staffed = redis.call('SCARD', stkey(q)),
+                       available = redis.call('ZCARD', avkey(q)), oldest = oldest,
+                       position = position, aht = redis.call('HGET', AHT, q) or cfg.aht0})
 end
 return redis.error_reply('dipflow center: unknown operation ' .. tostring(op))
 end

@@ -8,6 +8,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dipflow.center.skills import SkillType, normal_value
+
 MIN_PRIORITY = -(2**20)
 MAX_PRIORITY = 2**20
 """Priorities are bounded so that (priority, arrival) packs into one exact float score
@@ -18,8 +20,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SkillDefinition(_Strict):
+    """A skill agents have and contacts may require (Webex "skill definition")."""
+
+    name: str = Field(min_length=1)
+    type: SkillType = SkillType.PROFICIENCY
+    """`proficiency` (0..10), `boolean`, `text` (matched exactly) or `enum`."""
+    values: list[str] = Field(default_factory=list)
+    """The allowed values of an `enum` skill."""
+
+    @model_validator(mode="after")
+    def _check_values(self) -> Self:
+        if self.type is SkillType.ENUM and not self.values:
+            raise ValueError(f"skill {self.name!r}: an enum skill lists its values")
+        if self.type is not SkillType.ENUM and self.values:
+            raise ValueError(f"skill {self.name!r}: only an enum skill has values")
+        return self
+
+
+SkillValue = int | bool | str
+
+
 class QueueConfig(_Strict):
-    """One queue. Routing is LONGEST_AVAILABLE_AGENT over the agents of `teams`."""
+    """One queue. Routing is LONGEST_AVAILABLE_AGENT over the agents of `teams` who meet the
+    contact's skill requirements (if it has any)."""
 
     name: str = Field(min_length=1)
     """Name the flow's Queue Contact activity uses."""
@@ -43,6 +67,12 @@ class AgentConfig(_Strict):
     """Teams the agent may log in to (all of them by default)."""
     sip_uri: str | None = None
     """Where the runtime rings the agent's phone, when the agent uses one."""
+    email: str | None = None
+    """How a flow may name the agent (Webex Queue To Agent looks agents up by email)."""
+    skill_profile: str | None = None
+    """A profile of `CenterConfig.skill_profiles`: the agent's skill values."""
+    skills: dict[str, SkillValue] = Field(default_factory=dict)
+    """Skill values of this agent alone, over those of its profile."""
 
 
 class CenterConfig(_Strict):
@@ -64,6 +94,10 @@ class CenterConfig(_Strict):
     position_updates: int = Field(default=10, ge=0)
     """`QueuePositionChanged` is pushed for the first N waiting contacts of a queue only;
     deeper callers ask `queue_status` (keeps each event O(N), not O(queue length))."""
+    skills: list[SkillDefinition] = Field(default_factory=list)
+    """Skills agents may have and flows may require (skills-based routing)."""
+    skill_profiles: dict[str, dict[str, SkillValue]] = Field(default_factory=dict)
+    """Named sets of skill values (Webex skill profiles), given to agents by name."""
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -84,7 +118,53 @@ class CenterConfig(_Strict):
                 )
             if queue.fallback_queue == queue.name:
                 raise ValueError(f"queue {queue.name!r}: fallback_queue is the queue itself")
+        skill_names = [d.name for d in self.skills]
+        dupes = sorted({n for n in skill_names if skill_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate skill names: {dupes}")
+        for name, profile in self.skill_profiles.items():
+            self._check_skill_values(f"skill profile {name!r}", profile)
+        for agent in self.agents:
+            if agent.skill_profile is not None and agent.skill_profile not in self.skill_profiles:
+                raise ValueError(
+                    f"agent {agent.agent_id!r}: skill_profile {agent.skill_profile!r} "
+                    "is not in skill_profiles"
+                )
+            self._check_skill_values(f"agent {agent.agent_id!r}", agent.skills)
         return self
+
+    def _check_skill_values(self, where: str, values: dict[str, SkillValue]) -> None:
+        definitions = {d.name: d for d in self.skills}
+        for skill, value in values.items():
+            definition = definitions.get(skill)
+            if definition is None:
+                raise ValueError(f"{where}: skill {skill!r} is not defined under skills")
+            if normal_value(definition.type, value, definition.values) is None:
+                raise ValueError(
+                    f"{where}: {value!r} is not a value of the {definition.type.value} "
+                    f"skill {skill!r}"
+                )
+
+    def skill_types(self) -> dict[str, SkillType]:
+        return {d.name: d.type for d in self.skills}
+
+    def skill_definitions(self) -> dict[str, tuple[SkillType, tuple[str, ...]]]:
+        return {d.name: (d.type, tuple(d.values)) for d in self.skills}
+
+    def agent_skills(self, agent: AgentConfig) -> dict[str, str]:
+        """The agent's skill values in normal form (profile, then the agent's own)."""
+        definitions = {d.name: d for d in self.skills}
+        merged: dict[str, SkillValue] = {}
+        if agent.skill_profile is not None:
+            merged.update(self.skill_profiles[agent.skill_profile])
+        merged.update(agent.skills)
+        out: dict[str, str] = {}
+        for skill, value in merged.items():
+            definition = definitions[skill]
+            normal = normal_value(definition.type, value, definition.values)
+            if normal is not None:  # checked at load; kept total for mypy
+                out[skill] = normal
+        return out
 
     def queue(self, name: str) -> QueueConfig | None:
         for queue in self.queues:

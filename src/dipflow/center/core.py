@@ -31,6 +31,7 @@ from typing import assert_never
 from dipflow.center import reporting
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
+    AgentUnavailable,
     ContactExists,
     InvalidTransition,
 )
@@ -53,14 +54,16 @@ from dipflow.center.model import (
     Notification,
     OfferRescinded,
     QueuePositionChanged,
+    QueueStatistics,
     QueueStatus,
     RescindReason,
 )
 from dipflow.center.records import AgentRecord, ContactRecord
+from dipflow.center.skills import RelaxationStep, SkillRequirement, matches
 from dipflow.center.timers import TimerKind, Timers
 from dipflow.center.transitions import AgentAction, next_state
 from dipflow.center.validation import Validator
-from dipflow.center.waiting import WaitingLists, order_score
+from dipflow.center.waiting import SEQ_SPAN, WaitingLists, order_score
 
 
 class CenterCore:
@@ -70,11 +73,19 @@ class CenterCore:
         self.config = config
         self._queues = {q.name: q for q in config.queues}
         self._waiting = WaitingLists(self._queues)
+        self._personal = WaitingLists(a.agent_id for a in config.agents)
+        """Contacts for one named agent, per agent, in offer order."""
         self._available: dict[str, list[tuple[float, str]]] = {q: [] for q in self._queues}
         self._staffed: dict[str, set[str]] = {q: set() for q in self._queues}
         self._aht: dict[str, float] = {q: config.default_handle_time_s for q in self._queues}
         self._contacts: dict[str, ContactRecord] = {}
-        self._agents = {a.agent_id: AgentRecord(a.agent_id, a.name) for a in config.agents}
+        self._agents = {
+            a.agent_id: AgentRecord(
+                a.agent_id, a.name, skills=config.agent_skills(a), email=a.email
+            )
+            for a in config.agents
+        }
+        self._types = config.skill_types()
         self._timers = Timers()
         self._seq = 0
         self._validator = Validator(config)
@@ -90,13 +101,27 @@ class CenterCore:
         max_wait_s: float | None = None,
         fallback_queue: str | None = None,
         data: Mapping[str, str] | None = None,
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
         now: float,
     ) -> list[Notification]:
         max_wait_s, fallback_queue = self._validator.enqueue(
             call_id, queue, priority, max_wait_s, fallback_queue
         )
+        self._validator.skills(skills, relaxation)
+        if agent is not None:
+            self._validator.named_agent(agent, skills, relaxation)
+            # A contact for one agent never overflows to anyone else: it waits for that
+            # agent (parked) or the flow takes its recovery queue.
+            max_wait_s, fallback_queue = None, None
         if call_id in self._contacts:
             raise ContactExists(call_id)
+        if agent is not None:
+            state = self._agents[agent].state
+            if state is AgentState.LOGGED_OUT or (state is not AgentState.AVAILABLE and not park):
+                raise AgentUnavailable(agent, state.value)
         self._seq += 1
         contact = ContactRecord(
             call_id=call_id,
@@ -109,8 +134,13 @@ class CenterCore:
             fallback_queue=fallback_queue,
             data={str(k): str(v) for k, v in (data or {}).items()},
             visited=[queue],
+            requirements=tuple(skills),
+            relaxation=tuple(relaxation),
+            target=agent,
         )
         self._contacts[call_id] = contact
+        if contact.relaxation:
+            self._timers.set(TimerKind.RELAX, call_id, now + contact.relaxation[0].after_s)
         out: list[Notification] = []
         index = self._insert_waiting(contact, now)
         out.append(
@@ -118,11 +148,11 @@ class CenterCore:
                 call_id=call_id,
                 queue=queue,
                 position=index + 1,
-                estimated_wait_s=self._ewt(queue, index + 1),
+                estimated_wait_s=self._line_ewt(contact, index + 1),
             )
         )
-        self._positions_from(queue, index + 1, out)
-        self._dispatch_queue(queue, now, out)
+        self._positions_from(contact, index + 1, out)
+        self._dispatch_contact(contact, now, out)
         return out
 
     def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -135,6 +165,7 @@ class CenterCore:
             return self.end_contact(call_id, now=now)
         if contact.state is ContactState.QUEUED:
             self._remove_waiting(contact, out)
+            self._timers.cancel(TimerKind.RELAX, call_id)
             del self._contacts[call_id]
             out.append(
                 ContactLeftQueue(call_id=call_id, queue=contact.queue, reason=LeaveReason.ABANDONED)
@@ -142,6 +173,7 @@ class CenterCore:
             return out
         agent = self._agents[_require(contact.agent_id)]
         self._timers.cancel(TimerKind.RING, call_id)
+        self._timers.cancel(TimerKind.RELAX, call_id)
         del self._contacts[call_id]
         agent.call_id = None
         out.append(
@@ -168,6 +200,7 @@ class CenterCore:
         ):
             return False, out
         self._timers.cancel(TimerKind.RING, call_id)
+        self._timers.cancel(TimerKind.RELAX, call_id)
         contact.state = ContactState.CONNECTED
         contact.connected_at = now
         out.append(ContactAssigned(call_id=call_id, agent_id=agent_id))
@@ -244,7 +277,16 @@ class CenterCore:
                     reason=RescindReason.AGENT_LOGGED_OUT,
                 ),
             )
-            self._requeue(offered, now, out)
+            if offered.target is not None:
+                self._leave(offered, LeaveReason.AGENT_UNAVAILABLE, out)
+            else:
+                self._requeue(offered, now, out)
+        # Contacts waiting for this agent alone cannot be served any more: the flows
+        # take their recovery queues.
+        for call_id in list(self._personal.calls(agent_id)):
+            parked = self._contacts[call_id]
+            self._remove_waiting(parked, out)
+            self._leave(parked, LeaveReason.AGENT_UNAVAILABLE, out)
         return out
 
     def set_available(self, agent_id: str, *, now: float) -> list[Notification]:
@@ -300,6 +342,10 @@ class CenterCore:
                     contact = self._contacts.get(key)
                     if contact is not None and contact.state is ContactState.QUEUED:
                         self._overflow(contact, now, out)
+                case TimerKind.RELAX:
+                    contact = self._contacts.get(key)
+                    if contact is not None and contact.state is not ContactState.CONNECTED:
+                        self._relax(contact, now, out)
                 case unreachable:
                     assert_never(unreachable)
         return out
@@ -319,8 +365,36 @@ class CenterCore:
             state=contact.state,
             position=position,
             aht_s=self._aht[contact.queue],
-            staffed=len(self._staffed[contact.queue]),
+            staffed=1 if contact.target is not None else len(self._staffed[contact.queue]),
             entered_at=contact.entered_at,
+            now=now,
+        )
+
+    def queue_statistics(self, queue: str, call_id: str, now: float) -> QueueStatistics:
+        """Queue numbers for a flow; `UnknownQueue` for a queue not configured."""
+        self._validator.queue(queue)
+        oldest: tuple[int, float] | None = None
+        for score, waiting_id in self._waiting.entries(queue):
+            seq = int(score) % SEQ_SPAN  # arrivals are numbered: the lowest came first
+            if oldest is None or seq < oldest[0]:
+                oldest = (seq, self._contacts[waiting_id].entered_at)
+        contact = self._contacts.get(call_id)
+        position = 0
+        if (
+            contact is not None
+            and contact.target is None
+            and contact.queue == queue
+            and contact.state is ContactState.QUEUED
+        ):
+            position = self._index(contact) + 1
+        return reporting.queue_statistics(
+            queue=queue,
+            waiting=self._waiting.length(queue),
+            staffed=len(self._staffed[queue]),
+            available=len(self._available[queue]),
+            oldest_entered_at=None if oldest is None else oldest[1],
+            position=position,
+            aht_s=self._aht[queue],
             now=now,
         )
 
@@ -333,7 +407,12 @@ class CenterCore:
             reporting.queue_snapshot(
                 name=name,
                 waiting=(
-                    (call_id, self._contacts[call_id].priority, self._contacts[call_id].entered_at)
+                    (
+                        call_id,
+                        self._contacts[call_id].priority,
+                        self._contacts[call_id].entered_at,
+                        self._contacts[call_id].requirements,
+                    )
                     for call_id in self._waiting.calls(name)
                 ),
                 offered=offered[name],
@@ -353,6 +432,7 @@ class CenterCore:
                 since=a.since,
                 call_id=a.call_id,
                 teams=a.teams,
+                parked=tuple(self._personal.calls(a.agent_id)),
             )
             for a in self._agents.values()
         )
@@ -367,12 +447,25 @@ class CenterCore:
     def _ewt(self, queue: str, position: int) -> float | None:
         return estimate_wait_s(position, self._aht[queue], len(self._staffed[queue]))
 
+    def _line(self, contact: ContactRecord) -> tuple[WaitingLists, str]:
+        """Where the contact waits: its queue's line, or its named agent's."""
+        if contact.target is not None:
+            return self._personal, contact.target
+        return self._waiting, contact.queue
+
+    def _line_ewt(self, contact: ContactRecord, position: int) -> float | None:
+        if contact.target is not None:  # one agent serves that line
+            return estimate_wait_s(position, self._aht[contact.queue], 1)
+        return self._ewt(contact.queue, position)
+
     def _index(self, contact: ContactRecord) -> int:
-        return self._waiting.index(contact.queue, contact.score, contact.call_id)
+        lines, key = self._line(contact)
+        return lines.index(key, contact.score, contact.call_id)
 
     def _insert_waiting(self, contact: ContactRecord, now: float) -> int:
-        """Put `contact` in its queue at the place its score gives; arm its maximum wait."""
-        index = self._waiting.insert(contact.queue, contact.score, contact.call_id)
+        """Put `contact` in its line at the place its score gives; arm its maximum wait."""
+        lines, key = self._line(contact)
+        index = lines.insert(key, contact.score, contact.call_id)
         contact.state = ContactState.QUEUED
         contact.agent_id = None
         if contact.max_wait_s is not None:
@@ -382,27 +475,37 @@ class CenterCore:
         return index
 
     def _remove_waiting(self, contact: ContactRecord, out: list[Notification]) -> None:
-        index = self._waiting.remove(contact.queue, contact.score, contact.call_id)
+        lines, key = self._line(contact)
+        index = lines.remove(key, contact.score, contact.call_id)
         self._timers.cancel(TimerKind.WAIT, contact.call_id)
-        self._positions_from(contact.queue, index, out)
+        self._positions_from(contact, index, out)
 
-    def _positions_from(self, queue: str, start: int, out: list[Notification]) -> None:
-        """Tell the callers at 0-based `start`.. (within the first N) their new position."""
-        for index in range(start, min(self._waiting.length(queue), self.config.position_updates)):
+    def _positions_from(self, contact: ContactRecord, start: int, out: list[Notification]) -> None:
+        """Tell the callers of `contact`'s line at 0-based `start`.. (within the first N)
+        their new position."""
+        lines, key = self._line(contact)
+        for index in range(start, min(lines.length(key), self.config.position_updates)):
+            other = self._contacts[lines.call_at(key, index)]
             out.append(
                 QueuePositionChanged(
-                    call_id=self._waiting.call_at(queue, index),
-                    queue=queue,
+                    call_id=other.call_id,
+                    queue=other.queue,
                     position=index + 1,
-                    estimated_wait_s=self._ewt(queue, index + 1),
+                    estimated_wait_s=self._line_ewt(other, index + 1),
                 )
             )
 
+    def _leave(self, contact: ContactRecord, reason: LeaveReason, out: list[Notification]) -> None:
+        """The contact leaves the center without an agent (not waiting any more)."""
+        self._timers.cancel(TimerKind.RELAX, contact.call_id)
+        del self._contacts[contact.call_id]
+        out.append(ContactLeftQueue(call_id=contact.call_id, queue=contact.queue, reason=reason))
+
     def _requeue(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
-        """An offer failed: back to its queue with its original score, i.e. at the head."""
+        """An offer failed: back to its line with its original score, i.e. at the head."""
         index = self._insert_waiting(contact, now)
-        self._positions_from(contact.queue, index, out)
-        self._dispatch_queue(contact.queue, now, out)
+        self._positions_from(contact, index, out)
+        self._dispatch_contact(contact, now, out)
 
     def _ring_no_answer(
         self,
@@ -416,7 +519,11 @@ class CenterCore:
         agent.call_id = None
         out.append(OfferRescinded(call_id=contact.call_id, agent_id=agent.agent_id, reason=reason))
         self._transition(agent, AgentAction.RING_NO_ANSWER, IDLE_REASON_RONA, now, out)
-        self._requeue(contact, now, out)
+        if contact.target is not None:
+            # The one agent it was for did not take it: the flow's recovery queue decides.
+            self._leave(contact, LeaveReason.AGENT_UNAVAILABLE, out)
+        else:
+            self._requeue(contact, now, out)
 
     def _overflow(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
         """Maximum wait reached: to the fallback queue, or out of the center."""
@@ -424,6 +531,7 @@ class CenterCore:
         origin = contact.queue
         target = contact.fallback_queue
         if target is None or target in contact.visited:
+            self._timers.cancel(TimerKind.RELAX, contact.call_id)
             del self._contacts[contact.call_id]
             reason = LeaveReason.MAX_WAIT if target is None else LeaveReason.NO_FALLBACK
             out.append(ContactLeftQueue(call_id=contact.call_id, queue=origin, reason=reason))
@@ -436,6 +544,17 @@ class CenterCore:
         contact.fallback_queue = config.fallback_queue
         out.append(ContactMovedQueue(call_id=contact.call_id, from_queue=origin, to_queue=target))
         self._requeue(contact, now, out)
+
+    def _relax(self, contact: ContactRecord, now: float, out: list[Notification]) -> None:
+        """The next relaxation step: new requirements, and perhaps an agent who meets them."""
+        step = contact.relaxation[contact.step]
+        contact.step += 1
+        contact.requirements = step.requirements
+        if contact.step < len(contact.relaxation):
+            deadline = contact.entered_at + contact.relaxation[contact.step].after_s
+            self._timers.set(TimerKind.RELAX, contact.call_id, deadline)
+        if contact.state is ContactState.QUEUED:
+            self._dispatch_contact(contact, now, out)
 
     def _offer(
         self, contact: ContactRecord, agent: AgentRecord, now: float, out: list[Notification]
@@ -456,19 +575,42 @@ class CenterCore:
         ring_s = self._queues[contact.queue].ring_timeout_s
         self._timers.set(TimerKind.RING, contact.call_id, now + ring_s)
 
-    def _dispatch_queue(self, queue: str, now: float, out: list[Notification]) -> None:
-        """Offer the queue's head to its longest-available agent while both exist."""
-        available = self._available[queue]
-        while available and (head := self._waiting.head(queue)) is not None:
-            contact = self._contacts[head[1]]
-            agent = self._agents[available[0][1]]
-            self._offer(contact, agent, now, out)
+    def _dispatch_contact(
+        self, contact: ContactRecord, now: float, out: list[Notification]
+    ) -> None:
+        """A contact newly waiting (or with new requirements) goes to the longest-available
+        agent of its queue who meets its requirements, if there is one.
+
+        Every other waiting contact already had no such agent (the invariant), so offering
+        this one ahead of them takes nothing from them."""
+        if contact.target is not None:
+            named = self._agents[contact.target]
+            if named.state is AgentState.AVAILABLE:
+                self._offer(contact, named, now, out)
+            return
+        for _, agent_id in self._available[contact.queue]:
+            agent = self._agents[agent_id]
+            if matches(agent.skills, contact.requirements, self._types):
+                self._offer(contact, agent, now, out)
+                return
 
     def _dispatch_agent(self, agent: AgentRecord, now: float, out: list[Notification]) -> None:
-        """A newly available agent takes the best head among the queues they serve."""
+        """A newly available agent takes the first contact, in offer order (priority, then
+        arrival) across the queues they serve, whose requirements they meet.
+
+        Contacts without requirements match at once, so without skills this looks at one
+        head per queue; a contact this agent cannot serve is passed over, not skipped for
+        good (the next agent looks again)."""
         if agent.state is not AgentState.AVAILABLE:
             return
-        best = self._waiting.best_head(agent.queues)
+        best: tuple[float, str] | None = self._personal.head(agent.agent_id)
+        for queue in agent.queues:
+            for entry in self._waiting.entries(queue):
+                if best is not None and entry >= best:
+                    break
+                if matches(agent.skills, self._contacts[entry[1]].requirements, self._types):
+                    best = entry
+                    break
         if best is not None:
             self._offer(self._contacts[best[1]], agent, now, out)
 

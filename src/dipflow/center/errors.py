@@ -57,6 +57,16 @@ class ContactExists(CenterError):
         self.call_id = call_id
 
 
+class AgentUnavailable(CenterError):
+    """A contact for one named agent who is logged out, or busy when the flow does not
+    park the contact (Webex Queue To Agent): the flow takes its recovery queue."""
+
+    def __init__(self, agent_id: str, state: str) -> None:
+        super().__init__(f"agent {agent_id!r} cannot take a contact while {state}")
+        self.agent_id = agent_id
+        self.state = state
+
+
 class InvalidArgument(CenterError, ValueError):
     """A value outside what the center accepts (e.g. a priority out of range)."""
 

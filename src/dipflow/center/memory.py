@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dipflow.center.config import CenterConfig
 from dipflow.center.core import CenterCore
 from dipflow.center.errors import CenterError
-from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.model import CenterSnapshot, Notification, QueueStatistics, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 
 
 class MemoryCenterStore:
@@ -47,6 +48,10 @@ class MemoryCenterStore:
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
         now: float,
     ) -> list[Notification]:
         return self.core.enqueue(
@@ -56,6 +61,10 @@ class MemoryCenterStore:
             max_wait_s=max_wait_s,
             fallback_queue=fallback_queue,
             data=data,
+            skills=skills,
+            relaxation=relaxation,
+            agent=agent,
+            park=park,
             now=now,
         )
 
@@ -101,6 +110,9 @@ class MemoryCenterStore:
 
     async def queue_status(self, call_id: str, now: float) -> QueueStatus | None:
         return self.core.queue_status(call_id, now)
+
+    async def queue_statistics(self, queue: str, call_id: str, now: float) -> QueueStatistics:
+        return self.core.queue_statistics(queue, call_id, now)
 
     async def save_call_state(self, call_id: str, document: str) -> None:
         self._call_states[call_id] = document

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from dipflow.center.skills import SkillRequirement
+
 
 class AgentState(StrEnum):
     """The states of a real agent desktop (see `transitions.TRANSITIONS`)."""
@@ -40,6 +42,8 @@ class LeaveReason(StrEnum):
     """The fallback chain leads back to a queue the contact already left (a loop)."""
     ABANDONED = "abandoned"
     """The caller hung up (or the call ended) while queued or offered."""
+    AGENT_UNAVAILABLE = "agent_unavailable"
+    """A contact for one named agent: the agent did not answer, declined or logged out."""
 
 
 class RescindReason(StrEnum):
@@ -197,12 +201,33 @@ class QueueStatus:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatistics:
+    """One queue's numbers for a flow (Webex Get Queue Info), as seen by one caller."""
+
+    queue: str
+    waiting: int
+    """Contacts waiting in the queue now (not those offered to an agent)."""
+    staffed: int
+    """Logged-in agents serving the queue, whatever their state."""
+    available: int
+    oldest_wait_s: float
+    """How long the contact that has waited longest in the center has waited; 0: none."""
+    position: int
+    """The asking caller's position in this queue (1 = next); 0 when not waiting in it."""
+    estimated_wait_s: float | None
+    """For the asking caller at its position, or for a caller joining now; None when
+    nobody is staffed (no basis for an estimate)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WaitingContact:
     call_id: str
     priority: int
     position: int
     waited_s: float
     """Time in the center so far."""
+    requirements: tuple[SkillRequirement, ...] = ()
+    """The skills it waits for now (after any relaxation); empty: any agent of the queue."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +254,8 @@ class AgentSnapshot:
     call_id: str | None
     teams: tuple[str, ...]
     """Teams logged in to (empty while logged out)."""
+    parked: tuple[str, ...] = ()
+    """Contacts waiting for this agent alone (Queue To Agent), in offer order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,9 +4,10 @@ Internal to `CenterCore`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dipflow.center.model import AgentState, ContactState
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 
 
 @dataclass(slots=True)
@@ -21,6 +22,14 @@ class ContactRecord:
     fallback_queue: str | None
     data: dict[str, str]
     visited: list[str]
+    requirements: tuple[SkillRequirement, ...] = ()
+    """What the contact waits for now (after `step` relaxation steps)."""
+    relaxation: tuple[RelaxationStep, ...] = ()
+    step: int = 0
+    """Relaxation steps applied so far."""
+    target: str | None = None
+    """For one named agent only (Webex Queue To Agent): it waits in that agent's personal
+    line, not in `queue`'s (which it is reported in)."""
     state: ContactState = ContactState.QUEUED
     agent_id: str | None = None
     connected_at: float = 0.0
@@ -36,3 +45,6 @@ class AgentRecord:
     call_id: str | None = None
     teams: tuple[str, ...] = ()
     queues: tuple[str, ...] = ()
+    skills: dict[str, str] = field(default_factory=dict)
+    """Normal-form skill values (from the configuration)."""
+    email: str | None = None

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 from dipflow.center import reporting
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import (
+    AgentUnavailable,
     CenterError,
     CenterStoreError,
     ContactExists,
@@ -45,10 +46,17 @@ from dipflow.center.model import (
     CenterSnapshot,
     ContactState,
     Notification,
+    QueueStatistics,
     QueueStatus,
     notification_from_dict,
 )
 from dipflow.center.redis_lua import CENTER_LUA
+from dipflow.center.skills import (
+    RelaxationStep,
+    SkillRequirement,
+    requirements_from_json,
+    requirements_to_json,
+)
 from dipflow.center.transitions import transitions_json
 from dipflow.center.validation import Validator
 
@@ -93,6 +101,8 @@ class RedisCenterStore:
                 "alpha": repr(config.handle_time_weight),
                 "npos": config.position_updates,
                 "tr": json.loads(transitions_json()),
+                "stype": {d.name: d.type.value for d in config.skills},
+                "askills": {a.agent_id: config.agent_skills(a) for a in config.agents},
                 "origin": self._origin,
             }
         )
@@ -121,6 +131,8 @@ class RedisCenterStore:
                 raise InvalidTransition(agent_id, str(result["state"]), str(result["action"]))
             if result["error"] == "exists":
                 raise ContactExists(args[0])
+            if result["error"] == "agent_unavailable":
+                raise AgentUnavailable(str(args[-2]), str(result["state"]))
             raise CenterStoreError(f"redis: {op}: {result['error']}")
         return result
 
@@ -138,10 +150,18 @@ class RedisCenterStore:
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
         now: float,
     ) -> list[Notification]:
         effective = self.validator.enqueue(call_id, queue, priority, max_wait_s, fallback_queue)
+        self.validator.skills(skills, relaxation)
         wait, fallback = effective
+        if agent is not None:
+            self.validator.named_agent(agent, skills, relaxation)
+            wait, fallback = None, None  # see CenterCore.enqueue
         return await self._notes(
             "enqueue",
             now,
@@ -151,6 +171,10 @@ class RedisCenterStore:
             "" if wait is None else repr(wait),
             fallback or "",
             json.dumps({str(k): str(v) for k, v in data.items()}),
+            _requirements_text(skills),
+            json.dumps([[repr(s.after_s), _requirements_text(s.requirements)] for s in relaxation]),
+            agent or "",
+            "1" if park else "0",
         )
 
     async def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -225,6 +249,20 @@ class RedisCenterStore:
             now=now,
         )
 
+    async def queue_statistics(self, queue: str, call_id: str, now: float) -> QueueStatistics:
+        self.validator.queue(queue)
+        raw = await self._run("stats", now, queue, call_id)
+        return reporting.queue_statistics(
+            queue=queue,
+            waiting=int(raw["waiting"]),
+            staffed=int(raw["staffed"]),
+            available=int(raw["available"]),
+            oldest_entered_at=float(raw["oldest"]) if raw["oldest"] else None,
+            position=int(raw["position"]),
+            aht_s=float(raw["aht"]),
+            now=now,
+        )
+
     async def snapshot(self, now: float) -> CenterSnapshot:
         config = self.validator.config
         raw = await self._run(
@@ -237,8 +275,13 @@ class RedisCenterStore:
             reporting.queue_snapshot(
                 name=str(name),
                 waiting=(
-                    (str(call_id), int(priority), float(entered_at))
-                    for call_id, priority, entered_at in _as_list(waiting_raw)
+                    (
+                        str(call_id),
+                        int(priority),
+                        float(entered_at),
+                        requirements_from_json(json.loads(req) if req else []),
+                    )
+                    for call_id, priority, entered_at, req in _as_list(waiting_raw)
                 ),
                 offered=int(offered),
                 available=int(available),
@@ -258,8 +301,9 @@ class RedisCenterStore:
                 since=float(since),
                 call_id=str(call) or None,
                 teams=tuple(json.loads(teams)),
+                parked=tuple(str(p) for p in _as_list(parked)),
             )
-            for agent_id, state, reason, since, call, teams in _as_list(raw["agents"])
+            for agent_id, state, reason, since, call, teams, parked in _as_list(raw["agents"])
         )
         return CenterSnapshot(taken_at=now, queues=queues, agents=agents)
 
@@ -333,3 +377,8 @@ def _as_list(value: Any) -> list[Any]:
 
 def _decode_notes(raw: Any) -> list[Notification]:
     return [notification_from_dict(item) for item in _as_list(raw)]
+
+
+def _requirements_text(requirements: Sequence[SkillRequirement]) -> str:
+    """As the script keeps them: '' for none (matched without decoding), else JSON."""
+    return json.dumps(requirements_to_json(requirements)) if requirements else ""

@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from dipflow.center.config import CenterConfig
 from dipflow.center.errors import CenterError
-from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.model import CenterSnapshot, Notification, QueueStatistics, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement, requirement_problem
 from dipflow.center.store import CenterStore
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,23 @@ class ContactCenter:
         max_wait_s: float | None = None,
         fallback_queue: str | None = None,
         data: Mapping[str, str] | None = None,
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
     ) -> None:
         """Queue a call (raises `UnknownQueue`); higher `priority` is offered first.
 
         `max_wait_s` and `fallback_queue` override the queue's own for this contact.
+        `skills`: only agents who meet all of them are offered the contact, until a
+        `relaxation` step replaces them (`InvalidArgument` when one is not valid: see
+        `requirement`).
+
+        `agent`: for that agent only (Webex Queue To Agent), reported in `queue`. Refused
+        with `AgentUnavailable` when the agent is logged out, or busy and not `park`;
+        parked, it waits until the agent is free, and leaves the center
+        (`ContactLeftQueue(agent_unavailable)`) if the agent does not answer, declines or
+        logs out. It never goes to another agent and has no maximum wait.
         """
         await self._publish(
             await self.store.enqueue(
@@ -128,9 +142,20 @@ class ContactCenter:
                 max_wait_s=max_wait_s,
                 fallback_queue=fallback_queue,
                 data=dict(data or {}),
+                skills=skills,
+                relaxation=relaxation,
+                agent=agent,
+                park=park,
                 now=self._clock(),
             )
         )
+
+    def requirement(
+        self, skill: str, condition: str, value: object
+    ) -> tuple[SkillRequirement | None, str | None]:
+        """A requirement as a flow wrote it, checked against the configured skills:
+        (requirement in normal form, None) or (None, why it is not valid)."""
+        return requirement_problem(skill, condition, value, self.config.skill_definitions())
 
     async def abandon(self, call_id: str) -> None:
         """The caller hung up while queued, offered or connected. Unknown calls are ignored."""
@@ -142,6 +167,19 @@ class ContactCenter:
 
     async def queue_status(self, call_id: str) -> QueueStatus | None:
         return await self.store.queue_status(call_id, self._clock())
+
+    async def queue_statistics(self, queue: str, call_id: str = "") -> QueueStatistics:
+        """Numbers for a flow's queue lookup (`UnknownQueue` for a queue not configured)."""
+        return await self.store.queue_statistics(queue, call_id, self._clock())
+
+    def find_agent(self, name: str, lookup: str) -> str | None:
+        """The agent a flow names by `id`, `email` or `name` (case-insensitive); None."""
+        wanted = name.strip().casefold()
+        for agent in self.config.agents:
+            value = {"id": agent.agent_id, "email": agent.email, "name": agent.name}.get(lookup)
+            if value is not None and value.casefold() == wanted:
+                return agent.agent_id
+        return None
 
     async def snapshot(self) -> CenterSnapshot:
         return await self.store.snapshot(self._clock())

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from dipflow.center.config import CenterConfig
-from dipflow.center.model import CenterSnapshot, Notification, QueueStatus
+from dipflow.center.model import CenterSnapshot, Notification, QueueStatistics, QueueStatus
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 
 
 class CenterStore(Protocol):
@@ -37,9 +38,14 @@ class CenterStore(Protocol):
         max_wait_s: float | None,
         fallback_queue: str | None,
         data: Mapping[str, str],
+        skills: Sequence[SkillRequirement] = (),
+        relaxation: Sequence[RelaxationStep] = (),
+        agent: str | None = None,
+        park: bool = False,
         now: float,
     ) -> list[Notification]:
-        """Queue a contact; offers it at once if an agent is available."""
+        """Queue a contact; offers it at once if an agent is available. With `agent`, for
+        that agent only (`AgentUnavailable` when logged out, or busy without `park`)."""
         ...
 
     async def abandon(self, call_id: str, *, now: float) -> list[Notification]:
@@ -79,6 +85,10 @@ class CenterStore(Protocol):
     async def snapshot(self, now: float) -> CenterSnapshot: ...
 
     async def queue_status(self, call_id: str, now: float) -> QueueStatus | None: ...
+
+    async def queue_statistics(self, queue: str, call_id: str, now: float) -> QueueStatistics:
+        """`queue`'s numbers as `call_id` sees them (`UnknownQueue` if not configured)."""
+        ...
 
     async def save_call_state(self, call_id: str, document: str) -> None:
         """Store a call's state document (JSON text, opaque to the center)."""

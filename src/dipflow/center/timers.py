@@ -9,7 +9,9 @@ from enum import StrEnum
 
 class TimerKind(StrEnum):
     """The center's timers. The values are also the member prefixes of the Redis timer set
-    (`ring|<call>`, `wait|<call>`, `wrap|<agent>` in center.lua): keep them in step."""
+    (`ring|<call>`, `wait|<call>`, `wrap|<agent>`, `relax|<call>` in center.lua): keep them
+    in step. No value may be a prefix of another, so that both stores fire timers due at
+    the same time in the same order (the heap compares kind then key, Redis the member)."""
 
     RING = "ring"
     """An offer rings at an agent for at most the queue's `ring_timeout_s` (keyed by call)."""
@@ -17,6 +19,8 @@ class TimerKind(StrEnum):
     """A contact waits at most its `max_wait_s` in a queue (keyed by call)."""
     WRAP = "wrap"
     """An agent's after-call work lasts `wrap_up_s` (keyed by agent)."""
+    RELAX = "relax"
+    """The next skill relaxation step of a contact is due (keyed by call)."""
 
 
 @dataclass(slots=True)

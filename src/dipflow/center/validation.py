@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dipflow.center.config import MAX_PRIORITY, MIN_PRIORITY, AgentConfig, CenterConfig
 from dipflow.center.errors import InvalidArgument, UnknownAgent, UnknownQueue, UnknownTeam
 from dipflow.center.model import IDLE_REASON_OFFLINE, IDLE_REASON_RONA
+from dipflow.center.skills import RelaxationStep, SkillRequirement, requirement_problem
 
 
 class Validator:
@@ -17,6 +18,7 @@ class Validator:
         self.config = config
         self._queues = {q.name: q for q in config.queues}
         self._agents = {a.agent_id: a for a in config.agents}
+        self._skills = config.skill_definitions()
 
     def enqueue(
         self,
@@ -45,6 +47,22 @@ class Validator:
             fallback_queue if fallback_queue is not None else config.fallback_queue,
         )
 
+    def queue(self, queue: str) -> None:
+        if queue not in self._queues:
+            raise UnknownQueue(queue)
+
+    def named_agent(
+        self,
+        agent_id: str,
+        requirements: Sequence[SkillRequirement],
+        relaxation: Sequence[RelaxationStep],
+    ) -> None:
+        """A contact for one agent: a configured agent, and no skills (the flow chose the
+        agent already)."""
+        self.agent(agent_id)
+        if requirements or relaxation:
+            raise InvalidArgument("a contact for a named agent takes no skill requirements")
+
     def agent(self, agent_id: str) -> AgentConfig:
         agent = self._agents.get(agent_id)
         if agent is None:
@@ -70,3 +88,27 @@ class Validator:
         own = (IDLE_REASON_RONA, IDLE_REASON_OFFLINE)
         if codes is not None and reason not in codes and reason not in own:
             raise InvalidArgument(f"unknown idle reason {reason!r}; configured: {codes}")
+
+    def skills(
+        self, requirements: Sequence[SkillRequirement], relaxation: Sequence[RelaxationStep]
+    ) -> None:
+        """Requirements name defined skills, with conditions and values their type allows
+        (in normal form); relaxation steps come later and later."""
+        for requirement in [*requirements, *(r for s in relaxation for r in s.requirements)]:
+            normal, problem = requirement_problem(
+                requirement.skill, requirement.condition.value, requirement.value, self._skills
+            )
+            if problem is not None:
+                raise InvalidArgument(problem)
+            if normal != requirement:
+                raise InvalidArgument(
+                    f"requirement {requirement.describe()!r} is not in normal form"
+                )
+        previous = 0.0
+        for step in relaxation:
+            if not (math.isfinite(step.after_s) and step.after_s > previous):
+                raise InvalidArgument(
+                    "relaxation steps need increasing positive times, "
+                    f"not {[s.after_s for s in relaxation]}"
+                )
+            previous = step.after_s

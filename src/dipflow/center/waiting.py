@@ -52,16 +52,15 @@ class WaitingLists:
         line = self._lines[queue]
         return line[0] if line else None
 
-    def best_head(self, queues: Iterable[str]) -> Entry | None:
-        """The head to offer first among `queues` (an agent serving several)."""
-        heads = [line[0] for queue in queues if (line := self._lines[queue])]
-        return min(heads, default=None)
-
     def call_at(self, queue: str, index: int) -> str:
         return self._lines[queue][index][1]
 
     def length(self, queue: str) -> int:
         return len(self._lines[queue])
+
+    def entries(self, queue: str) -> Iterator[Entry]:
+        """The waiting `(score, call_id)` of `queue`, head first."""
+        return iter(self._lines[queue])
 
     def calls(self, queue: str) -> Iterator[str]:
         """The waiting calls of `queue`, head first."""

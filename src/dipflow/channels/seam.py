@@ -8,8 +8,9 @@ when an agent accepts on the desktop, asks the channel to `connect_agent`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dipflow.engine.commands import MediaCommand
 from dipflow.engine.events import Event
@@ -56,6 +57,18 @@ class ChannelCall(Protocol):
         ...
 
 
+@runtime_checkable
+class AudioSource(Protocol):
+    """A `ChannelCall` whose caller audio can be heard by others too (a media stream to an
+    AI service). Optional: a channel without audio (the simulator, a chat) lacks it, and
+    the runtime says so instead of streaming."""
+
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """Give `sink` each frame of the caller's audio as it arrives (G.711 u-law, 8 kHz,
+        mono; usually 20 ms) until the returned function is called."""
+        ...
+
+
 class CallHandle(Protocol):
     """The runtime's side of one call, given to the channel."""
 
@@ -69,6 +82,32 @@ class CallHandle(Protocol):
     def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
         """The call's media quality so far (a channel with RTP reports it as it learns it,
         and a last time when the call ends): kept in the call's trace and summary."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundCall:
+    """A call the runtime asks a channel to place (a courtesy callback)."""
+
+    call_id: str
+    """The contact this leg belongs to (its session receives the leg's events)."""
+    number: str
+    caller_id: str | None = None
+    """The number shown to the callee (Set Caller ID, the callback's ANI); None: the
+    channel's own."""
+
+
+class OutboundChannel(Protocol):
+    """A channel that places calls (a SIP trunk). The runtime asks it for callbacks."""
+
+    def can_dial(self, number: str) -> bool:
+        """Whether this channel can reach `number` at all (a route exists)."""
+        ...
+
+    async def dial(self, call: OutboundCall, handle: CallHandle) -> ChannelCall:
+        """Ring `call.number` and return the answered leg, whose events (digits, the
+        callee hanging up) go to `handle`. Raises `ChannelError` when it is not answered
+        (busy, no answer, refused, no route)."""
         ...
 
 

@@ -88,12 +88,33 @@ class HttpRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SkillNeed:
+    """A rendered skill requirement, as the flow wrote it; the contact center checks it
+    against its skill definitions."""
+
+    skill: str
+    condition: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillRelax:
+    """From `after_s` in the center on, the contact's requirements are `skills`."""
+
+    after_s: float
+    skills: tuple[SkillNeed, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Enqueue:
     queue: str
     priority: int = 0
     max_wait_s: float | None = None
     fallback_queue: str | None = None
     data: dict[str, str] = field(default_factory=dict)
+    skills: tuple[SkillNeed, ...] = ()
+    """Only agents who meet all of them are offered the contact (skills-based routing)."""
+    relaxation: tuple[SkillRelax, ...] = ()
     """Call-associated data for the agent desktop (label -> value), secure variables excluded."""
     agent: str | None = None
     """Offer the contact to this agent only (queue-to-agent); `queue` is where it is reported.
@@ -154,6 +175,23 @@ class StartVirtualAgent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StartMediaStream:
+    """Fork the caller's audio to `destination` (a configured media stream's name or a
+    WebSocket URL) until the call ends. No answer: the flow goes on at once."""
+
+    stream_id: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoToFlow:
+    """Continue the call in the flow named `flow`, from its start (Webex GoTo). The
+    runtime swaps the call's engine; this engine's part of the call is over."""
+
+    flow: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScreenPop:
     """Open `url` for the answering agent only."""
 
@@ -207,6 +245,8 @@ Command = (
     | RequestCallback
     | Transfer
     | StartVirtualAgent
+    | GoToFlow
+    | StartMediaStream
     | ScreenPop
     | SetTimer
     | CancelTimer

@@ -10,7 +10,7 @@ a cancelled timer, an abandoned request) fall through and are ignored.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, assert_never, get_args
 
@@ -20,6 +20,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -38,7 +39,15 @@ from dipflow.engine.events import (
 from dipflow.engine.index import FlowIndex
 from dipflow.engine.interpreter import Interpreter
 from dipflow.engine.results import describe
-from dipflow.engine.state import DEFAULT_ERROR_FLOW, MAIN_FLOW, AgentInfo, CallState, Cursor, Wait
+from dipflow.engine.state import (
+    DEFAULT_ERROR_FLOW,
+    MAIN_FLOW,
+    AgentInfo,
+    CallState,
+    Cursor,
+    TraceEntry,
+    Wait,
+)
 from dipflow.flow.model import (
     CollectDigitsActivity,
     EventName,
@@ -46,6 +55,7 @@ from dipflow.flow.model import (
     HttpJoinActivity,
     HttpRequestActivity,
     MenuActivity,
+    Schedule,
 )
 
 _A = TypeVar("_A")
@@ -67,19 +77,33 @@ class Engine:
         *,
         variables: Mapping[str, Any] | None = None,
         queues: Mapping[str, str] | None = None,
+        subflows: Mapping[str, Flow] | None = None,
+        goto_targets: Iterable[str] = (),
+        schedules: Mapping[str, Schedule] | None = None,
     ) -> None:
         """`variables` override the flow's variable defaults (organisation settings);
         `VariableOverrideError` (an `EngineError`) for a name the flow does not declare,
         or a value that does not convert to its variable's type. `queues` maps queue ids
-        the flow names (its `queues`) to the deployment's queue names."""
-        self._index = FlowIndex(flow, variables, queues)
+        the flow names (its `queues`) to the deployment's queue names. `subflows`: the
+        flows its Subflow activities call, by the name they use (their variables join
+        the call's: a name declared twice is a `VariableOverrideError`); `goto_targets`:
+        the flows a GoTo may continue in (the runtime swaps engines on `GoToFlow`);
+        `schedules`: business-hours schedules by id (over the flow's own `schedules`)."""
+        self._index = FlowIndex(flow, variables, queues, subflows, goto_targets, schedules)
 
     @property
     def flow(self) -> Flow:
         return self._index.flow
 
-    def start(self, event: CallStarted, now: float) -> tuple[CallState, list[Command]]:
-        state = CallState(call_id=event.call_id, variables=self._index.initial_variables())
+    def start(
+        self, event: CallStarted, now: float, *, history: Sequence[TraceEntry] = ()
+    ) -> tuple[CallState, list[Command]]:
+        """A new call (`history`: the trace of the flow a GoTo came from, kept first)."""
+        state = CallState(
+            call_id=event.call_id,
+            variables=self._index.initial_variables(),
+            trace=list(history),
+        )
         state.outputs["NewPhoneContact"] = {
             "ANI": event.ani,
             "DNIS": event.dnis,
@@ -343,6 +367,19 @@ def _agent_answered(run: Interpreter, event: AgentAnswered) -> None:
     lifecycle.start_event_flow(run, EventName.AGENT_ANSWERED.value, {"agent": event.agent_id})
 
 
+def _ani_updated(run: Interpreter, event: AniUpdated) -> None:
+    state = run.state
+    contact = state.outputs.setdefault("NewPhoneContact", {})
+    previous = contact.get("ANI")
+    if state.ended or event.ani == previous:
+        _ignore(run, event, "the contact has ended" if state.ended else "the same number")
+        return
+    contact["ANI"] = event.ani
+    lifecycle.start_event_flow(
+        run, EventName.ANI_UPDATED.value, {"ani": event.ani, "previous": previous}
+    )
+
+
 def _agent_disconnected(run: Interpreter, event: AgentDisconnected) -> None:
     state = run.state
     if not state.connected or state.ended:
@@ -414,5 +451,7 @@ def _dispatch(run: Interpreter, event: Event) -> None:
             _agent_disconnected(run, event)
         case CallerHungUp():
             _hung_up(run, event)
+        case AniUpdated():
+            _ani_updated(run, event)
         case _:
             assert_never(event)

@@ -169,6 +169,14 @@ class TimerFired:
     timer_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AniUpdated:
+    """The caller's number changed during the call (Webex `ContactAniUpdated`): the
+    called-back number answered a callback, or the network asserted a new identity."""
+
+    ani: str
+
+
 Event = (
     CallStarted
     | PromptDone
@@ -186,4 +194,5 @@ Event = (
     | AgentDisconnected
     | CallerHungUp
     | TimerFired
+    | AniUpdated
 )

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from dipflow.engine import activities, blocks, collect, lifecycle, logic, media, routing
+from dipflow.engine import (
+    activities,
+    blocks,
+    collect,
+    lifecycle,
+    logic,
+    media,
+    routing,
+    subflows,
+)
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.results import FAILURE_OUTPUTS, Done, Result, Stopped, describe
 from dipflow.engine.state import Cursor, Wait
@@ -24,6 +33,7 @@ EXECUTORS: Final[dict[str, Executor]] = {
     **logic.EXECUTORS,
     **routing.EXECUTORS,
     **blocks.EXECUTORS,
+    **subflows.EXECUTORS,
 }
 """Activity kind -> its implementation."""
 

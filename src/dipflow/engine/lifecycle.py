@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from dipflow.engine import queueing
 from dipflow.engine.commands import (
     CallFinished,
     Dequeue,
@@ -43,7 +44,12 @@ from dipflow.engine.state import (
     Wait,
 )
 from dipflow.engine.values import cad
-from dipflow.flow.model import EventName, QueueContactActivity, QueueToAgentActivity
+from dipflow.flow.model import (
+    EventName,
+    QueueContactActivity,
+    QueueToAgentActivity,
+    SubflowActivity,
+)
 
 GLOBAL_ERROR: Final = EventName.GLOBAL_ERROR.value
 SURVEY: Final = EventName.POST_CALL_SURVEY.value
@@ -86,7 +92,29 @@ def start_event_flow(run: Run, name: str, inputs: dict[str, object] | None = Non
     return True
 
 
+def return_from_subflow(run: Run, cursor: Cursor, *, error: str | None = None) -> None:
+    """The cursor's subflow is over: back to its Subflow activity, which takes `out` (its
+    `returns` copied from the subflow's variables) or, after `error`, `error`."""
+    frame = cursor.frames.pop()
+    cursor.flow, cursor.activity = frame.flow, frame.activity
+    activity = run.index.activity(frame.flow, frame.activity)
+    if not isinstance(activity, SubflowActivity):  # pragma: no cover - frames name one
+        global_error(run, cursor, f"lost the subflow activity {frame.activity!r}")
+        return
+    variables = run.state.variables
+    returned = {mine: variables.get(theirs) for mine, theirs in activity.returns.items()}
+    if error is None:
+        variables.update(returned)
+    run.open(cursor, "subflow_return")
+    result = Done(output="error" if error else "out", outputs=returned, error=error)
+    if run.take(cursor, activity, result):
+        run.drive(cursor)
+
+
 def flow_ended(run: Run, cursor: Cursor) -> None:
+    if cursor.frames:
+        return_from_subflow(run, cursor)
+        return
     detach(run, cursor)
     state = run.state
     if not state.ended:
@@ -159,6 +187,14 @@ def end_call(run: Run, reason: str, *, disconnect: bool) -> None:
 
 
 def global_error(run: Run, cursor: Cursor, reason: str) -> None:
+    if cursor.frames:
+        # A failure the subflow does not handle is its Subflow activity's `error`.
+        run.trace(flow=cursor.flow, activity=cursor.activity or cursor.flow,
+                  kind="subflow_error", error=reason)  # fmt: skip
+        run.cancel_timer(cursor)
+        run.close(cursor, output=None, error=reason)
+        return_from_subflow(run, cursor, error=reason)
+        return
     flow = cursor.flow
     abort(run, cursor, "error", error=reason)
     run.trace(flow=flow, activity=cursor.activity or flow, kind="global_error", error=reason)
@@ -259,14 +295,22 @@ def queue_failed(run: Run, event: QueueFailed) -> None:
         and (fallback != info.queue or isinstance(activity, QueueToAgentActivity))
     ):
         queue = fallback
+        priority, _ = queueing.priority(run, activity.priority)
+        needs, relaxation = (
+            queueing.skills(run, activity.skills, activity.relaxation)
+            if isinstance(activity, QueueContactActivity)
+            else ((), ())
+        )
         run.emit(
             Enqueue(
                 queue=queue,
-                priority=activity.priority,
+                priority=priority,
                 max_wait_s=(
                     activity.max_wait_s if isinstance(activity, QueueContactActivity) else None
                 ),
                 data=cad(run.index.cad_variables, state.variables),
+                skills=needs,
+                relaxation=relaxation,
             )
         )
         run.trace(

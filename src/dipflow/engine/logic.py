@@ -133,11 +133,25 @@ def classify(schedule: Schedule, moment: datetime) -> str:
 
 
 def business_hours(run: Run, cursor: Cursor, activity: BusinessHoursActivity) -> Result:
+    schedule = activity.schedule
+    if schedule is None:
+        ident = activity.schedule_id or ""
+        schedule = run.index.schedules.get(ident)
+        if schedule is None:
+            run.inputs(cursor, {"schedule_id": ident})
+            return Done(
+                output="error",
+                error=f"schedule {ident!r} is not mapped (schedules: in the flow or the "
+                "configuration)",
+            )
     wall = run.now + run.state.clock_offset
     moment = datetime.fromtimestamp(wall, ZoneInfo("UTC"))
-    output = classify(activity.schedule, moment)
-    local = moment.astimezone(_zone(activity.schedule))
-    run.inputs(cursor, {"time": local.isoformat(), "timezone": activity.schedule.timezone})
+    output = classify(schedule, moment)
+    local = moment.astimezone(_zone(schedule))
+    inputs: dict[str, object] = {"time": local.isoformat(), "timezone": schedule.timezone}
+    if activity.schedule_id:
+        inputs["schedule_id"] = activity.schedule_id
+    run.inputs(cursor, inputs)
     return Done(output=output, outputs={"time": local.isoformat()})
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from dipflow.engine import queueing
 from dipflow.engine.commands import Dequeue, Enqueue, Play, PlayMusic
 from dipflow.engine.context import Executor, Run
 from dipflow.engine.results import Done, Result
@@ -195,7 +196,16 @@ def queue_contact(run: Run, cursor: Cursor, activity: QueueContactActivity) -> R
     if not queue:
         return Done(output="error", error=f"queue {activity.queue!r} renders empty")
     data = cad(run.index.cad_variables, state.variables)
-    run.inputs(cursor, {"queue": queue, "priority": activity.priority, "data": data})
+    priority, priority_note = queueing.priority(run, activity.priority)
+    needs, relaxation = queueing.skills(run, activity.skills, activity.relaxation)
+    inputs: dict[str, object] = {"queue": queue, "priority": priority, "data": data}
+    if needs:
+        inputs["skills"] = queueing.describe(needs)
+    if relaxation:
+        inputs["relaxation"] = {f"{s.after_s:g}s": queueing.describe(s.skills) for s in relaxation}
+    if priority_note:
+        inputs["priority_note"] = priority_note
+    run.inputs(cursor, inputs)
     if state.queue is not None and state.queue.queue == queue:
         return Done(output="out", outputs={"queue": queue, "already_queued": True})
     if state.queue is not None:
@@ -203,9 +213,11 @@ def queue_contact(run: Run, cursor: Cursor, activity: QueueContactActivity) -> R
     run.emit(
         Enqueue(
             queue=queue,
-            priority=activity.priority,
+            priority=priority,
             max_wait_s=activity.max_wait_s,
             data=data,
+            skills=needs,
+            relaxation=relaxation,
         )
     )
     state.queue = QueueInfo(queue=queue, flow=cursor.flow, activity=cursor.activity)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from dipflow.engine import lifecycle
+from dipflow.engine import lifecycle, queueing
 from dipflow.engine.commands import (
     Dequeue,
     Enqueue,
     LookupQueue,
     Notice,
     RequestCallback,
+    StartMediaStream,
     StartVirtualAgent,
     Transfer,
 )
@@ -31,6 +32,7 @@ from dipflow.flow.model import (
     FeedbackActivity,
     QueueLookupActivity,
     QueueToAgentActivity,
+    StartMediaStreamActivity,
     VirtualAgentActivity,
 )
 
@@ -51,7 +53,11 @@ def queue_to_agent(run: Run, cursor: Cursor, activity: QueueToAgentActivity) -> 
     queue = run.queue_name(activity.reporting_queue)
     state = run.state
     data = cad(run.index.cad_variables, state.variables)
-    run.inputs(cursor, {"agent": agent, "lookup": activity.lookup.value, "queue": queue})
+    priority, priority_note = queueing.priority(run, activity.priority)
+    inputs = {"agent": agent, "lookup": activity.lookup.value, "queue": queue}
+    if priority_note:
+        inputs["priority_note"] = priority_note
+    run.inputs(cursor, inputs)
     if not agent:
         return Done(output="error", error=f"agent {activity.agent!r} renders empty")
     if not queue:
@@ -61,7 +67,7 @@ def queue_to_agent(run: Run, cursor: Cursor, activity: QueueToAgentActivity) -> 
     run.emit(
         Enqueue(
             queue=queue,
-            priority=activity.priority,
+            priority=priority,
             data=data,
             agent=agent,
             agent_lookup=activity.lookup.value,
@@ -216,6 +222,21 @@ def bot_ended(run: Run, cursor: Cursor, event: VirtualAgentEnded) -> Result:
     return Done(output=event.outcome.value, outputs=values, error=event.error)
 
 
+# -- media stream ---------------------------------------------------------------------------
+
+
+def start_media_stream(run: Run, cursor: Cursor, activity: StartMediaStreamActivity) -> Result:
+    destination = run.render(activity.destination).strip()
+    run.inputs(cursor, {"destination": destination})
+    if not destination:
+        return Done(output="error", error=f"destination {activity.destination!r} renders empty")
+    if run.caller_gone:
+        return Done(output="error", error=_GONE)
+    stream_id = run.new_id(cursor.activity or "stream")
+    run.emit(StartMediaStream(stream_id=stream_id, destination=destination))
+    return Done(output="out", outputs={"stream_id": stream_id})
+
+
 # -- feedback -------------------------------------------------------------------------------
 
 
@@ -241,4 +262,5 @@ EXECUTORS: Final[dict[str, Executor]] = {
     "blind_transfer": blind_transfer,
     "virtual_agent": virtual_agent,
     "feedback": feedback,
+    "start_media_stream": start_media_stream,
 }

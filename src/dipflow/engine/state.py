@@ -21,6 +21,8 @@ from dipflow.flow.expressions import CLOCK
 
 MAIN_FLOW = "main"
 DEFAULT_ERROR_FLOW = "default_error"
+SUBFLOW_PREFIX = "subflow:"
+"""Graphs `subflow:<name>`: the main graph of a subflow the flow calls."""
 """The built-in global error handler (used when the flow has no `global_error` flow)."""
 
 
@@ -77,6 +79,14 @@ class TraceEntry:
 
 
 @dataclass(slots=True, kw_only=True)
+class Frame:
+    """A subflow activity waiting for its subflow to end (a cursor's return address)."""
+
+    flow: str
+    activity: str
+
+
+@dataclass(slots=True, kw_only=True)
 class Cursor:
     """Where one flow of the call stands."""
 
@@ -98,6 +108,8 @@ class Cursor:
     """No-input and invalid attempts so far in the current menu."""
     digits: str = ""
     """Digits typed ahead while a non-interruptible menu prompt played."""
+    frames: list[Frame] = field(default_factory=list)
+    """Subflows the cursor is in, outermost first (it runs `subflow:<name>` graphs)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -271,4 +283,5 @@ def _cursor(raw: dict[str, Any] | None) -> Cursor | None:
         menu_phase=MenuPhase(phase) if phase else None,
         menu_failures=raw["menu_failures"],
         digits=raw["digits"],
+        frames=[Frame(**frame) for frame in raw.get("frames", [])],
     )

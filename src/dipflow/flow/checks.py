@@ -57,16 +57,19 @@ _TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "http_start": ("path", "url", "query", "headers", "body"),
     "play_message": ("prompt",),
     "menu": ("prompt", "no_input_prompt", "invalid_prompt"),
-    "queue_contact": ("queue", "fallback_queue"),
+    "queue_contact": ("queue", "fallback_queue", "priority", "skills", "relaxation"),
     "screen_pop": ("url", "query"),
     "collect_digits": ("prompt",),
     "case": ("expression", "cases"),
-    "queue_to_agent": ("agent", "reporting_queue", "recovery_queue"),
+    "queue_to_agent": ("agent", "reporting_queue", "recovery_queue", "priority"),
     "queue_lookup": ("queue",),
     "virtual_agent": ("parameters",),
     "callback": ("number", "caller_id", "queue"),
     "blind_transfer": ("destination",),
     "set_caller_id": ("caller_id", "name"),
+    "subflow": ("inputs",),
+    "goto": ("flow",),
+    "start_media_stream": ("destination",),
 }
 """Fields whose strings (at any depth) are templates, by activity kind."""
 

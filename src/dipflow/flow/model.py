@@ -300,15 +300,53 @@ class MenuActivity(ActivityBase):
         return tuple(str(k) for k in choices) if isinstance(choices, Mapping) else ()
 
 
+Priority = Annotated[int, Field(ge=0, le=10)] | str
+"""A contact priority, 0..10 with 10 served first, or a template rendering one (a value
+that does not render to an integer 0..10 queues at 0, and the trace says so)."""
+
+
+class SkillNeed(_Strict):
+    """One skill requirement of a contact (Webex Queue Contact "Skill Requirements")."""
+
+    skill: str
+    """The skill's name (a template; the center's `skills` define them)."""
+    condition: str = "=="
+    """`==`, `!=`, `>`, `>=`, `<`, `<=` (Webex also writes `IS`, `IS_NOT`, `GTE`...);
+    a template. Only proficiency skills take the ordered ones."""
+    value: str | int | bool
+    """A proficiency 0..10, true/false, or the text or enum value; a string is a template."""
+
+
+class SkillRelaxation(_Strict):
+    """After the contact has waited `after_s` in the center, its requirements become
+    `skills` (none: any agent of the queue)."""
+
+    after_s: float = Field(gt=0)
+    skills: list[SkillNeed] = Field(default_factory=list)
+
+
 class QueueContactActivity(ActivityBase):
-    """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued."""
+    """Queue the contact: `out` once queued; `error` when it cannot be, or stay, queued.
+
+    With `skills` the contact is offered only to agents who meet all of them, until a
+    `relaxation` step (in increasing `after_s`) replaces them."""
 
     kind: Literal["queue_contact"]
     queue: str
     """Queue name, or a template giving one."""
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: Priority = 0
     fallback_queue: str | None = None
     max_wait_s: float | None = Field(default=None, gt=0)
+    skills: list[SkillNeed] = Field(default_factory=list)
+    relaxation: list[SkillRelaxation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _relaxation_in_order(self) -> QueueContactActivity:
+        times = [step.after_s for step in self.relaxation]
+        if times != sorted(set(times)):
+            raise ValueError(f"relaxation steps need increasing after_s, not {times}")
+        return self
+
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
 
@@ -486,7 +524,7 @@ class QueueToAgentActivity(ActivityBase):
     lookup: AgentLookup = AgentLookup.ID
     reporting_queue: str
     recovery_queue: str | None = None
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: Priority = 0
     park: bool = False
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
@@ -582,10 +620,16 @@ class Schedule(_Strict):
 
 class BusinessHoursActivity(ActivityBase):
     """Branch on the call's time (`now()`) against a schedule: `override` first, then
-    `holidays`, then `working_hours`; none matching: `default` (closed)."""
+    `holidays`, then `working_hours`; none matching: `default` (closed).
+
+    The schedule is written here (`schedule`), or named (`schedule_id`: a key of the
+    flow's `schedules`, which the flow or the deployment's configuration maps to a
+    schedule, as Webex keeps schedules in Control Hub). A named schedule nobody mapped
+    takes `error`, with the reason in the trace."""
 
     kind: Literal["business_hours"]
-    schedule: Schedule
+    schedule: Schedule | None = None
+    schedule_id: str | None = None
     outputs: ClassVar[tuple[str, ...]] = (
         "working_hours",
         "holidays",
@@ -595,6 +639,12 @@ class BusinessHoursActivity(ActivityBase):
     )
     required_outputs: ClassVar[tuple[str, ...]] = ("working_hours", "default")
     default_output: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> BusinessHoursActivity:
+        if (self.schedule is None) == (self.schedule_id is None):
+            raise ValueError("a business_hours activity takes `schedule` or `schedule_id`")
+        return self
 
 
 class BlindTransferActivity(ActivityBase):
@@ -632,6 +682,53 @@ class FeedbackActivity(ActivityBase):
     """A name for reports (Webex: the survey chosen in Control Hub)."""
     outputs: ClassVar[tuple[str, ...]] = ("out", "error")
     required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class StartMediaStreamActivity(ActivityBase):
+    """Fork the caller's audio to a WebSocket endpoint (Webex Start Media Stream, for an AI
+    service) for the rest of the call, and go on at once.
+
+    `destination` (a template) names a media stream of the deployment (`media_streams:`)
+    or is a `ws://`/`wss://` URL. It renders empty: `error`. A stream that cannot start
+    (no such destination, a channel without audio, an endpoint that does not answer) is
+    logged by the runtime; the call goes on, as in Webex."""
+
+    kind: Literal["start_media_stream"]
+    destination: str
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class SubflowActivity(ActivityBase):
+    """Run another flow's main graph (a subflow) and come back (Webex Subflow).
+
+    `flow` names a flow of the deployment's flow library (a name or a Webex subflow id
+    the library maps). `inputs` set the subflow's variables before it runs (variable ->
+    template); `returns` copy them back after (this flow's variable -> the subflow's).
+    The subflow's variables join the call's (a name both flows declare is refused when
+    the flow is loaded). Its end (`end`, or an unwired ordinary output) returns here
+    through `out`; a failure inside it that it does not handle takes `error`."""
+
+    kind: Literal["subflow"]
+    flow: str
+    inputs: dict[str, str] = Field(default_factory=dict)
+    returns: dict[str, str] = Field(default_factory=dict)
+    outputs: ClassVar[tuple[str, ...]] = ("out", "error")
+    required_outputs: ClassVar[tuple[str, ...]] = ("out",)
+
+
+class GoToActivity(ActivityBase):
+    """Continue the call in another flow, from its start (Webex GoTo).
+
+    `flow` (a template) names a flow of the deployment (bound to a number or in its
+    flow library). The target starts as for a new contact of the same caller (its own
+    variables and event flows); a queued contact leaves its queue first. A flow that
+    does not exist takes `error` at once."""
+
+    kind: Literal["goto"]
+    flow: str
+    outputs: ClassVar[tuple[str, ...]] = ("error",)
+    default_output: ClassVar[str | None] = None
 
 
 class UnsupportedActivity(ActivityBase):
@@ -692,6 +789,9 @@ Activity = Annotated[
     | BlindTransferActivity
     | SetCallerIdActivity
     | FeedbackActivity
+    | SubflowActivity
+    | GoToActivity
+    | StartMediaStreamActivity
     | UnsupportedActivity,
     Field(discriminator="kind"),
 ]
@@ -723,6 +823,9 @@ ACTIVITY_KINDS: tuple[str, ...] = (
     "blind_transfer",
     "set_caller_id",
     "feedback",
+    "subflow",
+    "goto",
+    "start_media_stream",
     "unsupported",
 )
 
@@ -741,12 +844,18 @@ class EventName(StrEnum):
     """Webex outbound campaign `ContactPredial`: kept from imports, never raised here."""
     OUTBOUND_CAMPAIGN_RESULT = "outbound_campaign_result"
     """Webex `ContactOutboundCampaignResult`: kept from imports, never raised here."""
+    ANI_UPDATED = "ani_updated"
+    """The caller's number changed (Webex `ContactAniUpdated`): `NewPhoneContact.ANI` is
+    the new one."""
+    RESERVATION_STARTED = "reservation_started"
+    """Webex `ContactReservationStarted` (queue reservation): kept, never raised here."""
 
 
 NEVER_RAISED: frozenset[EventName] = frozenset(
-    {EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT}
+    {EventName.PREDIAL, EventName.OUTBOUND_CAMPAIGN_RESULT, EventName.RESERVATION_STARTED}
 )
-"""Events dipflow has no source for (outbound campaigns): their flows are kept, never run."""
+"""Events dipflow has no source for (outbound campaigns, queue reservations): their flows
+are kept, never run."""
 
 
 class EventFlow(_Strict):
@@ -791,6 +900,13 @@ class Flow(_Strict):
     until mapped (`--queue ID=NAME` at import, or `queues:` of the flow binding in the
     configuration). An activity's queue that is a key here is routed to its mapped name;
     an unmapped one is used as it is, and the linter reports it."""
+    kept_event_flows: dict[str, EventFlow] = Field(default_factory=dict)
+    """Event flows of events dipflow does not know (by the Webex event name): kept as
+    imported, with a note, never run; the export writes them back."""
+    schedules: dict[str, Schedule | None] = Field(default_factory=dict)
+    """Schedules business_hours activities name by `schedule_id` (a Webex export's
+    `businessHoursId`): id -> schedule, null until mapped here or in the configuration
+    (`schedules:`, by id); the linter reports unmapped ones."""
 
     def variable(self, name: str) -> Variable | None:
         for variable in self.variables:

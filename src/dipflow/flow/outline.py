@@ -125,6 +125,8 @@ def _more(activity: ActivityBase) -> str:
     if isinstance(activity, SetCallerIdActivity):
         return _short(f"caller id {activity.caller_id}")
     if isinstance(activity, BusinessHoursActivity):
+        if activity.schedule is None:
+            return f"business hours (schedule {activity.schedule_id})"
         return f"business hours ({activity.schedule.timezone})"
     if isinstance(activity, FeedbackActivity):
         return f"offer the survey {activity.survey}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dipflow.center.config import CenterConfig
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.connectors.bots import BotSettings
 from dipflow.connectors.config import ConnectorConfig
 
-__all__ = ["CenterConfig", "ConnectorConfig", "SipSettings"]
+__all__ = ["BotSettings", "CenterConfig", "ConnectorConfig", "SipSettings"]

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from dipflow.center.errors import CenterError, CenterStoreError
+from dipflow.center.errors import CenterError, CenterStoreError, UnknownAgent
 from dipflow.center.model import (
     IDLE_REASON_RONA,
     AgentStateChanged,
@@ -40,9 +40,10 @@ from dipflow.center.model import (
     QueuePositionChanged,
 )
 from dipflow.center.service import ContactCenter
+from dipflow.center.skills import RelaxationStep, SkillRequirement
 from dipflow.channels.seam import AgentEndpoint
-from dipflow.engine.commands import Dequeue, Enqueue
-from dipflow.engine.events import AgentOffered, QueueFailed, QueueUpdated
+from dipflow.engine.commands import Dequeue, Enqueue, LookupQueue, SkillNeed
+from dipflow.engine.events import AgentOffered, QueueFailed, QueueLookedUp, QueueUpdated
 from dipflow.runtime.notices import CallPhase
 from dipflow.runtime.session import CallSession
 
@@ -93,6 +94,14 @@ class CenterLink:
     async def enqueue(self, session: CallSession, command: Enqueue) -> None:
         """Raises `CenterError` (the session turns it into `QueueFailed`)."""
         session.facts.last_enqueue = command
+        agent: str | None = None
+        if command.agent is not None:
+            # Queue To Agent: the agent named by id, email or name; one the center does not
+            # know is refused (the flow takes its recovery queue), never routed elsewhere.
+            agent = self._center.find_agent(command.agent, command.agent_lookup)
+            if agent is None:
+                raise UnknownAgent(f"{command.agent} ({command.agent_lookup})")
+        skills, relaxation = self._requirements(session, command)
         await self._center.enqueue(
             session.call_id,
             command.queue,
@@ -100,7 +109,63 @@ class CenterLink:
             max_wait_s=command.max_wait_s,
             fallback_queue=command.fallback_queue,
             data=dict(command.data),
+            skills=skills,
+            relaxation=relaxation,
+            agent=agent,
+            park=command.park,
         )
+
+    async def lookup(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        """Webex Get Queue Info: the center's numbers for the queue, as this caller sees
+        them. Raises `CenterError` (an unknown queue, the store down): the flow fails."""
+        stats = await self._center.queue_statistics(command.queue, session.call_id)
+        return QueueLookedUp(
+            request_id=command.request_id,
+            position=stats.position,
+            estimated_wait_s=stats.estimated_wait_s,
+            calls_queued=stats.waiting,
+            agents_logged_on=stats.staffed,
+            agents_available=stats.available,
+            oldest_wait_s=stats.oldest_wait_s,
+        )
+
+    def _requirements(
+        self, session: CallSession, command: Enqueue
+    ) -> tuple[list[SkillRequirement], list[RelaxationStep]]:
+        """The flow's skill requirements checked against the center's skills. One that is
+        not valid (an unknown skill, a value its type does not take) routes the contact
+        without requirements, to the longest-available agent of the queue, as Webex does
+        ("SBR cannot find a matching agent. In such cases, the call is routed to the
+        longest available agent"); logged at warning level with the reason."""
+        problems: list[str] = []
+
+        def convert(needs: tuple[SkillNeed, ...]) -> list[SkillRequirement]:
+            out: list[SkillRequirement] = []
+            for need in needs:
+                requirement, problem = self._center.requirement(
+                    need.skill, need.condition, need.value
+                )
+                if requirement is None:
+                    problems.append(problem or need.skill)
+                else:
+                    out.append(requirement)
+            return out
+
+        skills = convert(command.skills)
+        relaxation = [
+            RelaxationStep(after_s=step.after_s, requirements=tuple(convert(step.skills)))
+            for step in command.relaxation
+        ]
+        if problems:
+            log.warning(
+                "call %s: skill requirements not valid (%s): routed to the longest-available "
+                "agent of %s",
+                session.call_id,
+                "; ".join(problems),
+                command.queue,
+            )
+            return [], []
+        return skills, relaxation
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None:
         del command

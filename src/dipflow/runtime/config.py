@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from dipflow.errors import ConfigError as ConfigError
-from dipflow.runtime._foreign import CenterConfig, ConnectorConfig, SipSettings
+from dipflow.flow.model import Schedule
+from dipflow.runtime._foreign import BotSettings, CenterConfig, ConnectorConfig, SipSettings
 from dipflow.runtime.envoverride import EnvError, apply_overrides, substitute_references
 from dipflow.runtime.passwords import is_password_hash
 from dipflow.runtime.websecurity import (
@@ -167,6 +168,22 @@ class DipflowConfig(_Strict):
 
     flows: list[FlowBinding] = Field(min_length=1)
     connectors: list[ConnectorConfig] = Field(default_factory=list)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    """Business-hours schedules by the id flows name them with (an imported Webex flow's
+    Control Hub `businessHoursId`): `{id: {timezone, working_hours, holidays,
+    overrides}}`. They take precedence over a flow's own `schedules`."""
+    media_streams: dict[str, Annotated[str, Field(pattern=r"^wss?://")]] = Field(
+        default_factory=dict
+    )
+    """Where start_media_stream sends the caller's audio, by the name flows use (an
+    imported Webex flow's `mediaDestinationId`, e.g. "Cisco AI Assistant"): a WebSocket
+    URL (`ws://` or `wss://`). A flow may also give a URL itself."""
+    flow_library: dict[str, str] = Field(default_factory=dict)
+    """Flows reached by name only: subflows and GoTo targets (`name: path or bundled
+    name`). A Webex subflow id may be a name too. Bound flows are reachable by their
+    own `name` as well."""
+    virtual_agents: list[BotSettings] = Field(default_factory=list)
+    """Bots a flow's Virtual Agent activity may name (`kind: webhook` or `rules`)."""
     center: CenterConfig
     users: list[DesktopUser] = Field(default_factory=list)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -21,15 +21,24 @@ from typing import Any
 from dipflow.center.errors import CenterError
 from dipflow.center.service import ContactCenter
 from dipflow.channels.errors import ChannelError
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall, OutboundCall, OutboundChannel
+from dipflow.connectors.bots import VirtualAgent, build_bot
 from dipflow.connectors.org import flow_variables
 from dipflow.connectors.registry import Connectors
 from dipflow.engine import Engine
-from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest
-from dipflow.engine.events import AgentAnswered, AgentDisconnected, HttpCompleted
+from dipflow.engine.commands import Dequeue, Enqueue, HttpRequest, LookupQueue, RequestCallback
+from dipflow.engine.events import (
+    AgentAnswered,
+    AgentDisconnected,
+    AniUpdated,
+    CallbackFailed,
+    HttpCompleted,
+    QueueLookedUp,
+)
 from dipflow.errors import DipflowError
+from dipflow.flow.library import goto_names, subflows_needed
 from dipflow.flow.loader import load_flow
-from dipflow.flow.model import Flow, HttpRequestActivity
+from dipflow.flow.model import Flow, HttpRequestActivity, VirtualAgentActivity
 from dipflow.media.prompts import PromptRenderer
 from dipflow.runtime.centerlink import CenterLink, log_center_failure
 from dipflow.runtime.config import DipflowConfig, FlowBinding
@@ -79,6 +88,63 @@ def _connectors_named(flow: Flow) -> set[str]:
     }
 
 
+def _load(reference: str, config: DipflowConfig) -> Flow:
+    try:
+        return load_flow(resolve_flow_path(reference, config.base_dir))
+    # DipflowError: a flow that does not load (FlowError); Lookup: no bundled flow of that
+    # name; OS: the file cannot be read.
+    except (DipflowError, LookupError, OSError) as exc:
+        raise RuntimeStartError(f"flow {reference!r}: {exc}") from exc
+
+
+def _engine(
+    flow: Flow,
+    config: DipflowConfig,
+    overrides: Mapping[str, object],
+    queues: Mapping[str, str],
+    by_name: Mapping[str, Flow],
+) -> Engine:
+    """The engine of `flow`, with the subflows it calls and the flows it may go to."""
+    subflows, missing = subflows_needed(flow, by_name)
+    for name in sorted(missing):
+        log.warning("flow %r calls subflow %r, which flow_library: does not have: "
+                    "its Subflow activities will take error", flow.name, name)  # fmt: skip
+    for name in sorted(goto_names(flow) - set(by_name)):
+        log.warning("flow %r goes to flow %r, which no binding or flow_library: has: "
+                    "its GoTo will take error", flow.name, name)  # fmt: skip
+    for each in [flow, *subflows.values()]:
+        unknown = sorted(_connectors_named(each) - {c.name for c in config.connectors})
+        if unknown:
+            raise RuntimeStartError(
+                f"flow {each.name!r} uses connector(s) {', '.join(unknown)} "
+                "that the configuration does not define (connectors:)"
+            )
+    try:
+        variables = flow_variables(flow, config.connectors, dict(overrides))
+        return Engine(
+            flow,
+            variables=variables,
+            queues=queues,
+            subflows=subflows,
+            goto_targets=by_name,
+            schedules=config.schedules,
+        )
+    # DipflowError: an organisation setting the flow does not declare, a variable a
+    # subflow declares too (EngineError).
+    except DipflowError as exc:
+        raise RuntimeStartError(f"flow {flow.name!r}: {exc}") from exc
+
+
+def _bots_named(flow: Flow) -> set[str]:
+    """The virtual agents a flow's activities name."""
+    named = set()
+    for activities in [flow.activities, *(e.activities for e in flow.event_flows.values())]:
+        for activity in activities.values():
+            if isinstance(activity, VirtualAgentActivity) and activity.connector:
+                named.add(activity.connector)
+    return named
+
+
 class Runtime:
     """Implements `dipflow.channels.seam.CallHost`."""
 
@@ -92,6 +158,8 @@ class Runtime:
         store: CallStateStore,
         routes: list[_FlowRoute],
         metrics: RuntimeMetrics | None = None,
+        bots: Mapping[str, VirtualAgent] | None = None,
+        goto: Mapping[str, tuple[EngineLike, TraceView]] | None = None,
     ) -> None:
         self.config = config
         self.center = center
@@ -105,6 +173,13 @@ class Runtime:
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
         self._center_link = CenterLink(center, self)
         self._started = False
+        self.bots: dict[str, VirtualAgent] = dict(bots or {})
+        self._goto: dict[str, tuple[EngineLike, TraceView]] = dict(goto or {})
+        """Engines by flow name, for GoTo (bound flows by their name, the library's)."""
+        """Virtual-agent connectors by name (`virtual_agents:`)."""
+        self.outbound: OutboundChannel | None = None
+        """Where callbacks are placed (a trunk's outbound channel); None: callbacks fail
+        at once with `CallbackFailed`. The composition root sets it (`set_outbound`)."""
 
     # -- construction -------------------------------------------------------------------------
 
@@ -113,25 +188,20 @@ class Runtime:
         cls, config: DipflowConfig, *, environ: Mapping[str, str] = os.environ
     ) -> Runtime:
         """Load every flow and build the parts (`RuntimeStartError` says which failed)."""
+        library = {
+            name: _load(reference, config) for name, reference in config.flow_library.items()
+        }
+        bound = [_load(binding.flow, config) for binding in config.flows]
+        by_name = {**{flow.name: flow for flow in bound}, **library}
         routes = []
-        for binding in config.flows:
-            try:
-                path = resolve_flow_path(binding.flow, config.base_dir)
-                flow = load_flow(path)
-                variables = flow_variables(flow, config.connectors, binding.variables)
-                engine = Engine(flow, variables=variables, queues=binding.queues)
-            # DipflowError: a flow that does not load (FlowError), an organisation setting
-            # the flow does not declare (EngineError); Lookup: no bundled flow of that
-            # name; OS: the file cannot be read.
-            except (DipflowError, LookupError, OSError) as exc:
-                raise RuntimeStartError(f"flow {binding.flow!r}: {exc}") from exc
-            missing = sorted(_connectors_named(flow) - {c.name for c in config.connectors})
-            if missing:
-                raise RuntimeStartError(
-                    f"flow {binding.flow!r} uses connector(s) {', '.join(missing)} "
-                    "that the configuration does not define (connectors:)"
-                )
-            routes.append(_FlowRoute(binding, flow, engine))
+        goto: dict[str, tuple[EngineLike, TraceView]] = {}
+        for binding, flow in zip(config.flows, bound, strict=True):
+            engine = _engine(flow, config, binding.variables, binding.queues, by_name)
+            route = _FlowRoute(binding, flow, engine)
+            routes.append(route)
+            goto.setdefault(flow.name, (engine, route.trace_view))
+        for name, flow in library.items():
+            goto[name] = (_engine(flow, config, {}, {}, by_name), TraceView(flow))
         center_store = make_center_store(config.store)
         center = ContactCenter(config.center, center_store)
         store = CenterCallStore(center_store)
@@ -140,6 +210,22 @@ class Runtime:
         except DipflowError as exc:  # a missing secret, a duplicate name (ConnectorError)
             raise RuntimeStartError(str(exc)) from exc
         prompts = make_prompts(config.media)
+        bots: dict[str, VirtualAgent] = {}
+        for settings in config.virtual_agents:
+            if settings.name in bots:
+                raise RuntimeStartError(f"virtual agent {settings.name!r} is defined twice")
+            try:
+                bots[settings.name] = build_bot(settings, config.base_dir)
+            except DipflowError as exc:  # a rules file that does not load
+                raise RuntimeStartError(f"virtual agent {settings.name!r}: {exc}") from exc
+        for route in routes:
+            for name in sorted(_bots_named(route.flow) - set(bots)):
+                log.warning(
+                    "flow %r names the virtual agent %r, which virtual_agents: does not "
+                    "define: its calls will take the activity's error output",
+                    route.binding.flow,
+                    name,
+                )
         return cls(
             config=config,
             center=center,
@@ -147,6 +233,8 @@ class Runtime:
             connectors=connectors,
             store=store,
             routes=routes,
+            bots=bots,
+            goto=goto,
         )
 
     async def start(self) -> None:
@@ -168,12 +256,21 @@ class Runtime:
                 except (TimeoutError, asyncio.CancelledError):
                     log.warning("call %s did not stop in time", session.call_id)
         await self._center_link.stop()
-        for closer in (self.connectors.aclose, self.store.aclose):
+        closers = [
+            self.connectors.aclose,
+            self.store.aclose,
+            *(b.aclose for b in self.bots.values()),
+        ]
+        for closer in closers:
             try:
                 await closer()
             except Exception:
                 log.exception("runtime stop: %s failed", closer)
         self._started = False
+
+    def set_outbound(self, channel: OutboundChannel | None) -> None:
+        """The channel that places callbacks (built after the runtime, as SIP is)."""
+        self.outbound = channel
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -310,11 +407,17 @@ class Runtime:
         False when the offer is gone (taken back, caller hung up) or the bridge failed.
         """
         session = self._sessions.get(call_id)
-        if session is None or session.finished or session.facts.hung_up:
+        if session is None or session.finished:
+            return False
+        callback = session.facts.callback
+        leg_gone = session.facts.hung_up or session.facts.disconnected
+        if leg_gone and callback is None:
             return False
         if not await self._center_link.accept(agent_id, call_id):
             return False
         endpoint = self.agent_endpoint(agent_id)
+        if leg_gone and callback is not None and not await self._call_back(session, callback):
+            return False
         try:
             connected = await session.channel_call.connect_agent(endpoint)
         except ChannelError as exc:  # the channel could not place the leg: not a bug
@@ -336,6 +439,35 @@ class Runtime:
             ).observe(max(0.0, asyncio.get_running_loop().time() - queued_at))
         session.post(AgentAnswered(agent_id=agent_id, agent_name=endpoint.display_name))
         return True
+
+    async def _call_back(self, session: CallSession, callback: RequestCallback) -> bool:
+        """The agent took a callback whose caller has left: ring the caller's number. The
+        answered leg becomes the call's channel; a failure is `CallbackFailed` (the flow's
+        callback_failed event flow runs, then the contact ends)."""
+        outbound = self.outbound
+        reason = "no outbound channel is configured"
+        if outbound is not None:
+            call = OutboundCall(
+                call_id=session.call_id, number=callback.number, caller_id=callback.caller_id
+            )
+            try:
+                leg = await outbound.dial(call, session)
+            except ChannelError as exc:  # busy, no answer, refused: not a bug
+                reason = f"{callback.number} was not reached: {exc}"
+            except Exception as exc:  # a bug in the channel: logged, the flow still goes on
+                log.exception("call %s: the callback to %s failed", session.call_id, call.number)
+                reason = f"{callback.number} was not reached: {type(exc).__name__}"
+            else:
+                session.channel_call = leg
+                session.facts.hung_up = session.facts.disconnected = False
+                session.facts.callback = None
+                if callback.number != session.facts.ani:
+                    session.post(AniUpdated(ani=callback.number))  # Webex ContactAniUpdated
+                return True
+        log.info("call %s: callback failed: %s", session.call_id, reason)
+        self.metrics.session_errors.labels(where="callback").inc()
+        session.post(CallbackFailed(reason=reason))
+        return False
 
     async def agent_decline(self, agent_id: str, call_id: str) -> None:
         await self._center_link.decline(agent_id, call_id)
@@ -387,6 +519,30 @@ class _Services:
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None:
         await self._runtime._center_link.dequeue(session, command)
+
+    async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        return await self._runtime._center_link.lookup(session, command)
+
+    def virtual_agent(self, name: str) -> VirtualAgent | None:
+        return self._runtime.bots.get(name)
+
+    def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
+        return self._runtime._goto.get(flow)
+
+    def media_stream_url(self, destination: str) -> str | None:
+        configured = self._runtime.config.media_streams.get(destination)
+        if configured is not None:
+            return configured
+        return destination if destination.startswith(("ws://", "wss://")) else None
+
+    def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
+        outbound = self._runtime.outbound
+        if outbound is None:
+            return "no outbound channel is configured (a callback needs a trunk to call out)"
+        if not outbound.can_dial(command.number):
+            return f"the outbound channel has no route to {command.number!r}"
+        session.facts.callback = command
+        return None
 
     async def session_ended(self, session: CallSession) -> None:
         try:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
-from dipflow.channels.seam import ChannelCall, MediaQuality
+from dipflow.channels.seam import AudioSource, ChannelCall, MediaQuality
+from dipflow.connectors.bots import VirtualAgent
 from dipflow.engine.commands import (
     CallFinished,
     CancelTimer,
@@ -29,6 +30,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
     LookupQueue,
     Notice,
@@ -37,6 +39,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -45,6 +48,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -62,8 +66,10 @@ from dipflow.engine.events import (
     VirtualAgentEnded,
 )
 from dipflow.engine.refusals import refused
-from dipflow.engine.state import CallState
+from dipflow.engine.state import CallState, TraceEntry
 from dipflow.errors import DipflowError
+from dipflow.media.stream import MediaStreamer
+from dipflow.runtime.botlink import BotConversation
 from dipflow.runtime.logs import SECRETS
 from dipflow.runtime.notices import CallPhase, ScreenPopReady
 from dipflow.runtime.tracing import TraceView
@@ -77,7 +83,9 @@ HANGUP_GRACE_S = 300.0
 class EngineLike(Protocol):
     """`dipflow.engine.Engine` as the session drives it."""
 
-    def start(self, event: CallStarted, now: float) -> tuple[CallState, Sequence[Command]]: ...
+    def start(
+        self, event: CallStarted, now: float, *, history: Sequence[TraceEntry] = ()
+    ) -> tuple[CallState, Sequence[Command]]: ...
 
     def step(
         self, state: CallState, event: Event, now: float
@@ -103,6 +111,27 @@ class SessionServices(Protocol):
     async def enqueue(self, session: CallSession, command: Enqueue) -> None: ...
 
     async def dequeue(self, session: CallSession, command: Dequeue) -> None: ...
+
+    async def lookup_queue(self, session: CallSession, command: LookupQueue) -> QueueLookedUp:
+        """Queue statistics (raises `CenterError`: the flow takes its failure output)."""
+        ...
+
+    def virtual_agent(self, name: str) -> VirtualAgent | None:
+        """The virtual-agent connector `name`; None when the deployment has none such."""
+        ...
+
+    def media_stream_url(self, destination: str) -> str | None:
+        """The WebSocket URL of a media stream destination; None for an unknown name."""
+        ...
+
+    def engine_for(self, flow: str) -> tuple[EngineLike, TraceView] | None:
+        """The engine of the flow named `flow` (GoTo); None when there is none."""
+        ...
+
+    def request_callback(self, session: CallSession, command: RequestCallback) -> str | None:
+        """Keep the callback for when an agent takes the contact; the reason it cannot
+        be placed at all (no outbound channel), or None."""
+        ...
 
     async def session_ended(self, session: CallSession) -> None:
         """Center clean-up (abandon or end_contact) and bookkeeping; must not raise."""
@@ -141,6 +170,8 @@ class CallFacts:
     """The queueing in force (to requeue the caller when an agent's leg fails)."""
     media: tuple[MediaQuality, ...] = ()
     """The channel's last report of the call's media quality (RTP legs)."""
+    callback: RequestCallback | None = None
+    """A callback waiting for an agent: the caller's leg may be gone, the contact is not."""
 
 
 class CallSession:
@@ -177,6 +208,11 @@ class CallSession:
         # Every line about this call carries its id as a field (JSON logs: "call_id").
         self._log = logging.LoggerAdapter(log, {"call_id": facts.call_id})
         self.task: asyncio.Task[None] | None = None
+        self._bot: BotConversation | None = None
+        """The virtual-agent conversation in progress: it takes the caller's keys."""
+        self._bot_task: asyncio.Task[None] | None = None
+        self._streams: list[tuple[Callable[[], None], MediaStreamer]] = []
+        """Media streams of the call: (stop tapping, the streamer)."""
 
     # -- CallHandle ---------------------------------------------------------------------------
 
@@ -190,8 +226,10 @@ class CallSession:
         if isinstance(event, CallerHungUp) and not self.facts.hung_up:
             self.facts.hung_up = True
             # The engine finishes a call soon after the caller leaves (contact_ended may
-            # still post a record); if it never does, do not keep the call forever.
-            self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
+            # still post a record); if it never does, do not keep the call forever. A
+            # caller waiting for a callback has left on purpose: the contact lives on.
+            if self.facts.callback is None:
+                self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
 
     def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
@@ -252,6 +290,11 @@ class CallSession:
         steps = 0
         while not self._finished:
             event = await self._events.get()
+            if self._bot is not None:
+                if self._bot.takes(event):
+                    continue  # the bot's prompt ended, or the caller answered the bot
+                if isinstance(event, CallerHungUp) and self._bot_task is not None:
+                    self._bot_task.cancel()  # nobody to talk to
             self._before_step(event)
             self.state, commands = self._engine.step(
                 self._started_state(), event, self._loop.time()
@@ -291,6 +334,7 @@ class CallSession:
                 | TimerFired()
                 | QueueLookedUp()
                 | CallbackFailed()
+                | AniUpdated()
                 | TransferDone()
                 | VirtualAgentEnded()
             ):
@@ -367,11 +411,6 @@ class CallSession:
                     await self.channel_call.execute(command)
             case HttpRequest():
                 self._spawn(self._http(command))
-            case Enqueue() if command.agent is not None:
-                # The center routes by queue only: a contact for one named agent must not
-                # go to another agent, so the flow takes its recovery queue (or error).
-                reason = "routing to a named agent is not supported"
-                self.post(QueueFailed(queue=command.queue, reason=reason))
             case Enqueue():
                 self.facts.queue = command.queue
                 self.facts.queued_at = self._loop.time()
@@ -390,7 +429,19 @@ class CallSession:
                 self._cancel_timer(command.timer_id)
             case CallFinished():
                 await self._shutdown("finished")
-            case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
+            case LookupQueue():
+                self.post(await self._services.lookup_queue(self, command))
+            case RequestCallback():
+                reason = self._services.request_callback(self, command)
+                if reason is not None:
+                    self.post(CallbackFailed(reason=reason))
+            case StartVirtualAgent():
+                self._start_bot(command)
+            case GoToFlow():
+                await self._go_to(command.flow)
+            case StartMediaStream():
+                self._stream(command)
+            case Transfer():
                 # Not carried out here yet: the engine takes the activity's failure path
                 # now rather than after its guard timer.
                 failure = refused(command, f"{type(command).__name__} is not supported here yet")
@@ -400,6 +451,94 @@ class CallSession:
                 pass  # for the transcript, which reads it from the step
             case _:
                 assert_never(command)
+
+    def _start_bot(self, command: StartVirtualAgent) -> None:
+        bot = self._services.virtual_agent(command.connector)
+        if bot is None:
+            reason = (
+                f"no virtual agent named {command.connector!r} is configured "
+                "(virtual_agents: in dipflow.yaml)"
+            )
+            failure = refused(command, reason)
+            if failure is not None:
+                self.post(failure)
+            return
+        if self._bot_task is not None:
+            self._bot_task.cancel()  # a new conversation replaces a lost one
+        conversation = BotConversation(
+            bot=bot,
+            command=command,
+            call_id=self.call_id,
+            ani=self.facts.ani,
+            dnis=self.facts.dnis,
+            play=self._bot_says,
+            post=self.post,
+        )
+        self._bot = conversation
+
+        async def talk() -> None:
+            try:
+                await conversation.run()
+            finally:
+                if self._bot is conversation:
+                    self._bot, self._bot_task = None, None
+
+        task = asyncio.create_task(talk(), name=f"bot-{self.call_id}")
+        self._bot_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _stream(self, command: StartMediaStream) -> None:
+        """Fork the caller's audio; a stream that cannot start is logged, the call goes on."""
+        url = self._services.media_stream_url(command.destination)
+        channel = self.channel_call
+        if url is None:
+            why = f"no media stream named {command.destination!r} (media_streams:)"
+        elif not isinstance(channel, AudioSource):
+            why = f"the {self.facts.channel} channel has no audio to stream"
+        else:
+            streamer = MediaStreamer(
+                url,
+                start={"call_id": self.call_id, "stream_id": command.stream_id,
+                       "ani": self.facts.ani, "dnis": self.facts.dnis},
+            )  # fmt: skip
+            streamer.begin()
+            untap = channel.tap_audio(streamer.feed)
+            self._streams.append((untap, streamer))
+            return
+        self._log.warning("call %s: media stream not started: %s", self.call_id, why)
+        self._services.count_error("media_stream")
+
+    async def _go_to(self, name: str) -> None:
+        """GoTo: the call goes on in `name`'s engine, from its start; the trace goes on."""
+        found = self._services.engine_for(name)
+        if found is None:  # the engine checked the name: a deployment changed under it
+            self._log.error("call %s: no engine for flow %r to go to", self.call_id, name)
+            await self._shutdown("goto")
+            return
+        old = self._started_state()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self._bot_task is not None:
+            self._bot_task.cancel()
+        self._engine, self.trace_view = found
+        self.facts.phase = CallPhase.IVR
+        self.facts.queue = None
+        self.facts.last_enqueue = None
+        started = CallStarted(
+            call_id=self.facts.call_id,
+            ani=self.facts.ani,
+            dnis=self.facts.dnis,
+            channel=self.facts.channel,
+            started_at=self.facts.started_at,
+        )
+        self.state, commands = self._engine.start(started, self._loop.time(), history=old.trace)
+        await self._after_step(started, commands)
+
+    async def _bot_says(self, command: Play) -> None:
+        if not self.facts.disconnected:
+            await self.channel_call.execute(command)
 
     def _screen_pop(self, command: ScreenPop) -> None:
         agent_id = command.agent_id or self.facts.agent_id
@@ -457,6 +596,10 @@ class CallSession:
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
+        for untap, streamer in self._streams:
+            untap()
+            await streamer.stop()
+        self._streams.clear()
         if not self.facts.disconnected:
             # The engine finished without hanging up, or the session failed: never leave
             # the caller connected to nothing.
@@ -493,6 +636,8 @@ def _failure_event(command: Command, exc: Exception) -> Event | None:
             )
         case LookupQueue() | RequestCallback() | Transfer() | StartVirtualAgent():
             return refused(command, reason)
+        case GoToFlow() | StartMediaStream():
+            return None
         case Notice():
             return None
         case (

@@ -21,6 +21,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
     LookupQueue,
     Notice,
@@ -29,6 +30,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -37,6 +39,7 @@ from dipflow.engine.events import (
     AgentAnswered,
     AgentDisconnected,
     AgentOffered,
+    AniUpdated,
     CallbackFailed,
     CallerHungUp,
     CallStarted,
@@ -92,6 +95,8 @@ class TranscriptKind(StrEnum):
     TRANSFER = "transfer"
     VIRTUAL_AGENT = "virtual_agent"
     QUEUE_LOOKUP = "queue_lookup"
+    GOTO = "goto"
+    """The call went on in another flow (GoTo)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +177,8 @@ class _Builder:
             case PromptFailed():
                 text = f"prompt failed: {event.reason}"
                 self.add(at, Party.SYSTEM, TranscriptKind.PROMPT_FAILED, text)
+            case AniUpdated():
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, f"caller's number: {event.ani}")
             case CallbackFailed():
                 text = f"callback failed: {event.reason}"
                 self.add(at, Party.QUEUE, TranscriptKind.CALLBACK, text)
@@ -261,6 +268,11 @@ class _Builder:
             case LookupQueue():
                 text = f"statistics of {command.queue}"
                 self.add(at, Party.QUEUE, TranscriptKind.QUEUE_LOOKUP, text)
+            case GoToFlow():
+                self.add(at, Party.IVR, TranscriptKind.GOTO, f"go to flow {command.flow}")
+            case StartMediaStream():
+                text = f"caller's audio streamed to {command.destination}"
+                self.add(at, Party.SYSTEM, TranscriptKind.NOTICE, text)
             case StopMedia() | Dequeue() | SetTimer() | CancelTimer():
                 pass  # heard (or not) through the entries around them
             case _:

@@ -62,11 +62,12 @@ def run_flow(
     queue_stats: Mapping[str, QueueStats] | None = None,
     bots: Mapping[str, BotReply] | None = None,
     transfer_error: str | None = None,
+    library: Mapping[str, Flow | str | Path] | None = None,
 ) -> SimulationResult:
     """Run one call of `flow` (a `Flow`, a file, or a bundled flow's name) to its end,
     or for `max_time` simulated seconds. `queues` maps queue ids to names (as the
     configuration would); `queue_stats` and `bots` answer queue lookups and virtual
-    agents by activity id."""
+    agents by activity id; `library` gives the flows Subflow and GoTo activities name."""
     simulator = FlowSimulator(
         flow,
         variables=dict(variables) if variables is not None else None,
@@ -77,6 +78,7 @@ def run_flow(
         queue_stats=queue_stats,
         bots=bots,
         transfer_error=transfer_error,
+        library=library,
     )
     simulator.start(ani=ani, dnis=dnis, call_id=call_id)
     return simulator.run(max_time)

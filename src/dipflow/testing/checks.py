@@ -34,9 +34,18 @@ def _plays_prompts(activity: ActivityBase) -> bool:
     return any(name.endswith("prompt") for name in type(activity).model_fields)
 
 
-def check_scripts(flow: Flow, *, http: HttpScripts, caller: Sequence[CallerAction]) -> None:
-    """Raise `ScriptError` for an HTTP reply or a `when` that names nothing in `flow`."""
+def check_scripts(
+    flow: Flow,
+    *,
+    http: HttpScripts,
+    caller: Sequence[CallerAction],
+    library: Sequence[Flow] = (),
+) -> None:
+    """Raise `ScriptError` for an HTTP reply or a `when` that names nothing in `flow` (or
+    in the flows of its `library`, which its subflows and GoTo reach)."""
     activities = dict(_activities(flow))
+    for other in library:
+        activities.update(_activities(other))
     requesting = sorted(ident for ident, a in activities.items() if a.kind in REQUESTING_KINDS)
     prompting = sorted(ident for ident, a in activities.items() if _plays_prompts(a))
     if isinstance(http, Mapping):

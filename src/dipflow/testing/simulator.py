@@ -22,6 +22,7 @@ from dipflow.engine.commands import (
     Dequeue,
     Disconnect,
     Enqueue,
+    GoToFlow,
     HttpRequest,
     LookupQueue,
     Notice,
@@ -30,6 +31,7 @@ from dipflow.engine.commands import (
     RequestCallback,
     ScreenPop,
     SetTimer,
+    StartMediaStream,
     StartVirtualAgent,
     StopMedia,
     Transfer,
@@ -56,6 +58,7 @@ from dipflow.engine.events import (
 )
 from dipflow.flow import loader
 from dipflow.flow.bundled import bundled_path
+from dipflow.flow.library import subflows_needed
 from dipflow.flow.model import Flow
 from dipflow.testing.checks import check_scripts
 from dipflow.testing.scripts import (
@@ -164,13 +167,22 @@ class FlowSimulator:
         bots: Mapping[str, BotReply] | None = None,
         transfer_error: str | None = None,
         hang_up_in_queue_s: float | None = None,
+        library: Mapping[str, Flow | str | Path] | None = None,
     ) -> None:
         """`queue_stats` and `bots` answer queue lookups and virtual agents per activity
         id; `transfer_error` makes every blind transfer fail with that reason;
         `hang_up_in_queue_s`: the caller hangs up this long after first being queued (an
-        agent who answers first keeps them)."""
+        agent who answers first keeps them); `library`: flows by name, for Subflow and
+        GoTo activities."""
         self.flow = load_flow(flow)
-        self.engine = Engine(self.flow, variables=variables, queues=queues)
+        self.library = {name: load_flow(item) for name, item in (library or {}).items()}
+        self._queue_map = queues
+        self._ani, self._dnis = "", ""
+        self.engine = self._engine(self.flow, variables)
+        self.media_streams: list[str] = []
+        """Where the call's audio was streamed (start_media_stream)."""
+        self.flows_run = [self.flow.name]
+        """The flows the call went through (GoTo appends)."""
         self.queue_stats = dict(queue_stats or {})
         self.bots = dict(bots or {})
         self.transfer_error = transfer_error
@@ -196,7 +208,7 @@ class FlowSimulator:
         self._enqueued_once = False
         self._http_calls: dict[str, int] = {}
         self._occurrences: dict[str, int] = {}
-        check_scripts(self.flow, http=self.http, caller=caller)
+        check_scripts(self.flow, http=self.http, caller=caller, library=list(self.library.values()))
         self._caller_script = list(caller)
         self._waiting_for_prompt: CallerAction | None = None
         self._next_caller_action()
@@ -206,6 +218,30 @@ class FlowSimulator:
         )
         self.steps: list[tuple[float, Event, tuple[Command, ...]]] = []
         """Every engine step: (seconds since the call started, event, commands)."""
+
+    def _engine(self, flow: Flow, variables: dict[str, Any] | None = None) -> Engine:
+        subflows, _ = subflows_needed(flow, self.library)
+        return Engine(
+            flow,
+            variables=variables,
+            queues=self._queue_map,
+            subflows=subflows,
+            goto_targets=self.library,
+        )
+
+    def _go_to(self, name: str) -> None:
+        """GoTo: the call goes on in the library's flow `name`, from its start."""
+        old = self.state
+        assert old is not None
+        self.flows_run.append(name)
+        self.engine = self._engine(self.library[name])
+        for pending in self._timers.values():
+            pending.cancelled = True
+        self._timers.clear()
+        event = CallStarted(call_id=old.call_id, ani=self._ani, dnis=self._dnis, channel="sim")
+        self.state, commands = self.engine.start(event, self.now, history=old.trace)
+        self.steps.append((round(self.now - self.start_time, 6), event, tuple(commands)))
+        self._carry_out(commands)
 
     # -- driving -------------------------------------------------------------------------
 
@@ -217,6 +253,7 @@ class FlowSimulator:
         self, *, ani: str = "+14155550123", dnis: str = "+18005550100", call_id: str = "sim-call"
     ) -> list[Command]:
         event = CallStarted(call_id=call_id, ani=ani, dnis=dnis, channel="sim")
+        self._ani, self._dnis = ani, dnis
         self.event_log.append((self.now, event))
         self.state, commands = self.engine.start(event, self.now)
         self.steps.append((0.0, event, tuple(commands)))
@@ -441,6 +478,10 @@ class FlowSimulator:
                 )
             case StartVirtualAgent():
                 self._schedule_bot(command)
+            case GoToFlow():
+                self._go_to(command.flow)
+            case StartMediaStream():
+                self.media_streams.append(command.destination)
             case CallFinished() | ScreenPop() | Notice():
                 pass  # recorded in `commands`; nothing happens in the simulated world
             case _:

@@ -1,4 +1,5 @@
-"""The simulated caller channel (in process, no audio): `SimCaller`. Layer 4 (channels)."""
+"""The simulated caller channel (in process, no audio): `SimCaller`, and
+`SimOutbound` for callbacks. Layer 4 (channels)."""
 
 from __future__ import annotations
 
@@ -9,5 +10,6 @@ from dipflow.channels.sim.caller import (
     Speaker,
     TranscriptLine,
 )
+from dipflow.channels.sim.outbound import SimOutbound
 
-__all__ = ["CHARS_PER_SECOND", "LineKind", "SimCaller", "Speaker", "TranscriptLine"]
+__all__ = ["CHARS_PER_SECOND", "LineKind", "SimCaller", "SimOutbound", "Speaker", "TranscriptLine"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality
-from dipflow.channels.sip.codecs import G722_PROMPTS
+from dipflow.channels.sip.codecs import G722_PROMPTS, Transcoder
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -118,6 +119,25 @@ class SipCall(SessionListener):
         if self.ended or agent.sip_uri is None:
             return False
         return await self.control.connect_agent(self, agent)
+
+    def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
+        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames (A-law and
+        G.722 transcoded; G.722 keeps its decoder state, hence one transcoder per type)."""
+        to_ulaw: dict[int, Transcoder] = {}
+
+        def tap(payload_type: int, payload: bytes) -> None:
+            xcoder = to_ulaw.get(payload_type)
+            if xcoder is None:
+                xcoder = to_ulaw[payload_type] = Transcoder(Codec(payload_type), Codec.PCMU)
+            sink(xcoder(payload))
+
+        self.session.taps.append(tap)
+
+        def untap() -> None:
+            if tap in self.session.taps:
+                self.session.taps.remove(tap)
+
+        return untap
 
     # -- playback --
 

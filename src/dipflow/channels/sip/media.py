@@ -95,6 +95,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.last_received = 0.0
         self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
         """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
+        self.taps: list[Callable[[int, bytes], None]] = []
+        """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -143,6 +145,9 @@ class RtpSession(asyncio.DatagramProtocol):
         if digit is not None:
             self.listener.on_digit(self, digit)
             return
+        if self.taps and packet.payload_type in _CODECS:
+            for tap in tuple(self.taps):
+                tap(packet.payload_type, packet.payload)
         bridge = self.bridge
         if bridge is None or packet.payload_type not in _CODECS:
             return  # comfort noise

@@ -22,6 +22,7 @@ from dipflow.flow.model import (
     ConditionActivity,
     EventFlow,
     Flow,
+    GoToActivity,
     HttpRequestActivity,
     MenuActivity,
     ParseActivity,
@@ -33,6 +34,8 @@ from dipflow.flow.model import (
     ScreenPopActivity,
     SetCallerIdActivity,
     SetVariableActivity,
+    StartMediaStreamActivity,
+    SubflowActivity,
     VirtualAgentActivity,
 )
 
@@ -142,7 +145,12 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
                 + _prompt_fields("invalid_prompt", activity.invalid_prompt)
             )
         case QueueContactActivity():
-            return [("queue", activity.queue)]
+            fields = [("queue", activity.queue)]
+            if isinstance(activity.priority, str):
+                fields.append(("priority", activity.priority))
+            fields += _strings("skills", [n.model_dump() for n in activity.skills])
+            fields += _strings("relaxation", [r.model_dump() for r in activity.relaxation])
+            return fields
         case ScreenPopActivity():
             return [("url", activity.url), *_strings("query", activity.query)]
         case CollectDigitsActivity():
@@ -153,6 +161,7 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return [("input", activity.input)]
         case QueueToAgentActivity():
             fields = [("agent", activity.agent), ("reporting_queue", activity.reporting_queue)]
+            fields += _strings("priority", activity.priority)
             return fields + list(_strings("recovery_queue", activity.recovery_queue))
         case QueueLookupActivity():
             return [("queue", activity.queue)]
@@ -166,6 +175,12 @@ def template_fields(activity: ActivityBase) -> list[tuple[str, str]]:
             return [("destination", activity.destination)]
         case SetCallerIdActivity():
             return [("caller_id", activity.caller_id), *_strings("name", activity.name)]
+        case SubflowActivity():
+            return list(_strings("inputs", activity.inputs))
+        case GoToActivity():
+            return [("flow", activity.flow)]
+        case StartMediaStreamActivity():
+            return [("destination", activity.destination)]
     return []
 
 
@@ -235,4 +250,6 @@ def variables_written(activity: ActivityBase) -> set[str]:
         return {activity.variable}
     if isinstance(activity, HttpRequestActivity | ParseActivity):
         return {output.variable for output in activity.parse}
+    if isinstance(activity, SubflowActivity):
+        return set(activity.returns)
     return set()

@@ -26,6 +26,7 @@ from dipflow.flow.lint.analysis import (
 )
 from dipflow.flow.lint.findings import Finding, Severity
 from dipflow.flow.model import (
+    BusinessHoursActivity,
     ConditionActivity,
     Flow,
     HttpRequestActivity,
@@ -655,6 +656,39 @@ def unmapped_queues(flow: Flow) -> Iterator[Finding]:
             )
 
 
+def unmapped_schedules(flow: Flow) -> Iterator[Finding]:
+    """Business-hours schedules a Webex export names only by their Control Hub id: without
+    a schedule the activity takes `error` on every call. The configuration's `schedules:`
+    may map them (lint does not see it: map them in the flow to lint clean)."""
+    graph = next(graphs(flow))
+    for ident, schedule in flow.schedules.items():
+        if schedule is None:
+            yield _finding(
+                "unmapped-schedule",
+                Severity.ERROR,
+                graph,
+                None,
+                f"schedule `{ident}` is not mapped to working hours",
+                f"write it under `schedules: {{{ident}: {{timezone: ..., working_hours: "
+                "[...]}}` in the flow, or in `schedules:` of the configuration",
+            )
+    for graph_ in graphs(flow):
+        for activity_id, activity in graph_.activities.items():
+            if (
+                isinstance(activity, BusinessHoursActivity)
+                and activity.schedule_id is not None
+                and activity.schedule_id not in flow.schedules
+            ):
+                yield _finding(
+                    "unmapped-schedule",
+                    Severity.ERROR,
+                    graph_,
+                    activity_id,
+                    f"schedule `{activity.schedule_id}` is not in the flow's `schedules`",
+                    "list it under `schedules:` with its working hours",
+                )
+
+
 def empty_prompts(flow: Flow) -> Iterator[Finding]:
     """A message left unconfigured in Flow Designer: nothing plays (Webex refuses to publish
     such a flow; dipflow plays nothing and goes on)."""
@@ -690,6 +724,7 @@ def virtual_agents_without_connector(flow: Flow) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     unsupported_activities,
     unmapped_queues,
+    unmapped_schedules,
     unwired_failure_outputs,
     unchecked_http_status,
     unknown_or_unset_variables,

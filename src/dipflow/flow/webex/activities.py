@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dipflow.flow.webex.skills import SkillsShapeError, import_priority_variable, import_skills
+
 # Flow Designer's default music file maps to dipflow's bundled hold music.
 WEBEX_DEFAULT_MUSIC = "defaultmusic_on_hold.wav"
 
@@ -32,6 +34,8 @@ class Converted:
     unsupported: list[str] = field(default_factory=list)
     queue_ids: list[str] = field(default_factory=list)
     """Queues named only by an id (or not at all): they go to the flow's `queues` map."""
+    schedule_ids: list[str] = field(default_factory=list)
+    """Business-hours schedules (Control Hub ids): they go to the flow's `schedules` map."""
     notes: list[str] = field(default_factory=list)
     """Decisions the import took for this activity, for the user."""
 
@@ -236,18 +240,38 @@ def _queue_contact(props: Mapping[str, Any], options: ImportOptions) -> Converte
         out.queue_ids.append(queue)
         out.notes.append(f"no queue is chosen: {queue!r} stands for it, map it with --queue")
     fields: dict[str, Any] = {"kind": "queue_contact", "queue": queue}
-    priority = props.get("priority")
-    if _present(priority):
-        fields["priority"] = webex_priority(priority)
-    if _present(props.get("priorityVariable")):
-        unsupported.append("priorityVariable")
+    _priority(props, fields, unsupported)
     fallback = _queue(props, "fallbackQueue", options, out)
     if fallback:
         fields["fallback_queue"] = fallback
-    if _present(props.get("skills")):
-        unsupported.append("skills (skill-based routing)")
+    try:
+        needs, relaxation = import_skills(props.get("skills"))
+    except SkillsShapeError as exc:
+        unsupported.append(f"skills: {exc}")
+    else:
+        if needs:
+            fields["skills"] = needs
+        if relaxation:
+            fields["relaxation"] = relaxation
     out.fields, out.unsupported = fields, unsupported
     return out
+
+
+def _priority(props: Mapping[str, Any], fields: dict[str, Any], unsupported: list[str]) -> None:
+    """Static priority P1..P10, or a priority variable (`priorityRadioGroup`)."""
+    variable = props.get("priorityVariable")
+    if props.get("priorityRadioGroup") == "variablePriority" or (
+        _present(variable) and not _present(props.get("priority"))
+    ):
+        if _present(variable):
+            try:
+                fields["priority"] = import_priority_variable(variable)
+            except SkillsShapeError as exc:
+                unsupported.append(str(exc))
+        return
+    priority = props.get("priority")
+    if _present(priority):
+        fields["priority"] = webex_priority(priority)
 
 
 def webex_priority(value: Any) -> int:
@@ -374,11 +398,8 @@ def _queue_to_agent(props: Mapping[str, Any], options: ImportOptions) -> Convert
     recovery = _queue(props, "recoveryQueue", options, out)
     if recovery:
         fields["recovery_queue"] = recovery
-    priority = props.get("priority")
-    if _present(priority) and props.get("priorityToggle") is not False:
-        fields["priority"] = webex_priority(priority)
-    if _present(props.get("priorityVariable")):
-        unsupported.append("priorityVariable")
+    if props.get("priorityToggle") is not False:
+        _priority(props, fields, unsupported)
     out.fields, out.unsupported = fields, unsupported
     return out
 
@@ -465,6 +486,30 @@ def _feedback(props: Mapping[str, Any], options: ImportOptions) -> Converted:
     return Converted(fields)
 
 
+def _business_hours(props: Mapping[str, Any], options: ImportOptions) -> Converted:
+    """Webex keeps the schedule in Control Hub; the export has only its id (static, or a
+    variable holding one). The id is kept and listed in the flow's `schedules`, to be
+    mapped to a schedule (the flow, or the configuration); the import never stops here."""
+    ident = props.get("businessHoursId")
+    variable = props.get("businessHoursVariable")
+    out = Converted({})
+    if not ident and variable:
+        out.unsupported.append(
+            f"businessHoursVariable {variable!r} (a schedule chosen at run time: map the "
+            "schedules it may name and use one business_hours activity per schedule)"
+        )
+        return out
+    ident = str(ident or props.get("name") or "schedule")
+    name = _named(props, "businessHoursId")
+    out.fields = {"kind": "business_hours", "schedule_id": ident}
+    out.schedule_ids.append(ident)
+    out.notes.append(
+        f"schedule {name or ident!r} lives in Control Hub: map {ident!r} to a schedule "
+        "(`schedules:` of the flow or the configuration)"
+    )
+    return out
+
+
 def _not_here(reason: str) -> Converter:
     """A Webex activity whose behaviour lives outside the export or outside dipflow."""
 
@@ -479,13 +524,7 @@ CONVERTERS: dict[str, Converter] = {
     "SetCallerID": _set_caller_id,
     "Feedback": _feedback,
     "Feedback-V2": _feedback,
-    "business-hours": _not_here(
-        "businessHoursId (the schedule lives in Control Hub, the export has only its id: "
-        "write it as a `business_hours` activity with its `schedule`)"
-    ),
-    "hand-off": _not_here("handOffFlow (GoTo another entry point: dipflow runs one flow)"),
-    "subflow-handoff": _not_here("subflowVersion (subflows are not supported yet)"),
-    "start-media-stream": _not_here("mediaDestinationId (media streaming is not supported yet)"),
+    "business-hours": _business_hours,
     "NewPhoneContact": _start,
     "NewContact": _start,
     "ivr-collectdigits": _collect_digits,
@@ -507,6 +546,8 @@ CONVERTERS: dict[str, Converter] = {
     "disconnect-contact": _disconnect,
     "screen-pop": _screen_pop,
     "end": _end,
+    "end-subflow": _end,
+    "NewSubFlowStart": _start,
 }
 
 # Flow Designer link `conditionExpr` -> native output name, where they differ.
@@ -517,8 +558,9 @@ _OUTPUT_RENAMES = {
     "insufficientdata": "insufficient_data",
     "ENDED": "handled",
     "ESCALATE": "escalated",
+    "workingHours": "working_hours",
 }
-_DEFAULT_OUTPUTS = {"http_request": "success", "case": "default"}
+_DEFAULT_OUTPUTS = {"http_request": "success", "case": "default", "business_hours": "default"}
 
 
 def native_output(kind: str, condition: str) -> str:

@@ -5,8 +5,8 @@ What the export writes is what the importer reads (the properties of
 Activities keep the Webex id of their `origin` (a flow imported from Webex goes back
 with the same ids); others get a stable id made from the flow's and activity's names.
 Behaviour Flow Designer cannot express (a menu that re-prompts, an HTTP request with an
-error output, a business-hours schedule written in the flow) fails the export with
-every such problem listed, as the import does the other way.
+error output, a business-hours schedule written in the flow rather than named by id)
+fails the export with every such problem listed, as the import does the other way.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from dipflow.flow.model import (
     ActivityBase,
     BlindTransferActivity,
+    BusinessHoursActivity,
     CallbackActivity,
     CaseActivity,
     CollectDigitsActivity,
@@ -28,6 +29,7 @@ from dipflow.flow.model import (
     EndActivity,
     FeedbackActivity,
     Flow,
+    GoToActivity,
     HttpRequestActivity,
     MenuActivity,
     ParseActivity,
@@ -41,12 +43,16 @@ from dipflow.flow.model import (
     SetCallerIdActivity,
     SetVariableActivity,
     StartActivity,
+    StartMediaStreamActivity,
+    SubflowActivity,
     UnsupportedActivity,
     VirtualAgentActivity,
 )
 from dipflow.flow.webex.activities import WEBEX_DEFAULT_MUSIC
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
+from dipflow.flow.webex.handoff import export_goto, export_media_stream, export_subflow
 from dipflow.flow.webex.importer import EVENT_NAMES
+from dipflow.flow.webex.skills import export_priority, export_skills
 
 _WEBEX_EVENTS = {native: webex for webex, native in EVENT_NAMES.items()}
 _TYPES = {
@@ -63,9 +69,12 @@ _CONDITIONS = {
     "handled": "ENDED",
     "escalated": "ESCALATE",
     "insufficient_data": "insufficientdata",
+    "working_hours": "workingHours",
 }
 _SINGLE_VARIABLE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}$")
 _LOOKUPS = {"email": "agentEmail", "id": "agentId", "name": "agentName"}
+
+_PRIORITY_PROBLEM = "priority {!r}: Flow Designer takes P1..P10 or a variable holding one"
 
 
 class WebexExportError(WebexImportError):
@@ -199,8 +208,11 @@ class _Exporter:
                 }
                 if activity.recovery_queue:
                     props.update(self.queue(activity.recovery_queue, "recoveryQueue"))
-                if activity.priority:
-                    props.update(priorityToggle=True, priority=str(11 - activity.priority))
+                priority = export_priority(activity.priority)
+                if priority is None:
+                    self.problem(ident, _PRIORITY_PROBLEM.format(activity.priority))
+                elif priority:
+                    props.update(priorityToggle=True, **priority)
                 return props
             case QueueLookupActivity():
                 return {
@@ -232,6 +244,14 @@ class _Exporter:
                 return {"activityName": "SetCallerID", "callerId": activity.caller_id}
             case FeedbackActivity():
                 return {"activityName": "Feedback-V2", "surveyMethod": activity.survey}
+            case BusinessHoursActivity() if activity.schedule_id is not None:
+                return {"activityName": "business-hours", "businessHoursId": activity.schedule_id}
+            case GoToActivity():
+                return export_goto(activity.flow)
+            case StartMediaStreamActivity():
+                return export_media_stream(activity.destination)
+            case SubflowActivity():
+                return export_subflow(activity.flow, activity.inputs, activity.returns)
             case UnsupportedActivity():
                 return {**activity.properties, "activityName": activity.original_kind}
         self.problem(ident, f"a {activity.kind} has no Flow Designer equivalent")
@@ -295,10 +315,14 @@ class _Exporter:
             props.update(queueRadioGroup="variableQueue", destinationVariable=variable.group(1))
         else:
             props.update(queueRadioGroup="staticQueue", **self.queue(activity.queue, "destination"))
-        if activity.priority:
-            props["priority"] = str(11 - activity.priority)
+        priority = export_priority(activity.priority)
+        if priority is None:
+            self.problem(ident, _PRIORITY_PROBLEM.format(activity.priority))
+        elif priority:
+            props.update(toggle=True, **priority)
         if activity.fallback_queue:
             props.update(self.queue(activity.fallback_queue, "fallbackQueue"))
+        props["skills"] = export_skills(activity.skills, activity.relaxation)
         return props
 
     # -- graphs ---------------------------------------------------------------------------
@@ -366,9 +390,11 @@ class _Exporter:
         nodes: dict[str, Any] = {}
         links: list[dict[str, Any]] = []
         on_events: dict[str, str] = {}
-        for event, event_flow in self.flow.event_flows.items():
-            webex_event = _WEBEX_EVENTS[event.value]
-            graph = f"event:{event.value}"
+        flows = [
+            (_WEBEX_EVENTS[event.value], f"event:{event.value}", event_flow)
+            for event, event_flow in self.flow.event_flows.items()
+        ] + [(name, f"kept:{name}", flow) for name, flow in self.flow.kept_event_flows.items()]
+        for webex_event, graph, event_flow in flows:
             flow_nodes, flow_links = self.process(graph, event_flow.activities)
             trigger = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.flow.name}:{webex_event}"))
             nodes[trigger] = {

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from dipflow.flow.checks import KIND_CLASSES
 from dipflow.flow.model import NEVER_RAISED, EventName, Flow
-from dipflow.flow.webex.activities import CONVERTERS, ImportOptions, native_output
+from dipflow.flow.webex import handoff
+from dipflow.flow.webex.activities import CONVERTERS, Converter, ImportOptions, native_output
 from dipflow.flow.webex.errors import ImportProblem, WebexImportError
 
 # Flow Designer event names -> dipflow event flows.
@@ -31,13 +32,31 @@ EVENT_NAMES = {
     "ContactCallbackFailed": "callback_failed",
     "ContactPredial": "predial",
     "ContactOutboundCampaignResult": "outbound_campaign_result",
+    "ContactAniUpdated": "ani_updated",
+    "ContactReservationStarted": "reservation_started",
+}
+_NOT_HERE = {
+    "predial": "outbound campaigns, which dipflow does not run",
+    "outbound_campaign_result": "outbound campaigns, which dipflow does not run",
+    "reservation_started": "queue reservations, which dipflow does not make",
 }
 NEVER_RAISED_NOTE = (
-    "Webex raises {event} for outbound campaigns, which dipflow does not run: this event "
-    "flow is kept as imported and never runs here."
+    "Webex raises {event} for {why}: this event flow is kept as imported and never runs here."
 )
-START_KINDS = frozenset({"NewPhoneContact", "NewContact"})
-"""The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact)."""
+UNKNOWN_EVENT_NOTE = (
+    "dipflow does not know the Webex event {event}: this event flow is kept as imported "
+    "(kept_event_flows) and never runs here."
+)
+START_KINDS = frozenset({"NewPhoneContact", "NewContact", "NewSubFlowStart"})
+"""The start activity: `NewPhoneContact`, or the newer `NewContact` (event NewPhoneContact);
+`NewSubFlowStart` in a subflow's export."""
+
+ALL_CONVERTERS: dict[str, Converter] = {
+    **CONVERTERS,
+    "hand-off": handoff.goto,
+    "subflow-handoff": handoff.subflow,
+    "start-media-stream": handoff.media_stream,
+}
 
 _VARIABLE_TYPES = {
     "STRING": "string",
@@ -81,6 +100,8 @@ class _Importer:
         self.notes: list[str] = []
         self.native_ids: dict[str, str] = {}
         self.queue_ids: list[str] = []
+        self.schedule_ids: list[str] = []
+        self.kept_events: dict[str, dict[str, Any]] = {}
         """Queues the export names only by id, in the order met."""
         self.links_from: dict[str, list[str]] = {}
         """Webex activity id -> the conditions of the links leaving it."""
@@ -168,7 +189,7 @@ class _Importer:
 
     def convert(self, activity: Mapping[str, Any]) -> dict[str, Any]:
         kind = self.activity_kind(activity)
-        converter = CONVERTERS.get(kind)
+        converter = ALL_CONVERTERS.get(kind)
         origin = f"webex:{activity['id']}"
         description = activity["properties"].get("description")
         if converter is None:
@@ -186,6 +207,9 @@ class _Importer:
         for queue in converted.queue_ids:
             if queue not in self.queue_ids:
                 self.queue_ids.append(queue)
+        for schedule in converted.schedule_ids:
+            if schedule not in self.schedule_ids:
+                self.schedule_ids.append(schedule)
         who = activity.get("name") or activity["id"]
         self.notes.extend(f"{who}: {note}" for note in converted.notes)
         fields = {**converted.fields, "origin": origin}
@@ -336,9 +360,6 @@ class _Importer:
                 continue
             ids = self.reachable(graph, str(trigger_id))[1:]
             native_event = EVENT_NAMES.get(str(event_name))
-            if native_event is None:
-                self.problem(f"event {event_name!r} is not supported by dipflow", trigger)
-                continue
             if not ids:
                 continue
             first = next(
@@ -352,8 +373,15 @@ class _Importer:
                 "start": self.native_id(graph.activities[first]),
                 "activities": activities,
             }
+            if native_event is None:
+                # Never fail the import for an event: keep its flow, say it never runs.
+                flow["note"] = UNKNOWN_EVENT_NOTE.format(event=event_name)
+                self.notes.append(f"event {event_name}: {flow['note']}")
+                self.kept_events[str(event_name)] = flow
+                continue
             if EventName(native_event) in NEVER_RAISED:
-                flow["note"] = NEVER_RAISED_NOTE.format(event=event_name)
+                why = _NOT_HERE[native_event]
+                flow["note"] = NEVER_RAISED_NOTE.format(event=event_name, why=why)
                 self.notes.append(f"event {event_name}: {flow['note']}")
             flows[native_event] = flow
         return flows
@@ -393,6 +421,14 @@ class _Importer:
                     "queues named only by id, not mapped yet (--queue ID=NAME, or `queues:` "
                     f"in the configuration): {', '.join(unmapped)}"
                 )
+        if self.kept_events:
+            document["kept_event_flows"] = self.kept_events
+        if self.schedule_ids:
+            document["schedules"] = dict.fromkeys(self.schedule_ids)
+            self.notes.append(
+                "business-hours schedules live in Control Hub, not mapped yet (`schedules:` "
+                f"in the flow or the configuration): {', '.join(self.schedule_ids)}"
+            )
         try:
             flow = Flow.model_validate(document)
         except ValidationError as exc:
