@@ -52,9 +52,7 @@ async def test_sip_caller_reaches_the_registered_agent_phone_and_the_case_pops(
         runtime.center.subscribe(on_center)
         try:
             port = server.address[1]
-            account = (
-                f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent1;regint=60;answermode=auto"
-            )
+            account = f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent1;regint=60;answermode=auto"
             tone = tone_wav(tmp_path / "agent.wav", 1000)
             async with Baresip(tmp_path / "agent", account=account, source_wav=tone) as phone:
                 loop = asyncio.get_running_loop()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from dipflow.channels.sip.latch import MediaPeer
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
+from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import RtpStream, parse_rtp
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
 from dipflow.media import g711
@@ -27,7 +29,10 @@ class _FakeTransport:
 
 
 def _session(codec: Codec, remote_port: int, listener: SessionListener | None = None) -> RtpSession:
-    session = RtpSession(port=40000, listener=listener or SessionListener())
+    guard = AmplificationGuard(factor=3.0, max_keys=16)
+    guard.verify("127.0.0.1")  # the peer proved itself in the signalling
+    peer = MediaPeer(guard, window_s=2.0, signalling_ip="127.0.0.1")
+    session = RtpSession(port=40000, listener=listener or SessionListener(), peer=peer)
     session.configure(
         Negotiated(
             codec=codec,
@@ -39,6 +44,7 @@ def _session(codec: Codec, remote_port: int, listener: SessionListener | None = 
     )
     session.transport = _FakeTransport()  # type: ignore[assignment]
     session.sending = True
+    peer.confirm()
     return session
 
 
@@ -88,7 +94,11 @@ def test_open_session_binds_an_even_port() -> None:
     from dipflow.channels.sip.media import PortAllocator, open_session
 
     async def run() -> int:
-        session = await open_session("127.0.0.1", PortAllocator(41000, 41100), SessionListener())
+        guard = AmplificationGuard(factor=3.0, max_keys=16)
+        session = await open_session(
+            "127.0.0.1", PortAllocator(41000, 41100), SessionListener(), ledger=guard,
+            latch_window_s=2.0,
+        )  # fmt: skip
         assert session is not None
         session.close()
         return session.port

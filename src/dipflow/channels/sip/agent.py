@@ -26,6 +26,12 @@ from dipflow.channels.sip.builders import (
     WARN_INCOMPATIBLE_MEDIA,
 )
 from dipflow.channels.sip.core import new_token
+from dipflow.channels.sip.digits import (
+    INFO_CONTENT_TYPES,
+    InfoBodyError,
+    digit_of_info,
+    is_dtmf_info,
+)
 from dipflow.channels.sip.events import (
     Address,
     AgentRegistered,
@@ -33,7 +39,9 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
 from dipflow.channels.sip.extensions import ExtensionsSide
@@ -134,7 +142,7 @@ class SipUserAgent(ExtensionsSide):
         response = self._response(leg.invite, 200, to_tag=leg.local_tag, contact=True, body=sdp)
         for route in leg.invite.headers.get_all("Record-Route"):  # §12.1.1
             response.headers.add("Record-Route", route)
-        self._stamp_2xx(response, leg.pending_timer)
+        self._stamp_2xx(response, leg.pending_timer, leg.invite)
         leg.state = LegState.ANSWERED
         leg.local_sdp = sdp
         self._dialogs[(leg.call_id, leg.local_tag, leg.remote_tag or "")] = leg.leg_id
@@ -177,7 +185,7 @@ class SipUserAgent(ExtensionsSide):
             self._respond_tx(tx, self._response(tx.request, 488, to_tag=leg.local_tag), now)
             return
         response = self._response(tx.request, 200, to_tag=leg.local_tag, contact=True, body=sdp)
-        self._stamp_2xx(response, leg.pending_timer)
+        self._stamp_2xx(response, leg.pending_timer, tx.request)
         leg.local_sdp = sdp
         if tx.is_invite:
             self._send_2xx(leg, tx, response, now)
@@ -364,7 +372,9 @@ class SipUserAgent(ExtensionsSide):
             self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
         elif method == "UPDATE" and leg.state is LegState.CONFIRMED:
             self._on_update(leg, tx, request)
-        elif method in ("OPTIONS", "INFO"):
+        elif method == "INFO":
+            self._on_info(leg, tx, request, now)
+        elif method == "OPTIONS":
             self._respond_tx(tx, self._response(request, 200), now)
         else:
             response = self._response(request, 405)
@@ -386,9 +396,28 @@ class SipUserAgent(ExtensionsSide):
             self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
             return
         response = self._response(request, 200, contact=True)
-        self._stamp_2xx(response, leg.pending_timer)
+        self._stamp_2xx(response, leg.pending_timer, request)
         self._respond_tx(tx, response)
         self._apply_timer(leg, leg.pending_timer)
+
+    def _on_info(self, leg: Leg, tx: ServerTransaction, request: SipMessage, now: float) -> None:
+        """Key presses as INFO are taken; any other INFO with a body is refused (415), so the
+        sender knows it was not understood and can fall back (RFC 6086 §4.2.2, §21.4.13)."""
+        content_type = request.headers.get("Content-Type")
+        if not request.body.strip():
+            self._respond_tx(tx, self._response(request, 200), now)  # an empty INFO: a probe
+        elif not is_dtmf_info(content_type):
+            response = self._response(request, 415)
+            response.headers.add("Accept", ", ".join(INFO_CONTENT_TYPES))
+            self._respond_tx(tx, response, now)
+        else:
+            try:
+                digit = digit_of_info(content_type, request.body)
+            except InfoBodyError:
+                self._respond_tx(tx, self._response(request, 400), now)
+                return
+            self._respond_tx(tx, self._response(request, 200), now)
+            self._events.append(InfoDigit(leg_id=leg.leg_id, digit=digit))
 
     def _on_ack(self, request: SipMessage, key: ServerKey, source: Address) -> None:
         tx = self._server_tx.get(key)
@@ -406,9 +435,11 @@ class SipUserAgent(ExtensionsSide):
         leg.timers.pop(SipTimer.ACK_TIMEOUT, None)
         if leg.state is LegState.ANSWERED:
             leg.state = LegState.CONFIRMED
-            self._events.append(CallConfirmed(leg_id=leg.leg_id))
+            self._events.append(CallConfirmed(leg_id=leg.leg_id, body=request.body))
             if leg.bye_pending:
                 self._send_bye(leg, self._now)
+        else:  # the ACK of our 2xx to a re-INVITE
+            self._events.append(ReofferAcked(leg_id=leg.leg_id, body=request.body))
 
     def _on_cancel(
         self, request: SipMessage, key: ServerKey, source: Address, transport: str, now: float

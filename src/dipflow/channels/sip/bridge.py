@@ -60,7 +60,7 @@ class AgentBridge:
             log.warning("agent %s: cannot reach %r", agent.agent_id, agent.sip_uri)
             return False
         uri, destination, transport = target
-        session = await sessions.open()
+        session = await sessions.open(signalling_ip=destination[0])
         if session is None:
             return False
         leg_id = driver.ua.invite(
@@ -99,6 +99,7 @@ class AgentBridge:
         call.session.bridge = session
         session.bridge = call.session
         session.sending = True
+        session.peer.confirm()  # the phone answered our INVITE: the dialog is confirmed
         sessions.start_pacing(session)
         return True
 

@@ -19,6 +19,7 @@ WARN_INCOMPATIBLE_MEDIA = 305
 REASONS = {
     100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    415: "Unsupported Media Type",
     420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     482: "Loop Detected", 486: "Busy Here", 487: "Request Terminated",
     488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
@@ -82,12 +83,21 @@ def stamp_received(response: SipMessage, source: Address) -> SipMessage:
 
 
 def in_dialog_request(
-    leg: Leg, method: str, *, cseq: int, host: str, port: int, branch: str, user_agent: str
+    leg: Leg,
+    method: str,
+    *,
+    cseq: int,
+    host: str,
+    port: int,
+    transport: str,
+    branch: str,
+    user_agent: str,
 ) -> SipMessage:
-    """§12.2.1.1: Request-URI = remote target, Route = route set, tags from the dialog."""
+    """§12.2.1.1: Request-URI = remote target, Route = route set, tags from the dialog;
+    the Via names the transport of the next hop (`routing.next_hop`)."""
     request = SipMessage(method=method, uri=leg.remote_target)
     h = request.headers
-    h.add("Via", f"SIP/2.0/{leg.transport.upper()} {host}:{port};branch={branch};rport")
+    h.add("Via", f"SIP/2.0/{transport.upper()} {host}:{port};branch={branch};rport")
     h.add("Max-Forwards", "70")
     h.add("From", leg.local_party)
     h.add("To", leg.remote_party)

@@ -16,6 +16,7 @@ from typing import Protocol, assert_never
 
 from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality
 from dipflow.channels.sip.codecs import G722_PROMPTS, Transcoder
+from dipflow.channels.sip.digits import DigitMethod, DigitRoute
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
@@ -66,6 +67,10 @@ class SipCall(SessionListener):
         self.agent_leg_id: str | None = None
         self.agent_session: RtpSession | None = None
         self.ended = False
+        self.digit_route = DigitRoute()
+        """The route key presses are taken from: the first one used (`digits.py`)."""
+        self.offered: set[str] = set()
+        """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
         self._early: list[Event] = []
         session.rtcp_reports.on_report = self.report_media
@@ -181,7 +186,7 @@ class SipCall(SessionListener):
         self, text: str | None, audio_name: str | None, play: Play | None
     ) -> tuple[bytes, Codec]:
         """The audio encoded for the session's codec now (re-encoded when played if the
-        codec changed meanwhile: a re-offer)."""
+        codec changed meanwhile: a late answer or a re-offer)."""
         codec = self.session.codec
         prompts = self.control.prompts
         rendered: RenderedAudio
@@ -200,9 +205,14 @@ class SipCall(SessionListener):
 
     # -- SessionListener --
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None:
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
         if session is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
+        if not self.digit_route.admit(method):
+            if self.digit_route.ignored == 1:
+                log.info("SIP call %s: keys by %s ignored, it sends them by %s as well",
+                         self.leg_id, method, self.digit_route.method)  # fmt: skip
+            return
         playing = session.playback
         self.post(DigitsCollected(digits=digit.value))
         if playing is not None and playing.interruptible and playing.prompt_id is not None:

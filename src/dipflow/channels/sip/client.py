@@ -26,6 +26,7 @@ from dipflow.channels.sip.message import (
     NameAddr,
     SipMessage,
 )
+from dipflow.channels.sip.routing import next_hop
 from dipflow.channels.sip.transactions import (
     ClientTransaction,
     Leg,
@@ -145,9 +146,10 @@ class ClientSide(AgentCore):
         leg.route_set = list(reversed(response.headers.get_all("Record-Route")))  # §12.1.2
         leg.state = LegState.CONFIRMED
         self._dialogs[(leg.call_id, leg.local_tag, to_tag)] = leg.leg_id
-        ack = self._in_dialog_request(leg, "ACK", cseq=leg.local_cseq)
+        hop = next_hop(leg)
+        ack = self._in_dialog_request(leg, "ACK", transport=hop.transport, cseq=leg.local_cseq)
         leg.ack = ack.to_bytes()
-        self._send(leg.ack, leg.peer, leg.transport)
+        self._send(leg.ack, hop.destination, hop.transport, hop.fallback)
         if leg.cancel_pending:  # we gave up while it was being answered: end it (§9.1)
             self._send_bye(leg, now)
             return
@@ -164,7 +166,8 @@ class ClientSide(AgentCore):
         leg_id = self._dialogs.get((response.call_id, from_tag, to_tag))
         leg = self.legs.get(leg_id) if leg_id else None
         if leg is not None and leg.ack is not None:
-            self._send(leg.ack, leg.peer, leg.transport)
+            hop = next_hop(leg)
+            self._send(leg.ack, hop.destination, hop.transport, hop.fallback)
 
     def _send_cancel(self, leg: Leg, now: float) -> None:
         """§9.1: same Request-URI, Call-ID, From, To, CSeq number and branch as the INVITE."""

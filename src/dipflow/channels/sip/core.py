@@ -36,6 +36,7 @@ from dipflow.channels.sip.message import (
 )
 from dipflow.channels.sip.protection import AmplificationGuard, RateLimiter
 from dipflow.channels.sip.registrar import Registrar
+from dipflow.channels.sip.routing import next_hop, response_fallback
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.timers import (
     RETRANSMIT_TIMERS,
@@ -146,20 +147,30 @@ class AgentCore(ABC):
     def _with_received(self, response: SipMessage, source: Address) -> SipMessage:
         return stamp_received(response, source)
 
-    def _in_dialog_request(self, leg: Leg, method: str, *, cseq: int | None = None) -> SipMessage:
+    def _in_dialog_request(
+        self, leg: Leg, method: str, *, transport: str, cseq: int | None = None
+    ) -> SipMessage:
         if cseq is None:
             leg.local_cseq += 1
             cseq = leg.local_cseq
         return in_dialog_request(
-            leg, method, cseq=cseq, host=self.host, port=self.port,
+            leg, method, cseq=cseq, host=self.host, port=self.port, transport=transport,
             branch=MAGIC_COOKIE + new_token(), user_agent=self.settings.user_agent,
         )  # fmt: skip
 
-    def _send(self, data: bytes, destination: Address, transport: str) -> None:
+    def _send(
+        self, data: bytes, destination: Address, transport: str, fallback: Address | None = None
+    ) -> None:
         if transport == "udp" and not self.guard.may_send(destination[0], len(data)):
             self.stats["amplification_drops"] += 1
             return
-        self._outgoing.append(Outgoing(data=data, destination=destination, transport=transport))
+        self._outgoing.append(
+            Outgoing(data=data, destination=destination, transport=transport, fallback=fallback)
+        )
+
+    def _send_response(self, tx: ServerTransaction, data: bytes) -> None:
+        fallback = response_fallback(tx.request, tx.source) if tx.transport == "tcp" else None
+        self._send(data, tx.source, tx.transport, fallback)
 
     def _new_server_tx(
         self, key: ServerKey, request: SipMessage, source: Address, transport: str, now: float
@@ -191,9 +202,10 @@ class AgentCore(ABC):
         self._start_timer(leg, SipTimer.ACK_TIMEOUT)
 
     def _send_bye(self, leg: Leg, now: float) -> None:
-        bye = self._in_dialog_request(leg, "BYE")
+        hop = next_hop(leg)
+        bye = self._in_dialog_request(leg, "BYE", transport=hop.transport)
         self._end_leg(leg)
-        self._start_client_tx(bye, leg.peer, leg.transport, None, now)
+        self._start_client_tx(bye, hop.destination, hop.transport, None, now, hop.fallback)
 
     def _start_client_tx(
         self,
@@ -202,6 +214,7 @@ class AgentCore(ABC):
         transport: str,
         leg_id: str | None,
         now: float,
+        fallback: Address | None = None,
     ) -> None:
         self._now = now
         method = request.method or ""
@@ -212,9 +225,10 @@ class AgentCore(ABC):
         tx = ClientTransaction(
             key=(branch, method), request=request, data=data, destination=destination,
             transport=transport, is_invite=is_invite, leg_id=leg_id, state=state,
+            fallback=fallback,
         )  # fmt: skip
         self._client_tx[tx.key] = tx
-        self._send(data, destination, transport)
+        self._send(data, destination, transport, fallback)
         for timer in timers:
             self._start_timer(tx, timer)
 
@@ -256,23 +270,23 @@ class AgentCore(ABC):
             case TxAction.SEND_RESPONSE:
                 assert isinstance(tx, ServerTransaction) and message is not None
                 tx.last_response = self._with_received(message, tx.source).to_bytes()
-                self._send(tx.last_response, tx.source, tx.transport)
+                self._send_response(tx, tx.last_response)
                 if tx.is_invite and (message.status or 0) >= 300 and self._initial(tx):
                     self.failures["inbound", message.status or 0] += 1  # a new call refused
             case TxAction.RESEND_RESPONSE:
                 assert isinstance(tx, ServerTransaction)
                 if tx.last_response is not None:
                     self.counts["retransmitted_responses"] += 1
-                    self._send(tx.last_response, tx.source, tx.transport)
+                    self._send_response(tx, tx.last_response)
             case TxAction.RESEND_REQUEST:
                 assert isinstance(tx, ClientTransaction)
                 self.counts["retransmitted_requests"] += 1
-                self._send(tx.data, tx.destination, tx.transport)
+                self._send(tx.data, tx.destination, tx.transport, tx.fallback)
             case TxAction.SEND_ACK:
                 assert isinstance(tx, ClientTransaction) and message is not None
                 if tx.ack is None:
                     tx.ack = non_2xx_ack(tx.request, message)
-                self._send(tx.ack, tx.destination, tx.transport)
+                self._send(tx.ack, tx.destination, tx.transport, tx.fallback)
             case TxAction.TO_TU:
                 assert isinstance(tx, ClientTransaction) and message is not None
                 self._response_to_tu(tx, message)

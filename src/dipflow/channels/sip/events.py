@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dipflow.channels.sip.message import SipMessage
+from dipflow.channels.sip.rtp import DtmfDigit
 
 Address = tuple[str, int]
 
@@ -19,6 +20,8 @@ class Outgoing:
     data: bytes
     destination: Address
     transport: str
+    fallback: Address | None = None
+    """TCP: where to open a connection when none to `destination` is open (routing.py)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,9 +36,19 @@ class IncomingCall:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallConfirmed:
-    """The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4)."""
+    """The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4). `body`:
+    the SDP answer when our 2xx made the offer (the INVITE had none, RFC 3264 §5)."""
 
     leg_id: str
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReofferAcked:
+    """The ACK for our 2xx to a re-INVITE; `body` is the answer when that 2xx offered."""
+
+    leg_id: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +72,14 @@ class ReOffer:
 
     leg_id: str
     body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InfoDigit:
+    """A key press sent as SIP INFO (`application/dtmf-relay` or `application/dtmf`)."""
+
+    leg_id: str
+    digit: DtmfDigit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,9 +113,11 @@ class AgentRegistered:
 SipEvent = (
     IncomingCall
     | CallConfirmed
+    | ReofferAcked
     | CallCancelled
     | CallTerminated
     | ReOffer
+    | InfoDigit
     | OutgoingProgress
     | OutgoingAnswered
     | OutgoingFailed

@@ -13,6 +13,7 @@ from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.events import CallTerminated
 from dipflow.channels.sip.message import SipMessage
+from dipflow.channels.sip.routing import next_hop
 from dipflow.channels.sip.session_timer import SessionTimer, TooSmall
 from dipflow.channels.sip.timers import SipTimer
 from dipflow.channels.sip.transactions import (
@@ -76,8 +77,13 @@ class ExtensionsSide(ClientSide):
             return False, None
         return True, result
 
-    def _stamp_2xx(self, response: SipMessage, timer: SessionTimer | None) -> None:
-        response.headers.add("Supported", reliable.SUPPORTED)
+    def _stamp_2xx(
+        self, response: SipMessage, timer: SessionTimer | None, request: SipMessage
+    ) -> None:
+        # Our extensions, to a peer that names any of its own (an old phone does not care,
+        # and an unproven caller's 2xx must fit its amplification budget).
+        if request.headers.get("Supported") or request.headers.get("Require"):
+            response.headers.add("Supported", reliable.SUPPORTED)
         if timer is not None:
             session_timer.stamp(response, timer)
 
@@ -97,14 +103,17 @@ class ExtensionsSide(ClientSide):
         """Refresh the session (§7.4): UPDATE without a body when the peer allows it, else a
         re-INVITE repeating our session description unchanged."""
         method = "UPDATE" if "UPDATE" in leg.peer_methods else "INVITE"
-        request = self._in_dialog_request(leg, method)
-        request.headers.add("Contact", self._contact(leg.transport))
+        hop = next_hop(leg)  # the route set, else the remote target (RFC 3261 §12.2.1.1)
+        request = self._in_dialog_request(leg, method, transport=hop.transport)
+        request.headers.add("Contact", self._contact(hop.transport))
         session_timer.refresh_headers(request, timer, min_se=self.settings.session_min_se_s)
         if method == "INVITE":
             request.headers.add("Content-Type", "application/sdp")
             request.body = leg.local_sdp
         self.counts["session_refreshes"] += 1
-        self._start_client_tx(request, leg.peer, leg.transport, leg.leg_id, self._now)
+        self._start_client_tx(
+            request, hop.destination, hop.transport, leg.leg_id, self._now, hop.fallback
+        )
         # The next one, whatever this one's fate (a failure that ends the session says so).
         self._start_timer(leg, SipTimer.SESSION_REFRESH, delay=timer.refresh_after())
 
@@ -116,9 +125,12 @@ class ExtensionsSide(ClientSide):
             return
         if status < 300:
             if tx.is_invite:
-                ack = self._in_dialog_request(leg, "ACK", cseq=tx.request.cseq[0])
+                hop = next_hop(leg)
+                ack = self._in_dialog_request(
+                    leg, "ACK", transport=hop.transport, cseq=tx.request.cseq[0]
+                )
                 leg.ack = ack.to_bytes()
-                self._send(leg.ack, leg.peer, leg.transport)
+                self._send(leg.ack, hop.destination, hop.transport, hop.fallback)
             return
         if status in _REFRESH_FATAL:
             self._session_over(leg, "session-refresh-failed")

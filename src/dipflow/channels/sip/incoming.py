@@ -5,6 +5,11 @@ SDP; or it is refused: 488 for an offer we cannot serve (RFC 3264 §6), 503 when
 port is free, 404 for a number no flow serves, 500 when starting the flow failed. A
 re-INVITE on an established leg (the caller's or the agent's) re-negotiates its session:
 hold and resume (RFC 3264 §8.4).
+
+An INVITE (or re-INVITE) without SDP is a delayed offer (trunks and PBXs without "early
+offer", e.g. Cisco CUCM): our 2xx makes the offer (every codec we serve, telephone-event)
+and the ACK brings the answer (RFC 3261 §13.2.1, RFC 3264 §5). Media waits for it; an ACK
+without a usable answer ends the call with a BYE (there is no other way to refuse it).
 """
 
 from __future__ import annotations
@@ -45,16 +50,19 @@ class IncomingCalls:
         settings = driver.settings
         ua = driver.ua
         request = event.request
-        negotiated = sessions.negotiate(request.body)
-        if negotiated is None:  # RFC 3264 §6: nothing we can serve (or no offer at all)
+        delayed = not has_offer(request.body)
+        negotiated = None if delayed else sessions.negotiate(request.body)
+        if negotiated is None and not delayed:  # RFC 3264 §6: nothing we can serve
             self._refuse_offer(event)
             return
-        session = await sessions.open()
+        session = await sessions.open(signalling_ip=event.source[0])
         if session is None:
             ua.reject(event.leg_id, 503, driver.now())
             driver.flush()
             return
-        session.configure(negotiated)
+        session.listens_for_keys = True
+        if negotiated is not None:
+            session.configure(negotiated)
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened
             sessions.close(session)
             return
@@ -92,8 +100,12 @@ class IncomingCalls:
             await asyncio.sleep(settings.answer_delay_s)
             if call.ended or event.leg_id not in ua.legs:
                 return
-        ua.answer(event.leg_id, sessions.answer(session, negotiated), driver.now())
-        session.sending = sends(negotiated)
+        if negotiated is None:  # delayed offer: ours goes in the 2xx, the answer in the ACK
+            call.offered.add(event.leg_id)
+            ua.answer(event.leg_id, sessions.offer(session), driver.now())
+        else:
+            ua.answer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+            session.sending = sends(negotiated)
         driver.flush()
 
     def _refuse_offer(self, event: IncomingCall) -> None:
@@ -127,6 +139,11 @@ def _dnis(uri: str | None) -> str:
         return ""
 
 
+def has_offer(body: bytes) -> bool:
+    """Whether a request carries SDP at all (else the offer is ours to make)."""
+    return bool(body.strip())
+
+
 def answer_reoffer(
     driver: SipDriver, sessions: SessionPool, call: SipCall | None, event: ReOffer
 ) -> None:
@@ -136,6 +153,10 @@ def answer_reoffer(
         ua.answer_reoffer(event.leg_id, None, driver.now())
         return
     session = call.session if event.leg_id == call.leg_id else call.agent_session
+    if session is not None and not has_offer(event.body):  # delayed offer in a re-INVITE
+        call.offered.add(event.leg_id)
+        ua.answer_reoffer(event.leg_id, sessions.offer(session), driver.now())
+        return
     negotiated = sessions.negotiate(event.body)
     if session is None or negotiated is None:
         ua.answer_reoffer(event.leg_id, None, driver.now())
@@ -144,3 +165,20 @@ def answer_reoffer(
     # Hold (RFC 3264 §8.4): the peer sends only or nothing, so we stop sending.
     session.sending = sends(negotiated) and negotiated.remote_address not in ("0.0.0.0", "::")
     ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+
+
+def take_answer(sessions: SessionPool, call: SipCall, leg_id: str, body: bytes) -> bool:
+    """Apply the answer an ACK brought to the offer in our 2xx (delayed offer). False when
+    the ACK has no answer we can use: the caller must hang the leg up (RFC 3264 §5 gives
+    no other way to refuse an answer)."""
+    if leg_id not in call.offered:
+        return True  # our 2xx answered an offer: nothing to take from the ACK
+    call.offered.discard(leg_id)
+    session = call.session if leg_id == call.leg_id else call.agent_session
+    negotiated = sessions.negotiate(body) if has_offer(body) else None
+    if session is None or negotiated is None:
+        log.warning("SIP leg %s: the ACK carried no usable SDP answer to our offer", leg_id)
+        return False
+    session.configure(negotiated)
+    session.sending = sends(negotiated) and negotiated.remote_address not in ("0.0.0.0", "::")
+    return True

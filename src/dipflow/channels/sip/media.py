@@ -26,17 +26,21 @@ from dataclasses import dataclass
 from typing import cast
 
 from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.latch import Ledger, MediaPeer
 from dipflow.channels.sip.rtcp import is_rtcp
 from dipflow.channels.sip.rtcp_io import RtcpReports
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
+    HEADER,
     DtmfDigit,
     DtmfReceiver,
     RtpStream,
     parse_rtp,
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
+from dipflow.media.dtmf import DtmfDetector
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ SLOTS = 4  # 4 x 5 ms = one 20 ms frame
 _SILENCE = SILENCE
 _CODECS = frozenset(int(c) for c in Codec)
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
+_PACKET_BYTES = HEADER.size + FRAME_SAMPLES  # one G.711 20 ms packet, as the ledger counts it
 
 
 @dataclass(slots=True)
@@ -63,7 +68,7 @@ class Playback:
 class SessionListener:
     """What a session tells its call about (overridden by `SipCall`)."""
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit) -> None: ...
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None: ...
 
     def on_playback_done(self, session: RtpSession, playback: Playback) -> None: ...
 
@@ -71,20 +76,28 @@ class SessionListener:
 class RtpSession(asyncio.DatagramProtocol):
     """One call leg's RTP: a UDP socket, what to send, where from and to."""
 
-    def __init__(self, *, port: int, listener: SessionListener, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, port: int, listener: SessionListener, peer: MediaPeer, host: str = "127.0.0.1"
+    ) -> None:
         self.port = port
         self.listener = listener
+        self.peer = peer
+        """Where the far end's media comes from and ours may go (latching, proof)."""
         self.transport: asyncio.DatagramTransport | None = None
-        self.remote: Address | None = None
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
         self.dtmf = DtmfReceiver(None)
+        self.listens_for_keys = False
+        """The caller's leg: keys drive the flow (an agent's leg: they do not)."""
+        self.inband: DtmfDetector | None = None
+        """Tone detection, on a caller's leg whose offer had no telephone-event."""
         self.playback: Playback | None = None
         self._finished: Playback | None = None
         self.sending = False
         """Paced only once answered, and not while the peer holds us (RFC 3264 §8.4)."""
         self.bridge: RtpSession | None = None
         self.relay = bytearray()
+        self._tones_g722: Transcoder | None = None
         self.to_bridge: Transcoder | None = None
         """What we received, in the bridged leg's codec (G.722 keeps state per direction)."""
         self.slot = 0
@@ -92,16 +105,29 @@ class RtpSession(asyncio.DatagramProtocol):
         self.packets_sent = 0
         self.packets_received = 0
         self.ignored_sources = 0
+        """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
         self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
         """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
         self.taps: list[Callable[[int, bytes], None]] = []
         """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
+    @property
+    def remote(self) -> Address | None:
+        """Where our media goes (once sending is allowed): the latched source, else the SDP's."""
+        return self.peer.latched or self.peer.sdp
+
     # -- setup ------------------------------------------------------------------------------
 
     def configure(self, negotiated: Negotiated) -> None:
-        self.remote = (negotiated.remote_address, negotiated.remote_port)
+        """Apply an offer/answer (the answer, or a re-offer): codec, digits, the SDP address
+        (latching starts over)."""
+        payload_types = {int(negotiated.codec)}
+        if negotiated.dtmf_payload_type is not None:
+            payload_types.add(negotiated.dtmf_payload_type)
+        self.peer.expect(
+            (negotiated.remote_address, negotiated.remote_port), frozenset(payload_types)
+        )
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
             old = self.codec
             self.codec = negotiated.codec
@@ -112,6 +138,10 @@ class RtpSession(asyncio.DatagramProtocol):
                 self.relay = bytearray(transcode(bytes(self.relay), old, self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
         self.rtcp_reports.configure(negotiated)
+        if negotiated.dtmf_payload_type is not None or not self.listens_for_keys:
+            self.inband = None
+        elif self.inband is None:
+            self.inband = DtmfDetector()  # keys can only come as tones in the audio (or INFO)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -132,23 +162,24 @@ class RtpSession(asyncio.DatagramProtocol):
         if is_rtcp(data):  # rtcp-mux (RFC 5761 §4)
             self.rtcp_reports.received(data, source)
             return
-        if source != self.remote:
-            self.ignored_sources += 1  # not the negotiated peer: never trusted, never answered
-            return
         packet = parse_rtp(data)
-        if packet is None:
+        now = time.monotonic()
+        if packet is None or not self.peer.accept(source, packet, len(data), now):
+            self.ignored_sources += 1  # not the peer's media: never trusted, never answered
             return
         self.packets_received += 1
-        self.last_received = now = time.monotonic()
+        self.last_received = now
         self.rtcp_reports.state.received(packet.ssrc, packet.sequence, packet.timestamp, now)
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
-            self.listener.on_digit(self, digit)
+            self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
         if self.taps and packet.payload_type in _CODECS:
             for tap in tuple(self.taps):
                 tap(packet.payload_type, packet.payload)
         bridge = self.bridge
+        if self.inband is not None and bridge is None:
+            self._detect_tones(packet.payload_type, packet.payload)
         if bridge is None or packet.payload_type not in _CODECS:
             return  # comfort noise
         xcoder = self.to_bridge
@@ -161,6 +192,22 @@ class RtpSession(asyncio.DatagramProtocol):
     def rtp_timestamp(self) -> int:
         return self.stream.timestamp
 
+    def _detect_tones(self, payload_type: int, payload: bytes) -> None:
+        detector = self.inband
+        assert detector is not None
+        if payload_type == Codec.PCMU:
+            keys = detector.feed_ulaw(payload)
+        elif payload_type == Codec.PCMA:
+            keys = detector.feed_alaw(payload)
+        elif payload_type == Codec.G722:  # decoded (own state) to µ-law for the detector
+            if self._tones_g722 is None:
+                self._tones_g722 = Transcoder(Codec.G722, Codec.PCMU)
+            keys = detector.feed_ulaw(self._tones_g722(payload))
+        else:
+            return  # comfort noise: no audio to listen to
+        for key in keys:
+            self.listener.on_digit(self, DtmfDigit(key), DigitMethod.INBAND)
+
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
 
@@ -170,8 +217,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.playback = None if playback is None else self._encoded(playback)
 
     def _encoded(self, playback: Playback) -> Playback:
-        """`playback` in this session's codec: what is left of it is re-encoded after a
-        codec change (a re-INVITE from PCMU to PCMA), never sent under the wrong label."""
+        """`playback` in this session's codec: it is re-encoded after a codec change (a
+        re-INVITE from PCMU to PCMA, a late answer), never sent under the wrong label."""
         if playback.codec is None or playback.codec is self.codec:
             playback.codec = self.codec
             return playback
@@ -207,9 +254,12 @@ class RtpSession(asyncio.DatagramProtocol):
         return frame
 
     def send_frame(self) -> bool:
-        transport, remote = self.transport, self.remote
-        if transport is None or remote is None or not self.sending:
+        transport = self.transport
+        if transport is None or not self.sending:
             return False
+        remote = self.peer.destination(_PACKET_BYTES)
+        if remote is None:
+            return False  # not proven yet: nothing is sent, and playback waits
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
         self.first_packet = False
         transport.sendto(packet, remote)
@@ -322,25 +372,38 @@ class PortAllocator:
 
 
 async def open_session(
-    host: str, allocator: PortAllocator, listener: SessionListener
+    host: str,
+    allocator: PortAllocator,
+    listener: SessionListener,
+    *,
+    ledger: Ledger,
+    latch_window_s: float,
+    signalling_ip: str | None = None,
 ) -> RtpSession | None:
-    """Bind a session on the first free port of the range (skipping ports others hold)."""
+    """Bind a session on the first free port of the range (skipping ports others hold).
+    `signalling_ip`: where the leg's SIP comes from (a latching hint, see `latch.py`)."""
     loop = asyncio.get_running_loop()
+    failed: list[str] = []
     for _ in range(64):
         port = allocator.allocate()
         if port is None:
+            log.warning("no RTP port left in the configured range (%d taken by others: %s)",
+                        len(failed), ", ".join(failed[-3:]))  # fmt: skip
             return None
-        session = RtpSession(port=port, listener=listener, host=host)
+        peer = MediaPeer(ledger, window_s=latch_window_s, signalling_ip=signalling_ip)
+        session = RtpSession(port=port, listener=listener, peer=peer, host=host)
         try:
             await loop.create_datagram_endpoint(
                 _returning(session),
                 local_addr=(host, port),
                 family=socket.AF_INET6 if ":" in host else socket.AF_INET,
             )
-        except OSError:
+        except OSError as exc:
+            failed.append(f"{port}: {exc.strerror or exc}")
             continue  # taken by another process: skip it, do not release it back
         await session.rtcp_reports.open(host, port + 1)  # RFC 3550 §11: RTP port + 1
         return session
+    log.warning("no RTP port could be bound on %s: %s", host, ", ".join(failed[-3:]))
     return None
 
 

@@ -27,6 +27,7 @@ from dipflow.channels.seam import AgentEndpoint, CallHost
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import (
     Address,
@@ -35,19 +36,21 @@ from dipflow.channels.sip.events import (
     CallConfirmed,
     CallTerminated,
     IncomingCall,
+    InfoDigit,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
+    ReofferAcked,
     SipEvent,
 )
-from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer
+from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.metrics import SipMetrics
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.tuning import warm_up
-from dipflow.engine.events import Event
+from dipflow.engine.events import AgentDisconnected, CallerHungUp, Event
 from dipflow.media import PromptRenderer
 
 log = logging.getLogger(__name__)
@@ -106,6 +109,7 @@ class SipServer:
     async def start(self) -> None:
         settings = self.settings
         host, port = await self.driver.start()
+        self.sessions.ledger = self.driver.ua.guard
         self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
@@ -137,7 +141,29 @@ class SipServer:
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
                 self.bridge.on_outgoing(event)
-            case CallConfirmed() | OutgoingProgress() | AgentRegistered():
+            case CallConfirmed():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    if not take_answer(self.sessions, call, event.leg_id, event.body):
+                        self.end_call(call, notify=CallerHungUp())
+                        return
+                    call.session.peer.confirm()  # the ACK: our media may flow (latch.py)
+            case ReofferAcked():
+                call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
+                if call is not None and not take_answer(
+                    self.sessions, call, event.leg_id, event.body
+                ):
+                    agent_id = call.agent.agent_id if call.agent else ""
+                    gone = (
+                        CallerHungUp() if event.leg_id == call.leg_id
+                        else AgentDisconnected(agent_id=agent_id)
+                    )  # fmt: skip
+                    self.end_call(call, notify=gone)
+            case InfoDigit():
+                call = self.calls.get(event.leg_id)
+                if call is not None:
+                    call.on_digit(call.session, event.digit, DigitMethod.SIP_INFO)
+            case OutgoingProgress() | AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from dipflow.channels.sip.latch import Ledger
 from dipflow.channels.sip.media import (
     MediaClock,
     PortAllocator,
@@ -39,10 +40,19 @@ class SessionPool:
         self.clock = MediaClock()
         self.ports = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
         self.codecs = tuple(Codec[name] for name in settings.codecs)
+        self.ledger: Ledger | None = None
+        """The user agent's amplification ledger (set when the channel starts): media to an
+        address counts against what that address sent us until it has proved itself."""
 
-    async def open(self) -> RtpSession | None:
-        """A session on a free port of the range; None when the range is exhausted."""
-        return await open_session(self.settings.host, self.ports, SessionListener())
+    async def open(self, *, signalling_ip: str | None = None) -> RtpSession | None:
+        """A session on a free port of the range; None when the range is exhausted.
+        `signalling_ip`: where the leg's SIP comes from (a hint for RTP latching)."""
+        if self.ledger is None:
+            raise RuntimeError("the SIP channel is not started")
+        return await open_session(
+            self.settings.host, self.ports, SessionListener(), ledger=self.ledger,
+            latch_window_s=self.settings.rtp_latch_window_s, signalling_ip=signalling_ip,
+        )  # fmt: skip
 
     def start_pacing(self, session: RtpSession) -> None:
         self.clock.add(session)

@@ -29,6 +29,9 @@ class SipSettings(BaseModel):
     """Lowest RTP port (even ports are used, RFC 3550 §11)."""
     rtp_port_max: int = Field(default=29999, ge=1025, le=65535)
     """Highest RTP port."""
+    rtp_latch_window_s: float = Field(default=2.0, gt=0, le=30)
+    """After the answer (and each re-offer), how long a better source may still take over a
+    leg's RTP once one has latched (symmetric RTP for phones behind NAT; see `latch.py`)."""
     codecs: tuple[Literal["PCMU", "PCMA", "G722"], ...] = ("PCMU", "PCMA", "G722")
     """Codecs we accept, in our order of preference for offers we make (an agent's phone
     is offered the caller's codec first, so that the bridge need not transcode)."""

@@ -82,6 +82,8 @@ class ClientTransaction:
     transport: str
     is_invite: bool
     leg_id: str | None = None
+    fallback: Address | None = None
+    """TCP: where to connect if the connection to `destination` is gone (routing.py)."""
     state: TxState = TxState.CALLING
     ack: bytes | None = None
     """For INVITE: the ACK to resend on a retransmitted final response."""

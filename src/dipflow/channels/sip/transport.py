@@ -1,8 +1,11 @@
 """The SIP channel's sockets: a UDP endpoint and a TCP listener on one port. Layer 4 (channels).
 
 What arrives (a datagram, or one message framed out of a TCP stream, RFC 3261 §18.3) goes
-to a `Receiver`; what the user agent sends goes out on UDP, or on the TCP connection the
-request came in on. Nothing here reads SIP beyond the framing.
+to a `Receiver`; what the user agent sends goes out on UDP, or on a TCP connection: the one
+to its destination if open (the connection a request came in on), else one to its
+fallback address (`routing.py`), opened when there is none (§18.2.2: a proxy closes idle
+connections; our BYE must still reach the caller). What cannot be sent is logged. Nothing
+here reads SIP beyond the framing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address, str], None]
 """`(message bytes, source address, "udp" | "tcp")`."""
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long opening a TCP connection may take before its messages are given up (logged)."""
 
 BIND_ATTEMPTS = 20
 """Port 0: UDP picks a free port and TCP must get the same number, which another process
@@ -71,6 +77,9 @@ class SipTransports:
         self.receive = receive
         self.max_message_bytes = max_message_bytes
         self.connections: dict[Address, _TcpConnection] = {}
+        self._connecting: dict[Address, list[bytes]] = {}
+        """Connections being opened, with what waits to be written on each."""
+        self._tasks: set[asyncio.Task[None]] = set()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
 
@@ -104,14 +113,47 @@ class SipTransports:
         return port
 
     def send(self, out: Outgoing) -> None:
-        if out.transport == "tcp":
-            connection = self.connections.get(out.destination)
+        if out.transport != "tcp":
+            if self._udp is not None:
+                self._udp.sendto(out.data, out.destination)
+            return
+        for address in (out.destination, out.fallback):
+            connection = self.connections.get(address) if address is not None else None
             if connection is not None and connection.transport is not None:
                 connection.transport.write(out.data)
-        elif self._udp is not None:
-            self._udp.sendto(out.data, out.destination)
+                return
+        self._connect_and_send(out.fallback or out.destination, out.data)
+
+    def _connect_and_send(self, address: Address, data: bytes) -> None:
+        waiting = self._connecting.get(address)
+        if waiting is not None:
+            waiting.append(data)
+            return
+        self._connecting[address] = [data]
+        task = asyncio.get_running_loop().create_task(self._connect(address))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, address: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(lambda: _TcpConnection(self), *address),
+                CONNECT_TIMEOUT_S,
+            )
+        except (OSError, TimeoutError) as exc:
+            lost = self._connecting.pop(address, [])
+            log.warning("SIP over TCP: cannot connect to %s:%s (%s): %d message(s) not sent",
+                        *address, exc or "timeout", len(lost))  # fmt: skip
+            return
+        waiting = self._connecting.pop(address, [])
+        if protocol.transport is not None:
+            for data in waiting:
+                protocol.transport.write(data)
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._udp is not None:
             self._udp.close()
         if self._tcp is not None:
