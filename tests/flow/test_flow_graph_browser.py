@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from dipflow.flow.bundled import bundled_path
 from dipflow.flow.graph import to_svg
 from dipflow.flow.loader import load_flow
 from dipflow.flow.webex import import_webex_file
-from tests.web.e2e_support import CHROMIUM, CHROMIUM_ARGS
+from tests.web.e2e_support import chromium
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +50,8 @@ MEASURE = """() => {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.mark.parametrize(

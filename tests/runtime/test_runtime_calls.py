@@ -4,27 +4,19 @@ the real contact center, agents accepting through `runtime.agent_accept`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from dipflow.center import ContactOffered
-from dipflow.channels.sim import SimCaller, Speaker
+from dipflow.channels.sim import Speaker
 from dipflow.emulator.demo_data import demo_caller
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest
 from dipflow.engine.events import HttpCompleted
 from dipflow.runtime.notices import CallPhase, CallUpdated, ScreenPopReady
 from dipflow.runtime.runtime import Runtime
-from dipflow.runtime.session import CallSession, StepRecord
+from dipflow.runtime.session import StepRecord
 from dipflow.runtime.simcall import make_agents_available
-
-DNIS = "+18005550100"
-
-
-async def wait_until(predicate: Callable[[], Any], within_s: float = 10.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polls state that callbacks set
-            await asyncio.sleep(0.01)
+from tests.runtime.sim_calls import said, start, wait_until
 
 
 class Recorder:
@@ -48,21 +40,6 @@ class Recorder:
         self.center_notes.append(note)
         if isinstance(note, ContactOffered):
             self.offers.append(note)
-
-
-def start(
-    runtime: Runtime, ani: str, presses: list[str], **caller_options: Any
-) -> tuple[SimCaller, CallSession, list[StepRecord]]:
-    caller = SimCaller(presses=presses, **caller_options)
-    session = runtime.start_call(caller, ani=ani, dnis=DNIS, channel="sim")
-    caller.attach(session)
-    steps: list[StepRecord] = []
-    session.observe(steps.append)
-    return caller, session, steps
-
-
-def said(caller: SimCaller) -> str:
-    return "\n".join(line.text for line in caller.transcript if line.speaker is Speaker.IVR)
 
 
 def http_statuses(steps: list[StepRecord]) -> list[int | None]:

@@ -98,6 +98,18 @@ def free_port() -> int:
             return port
 
 
+def metrics_status(process: subprocess.Popen[str], port: int) -> int | None:
+    """The status of the server's /metrics once it answers (None if it never does, or
+    exits, within a minute)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return None
+
+
 def sip_options(port: int) -> str:
     """Send a SIP OPTIONS over UDP and return the status line of the answer.
 
@@ -148,15 +160,7 @@ def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert status == 200, f"demo did not answer (exit {process.poll()})"
+        assert metrics_status(process, port) == 200, f"demo did not answer (exit {process.poll()})"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "dipflow_active_calls" in metrics
         # The demo hands its CRM's callers to the browser phone's picker.
@@ -215,15 +219,7 @@ def test_serve_runs_a_config_file_and_stops_on_sigterm(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert status == 200, f"serve did not answer (exit {process.poll()})"
+        assert metrics_status(process, port) == 200, f"serve did not answer (exit {process.poll()})"
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:

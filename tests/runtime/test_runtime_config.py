@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,46 @@ def test_example_file_loads() -> None:
         Engine(flow, variables=binding.variables)
     assert config.binding_for("+19999999999").dnis == "*"
     assert config.store == "memory"
+
+
+def _example_uncommented() -> str:
+    """examples/dipflow.yaml with its commented-out settings switched on: each `# key: value`
+    line, the lines that continue it (a flow mapping left open, a block under `# key:`),
+    and the Redis store in place of `store: memory`."""
+    setting = re.compile(r"\s*# [a-z_]+:( |$)")
+    lines: list[str] = []
+    within = ""  # "block": under a `# key:`; "flow": inside a `{` left open
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        uncommented = line.replace("# ", "", 1)
+        opened = uncommented.count("{") - uncommented.count("}")
+        if setting.match(line) and "session_secret: set " not in line:  # that one is prose
+            within = "block" if uncommented.endswith(":") else "flow" if opened > 0 else ""
+            line = uncommented
+        elif within and re.match(r"\s*#  ", line):
+            line = uncommented
+            if within == "flow" and opened < 0:
+                within = ""
+        else:
+            within = ""
+        if line != "store: memory":
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_every_commented_setting_of_the_example_loads_and_shows_the_default(
+    tmp_path: Path,
+) -> None:
+    text = _example_uncommented()
+    assert "  phone_calls_per_source: 4" in text and '\n  prefix: "dipflow:"' in text
+    environ = {"DYNAMICS_CLIENT_SECRET": "x"}
+    on = load_config(write(tmp_path, text), environ=environ)
+    assert on.connectors[0].web_client_url == "https://contoso.crm4.dynamics.com"
+    assert isinstance(on.store, RedisStoreSettings)
+    assert (on.store.url, on.store.prefix) == ("redis://127.0.0.1:6379/0", "dipflow:")
+    # "defaults shown where commented": the example as shipped has the same web settings.
+    shipped = load_config(EXAMPLE, environ=environ)
+    assert shipped.web == on.web
+    assert on.web.phone_calls_per_source == 4 and on.web.sessions.idle_timeout_s == 3600
 
 
 def test_good_file_with_env_reference(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import gc
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,31 +21,9 @@ from dipflow.emulator.testing import RunningEmulator
 from dipflow.engine.commands import HttpRequest, MediaCommand, Play, PlayMusic
 from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
-from dipflow.runtime.session import CallSession, StepRecord
+from dipflow.runtime.session import StepRecord
 from dipflow.runtime.simcall import make_agents_available
-
-DNIS = "+18005550100"
-
-
-async def wait_until(predicate: Callable[[], Any], within_s: float = 10.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polls state that callbacks set
-            await asyncio.sleep(0.01)
-
-
-def start(
-    runtime: Runtime, ani: str, presses: list[str], **caller_options: Any
-) -> tuple[SimCaller, CallSession, list[StepRecord]]:
-    caller = SimCaller(presses=presses, **caller_options)
-    session = runtime.start_call(caller, ani=ani, dnis=DNIS, channel="sim")
-    caller.attach(session)
-    steps: list[StepRecord] = []
-    session.observe(steps.append)
-    return caller, session, steps
-
-
-def said(caller: SimCaller) -> str:
-    return "\n".join(line.text for line in caller.transcript if line.speaker is Speaker.IVR)
+from tests.runtime.sim_calls import DNIS, said, start, wait_until
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from playwright.sync_api import Browser, sync_playwright
 
 from dipflow.emulator.testing import RunningEmulator
 from dipflow.runtime.demo import demo_config, demo_environ
@@ -29,6 +30,17 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's headless Chromium under Playwright (a missing browser is a failure, not a skip)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 

@@ -12,17 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from dipflow.center import AgentState
 from dipflow.emulator.demo_data import DEMO_CALLERS, HOSTILE_NAME, UNKNOWN_ANI
 from dipflow.emulator.testing import RunningEmulator, running_emulator
 from dipflow.runtime.notices import ScreenPopReady
 from tests.web.e2e_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     RunningDipflow,
+    chromium,
     running_dipflow,
 )
 
@@ -71,10 +70,8 @@ async def fresh_center(dipflow: RunningDipflow) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

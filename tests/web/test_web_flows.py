@@ -55,7 +55,12 @@ def test_imported_webex_template_shows_its_findings(
         login(client, "sue")
         page = client.get("/flows").text
     assert "MSDynamics_HTTP_Template" in page
-    for rule in ("music-no-exit", "menu-no-reprompt", "sentinel-comparison",
-                 "hard-coded-record-id", "unquoted-caller-data"):
+    for rule in (
+        "music-no-exit",
+        "menu-no-reprompt",
+        "sentinel-comparison",
+        "hard-coded-record-id",
+        "unquoted-caller-data",
+    ):
         assert rule in page
     assert "Lint: no findings." not in page

@@ -2,61 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from dipflow.runtime.websecurity import LoginThrottleSettings
 from dipflow.web.throttle import LoginThrottle
-from tests.web.web_helpers import csrf_from, login
-
-
-def _next(ws: Any, kind: str) -> dict[str, Any]:
-    for _ in range(20):
-        message: dict[str, Any] = ws.receive_json()
-        if message["type"] == kind:
-            return message
-    raise AssertionError(f"no {kind} message")
-
-
-def _cookie_of(client: TestClient, username: str) -> str:
-    login(client, username)
-    value = client.cookies.get("dipflow_session")
-    assert value
-    client.cookies.clear()
-    return f"dipflow_session={value}"
+from tests.web.web_helpers import csrf_from, login, next_message, session_cookie
 
 
 def test_desktop_socket_answers_a_binary_frame_with_an_error(client: TestClient) -> None:
-    cookie = _cookie_of(client, "ava")
+    cookie = session_cookie(client, "ava")
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
-        _next(ws, "snapshot")
+        next_message(ws, "snapshot")
         ws.send_bytes(b"\xff\xfe not json")
-        assert _next(ws, "error")["message"] == "not JSON"
+        assert next_message(ws, "error")["message"] == "not JSON"
         ws.send_json({"action": "ping"})  # the socket is still usable
-        assert _next(ws, "pong")
+        assert next_message(ws, "pong")
 
 
 def test_phone_socket_answers_a_binary_first_frame_with_an_error(client: TestClient) -> None:
     with client.websocket_connect("/phone/ws") as ws:
         ws.send_bytes(b"\x00\x01\x02")
-        assert _next(ws, "error")["message"] == "message is not JSON"
+        assert next_message(ws, "error")["message"] == "message is not JSON"
 
 
 def test_logout_closes_the_agents_open_desktop_sockets(client: TestClient) -> None:
     login(client, "ava")
     cookie = f"dipflow_session={client.cookies.get('dipflow_session')}"
     with client.websocket_connect("/desktop/ws", headers={"cookie": cookie}) as ws:
-        _next(ws, "snapshot")
+        next_message(ws, "snapshot")
         token = csrf_from(client.get("/desktop").text)
         assert client.post("/logout", data={"csrf_token": token}).status_code == 200
         ws.send_json({"action": "ping"})
         # Without a session the socket must not keep acting as the agent: it is closed
         # (1012: the desktop reconnects, gets 401 and shows the login page).
         with pytest.raises(WebSocketDisconnect) as closed:
-            _next(ws, "pong")
+            next_message(ws, "pong")
         assert closed.value.code == 1012
 
 

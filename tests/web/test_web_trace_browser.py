@@ -14,16 +14,15 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Error, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Error, Page, expect
 
 from dipflow.emulator.demo_data import DEMO_CALLERS, HOSTILE_NAME
 from dipflow.emulator.testing import running_emulator
 from dipflow.runtime.simcall import run_sim_call
 from tests.web.e2e_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     RunningDipflow,
+    chromium,
     running_dipflow,
 )
 
@@ -40,10 +39,8 @@ def served() -> Iterator[RunningDipflow]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _supervisor(browser: Browser, base_url: str) -> tuple[Page, list[str]]:

@@ -208,3 +208,21 @@ def login(client: TestClient, username: str, password: str | None = None) -> Any
         },
         follow_redirects=False,
     )
+
+
+def session_cookie(client: TestClient, username: str) -> str:
+    """A signed-in user's session cookie, as a header for a socket; the client keeps none."""
+    login(client, username)
+    value = client.cookies.get("dipflow_session")
+    assert value
+    client.cookies.clear()
+    return f"dipflow_session={value}"
+
+
+def next_message(ws: Any, kind: str) -> dict[str, Any]:
+    """The next message of this type on a desktop or phone socket (others skipped)."""
+    for _ in range(20):
+        message: dict[str, Any] = ws.receive_json()
+        if message["type"] == kind:
+            return message
+    raise AssertionError(f"no {kind} message")

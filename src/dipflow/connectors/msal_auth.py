@@ -21,7 +21,6 @@ discovery document. Anything but loopback must be https.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -29,20 +28,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dipflow.connectors.config import ConnectorConfig, MsalAuth
+from dipflow.connectors.config import ConnectorConfig, MsalAuth, is_loopback
 from dipflow.connectors.errors import AuthError, ConfigError, CrmTimeout, CrmUnavailable
 from dipflow.connectors.tokens import Token
 
 ENTRA_AUTHORITY_HOST = "https://login.microsoftonline.com"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _form(data: Mapping[str, Any]) -> dict[str, str]:
@@ -134,7 +124,7 @@ class MsalTokenSource:
         parts = urlsplit(authority)
         alias: tuple[str, str] | None = None
         if parts.scheme == "http":
-            if not _is_loopback(parts.hostname or ""):
+            if not is_loopback(authority):
                 raise ConfigError(
                     f"authority {authority} must be https (plain http only on loopback)"
                 )

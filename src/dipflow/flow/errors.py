@@ -21,6 +21,16 @@ from enum import StrEnum
 from dipflow.errors import DipflowError
 
 
+def location(file: str, line: int | None, column: int | None) -> str:
+    """`file:line:col`, as far as it is known (a column only with its line)."""
+    text = file
+    if line is not None:
+        text += f":{line}"
+        if column is not None:
+            text += f":{column}"
+    return text
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -43,12 +53,7 @@ class Problem:
     severity: Severity = Severity.ERROR
 
     def where(self) -> str:
-        text = self.file
-        if self.line is not None:
-            text += f":{self.line}"
-            if self.column is not None:
-                text += f":{self.column}"
-        return text
+        return location(self.file, self.line, self.column)
 
     def __str__(self) -> str:
         who = f"[{self.activity}] " if self.activity else ""

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from dipflow.runtime.runtime import Runtime
@@ -66,3 +66,22 @@ class WebContext:
             {"user": user, "csrf_token": csrf_token(request.session), **context},
             status_code=status_code,
         )
+
+    def supervisor_page_refusal(
+        self, request: Request, user: WebUser | None, *, next_page: str
+    ) -> Response | None:
+        """What a supervisor page answers anyone else: the login page to a signed-out
+        visitor (back to `next_page` after), 403 to an agent; None for a supervisor."""
+        if user is None:
+            return self.page(request, "login.html", user=None, error=None, next_page=next_page)
+        if not user.is_supervisor:
+            return self.page(request, "forbidden.html", user=user, status_code=403)
+        return None
+
+    def supervisor_json_refusal(self, user: WebUser | None) -> Response | None:
+        """The same for a supervisor's JSON: 401 signed out, 403 an agent; None to serve."""
+        if user is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if not user.is_supervisor:
+            return JSONResponse({"error": "supervisors only"}, status_code=403)
+        return None

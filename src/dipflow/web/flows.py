@@ -88,10 +88,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         user = ctx.user(request)
-        if user is None:
-            return ctx.page(request, "login.html", user=None, error=None, next_page="/flows")
-        if not user.is_supervisor:
-            return ctx.page(request, "forbidden.html", user=user, status_code=403)
+        refusal = ctx.supervisor_page_refusal(request, user, next_page="/flows")
+        if refusal is not None:
+            return refusal
         return ctx.page(request, "flows.html", user=user, flows=catalogue.flows())
 
     async def diagram(request: Request) -> Response:

@@ -193,29 +193,33 @@ class DesktopHub:
             return {"ani": None, "variables": {}, "path": []}
         return {"ani": data.ani, "variables": dict(data.variables), "path": list(data.path)}
 
+    def _contact_fields(
+        self, call_id: str, queue: str | None, data: dict[str, str]
+    ) -> dict[str, Any]:
+        """What an offer and a connected call show alike: the caller, the data (the
+        center's and the call's agent-visible variables) and the path through the flow."""
+        details = self._call_details(call_id)
+        return {
+            "call_id": call_id,
+            "queue": queue,
+            "ani": details["ani"],
+            "data": {**data, **details["variables"]},
+            "path": details["path"],
+        }
+
     def _offer_message(self, offer: _Offer) -> dict[str, Any]:
         elapsed = time.monotonic() - offer.offered_at
-        details = self._call_details(offer.call_id)
         return {
             "type": "offer",
-            "call_id": offer.call_id,
-            "queue": offer.queue,
-            "ani": details["ani"],
-            "data": {**offer.data, **details["variables"]},
-            "path": details["path"],
+            **self._contact_fields(offer.call_id, offer.queue, offer.data),
             "ring_total_s": offer.ring_total_s,
             "ring_left_s": round(max(0.0, offer.ring_total_s - elapsed), 1),
         }
 
     def _call_message(self, call: _Call, *, replay: bool = False) -> dict[str, Any]:
-        details = self._call_details(call.call_id)
         return {
             "type": "call",
-            "call_id": call.call_id,
-            "queue": call.queue,
-            "ani": details["ani"],
-            "data": {**call.data, **details["variables"]},
-            "path": details["path"],
+            **self._contact_fields(call.call_id, call.queue, call.data),
             "connected_s": round(max(0.0, time.time() - call.connected_at), 1),
             "ended": call.ended,
             "pops": [{**pop, "replay": True} for pop in call.pops] if replay else [],

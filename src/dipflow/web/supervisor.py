@@ -125,18 +125,15 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         user = ctx.user(request)
-        if user is None:
-            return ctx.page(request, "login.html", user=None, error=None, next_page="/supervisor")
-        if not user.is_supervisor:
-            return ctx.page(request, "forbidden.html", user=user, status_code=403)
+        refusal = ctx.supervisor_page_refusal(request, user, next_page="/supervisor")
+        if refusal is not None:
+            return refusal
         return ctx.page(request, "supervisor.html", user=user)
 
     async def state(request: Request) -> Response:
-        user = ctx.user(request)
-        if user is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
-        if not user.is_supervisor:
-            return JSONResponse({"error": "supervisors only"}, status_code=403)
+        refusal = ctx.supervisor_json_refusal(ctx.user(request))
+        if refusal is not None:
+            return refusal
         try:
             return JSONResponse(await supervisor_state(ctx, memory))
         except CenterError as exc:  # the store is down: the page says so and polls again

@@ -46,11 +46,9 @@ def routes(ctx: WebContext, variables_of: Callable[[str], dict[str, str]]) -> li
         )
 
     async def call_json(request: Request) -> Response:
-        user = ctx.user(request)
-        if user is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
-        if not user.is_supervisor:
-            return JSONResponse({"error": "supervisors only"}, status_code=403)
+        refusal = ctx.supervisor_json_refusal(ctx.user(request))
+        if refusal is not None:
+            return refusal
         call_id = str(request.path_params["call_id"])
         summary = find(call_id)
         if summary is None:
@@ -60,10 +58,9 @@ def routes(ctx: WebContext, variables_of: Callable[[str], dict[str, str]]) -> li
     async def call_page(request: Request) -> Response:
         user = ctx.user(request)
         call_id = str(request.path_params["call_id"])
-        if user is None:
-            return ctx.page(request, "login.html", user=None, error=None, next_page="/supervisor")
-        if not user.is_supervisor:
-            return ctx.page(request, "forbidden.html", user=user, status_code=403)
+        refusal = ctx.supervisor_page_refusal(request, user, next_page="/supervisor")
+        if refusal is not None:
+            return refusal
         found = find(call_id) is not None
         return ctx.page(
             request,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from dipflow.flow.errors import location
+
 
 class Severity(IntEnum):
     """Ordered: a threshold keeps everything at or above it."""
@@ -37,12 +39,7 @@ class Finding:
     column: int | None = None
 
     def where(self) -> str:
-        text = self.file or ""
-        if self.line is not None:
-            text += f":{self.line}"
-            if self.column is not None:
-                text += f":{self.column}"
-        return text
+        return location(self.file or "", self.line, self.column)
 
     def __str__(self) -> str:
         """One line, compiler style: `file:line:col: warning: [activity] message (rule); hint`."""
