@@ -11,6 +11,15 @@ completed/failed calls (sipp), calls that heard the whole greeting (server), the
 send jitter (lateness of each 20 ms packet against its absolute deadline: p50/p99/max)
 over the whole run, and CPU and memory per call measured while all N calls are up.
 A level passes when every call completes and p99 < 5 ms.
+
+Each level runs with SRTP off, then on (same run, same server; `--no-srtp` skips it):
+with SRTP on, every call's leg protects each packet it sends (AES_CM_128_HMAC_SHA1_80,
+fresh keys per call, libsrtp through pylibsrtp) exactly as an SRTP call does; sipp
+cannot decrypt and need not, its RTP goes to the discard port. The report ends with the
+TLS handshake cost per call (`--tls-handshakes`): fresh connections to the server's TLS
+listener (self-signed EC P-256 certificate), TLS 1.2 and 1.3, the client's wall time and
+the server's CPU per handshake. dipflow reuses a connection for every call to a trunk,
+so this is the cost of a call only when each call brings its own connection (phones).
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import asyncio
 import gc
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -31,6 +42,10 @@ import psutil
 
 from dipflow.channels.seam import ChannelCall, MediaQuality
 from dipflow.channels.sip import SipServer, SipSettings
+from dipflow.channels.sip.call import SipCall
+from dipflow.channels.sip.srtp import KEY_BYTES, SrtpContext
+from dipflow.channels.sip.tls import self_signed
+from dipflow.channels.sip.trunkconfig import TlsListener
 from dipflow.engine.commands import Play, PlayMusic
 from dipflow.engine.events import CallerHungUp, Event, PromptDone
 from dipflow.media import EspeakTts, PromptRenderer
@@ -124,6 +139,7 @@ class _BenchHost:
         self.hung_up = 0
         self.rtcp_updates = 0
         self.refused = 0
+        self.srtp = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def spawn(self, coroutine: Any) -> None:
@@ -140,11 +156,17 @@ class _BenchHost:
     ) -> _BenchCall:  # fmt: skip
         call = _BenchCall(self, channel_call)
         self.calls.append(call)
+        if self.srtp and isinstance(channel_call, SipCall):
+            channel_call.session.srtp = SrtpContext(
+                "AES_CM_128_HMAC_SHA1_80", os.urandom(KEY_BYTES), os.urandom(KEY_BYTES)
+            )
         self.spawn(channel_call.execute(Play(prompt_id="greeting", text=GREETING)))
         return call
 
 
 async def _serve(rtp_base: int) -> None:
+    certs = Path(tempfile.mkdtemp(prefix="dipflow-bench-"))
+    self_signed(certs / "cert.pem", certs / "key.pem", names=("127.0.0.1",))
     prompts = PromptRenderer(EspeakTts())
     await asyncio.to_thread(prompts.render_text, GREETING, language="en-US", voice=None)
     greeting = prompts.render_text(GREETING, language="en-US", voice=None)
@@ -153,12 +175,16 @@ async def _serve(rtp_base: int) -> None:
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=rtp_base,
         rtp_port_max=rtp_base + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
         max_calls=5000,
+        tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
+                        key_file=str(certs / "key.pem")),
     )  # fmt: skip
     host = _BenchHost()
     server = SipServer(settings, host=host, prompts=prompts)  # type: ignore[arg-type]
     await server.start()
     await asyncio.sleep(2)  # hold music rendered and tables built
-    print(json.dumps({"port": server.address[1], "greeting_s": greeting.duration_s}), flush=True)
+    hello = {"port": server.address[1], "tls_port": server.ua.tls_port,
+             "greeting_s": greeting.duration_s}  # fmt: skip
+    print(json.dumps(hello), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -173,6 +199,8 @@ async def _serve(rtp_base: int) -> None:
                          hung_up=host.hung_up, rtcp_reports=host.rtcp_updates,
                          gc_collections=[g["collections"] for g in gc.get_stats()])  # fmt: skip
             print(json.dumps(stats), flush=True)
+        elif line in ("srtp on", "srtp off"):
+            host.srtp = line == "srtp on"
         elif line == "quit":
             break
     await server.stop()
@@ -191,6 +219,7 @@ class _Server:
         assert self.process.stdout is not None
         hello = json.loads(self.process.stdout.readline())
         self.port = int(hello["port"])
+        self.tls_port = int(hello["tls_port"])
         self.greeting_s = float(hello["greeting_s"])
         self.ps = psutil.Process(self.process.pid)
 
@@ -198,7 +227,7 @@ class _Server:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
-        if command != "stats":
+        if command != "stats":  # every other command is one-way
             return {}
         result: dict[str, Any] = json.loads(self.process.stdout.readline())
         return result
@@ -280,6 +309,32 @@ def run_level(
     return result
 
 
+def tls_handshakes(server: _Server, count: int, version: ssl.TLSVersion) -> dict[str, Any]:
+    """`count` fresh TLS connections to the server: client wall time, server CPU each."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the bench measures the handshake, not the PKI
+    context.minimum_version = context.maximum_version = version
+    times: list[float] = []
+    cpu_before = server.ps.cpu_times()
+    for _ in range(count):
+        started = time.perf_counter()
+        with (
+            socket.create_connection(("127.0.0.1", server.tls_port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1"),
+        ):
+            times.append(time.perf_counter() - started)
+    cpu_after = server.ps.cpu_times()
+    used = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    times.sort()
+    return {
+        "tls": version.name, "handshakes": count,
+        "client_ms_p50": round(1000 * times[len(times) // 2], 2),
+        "client_ms_p99": round(1000 * times[int(len(times) * 0.99) - 1], 2),
+        "server_cpu_ms_per_handshake": round(1000 * used / count, 2),
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[50, 200, 500])
@@ -292,6 +347,10 @@ def main() -> None:
     parser.add_argument("--nice", type=int, default=0,
                         help="niceness of the server process (negative needs privileges): "
                         "a media server is normally run at raised priority")  # fmt: skip
+    parser.add_argument("--no-srtp", action="store_true",
+                        help="run each level with plain RTP only (no SRTP pass)")  # fmt: skip
+    parser.add_argument("--tls-handshakes", type=int, default=200,
+                        help="fresh TLS connections to time per TLS version (0: none)")  # fmt: skip
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -305,20 +364,35 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for calls in args.calls:
                 hold = args.hold or (calls / args.rate + server.greeting_s + 5.0)
-                for attempt in range(1, args.attempts + 1):
-                    result = run_level(server, calls, args.rate, hold, Path(tmp))
-                    result.update(attempt=attempt, load_1m=round(os.getloadavg()[0], 2))
-                    print(json.dumps(result), flush=True)
-                    if result["passed"]:
-                        break
-                results.append(result)
+                for srtp in (False,) if args.no_srtp else (False, True):
+                    server.ask("srtp on" if srtp else "srtp off")
+                    for attempt in range(1, args.attempts + 1):
+                        result = run_level(server, calls, args.rate, hold, Path(tmp))
+                        result.update(srtp=srtp, attempt=attempt,
+                                      load_1m=round(os.getloadavg()[0], 2))  # fmt: skip
+                        print(json.dumps(result), flush=True)
+                        if result["passed"]:
+                            break
+                    results.append(result)
+            handshakes = [
+                tls_handshakes(server, args.tls_handshakes, version)
+                for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+                if args.tls_handshakes > 0
+            ]
+            for row in handshakes:
+                print(json.dumps(row), flush=True)
     finally:
         server.close()
-    passing = [r["calls"] for r in results if r["passed"]]
+
+    def largest(srtp: bool) -> int | None:
+        passing = [r["calls"] for r in results if r["passed"] and r["srtp"] == srtp]
+        return max(passing) if passing else None
+
     print(json.dumps({
         "machine": f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB",
         "server_nice": args.nice,
-        "largest_passing_N": max(passing) if passing else None,
+        "largest_passing_N": largest(False),
+        "largest_passing_N_srtp": None if args.no_srtp else largest(True),
     }))  # fmt: skip
 
 

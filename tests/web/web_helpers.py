@@ -136,6 +136,9 @@ class FakeRuntime:
     def recent_calls(self, limit: int = 50) -> list[CallSummary]:
         return []
 
+    def status(self, name: str) -> list[dict[str, Any]]:
+        return []  # no channel reports rows (trunks) to this runtime
+
     def call_data(self, call_id: str) -> CallData | None:
         return self.data.get(call_id)
 

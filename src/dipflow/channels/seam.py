@@ -57,6 +57,26 @@ class ChannelCall(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferResult:
+    """How a blind transfer ended: `ok` the caller is with the destination now (the IVR
+    must not hang up: the channel owns the call); else `error` says why, and the caller
+    is still connected to the IVR."""
+
+    ok: bool
+    error: str | None = None
+    method: str = ""
+    """How it was done (`refer`, `bridge`), for the transcript and logs."""
+
+
+@runtime_checkable
+class TransferringCall(Protocol):
+    """A `ChannelCall` that can hand the caller over to another number or URI (the Blind
+    Transfer activity); channels without telephony (the browser) do not offer it."""
+
+    async def transfer(self, destination: str, *, caller_id: str | None) -> TransferResult: ...
+
+
 @runtime_checkable
 class AudioSource(Protocol):
     """A `ChannelCall` whose caller audio can be heard by others too (a media stream to an

@@ -127,6 +127,12 @@ async def serve_runtime(
                 registry=runtime.metrics.registry,
             )  # fmt: skip
             await sip.start()
+            trunk_metrics = sip.metrics_collector()
+            runtime.metrics.registry.register(trunk_metrics)
+            undo.append(lambda: runtime.metrics.registry.unregister(trunk_metrics))
+            runtime.add_status_source("trunks", sip.trunk_status)
+            if config.sip.trunks:
+                runtime.set_outbound(sip)  # callbacks go out through the trunks
         base = (config.web.public_url or f"http://{config.web.host}:{port}").rstrip("/")
         on_ready(
             ServerUrls(

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dipflow.errors import ConfigError as ConfigError
 from dipflow.flow.model import Schedule
@@ -193,6 +201,20 @@ class DipflowConfig(_Strict):
     media: MediaSettings = Field(default_factory=MediaSettings)
     base_dir: Path = Field(default=Path("."), exclude=True)
     """Directory of the configuration file (relative flow paths resolve against it)."""
+
+    @model_validator(mode="after")
+    def _trunk_dids_have_flows(self) -> DipflowConfig:
+        """A trunk's DID no flow serves would answer every call to it 404: say so now."""
+        for trunk in self.sip.trunks if self.sip is not None else ():
+            for did in trunk.dids:
+                try:
+                    self.binding_for(did)
+                except LookupError:
+                    raise ValueError(
+                        f"sip.trunks ({trunk.name}): DID {did!r} is served by no flow "
+                        "(list it, written the same way, in a flows[].dnis)"
+                    ) from None
+        return self
 
     def binding_for(self, dnis: str) -> FlowBinding:
         """The binding serving `dnis`; `LookupError` when none does."""

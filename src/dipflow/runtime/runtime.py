@@ -173,6 +173,7 @@ class Runtime:
         self._subscribers: list[Callable[[RuntimeNotice], None]] = []
         self._center_link = CenterLink(center, self)
         self._started = False
+        self._status_sources: dict[str, Callable[[], list[dict[str, Any]]]] = {}
         self.bots: dict[str, VirtualAgent] = dict(bots or {})
         self._goto: dict[str, tuple[EngineLike, TraceView]] = dict(goto or {})
         """Engines by flow name, for GoTo (bound flows by their name, the library's)."""
@@ -334,6 +335,15 @@ class Runtime:
 
     def active_calls(self) -> list[CallSummary]:
         return [self.summary(s) for s in self._sessions.values()]
+
+    def add_status_source(self, name: str, source: Callable[[], list[dict[str, Any]]]) -> None:
+        """Rows the supervisor view shows under `name` (a channel's trunks...), read on
+        each refresh; the composition root wires them (the runtime knows no channel)."""
+        self._status_sources[name] = source
+
+    def status(self, name: str) -> list[dict[str, Any]]:
+        source = self._status_sources.get(name)
+        return source() if source is not None else []
 
     def recent_calls(self, limit: int = 50) -> list[CallSummary]:
         """Live calls first (newest first), then finished ones (newest first)."""

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
-from dipflow.channels.seam import AudioSource, ChannelCall, MediaQuality
+from dipflow.channels.seam import (
+    AudioSource,
+    ChannelCall,
+    MediaQuality,
+    TransferResult,
+    TransferringCall,
+)
 from dipflow.connectors.bots import VirtualAgent
 from dipflow.engine.commands import (
     CallFinished,
@@ -429,6 +435,8 @@ class CallSession:
                 self._cancel_timer(command.timer_id)
             case CallFinished():
                 await self._shutdown("finished")
+            case Transfer() if isinstance(self.channel_call, TransferringCall):
+                self._spawn(self._transfer(command, self.channel_call))
             case LookupQueue():
                 self.post(await self._services.lookup_queue(self, command))
             case RequestCallback():
@@ -554,6 +562,19 @@ class CallSession:
                 target=command.target,
             )
         )
+
+    async def _transfer(self, command: Transfer, call: TransferringCall) -> None:
+        """A blind transfer by the channel; once done the channel owns the call, so the
+        end of the flow must not hang it up."""
+        try:
+            result = await call.transfer(command.destination, caller_id=command.caller_id)
+        except Exception as exc:  # a channel bug: the flow takes the error path, not silence
+            self._log.exception("call %s: transfer failed", self.call_id)
+            self._services.count_error("transfer")
+            result = TransferResult(ok=False, error=f"transfer failure: {type(exc).__name__}")
+        if result.ok:
+            self.facts.disconnected = True
+        self.post(TransferDone(transfer_id=command.transfer_id, ok=result.ok, error=result.error))
 
     async def _http(self, request: HttpRequest) -> None:
         try:

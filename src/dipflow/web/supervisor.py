@@ -117,7 +117,8 @@ async def supervisor_state(ctx: WebContext, memory: CallDataMemory) -> dict[str,
         row["variables"] = variables
         row["caller"] = _caller_name(variables)
         calls.append(row)
-    return {"taken_at": now, "queues": queues, "agents": agents, "calls": calls}
+    trunks = runtime.status("trunks")  # SIP trunks and their registrations (docs/trunks.md)
+    return {"taken_at": now, "queues": queues, "agents": agents, "calls": calls, "trunks": trunks}
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:

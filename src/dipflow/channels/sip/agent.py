@@ -377,9 +377,7 @@ class SipUserAgent(ExtensionsSide):
         elif method == "OPTIONS":
             self._respond_tx(tx, self._response(request, 200), now)
         else:
-            response = self._response(request, 405)
-            response.headers.add("Allow", ALLOW)
-            self._respond_tx(tx, response, now)
+            self._other_in_dialog(leg, tx, request, now)  # uac.py: NOTIFY, else 405
 
     def _on_update(self, leg: Leg, tx: ServerTransaction, request: SipMessage) -> None:
         """UPDATE (RFC 3311): a session refresh (no body), or a new offer answered like a

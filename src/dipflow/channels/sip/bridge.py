@@ -1,11 +1,12 @@
 """Agent bridging of the SIP channel. Layer 4 (channels).
 
 When an agent accepts a call, `AgentBridge.connect` rings the agent's phone (a user
-registered with our registrar, or a static SIP URI naming an IP address: no DNS lookups
-on the call path), waits up to `agent_ring_timeout_s` for the answer, and relays RTP
-between the two legs: each leg sends what the other received, and the caller's music
-stops. A phone that does not answer, refuses, or answers with an SDP we cannot serve is
-hung up (CANCEL while ringing, BYE once answered) and reported as a failure.
+registered with our registrar, or a static SIP URI naming an IP address; an external
+number or a SIP URI naming a host goes out through outbound.py: trunk, DNS), waits
+up to `agent_ring_timeout_s` for the answer, and relays RTP between the two legs: each
+leg sends what the other received, and the caller's music stops. A phone that does not
+answer, refuses, or answers with an SDP we cannot serve is hung up (CANCEL while
+ringing, BYE once answered) and reported as a failure.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import Address, OutgoingAnswered, OutgoingFailed
+from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.message import SipParseError, SipUri
+from dipflow.channels.sip.outbound import Answered, NotAnswered, OutboundCalls
+from dipflow.channels.sip.sdp import Negotiated
 from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.srtp import Refused as SrtpRefused
+from dipflow.channels.sip.srtp import Secured, accept_answer, call_policy, our_offer
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +35,12 @@ DEFAULT_SIP_PORT = 5060
 class AgentBridge:
     """The agent legs: ringing, answering, and the calls by the agent's leg id."""
 
-    def __init__(self, *, driver: SipDriver, sessions: SessionPool) -> None:
+    def __init__(
+        self, *, driver: SipDriver, sessions: SessionPool, outbound: OutboundCalls | None = None
+    ) -> None:
         self.driver = driver
         self.sessions = sessions
+        self.outbound = outbound
         self.legs: dict[str, SipCall] = {}
         """Agent leg id -> call."""
         self._ringing: dict[str, asyncio.Future[bytes | None]] = {}
@@ -56,6 +65,8 @@ class AgentBridge:
     async def connect(self, call: SipCall, agent: AgentEndpoint) -> bool:
         driver, sessions = self.driver, self.sessions
         target = self.target(agent.sip_uri or "")
+        if target is None and self.outbound is not None and self.outbound.can_dial(agent.sip_uri):
+            return await self._connect_outbound(call, agent)  # a number or a name: outbound.py
         if target is None:
             log.warning("agent %s: cannot reach %r", agent.agent_id, agent.sip_uri)
             return False
@@ -63,9 +74,12 @@ class AgentBridge:
         session = await sessions.open(signalling_ip=destination[0])
         if session is None:
             return False
+        tls = driver.settings.tls
+        security = our_offer(call_policy(None, tls.srtp if tls else None, transport),
+                             secure_transport=transport == "tls")  # fmt: skip
         leg_id = driver.ua.invite(
             target_uri=uri, destination=destination, transport=transport,
-            sdp=sessions.offer(session, first=call.session.codec), now=driver.now(),
+            sdp=sessions.offer(session, security, first=call.session.codec), now=driver.now(),
             caller_user=call.ani or "anonymous",
             caller_name=call.caller_name or call.ani or "dipflow",
         )  # fmt: skip
@@ -81,6 +95,10 @@ class AgentBridge:
         finally:
             self._ringing.pop(leg_id, None)
         negotiated = sessions.negotiate(body) if body is not None else None
+        secured = accept_answer(security, negotiated.crypto) if negotiated is not None else None
+        if isinstance(secured, SrtpRefused):  # we demanded SRTP and the phone gave no key
+            log.warning("agent %s: %s", agent.agent_id, secured.reason)
+            negotiated = None
         if negotiated is None or call.ended:
             self.legs.pop(leg_id, None)
             if call.agent_leg_id == leg_id:
@@ -89,6 +107,22 @@ class AgentBridge:
             driver.flush()
             sessions.close(session)
             return False
+        if isinstance(secured, Secured):
+            session.srtp = secured.context
+        self.connect_answered(call, agent, session, negotiated)
+        return True
+
+    def connect_answered(
+        self,
+        call: SipCall,
+        agent: AgentEndpoint,
+        session: RtpSession,
+        negotiated: Negotiated,
+        *,
+        early: bool = False,
+    ) -> None:
+        """Bridge `call` to an answered leg on `session` (`early`: already paced, as
+        early media relayed to the caller)."""
         session.configure(negotiated)
         session.listener = call
         call.agent = agent
@@ -100,7 +134,36 @@ class AgentBridge:
         session.bridge = call.session
         session.sending = True
         session.peer.confirm()  # the phone answered our INVITE: the dialog is confirmed
-        sessions.start_pacing(session)
+        if not early:
+            self.sessions.start_pacing(session)
+
+    async def _connect_outbound(self, call: SipCall, agent: AgentEndpoint) -> bool:
+        """An agent on an external number (or a SIP URI by host name): through a trunk."""
+        assert self.outbound is not None
+        session = await self.sessions.open()
+        if session is None:
+            return False
+
+        def placed(leg_id: str) -> None:
+            call.agent_leg_id = leg_id
+            self.legs[leg_id] = call
+
+        outcome = await self.outbound.place(
+            agent.sip_uri or "", session=session,
+            ring_timeout_s=self.driver.settings.agent_ring_timeout_s, on_leg=placed,
+        )  # fmt: skip
+        if not isinstance(outcome, Answered) or call.ended:
+            if call.agent_leg_id is not None:
+                self.legs.pop(call.agent_leg_id, None)
+                if isinstance(outcome, Answered):
+                    self.outbound.hang_up(outcome.leg_id)
+                call.agent_leg_id = None
+            self.sessions.close(session)
+            if isinstance(outcome, NotAnswered):
+                log.info("agent %s at %r: %s", agent.agent_id, agent.sip_uri, outcome.reason)
+            return False
+        session.srtp = outcome.srtp
+        self.connect_answered(call, agent, session, outcome.negotiated)
         return True
 
     def on_outgoing(self, event: OutgoingAnswered | OutgoingFailed) -> None:

@@ -12,13 +12,14 @@ from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.message import NameAddr, SipMessage, SipParseError, SipUri, Via
 from dipflow.channels.sip.transactions import Leg
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, PRACK, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, PRACK, UPDATE"
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches of RFC 3261 agents start with it
 WARN_INCOMPATIBLE_MEDIA = 305
 """Warning code of RFC 3261 §20.43: "Incompatible media format"."""
 REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 202: "Accepted",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 407: "Proxy Authentication Required", 408: "Request Timeout",
     415: "Unsupported Media Type",
     420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     482: "Loop Detected", 486: "Busy Here", 487: "Request Terminated",

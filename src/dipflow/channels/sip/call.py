@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality
+from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality, TransferResult
 from dipflow.channels.sip.codecs import G722_PROMPTS, Transcoder
 from dipflow.channels.sip.digits import DigitMethod, DigitRoute
 from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
@@ -46,6 +46,12 @@ class CallControl(Protocol):
 
     async def connect_agent(self, call: SipCall, agent: AgentEndpoint) -> bool:
         """Ring the agent's phone and bridge it to the caller; False if it failed."""
+        ...
+
+    async def transfer(
+        self, call: SipCall, destination: str, *, caller_id: str | None
+    ) -> TransferResult:
+        """Blind transfer (refer.py): REFER, else a bridged outbound leg."""
         ...
 
 
@@ -124,6 +130,11 @@ class SipCall(SessionListener):
         if self.ended or agent.sip_uri is None:
             return False
         return await self.control.connect_agent(self, agent)
+
+    async def transfer(self, destination: str, *, caller_id: str | None) -> TransferResult:
+        if self.ended:
+            return TransferResult(ok=False, error="the caller has hung up")
+        return await self.control.transfer(self, destination, caller_id=caller_id)
 
     def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
         """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames (A-law and

@@ -123,7 +123,9 @@ class ClientSide(AgentCore):
         if status < 200:
             if leg is not None and leg.state is LegState.EARLY:
                 leg.provisional_seen = True
-                self._events.append(OutgoingProgress(leg_id=leg.leg_id, status=status))
+                self._events.append(
+                    OutgoingProgress(leg_id=leg.leg_id, status=status, body=response.body)
+                )
                 if leg.cancel_pending:
                     self._send_cancel(leg, now)
         elif status < 300:

@@ -16,6 +16,7 @@ from typing import Any
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.events import Address, SipEvent
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.tls import TlsTransport
 from dipflow.channels.sip.transport import SipTransports
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class SipDriver:
         self.settings = settings
         self.on_event = on_event
         self.transports = SipTransports(self.receive, max_message_bytes=settings.max_message_bytes)
+        self.tls = TlsTransport(self.transports, settings.tls)
         self.address: Address = (settings.host, settings.port)
         """Where SIP listens (the real port once started, when `port` was 0)."""
         self._ua: SipUserAgent | None = None
@@ -61,6 +63,7 @@ class SipDriver:
         port = await self.transports.open(settings.host, settings.port, settings.transports)
         self.address = (settings.host, port)
         self._ua = SipUserAgent(settings, local_port=port)
+        self._ua.tls_port = await self.tls.listen(settings.host)
         return self.address
 
     def now(self) -> float:
@@ -100,6 +103,7 @@ class SipDriver:
         self.cancel_timer()
         for task in list(self._tasks):
             task.cancel()
+        await self.tls.close()
         await self.transports.close()
 
     def _on_timer(self) -> None:

@@ -84,8 +84,11 @@ class InfoDigit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutgoingProgress:
+    """A provisional response to our INVITE; `body`: its SDP (early media, 183)."""
+
     leg_id: str
     status: int
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +113,27 @@ class AgentRegistered:
     contact: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestDone:
+    """The final response to a request of ours (`SipUserAgent.send_request` /
+    `send_in_dialog`); `response` None: it timed out (status 408)."""
+
+    request_id: str
+    status: int
+    response: SipMessage | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notified:
+    """A NOTIFY in a dialog (answered 200): the progress of a REFER we sent (RFC 3515)."""
+
+    leg_id: str
+    event: str
+    body: bytes
+    terminated: bool
+    """Subscription-State: terminated (the last NOTIFY of the subscription)."""
+
+
 SipEvent = (
     IncomingCall
     | CallConfirmed
@@ -122,4 +146,6 @@ SipEvent = (
     | OutgoingAnswered
     | OutgoingFailed
     | AgentRegistered
+    | RequestDone
+    | Notified
 )

@@ -1,15 +1,14 @@
 """The user agent's SIP extensions: 100rel and PRACK (RFC 3262), session timers and their
 refreshes (RFC 4028, UPDATE of RFC 3311). Layer 4 (channels).
 
-A mixin between the UAC side (client.py) and the UAS side (agent.py): one object at run
-time, split for size. The rules themselves are sans-IO helpers in `reliable.py` and
-`session_timer.py`; this module keeps each dialog's state and timers.
+A layer between the client side (`RequestSide`, uac.py) and the UAS side (agent.py): one
+object at run time, split for size. The rules themselves are sans-IO helpers in
+`reliable.py` and `session_timer.py`; this module keeps each dialog's state and timers.
 """
 
 from __future__ import annotations
 
 from dipflow.channels.sip import reliable, session_timer
-from dipflow.channels.sip.client import ClientSide
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.events import CallTerminated
 from dipflow.channels.sip.message import SipMessage
@@ -22,12 +21,13 @@ from dipflow.channels.sip.transactions import (
     LegState,
     ServerTransaction,
 )
+from dipflow.channels.sip.uac import RequestSide
 
 _REFRESH_FATAL = frozenset({408, 481})
 """RFC 4028 §10: a refresh answered so (or timed out) ends the session with a BYE."""
 
 
-class ExtensionsSide(ClientSide):
+class ExtensionsSide(RequestSide):
     # -- 100rel (RFC 3262) --------------------------------------------------------------------
 
     def _send_reliable(self, leg: Leg, tx: ServerTransaction, response: SipMessage) -> None:

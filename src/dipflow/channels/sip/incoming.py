@@ -25,6 +25,12 @@ from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
 from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.sessions import SessionPool, sends
+from dipflow.channels.sip.srtp import Decision as SrtpDecision
+from dipflow.channels.sip.srtp import Plain, Secured, answer_offer, call_policy
+from dipflow.channels.sip.srtp import Refused as SrtpRefused
+from dipflow.channels.sip.srtp import answer_reoffer as srtp_reanswer
+from dipflow.channels.sip.trunkconfig import TrunkSettings
+from dipflow.channels.sip.trunks import Challenge, Refused, TrunkTable
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +42,22 @@ class IncomingCalls:
     """The caller legs: answering INVITEs, and the calls by the caller's leg id."""
 
     def __init__(
-        self, *, driver: SipDriver, sessions: SessionPool, host: CallHost, control: CallControl
+        self,
+        *,
+        driver: SipDriver,
+        sessions: SessionPool,
+        host: CallHost,
+        control: CallControl,
+        trunks: TrunkTable | None = None,
     ) -> None:
         self.driver = driver
         self.sessions = sessions
         self.host = host
         self.control = control
+        self.trunks = trunks
         self.calls: dict[str, SipCall] = {}
+        self.trunk_of: dict[str, TrunkSettings] = {}
+        """Caller leg id -> the trunk the call came in through (transfers use it)."""
 
     async def offer(self, event: IncomingCall) -> None:
         """Start a call for `event` and answer it, or refuse it."""
@@ -50,10 +65,38 @@ class IncomingCalls:
         settings = driver.settings
         ua = driver.ua
         request = event.request
+        admission = (
+            self.trunks.admit(request, event.source[0], driver.now()) if self.trunks else None
+        )
+        if isinstance(admission, Challenge):  # the trunk authenticates to us by digest too
+            ua.challenge(event.leg_id, admission.proxy_authenticate, driver.now())
+            driver.flush()
+            return
+        if isinstance(admission, Refused):  # trunks.py: a trunk's number, not from the trunk
+            log.info("INVITE from %s refused %s: %s", event.source[0], admission.status,
+                     admission.reason)  # fmt: skip
+            ua.reject(event.leg_id, admission.status, driver.now())
+            driver.flush()
+            return
+        trunk = admission.trunk if admission is not None else None
         delayed = not has_offer(request.body)
-        negotiated = None if delayed else sessions.negotiate(request.body)
+        codecs = trunk.codecs if trunk else None
+        negotiated = None if delayed else sessions.negotiate(request.body, codecs)
         if negotiated is None and not delayed:  # RFC 3264 §6: nothing we can serve
             self._refuse_offer(event)
+            return
+        listener_policy = settings.tls.srtp if settings.tls else None
+        policy = call_policy(trunk.srtp if trunk else None, listener_policy, event.transport)
+        security: SrtpDecision = Plain()
+        if negotiated is not None:
+            security = answer_offer(negotiated.profile, negotiated.crypto, policy,
+                                    secure_transport=event.transport == "tls")  # fmt: skip
+        elif policy == "mandatory":  # our offer in a 2xx carries no keys (not supported)
+            security = SrtpRefused(reason="SRTP is mandatory and the INVITE has no offer")
+        if isinstance(security, SrtpRefused):  # srtp.py: keys in the clear, or none offered
+            log.info("INVITE from %s refused 488: %s", event.source[0], security.reason)
+            ua.reject(event.leg_id, 488, driver.now())
+            driver.flush()
             return
         session = await sessions.open(signalling_ip=event.source[0])
         if session is None:
@@ -63,6 +106,12 @@ class IncomingCalls:
         session.listens_for_keys = True
         if negotiated is not None:
             session.configure(negotiated)
+        secured = security if isinstance(security, Secured) else None
+        if secured is not None:
+            session.srtp = secured.context
+        public = trunk.public_host if trunk else None
+        if public is not None:
+            ua.set_call_host(request.call_id, public)  # Contact behind NAT, per trunk
         if event.leg_id not in ua.legs:  # cancelled while the socket was being opened
             sessions.close(session)
             return
@@ -71,6 +120,8 @@ class IncomingCalls:
             or user_of(request.headers.get("From"))
         )[:MAX_ID_CHARS]
         dnis = _dnis(request.uri)
+        if admission is not None:
+            dnis = admission.dnis[:MAX_ID_CHARS]
         name = (
             display_of(request.headers.get("P-Asserted-Identity"))
             or display_of(request.headers.get("From"))
@@ -92,6 +143,8 @@ class IncomingCalls:
             driver.flush()
             return
         self.calls[event.leg_id] = call
+        if trunk is not None:
+            self.trunk_of[event.leg_id] = trunk
         call.attach(handle)
         sessions.start_pacing(session)
         if settings.answer_delay_s > 0:
@@ -102,9 +155,10 @@ class IncomingCalls:
                 return
         if negotiated is None:  # delayed offer: ours goes in the 2xx, the answer in the ACK
             call.offered.add(event.leg_id)
-            ua.answer(event.leg_id, sessions.offer(session), driver.now())
+            ua.answer(event.leg_id, sessions.offer(session, address=public), driver.now())
         else:
-            ua.answer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+            answer = sessions.answer(session, negotiated, secured, address=public)
+            ua.answer(event.leg_id, answer, driver.now())
             session.sending = sends(negotiated)
         driver.flush()
 
@@ -130,6 +184,7 @@ class IncomingCalls:
 
     def forget(self, call: SipCall) -> None:
         self.calls.pop(call.leg_id, None)
+        self.trunk_of.pop(call.leg_id, None)
 
 
 def _dnis(uri: str | None) -> str:
@@ -158,13 +213,23 @@ def answer_reoffer(
         ua.answer_reoffer(event.leg_id, sessions.offer(session), driver.now())
         return
     negotiated = sessions.negotiate(event.body)
-    if session is None or negotiated is None:
+    leg = ua.legs.get(event.leg_id)
+    if session is None or negotiated is None or leg is None:
         ua.answer_reoffer(event.leg_id, None, driver.now())
         return
+    # srtp.py: an SRTP leg never falls back to plain RTP; a plain one stays plain.
+    security = srtp_reanswer(session.srtp, negotiated.profile, negotiated.crypto,
+                             "mandatory" if session.srtp else "off",
+                             secure_transport=leg.transport == "tls")  # fmt: skip
+    if isinstance(security, SrtpRefused):
+        ua.answer_reoffer(event.leg_id, None, driver.now())
+        return
+    secured = security if isinstance(security, Secured) else None
+    session.srtp = secured.context if secured else None
     session.configure(negotiated)
     # Hold (RFC 3264 §8.4): the peer sends only or nothing, so we stop sending.
     session.sending = sends(negotiated) and negotiated.remote_address not in ("0.0.0.0", "::")
-    ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated), driver.now())
+    ua.answer_reoffer(event.leg_id, sessions.answer(session, negotiated, secured), driver.now())
 
 
 def take_answer(sessions: SessionPool, call: SipCall, leg_id: str, body: bytes) -> bool:

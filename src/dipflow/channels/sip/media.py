@@ -40,6 +40,7 @@ from dipflow.channels.sip.rtp import (
     parse_rtp,
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
+from dipflow.channels.sip.srtp import SrtpContext
 from dipflow.media.dtmf import DtmfDetector
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.last_received = 0.0
         self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
         """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
+        self.srtp: SrtpContext | None = None
+        """Set for an SRTP leg (srtp.py): what we send is protected, what we get unprotected."""
         self.taps: list[Callable[[int, bytes], None]] = []
         """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
 
@@ -159,9 +162,17 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
-        if is_rtcp(data):  # rtcp-mux (RFC 5761 §4)
-            self.rtcp_reports.received(data, source)
+        if is_rtcp(data):  # rtcp-mux (RFC 5761 §4); SRTCP is not read (rtcp_io.py)
+            if self.srtp is None:
+                self.rtcp_reports.received(data, source)
             return
+        if self.srtp is not None:
+            # Authenticated first: a forged or replayed packet neither plays nor latches.
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                self.ignored_sources += 1
+                return
+            data = plain
         packet = parse_rtp(data)
         now = time.monotonic()
         if packet is None or not self.peer.accept(source, packet, len(data), now):
@@ -191,6 +202,10 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def rtp_timestamp(self) -> int:
         return self.stream.timestamp
+
+    def rtcp_allowed(self) -> bool:
+        """Plain RTCP only on plain RTP legs (we do not implement SRTCP, RFC 3711 §3.4)."""
+        return self.srtp is None
 
     def _detect_tones(self, payload_type: int, payload: bytes) -> None:
         detector = self.inband
@@ -261,6 +276,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if remote is None:
             return False  # not proven yet: nothing is sent, and playback waits
         packet = self.stream.packet(self.next_frame(), marker=self.first_packet)
+        if self.srtp is not None:
+            packet = self.srtp.protect(packet)
         self.first_packet = False
         transport.sendto(packet, remote)
         self.packets_sent += 1

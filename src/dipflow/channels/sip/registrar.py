@@ -89,9 +89,12 @@ class Registrar:
     def challenge(self, now: float) -> str:
         return f'Digest realm="{self.realm}", nonce="{self._nonce(now)}", algorithm=MD5, qop="auth"'
 
-    def authenticate(self, request: SipMessage, now: float) -> str | None:
-        """The authenticated username, or None (answer 401 with `challenge`)."""
-        header = request.headers.get("Authorization")
+    def authenticate(
+        self, request: SipMessage, now: float, *, header_name: str = "Authorization"
+    ) -> str | None:
+        """The authenticated username, or None (answer 401 with `challenge`);
+        `header_name`: `Proxy-Authorization` after a 407 (trunks.py's inbound digest)."""
+        header = request.headers.get(header_name)
         if header is None:
             return None
         params = parse_digest(header)

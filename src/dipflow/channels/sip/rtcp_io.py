@@ -40,6 +40,10 @@ class RtpSide(Protocol):
         """The RTP timestamp of the next packet this leg sends."""
         ...
 
+    def rtcp_allowed(self) -> bool:
+        """False on an SRTP leg: its RTCP would have to be SRTCP, which we do not speak."""
+        ...
+
 
 class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, owner: RtcpReports) -> None:
@@ -93,6 +97,8 @@ class RtcpReports:
         remote = self.rtp.remote
         if remote is None or source[0] != remote[0] or not is_rtcp(data):
             return  # not the media peer's: never trusted
+        if not self.rtp.rtcp_allowed():
+            return  # SRTCP: not read
         if self.state.receive(data, wall=time.time(), now=time.monotonic()) and not self.mux:
             self.heard_from = source
 
@@ -126,6 +132,8 @@ class RtcpReports:
             self.on_report()
 
     def send(self, *, bye: bool = False) -> None:
+        if not self.rtp.rtcp_allowed():
+            return
         target = self.destination()
         if target is None:
             return

@@ -44,6 +44,10 @@ _REVERSE = {
 }
 
 
+_PROFILES = frozenset({"RTP/AVP", "RTP/SAVP"})
+"""Plain RTP, and SRTP keyed by `a=crypto` (srtp.py decides whether to accept it)."""
+
+
 class SdpError(ChannelError):
     """A session description we cannot parse."""
 
@@ -61,6 +65,10 @@ class AudioOffer:
     """a=rtcp-mux (RFC 5761): RTCP on the RTP port."""
     rtcp_port: int | None = None
     """a=rtcp (RFC 3605): the RTCP port when it is not the RTP port + 1."""
+    profile: str = "RTP/AVP"
+    """`RTP/SAVP` when the stream demands SRTP (srtp.py)."""
+    crypto: tuple[str, ...] = ()
+    """The stream's `a=crypto` attributes (RFC 4568), as written."""
 
     @property
     def is_hold(self) -> bool:
@@ -82,6 +90,9 @@ class Negotiated:
     """Both sides multiplex RTCP on the RTP port (RFC 5761: the offer had a=rtcp-mux)."""
     rtcp_port: int | None = None
     """The peer's RTCP port (a=rtcp, RFC 3605); None: its RTP port + 1."""
+    profile: str = "RTP/AVP"
+    crypto: tuple[str, ...] = ()
+    """The peer's SRTP offer or answer (srtp.py decides)."""
 
 
 def parse_sdp(body: bytes) -> AudioOffer:
@@ -94,6 +105,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
     port: int | None = None
     payload_types: tuple[int, ...] = ()
     rtpmap: dict[int, str] = {}
+    profile = "RTP/AVP"
+    crypto: list[str] = []
     in_audio = False
     seen_audio = False
     rtcp_mux = False
@@ -108,8 +121,9 @@ def parse_sdp(body: bytes) -> AudioOffer:
                 in_audio = False
                 continue  # only the first audio stream is served
             fields = value.split()
-            if len(fields) >= 4 and fields[0] == "audio" and fields[2].upper() == "RTP/AVP":
+            if len(fields) >= 4 and fields[0] == "audio" and fields[2].upper() in _PROFILES:
                 in_audio = seen_audio = True
+                profile = fields[2].upper()
                 if not fields[1].isdigit() or int(fields[1]) > 65535:
                     raise SdpError("bad media port")
                 port = int(fields[1])
@@ -137,12 +151,14 @@ def parse_sdp(body: bytes) -> AudioOffer:
                 port_text = attr.split(" ", 1)[0]
                 if port_text.isdigit() and 0 < int(port_text) < 65536:
                     rtcp_port = int(port_text)
+            elif name == "crypto" and in_audio and len(crypto) < 8:
+                crypto.append(attr.strip())
             elif name == "rtpmap" and in_audio:
                 pt_text, _, encoding = attr.partition(" ")
                 if pt_text.isdigit():
                     rtpmap[int(pt_text)] = encoding.strip().lower()
     if port is None:
-        raise SdpError("no RTP/AVP audio stream")
+        raise SdpError("no RTP/AVP or RTP/SAVP audio stream")
     address = media_address or session_address
     if address is None:
         raise SdpError("no connection address")
@@ -158,6 +174,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
         direction=media_direction or session_direction,
         rtcp_mux=rtcp_mux,
         rtcp_port=rtcp_port,
+        profile=profile,
+        crypto=tuple(crypto),
     )
 
 
@@ -201,6 +219,8 @@ def negotiate(
         direction=_REVERSE[offer.direction],
         rtcp_mux=offer.rtcp_mux,
         rtcp_port=offer.rtcp_port,
+        profile=offer.profile,
+        crypto=offer.crypto,
     )
 
 
@@ -214,8 +234,11 @@ def build_sdp(
     dtmf_payload_type: int | None,
     direction: Direction = Direction.SENDRECV,
     rtcp_mux: bool = False,
+    profile: str = "RTP/AVP",
+    crypto: tuple[str, ...] = (),
 ) -> bytes:
-    """An offer (several codecs) or an answer (the one negotiated codec)."""
+    """An offer (several codecs) or an answer (the one negotiated codec); `profile` and
+    `crypto` (`a=crypto` values) for SRTP (srtp.py)."""
     family = "IP6" if ":" in address else "IP4"
     formats = [str(int(c)) for c in codecs]
     if dtmf_payload_type is not None:
@@ -226,8 +249,9 @@ def build_sdp(
         "s=dipflow",
         f"c=IN {family} {address}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(formats)}",
+        f"m=audio {port} {profile} {' '.join(formats)}",
     ]
+    lines += [f"a=crypto:{value}" for value in crypto]
     lines += [f"a=rtpmap:{int(c)} {_ENCODING_NAMES[c]}" for c in codecs]
     if dtmf_payload_type is not None:
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")

@@ -19,11 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import assert_never
+from typing import Any, assert_never
 
 from prometheus_client import CollectorRegistry
 
-from dipflow.channels.seam import AgentEndpoint, CallHost
+from dipflow.channels.errors import ChannelError
+from dipflow.channels.seam import (
+    AgentEndpoint,
+    CallHandle,
+    CallHost,
+    ChannelCall,
+    OutboundCall,
+    TransferResult,
+)
 from dipflow.channels.sip.agent import SipUserAgent
 from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
@@ -37,18 +45,24 @@ from dipflow.channels.sip.events import (
     CallTerminated,
     IncomingCall,
     InfoDigit,
+    Notified,
     OutgoingAnswered,
     OutgoingFailed,
     OutgoingProgress,
     ReOffer,
     ReofferAcked,
+    RequestDone,
     SipEvent,
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
 from dipflow.channels.sip.media import MediaClock
 from dipflow.channels.sip.metrics import SipMetrics
+from dipflow.channels.sip.outbound import NotAnswered
+from dipflow.channels.sip.refer import Transfers
 from dipflow.channels.sip.sessions import SessionPool
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.trunking import Trunking
+from dipflow.channels.sip.trunkstatus import TrunkCollector, trunk_rows
 from dipflow.channels.sip.tuning import warm_up
 from dipflow.engine.events import AgentDisconnected, CallerHungUp, Event
 from dipflow.media import PromptRenderer
@@ -75,10 +89,18 @@ class SipServer:
         self.driver = SipDriver(settings, self._handle)
         self.metrics = SipMetrics(registry, lambda: self.ua if self.driver.started else None)
         self.sessions = SessionPool(settings)
+        self.trunking = Trunking(settings, self.driver, self.sessions)
         self.incoming = IncomingCalls(
-            driver=self.driver, sessions=self.sessions, host=host, control=self
+            driver=self.driver, sessions=self.sessions, host=host, control=self,
+            trunks=self.trunking.table,
+        )  # fmt: skip
+        self.bridge = AgentBridge(
+            driver=self.driver, sessions=self.sessions, outbound=self.trunking.outbound
         )
-        self.bridge = AgentBridge(driver=self.driver, sessions=self.sessions)
+        self.transfers = Transfers(
+            driver=self.driver, sessions=self.sessions, awaiting=self.trunking.awaiting,
+            outbound=self.trunking.outbound, bridge=self.bridge,
+        )  # fmt: skip
 
     # -- what the runtime, tests and benchmarks see --
 
@@ -112,9 +134,11 @@ class SipServer:
         self.sessions.ledger = self.driver.ua.guard
         self.sessions.clock.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
+        await self.trunking.start()
         log.info("SIP listening on %s:%s (%s)", host, port, "/".join(settings.transports))
 
     async def stop(self) -> None:
+        await self.trunking.stop()
         for call in list(self.calls.values()):
             self.end_call(call, notify=None)
         self.driver.flush()
@@ -140,7 +164,14 @@ class SipServer:
                 call = self.calls.get(event.leg_id) or self.bridge.legs.get(event.leg_id)
                 answer_reoffer(self.driver, self.sessions, call, event)
             case OutgoingAnswered() | OutgoingFailed():
-                self.bridge.on_outgoing(event)
+                if not self.trunking.outbound.on_outgoing(event):
+                    self.bridge.on_outgoing(event)
+            case OutgoingProgress():
+                self.trunking.outbound.on_progress(event)
+            case RequestDone():
+                self.trunking.awaiting.done(event)
+            case Notified():
+                self.trunking.awaiting.notified(event)
             case CallConfirmed():
                 call = self.calls.get(event.leg_id)
                 if call is not None:
@@ -163,7 +194,7 @@ class SipServer:
                 call = self.calls.get(event.leg_id)
                 if call is not None:
                     call.on_digit(call.session, event.digit, DigitMethod.SIP_INFO)
-            case OutgoingProgress() | AgentRegistered():
+            case AgentRegistered():
                 pass  # the user agent keeps the state; nothing for the calls to do
             case _:
                 assert_never(event)
@@ -172,6 +203,41 @@ class SipServer:
 
     async def connect_agent(self, call: SipCall, agent: AgentEndpoint) -> bool:
         return await self.bridge.connect(call, agent)
+
+    async def transfer(
+        self, call: SipCall, destination: str, *, caller_id: str | None
+    ) -> TransferResult:
+        return await self.transfers.blind(
+            call, destination, caller_id=caller_id, trunk=self.incoming.trunk_of.get(call.leg_id)
+        )
+
+    async def originate(
+        self,
+        destination: str,
+        *,
+        caller_id: str | None = None,
+        caller_name: str | None = None,
+        ring_timeout_s: float = 60.0,
+    ) -> SipCall | NotAnswered:
+        """Call a number (through a trunk) or a SIP URI; the answered call (e.g. a
+        callback), or why it was not answered. See trunking.py."""
+        return await self.trunking.originate(
+            self, self.calls, destination, caller_id=caller_id, caller_name=caller_name,
+            ring_timeout_s=ring_timeout_s,
+        )  # fmt: skip
+
+    # -- OutboundChannel (callbacks the runtime asks for) --
+
+    def can_dial(self, number: str) -> bool:
+        return self.trunking.outbound.can_dial(number)
+
+    async def dial(self, call: OutboundCall, handle: CallHandle) -> ChannelCall:
+        """Ring `call.number` through a trunk; the answered leg reports to `handle`."""
+        result = await self.originate(call.number, caller_id=call.caller_id)
+        if isinstance(result, NotAnswered):
+            raise ChannelError(f"{call.number} not reached: {result.reason}")
+        result.attach(handle)
+        return result
 
     def end_call(self, call: SipCall, *, notify: Event | None) -> None:
         """End both legs of `call` (idempotent); `notify` is posted to the runtime once."""
@@ -191,6 +257,14 @@ class SipServer:
             self.metrics.observe(quality)
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
+
+    def trunk_status(self) -> list[dict[str, Any]]:
+        """One row per trunk for the supervisor view (trunkstatus.py)."""
+        return trunk_rows(self.trunking, self.driver.now() if self.driver.started else 0.0)
+
+    def metrics_collector(self) -> TrunkCollector:
+        """Prometheus metrics of the trunks and TLS (register on the runtime's registry)."""
+        return TrunkCollector(self.trunking, self.driver.tls, self.driver.now)
 
     def stats(self) -> dict[str, float]:
         """Counters for benchmarks and metrics."""

@@ -27,6 +27,7 @@ from dipflow.channels.sip.sdp import (
     parse_sdp,
 )
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.srtp import PLAIN, OurOffer, Secured
 
 DTMF_PAYLOAD_TYPE = 101
 """The RFC 4733 telephone-event payload type we offer to agents' phones."""
@@ -63,31 +64,53 @@ class SessionPool:
         session.close()
         self.ports.release(session.port)
 
-    def negotiate(self, body: bytes) -> Negotiated | None:
+    def negotiate(self, body: bytes, codecs: tuple[str, ...] | None = None) -> Negotiated | None:
         """What we can serve of the peer's SDP: None for no offer, a broken one, or no
-        codec in common."""
+        codec in common (`codecs`: a trunk's own list instead of the channel's)."""
+        supported = tuple(Codec[name] for name in codecs) if codecs else self.codecs
         try:
-            return negotiate(parse_sdp(body), self.codecs)
+            return negotiate(parse_sdp(body), supported)
         except SdpError:
             return None
 
-    def answer(self, session: RtpSession, negotiated: Negotiated) -> bytes:
+    def answer(
+        self,
+        session: RtpSession,
+        negotiated: Negotiated,
+        secured: Secured | None = None,
+        address: str | None = None,
+    ) -> bytes:
+        """Our answer; `secured`: SRTP with our key (srtp.py); `address`: a trunk's
+        public address instead of the channel's."""
         return build_sdp(
-            session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
-            port=session.port, codecs=(negotiated.codec,),
-            dtmf_payload_type=negotiated.dtmf_payload_type, direction=negotiated.direction,
+            session_id=secrets.randbelow(2**31), version=1,
+            address=address or self.settings.public_host, port=session.port,
+            codecs=(negotiated.codec,), dtmf_payload_type=negotiated.dtmf_payload_type,
+            direction=negotiated.direction,
+            profile=secured.profile if secured else PLAIN,
+            crypto=(secured.line.attribute(),) if secured else (),
             rtcp_mux=negotiated.rtcp_mux,
         )  # fmt: skip
 
-    def offer(self, session: RtpSession, first: Codec | None = None) -> bytes:
-        """Our offer (to an agent's phone); `first`: the codec to prefer (the caller's, so
-        that a phone that has it spares the bridge a transcoding)."""
-        codecs = self.codecs
-        if first in codecs:
-            codecs = (first, *(c for c in codecs if c is not first))
+    def offer(
+        self,
+        session: RtpSession,
+        security: OurOffer | None = None,
+        address: str | None = None,
+        codecs: tuple[str, ...] | None = None,
+        first: Codec | None = None,
+    ) -> bytes:
+        """Our offer (an agent's phone, a trunk's callee); `first`: the codec to prefer
+        (the caller's, so that a phone that has it spares the bridge a transcoding)."""
+        offered = tuple(Codec[name] for name in codecs) if codecs else self.codecs
+        if first in offered:
+            offered = (first, *(c for c in offered if c is not first))
         return build_sdp(
-            session_id=secrets.randbelow(2**31), version=1, address=self.settings.public_host,
-            port=session.port, codecs=codecs, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
+            session_id=secrets.randbelow(2**31), version=1,
+            address=address or self.settings.public_host, port=session.port,
+            codecs=offered, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
+            profile=security.profile if security else PLAIN,
+            crypto=security.attributes if security else (),
             rtcp_mux=True,  # RFC 5761 §5.1.1: we also listen on port + 1 if it declines
         )  # fmt: skip
 

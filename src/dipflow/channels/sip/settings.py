@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from dipflow.channels.sip.trunkconfig import TlsListener, TrunkSettings, check_trunks
+
 Transport = Literal["udp", "tcp"]
 
 
@@ -84,6 +86,15 @@ class SipSettings(BaseModel):
     otherwise stall RTP pacing for ~100 ms on every full collection."""
     user_agent: str = "dipflow"
     """Server / User-Agent header value."""
+    tls: TlsListener | None = None
+    """The TLS (SIPS) listener and our certificate; none: no TLS (see docs/trunks.md)."""
+    trunks: tuple[TrunkSettings, ...] = ()
+    """Carriers, PBXs and SBCs: inbound numbers, registration, outbound calls (docs/trunks.md)."""
+    dns_servers: tuple[str, ...] = ()
+    """DNS servers for trunk and agent host names (`10.0.0.2`, `127.0.0.1:5353`); empty:
+    the system's (/etc/resolv.conf). Answers are cached for their TTL."""
+    dns_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    """How long one DNS lookup may take before the next server (or target) is tried."""
 
     @model_validator(mode="after")
     def _check_ranges(self) -> SipSettings:
@@ -91,6 +102,7 @@ class SipSettings(BaseModel):
             raise ValueError("the RTP port range must hold at least two ports")
         if not self.transports:
             raise ValueError("at least one transport")
+        check_trunks(self.trunks)
         return self
 
     @property

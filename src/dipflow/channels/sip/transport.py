@@ -21,7 +21,7 @@ from dipflow.channels.sip.message import SipParseError, StreamFramer
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address, str], None]
-"""`(message bytes, source address, "udp" | "tcp")`."""
+"""`(message bytes, source address, "udp" | "tcp" | "tls")`."""
 
 CONNECT_TIMEOUT_S = 5.0
 """How long opening a TCP connection may take before its messages are given up (logged)."""
@@ -42,9 +42,13 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("SIP UDP socket: %s", exc)
 
 
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransports) -> None:
+class TcpConnection(asyncio.Protocol):
+    """One stream connection (TCP, or TLS from tls.py: `label` is what its messages
+    report as their transport)."""
+
+    def __init__(self, owner: SipTransports, label: str = "tcp") -> None:
         self.owner = owner
+        self.label = label
         self.framer = StreamFramer(owner.max_message_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer: Address = ("", 0)
@@ -64,7 +68,7 @@ class _TcpConnection(asyncio.Protocol):
                 self.transport.close()  # unframeable stream: nothing sensible to answer
             return
         for message in messages:
-            self.owner.receive(message, self.peer, "tcp")
+            self.owner.receive(message, self.peer, self.label)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.owner.connections.pop(self.peer, None)
@@ -76,12 +80,14 @@ class SipTransports:
     def __init__(self, receive: Receiver, *, max_message_bytes: int) -> None:
         self.receive = receive
         self.max_message_bytes = max_message_bytes
-        self.connections: dict[Address, _TcpConnection] = {}
+        self.connections: dict[Address, TcpConnection] = {}
         self._connecting: dict[Address, list[bytes]] = {}
         """Connections being opened, with what waits to be written on each."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
+        self.connect: Callable[[Outgoing], None] | None = None
+        """Opens a TLS connection for a message to a peer we have none with (tls.py)."""
 
     async def open(self, host: str, port: int, transports: Sequence[str]) -> int:
         """Listen on `host:port` (port 0: any free port) for `transports`; the bound port."""
@@ -107,12 +113,19 @@ class SipTransports:
             port = int(udp.get_extra_info("sockname")[1])
         if "tcp" in transports:
             self._tcp = await loop.create_server(
-                lambda: _TcpConnection(self), host, port, reuse_address=True
+                lambda: TcpConnection(self), host, port, reuse_address=True
             )
             port = int(self._tcp.sockets[0].getsockname()[1])
         return port
 
     def send(self, out: Outgoing) -> None:
+        if out.transport == "tls":
+            connection = self.connections.get(out.destination)
+            if connection is not None and connection.transport is not None:
+                connection.transport.write(out.data)
+            elif self.connect is not None:
+                self.connect(out)  # tls.py opens it (with the peer's certificate checks)
+            return
         if out.transport != "tcp":
             if self._udp is not None:
                 self._udp.sendto(out.data, out.destination)
@@ -138,7 +151,7 @@ class SipTransports:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _TcpConnection(self), *address),
+                loop.create_connection(lambda: TcpConnection(self), *address),
                 CONNECT_TIMEOUT_S,
             )
         except (OSError, TimeoutError) as exc:

@@ -52,6 +52,23 @@
     return row;
   }
 
+  function trunkRow(trunk) {
+    const row = el("tr");
+    row.dataset.trunk = trunk.trunk;
+    row.appendChild(el("td", `${trunk.trunk} (${trunk.auth})`));
+    const stateCell = el("td");
+    const pill = el("span", trunk.state, "state-pill");
+    pill.dataset.state = trunk.state;
+    stateCell.appendChild(pill);
+    row.appendChild(stateCell);
+    row.appendChild(el("td", trunk.server || "—"));
+    row.appendChild(el("td", trunk.expires_in_s === null ? "—" : duration(trunk.expires_in_s), "timer"));
+    const last = trunk.last_status === null ? "" : `${trunk.last_status}`;
+    row.appendChild(el("td", trunk.last_error ? `${last} ${trunk.last_error}` : last));
+    row.appendChild(el("td", `${trunk.failures} (failovers ${trunk.failovers})`));
+    return row;
+  }
+
   function fillSummary(summary, call) {
     clear(summary);
     const pill = el("span", call.state, "state-pill");
@@ -128,6 +145,10 @@
     const agents = $("agents");
     clear(agents);
     for (const a of state.agents) agents.appendChild(agentRow(a));
+    const trunks = $("trunks");
+    clear(trunks);
+    for (const t of state.trunks || []) trunks.appendChild(trunkRow(t));
+    $("trunks-panel").hidden = !(state.trunks || []).length;
     const calls = $("calls");
     const shown = new Set();
     const ordered = state.calls.map((c) => {
