@@ -121,6 +121,45 @@ def test_unsafe_or_missing_audio_names_are_not_found(tmp_path: Path, name: str) 
         renderer.render_audio(name)
 
 
+def _sox(tmp_path: Path, name: str, output: tuple[str, ...], effects: tuple[str, ...]) -> bytes:
+    """A WAV file written by sox (real material, not our own encoder)."""
+    import shutil
+    import subprocess
+
+    sox = shutil.which("sox")
+    assert sox, "sox (Debian package sox) is required for this test"
+    target = tmp_path / name
+    subprocess.run([sox, "-n", *output, str(target), *effects], check=True, capture_output=True)
+    return target.read_bytes()
+
+
+def test_read_wav_decodes_sox_stereo_8bit_and_16bit_files(tmp_path: Path) -> None:
+    # A 440 Hz tone at half scale: its RMS is 0.5/sqrt(2) of full scale in any format.
+    tone = ("synth", "0.5", "sine", "440", "vol", "0.5")
+    for name, fmt in (("s16.wav", ("-b", "16")), ("u8.wav", ("-b", "8", "-e", "unsigned"))):
+        data = _sox(tmp_path, name, ("-r", "16000", "-c", "2", *fmt), tone)
+        pcm = read_wav(data)
+        assert pcm.rate == 16000
+        assert abs(pcm.duration_s - 0.5) < 0.01  # two channels became one
+        assert abs(pcm.rms() - 32768 * 0.5 / math.sqrt(2)) < 32768 * 0.01
+        out = resample(pcm, 8000)
+        assert abs(out.duration_s - 0.5) < 0.01
+        assert abs(out.rms() - pcm.rms()) / pcm.rms() < 0.05
+
+
+def test_level_changes_clip_instead_of_wrapping_around() -> None:
+    from dipflow.media.audio import normalize, scale
+
+    loud = scale(_tone(8000, 440.0, 0.1), 10.0)  # 8000 * 10 is far beyond 16 bits
+    values = loud.as_array()
+    assert max(values) == 32767 and min(values) == -32768
+    # A wrapped sample would flip sign: every sample keeps the sign of the source.
+    source = _tone(8000, 440.0, 0.1).as_array()
+    assert all((a >= 0) == (b >= 0) for a, b in zip(source, values, strict=True) if a)
+    peak = max(abs(v) for v in normalize(_tone(8000, 440.0, 0.1), 0.5).as_array())
+    assert abs(peak - 0.5 * 32767) <= 1
+
+
 def test_a_file_that_is_not_a_wav_is_a_media_error_naming_it(tmp_path: Path) -> None:
     # A channel catches MediaError to tell the engine the prompt failed: a bad audio file
     # must land there, not escape as a bare ValueError.

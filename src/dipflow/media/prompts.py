@@ -9,12 +9,16 @@ calls and restarts share one rendering; the browser phone serves
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -62,15 +66,20 @@ class RenderedAudio:
 
     __slots__ = ("_alaw", "_lock", "_ulaw", "_wav", "key", "pcm")
 
-    def __init__(self, *, key: str, pcm: Pcm) -> None:
+    def __init__(
+        self, *, key: str, pcm: Pcm, ulaw: bytes | None = None, alaw: bytes | None = None
+    ) -> None:
         if pcm.rate != TELEPHONY_RATE:
             raise ValueError("rendered audio is 8 kHz")
+        for encoded in (ulaw, alaw):
+            if encoded is not None and len(encoded) != pcm.frame_count:
+                raise ValueError("a G.711 encoding has one byte per sample")
         self.key = key
         self.pcm = pcm
         self._lock = threading.Lock()
         self._wav: bytes | None = None
-        self._ulaw: bytes | None = None
-        self._alaw: bytes | None = None
+        self._ulaw = ulaw
+        self._alaw = alaw
 
     @property
     def duration_s(self) -> float:
@@ -104,16 +113,57 @@ def _digest(parts: dict[str, str | None]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+_HOLD_KEY = _digest({"kind": "music", "name": HOLD_MUSIC, "version": "1"})
+
+
 def is_safe_audio_name(name: str) -> bool:
     """Plain file names only: no directories, no `..`, no hidden files."""
     return bool(_SAFE_NAME.fullmatch(name)) and ".." not in name
 
 
+_Rendered = tuple[str, bytes, bytes, bytes]
+"""What a render worker sends back: key, 8 kHz PCM, µ-law, A-law."""
+
+_worker: PromptRenderer | None = None
+
+
+def _start_worker(
+    tts: TtsEngine, audio_dirs: tuple[Path, ...], cache_dir: Path | None, niceness: int
+) -> None:
+    global _worker
+    # Rendering is background work: on a shared core it yields to the RTP pacer and to
+    # signalling rather than competing with them as an equal. A server started in a
+    # real-time class would hand that class down to us: step out of it first.
+    if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    if niceness > 0:
+        os.nice(niceness)
+    _worker = PromptRenderer(tts, audio_dirs=audio_dirs, cache_dir=cache_dir, memory_entries=16)
+
+
+def _render_in_worker(text: str | None, audio: str, language: str, voice: str | None) -> _Rendered:
+    """Runs in a render worker process: everything CPU-bound about a new prompt."""
+    renderer = _worker
+    if renderer is None:  # pragma: no cover - the pool's initializer always ran
+        raise MediaError("render worker not initialised")
+    if text is not None:
+        rendered = renderer.render_text(text, language=language, voice=voice)
+    else:
+        rendered = renderer.render_audio(audio)
+    return rendered.key, rendered.pcm.samples, rendered.ulaw(), rendered.alaw()
+
+
 class PromptRenderer:
     """Renders TTS text and audio files to cached 8 kHz `RenderedAudio`.
 
-    Thread-safe: channels call it from worker threads (`asyncio.to_thread`) so
-    that synthesis never blocks the event loop.
+    Thread-safe. The synchronous `render_text`/`render_audio` do the work in the
+    calling thread (tools, tests, worker processes). Async code uses
+    `render_text_async`/`render_audio_async`: a memory hit returns at once; a miss
+    is rendered off the event loop, in `workers` processes (synthesis, resampling,
+    level and G.711 encoding, the disk-cache write: none of it takes the caller's
+    GIL), or with `workers=0` in a thread. Concurrent requests for one new prompt
+    share a single rendering. Worker processes run at `worker_niceness` (lower priority
+    than the server: a new prompt may take a little longer, RTP never waits for one).
     """
 
     def __init__(
@@ -123,15 +173,114 @@ class PromptRenderer:
         audio_dirs: Sequence[Path] = (),
         cache_dir: Path | None = None,
         memory_entries: int = 512,
+        workers: int = 0,
+        worker_niceness: int = 10,
     ) -> None:
         self.tts = tts
         self.audio_dirs = tuple(Path(d) for d in audio_dirs)
         self.cache_dir = cache_dir
+        self.workers = workers
+        self.niceness = worker_niceness
         self._memory_entries = memory_entries
         self._cache: OrderedDict[str, RenderedAudio] = OrderedDict()
         self._lock = threading.Lock()
+        self._executor: Executor | None = None
+        self._inflight: dict[str, Future[_Rendered]] = {}
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- rendering off the event loop --
+
+    async def render_text_async(
+        self, text: str, *, language: str, voice: str | None
+    ) -> RenderedAudio:
+        key = self._text_key(text, language, voice)
+        return self._memory(key) or await self._off_loop(key, text, "", language, voice)
+
+    async def render_audio_async(self, name: str) -> RenderedAudio:
+        if name == HOLD_MUSIC:
+            hit = self._memory(_HOLD_KEY)
+            if hit is not None:
+                return hit
+        # A file's key is its content's hash: reading and hashing happen in the worker.
+        return await self._off_loop(f"file:{name}", None, name, "", None)
+
+    def start(self) -> None:
+        """Start the render workers now (else on first use): worker processes take
+        ~0.5 s each to import, better spent at start-up than in a caller's silence."""
+        self._get_executor()
+
+    def close(self) -> None:
+        """Stop the render workers (renderings in progress finish first)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _get_executor(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                if self.workers > 0:
+                    # spawn, not fork: the parent has threads (event loop helpers, HTTP).
+                    self._executor = ProcessPoolExecutor(
+                        self.workers,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_start_worker,
+                        initargs=(self.tts, self.audio_dirs, self.cache_dir, self.niceness),
+                    )
+                else:
+                    self._executor = ThreadPoolExecutor(2, thread_name_prefix="prompt-render")
+            return self._executor
+
+    async def _off_loop(
+        self, key: str, text: str | None, audio: str, language: str, voice: str | None
+    ) -> RenderedAudio:
+        with self._lock:
+            future = self._inflight.get(key)
+        if future is None:
+            executor = self._get_executor()
+            if isinstance(executor, ProcessPoolExecutor):
+                future = executor.submit(_render_in_worker, text, audio, language, voice)
+            else:
+                future = executor.submit(self._render_here, text, audio, language, voice)
+            with self._lock:
+                future = self._inflight.setdefault(key, future)
+            future.add_done_callback(lambda done: self._forget(key, done))
+        rendered_key, pcm, ulaw, alaw = await asyncio.wrap_future(future)
+        hit = self._memory(rendered_key)
+        if hit is not None:
+            return hit
+        audio_pcm = Pcm(samples=pcm, rate=TELEPHONY_RATE)
+        return self._remember(RenderedAudio(key=rendered_key, pcm=audio_pcm, ulaw=ulaw, alaw=alaw))
+
+    def _forget(self, key: str, done: Future[_Rendered]) -> None:
+        with self._lock:
+            if self._inflight.get(key) is done:
+                del self._inflight[key]
+
+    def _render_here(
+        self, text: str | None, audio: str, language: str, voice: str | None
+    ) -> _Rendered:
+        if text is not None:
+            rendered = self.render_text(text, language=language, voice=voice)
+        else:
+            rendered = self.render_audio(audio)
+        return rendered.key, rendered.pcm.samples, rendered.ulaw(), rendered.alaw()
+
+    def _memory(self, key: str) -> RenderedAudio | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    # -- rendering in the calling thread --
+
+    def _text_key(self, text: str, language: str, voice: str | None) -> str:
+        return _digest(
+            {"kind": "tts", "text": text, "language": language, "voice": voice,
+             "engine": self.tts.name}
+        )  # fmt: skip
 
     def render_text(
         self,
@@ -196,11 +345,10 @@ class PromptRenderer:
     def render_audio(self, name: str) -> RenderedAudio:
         """`"hold"` is the bundled music; other names are WAV files in `audio_dirs`."""
         if name == HOLD_MUSIC:
-            key = _digest({"kind": "music", "name": HOLD_MUSIC, "version": "1"})
-            cached = self.get(key)
+            cached = self.get(_HOLD_KEY)
             if cached is not None:
                 return cached
-            return self._store(RenderedAudio(key=key, pcm=hold_music()))
+            return self._store(RenderedAudio(key=_HOLD_KEY, pcm=hold_music()))
         path = self._find_audio_file(name)
         data = path.read_bytes()
         key = _digest({"kind": "file", "sha256": hashlib.sha256(data).hexdigest()})

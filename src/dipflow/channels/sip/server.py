@@ -258,6 +258,10 @@ class SipServer:
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
 
+    def reset_stats(self) -> None:
+        """Start the RTP jitter histogram afresh (benchmarks, between runs)."""
+        self.sessions.clock.jitter.reset()
+
     def trunk_status(self) -> list[dict[str, Any]]:
         """One row per trunk for the supervisor view (trunkstatus.py)."""
         return trunk_rows(self.trunking, self.driver.now() if self.driver.started else 0.0)

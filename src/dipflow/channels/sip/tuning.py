@@ -7,7 +7,6 @@ garbage collector is told to leave the start-up objects alone.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 
@@ -19,13 +18,10 @@ log = logging.getLogger(__name__)
 async def warm_up(prompts: PromptRenderer, *, freeze_gc: bool) -> None:
     """Render the hold music and build the G.711 tables now, not in the first call."""
 
-    def render() -> None:
-        music = prompts.render_audio("hold")
-        music.ulaw()
-        music.alaw()
-
     try:
-        await asyncio.to_thread(render)
+        music = await prompts.render_audio_async("hold")
+        music.ulaw()  # both encodings come from the worker: these are cached
+        music.alaw()
     except Exception:  # a broken audio setup shows up per call as PromptFailed
         log.exception("warming up the hold music failed")
     if freeze_gc:
