@@ -35,8 +35,9 @@ class SipSettings(BaseModel):
     rtp_latch_window_s: float = Field(default=2.0, gt=0, le=30)
     """After the answer (and each re-offer), how long a better source may still take over a
     leg's RTP once one has latched (symmetric RTP for phones behind NAT; see `latch.py`)."""
-    codecs: tuple[Literal["PCMU", "PCMA"], ...] = ("PCMU", "PCMA")
-    """Codecs we accept, in our order of preference for offers we make."""
+    codecs: tuple[Literal["PCMU", "PCMA", "G722"], ...] = ("PCMU", "PCMA", "G722")
+    """Codecs we accept, in our order of preference for offers we make (an agent's phone
+    is offered the caller's codec first, so that the bridge need not transcode)."""
     t1_s: float = Field(default=0.5, gt=0)
     """RFC 3261 T1 (RTT estimate): retransmission base; 64*T1 is the transaction timeout."""
     t2_s: float = Field(default=4.0, gt=0)
@@ -119,6 +120,15 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    rtcp_interval_s: float = Field(default=5.0, gt=0)
+    """Mean interval between our RTCP reports (RFC 3550 §6.2: 5 s minimum for small
+    sessions; each one is drawn between 0.5 and 1.5 times it)."""
+    session_expires_s: int = Field(default=1800, ge=1)
+    """Session timer (RFC 4028) we propose when a caller supports timers without asking for
+    an interval: the caller refreshes the session within it, or we end the call with a BYE."""
+    session_min_se_s: int = Field(default=90, ge=1)
+    """The shortest session interval we accept (Min-SE); less gets 422. RFC 4028 §4 says at
+    least 90 s; lower values are for tests."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""
