@@ -120,10 +120,8 @@ class IncomingCalls:
         dnis = _dnis(request.uri)
         if admission is not None:
             dnis = admission.dnis[:MAX_ID_CHARS]
-        name = (
-            display_of(request.headers.get("P-Asserted-Identity"))
-            or display_of(request.headers.get("From"))
-        )[:MAX_ID_CHARS]
+        asserted = request.headers.get("P-Asserted-Identity") if identity.verified else None
+        name = (display_of(asserted) or display_of(request.headers.get("From")))[:MAX_ID_CHARS]
         call = SipCall(self.control, leg_id=event.leg_id, session=session, ani=ani, dnis=dnis)
         call.caller_name = name
         session.listener = call
