@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -47,12 +48,38 @@ class WireTap:
             assert session.transport is not None
             session.transport = _Recording(session.transport, tap.sent)  # type: ignore[assignment]
 
+        def get_sock(session: RtpSession) -> _RecordingSocket | None:
+            real = session.__dict__.get("_tapped_sock")
+            return None if real is None else _RecordingSocket(real, tap.sent)
+
+        def set_sock(session: RtpSession, sock: socket.socket | None) -> None:
+            session.__dict__["_tapped_sock"] = sock
+
         RtpSession.datagram_received = datagram_received  # type: ignore[method-assign]
         RtpSession.connection_made = connection_made  # type: ignore[method-assign]
+        # The pacer sends straight on the session's own socket (not through the transport):
+        # a class-level property sees every packet that leaves that way too.
+        RtpSession.sock = property(get_sock, set_sock)  # type: ignore[assignment]
 
     def restore(self) -> None:
         RtpSession.datagram_received = self._receive  # type: ignore[method-assign]
         RtpSession.connection_made = self._made  # type: ignore[method-assign]
+        del RtpSession.sock
+
+
+class _RecordingSocket:
+    """A socket that keeps a copy of what it sends."""
+
+    def __init__(self, real: socket.socket, log: list[bytes]) -> None:
+        self._real = real
+        self._log = log
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        self._log.append(bytes(data))
+        return self._real.sendto(data, addr)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
 
 
 class _Recording:
