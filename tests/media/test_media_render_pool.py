@@ -82,7 +82,10 @@ async def test_worker_processes_render_what_the_caller_would_have(tmp_path: Path
         assert remote.key == local.key
         assert remote.pcm.rate == 8000
         assert abs(remote.duration_s - local.duration_s) < 0.05
-        assert abs(remote.pcm.rms() - local.pcm.rms()) < 0.05 * local.pcm.rms()
+        # In a long test run this process's espeak has synthesised other voices before, and its
+        # output level drifts with that history (5.5 % seen in a full run); 10 % still catches a
+        # gain step of 1 dB (12 %) or a wrong rate, which the worker must not add.
+        assert abs(remote.pcm.rms() - local.pcm.rms()) < 0.10 * local.pcm.rms()
         assert remote.ulaw() == g711.ulaw_encode(remote.pcm.samples)
         assert remote.alaw() == g711.alaw_encode(remote.pcm.samples)
         # The worker wrote the disk cache: a fresh renderer finds it without synthesis.
