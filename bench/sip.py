@@ -287,7 +287,7 @@ class _BenchHost:
 
     def start_call(
         self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str,
-        call_id: str | None = None,
+        call_id: str | None = None, ani_verified: bool = True,
     ) -> _BenchCall:  # fmt: skip
         call = _BenchCall(self, channel_call)
         self.calls.append(call)
