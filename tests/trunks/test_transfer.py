@@ -58,8 +58,16 @@ class TransferHost:
         self.calls: list[TransferCall] = []
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start_call(self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str,
-                   call_id: str | None = None, ani_verified: bool = True) -> TransferCall:  # fmt: skip
+    def start_call(
+        self,
+        channel_call: ChannelCall,
+        *,
+        ani: str,
+        dnis: str,
+        channel: str,
+        call_id: str | None = None,
+        ani_verified: bool = True,
+    ) -> TransferCall:
         call = TransferCall(channel_call=channel_call, destination=self.destination)
         self.calls.append(call)
         self.tasks.append(asyncio.get_running_loop().create_task(call.run()))
