@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,31 +11,11 @@ from pydantic import SecretStr
 from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip import SipServer
 from dipflow.engine.events import AgentDisconnected, CallerHungUp, PromptDone
+from tests.interop.audio import sox_duration, sox_stat
 from tests.sip.baresip_peer import Baresip, tone_wav
 from tests.sip.sip_host import GREETING, ScriptedHost, running_server, shared_prompts
 
 pytestmark = pytest.mark.slow
-
-
-def sox_stat(path: Path, start: float, end: float) -> dict[str, float]:
-    """`sox FILE -n trim START =END stat`: RMS amplitude (0..1) and rough frequency."""
-    result = subprocess.run(
-        ["sox", str(path), "-n", "trim", f"{start:.3f}", f"={end:.3f}", "stat"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    stats: dict[str, float] = {}
-    for line in result.stderr.splitlines():
-        name, _, value = line.partition(":")
-        try:
-            stats[" ".join(name.split())] = float(value)
-        except ValueError:
-            continue
-    return stats
-
-
-def sox_duration(path: Path) -> float:
-    out = subprocess.run(["soxi", "-D", str(path)], capture_output=True, text=True, check=True)
-    return float(out.stdout)
 
 
 def greeting_seconds() -> float:
