@@ -71,6 +71,16 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    media_mode: Literal["inline", "process", "thread"] = "inline"
+    """Where RTP is paced. "inline" (default): on this event loop (`media.py`'s clock), with
+    every media feature. "process": a media worker in a child process with its own GIL and
+    collector (`media_worker.py`), "thread": the worker in a thread; a call whose media the
+    worker does not carry yet (SRTP, taps, in-band DTMF) keeps inline media (docs/sip.md)."""
+    media_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The media worker's event loop."""
+    media_realtime_priority: int = Field(default=0, ge=0, le=99)
+    """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
+    normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""

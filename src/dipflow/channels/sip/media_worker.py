@@ -1,0 +1,324 @@
+"""The media worker: RTP sockets, the pacer, playback, DTMF and relay. Layer 4 (channels).
+
+The worker owns every RTP session of the channel and nothing else: no SIP, no flows, no
+rendering, no HTTP. The control plane (`media_link.MediaLink`) talks to it over one Unix
+stream socket in small `marshal`-encoded tuples (commands in, events out), so the
+pacer's deadlines never wait behind signalling, the engine, the runtime or a prompt
+being rendered. Where it runs is `SipSettings.media_mode`:
+
+* `"process"` (default): a child process (`python -m dipflow.channels.sip.media_worker`)
+  with its own interpreter, GIL and garbage collector; it can be given the real-time
+  scheduling class (`media_realtime_priority`) as media servers usually are;
+* `"thread"`: a thread of the server process with its own event loop (shares the GIL);
+* `"inline"`: a task on the server's own loop (the layout before the worker existed).
+
+The three run this same code; `bench/sip.py` measures them against each other and
+`docs/sip.md` says why the process is the default.
+
+Commands (control plane -> worker), each a tuple whose first item names it:
+``("open", leg, signalling_ip)``,
+``("configure", leg, host, port, payload_type, dtmf_payload_type)``, ``("confirm", leg)``
+(the dialog is confirmed: media may flow, `latch.py`), ``("verify", ip)`` (the signalling
+proved `ip`: the worker's amplification ledger lets media go to it freely),
+``("sending", leg, on)``, ``("audio", key, data)``, ``("forget", key)``,
+``("play", leg, key, token, loop, interruptible)``, ``("stop", leg)``,
+``("bridge", leg, other)``, ``("close", leg)``, ``("reset",)``, ``("stats",)``.
+
+Events (worker -> control plane): ``("ready", pid)`` once, first;
+``("opened", leg, port)`` (port 0: none free),
+``("digit", leg, digit, interrupted_token, method)``, ``("done", leg, token)``,
+``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import marshal
+import os
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dipflow.channels.sip.media import (
+    MediaClock,
+    Playback,
+    PortAllocator,
+    RtpSession,
+    SessionListener,
+    open_session,
+)
+from dipflow.channels.sip.digits import DigitMethod
+from dipflow.channels.sip.protection import AmplificationGuard
+from dipflow.channels.sip.rtp import DtmfDigit
+from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 0.5
+_LENGTH = struct.Struct("!I")
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""A prompt of ~2 hours of G.711; anything larger is a broken peer, not audio."""
+
+Message = tuple[Any, ...]
+
+
+def encode(message: Message) -> bytes:
+    """One framed message: length, then `marshal` (plain data only: it cannot carry code)."""
+    body = marshal.dumps(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+async def read_message(reader: asyncio.StreamReader) -> Message:
+    """The next message; `asyncio.IncompleteReadError` when the other side is gone."""
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    if length > MAX_MESSAGE_BYTES:
+        raise ValueError(f"media message of {length} bytes")
+    message = marshal.loads(await reader.readexactly(length))  # noqa: S302 - our own child/parent
+    if not isinstance(message, tuple) or not message:
+        raise ValueError("malformed media message")
+    return message
+
+
+class MediaWorker(SessionListener):
+    """The sessions, the audio they play, and the clock that paces them."""
+
+    def __init__(
+        self, config: dict[str, Any], emit: Callable[[Message], None]
+    ) -> None:  # fmt: skip
+        self.host = str(config["host"])
+        self.emit = emit
+        self.clock = MediaClock()
+        self.ports = PortAllocator(int(config["rtp_port_min"]), int(config["rtp_port_max"]))
+        self.sessions: dict[int, RtpSession] = {}
+        self.legs: dict[RtpSession, int] = {}
+        # The worker's own ledger (latch.py): it counts the RTP each address sent here, and
+        # learns from the control plane (`verify`) which IPs the signalling proved.
+        self.ledger = AmplificationGuard(
+            factor=float(config.get("amplification_factor", 3.0)),
+            max_keys=int(config.get("tracked_sources", 10000)),
+        )
+        self.latch_window_s = float(config.get("latch_window_s", 2.0))
+        self.audio: dict[str, bytes] = {}
+        self.gc_pause_max_s = 0.0
+        self._gc_started = 0.0
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        self.clock.start()
+        gc.callbacks.append(self._on_gc)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+        await self.clock.stop()
+        for leg in list(self.sessions):
+            await self._close(leg)
+
+    def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
+        # Collections stop this process's pacer: the longest one is reported in the stats.
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pause_max_s = max(self.gc_pause_max_s, time.perf_counter() - self._gc_started)
+
+    # -- commands --
+
+    async def handle(self, message: Message) -> None:
+        kind = message[0]
+        if kind == "open":
+            signalling_ip = message[2] if len(message) > 2 else None
+            await self._open(int(message[1]), None if signalling_ip is None else str(signalling_ip))
+            return
+        if kind == "verify":
+            self.ledger.verify(str(message[1]))
+            return
+        if kind == "audio":
+            self.audio[str(message[1])] = bytes(message[2])
+            return
+        if kind == "forget":
+            self.audio.pop(str(message[1]), None)
+            return
+        if kind == "stats":
+            self.emit(("stats", self.stats()))
+            return
+        if kind == "reset":
+            self.clock.jitter.reset()
+            self.gc_pause_max_s = 0.0
+            return
+        session = self.sessions.get(int(message[1]))
+        if session is None:
+            return  # closed meanwhile: commands in flight for it are moot
+        if kind == "configure":
+            _, _, host, port, payload_type, dtmf = message
+            session.configure(
+                Negotiated(
+                    codec=Codec(payload_type), dtmf_payload_type=dtmf,
+                    remote_address=host, remote_port=port, direction=Direction.SENDRECV,
+                )
+            )  # fmt: skip
+        elif kind == "confirm":
+            session.peer.confirm()
+        elif kind == "sending":
+            session.sending = bool(message[2])
+        elif kind == "play":
+            _, leg, key, token, loop, interruptible = message
+            audio = self.audio.get(key)
+            if audio is None:  # the link sends audio before it is played: a bug if not
+                log.error("media worker: no audio %r for leg %s", key, leg)
+                self.emit(("done", leg, token))
+                return
+            # The playback carries the link's token: `done` and barge-in echo it.
+            session.play(Playback(prompt_id=str(token), audio=audio, loop=bool(loop),
+                                  interruptible=bool(interruptible)))  # fmt: skip
+        elif kind == "stop":
+            session.play(None)
+        elif kind == "bridge":
+            other = self.sessions.get(int(message[2]))
+            if other is not None:
+                session.play(None)
+                session.bridge, other.bridge = other, session
+        elif kind == "close":
+            await self._close(self.legs[session])
+        else:
+            log.error("media worker: unknown command %r", kind)
+
+    async def _open(self, leg: int, signalling_ip: str | None) -> None:
+        session = await open_session(
+            self.host, self.ports, self, ledger=self.ledger,
+            latch_window_s=self.latch_window_s, signalling_ip=signalling_ip,
+        )  # fmt: skip
+        if session is None:
+            self.emit(("opened", leg, 0))
+            return
+        self.legs[session] = leg
+        self.sessions[leg] = session
+        self.clock.add(session)
+        self.emit(("opened", leg, session.port))
+
+    async def _close(self, leg: int) -> None:
+        session = self.sessions.pop(leg, None)
+        if session is None:
+            return
+        self.legs.pop(session, None)
+        bridged = session.bridge
+        if bridged is not None and bridged.bridge is session:
+            bridged.bridge = None
+        self.clock.remove(session)
+        session.close()
+        # The transport closes its socket on the loop's next turn: the port is free for
+        # the next `open` (the next command) only after it.
+        await asyncio.sleep(0)
+        self.ports.release(session.port)
+
+    # -- SessionListener: events for the control plane --
+
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
+        playing = session.playback
+        interrupted = None
+        if playing is not None and playing.interruptible and playing.prompt_id is not None:
+            session.play(None)  # barge-in here, at once: not after a round trip
+            interrupted = int(playing.prompt_id)
+        self.emit(("digit", self.legs[session], digit.value, interrupted, method.value))
+
+    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
+        if playback.prompt_id is not None:
+            self.emit(("done", self.legs[session], int(playback.prompt_id)))
+
+    def stats(self) -> dict[str, float]:
+        jitter = self.clock.jitter
+        return {
+            "sessions": float(len(self.sessions)),
+            "rtp_packets_timed": float(jitter.count),
+            "rtp_jitter_p50_ms": jitter.percentile(50) * 1000,
+            "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
+            "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
+            "rtp_resyncs": float(self.clock.resyncs),
+            "media_gc_pause_max_ms": self.gc_pause_max_s * 1000,
+        }
+
+
+async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
+    """Run a worker on `sock` until the control plane closes it."""
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+
+    def emit(message: Message) -> None:
+        if not writer.is_closing():
+            writer.write(encode(message))
+
+    worker = MediaWorker(config, emit)
+    worker.start()
+    if config.get("freeze_gc"):
+        gc.freeze()  # what start-up built is never scanned again (see tuning.py)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            emit(("stats", worker.stats()))
+
+    reporter = asyncio.get_running_loop().create_task(report(), name="media-stats")
+    emit(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                message = await read_message(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break  # the control plane is gone: so are its calls
+            try:
+                await worker.handle(message)
+            except Exception:  # one bad command must not stop everybody's audio
+                log.exception("media worker: command %r failed", message[0])
+    finally:
+        reporter.cancel()
+        await worker.stop()
+        writer.close()
+
+
+def run(coroutine: Any, loop_kind: str) -> None:
+    """Run `coroutine` on a new event loop of `loop_kind` ("asyncio" or "uvloop"; asyncio
+    where uvloop is not installed: it comes with uvicorn[standard], not on every platform)."""
+    if loop_kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("media worker: uvloop is not installed, using asyncio")
+        else:
+            uvloop.run(coroutine)
+            return
+    asyncio.run(coroutine)
+
+
+def realtime(priority: int) -> bool:
+    """Ask for SCHED_FIFO at `priority` for the calling thread; False if not permitted."""
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError) as exc:
+        log.warning("media worker: real-time priority %s refused (%s)", priority, exc)
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="dipflow SIP media worker (started by SipServer)")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args()
+    config = json.loads(args.config)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    realtime(int(config.get("realtime_priority", 0)))
+    sock = socket.socket(fileno=args.fd)
+    run(serve(sock, config), str(config.get("loop", "asyncio")))
+
+
+if __name__ == "__main__":
+    main()
