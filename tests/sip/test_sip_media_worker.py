@@ -77,7 +77,7 @@ class _Phone:
 
     async def payloads(self, count: int, limit_s: float = 5.0) -> list[bytes]:
         loop = asyncio.get_running_loop()
-        out = []
+        out: list[bytes] = []
         async with asyncio.timeout(limit_s):
             while len(out) < count:
                 packet = parse_rtp(await loop.sock_recv(self.sock, 2048))

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from dipflow.channels.errors import ChannelError
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.media_worker import (
     Message,
     encode,
@@ -34,7 +35,6 @@ from dipflow.channels.sip.media_worker import (
     run,
     serve,
 )
-from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings

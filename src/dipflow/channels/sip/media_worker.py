@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.media import (
     MediaClock,
     Playback,
@@ -55,7 +56,6 @@ from dipflow.channels.sip.media import (
     SessionListener,
     open_session,
 )
-from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
