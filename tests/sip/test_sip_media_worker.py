@@ -22,6 +22,7 @@ import pytest
 
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.sip.digits import DigitMethod
+from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_link import MediaLeg, MediaLink
 from dipflow.channels.sip.media_worker import MAX_MESSAGE_BYTES, encode, read_message
 from dipflow.channels.sip.rtp import HEADER, DtmfDigit, RtpStream, parse_rtp
@@ -44,14 +45,17 @@ class _Events:
         self.done = 0
         self.changed = asyncio.Event()
 
-    def on_digit(
-        self, leg: MediaLeg, digit: DtmfDigit, method: DigitMethod, *, interrupted: bool
-    ) -> None:
+    def on_digit(self, session: MediaLeg, digit: DtmfDigit, method: DigitMethod) -> None:
+        # As `SipCall` does: a key during an interruptible prompt stops it (barge-in).
+        playing = session.playback
+        interrupted = playing is not None and playing.interruptible
+        if interrupted:
+            session.play(None)
         self.digits.append((digit.value, interrupted))
         self.methods.append(method)
         self.changed.set()
 
-    def on_playback_done(self, leg: MediaLeg) -> None:
+    def on_playback_done(self, session: MediaLeg, playback: Playback) -> None:
         self.done += 1
         self.changed.set()
 
@@ -89,12 +93,17 @@ class _Phone:
         self.sock.sendto(data, ("127.0.0.1", leg.port))
 
 
+def _playback(audio: bytes, *, loop: bool, interruptible: bool) -> Playback:
+    return Playback(prompt_id=None if loop else "p", audio=audio, loop=loop,
+                    interruptible=interruptible)  # fmt: skip
+
+
 def _answered(link: MediaLink, leg: MediaLeg, negotiated: Negotiated) -> None:
     """What the channel does for an answered call: the SDP, the signalling's proof of the
     phone's IP (it echoed our tag), the ACK, then pacing."""
     leg.configure(negotiated)
     link.verify(negotiated.remote_address)
-    leg.confirm()
+    leg.peer.confirm()
     leg.sending = True
 
 
@@ -139,7 +148,7 @@ async def test_a_prompt_is_sent_as_20ms_frames_and_reported_done_once(
     leg.listener = events
     _answered(link, leg, phone.negotiated())
     audio = bytes(range(256)) * 2  # 512 samples: three frames and a bit
-    leg.play("k1", audio, loop=False, interruptible=False)
+    leg.play(_playback(audio, loop=False, interruptible=False))
     payloads = await phone.payloads(8)
     start = payloads.index(audio[:160])
     assert payloads[start + 1] == audio[160:320] and payloads[start + 2] == audio[320:480]
@@ -157,7 +166,7 @@ async def test_a_digit_interrupts_an_interruptible_prompt(
     assert leg is not None
     leg.listener = events
     _answered(link, leg, phone.negotiated())
-    leg.play("long", b"\x10" * 8000 * 10, loop=False, interruptible=True)  # 10 s
+    leg.play(_playback(b"\x10" * 8000 * 10, loop=False, interruptible=True))  # 10 s
     await phone.payloads(2)
     for seq, end in enumerate((False, True, True, True)):  # one press, redundant ends
         phone.send_to(leg, _dtmf_packet(seq, 1000, 5, end=end))
@@ -169,7 +178,7 @@ async def test_a_digit_interrupts_an_interruptible_prompt(
     assert set(await phone.payloads(3)) == {b"\xff" * 160}
     assert events.done == 0
     # A digit during music is reported but interrupts nothing.
-    leg.play("music", b"\x20" * 800, loop=True, interruptible=False)
+    leg.play(_playback(b"\x20" * 800, loop=True, interruptible=False))
     phone.send_to(leg, _dtmf_packet(9, 5000, 2, end=True))
     await events.until(lambda: len(events.digits) == 2)
     assert events.digits[1] == ("2", False)
@@ -184,8 +193,8 @@ async def test_media_waits_for_the_ack_and_goes_only_where_rtp_proves_a_phone(
     # The SDP names `sdp_phone`; nobody proved 127.0.0.1 in the signalling.
     leg.configure(sdp_phone.negotiated())
     leg.sending = True
-    leg.play("k", b"\x44" * 1600, loop=True, interruptible=False)
-    leg.confirm()
+    leg.play(_playback(b"\x44" * 1600, loop=True, interruptible=False))
+    leg.peer.confirm()
     with pytest.raises(TimeoutError):  # an unproven address gets nothing (amplification)
         await sdp_phone.payloads(1, limit_s=0.3)
     # The phone behind a NAT sends from another port: its RTP proves the address (the
@@ -207,10 +216,10 @@ async def test_no_media_before_the_dialog_is_confirmed(
     leg.configure(phone.negotiated())
     link.verify("127.0.0.1")
     leg.sending = True
-    leg.play("k", b"\x45" * 1600, loop=True, interruptible=False)
+    leg.play(_playback(b"\x45" * 1600, loop=True, interruptible=False))
     with pytest.raises(TimeoutError):  # no ACK yet
         await phone.payloads(1, limit_s=0.3)
-    leg.confirm()
+    leg.peer.confirm()
     assert b"\x45" * 160 in await phone.payloads(3)
 
 
@@ -222,8 +231,8 @@ async def test_only_the_latest_playback_reports(
     assert leg is not None
     leg.listener = events
     _answered(link, leg, phone.negotiated())
-    leg.play("first", b"\x01" * 160, loop=False, interruptible=False)
-    leg.play("second", b"\x02" * 480, loop=False, interruptible=False)  # replaces it
+    leg.play(_playback(b"\x01" * 160, loop=False, interruptible=False))
+    leg.play(_playback(b"\x02" * 480, loop=False, interruptible=False))  # replaces it
     await events.until(lambda: events.done >= 1)
     await phone.payloads(6)
     assert events.done == 1  # the replaced prompt never reports
@@ -237,8 +246,9 @@ async def test_bridged_legs_relay_each_others_audio_transcoded(
     assert caller_leg is not None and agent_leg is not None
     _answered(link, caller_leg, caller.negotiated(Codec.PCMU))
     _answered(link, agent_leg, agent.negotiated(Codec.PCMA))
-    caller_leg.play("music", b"\x33" * 800, loop=True, interruptible=False)
-    caller_leg.bridge(agent_leg)
+    caller_leg.play(_playback(b"\x33" * 800, loop=True, interruptible=False))
+    caller_leg.play(None)  # as bridge.py does: the music stops, each relays the other
+    caller_leg.bridge, agent_leg.bridge = agent_leg, caller_leg
     stream = RtpStream(int(Codec.PCMA))
     alaw = bytes([0xD5 ^ 0x10]) * 160  # a quiet A-law tone frame
     for _ in range(25):

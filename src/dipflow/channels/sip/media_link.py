@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import socket
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.sip.digits import DigitMethod
+from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_worker import (
     Message,
     encode,
@@ -38,6 +41,7 @@ from dipflow.channels.sip.media_worker import (
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.srtp import SrtpContext
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +56,55 @@ _EMPTY_STATS = {
 
 
 class LegListener(Protocol):
-    """What a leg reports (implemented by `SipCall`)."""
+    """What a leg reports (implemented by `SipCall`, as for an in-loop `RtpSession`)."""
 
-    def on_digit(
-        self, leg: MediaLeg, digit: DtmfDigit, method: DigitMethod, *, interrupted: bool
-    ) -> None:
-        """A DTMF key; `interrupted`: it stopped an interruptible prompt (barge-in)."""
+    def on_digit(self, session: MediaLeg, digit: DtmfDigit, method: DigitMethod) -> None:
+        """A key (RFC 4733, or tones: `method`)."""
 
-    def on_playback_done(self, leg: MediaLeg) -> None:
-        """The last frame of the prompt `leg` was playing is on the wire."""
+    def on_playback_done(self, session: MediaLeg, playback: Playback) -> None:
+        """The last frame of `playback` is on the wire."""
 
 
 class _Nobody:
-    def on_digit(
-        self, leg: MediaLeg, digit: DtmfDigit, method: DigitMethod, *, interrupted: bool
-    ) -> None:
+    def on_digit(self, session: MediaLeg, digit: DtmfDigit, method: DigitMethod) -> None:
         pass
 
-    def on_playback_done(self, leg: MediaLeg) -> None:
+    def on_playback_done(self, session: MediaLeg, playback: Playback) -> None:
         pass
+
+
+class _Peer:
+    """The leg's `MediaPeer` lives in the worker: the dialog's confirmation goes there."""
+
+    def __init__(self, leg: MediaLeg) -> None:
+        self._leg = leg
+
+    def confirm(self) -> None:
+        self._leg.link.send(("confirm", self._leg.leg))
+
+
+class _Taps(list[Callable[[int, bytes], None]]):
+    """Who also hears the caller's audio: the worker forwards it only while there is one."""
+
+    def __init__(self, leg: MediaLeg) -> None:
+        super().__init__()
+        self._leg = leg
+
+    def append(self, tap: Callable[[int, bytes], None]) -> None:
+        super().append(tap)
+        if len(self) == 1:
+            self._leg.link.send(("tap", self._leg.leg, True))
+
+    def remove(self, tap: Callable[[int, bytes], None]) -> None:
+        super().remove(tap)
+        if not self:
+            self._leg.link.send(("tap", self._leg.leg, False))
 
 
 class MediaLeg:
-    """One RTP session in the worker, as a call sees it."""
+    """One RTP session in the worker, as a call sees it: the surface of `RtpSession` the
+    channel uses, each change one small message. What is playing is mirrored here, as the
+    worker last reported it, so the call can tell a barge-in from a late key."""
 
     def __init__(self, link: MediaLink, leg: int, port: int) -> None:
         self.link = link
@@ -82,18 +112,23 @@ class MediaLeg:
         self.port = port
         self.codec = Codec.PCMU
         self.listener: LegListener = _Nobody()
-        self.bridged: MediaLeg | None = None
+        self.peer = _Peer(self)
+        self.taps = _Taps(self)
+        self._bridge: MediaLeg | None = None
         self._sending = False
+        self._listens_for_keys = False
+        self._srtp: SrtpContext | None = None
         self._token = 0
-        self.playing = False
-        """A prompt or music is playing (as far as this side knows)."""
+        self._playback: Playback | None = None
+        self._hidden = False
         self.closed = False
 
     def configure(self, negotiated: Negotiated) -> None:
         self.codec = negotiated.codec
         self.link.send(("configure", self.leg, negotiated.remote_address,
                         negotiated.remote_port, int(negotiated.codec),
-                        negotiated.dtmf_payload_type))  # fmt: skip
+                        negotiated.dtmf_payload_type, negotiated.direction.value,
+                        negotiated.profile, negotiated.crypto))  # fmt: skip
 
     @property
     def sending(self) -> bool:
@@ -106,49 +141,92 @@ class MediaLeg:
             self._sending = on
             self.link.send(("sending", self.leg, on))
 
-    def play(self, key: str, audio: bytes, *, loop: bool, interruptible: bool) -> None:
-        """Play `audio` (G.711 in this leg's codec, cached in the worker under `key`)."""
-        self.link.load(key, audio)
-        self._token += 1
-        self.playing = True
-        self.link.send(("play", self.leg, key, self._token, loop, interruptible))
+    @property
+    def listens_for_keys(self) -> bool:
+        """The caller's leg: keys drive the flow (tones are listened for without RFC 4733)."""
+        return self._listens_for_keys
 
-    def stop(self) -> None:
-        self._token += 1
-        if self.playing:
-            self.playing = False
-            self.link.send(("stop", self.leg))
+    @listens_for_keys.setter
+    def listens_for_keys(self, on: bool) -> None:
+        if on != self._listens_for_keys:
+            self._listens_for_keys = on
+            self.link.send(("keys", self.leg, on))
 
-    def bridge(self, other: MediaLeg) -> None:
-        """Relay: each leg sends what the other received (what either played stops)."""
-        self._token += 1
-        other._token += 1
-        self.playing = other.playing = False
-        self.bridged, other.bridged = other, self
-        self.link.send(("bridge", self.leg, other.leg))
+    @property
+    def srtp(self) -> SrtpContext | None:
+        return self._srtp
 
-    def confirm(self) -> None:
-        """The dialog is confirmed (the ACK of our 2xx, or the peer's 2xx to our INVITE):
-        our media may flow to the peer (`latch.py`)."""
-        self.link.send(("confirm", self.leg))
+    @srtp.setter
+    def srtp(self, context: SrtpContext | None) -> None:
+        # The worker builds its own context from the suite and both keys (libsrtp's
+        # sessions cannot cross a process boundary); this one stays for re-offers.
+        self._srtp = context
+        if context is None:
+            self.link.send(("srtp", self.leg, None, b"", b"", 0))
+        else:
+            self.link.send(("srtp", self.leg, context.suite, context.local_key,
+                            context.remote_key, context.tag))  # fmt: skip
+
+    @property
+    def bridge(self) -> MediaLeg | None:
+        """The leg whose received audio this one sends (relay)."""
+        return self._bridge
+
+    @bridge.setter
+    def bridge(self, other: MediaLeg | None) -> None:
+        self._bridge = other
+        self.link.send(("bridge", self.leg, other.leg if other is not None else 0))
+
+    @property
+    def playback(self) -> Playback | None:
+        """What plays, as the worker last reported (None while a key is reported that the
+        worker did not take as a barge-in)."""
+        return None if self._hidden else self._playback
+
+    def play(self, playback: Playback | None) -> None:
+        """Play `playback` (replacing what played), or stop (None)."""
+        self._token += 1
+        if playback is None:
+            if self._playback is not None:
+                self._playback = None
+                self.link.send(("stop", self.leg))
+            return
+        key = self.link.load(playback.audio)
+        self._playback = playback
+        codec = int(playback.codec) if playback.codec is not None else None
+        self.link.send(("play", self.leg, key, self._token, playback.loop,
+                        playback.interruptible, codec))  # fmt: skip
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._playback = None
             self.link.close_leg(self)
 
     # -- from the worker --
 
     def _digit(self, digit: str, interrupted: int | None, method: str) -> None:
-        stopped = interrupted is not None and interrupted == self._token and self.playing
-        if stopped:
-            self.playing = False
-        self.listener.on_digit(self, DtmfDigit(digit), DigitMethod(method), interrupted=stopped)
+        # The worker stopped the prompt at once if it was interruptible; the call then
+        # sees it as playing and reports the barge-in. A key the worker did not take as
+        # one (the prompt it saw is not the current one) interrupts nothing here either.
+        barged = interrupted is not None and interrupted == self._token
+        self._hidden = not barged
+        try:
+            self.listener.on_digit(self, DtmfDigit(digit), DigitMethod(method))
+        finally:
+            self._hidden = False
+        if barged:
+            self._playback = None
 
     def _done(self, token: int) -> None:
-        if token == self._token and self.playing:
-            self.playing = False
-            self.listener.on_playback_done(self)
+        playback = self._playback
+        if token == self._token and playback is not None:
+            self._playback = None
+            self.listener.on_playback_done(self, playback)
+
+    def _heard(self, payload_type: int, payload: bytes) -> None:
+        for tap in tuple(self.taps):
+            tap(payload_type, payload)
 
 
 class MediaLink:
@@ -157,7 +235,8 @@ class MediaLink:
     def __init__(self, settings: SipSettings, *, audio_entries: int = 256) -> None:
         self.settings = settings
         self._audio_entries = audio_entries
-        self._audio: OrderedDict[str, None] = OrderedDict()
+        self._audio: OrderedDict[str, bytes] = OrderedDict()
+        self._by_id: dict[int, tuple[bytes, str]] = {}
         self._legs: dict[int, MediaLeg] = {}
         self._opening: dict[int, asyncio.Future[int]] = {}
         self._next_leg = 0
@@ -280,21 +359,35 @@ class MediaLink:
         self._legs[leg] = media_leg
         return media_leg
 
-    def load(self, key: str, audio: bytes) -> None:
-        """Make sure the worker holds `audio` as `key`."""
+    def load(self, audio: bytes) -> str:
+        """Make sure the worker holds `audio`; its key there. The renderer's cache hands
+        every call the same bytes object for one prompt: known objects are found by
+        identity (held here, so an id cannot be reused), new ones by content."""
+        known = self._by_id.get(id(audio))
+        if known is not None and known[0] is audio:
+            key = known[1]
+        else:
+            key = hashlib.blake2b(audio, digest_size=16).hexdigest()
+            if len(self._by_id) >= 4 * self._audio_entries:
+                self._by_id.clear()  # an index, not the audio: it only has to stay bounded
         if key in self._audio:
             self._audio.move_to_end(key)
-            return
+            self._by_id[id(audio)] = (audio, key)
+            return key
         self.send(("audio", key, audio))
-        self._audio[key] = None
+        self._audio[key] = audio
+        self._by_id[id(audio)] = (audio, key)
         while len(self._audio) > self._audio_entries:
             old, _ = self._audio.popitem(last=False)
+            self._by_id = {k: v for k, v in self._by_id.items() if v[1] != old}
             self.send(("forget", old))
+        return key
 
     def close_leg(self, leg: MediaLeg) -> None:
         self._legs.pop(leg.leg, None)
-        if leg.bridged is not None and leg.bridged.bridged is leg:
-            leg.bridged.bridged = None
+        other = leg.bridge
+        if other is not None and other.bridge is leg:
+            other._bridge = None  # the worker unbridges it as it closes this leg
         self.send(("close", leg.leg))
 
     def reset_stats(self) -> None:
@@ -342,3 +435,5 @@ class MediaLink:
             leg._digit(str(message[2]), message[3], str(message[4]))
         elif kind == "done":
             leg._done(int(message[2]))
+        elif kind == "heard":
+            leg._heard(int(message[2]), bytes(message[3]))

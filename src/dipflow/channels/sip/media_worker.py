@@ -15,18 +15,22 @@ being rendered. Where it runs is `SipSettings.media_mode`:
 The three run this same code; `bench/sip.py` measures them against each other and
 `docs/sip.md` says why the process is the default.
 
-Commands (control plane -> worker), each a tuple whose first item names it:
-``("open", leg, signalling_ip)``,
-``("configure", leg, host, port, payload_type, dtmf_payload_type)``, ``("confirm", leg)``
-(the dialog is confirmed: media may flow, `latch.py`), ``("verify", ip)`` (the signalling
-proved `ip`: the worker's amplification ledger lets media go to it freely),
-``("sending", leg, on)``, ``("audio", key, data)``, ``("forget", key)``,
-``("play", leg, key, token, loop, interruptible)``, ``("stop", leg)``,
-``("bridge", leg, other)``, ``("close", leg)``, ``("reset",)``, ``("stats",)``.
+Commands (control plane -> worker), each a tuple whose first item names it; they mirror
+what the channel does to an in-loop `RtpSession` (the worker runs that same class):
+``("open", leg, signalling_ip)``, ``("configure", leg, host, port, payload_type,
+dtmf_payload_type, direction, profile, crypto)``, ``("confirm", leg)`` (the dialog is
+confirmed: media may flow, `latch.py`), ``("verify", ip)`` (the signalling proved `ip`:
+the worker's amplification ledger lets media go to it freely), ``("sending", leg, on)``,
+``("keys", leg, on)`` (the caller's leg: listen for tones without RFC 4733),
+``("srtp", leg, suite, local_key, remote_key, tag)`` (suite None: plain RTP),
+``("tap", leg, on)``, ``("audio", key, data)``, ``("forget", key)``,
+``("play", leg, key, token, loop, interruptible, codec)``, ``("stop", leg)``,
+``("bridge", leg, other)`` (0: none), ``("close", leg)``, ``("reset",)``, ``("stats",)``.
 
 Events (worker -> control plane): ``("ready", pid)`` once, first;
 ``("opened", leg, port)`` (port 0: none free),
 ``("digit", leg, digit, interrupted_token, method)``, ``("done", leg, token)``,
+``("heard", leg, payload_type, payload)`` (a tapped leg's audio),
 ``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request).
 """
 
@@ -59,6 +63,7 @@ from dipflow.channels.sip.media import (
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
+from dipflow.channels.sip.srtp import SrtpContext
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +163,30 @@ class MediaWorker(SessionListener):
         if session is None:
             return  # closed meanwhile: commands in flight for it are moot
         if kind == "configure":
-            _, _, host, port, payload_type, dtmf = message
+            _, _, host, port, payload_type, dtmf, direction, profile, crypto = message
             session.configure(
                 Negotiated(
                     codec=Codec(payload_type), dtmf_payload_type=dtmf,
-                    remote_address=host, remote_port=port, direction=Direction.SENDRECV,
+                    remote_address=host, remote_port=port, direction=Direction(direction),
+                    profile=profile, crypto=tuple(crypto),
                 )
             )  # fmt: skip
+        elif kind == "keys":
+            session.listens_for_keys = bool(message[2])
+        elif kind == "srtp":
+            _, _, suite, local_key, remote_key, tag = message
+            session.srtp = (
+                None if suite is None
+                else SrtpContext(str(suite), bytes(local_key), bytes(remote_key), int(tag))
+            )  # fmt: skip
+        elif kind == "tap":
+            session.taps[:] = [self._forwarder(self.legs[session])] if message[2] else []
         elif kind == "confirm":
             session.peer.confirm()
         elif kind == "sending":
             session.sending = bool(message[2])
         elif kind == "play":
-            _, leg, key, token, loop, interruptible = message
+            _, leg, key, token, loop, interruptible, codec = message
             audio = self.audio.get(key)
             if audio is None:  # the link sends audio before it is played: a bug if not
                 log.error("media worker: no audio %r for leg %s", key, leg)
@@ -178,14 +194,12 @@ class MediaWorker(SessionListener):
                 return
             # The playback carries the link's token: `done` and barge-in echo it.
             session.play(Playback(prompt_id=str(token), audio=audio, loop=bool(loop),
-                                  interruptible=bool(interruptible)))  # fmt: skip
+                                  interruptible=bool(interruptible),
+                                  codec=None if codec is None else Codec(codec)))  # fmt: skip
         elif kind == "stop":
             session.play(None)
         elif kind == "bridge":
-            other = self.sessions.get(int(message[2]))
-            if other is not None:
-                session.play(None)
-                session.bridge, other.bridge = other, session
+            session.bridge = self.sessions.get(int(message[2]))
         elif kind == "close":
             await self._close(self.legs[session])
         else:
@@ -220,6 +234,12 @@ class MediaWorker(SessionListener):
         self.ports.release(session.port)
 
     # -- SessionListener: events for the control plane --
+
+    def _forwarder(self, leg: int) -> Callable[[int, bytes], None]:
+        def heard(payload_type: int, payload: bytes) -> None:
+            self.emit(("heard", leg, payload_type, payload))
+
+        return heard
 
     def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
         playing = session.playback

@@ -7,6 +7,7 @@ sources costs bounded memory (the oldest entries are forgotten).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -64,6 +65,8 @@ class AmplificationGuard:
         self.factor = factor
         self.max_keys = max_keys
         self._ledgers: OrderedDict[str, _Ledger] = OrderedDict()
+        self.on_verify: Callable[[str], None] | None = None
+        """Told of each newly verified key (the SIP media worker keeps its own ledger)."""
 
     def _ledger(self, key: str) -> _Ledger:
         ledger = self._ledgers.get(key)
@@ -80,7 +83,10 @@ class AmplificationGuard:
         self._ledger(key).received += size
 
     def verify(self, key: str) -> None:
-        self._ledger(key).verified = True
+        ledger = self._ledger(key)
+        if not ledger.verified and self.on_verify is not None:
+            self.on_verify(key)
+        ledger.verified = True
 
     def is_verified(self, key: str) -> bool:
         ledger = self._ledgers.get(key)
