@@ -28,7 +28,11 @@ from dipflow.channels.sip.media_worker import MAX_MESSAGE_BYTES, encode, read_me
 from dipflow.channels.sip.rtp import HEADER, DtmfDigit, RtpStream, parse_rtp
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
 from dipflow.channels.sip.settings import SipSettings
+from dipflow.channels.sip.srtp import KEY_BYTES, SrtpContext
+from dipflow.media import g711
+from tests.media.test_media_dtmf import silence, tone
 
+SUITE = "AES_CM_128_HMAC_SHA1_80"
 MODES = ["inline", "thread", pytest.param("process", marks=pytest.mark.slow)]
 
 
@@ -255,8 +259,6 @@ async def test_bridged_legs_relay_each_others_audio_transcoded(
         agent.send_to(agent_leg, stream.packet(alaw))
         await asyncio.sleep(0.02)
     heard = await caller.payloads(40)
-    from dipflow.media import g711
-
     assert g711.alaw_to_ulaw(alaw) in heard  # the agent's audio, in the caller's codec
     assert b"\x33" * 160 not in heard[-10:]  # and the music has stopped
 
@@ -316,3 +318,82 @@ async def test_calls_get_no_port_once_the_worker_is_gone() -> None:
                 await asyncio.sleep(0.05)
     finally:
         await media.stop()
+
+
+async def test_srtp_keys_reach_the_worker_and_keys_in_the_clear_are_not_heard(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _Events()
+    leg = await link.open()
+    assert leg is not None
+    leg.listener = events
+    ours, theirs = os.urandom(KEY_BYTES), os.urandom(KEY_BYTES)
+    leg.srtp = SrtpContext(SUITE, ours, theirs)
+    far_end = SrtpContext(SUITE, theirs, ours)  # the phone's side of the same keys
+    _answered(link, leg, phone.negotiated())
+    leg.play(_playback(b"\x46" * 1600, loop=True, interruptible=False))
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(5):
+        protected = await loop.sock_recv(phone.sock, 2048)
+    plain = far_end.unprotect(protected)
+    assert plain is not None and protected[12:172] != plain[12:172]
+    packet = parse_rtp(plain)
+    assert packet is not None and packet.payload == b"\x46" * 160
+    # A key sent in the clear on an SRTP leg is dropped; the protected one is heard.
+    phone.send_to(leg, _dtmf_packet(1, 100, 3, end=True))
+    phone.send_to(leg, far_end.protect(_dtmf_packet(2, 200, 4, end=True)))
+    await events.until(lambda: events.digits)
+    await asyncio.sleep(0.1)
+    assert [digit for digit, _ in events.digits] == ["4"]
+
+
+async def test_a_tapped_leg_forwards_what_the_caller_says_until_untapped(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone = phones()
+    leg = await link.open()
+    assert leg is not None
+    _answered(link, leg, phone.negotiated(Codec.PCMA))
+    heard: list[tuple[int, bytes]] = []
+    arrived = asyncio.Event()
+
+    def tap(payload_type: int, payload: bytes) -> None:
+        heard.append((payload_type, payload))
+        arrived.set()
+
+    leg.taps.append(tap)
+    leg.play(_playback(b"\x47" * 1600, loop=True, interruptible=False))
+    await phone.payloads(1)  # commands are taken in order: the tap is in place
+    stream = RtpStream(int(Codec.PCMA))
+    phone.send_to(leg, stream.packet(b"\x55" * 160))
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    assert heard == [(int(Codec.PCMA), b"\x55" * 160)]
+    leg.taps.remove(tap)
+    await asyncio.sleep(0.05)
+    phone.send_to(leg, stream.packet(b"\x56" * 160))
+    await asyncio.sleep(0.3)
+    assert len(heard) == 1  # untapped: the worker no longer forwards
+
+
+async def test_keys_as_tones_are_heard_when_the_offer_has_no_telephone_event(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _Events()
+    leg = await link.open()
+    assert leg is not None
+    leg.listener = events
+    leg.listens_for_keys = True  # the caller's leg
+    plain = Negotiated(codec=Codec.PCMU, dtmf_payload_type=None, remote_address="127.0.0.1",
+                       remote_port=phone.port, direction=Direction.SENDRECV)  # fmt: skip
+    _answered(link, leg, plain)
+    # The key 6 (1477 Hz + 770 Hz), 100 ms, made by sox as in tests/media, then silence.
+    samples = tone("6", 0.1) + silence(0.1)
+    audio = g711.ulaw_encode(samples.tobytes())
+    stream = RtpStream(int(Codec.PCMU))
+    for start in range(0, len(audio), 160):
+        phone.send_to(leg, stream.packet(audio[start : start + 160]))
+        await asyncio.sleep(0.005)
+    await events.until(lambda: events.digits)
+    assert [digit for digit, _ in events.digits] == ["6"]
+    assert events.methods == [DigitMethod.INBAND]
