@@ -397,3 +397,28 @@ async def test_keys_as_tones_are_heard_when_the_offer_has_no_telephone_event(
     await events.until(lambda: events.digits)
     assert [digit for digit, _ in events.digits] == ["6"]
     assert events.methods == [DigitMethod.INBAND]
+
+
+class _IgnoresKeys(_Events):
+    """A call that takes keys by another route (digits.py) or is bridged: no barge-in."""
+
+    def on_digit(self, session: MediaLeg, digit: DtmfDigit, method: DigitMethod) -> None:
+        self.digits.append((digit.value, False))
+        self.changed.set()
+
+
+async def test_the_worker_leaves_barge_in_to_the_call(
+    link: MediaLink, phones: Callable[[], _Phone]
+) -> None:
+    phone, events = phones(), _IgnoresKeys()
+    leg = await link.open()
+    assert leg is not None
+    leg.listener = events
+    _answered(link, leg, phone.negotiated())
+    leg.play(_playback(b"\x11" * 8000, loop=False, interruptible=True))  # 1 s
+    await phone.payloads(2)
+    phone.send_to(leg, _dtmf_packet(0, 1000, 5, end=True))
+    await events.until(lambda: events.digits)
+    # The call ignored the key: the prompt plays to its end and reports it, so the flow
+    # is never left waiting for a prompt the worker dropped on its own.
+    await events.until(lambda: events.done == 1, limit_s=3.0)

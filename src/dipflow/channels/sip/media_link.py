@@ -103,8 +103,8 @@ class _Taps(list[Callable[[int, bytes], None]]):
 
 class MediaLeg:
     """One RTP session in the worker, as a call sees it: the surface of `RtpSession` the
-    channel uses, each change one small message. What is playing is mirrored here, as the
-    worker last reported it, so the call can tell a barge-in from a late key."""
+    channel uses, each change one small message. What is playing is mirrored here (events
+    come in order: a prompt's end is known before a key that follows it)."""
 
     def __init__(self, link: MediaLink, leg: int, port: int) -> None:
         self.link = link
@@ -120,7 +120,6 @@ class MediaLeg:
         self._srtp: SrtpContext | None = None
         self._token = 0
         self._playback: Playback | None = None
-        self._hidden = False
         self.closed = False
 
     def configure(self, negotiated: Negotiated) -> None:
@@ -179,9 +178,8 @@ class MediaLeg:
 
     @property
     def playback(self) -> Playback | None:
-        """What plays, as the worker last reported (None while a key is reported that the
-        worker did not take as a barge-in)."""
-        return None if self._hidden else self._playback
+        """What plays (until the worker reports its end, or it is replaced or stopped)."""
+        return self._playback
 
     def play(self, playback: Playback | None) -> None:
         """Play `playback` (replacing what played), or stop (None)."""
@@ -205,18 +203,8 @@ class MediaLeg:
 
     # -- from the worker --
 
-    def _digit(self, digit: str, interrupted: int | None, method: str) -> None:
-        # The worker stopped the prompt at once if it was interruptible; the call then
-        # sees it as playing and reports the barge-in. A key the worker did not take as
-        # one (the prompt it saw is not the current one) interrupts nothing here either.
-        barged = interrupted is not None and interrupted == self._token
-        self._hidden = not barged
-        try:
-            self.listener.on_digit(self, DtmfDigit(digit), DigitMethod(method))
-        finally:
-            self._hidden = False
-        if barged:
-            self._playback = None
+    def _digit(self, digit: str, method: str) -> None:
+        self.listener.on_digit(self, DtmfDigit(digit), DigitMethod(method))
 
     def _done(self, token: int) -> None:
         playback = self._playback
@@ -432,7 +420,7 @@ class MediaLink:
         if leg is None:
             return  # closed here meanwhile
         if kind == "digit":
-            leg._digit(str(message[2]), message[3], str(message[4]))
+            leg._digit(str(message[2]), str(message[3]))
         elif kind == "done":
             leg._done(int(message[2]))
         elif kind == "heard":

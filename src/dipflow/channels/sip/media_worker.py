@@ -29,7 +29,7 @@ the worker's amplification ledger lets media go to it freely), ``("sending", leg
 
 Events (worker -> control plane): ``("ready", pid)`` once, first;
 ``("opened", leg, port)`` (port 0: none free),
-``("digit", leg, digit, interrupted_token, method)``, ``("done", leg, token)``,
+``("digit", leg, digit, method)``, ``("done", leg, token)``,
 ``("heard", leg, payload_type, payload)`` (a tapped leg's audio),
 ``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request).
 """
@@ -242,12 +242,9 @@ class MediaWorker(SessionListener):
         return heard
 
     def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
-        playing = session.playback
-        interrupted = None
-        if playing is not None and playing.interruptible and playing.prompt_id is not None:
-            session.play(None)  # barge-in here, at once: not after a round trip
-            interrupted = int(playing.prompt_id)
-        self.emit(("digit", self.legs[session], digit.value, interrupted, method.value))
+        # Barge-in is the call's to decide (which route its keys come by, whether it is
+        # bridged): it answers with `stop`, one round trip later, as an in-loop call would.
+        self.emit(("digit", self.legs[session], digit.value, method.value))
 
     def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
         if playback.prompt_id is not None:
