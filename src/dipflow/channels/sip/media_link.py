@@ -1,16 +1,18 @@
 """The control plane's side of the media worker: `MediaLink` and `MediaLeg`. Layer 4.
 
-`MediaLink` starts the worker (`media_worker.py`: a child process, a thread, or a task
-on this loop, per `SipSettings.media_mode`), sends it commands and routes its events to
-the legs' listeners. A `MediaLeg` is the handle a call holds on one RTP session: it
-never touches a socket; every method is one small message.
+`MediaLink` starts the worker (`media_worker.py`: a child process or a thread, per
+`SipSettings.media_mode`; with "inline" the channel has no link and paces `RtpSession`s
+itself, and a link built with it runs the worker as a task on this loop, for tests),
+sends it commands and routes its events to the legs' listeners. A `MediaLeg` is the
+handle a call holds on one RTP session: it never touches a socket; every change is one
+small message.
 
-Audio is sent to the worker once per (prompt, codec) and kept there while this side
-remembers it (an LRU of `audio_entries`: what falls out is forgotten there too; a
-playback in progress keeps its bytes).
+Audio is sent to the worker once per content and kept there while this side remembers
+it (an LRU of `audio_entries`: what falls out is forgotten there too; a playback in
+progress keeps its bytes).
 
 Events of a playback that was replaced meanwhile are dropped here: each `play` gets a
-new token, and only the token a leg is playing may report `done` or a barge-in.
+new token, and only the token a leg is playing may report `done`.
 """
 
 from __future__ import annotations
