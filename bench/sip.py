@@ -60,7 +60,7 @@ from typing import Any
 
 import psutil
 
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from dipflow.channels.seam import AgentEndpoint, ChannelCall, MediaQuality
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.srtp import KEY_BYTES, SrtpContext
@@ -183,6 +183,9 @@ class _BenchCall:
             host.hung_up += 1
             self.ended = True
 
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.host.rtcp_updates += 1  # RTCP runs as in production; its numbers are not read
+
 
 class _BenchHost:
     """Greeting, then music until the caller hangs up. With `mix`: the flow's CPU per
@@ -201,6 +204,8 @@ class _BenchHost:
         self.bridged = 0
         self.bridge_failed = 0
         self.hung_up = 0
+        self.rtcp_updates = 0
+        self.refused = 0
         self.mix = mix
         self.agent_uri = agent_uri
         self.agent_after_s = agent_after_s
@@ -235,7 +240,7 @@ class _BenchHost:
             "prompts_failed": self.prompts_failed, "digits": self.digits,
             "bridged": self.bridged, "bridge_failed": self.bridge_failed,
             "hung_up": self.hung_up, "agent_refusals": dict(self.agent_refusals),
-            "bridge_ended_first": self.bridge_ended_first,
+            "bridge_ended_first": self.bridge_ended_first, "rtcp_reports": self.rtcp_updates,
         }  # fmt: skip
 
     async def agents(self, call: _BenchCall) -> None:
@@ -276,6 +281,9 @@ class _BenchHost:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        self.refused += 1
 
     def start_call(
         self, channel_call: ChannelCall, *, ani: str, dnis: str, channel: str,

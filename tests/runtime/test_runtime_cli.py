@@ -167,6 +167,17 @@ def test_demo_serves_http_and_sip_and_stops_cleanly_on_sigint() -> None:
         phone = httpx.get(f"http://127.0.0.1:{port}/phone", timeout=5).text
         assert demo_caller("ada").ani in phone and "Ada Lovelace" in phone
         assert sip_options(sip_port).startswith("SIP/2.0 200")
+        # The SIP channel's counters are on the same /metrics page (issue 12).
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"not SIP\r\n\r\n", ("127.0.0.1", sip_port))
+        dropped = 'dipflow_sip_dropped_messages_total{reason="unparseable"} 1.0'
+        for _ in range(50):
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            if dropped in metrics:
+                break
+            time.sleep(0.1)
+        assert dropped in metrics, metrics
+        assert 'dipflow_sip_calls_total{direction="inbound"} 0.0' in metrics
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:

@@ -8,7 +8,9 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from dipflow.channels.seam import AgentEndpoint, ChannelCall
+from prometheus_client import CollectorRegistry
+
+from dipflow.channels.seam import AgentEndpoint, ChannelCall, MediaQuality
 from dipflow.channels.sip import SipServer, SipSettings
 from dipflow.engine.commands import Disconnect, Play, PlayMusic
 from dipflow.engine.events import (
@@ -40,6 +42,7 @@ class ScriptedCall:
     agent_delay_s: float = 1.0
     call_id: str = "scripted"
     events: list[Event] = field(default_factory=list)
+    media: tuple[MediaQuality, ...] = ()
     branch: str | None = None
     agent_connected: bool | None = None
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
@@ -48,6 +51,9 @@ class ScriptedCall:
     def post(self, event: Event) -> None:
         self.events.append(event)
         self.queue.put_nowait(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.media = quality
 
     async def _next(self, *kinds: type, prompt: str | None = None) -> Event:
         while True:
@@ -115,6 +121,7 @@ class ScriptedHost:
         self.menu = menu
         self.agent_delay_s = agent_delay_s
         self.calls: list[ScriptedCall] = []
+        self.refused: list[dict[str, object]] = []
         self.tasks: list[asyncio.Task[None]] = []
 
     def start_call(
@@ -135,6 +142,9 @@ class ScriptedHost:
         self.calls.append(call)
         self.tasks.append(asyncio.get_running_loop().create_task(call.run()))
         return call
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        self.refused.append({"ani": ani, "dnis": dnis, "status": status, "reason": reason})
 
     async def wait_calls(self, count: int, within_s: float = 30.0) -> None:
         """Until `count` calls have started and every started call has finished."""
@@ -180,13 +190,15 @@ def shared_prompts() -> PromptRenderer:
 
 
 @contextlib.asynccontextmanager
-async def running_server(host: ScriptedHost, **overrides: object) -> AsyncIterator[SipServer]:
+async def running_server(
+    host: ScriptedHost, registry: CollectorRegistry | None = None, **overrides: object
+) -> AsyncIterator[SipServer]:
     rtp_base = 30000 + (free_port() % 8000) * 2
     settings = SipSettings(
         host="127.0.0.1", port=0, rtp_port_min=rtp_base, rtp_port_max=rtp_base + 200,
         **overrides,  # type: ignore[arg-type]
     )  # fmt: skip
-    server = SipServer(settings, host=host, prompts=shared_prompts())  # type: ignore[arg-type]
+    server = SipServer(settings, host=host, prompts=shared_prompts(), registry=registry)  # type: ignore[arg-type]
     await server.start()
     try:
         yield server

@@ -76,3 +76,44 @@ async def run_sipp(
             process.kill()
             await process.wait()
     return SippResult(returncode=process.returncode or 0, output=out.decode(errors="replace"))
+
+
+class SippPeer:
+    """sipp in server mode (a phone that answers): `async with SippPeer(xml) as peer`,
+    listening on `peer.port`; `peer.result()` waits for the scenario to end."""
+
+    def __init__(self, scenario_file: Path, *, calls: int = 1, timeout_s: float = 60.0) -> None:
+        self.scenario_file = scenario_file
+        self.calls = calls
+        self.timeout_s = timeout_s
+        self.port = free_port()
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> SippPeer:
+        args = [
+            sipp_binary(), "-sf", str(self.scenario_file), "-i", "127.0.0.1",
+            "-p", str(self.port), "-mp", str(free_port(even=True)), "-m", str(self.calls),
+            "-timeout", f"{int(self.timeout_s)}s", "-timeout_error", "-nostdin", "-trace_logs",
+        ]  # fmt: skip
+        self._process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            cwd=str(self.scenario_file.parent),
+        )  # fmt: skip
+        await asyncio.sleep(0.3)  # sipp binds its socket
+        return self
+
+    async def result(self) -> SippResult:
+        assert self._process is not None
+        out, _ = await asyncio.wait_for(self._process.communicate(), self.timeout_s + 15)
+        return SippResult(self._process.returncode or 0, out.decode(errors="replace"))
+
+    def log_bytes(self) -> bytes:
+        """What the scenario's <log> actions wrote (sipp's -trace_logs file)."""
+        logs = sorted(self.scenario_file.parent.glob(f"{self.scenario_file.stem}_*_logs.log"))
+        return b"".join(path.read_bytes() for path in logs)
+
+    async def __aexit__(self, *exc: object) -> None:
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.kill()
+            await process.wait()

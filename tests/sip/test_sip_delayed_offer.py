@@ -77,7 +77,7 @@ async def test_offer_in_the_200_answer_in_the_ack_then_media_in_the_answered_cod
             sip.sendto(invite(body="", port=sip_port), server.address)
             ok = await _sip(sip, status=200)
             offer = parse_sdp(ok.body)
-            assert offer.payload_types == (0, 8, 101)  # every codec we serve, and DTMF
+            assert offer.payload_types == (0, 8, 9, 101)  # every codec we serve, and DTMF
             assert await _rtp(rtp, 0.5) == []  # no media before the answer
             ack = in_dialog("ACK", to_tag=to_tag_of(ok), cseq=1, branch="z9hG4bK-ack")
             sip.sendto(_with_body(ack, _answer(rtp_port, "8 101"), sip_port), server.address)
@@ -129,7 +129,7 @@ async def test_a_reinvite_without_sdp_is_answered_with_an_offer_hold_in_the_ack(
             reinvite = reinvite.replace(b"Content-Length: 0", contact + b"Content-Length: 0")
             sip.sendto(_with_body(reinvite, "", sip_port), server.address)
             reoffer = await _sip(sip, status=200, cseq=2)
-            assert parse_sdp(reoffer.body).payload_types == (0, 8, 101)
+            assert parse_sdp(reoffer.body).payload_types == (0, 8, 9, 101)
             ack2 = in_dialog("ACK", to_tag=tag, cseq=2, branch="z9hG4bK-ack2")
             hold = _answer(rtp_port, "0 101", direction="inactive")  # nobody sends
             sip.sendto(_with_body(ack2, hold, sip_port), server.address)

@@ -54,3 +54,35 @@ async def test_bundled_flow_over_sip_looks_up_the_caller_and_takes_menu_choice_2
     assert "Goodbye" in summary.path
     assert "Disconnect" in summary.path  # the flow hung up: sipp got (and answered) our BYE
     assert summary.queue is None
+    # The caller leg's RTP quality (sipp played its pcap to us) is in the summary and the
+    # trace the supervisor reads (RFC 3550 numbers; sipp sends no RTCP, so no RTT).
+    (media,) = summary.media
+    assert media["leg"] == "caller" and media["packets_received"] > 50
+    assert media["rtt_ms"] is None and media["rtcp_reports_received"] == 0
+    (entry,) = [t for t in summary.trace if t["kind"] == "media_quality"]
+    assert entry["outputs"]["packets_received"] == media["packets_received"]
+
+
+async def test_a_refused_offer_is_a_recent_call_in_error(tmp_path: Path) -> None:
+    with running_emulator(seed="demo", require_auth=True) as crm:
+        config = demo_config(emulator=crm, tts="espeak", web_port=0)
+        runtime = await Runtime.create(config, environ=demo_environ(crm))
+        await runtime.start()
+        sip = SipServer(
+            SipSettings(host="127.0.0.1", port=0, rtp_port_min=31000, rtp_port_max=31400),
+            host=runtime,
+            prompts=runtime.prompts,
+        )
+        await sip.start()
+        try:
+            xml = scenario("uac_offer_refused.xml", tmp_path)
+            result = await run_sipp(xml, sip.address, service="18005550100", timeout_s=15)
+        finally:
+            await sip.stop()
+            await runtime.stop()
+    assert result.returncode == 0, result.output[-3000:]
+    (summary,) = runtime.recent_calls()  # what the supervisor view lists
+    assert summary.error and summary.ani == "+15557654321" and summary.channel == "sip"
+    (entry,) = summary.trace
+    assert entry["kind"] == "refused" and entry["outputs"] == {"status": 488}
+    assert "no codec in common" in entry["error"]

@@ -268,6 +268,8 @@ TABLE_4 = {  # timer: (UDP, TCP); None: not run on a reliable transport
     T.TIMER_K: (5.0, 0.0),
     T.TIMER_L: (32.0, 32.0), T.TIMER_M: (32.0, 32.0),  # RFC 6026 §9: 64*T1
     T.RETRANSMIT_2XX: (0.5, None), T.ACK_TIMEOUT: (32.0, 32.0),  # RFC 3261 §13.3.1.4
+    T.RELIABLE_1XX: (0.5, None), T.PRACK_TIMEOUT: (32.0, 32.0),  # RFC 3262 §3
+    T.SESSION_REFRESH: (None, None), T.SESSION_EXPIRY: (None, None),  # RFC 4028: negotiated
 }  # fmt: skip
 
 

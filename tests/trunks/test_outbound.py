@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dipflow.channels.seam import AgentEndpoint
+from dipflow.channels.seam import AgentEndpoint, MediaQuality
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.outbound import NotAnswered
 from dipflow.channels.sip.trunkconfig import (
@@ -39,9 +39,13 @@ class Handle:
 
     def __init__(self) -> None:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.media: tuple[MediaQuality, ...] = ()
 
     def post(self, event: Event) -> None:
         self.events.put_nowait(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.media = quality
 
 
 def carrier(host: str, port: int | None = None) -> TrunkSettings:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dipflow.channels.seam import ChannelCall, TransferResult, TransferringCall
+from dipflow.channels.seam import ChannelCall, MediaQuality, TransferResult, TransferringCall
 from dipflow.channels.sip.trunkconfig import Credentials, IpTrustAuth, TrunkServer, TrunkSettings
 from dipflow.engine.commands import PlayMusic
 from dipflow.engine.events import Event
@@ -33,9 +33,13 @@ class TransferCall:
     events: list[Event] = field(default_factory=list)
     result: TransferResult | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    media: tuple[MediaQuality, ...] = ()
 
     def post(self, event: Event) -> None:
         self.events.append(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.media = quality
 
     async def run(self) -> None:
         """Music (rendering it may take a while on a busy machine: not waited for), then

@@ -24,6 +24,24 @@ class AgentEndpoint:
     """Where a telephony channel rings the agent's phone; None for desktop-only agents."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaQuality:
+    """One media leg's quality (RTP, RFC 3550): what we measured receiving, and what the
+    peer reported receiving from us (its RTCP receiver reports); None: not reported."""
+
+    leg: str
+    """"caller" or "agent"."""
+    packets_sent: int
+    packets_received: int
+    packets_lost: int
+    loss_fraction: float
+    jitter_ms: float
+    peer_loss_fraction: float | None = None
+    peer_jitter_ms: float | None = None
+    rtt_ms: float | None = None
+    rtcp_reports_received: int = 0
+
+
 class ChannelCall(Protocol):
     """The channel's side of one call."""
 
@@ -81,6 +99,11 @@ class CallHandle(Protocol):
         """Queue an event for the engine (safe to call from any task of the event loop)."""
         ...
 
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        """The call's media quality so far (a channel with RTP reports it as it learns it,
+        and a last time when the call ends): kept in the call's trace and summary."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundCall:
@@ -121,4 +144,9 @@ class CallHost(Protocol):
         call_id: str | None = None,
     ) -> CallHandle:
         """Start the flow configured for `dnis` (raises `LookupError` when no flow serves it)."""
+        ...
+
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        """A call the channel refused before any flow ran (`status`: e.g. SIP 488, no codec
+        in common): listed with the recent calls, so that a supervisor sees it."""
         ...

@@ -122,7 +122,10 @@ async def serve_runtime(
             await asyncio.sleep(0.05)
         port = _bound_port(server, config.web.port)
         if config.sip is not None:
-            sip = SipServer(config.sip, host=runtime, prompts=runtime.prompts)
+            sip = SipServer(
+                config.sip, host=runtime, prompts=runtime.prompts,
+                registry=runtime.metrics.registry,
+            )  # fmt: skip
             await sip.start()
             trunk_metrics = sip.metrics_collector()
             runtime.metrics.registry.register(trunk_metrics)

@@ -51,12 +51,16 @@ class CallSummary:
     """The call went through the global error handler."""
     trace: tuple[dict[str, Any], ...] = ()
     """The engine's trace entries as dicts, secure variables masked."""
+    media: tuple[dict[str, Any], ...] = ()
+    """The media quality of each RTP leg (loss, jitter, round-trip time), as the channel
+    last reported it; also the last entries of `trace`."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value
         data["path"] = list(self.path)
         data["trace"] = list(self.trace)
+        data["media"] = list(self.media)
         return data
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from dipflow.center.errors import CenterError
@@ -45,6 +47,7 @@ from dipflow.runtime.flowpath import resolve_flow_path
 from dipflow.runtime.metrics import RuntimeMetrics
 from dipflow.runtime.notices import (
     CallData,
+    CallPhase,
     CallSummary,
     CallUpdated,
     RuntimeNotice,
@@ -307,6 +310,22 @@ class Runtime:
         session.begin()
         return session
 
+    def call_refused(self, *, ani: str, dnis: str, channel: str, status: int, reason: str) -> None:
+        """A call its channel refused before a flow ran: a recent call, ended, in error."""
+        now = time.time()
+        entry = {
+            "flow": "channel", "activity": channel, "kind": "refused", "started_at": now,
+            "ended_at": now, "inputs": {"ani": ani, "dnis": dnis},
+            "outputs": {"status": status}, "output_taken": None, "error": reason,
+        }  # fmt: skip
+        summary = CallSummary(
+            call_id=uuid.uuid4().hex, ani=ani, dnis=dnis, channel=channel,
+            state=CallPhase.ENDED, started_at=now, ended_at=now, error=True, trace=(entry,),
+        )  # fmt: skip
+        self._recent.append(summary)
+        self.metrics.calls_ended.labels(channel=channel, outcome="refused").inc()
+        self._notify(CallUpdated(call_id=summary.call_id, summary=summary))
+
     def session(self, call_id: str) -> CallSession | None:
         """The live session of `call_id` (None once it finished)."""
         return self._sessions.get(call_id)
@@ -348,6 +367,7 @@ class Runtime:
 
     def summary(self, session: CallSession) -> CallSummary:
         facts, view = session.facts, session.trace_view
+        media = tuple(asdict(q) for q in facts.media)
         return CallSummary(
             call_id=facts.call_id,
             ani=facts.ani,
@@ -360,7 +380,8 @@ class Runtime:
             agent_id=facts.agent_id,
             queue=facts.queue,
             error=view.hit_global_error(session.state),
-            trace=view.entries(session.state),
+            trace=_with_media(view.entries(session.state), media, facts.channel),
+            media=media,
         )
 
     # -- notices ------------------------------------------------------------------------------
@@ -558,3 +579,26 @@ class _Services:
         self._runtime.metrics.http_dip_seconds.labels(
             connector=request.connector or "-", outcome=result.outcome.value
         ).observe(result.elapsed_ms / 1000.0)
+
+
+def _with_media(
+    entries: tuple[dict[str, Any], ...], media: tuple[dict[str, Any], ...], channel: str
+) -> tuple[dict[str, Any], ...]:
+    """The trace, then each leg's media quality as an entry of the channel's, stamped on
+    the engine's clock at the last step (the trace's times are the engine's)."""
+    last = entries[-1] if entries else {}
+    at = last.get("ended_at") or last.get("started_at")
+    return entries + tuple(
+        {
+            "flow": "channel",
+            "activity": f"{channel} {quality['leg']} media",
+            "kind": "media_quality",
+            "started_at": at,
+            "ended_at": at,
+            "inputs": {},
+            "outputs": dict(quality),
+            "output_taken": None,
+            "error": None,
+        }
+        for quality in media
+    )

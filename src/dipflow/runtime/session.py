@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from typing import Protocol, assert_never
 
 from dipflow.center.errors import CenterError
-from dipflow.channels.seam import AudioSource, ChannelCall, TransferResult, TransferringCall
+from dipflow.channels.seam import (
+    AudioSource,
+    ChannelCall,
+    MediaQuality,
+    TransferResult,
+    TransferringCall,
+)
 from dipflow.connectors.bots import VirtualAgent
 from dipflow.engine.commands import (
     CallFinished,
@@ -168,6 +174,8 @@ class CallFacts:
     disconnected: bool = False
     last_enqueue: Enqueue | None = None
     """The queueing in force (to requeue the caller when an agent's leg fails)."""
+    media: tuple[MediaQuality, ...] = ()
+    """The channel's last report of the call's media quality (RTP legs)."""
     callback: RequestCallback | None = None
     """A callback waiting for an agent: the caller's leg may be gone, the contact is not."""
 
@@ -229,6 +237,9 @@ class CallSession:
             if self.facts.callback is None:
                 self._stuck_timer = self._loop.call_later(HANGUP_GRACE_S, self._end_stuck_call)
         self._events.put_nowait(event)
+
+    def report_media(self, quality: tuple[MediaQuality, ...]) -> None:
+        self.facts.media = quality
 
     def _end_stuck_call(self) -> None:
         if not self._finished and self.task is not None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import heapq
 
+from dipflow.channels.sip import reliable, session_timer
 from dipflow.channels.sip.builders import (
     ALLOW,
     MAGIC_COOKIE,
+    WARN_INCOMPATIBLE_MEDIA,
 )
 from dipflow.channels.sip.core import new_token
 from dipflow.channels.sip.digits import (
@@ -42,6 +44,7 @@ from dipflow.channels.sip.events import (
     ReofferAcked,
     SipEvent,
 )
+from dipflow.channels.sip.extensions import ExtensionsSide
 from dipflow.channels.sip.message import (
     NameAddr,
     SipMessage,
@@ -58,10 +61,16 @@ from dipflow.channels.sip.transactions import (
     TxState,
 )
 from dipflow.channels.sip.transitions import TxInput
-from dipflow.channels.sip.uac import RequestSide
 
 
-class SipUserAgent(RequestSide):
+def _methods(request: SipMessage) -> frozenset[str]:
+    """The methods a request's Allow headers list (upper case)."""
+    return frozenset(
+        m.strip().upper() for value in request.headers.get_all("Allow") for m in value.split(",")
+    ) - {""}
+
+
+class SipUserAgent(ExtensionsSide):
     def receive_datagram(
         self, data: bytes, source: Address, now: float, transport: str = "udp"
     ) -> list[SipEvent]:
@@ -112,9 +121,13 @@ class SipUserAgent(RequestSide):
         if leg is None or leg.state is not LegState.EARLY or not leg.uas:
             return
         tx = self._invite_tx(leg)
-        if tx is not None:
-            self._respond_tx(tx, self._response(leg.invite, 180, to_tag=leg.local_tag,
-                                                contact=True))  # fmt: skip
+        if tx is None:
+            return
+        response = self._response(leg.invite, 180, to_tag=leg.local_tag, contact=True)
+        if leg.reliable:
+            self._send_reliable(leg, tx, response)
+        else:
+            self._respond_tx(tx, response)
 
     def answer(self, leg_id: str, sdp: bytes, now: float) -> None:
         """Send 200 OK with our SDP answer and retransmit it until the ACK."""
@@ -125,21 +138,37 @@ class SipUserAgent(RequestSide):
         tx = self._invite_tx(leg)
         if tx is None:
             return
+        self._stop_reliable(leg)  # the final response ends the provisional's retransmissions
         response = self._response(leg.invite, 200, to_tag=leg.local_tag, contact=True, body=sdp)
         for route in leg.invite.headers.get_all("Record-Route"):  # §12.1.1
             response.headers.add("Record-Route", route)
+        self._stamp_2xx(response, leg.pending_timer, leg.invite)
         leg.state = LegState.ANSWERED
+        leg.local_sdp = sdp
         self._dialogs[(leg.call_id, leg.local_tag, leg.remote_tag or "")] = leg.leg_id
         self._send_2xx(leg, tx, response, now)
+        self._apply_timer(leg, leg.pending_timer)
 
-    def reject(self, leg_id: str, status: int, now: float) -> None:
+    def reject(
+        self, leg_id: str, status: int, now: float, *, warning: tuple[int, str] | None = None
+    ) -> None:
+        """Refuse a new call; `warning`: (code, text) for a Warning header (§20.43), e.g.
+        (305, "Incompatible media format") with a 488."""
         self._now = now
         leg = self.legs.get(leg_id)
         if leg is None or not leg.uas or leg.state is not LegState.EARLY:
             return
+        self._stop_reliable(leg)
         tx = self._invite_tx(leg)
         if tx is not None:
-            self._respond_tx(tx, self._response(leg.invite, status, to_tag=leg.local_tag), now)
+            response = self._response(leg.invite, status, to_tag=leg.local_tag)
+            if warning is not None:
+                code, text = warning
+                text = text.replace("\\", "").replace('"', "'")
+                response.headers.add("Warning", f'{code} {self.host}:{self.port} "{text}"')
+                if code == WARN_INCOMPATIBLE_MEDIA:
+                    self.counts["codec_mismatches"] += 1
+            self._respond_tx(tx, response, now)
         self._end_leg(leg)
 
     def answer_reoffer(self, leg_id: str, sdp: bytes | None, now: float) -> None:
@@ -156,7 +185,13 @@ class SipUserAgent(RequestSide):
             self._respond_tx(tx, self._response(tx.request, 488, to_tag=leg.local_tag), now)
             return
         response = self._response(tx.request, 200, to_tag=leg.local_tag, contact=True, body=sdp)
-        self._send_2xx(leg, tx, response, now)
+        self._stamp_2xx(response, leg.pending_timer, tx.request)
+        leg.local_sdp = sdp
+        if tx.is_invite:
+            self._send_2xx(leg, tx, response, now)
+        else:  # an UPDATE (RFC 3311): a plain non-INVITE answer
+            self._respond_tx(tx, response, now)
+        self._apply_timer(leg, leg.pending_timer)
 
     # UAC side -------------------------------------------------------------------
 
@@ -219,6 +254,7 @@ class SipUserAgent(RequestSide):
             response = self._response(request, 200, to_tag=new_token(6))
             response.headers.add("Allow", ALLOW)
             response.headers.add("Accept", "application/sdp")
+            response.headers.add("Supported", reliable.SUPPORTED)
             self._respond_tx(tx, response, now)
         elif method == "REGISTER":
             self._on_register(tx, request, source, transport, now)
@@ -259,11 +295,16 @@ class SipUserAgent(RequestSide):
             if leg.uas and leg.call_id == request.call_id and leg.remote_tag == from_tag:
                 self._respond_tx(tx, self._response(request, 482, to_tag=new_token(6)), now)
                 return
-        require = request.headers.get("Require")
-        if require:  # we support no extensions (§8.2.2.3)
+        required = session_timer.options(request, "Require")
+        unknown = required - reliable.KNOWN
+        if unknown:  # §8.2.2.3: name what we do not support
             response = self._response(request, 420, to_tag=new_token(6))
-            response.headers.add("Unsupported", require)
+            response.headers.add("Unsupported", ", ".join(sorted(unknown)))
+            response.headers.add("Supported", reliable.SUPPORTED)
             self._respond_tx(tx, response, now)
+            return
+        accepted, timer = self._negotiate_timer(tx, request)
+        if not accepted:
             return
         active = sum(1 for leg in self.legs.values() if leg.state is not LegState.TERMINATED)
         if active >= self.settings.max_calls:
@@ -285,8 +326,12 @@ class SipUserAgent(RequestSide):
             peer=source, transport=transport, invite=request, invite_tx=tx.key,
             remote_cseq=request.cseq[0],
         )  # fmt: skip
+        leg.reliable = reliable.OPTION in required
+        leg.pending_timer = timer
+        leg.peer_methods = _methods(request)
         tx.leg_id = leg.leg_id
         self.legs[leg.leg_id] = leg
+        self.counts["calls_inbound"] += 1
         self._respond_tx(tx, self._response(request, 100), now)
         self._events.append(
             IncomingCall(leg_id=leg.leg_id, request=request, source=source, transport=transport)
@@ -299,7 +344,13 @@ class SipUserAgent(RequestSide):
             self._respond_tx(tx, self._response(request, 500), now)
             return
         leg.remote_cseq = cseq
-        if method == "BYE":
+        if method == "PRACK":
+            self._on_prack(leg, tx, request)
+        elif method == "BYE":
+            invite_tx = self._invite_tx(leg) if leg.state is LegState.EARLY else None
+            if invite_tx is not None:  # an early dialog (100rel) ends: its INVITE too
+                self._respond_tx(invite_tx, self._response(leg.invite, 487,
+                                                           to_tag=leg.local_tag))  # fmt: skip
             self._respond_tx(tx, self._response(request, 200), now)
             was_live = leg.state is not LegState.TERMINATED
             self._end_leg(leg)
@@ -309,18 +360,43 @@ class SipUserAgent(RequestSide):
             if leg.reoffer_tx is not None or leg.state is LegState.ANSWERED:
                 self._respond_tx(tx, self._response(request, 491), now)  # §14.2
                 return
+            accepted, leg.pending_timer = self._negotiate_timer(tx, request)
+            if not accepted:
+                return
             contact = request.headers.get("Contact")
             if contact:
                 leg.remote_target = NameAddr.parse(contact).uri  # §12.2.2 target refresh
+            leg.peer_methods = _methods(request) or leg.peer_methods
             tx.leg_id = leg.leg_id
             leg.reoffer_tx = tx.key
             self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
+        elif method == "UPDATE" and leg.state is LegState.CONFIRMED:
+            self._on_update(leg, tx, request)
         elif method == "INFO":
             self._on_info(leg, tx, request, now)
         elif method == "OPTIONS":
             self._respond_tx(tx, self._response(request, 200), now)
         else:
             self._other_in_dialog(leg, tx, request, now)  # uac.py: NOTIFY, else 405
+
+    def _on_update(self, leg: Leg, tx: ServerTransaction, request: SipMessage) -> None:
+        """UPDATE (RFC 3311): a session refresh (no body), or a new offer answered like a
+        re-INVITE's, without the ACK."""
+        if leg.reoffer_tx is not None:
+            self._respond_tx(tx, self._response(request, 491))  # RFC 3311 §5.2
+            return
+        accepted, leg.pending_timer = self._negotiate_timer(tx, request)
+        if not accepted:
+            return
+        if request.body:
+            tx.leg_id = leg.leg_id
+            leg.reoffer_tx = tx.key
+            self._events.append(ReOffer(leg_id=leg.leg_id, body=request.body))
+            return
+        response = self._response(request, 200, contact=True)
+        self._stamp_2xx(response, leg.pending_timer, request)
+        self._respond_tx(tx, response)
+        self._apply_timer(leg, leg.pending_timer)
 
     def _on_info(self, leg: Leg, tx: ServerTransaction, request: SipMessage, now: float) -> None:
         """Key presses as INFO are taken; any other INFO with a body is refused (415), so the
@@ -394,8 +470,10 @@ class SipUserAgent(RequestSide):
         if user is None:
             response = self._response(request, 401, to_tag=new_token(6))
             response.headers.add("WWW-Authenticate", self.registrar.challenge(now))
+            self.counts["registrations_challenged"] += 1
             self._respond_tx(tx, response, now)
             return
+        self.counts["registrations"] += 1
         self.guard.verify(source[0])
         contacts = self.registrar.register(request, user, source, transport, now)
         response = self._response(request, 200, to_tag=new_token(6))

@@ -78,9 +78,9 @@ class AgentBridge:
                              secure_transport=transport == "tls")  # fmt: skip
         leg_id = driver.ua.invite(
             target_uri=uri, destination=destination, transport=transport,
-            sdp=sessions.offer(session, security), now=driver.now(),
-            caller_user=call.ani or "dipflow",
-            caller_name="dipflow",
+            sdp=sessions.offer(session, security, first=call.session.codec), now=driver.now(),
+            caller_user=call.ani or "anonymous",
+            caller_name=call.caller_name or call.ani or "dipflow",
         )  # fmt: skip
         waiter: asyncio.Future[bytes | None] = driver.loop.create_future()
         self._ringing[leg_id] = waiter
@@ -126,6 +126,7 @@ class AgentBridge:
         session.listener = call
         call.agent = agent
         call.agent_session = session
+        session.rtcp_reports.on_report = call.report_media
         # Bridge (relay): each leg sends what the other leg received; the music stops.
         call.session.play(None)
         relay(call.session, session)

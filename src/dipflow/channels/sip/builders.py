@@ -12,8 +12,10 @@ from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.message import NameAddr, SipMessage, SipParseError, SipUri, Via
 from dipflow.channels.sip.transactions import Leg
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, NOTIFY, PRACK, UPDATE"
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches of RFC 3261 agents start with it
+WARN_INCOMPATIBLE_MEDIA = 305
+"""Warning code of RFC 3261 §20.43: "Incompatible media format"."""
 REASONS = {
     100: "Trying", 180: "Ringing", 183: "Session Progress", 200: "OK", 202: "Accepted",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -148,6 +150,16 @@ def set_param(via: str, name: str, value: str) -> str:
     if not replaced:
         out.append(f"{name}={value}")
     return ";".join(out)
+
+
+def display_of(header_value: str | None) -> str:
+    """The display name of a From/P-Asserted-Identity value, for people ("" when none)."""
+    if not header_value:
+        return ""
+    try:
+        return NameAddr.parse(header_value).display_text.strip()
+    except SipParseError:
+        return ""
 
 
 def user_of(header_value: str | None) -> str:

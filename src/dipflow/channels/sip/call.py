@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, assert_never
 
-from dipflow.channels.seam import AgentEndpoint, CallHandle, TransferResult
+from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality, TransferResult
+from dipflow.channels.sip.codecs import G722_PROMPTS, Transcoder
 from dipflow.channels.sip.digits import DigitMethod, DigitRoute
 from dipflow.channels.sip.media import Playback, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
@@ -29,7 +30,7 @@ from dipflow.engine.events import (
     PromptDone,
     PromptFailed,
 )
-from dipflow.media import MediaError, PromptRenderer, RenderedAudio, g711
+from dipflow.media import MediaError, PromptRenderer, RenderedAudio
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class SipCall(SessionListener):
         self.session = session
         self.ani = ani
         self.dnis = dnis
+        self.caller_name = ""
+        """The caller's display name (P-Asserted-Identity, else From), for the agent's phone."""
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None
@@ -77,6 +80,7 @@ class SipCall(SessionListener):
         """Legs whose 2xx carried our offer (their INVITE had none): the answer is in the ACK."""
         self._generation = 0
         self._early: list[Event] = []
+        session.rtcp_reports.on_report = self.report_media
 
     # -- events to the runtime --
 
@@ -85,6 +89,17 @@ class SipCall(SessionListener):
             self._early.append(event)  # before start_call returned (cannot happen in practice)
             return
         self.handle.post(event)
+
+    def media_quality(self) -> tuple[MediaQuality, ...]:
+        """Each leg's RTP quality (RFC 3550: measured here, and reported by the peer)."""
+        legs = [("caller", self.session)]
+        if self.agent_session is not None:
+            legs.append(("agent", self.agent_session))
+        return tuple(session.rtcp_reports.state.quality(name) for name, session in legs)
+
+    def report_media(self) -> None:
+        if self.handle is not None:
+            self.handle.report_media(self.media_quality())
 
     def attach(self, handle: CallHandle) -> None:
         self.handle = handle
@@ -123,10 +138,15 @@ class SipCall(SessionListener):
         return await self.control.transfer(self, destination, caller_id=caller_id)
 
     def tap_audio(self, sink: Callable[[bytes], None]) -> Callable[[], None]:
-        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames."""
+        """`channels.seam.AudioSource`: the caller's audio as G.711 u-law frames (A-law and
+        G.722 transcoded; G.722 keeps its decoder state, hence one transcoder per type)."""
+        to_ulaw: dict[int, Transcoder] = {}
 
         def tap(payload_type: int, payload: bytes) -> None:
-            sink(payload if payload_type == Codec.PCMU else g711.alaw_to_ulaw(payload))
+            xcoder = to_ulaw.get(payload_type)
+            if xcoder is None:
+                xcoder = to_ulaw[payload_type] = Transcoder(Codec(payload_type), Codec.PCMU)
+            sink(xcoder(payload))
 
         self.session.taps.append(tap)
 
@@ -191,6 +211,8 @@ class SipCall(SessionListener):
             rendered = prompts.render_audio(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
+        if codec is Codec.G722:
+            return G722_PROMPTS.get(rendered.key, lambda: rendered.pcm.samples), codec
         return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
     # -- SessionListener --

@@ -7,6 +7,7 @@ module is their TU: what a response to our INVITE means for the agent's leg.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from urllib.parse import quote
 
 from dipflow.channels.sip.builders import (
@@ -93,6 +94,7 @@ class ClientSide(AgentCore):
             route_set=[], peer=destination, transport=transport, invite=request,
         )  # fmt: skip
         self.legs[leg_id] = leg
+        self.counts["calls_outbound"] += 1
         self.guard.verify(destination[0])  # we chose this destination
         self._start_client_tx(request, destination, transport, leg_id, now)
         return leg_id
@@ -110,10 +112,13 @@ class ClientSide(AgentCore):
         self.step_tx(tx, response_input(status), response)
 
     def _response_to_tu(self, tx: ClientTransaction, response: SipMessage) -> None:
+        leg = self.legs.get(tx.leg_id or "")
+        if leg is not None and leg.uas:  # our session refresh on a caller's dialog
+            self._refresh_response(leg, tx, response)
+            return
         if not tx.is_invite:
             return  # nothing waits for the answer to our BYE or CANCEL
         status = response.status or 0
-        leg = self.legs.get(tx.leg_id or "")
         now = self._now
         if status < 200:
             if leg is not None and leg.state is LegState.EARLY:
@@ -129,6 +134,7 @@ class ClientSide(AgentCore):
             else:
                 self._stray_2xx(response)  # a retransmission of the 2xx: ACK it again
         elif leg is not None and leg.state is not LegState.TERMINATED:
+            self.failures["outbound", status] += 1
             self._end_leg(leg)
             self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=status))
 
@@ -150,6 +156,10 @@ class ClientSide(AgentCore):
             self._send_bye(leg, now)
             return
         self._events.append(OutgoingAnswered(leg_id=leg.leg_id, body=response.body))
+
+    @abstractmethod
+    def _refresh_response(self, leg: Leg, tx: ClientTransaction, response: SipMessage) -> None:
+        """The answer to our session refresh (extensions.py)."""
 
     def _stray_2xx(self, response: SipMessage) -> None:
         """A retransmitted 2xx after our INVITE transaction ended: ACK again (§13.2.2.4)."""

@@ -12,7 +12,7 @@ import heapq
 import itertools
 import secrets
 from abc import ABC, abstractmethod
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import assert_never
 
 from dipflow.channels.sip.builders import (
@@ -109,6 +109,11 @@ class AgentCore(ABC):
             "garbage": 0, "penalised": 0, "rate_limited": 0, "amplification_drops": 0,
             "oversized": 0, "overload_drops": 0,
         }  # fmt: skip
+        self.counts: Counter[str] = Counter()
+        """What the channel did, for /metrics (`metrics.SipCollector`): calls placed and
+        received, retransmissions, registrations."""
+        self.failures: Counter[tuple[str, int]] = Counter()
+        """Calls that ended with a final error response: (direction, status)."""
 
     def take_outgoing(self) -> list[Outgoing]:
         out, self._outgoing = self._outgoing, []
@@ -266,12 +271,16 @@ class AgentCore(ABC):
                 assert isinstance(tx, ServerTransaction) and message is not None
                 tx.last_response = self._with_received(message, tx.source).to_bytes()
                 self._send_response(tx, tx.last_response)
+                if tx.is_invite and (message.status or 0) >= 300 and self._initial(tx):
+                    self.failures["inbound", message.status or 0] += 1  # a new call refused
             case TxAction.RESEND_RESPONSE:
                 assert isinstance(tx, ServerTransaction)
                 if tx.last_response is not None:
+                    self.counts["retransmitted_responses"] += 1
                     self._send_response(tx, tx.last_response)
             case TxAction.RESEND_REQUEST:
                 assert isinstance(tx, ClientTransaction)
+                self.counts["retransmitted_requests"] += 1
                 self._send(tx.data, tx.destination, tx.transport, tx.fallback)
             case TxAction.SEND_ACK:
                 assert isinstance(tx, ClientTransaction) and message is not None
@@ -284,11 +293,19 @@ class AgentCore(ABC):
             case TxAction.TIMEOUT_TO_TU:
                 assert isinstance(tx, ClientTransaction)
                 leg = self.legs.get(tx.leg_id or "")
-                if leg is not None:  # our INVITE to an agent's phone went unanswered
+                if leg is not None and leg.uas:  # our session refresh went unanswered
+                    self._refresh_timed_out(leg)
+                elif leg is not None:  # our INVITE to an agent's phone went unanswered
+                    self.failures["outbound", 408] += 1
                     self._end_leg(leg)
                     self._events.append(OutgoingFailed(leg_id=leg.leg_id, status=408))
             case _:
                 assert_never(action)
+
+    def _initial(self, tx: ServerTransaction) -> bool:
+        """Whether `tx` is the INVITE that started a call (not a re-INVITE)."""
+        leg = self.legs.get(tx.leg_id) if tx.leg_id is not None else None
+        return leg is None or leg.invite_tx == tx.key
 
     @abstractmethod
     def _response_to_tu(self, tx: ClientTransaction, response: SipMessage) -> None:
@@ -304,11 +321,18 @@ class AgentCore(ABC):
     # -- timers (timers.py) ---------------------------------------------------------
 
     def _start_timer(
-        self, record: TimerOwner, timer: SipTimer, *, fired: TxEvent | None = None
+        self,
+        record: TimerOwner,
+        timer: SipTimer,
+        *,
+        fired: TxEvent | None = None,
+        delay: float | None = None,
     ) -> None:
         """Start `timer` of `record`; a retransmission timer restarted by its own firing
-        (`fired`) backs off, else it starts from T1."""
-        delay = initial_delay(timer, self.timing, reliable=record.transport == "tcp")
+        (`fired`) backs off, else it starts from T1. `delay`: a negotiated duration (the
+        session timers)."""
+        if delay is None:
+            delay = initial_delay(timer, self.timing, reliable=record.transport == "tcp")
         if delay is None:
             return
         if timer in RETRANSMIT_TIMERS:
@@ -345,6 +369,7 @@ class AgentCore(ABC):
 
     def _leg_timer(self, leg: Leg, timer: SipTimer, now: float) -> None:
         if timer is SipTimer.RETRANSMIT_2XX and leg.ok_response is not None:
+            self.counts["retransmitted_responses"] += 1
             self._send(leg.ok_response, leg.peer, leg.transport)
             self._start_timer(leg, timer, fired=timer)
         elif timer is SipTimer.ACK_TIMEOUT and leg.ok_response is not None:
@@ -354,6 +379,16 @@ class AgentCore(ABC):
             if leg.reoffer_tx is None and leg.state is LegState.ANSWERED:
                 self._send_bye(leg, now)
                 self._events.append(CallTerminated(leg_id=leg.leg_id, reason="no-ack"))
+        else:
+            self._extension_timer(leg, timer, now)
+
+    @abstractmethod
+    def _refresh_timed_out(self, leg: Leg) -> None:
+        """RFC 4028 §10: our refresh timed out - the session ends (extensions.py)."""
+
+    @abstractmethod
+    def _extension_timer(self, leg: Leg, timer: SipTimer, now: float) -> None:
+        """100rel and session timers (extensions.py)."""
 
     def _garbage(self, ip: str, now: float) -> None:
         self.stats["garbage"] += 1

@@ -18,8 +18,9 @@ import asyncio
 import logging
 
 from dipflow.channels.seam import CallHost
-from dipflow.channels.sip.builders import user_of
+from dipflow.channels.sip.builders import WARN_INCOMPATIBLE_MEDIA, display_of, user_of
 from dipflow.channels.sip.call import CallControl, SipCall
+from dipflow.channels.sip.codecs import offered_formats
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import IncomingCall, ReOffer
 from dipflow.channels.sip.message import SipParseError, SipUri
@@ -82,8 +83,7 @@ class IncomingCalls:
         codecs = trunk.codecs if trunk else None
         negotiated = None if delayed else sessions.negotiate(request.body, codecs)
         if negotiated is None and not delayed:  # RFC 3264 §6: nothing we can serve
-            ua.reject(event.leg_id, 488, driver.now())
-            driver.flush()
+            self._refuse_offer(event)
             return
         listener_policy = settings.tls.srtp if settings.tls else None
         policy = call_policy(trunk.srtp if trunk else None, listener_policy, event.transport)
@@ -119,13 +119,15 @@ class IncomingCalls:
             user_of(request.headers.get("P-Asserted-Identity"))
             or user_of(request.headers.get("From"))
         )[:MAX_ID_CHARS]
-        try:
-            dnis = SipUri.parse(request.uri or "").user[:MAX_ID_CHARS]
-        except SipParseError:
-            dnis = ""
+        dnis = _dnis(request.uri)
         if admission is not None:
             dnis = admission.dnis[:MAX_ID_CHARS]
+        name = (
+            display_of(request.headers.get("P-Asserted-Identity"))
+            or display_of(request.headers.get("From"))
+        )[:MAX_ID_CHARS]
         call = SipCall(self.control, leg_id=event.leg_id, session=session, ani=ani, dnis=dnis)
+        call.caller_name = name
         session.listener = call
         try:
             handle = self.host.start_call(call, ani=ani, dnis=dnis, channel="sip")
@@ -160,9 +162,36 @@ class IncomingCalls:
             session.sending = sends(negotiated)
         driver.flush()
 
+    def _refuse_offer(self, event: IncomingCall) -> None:
+        """488 for an offer without a codec in common: with `Warning: 305` (RFC 3261
+        §20.43) naming what was offered, a log line, a metric, and a recent call in error
+        for the supervisor."""
+        driver, request = self.driver, event.request
+        offered = offered_formats(request.body)
+        ours = ", ".join(c.name for c in self.sessions.codecs)
+        if offered is None:
+            reason = "no usable audio offer"
+            warning = None
+        else:
+            reason = f"no codec in common: offered {', '.join(offered) or 'none'}; we accept {ours}"
+            warning = (WARN_INCOMPATIBLE_MEDIA, f"Incompatible media format: {reason}"[:200])
+        ani = user_of(request.headers.get("From"))[:MAX_ID_CHARS]
+        dnis = _dnis(request.uri)
+        log.warning("SIP call from %r to %r refused with 488: %s", ani, dnis, reason)
+        driver.ua.reject(event.leg_id, 488, driver.now(), warning=warning)
+        driver.flush()
+        self.host.call_refused(ani=ani, dnis=dnis, channel="sip", status=488, reason=reason)
+
     def forget(self, call: SipCall) -> None:
         self.calls.pop(call.leg_id, None)
         self.trunk_of.pop(call.leg_id, None)
+
+
+def _dnis(uri: str | None) -> str:
+    try:
+        return SipUri.parse(uri or "").user[:MAX_ID_CHARS]
+    except SipParseError:
+        return ""
 
 
 def has_offer(body: bytes) -> bool:

@@ -25,9 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.latch import Ledger, MediaPeer
+from dipflow.channels.sip.rtcp import is_rtcp
+from dipflow.channels.sip.rtcp_io import RtcpReports
 from dipflow.channels.sip.rtp import (
     FRAME_SAMPLES,
     HEADER,
@@ -38,15 +41,14 @@ from dipflow.channels.sip.rtp import (
 )
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.srtp import SrtpContext
-from dipflow.media import g711
 from dipflow.media.dtmf import DtmfDetector
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
 SLOTS = 4  # 4 x 5 ms = one 20 ms frame
-_SILENCE = {Codec.PCMU: bytes([g711.ULAW_SILENCE]) * FRAME_SAMPLES,
-            Codec.PCMA: bytes([g711.ALAW_SILENCE]) * FRAME_SAMPLES}  # fmt: skip
+_SILENCE = SILENCE
+_CODECS = frozenset(int(c) for c in Codec)
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
 _PACKET_BYTES = HEADER.size + FRAME_SAMPLES  # one G.711 20 ms packet, as the ledger counts it
 
@@ -75,7 +77,9 @@ class SessionListener:
 class RtpSession(asyncio.DatagramProtocol):
     """One call leg's RTP: a UDP socket, what to send, where from and to."""
 
-    def __init__(self, *, port: int, listener: SessionListener, peer: MediaPeer) -> None:
+    def __init__(
+        self, *, port: int, listener: SessionListener, peer: MediaPeer, host: str = "127.0.0.1"
+    ) -> None:
         self.port = port
         self.listener = listener
         self.peer = peer
@@ -97,6 +101,9 @@ class RtpSession(asyncio.DatagramProtocol):
         """Paced only once answered, and not while the peer holds us (RFC 3264 §8.4)."""
         self.bridge: RtpSession | None = None
         self.relay = bytearray()
+        self._tones_g722: Transcoder | None = None
+        self.to_bridge: Transcoder | None = None
+        """What we received, in the bridged leg's codec (G.722 keeps state per direction)."""
         self.slot = 0
         self.first_packet = True
         self.packets_sent = 0
@@ -104,6 +111,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.ignored_sources = 0
         """Packets dropped as not the peer's media (a stranger's, or an unexpected type)."""
         self.last_received = 0.0
+        self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
+        """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
         self.srtp: SrtpContext | None = None
         """Set for an SRTP leg (srtp.py): what we send is protected, what we get unprotected."""
         self.taps: list[Callable[[int, bytes], None]] = []
@@ -126,13 +135,15 @@ class RtpSession(asyncio.DatagramProtocol):
             (negotiated.remote_address, negotiated.remote_port), frozenset(payload_types)
         )
         if negotiated.codec is not self.codec or self.stream.payload_type != int(negotiated.codec):
+            old = self.codec
             self.codec = negotiated.codec
             self.stream.payload_type = int(negotiated.codec)
             if self.playback is not None:  # rendered for the old codec: re-encode the rest
                 self.playback = self._encoded(self.playback)
             if self.relay:
-                self.relay = bytearray(_transcode(bytes(self.relay), self.codec))
+                self.relay = bytearray(transcode(bytes(self.relay), old, self.codec))
         self.dtmf.payload_type = negotiated.dtmf_payload_type
+        self.rtcp_reports.configure(negotiated)
         if negotiated.dtmf_payload_type is not None or not self.listens_for_keys:
             self.inband = None
         elif self.inband is None:
@@ -142,6 +153,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def close(self) -> None:
+        self.rtcp_reports.stop()  # its last report (BYE) leaves first
         self.sending = False
         self.playback = None
         self.bridge = None
@@ -154,6 +166,10 @@ class RtpSession(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
+        if is_rtcp(data):  # rtcp-mux (RFC 5761 §4); SRTCP is not read (rtcp_io.py)
+            if self.srtp is None:
+                self.rtcp_reports.received(data, source)
+            return
         if self.srtp is not None:
             # Authenticated first: a forged or replayed packet neither plays nor latches.
             plain = self.srtp.unprotect(data)
@@ -168,28 +184,32 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         self.packets_received += 1
         self.last_received = now
+        self.rtcp_reports.state.received(packet.ssrc, packet.sequence, packet.timestamp, now)
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
             self.listener.on_digit(self, digit, DigitMethod.RFC4733)
             return
-        if self.taps and packet.payload_type in (Codec.PCMU, Codec.PCMA):
+        if self.taps and packet.payload_type in _CODECS:
             for tap in tuple(self.taps):
                 tap(packet.payload_type, packet.payload)
         bridge = self.bridge
         if self.inband is not None and bridge is None:
             self._detect_tones(packet.payload_type, packet.payload)
-        if bridge is None or packet.payload_type not in (Codec.PCMU, Codec.PCMA):
-            return
-        payload = packet.payload
-        if packet.payload_type != bridge.codec:
-            payload = (
-                g711.ulaw_to_alaw(payload)
-                if packet.payload_type == Codec.PCMU
-                else g711.alaw_to_ulaw(payload)
-            )
-        bridge.relay += payload
+        if bridge is None or packet.payload_type not in _CODECS:
+            return  # comfort noise
+        xcoder = self.to_bridge
+        if xcoder is None or xcoder.source != packet.payload_type or xcoder.target != bridge.codec:
+            xcoder = self.to_bridge = Transcoder(Codec(packet.payload_type), bridge.codec)
+        bridge.relay += xcoder(packet.payload)
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
+
+    def rtp_timestamp(self) -> int:
+        return self.stream.timestamp
+
+    def rtcp_allowed(self) -> bool:
+        """Plain RTCP only on plain RTP legs (we do not implement SRTCP, RFC 3711 §3.4)."""
+        return self.srtp is None
 
     def _detect_tones(self, payload_type: int, payload: bytes) -> None:
         detector = self.inband
@@ -198,6 +218,10 @@ class RtpSession(asyncio.DatagramProtocol):
             keys = detector.feed_ulaw(payload)
         elif payload_type == Codec.PCMA:
             keys = detector.feed_alaw(payload)
+        elif payload_type == Codec.G722:  # decoded (own state) to µ-law for the detector
+            if self._tones_g722 is None:
+                self._tones_g722 = Transcoder(Codec.G722, Codec.PCMU)
+            keys = detector.feed_ulaw(self._tones_g722(payload))
         else:
             return  # comfort noise: no audio to listen to
         for key in keys:
@@ -212,11 +236,12 @@ class RtpSession(asyncio.DatagramProtocol):
         self.playback = None if playback is None else self._encoded(playback)
 
     def _encoded(self, playback: Playback) -> Playback:
-        """`playback` in this session's codec (µ-law <-> A-law is a byte translation)."""
+        """`playback` in this session's codec: it is re-encoded after a codec change (a
+        re-INVITE from PCMU to PCMA, a late answer), never sent under the wrong label."""
         if playback.codec is None or playback.codec is self.codec:
             playback.codec = self.codec
             return playback
-        playback.audio = _transcode(playback.audio, self.codec)
+        playback.audio = transcode(playback.audio, playback.codec, self.codec)  # all: it may loop
         playback.codec = self.codec
         return playback
 
@@ -273,15 +298,11 @@ class RtpSession(asyncio.DatagramProtocol):
         else:
             transport.sendto(packet, remote)
         self.packets_sent += 1
+        self.rtcp_reports.state.sent(len(packet) - 12)
         finished, self._finished = self._finished, None
         if finished is not None:
             self.listener.on_playback_done(self, finished)
         return True
-
-
-def _transcode(audio: bytes, to: Codec) -> bytes:
-    """G.711 audio into codec `to` from the other law."""
-    return g711.ulaw_to_alaw(audio) if to is Codec.PCMA else g711.alaw_to_ulaw(audio)
 
 
 class JitterStats:
@@ -406,7 +427,7 @@ async def open_session(
                         len(failed), ", ".join(failed[-3:]))  # fmt: skip
             return None
         peer = MediaPeer(ledger, window_s=latch_window_s, signalling_ip=signalling_ip)
-        session = RtpSession(port=port, listener=listener, peer=peer)
+        session = RtpSession(port=port, listener=listener, peer=peer, host=host)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((host, port))
@@ -417,6 +438,7 @@ async def open_session(
         sock.setblocking(False)
         await loop.create_datagram_endpoint(_returning(session), sock=sock)
         session.sock = sock
+        await session.rtcp_reports.open(host, port + 1)  # RFC 3550 §11: RTP port + 1
         return session
     log.warning("no RTP port could be bound on %s: %s", host, ", ".join(failed[-3:]))
     return None

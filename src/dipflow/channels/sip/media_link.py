@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from dipflow.channels.errors import ChannelError
+from dipflow.channels.seam import MediaQuality
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_worker import (
@@ -103,6 +104,33 @@ class _Taps(list[Callable[[int, bytes], None]]):
             self._leg.link.send(("tap", self._leg.leg, False))
 
 
+class _Quality:
+    """The leg's RTP statistics as the worker last reported them (with each RTCP report it
+    sends: a call's final figures are up to one report interval old)."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, Any] = {}
+
+    def quality(self, leg: str) -> MediaQuality:
+        if not self.latest:
+            return MediaQuality(leg=leg, packets_sent=0, packets_received=0, packets_lost=0,
+                                loss_fraction=0.0, jitter_ms=0.0)  # fmt: skip
+        return MediaQuality(**{**self.latest, "leg": leg})
+
+
+class _Reports:
+    """The leg's RTCP runs in the worker (`rtcp_io.py` there); the call is told after each
+    report, as with an in-loop session."""
+
+    def __init__(self, leg: MediaLeg) -> None:
+        self._leg = leg
+        self.state = _Quality()
+        self.on_report: Callable[[], None] | None = None
+
+    def start(self, interval_s: float) -> None:
+        self._leg.link.send(("rtcp", self._leg.leg, interval_s))
+
+
 class MediaLeg:
     """One RTP session in the worker, as a call sees it: the surface of `RtpSession` the
     channel uses, each change one small message. What is playing is mirrored here (events
@@ -116,6 +144,7 @@ class MediaLeg:
         self.listener: LegListener = _Nobody()
         self.peer = _Peer(self)
         self.taps = _Taps(self)
+        self.rtcp_reports = _Reports(self)
         self._bridge: MediaLeg | None = None
         self._sending = False
         self._listens_for_keys = False
@@ -213,6 +242,11 @@ class MediaLeg:
         if token == self._token and playback is not None:
             self._playback = None
             self.listener.on_playback_done(self, playback)
+
+    def _quality(self, figures: dict[str, Any]) -> None:
+        self.rtcp_reports.state.latest = figures
+        if self.rtcp_reports.on_report is not None:
+            self.rtcp_reports.on_report()
 
     def _heard(self, payload_type: int, payload: bytes) -> None:
         for tap in tuple(self.taps):
@@ -425,5 +459,7 @@ class MediaLink:
             leg._digit(str(message[2]), str(message[3]))
         elif kind == "done":
             leg._done(int(message[2]))
+        elif kind == "quality":
+            leg._quality(dict(message[2]))
         elif kind == "heard":
             leg._heard(int(message[2]), bytes(message[3]))

@@ -23,7 +23,8 @@ confirmed: media may flow, `latch.py`), ``("verify", ip)`` (the signalling prove
 the worker's amplification ledger lets media go to it freely), ``("sending", leg, on)``,
 ``("keys", leg, on)`` (the caller's leg: listen for tones without RFC 4733),
 ``("srtp", leg, suite, local_key, remote_key, tag)`` (suite None: plain RTP),
-``("tap", leg, on)``, ``("audio", key, data)``, ``("forget", key)``,
+``("tap", leg, on)``, ``("rtcp", leg, interval_s)`` (start RTCP reports),
+``("audio", key, data)``, ``("forget", key)``,
 ``("play", leg, key, token, loop, interruptible, codec)``, ``("stop", leg)``,
 ``("bridge", leg, other)`` (0: none), ``("close", leg)``, ``("reset",)``, ``("stats",)``.
 
@@ -31,6 +32,7 @@ Events (worker -> control plane): ``("ready", pid)`` once, first;
 ``("opened", leg, port)`` (port 0: none free),
 ``("digit", leg, digit, method)``, ``("done", leg, token)``,
 ``("heard", leg, payload_type, payload)`` (a tapped leg's audio),
+``("quality", leg, {...})`` (its `MediaQuality` figures, after each RTCP report),
 ``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request).
 """
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -179,6 +182,10 @@ class MediaWorker(SessionListener):
                 None if suite is None
                 else SrtpContext(str(suite), bytes(local_key), bytes(remote_key), int(tag))
             )  # fmt: skip
+        elif kind == "rtcp":
+            leg = self.legs[session]
+            session.rtcp_reports.on_report = lambda: self._report(leg, session)
+            session.rtcp_reports.start(float(message[2]))
         elif kind == "tap":
             session.taps[:] = [self._forwarder(self.legs[session])] if message[2] else []
         elif kind == "confirm":
@@ -234,6 +241,10 @@ class MediaWorker(SessionListener):
         self.ports.release(session.port)
 
     # -- SessionListener: events for the control plane --
+
+    def _report(self, leg: int, session: RtpSession) -> None:
+        figures = dataclasses.asdict(session.rtcp_reports.state.quality(""))
+        self.emit(("quality", leg, figures))
 
     def _forwarder(self, leg: int) -> Callable[[int, bytes], None]:
         def heard(payload_type: int, payload: bytes) -> None:

@@ -6,10 +6,17 @@ raises only `SipParseError`, so that hostile input can never escape as another
 exception. Header names are matched case-insensitively and compact forms
 (§7.3.3) are expanded; comma-separated values of list headers (Via, Route,
 Record-Route, Contact) are split outside quotes and angle brackets (§7.3.1).
+
+Headers are UTF-8 (§7.3.1), but phones and PBXs send Latin-1 display names
+("Jos\xe9"). Such a message is not garbage: its header bytes that are not UTF-8 are
+kept as lone surrogates (`surrogateescape`), so every header we copy into a
+response goes back byte for byte, and `readable` turns them into text for
+people (the invalid bytes read as Latin-1).
 """
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -45,6 +52,25 @@ _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 class SipParseError(ChannelError):
     """Bytes that are not a SIP message we can process."""
+
+
+def _latin1_fallback(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    return error.object[error.start : error.end].decode("latin-1"), error.end
+
+
+codecs.register_error("dipflow-latin1", _latin1_fallback)
+
+
+def unescaped(text: str) -> str:
+    """`text` from a header without lone surrogates: the bytes that were not UTF-8 read as
+    Latin-1 (the charset of the phones that send them). Safe to encode anywhere."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "dipflow-latin1")
+
+
+def readable(text: str) -> str:
+    """`text` from a header, for people: `unescaped`, control characters as spaces."""
+    return "".join(" " if ch < " " or ch == "\x7f" else ch for ch in unescaped(text))
 
 
 def canonical_name(name: str) -> str:
@@ -152,7 +178,8 @@ class SipMessage:
         lines = [start]
         lines.extend(f"{k}: {v}" for k, v in self.headers.items if k.lower() != "content-length")
         lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + self.body
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        return head.encode("utf-8", "surrogateescape") + self.body
 
 
 def parse_cseq(value: str) -> tuple[int, str]:
@@ -178,10 +205,7 @@ def parse_message(data: bytes, *, max_size: int = 65535) -> SipMessage:
         head, sep, body = data.partition(b"\n\n")  # §7.5: tolerate bare LF
         if not sep:
             raise SipParseError("no end of headers")
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SipParseError("headers are not UTF-8") from exc
+    text = head.decode("utf-8", "surrogateescape")  # Latin-1 names: see the module docstring
     raw_lines = text.replace("\r\n", "\n").split("\n")
     # Unfold continuation lines (§7.3.1): a line starting with whitespace continues the last.
     lines: list[str] = []
@@ -287,12 +311,12 @@ class SipUri:
         rest = rest.split("?", 1)[0]  # headers in URIs are never acted upon
         if scheme == "tel":
             number, _, params = rest.partition(";")
-            return cls(scheme=scheme, user=unquote(number), host="", port=None,
+            return cls(scheme=scheme, user=unescaped(unquote(number)), host="", port=None,
                        params=parse_params(params))  # fmt: skip
         userinfo, at, hostpart = rest.rpartition("@")
         if not at:
             hostpart = rest
-        user = unquote(userinfo.split(":", 1)[0], errors="replace")
+        user = unescaped(unquote(userinfo.split(":", 1)[0], errors="replace"))
         hostport, _, params = hostpart.partition(";")
         host, port = _split_hostport(hostport)
         return cls(scheme=scheme, user=user, host=host, port=port, params=parse_params(params))
@@ -343,6 +367,11 @@ class NameAddr:
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")
+
+    @property
+    def display_text(self) -> str:
+        """The display name for people (see `readable`), quotes' escapes removed."""
+        return readable(self.display.replace('\\"', '"'))
 
     def user(self) -> str:
         try:

@@ -100,6 +100,11 @@ class RtpStream:
         self._sequence = secrets.randbits(16)
         self._timestamp = secrets.randbits(32)
 
+    @property
+    def timestamp(self) -> int:
+        """The RTP timestamp of the next packet (an SR's timestamp, RFC 3550 §6.4.1)."""
+        return self._timestamp
+
     def packet(self, payload: bytes, *, marker: bool = False) -> bytes:
         """The next packet; the timestamp advances by one sample per payload byte (G.711)."""
         header = HEADER.pack(

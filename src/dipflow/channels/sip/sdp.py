@@ -1,11 +1,11 @@
-"""SDP offer/answer for G.711 audio with RFC 4733 telephone-events (RFC 4566, RFC 3264).
+"""SDP offer/answer for G.711 and G.722 audio with RFC 4733 telephone-events (RFC 4566,
+RFC 3264). Layer 4 (channels).
 
-Layer 4 (channels).
-
-We serve one audio stream: PCMU (static payload type 0) or PCMA (8), 20 ms
-packets, and `telephone-event` at whatever dynamic payload type the offerer
-chose. The answer keeps the offerer's preference order (RFC 3264 §6.1) and
-returns `None` when nothing can be served (the caller answers 488).
+We serve one audio stream: PCMU (static payload type 0), PCMA (8) or G.722 (9, whose
+rtpmap says 8000 Hz although it samples at 16 kHz: RFC 3551 §4.5.2), 20 ms packets,
+and `telephone-event` at whatever dynamic payload type the offerer chose. The answer
+keeps the offerer's preference order (RFC 3264 §6.1) and returns `None` when nothing
+can be served (the caller answers 488).
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ from dipflow.channels.errors import ChannelError
 
 
 class Codec(IntEnum):
-    """Static RTP payload types of G.711 (RFC 3551 table 4)."""
+    """The codecs we serve, by their static RTP payload types (RFC 3551 table 4)."""
 
     PCMU = 0
     PCMA = 8
+    G722 = 9
+
+
+_ENCODING_NAMES = {Codec.PCMU: "PCMU/8000", Codec.PCMA: "PCMA/8000", Codec.G722: "G722/8000"}
+"""rtpmap encoding names; G.722's clock rate is 8000 (RFC 3551 §4.5.2)."""
 
 
 class Direction(StrEnum):
@@ -56,6 +61,10 @@ class AudioOffer:
     payload_types: tuple[int, ...]
     rtpmap: dict[int, str]
     direction: Direction
+    rtcp_mux: bool = False
+    """a=rtcp-mux (RFC 5761): RTCP on the RTP port."""
+    rtcp_port: int | None = None
+    """a=rtcp (RFC 3605): the RTCP port when it is not the RTP port + 1."""
     profile: str = "RTP/AVP"
     """`RTP/SAVP` when the stream demands SRTP (srtp.py)."""
     crypto: tuple[str, ...] = ()
@@ -77,16 +86,18 @@ class Negotiated:
     remote_port: int
     direction: Direction
     """Our direction towards the peer."""
+    rtcp_mux: bool = False
+    """Both sides multiplex RTCP on the RTP port (RFC 5761: the offer had a=rtcp-mux)."""
+    rtcp_port: int | None = None
+    """The peer's RTCP port (a=rtcp, RFC 3605); None: its RTP port + 1."""
     profile: str = "RTP/AVP"
     crypto: tuple[str, ...] = ()
     """The peer's SRTP offer or answer (srtp.py decides)."""
 
 
 def parse_sdp(body: bytes) -> AudioOffer:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SdpError("SDP is not UTF-8") from exc
+    # s=/i= lines may be Latin-1 (as SIP display names are); what we read is ASCII.
+    text = body.decode("utf-8", "replace")
     session_address: str | None = None
     media_address: str | None = None
     session_direction = Direction.SENDRECV
@@ -98,6 +109,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
     crypto: list[str] = []
     in_audio = False
     seen_audio = False
+    rtcp_mux = False
+    rtcp_port: int | None = None
     for raw in text.splitlines()[:200]:
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -132,6 +145,12 @@ def parse_sdp(body: bytes) -> AudioOffer:
                     media_direction = Direction(name)
                 elif not seen_audio:
                     session_direction = Direction(name)
+            elif name == "rtcp-mux" and in_audio:
+                rtcp_mux = True
+            elif name == "rtcp" and in_audio:
+                port_text = attr.split(" ", 1)[0]
+                if port_text.isdigit() and 0 < int(port_text) < 65536:
+                    rtcp_port = int(port_text)
             elif name == "crypto" and in_audio and len(crypto) < 8:
                 crypto.append(attr.strip())
             elif name == "rtpmap" and in_audio:
@@ -153,6 +172,8 @@ def parse_sdp(body: bytes) -> AudioOffer:
         payload_types=payload_types,
         rtpmap=rtpmap,
         direction=media_direction or session_direction,
+        rtcp_mux=rtcp_mux,
+        rtcp_port=rtcp_port,
         profile=profile,
         crypto=tuple(crypto),
     )
@@ -161,18 +182,17 @@ def parse_sdp(body: bytes) -> AudioOffer:
 def _codec_of(offer: AudioOffer, pt: int) -> Codec | None:
     encoding = offer.rtpmap.get(pt)
     if encoding is None:  # static payload types need no rtpmap (RFC 3551)
-        return Codec(pt) if pt in (Codec.PCMU, Codec.PCMA) else None
-    if encoding.startswith("pcmu/8000"):
-        return Codec.PCMU
-    if encoding.startswith("pcma/8000"):
-        return Codec.PCMA
+        return Codec(pt) if pt in Codec._value2member_map_ else None
+    for codec, name in _ENCODING_NAMES.items():
+        if encoding.startswith(name.lower()):
+            return codec
     return None
 
 
 def negotiate(
     offer: AudioOffer, supported: tuple[Codec, ...] = (Codec.PCMU, Codec.PCMA)
 ) -> Negotiated | None:
-    """Choose the offerer's first G.711 codec that we support; None means 488."""
+    """Choose the offerer's first codec that we support; None means 488."""
     if offer.port == 0:
         return None  # a rejected/disabled stream (RFC 3264 §5.1)
     codec: Codec | None = None
@@ -197,12 +217,11 @@ def negotiate(
         remote_address=offer.address,
         remote_port=offer.port,
         direction=_REVERSE[offer.direction],
+        rtcp_mux=offer.rtcp_mux,
+        rtcp_port=offer.rtcp_port,
         profile=offer.profile,
         crypto=offer.crypto,
     )
-
-
-_ENCODING_NAMES = {Codec.PCMU: "PCMU/8000", Codec.PCMA: "PCMA/8000"}
 
 
 def build_sdp(
@@ -214,6 +233,7 @@ def build_sdp(
     codecs: tuple[Codec, ...],
     dtmf_payload_type: int | None,
     direction: Direction = Direction.SENDRECV,
+    rtcp_mux: bool = False,
     profile: str = "RTP/AVP",
     crypto: tuple[str, ...] = (),
 ) -> bytes:
@@ -237,4 +257,6 @@ def build_sdp(
         lines.append(f"a=rtpmap:{dtmf_payload_type} telephone-event/8000")
         lines.append(f"a=fmtp:{dtmf_payload_type} 0-16")
     lines += ["a=ptime:20", f"a={direction.value}"]
+    if rtcp_mux:
+        lines.append("a=rtcp-mux")
     return ("\r\n".join(lines) + "\r\n").encode()

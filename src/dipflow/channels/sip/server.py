@@ -21,6 +21,8 @@ import asyncio
 import logging
 from typing import Any, assert_never
 
+from prometheus_client import CollectorRegistry
+
 from dipflow.channels.errors import ChannelError
 from dipflow.channels.seam import (
     AgentEndpoint,
@@ -54,6 +56,7 @@ from dipflow.channels.sip.events import (
 )
 from dipflow.channels.sip.incoming import IncomingCalls, answer_reoffer, take_answer
 from dipflow.channels.sip.media import MediaClock
+from dipflow.channels.sip.metrics import SipMetrics
 from dipflow.channels.sip.outbound import NotAnswered
 from dipflow.channels.sip.refer import Transfers
 from dipflow.channels.sip.sessions import SessionPool
@@ -70,11 +73,21 @@ log = logging.getLogger(__name__)
 class SipServer:
     """The SIP/RTP channel: `await start()`, then calls reach `host` until `await stop()`."""
 
-    def __init__(self, settings: SipSettings, host: CallHost, prompts: PromptRenderer) -> None:
+    def __init__(
+        self,
+        settings: SipSettings,
+        host: CallHost,
+        prompts: PromptRenderer,
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        """`registry`: where the channel's /metrics series go (the runtime's, in the
+        composition root); a private one when None."""
         self.settings = settings
         self.host = host
         self._prompts = prompts
         self.driver = SipDriver(settings, self._handle)
+        self.metrics = SipMetrics(registry, lambda: self.ua if self.driver.started else None)
         self.sessions = SessionPool(settings)
         self.trunking = Trunking(settings, self.driver, self.sessions)
         self.incoming = IncomingCalls(
@@ -247,6 +260,9 @@ class SipServer:
         if call.agent_session is not None:
             self.sessions.close(call.agent_session)
         self.driver.flush()
+        call.report_media()  # the final numbers, before the runtime hears the call ended
+        for quality in call.media_quality():
+            self.metrics.observe(quality)
         if notify is not None and call.handle is not None:
             call.handle.post(notify)
 

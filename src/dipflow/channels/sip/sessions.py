@@ -82,8 +82,9 @@ class SessionPool:
         )  # fmt: skip
 
     def start_pacing(self, session: Session) -> None:
-        if isinstance(session, RtpSession):
-            self.clock.add(session)  # the worker paces its sessions from the start
+        if isinstance(session, RtpSession):  # the worker paces its sessions from the start
+            self.clock.add(session)
+        session.rtcp_reports.start(self.settings.rtcp_interval_s)
 
     def close(self, session: Session) -> None:
         if isinstance(session, MediaLeg):
@@ -118,6 +119,7 @@ class SessionPool:
             direction=negotiated.direction,
             profile=secured.profile if secured else PLAIN,
             crypto=(secured.line.attribute(),) if secured else (),
+            rtcp_mux=negotiated.rtcp_mux,
         )  # fmt: skip
 
     def offer(
@@ -126,14 +128,20 @@ class SessionPool:
         security: OurOffer | None = None,
         address: str | None = None,
         codecs: tuple[str, ...] | None = None,
+        first: Codec | None = None,
     ) -> bytes:
+        """Our offer (an agent's phone, a trunk's callee); `first`: the codec to prefer
+        (the caller's, so that a phone that has it spares the bridge a transcoding)."""
+        offered = tuple(Codec[name] for name in codecs) if codecs else self.codecs
+        if first in offered:
+            offered = (first, *(c for c in offered if c is not first))
         return build_sdp(
             session_id=secrets.randbelow(2**31), version=1,
             address=address or self.settings.public_host, port=session.port,
-            codecs=tuple(Codec[name] for name in codecs) if codecs else self.codecs,
-            dtmf_payload_type=DTMF_PAYLOAD_TYPE,
+            codecs=offered, dtmf_payload_type=DTMF_PAYLOAD_TYPE,
             profile=security.profile if security else PLAIN,
             crypto=security.attributes if security else (),
+            rtcp_mux=True,  # RFC 5761 §5.1.1: we also listen on port + 1 if it declines
         )  # fmt: skip
 
 

@@ -34,8 +34,9 @@ class SipSettings(BaseModel):
     rtp_latch_window_s: float = Field(default=2.0, gt=0, le=30)
     """After the answer (and each re-offer), how long a better source may still take over a
     leg's RTP once one has latched (symmetric RTP for phones behind NAT; see `latch.py`)."""
-    codecs: tuple[Literal["PCMU", "PCMA"], ...] = ("PCMU", "PCMA")
-    """Codecs we accept, in our order of preference for offers we make."""
+    codecs: tuple[Literal["PCMU", "PCMA", "G722"], ...] = ("PCMU", "PCMA", "G722")
+    """Codecs we accept, in our order of preference for offers we make (an agent's phone
+    is offered the caller's codec first, so that the bridge need not transcode)."""
     t1_s: float = Field(default=0.5, gt=0)
     """RFC 3261 T1 (RTT estimate): retransmission base; 64*T1 is the transaction timeout."""
     t2_s: float = Field(default=4.0, gt=0)
@@ -74,13 +75,21 @@ class SipSettings(BaseModel):
     media_mode: Literal["inline", "process", "thread"] = "inline"
     """Where RTP is paced. "inline" (default): on this event loop (`media.py`'s clock), with
     every media feature. "process": a media worker in a child process with its own GIL and
-    collector (`media_worker.py`), "thread": the worker in a thread; a call whose media the
-    worker does not carry yet (SRTP, taps, in-band DTMF) keeps inline media (docs/sip.md)."""
+    collector (`media_worker.py`), "thread": the worker in a thread (docs/sip.md)."""
     media_loop: Literal["asyncio", "uvloop"] = "asyncio"
     """The media worker's event loop."""
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
+    rtcp_interval_s: float = Field(default=5.0, gt=0)
+    """Mean interval between our RTCP reports (RFC 3550 §6.2: 5 s minimum for small
+    sessions; each one is drawn between 0.5 and 1.5 times it)."""
+    session_expires_s: int = Field(default=1800, ge=1)
+    """Session timer (RFC 4028) we propose when a caller supports timers without asking for
+    an interval: the caller refreshes the session within it, or we end the call with a BYE."""
+    session_min_se_s: int = Field(default=90, ge=1)
+    """The shortest session interval we accept (Min-SE); less gets 422. RFC 4028 §4 says at
+    least 90 s; lower values are for tests."""
     freeze_gc_after_start: bool = True
     """`gc.freeze()` once started: start-up objects leave the collector's scans, which
     otherwise stall RTP pacing for ~100 ms on every full collection."""

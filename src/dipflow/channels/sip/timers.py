@@ -42,10 +42,27 @@ class SipTimer(StrEnum):
     """UAS dialog: retransmit our 2xx until the ACK (UDP), doubling up to T2 (§13.3.1.4)."""
     ACK_TIMEOUT = "ack"
     """UAS dialog: no ACK for our 2xx within 64*T1 - the session ends with a BYE (§13.3.1.4)."""
+    RELIABLE_1XX = "rel1xx"
+    """UAS dialog: retransmit a reliable provisional response until its PRACK, from T1,
+    doubling (RFC 3262 §3)."""
+    PRACK_TIMEOUT = "prack"
+    """UAS dialog: no PRACK within 64*T1 - the INVITE is refused with a 5xx (RFC 3262 §3)."""
+    SESSION_REFRESH = "refresh"
+    """Dialog: we are the refresher - send the refresh at half the interval (RFC 4028 §10).
+    Its duration is negotiated (`initial_delay` has none)."""
+    SESSION_EXPIRY = "expiry"
+    """Dialog: the peer refreshes - without a refresh by the interval minus min(32 s, a third
+    of it), the session ends with a BYE (RFC 4028 §10). Negotiated duration."""
 
 
 RETRANSMIT_TIMERS: Final = frozenset(
-    {SipTimer.TIMER_A, SipTimer.TIMER_E, SipTimer.TIMER_G, SipTimer.RETRANSMIT_2XX}
+    {
+        SipTimer.TIMER_A,
+        SipTimer.TIMER_E,
+        SipTimer.TIMER_G,
+        SipTimer.RETRANSMIT_2XX,
+        SipTimer.RELIABLE_1XX,
+    }
 )
 """Timers that resend a message: each run waits longer than the last (`backoff`)."""
 
@@ -67,11 +84,20 @@ class Timing:
 
 
 def initial_delay(timer: SipTimer, timing: Timing, *, reliable: bool) -> float | None:
-    """How long `timer` runs when started; None: not started on a reliable transport."""
+    """How long `timer` runs when started; None: not started on a reliable transport (or,
+    for the session timers, only with the negotiated duration)."""
     t1 = timing.t1
     match timer:
-        case SipTimer.TIMER_A | SipTimer.TIMER_E | SipTimer.TIMER_G | SipTimer.RETRANSMIT_2XX:
+        case (
+            SipTimer.TIMER_A
+            | SipTimer.TIMER_E
+            | SipTimer.TIMER_G
+            | SipTimer.RETRANSMIT_2XX
+            | SipTimer.RELIABLE_1XX
+        ):
             return None if reliable else t1
+        case SipTimer.SESSION_REFRESH | SipTimer.SESSION_EXPIRY:
+            return None
         case (
             SipTimer.TIMER_B
             | SipTimer.TIMER_F
@@ -79,6 +105,7 @@ def initial_delay(timer: SipTimer, timing: Timing, *, reliable: bool) -> float |
             | SipTimer.TIMER_L
             | SipTimer.TIMER_M
             | SipTimer.ACK_TIMEOUT
+            | SipTimer.PRACK_TIMEOUT
         ):
             return 64 * t1
         case SipTimer.TIMER_D:
@@ -94,8 +121,9 @@ def initial_delay(timer: SipTimer, timing: Timing, *, reliable: bool) -> float |
 def backoff(timer: SipTimer, interval: float, timing: Timing) -> float:
     """The next interval of a retransmission timer that just fired after `interval`.
 
-    Timer A doubles without bound (§17.1.1.2; timer B ends it); the others double up to T2.
+    Timer A and reliable provisionals double without bound (§17.1.1.2, RFC 3262 §3; timer B
+    and the PRACK timeout end them); the others double up to T2.
     """
-    if timer is SipTimer.TIMER_A:
+    if timer in (SipTimer.TIMER_A, SipTimer.RELIABLE_1XX):
         return 2 * interval
     return min(2 * interval, timing.t2)

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.message import SipMessage
+from dipflow.channels.sip.session_timer import SessionTimer
 from dipflow.channels.sip.timers import SipTimer
 
 
@@ -128,6 +129,20 @@ class Leg:
     cancel_pending: bool = False
     bye_pending: bool = False
     reoffer_tx: ServerKey | None = None
+    reliable: bool = False
+    """UAS: the INVITE required 100rel - provisionals are sent reliably (RFC 3262)."""
+    rseq: int = 0
+    """The RSeq of our last reliable provisional (0: none yet)."""
+    unacked_1xx: bytes | None = None
+    """The reliable provisional we retransmit until its PRACK."""
+    session_timer: SessionTimer | None = None
+    """The dialog's session timer (RFC 4028), once a 2xx applied it."""
+    pending_timer: SessionTimer | None = None
+    """The timer negotiated for the INVITE/UPDATE being answered (applied with the 2xx)."""
+    local_sdp: bytes = b""
+    """Our last session description (a re-INVITE refresh repeats it: no change, RFC 3264 §8)."""
+    peer_methods: frozenset[str] = frozenset()
+    """The methods the peer's Allow listed (UPDATE: refresh with it, RFC 4028 §7.4)."""
     timers: dict[SipTimer, float] = field(default_factory=dict)
 
     @property

@@ -80,6 +80,12 @@
     summary.appendChild(el("span", call.agent_id ? `agent ${call.agent_id}` : "no agent", "muted"));
     if (call.error) summary.appendChild(el("span", "error", "badge badge-error"));
     summary.appendChild(el("span", `${call.steps} steps`, "muted"));
+    for (const leg of call.media || []) {
+      // RTP quality of each leg (RFC 3550): our measure, and the round trip from RTCP.
+      const rtt = leg.rtt_ms === null ? "" : ` · RTT ${leg.rtt_ms} ms`;
+      const text = `${leg.leg}: loss ${(leg.loss_fraction * 100).toFixed(1)}% · jitter ${leg.jitter_ms} ms${rtt}`;
+      summary.appendChild(el("span", text, "muted media"));
+    }
     summary.appendChild(el("span", duration(call.duration_s), "timer"));
   }
 
