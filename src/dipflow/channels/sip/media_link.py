@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -155,10 +156,11 @@ class MediaLeg:
 
     def configure(self, negotiated: Negotiated) -> None:
         self.codec = negotiated.codec
-        self.link.send(("configure", self.leg, negotiated.remote_address,
-                        negotiated.remote_port, int(negotiated.codec),
-                        negotiated.dtmf_payload_type, negotiated.direction.value,
-                        negotiated.profile, negotiated.crypto))  # fmt: skip
+        # Every field, as plain data (marshal takes no enums): a new one travels as well.
+        fields = dataclasses.asdict(negotiated)
+        fields.update(codec=int(negotiated.codec), direction=negotiated.direction.value,
+                      crypto=tuple(negotiated.crypto))  # fmt: skip
+        self.link.send(("configure", self.leg, fields))
 
     @property
     def sending(self) -> bool:

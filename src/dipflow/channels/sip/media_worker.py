@@ -17,14 +17,13 @@ The three run this same code; `bench/sip.py` measures them against each other an
 
 Commands (control plane -> worker), each a tuple whose first item names it; they mirror
 what the channel does to an in-loop `RtpSession` (the worker runs that same class):
-``("open", leg, signalling_ip)``, ``("configure", leg, host, port, payload_type,
-dtmf_payload_type, direction, profile, crypto)``, ``("confirm", leg)`` (the dialog is
-confirmed: media may flow, `latch.py`), ``("verify", ip)`` (the signalling proved `ip`:
-the worker's amplification ledger lets media go to it freely), ``("sending", leg, on)``,
-``("keys", leg, on)`` (the caller's leg: listen for tones without RFC 4733),
-``("srtp", leg, suite, local_key, remote_key, tag)`` (suite None: plain RTP),
-``("tap", leg, on)``, ``("rtcp", leg, interval_s)`` (start RTCP reports),
-``("audio", key, data)``, ``("forget", key)``,
+``("open", leg, signalling_ip)``, ``("configure", leg, {the Negotiated's fields})``,
+``("confirm", leg)`` (the dialog is confirmed: media may flow, `latch.py`),
+``("verify", ip)`` (the signalling proved `ip`: the worker's amplification ledger lets
+media go to it freely), ``("sending", leg, on)``, ``("keys", leg, on)`` (the caller's
+leg: listen for tones without RFC 4733), ``("srtp", leg, suite, local_key, remote_key,
+tag)`` (suite None: plain RTP), ``("tap", leg, on)``, ``("rtcp", leg, interval_s)``
+(start RTCP reports), ``("audio", key, data)``, ``("forget", key)``,
 ``("play", leg, key, token, loop, interruptible, codec)``, ``("stop", leg)``,
 ``("bridge", leg, other)`` (0: none), ``("close", leg)``, ``("reset",)``, ``("stats",)``.
 
@@ -166,14 +165,10 @@ class MediaWorker(SessionListener):
         if session is None:
             return  # closed meanwhile: commands in flight for it are moot
         if kind == "configure":
-            _, _, host, port, payload_type, dtmf, direction, profile, crypto = message
-            session.configure(
-                Negotiated(
-                    codec=Codec(payload_type), dtmf_payload_type=dtmf,
-                    remote_address=host, remote_port=port, direction=Direction(direction),
-                    profile=profile, crypto=tuple(crypto),
-                )
-            )  # fmt: skip
+            fields = dict(message[2])
+            fields.update(codec=Codec(fields["codec"]), direction=Direction(fields["direction"]),
+                          crypto=tuple(fields["crypto"]))  # fmt: skip
+            session.configure(Negotiated(**fields))
         elif kind == "keys":
             session.listens_for_keys = bool(message[2])
         elif kind == "srtp":
