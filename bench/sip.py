@@ -326,7 +326,8 @@ async def _serve(options: argparse.Namespace) -> None:
     settings = SipSettings(
         host="127.0.0.1", port=0, transports=("udp",), rtp_port_min=options.serve,
         rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
-        max_calls=5000,
+        max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
+        media_realtime_priority=options.rt if options.media != "inline" else 0,
         tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
                         key_file=str(certs / "key.pem")),
     )  # fmt: skip
@@ -383,7 +384,8 @@ class _Server:
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
                    *(["--mix"] if args.mix else []), "--rt", str(args.rt),
-                   "--render-workers", str(args.render_workers)]  # fmt: skip
+                   "--render-workers", str(args.render_workers),
+                   "--media", args.media, "--media-loop", args.media_loop]  # fmt: skip
         if args.profile:
             command.append("--profile")
         # The pacer runs on the server's loop: --rt puts the whole server in SCHED_FIFO.
@@ -710,6 +712,10 @@ def main() -> None:
         default=0,
         help="SCHED_FIFO priority of the server and of the ceiling (0: normal class)",
     )
+    parser.add_argument("--media", choices=("inline", "process", "thread"), default="inline",
+                        help="where the RTP pacer runs (SipSettings.media_mode)")  # fmt: skip
+    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip
     parser.add_argument("--mix", action="store_true",
@@ -775,7 +781,8 @@ def main() -> None:
                                       load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
                                       loop=server.loop, nice=args.nice, rt=args.rt,
                                       mix=args.mix, news_per_s=args.news,
-                                      render_workers=args.render_workers, srtp=srtp)  # fmt: skip
+                                      render_workers=args.render_workers, srtp=srtp,
+                                      media=args.media, media_loop=args.media_loop)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                             result["share_of_ceiling"] = round(
                                 result["calls_per_core"] / ceiling["streams_per_core"], 3
@@ -802,7 +809,7 @@ def main() -> None:
     passing = [r["calls"] for r in rows if r["passed"] and not r["srtp"]]
     passing_srtp = [r["calls"] for r in rows if r["passed"] and r["srtp"]]
     print(
-        f"\nserver loop: {server.loop}; "
+        f"\nserver loop: {server.loop}; media: {args.media} ({args.media_loop}); "
         f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
         f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
         f"SCHED_FIFO {args.rt or 'no'}\n"

@@ -22,6 +22,10 @@ from tests.security.sip_peer import Dialog, SipPeer, in_dialog, place_call, sdp_
 
 pytestmark = pytest.mark.slow
 
+# The checks run on the control plane in both layouts; with a media worker the leg's
+# receive figures come over the link and the worker connects the socket (media_link.py).
+media_modes = pytest.mark.parametrize("media_mode", ["inline", "process"])
+
 
 async def _keep_talking(dialog: Dialog, server: tuple[str, int], seconds: float) -> None:
     """RTP every 20 ms to the port of the node's SDP answer."""
@@ -45,8 +49,13 @@ def _queued(node: Node) -> list[str]:
     return [c.call_id for c in node.runtime.active_calls() if c.state is CallPhase.QUEUED]
 
 
-async def test_a_caller_gone_silent_is_ended_and_leaves_the_queue(tmp_path: Path) -> None:
-    async with running_node(sip={"rtp_timeout_s": 2.0}, flow=queue_flow(tmp_path)) as node:
+@media_modes
+async def test_a_caller_gone_silent_is_ended_and_leaves_the_queue(
+    tmp_path: Path, media_mode: str
+) -> None:
+    async with running_node(
+        sip={"rtp_timeout_s": 2.0, "media_mode": media_mode}, flow=queue_flow(tmp_path)
+    ) as node:
         server = node.sip_address
         caller = await SipPeer.open("127.0.0.1")
         try:
@@ -71,8 +80,11 @@ async def test_a_caller_gone_silent_is_ended_and_leaves_the_queue(tmp_path: Path
             caller.close()
 
 
-async def test_a_held_call_may_be_silent(tmp_path: Path) -> None:
-    async with running_node(sip={"rtp_timeout_s": 2.0}, flow=queue_flow(tmp_path)) as node:
+@media_modes
+async def test_a_held_call_may_be_silent(tmp_path: Path, media_mode: str) -> None:
+    async with running_node(
+        sip={"rtp_timeout_s": 2.0, "media_mode": media_mode}, flow=queue_flow(tmp_path)
+    ) as node:
         server = node.sip_address
         caller = await SipPeer.open("127.0.0.1")
         try:
@@ -95,8 +107,13 @@ async def test_a_held_call_may_be_silent(tmp_path: Path) -> None:
             caller.close()
 
 
-async def test_a_caller_whose_rtp_port_is_closed_is_ended_within_seconds(tmp_path: Path) -> None:
-    async with running_node(sip={"rtp_timeout_s": 60.0}, flow=queue_flow(tmp_path)) as node:
+@media_modes
+async def test_a_caller_whose_rtp_port_is_closed_is_ended_within_seconds(
+    tmp_path: Path, media_mode: str
+) -> None:
+    async with running_node(
+        sip={"rtp_timeout_s": 60.0, "media_mode": media_mode}, flow=queue_flow(tmp_path)
+    ) as node:
         server = node.sip_address
         caller = await SipPeer.open("127.0.0.1")
         try:

@@ -62,19 +62,25 @@ async def _registered(server: SipServer, user: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("who_hangs_up", "caller_codec", "agent_codec"),
-    [("caller", "PCMU", "PCMU"), ("agent", "PCMU", "PCMU"), ("caller", "PCMA", "PCMU")],
+    ("who_hangs_up", "caller_codec", "agent_codec", "media_mode"),
+    [
+        ("caller", "PCMU", "PCMU", "inline"),
+        ("agent", "PCMU", "PCMU", "inline"),
+        ("caller", "PCMA", "PCMU", "inline"),
+        ("agent", "PCMA", "PCMU", "process"),
+    ],
 )
 async def test_baresip_agent_is_bridged_both_ways(
-    tmp_path: Path, who_hangs_up: str, caller_codec: str, agent_codec: str
+    tmp_path: Path, who_hangs_up: str, caller_codec: str, agent_codec: str, media_mode: str
 ) -> None:
-    """The last case makes the relay transcode A-law (caller) <-> µ-law (agent)."""
+    """The PCMA cases make the relay transcode A-law (caller) <-> µ-law (agent); the last
+    one relays in the media worker (both legs are its sessions)."""
     agent = AgentEndpoint(agent_id="a1", display_name="Agent One", sip_uri="sip:agent1@dipflow")
     host = ScriptedHost(menu=False, agent=agent, agent_delay_s=0.5)
     caller_tone = tone_wav(tmp_path / "caller.wav", 600)
     agent_tone = tone_wav(tmp_path / "agent.wav", 1000)
     users = {"agent1": SecretStr("agent-secret")}
-    async with running_server(host, registrar_users=users) as server:
+    async with running_server(host, registrar_users=users, media_mode=media_mode) as server:
         port = server.address[1]
         agent_account = (
             f"<sip:agent1@127.0.0.1:{port}>;auth_pass=agent-secret;regint=60;answermode=auto"

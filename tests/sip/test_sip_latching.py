@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from dipflow.channels.sip.latch import MediaPeer, Rank
+from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.message import parse_message
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import RtpPacket, parse_rtp
@@ -143,27 +146,33 @@ async def _call(sip: socket.socket, target: tuple[str, int], media: tuple[str, i
     return response.body
 
 
-async def test_an_sdp_naming_a_third_party_sends_it_nothing() -> None:
+@pytest.mark.parametrize("media_mode", ["inline", "process"])
+async def test_an_sdp_naming_a_third_party_sends_it_nothing(media_mode: str) -> None:
     """Issue 11 (reflection): the caller is at 127.0.0.1; its SDP names 127.0.0.2."""
     host = ScriptedHost(menu=False)
     sip, victim = _udp(), _udp("127.0.0.2")
     try:
-        async with running_server(host) as server:
+        async with running_server(host, media_mode=media_mode) as server:
             await _call(sip, server.address, victim.getsockname())
             assert await _datagrams(victim, 1.5) == []
             (session,) = [call.session for call in server.calls.values()]
-            assert session.peer.withheld > 0
+            if isinstance(session, RtpSession):  # the worker's peer is in the worker
+                assert session.peer.withheld > 0
     finally:
         sip.close()
         victim.close()
 
 
-async def test_a_phone_whose_rtp_comes_from_another_port_is_answered_there() -> None:
-    """The SDP names one port; the phone (as behind a NAT) sends from another."""
+@pytest.mark.parametrize("media_mode", ["inline", "process"])
+async def test_a_phone_whose_rtp_comes_from_another_port_is_answered_there(
+    media_mode: str,
+) -> None:
+    """The SDP names one port; the phone (as behind a NAT) sends from another (in the
+    media worker too: it latches with its own ledger, told what the ACK proved)."""
     host = ScriptedHost(menu=False)
     sip, rtp = _udp(), _udp()
     try:
-        async with running_server(host) as server:
+        async with running_server(host, media_mode=media_mode) as server:
             answer = parse_sdp(await _call(sip, server.address, ("127.0.0.1", 9)))
             ours = (answer.address, answer.port)
             header = bytes([0x80, 0]) + (1).to_bytes(2, "big") + bytes(8)

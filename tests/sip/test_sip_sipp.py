@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,29 @@ async def test_sipp_caller_dtmf_picks_the_menu_branch(tmp_path: Path, digit: str
         assert PromptDone(prompt_id="goodbye") in call.events
     else:
         assert call.events[-1] == CallerHungUp()
+
+
+@pytest.mark.parametrize("media_mode", ["process", "thread"])
+async def test_sipp_caller_dtmf_through_the_media_worker(tmp_path: Path, media_mode: str) -> None:
+    """The same call with the RTP in the media worker: the greeting is paced there, the
+    key comes back from it, and barge-in still stops the greeting."""
+    host = ScriptedHost()
+    async with running_server(host, media_mode=media_mode) as server:
+        xml = scenario("uac_dtmf.xml", tmp_path, DTMF_PCAP_FILE=str(PCAPS / "dtmf_2833_1.pcap"))
+        result = await run_sipp(xml, server.address, timeout_s=30)
+        await host.wait_calls(1, within_s=10)
+        await asyncio.sleep(0.6)  # the worker's next report
+        stats = server.stats()
+        assert server.media_pid is not None if media_mode == "process" else True
+    assert result.returncode == 0, result.output[-3000:]
+    (call,) = host.calls
+    assert call.branch == "1"
+    assert [e for e in call.events if isinstance(e, DigitsCollected)] == [
+        DigitsCollected(digits="1")
+    ]
+    assert PromptDone(prompt_id="greeting", interrupted=True) in call.events
+    assert call.events[-1] == CallerHungUp()
+    assert stats["rtp_packets_timed"] > 50  # 2 s of greeting, paced by the worker
 
 
 async def test_sipp_cancel_before_answer(tmp_path: Path) -> None:

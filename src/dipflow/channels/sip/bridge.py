@@ -19,11 +19,10 @@ from dipflow.channels.seam import AgentEndpoint
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import Address, OutgoingAnswered, OutgoingFailed
-from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.message import SipParseError, SipUri
 from dipflow.channels.sip.outbound import Answered, NotAnswered, OutboundCalls
 from dipflow.channels.sip.sdp import Negotiated
-from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.sessions import Session, SessionPool, relay
 from dipflow.channels.sip.srtp import Refused as SrtpRefused
 from dipflow.channels.sip.srtp import Secured, accept_answer, call_policy, our_offer
 
@@ -116,7 +115,7 @@ class AgentBridge:
         self,
         call: SipCall,
         agent: AgentEndpoint,
-        session: RtpSession,
+        session: Session,
         negotiated: Negotiated,
         *,
         early: bool = False,
@@ -130,8 +129,8 @@ class AgentBridge:
         session.rtcp_reports.on_report = call.report_media
         # Bridge (relay): each leg sends what the other leg received; the music stops.
         call.session.play(None)
-        call.session.bridge = session
-        session.bridge = call.session
+        relay(call.session, session)
+        relay(session, call.session)
         session.sending = True
         session.peer.confirm()  # the phone answered our INVITE: the dialog is confirmed
         if not early:

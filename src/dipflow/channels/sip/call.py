@@ -17,9 +17,10 @@ from typing import Protocol, assert_never
 from dipflow.channels.seam import AgentEndpoint, CallHandle, MediaQuality, TransferResult
 from dipflow.channels.sip.codecs import G722_PROMPTS, Transcoder
 from dipflow.channels.sip.digits import DigitMethod, DigitRoute
-from dipflow.channels.sip.media import Playback, RtpSession, SessionListener
+from dipflow.channels.sip.media import Playback, SessionListener
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec
+from dipflow.channels.sip.sessions import Session
 from dipflow.engine.commands import Disconnect, MediaCommand, Play, PlayMusic, StopMedia
 from dipflow.engine.events import (
     AgentDisconnected,
@@ -59,7 +60,7 @@ class SipCall(SessionListener):
     """The channel side of one call (caller leg, and the agent leg once connected)."""
 
     def __init__(
-        self, control: CallControl, *, leg_id: str, session: RtpSession, ani: str, dnis: str
+        self, control: CallControl, *, leg_id: str, session: Session, ani: str, dnis: str
     ) -> None:
         self.control = control
         self.leg_id = leg_id
@@ -71,7 +72,7 @@ class SipCall(SessionListener):
         self.handle: CallHandle | None = None
         self.agent: AgentEndpoint | None = None
         self.agent_leg_id: str | None = None
-        self.agent_session: RtpSession | None = None
+        self.agent_session: Session | None = None
         self.ended = False
         self.digit_route = DigitRoute()
         """The route key presses are taken from: the first one used (`digits.py`)."""
@@ -216,7 +217,7 @@ class SipCall(SessionListener):
 
     # -- SessionListener --
 
-    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
+    def on_digit(self, session: Session, digit: DtmfDigit, method: DigitMethod) -> None:
         if session is not self.session or self.ended or self.agent_session is not None:
             return  # agents' keypads and post-bridge digits do not drive the flow
         if not self.digit_route.admit(method):
@@ -231,7 +232,7 @@ class SipCall(SessionListener):
             self._generation += 1
             self.post(PromptDone(prompt_id=playing.prompt_id, interrupted=True))
 
-    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
+    def on_playback_done(self, session: Session, playback: Playback) -> None:
         if session is self.session and playback.prompt_id is not None and not self.ended:
             self.post(PromptDone(prompt_id=playback.prompt_id))
 

@@ -230,6 +230,26 @@ class RtpSession(asyncio.DatagramProtocol):
         for key in keys:
             self.listener.on_digit(self, DtmfDigit(key), DigitMethod.INBAND)
 
+    def connect_peer(self) -> Address | None:
+        """Connect the socket to the peer once the peer has sent from its address, so the
+        kernel reports ICMP port unreachable to us (watchdog.py); where it is connected
+        (None: not yet, or the connect failed)."""
+        remote, transport = self.remote, self.transport
+        if remote is None or transport is None or not self.packets_received:
+            return None
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        try:
+            # A duplicate descriptor of the same socket: connecting it connects the socket
+            # asyncio reads (its own wrapper refuses connect()).
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as same:
+                same.connect(remote)
+        except OSError as exc:
+            log.debug("RTP socket %s: cannot connect to %s: %s", self.port, remote, exc)
+            return None
+        return remote
+
     def error_received(self, exc: Exception) -> None:
         log.debug("RTP socket %s: %s", self.port, exc)  # e.g. ICMP port unreachable
         if isinstance(exc, ConnectionRefusedError):  # the peer's port is closed (watchdog.py)

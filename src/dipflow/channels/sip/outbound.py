@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from dipflow.channels.sip.digest_client import DigestAccount
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import OutgoingAnswered, OutgoingFailed, OutgoingProgress
-from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.sdp import Negotiated
-from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.sessions import Session, SessionPool
 from dipflow.channels.sip.srtp import (
     OurOffer,
     Secured,
@@ -95,7 +94,7 @@ class OutboundCalls:
         self,
         destination: str,
         *,
-        session: RtpSession,
+        session: Session,
         caller_id: str | None = None,
         caller_name: str | None = None,
         ring_timeout_s: float = 60.0,
@@ -137,7 +136,7 @@ class OutboundCalls:
         port: int,
         transport: str,
         server_name: str,
-        session: RtpSession,
+        session: Session,
         caller_id: str | None,
         caller_name: str | None,
     ) -> str:

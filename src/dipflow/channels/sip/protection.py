@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -67,6 +67,8 @@ class AmplificationGuard:
         self.factor = factor
         self.max_keys = max_keys
         self._ledgers: OrderedDict[str, _Ledger] = OrderedDict()
+        self.on_verify: Callable[[str], None] | None = None
+        """Told of each newly verified key (the SIP media worker keeps its own ledger)."""
 
     def _ledger(self, key: str) -> _Ledger:
         ledger = self._ledgers.get(key)
@@ -83,7 +85,10 @@ class AmplificationGuard:
         self._ledger(key).received += size
 
     def verify(self, key: str) -> None:
-        self._ledger(key).verified = True
+        ledger = self._ledger(key)
+        if not ledger.verified and self.on_verify is not None:
+            self.on_verify(key)
+        ledger.verified = True
 
     def is_verified(self, key: str) -> bool:
         ledger = self._ledgers.get(key)

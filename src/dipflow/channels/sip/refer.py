@@ -30,10 +30,9 @@ from dipflow.channels.sip.bridge import AgentBridge
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import Notified
-from dipflow.channels.sip.media import RtpSession
 from dipflow.channels.sip.outbound import Answered, OutboundCalls
 from dipflow.channels.sip.sdp import Negotiated
-from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.sessions import Session, SessionPool, relay
 from dipflow.channels.sip.srtp import SrtpContext
 from dipflow.channels.sip.transactions import LegState
 from dipflow.channels.sip.trunkconfig import TrunkSettings
@@ -194,7 +193,7 @@ class Transfers:
         )  # fmt: skip
         if not isinstance(outcome, Answered) or call.ended:
             if call.session.bridge is session:  # the caller hears the IVR again
-                call.session.bridge = None
+                relay(call.session, None)
             if call.agent_leg_id is not None:
                 self.bridge.legs.pop(call.agent_leg_id, None)
                 call.agent_leg_id = None
@@ -213,7 +212,7 @@ class Transfers:
 def _relay_to_caller(
     sessions: SessionPool,
     call: SipCall,
-    session: RtpSession,
+    session: Session,
     negotiated: Negotiated,
     srtp: SrtpContext | None,
     *,
@@ -222,8 +221,8 @@ def _relay_to_caller(
     """Early media: what the far end sends goes to the caller; we send it nothing yet."""
     session.configure(negotiated)
     session.srtp = srtp
-    session.bridge = call.session
-    call.session.bridge = session
+    relay(session, call.session)
+    relay(call.session, session)
     if not started:
         sessions.start_pacing(session)
 

@@ -135,8 +135,16 @@ class SipServer:
     async def start(self) -> None:
         settings = self.settings
         host, port = await self.driver.start()
-        self.sessions.ledger = self.driver.ua.guard
-        self.sessions.clock.start()
+        guard = self.driver.ua.guard
+        self.sessions.ledger = guard
+        link = self.sessions.link
+        if link is not None:  # the worker keeps its own ledger: it learns what SIP proved
+            guard.on_verify = link.verify
+        try:
+            await self.sessions.start()
+        except ChannelError:
+            await self.driver.close()
+            raise
         self.watchdog.start()
         self.driver.spawn(warm_up(self._prompts, freeze_gc=settings.freeze_gc_after_start))
         await self.trunking.start()
@@ -150,7 +158,7 @@ class SipServer:
         await asyncio.sleep(0)  # let the BYEs leave
         self.driver.cancel_timer()
         await self.watchdog.stop()
-        await self.sessions.clock.stop()
+        await self.sessions.stop()
         await self.driver.close()
 
     # -- the user agent's events --
@@ -267,6 +275,8 @@ class SipServer:
     def reset_stats(self) -> None:
         """Start the RTP jitter histogram afresh (benchmarks, between runs)."""
         self.sessions.clock.jitter.reset()
+        if self.sessions.link is not None:
+            self.sessions.link.reset_stats()
 
     def trunk_status(self) -> list[dict[str, Any]]:
         """One row per trunk for the supervisor view (trunkstatus.py)."""
@@ -277,15 +287,26 @@ class SipServer:
         return TrunkCollector(self.trunking, self.driver.tls, self.driver.now)
 
     def stats(self) -> dict[str, float]:
-        """Counters for benchmarks and metrics."""
+        """Counters for benchmarks and metrics (with a media worker: its pacer's, as of
+        its last report, at most half a second old)."""
         jitter = self.sessions.clock.jitter
         ua_stats = self.driver.ua.stats if self.driver.started else {}
-        return {
-            "calls": len(self.calls),
+        media: dict[str, float] = {
             "rtp_packets_timed": jitter.count,
             "rtp_jitter_p50_ms": jitter.percentile(50) * 1000,
             "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
             "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
+        }
+        if self.sessions.link is not None:
+            media = self.sessions.link.stats
+        return {
+            "calls": len(self.calls),
+            **media,
             **{k: float(v) for k, v in ua_stats.items()},
             **{f"rtp_ended_{k}": float(v) for k, v in self.watchdog.ended.items()},
         }
+
+    @property
+    def media_pid(self) -> int | None:
+        """The media worker's process id (media_mode "process"), for CPU accounting."""
+        return self.sessions.link.worker_pid if self.sessions.link is not None else None

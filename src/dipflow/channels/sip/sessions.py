@@ -3,6 +3,11 @@
 `SessionPool` opens sessions on the configured port range, paces them all on one
 `MediaClock`, and writes and reads the SDP of both call directions: the answer to a
 caller's offer (RFC 3264 §6) and the offer to an agent's phone.
+
+Where the sessions live is `SipSettings.media_mode`: on this event loop ("inline",
+`RtpSession`s), or in the media worker ("process"/"thread": `MediaLeg` handles on the
+worker's `RtpSession`s, see `media_link.py`). All of a channel's legs live in one place,
+so any two can be bridged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dipflow.channels.sip.media import (
     SessionListener,
     open_session,
 )
+from dipflow.channels.sip.media_link import MediaLeg, MediaLink
 from dipflow.channels.sip.sdp import (
     Codec,
     Direction,
@@ -28,6 +34,9 @@ from dipflow.channels.sip.sdp import (
 )
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.srtp import PLAIN, OurOffer, Secured
+
+Session = RtpSession | MediaLeg
+"""A leg's RTP: in this loop, or a handle on the media worker."""
 
 DTMF_PAYLOAD_TYPE = 101
 """The RFC 4733 telephone-event payload type we offer to agents' phones."""
@@ -41,15 +50,32 @@ class SessionPool:
         self.clock = MediaClock()
         self.ports = PortAllocator(settings.rtp_port_min, settings.rtp_port_max)
         self.codecs = tuple(Codec[name] for name in settings.codecs)
-        self.media_expected: dict[RtpSession, bool] = {}
+        self.media_expected: dict[Session, bool] = {}
         """Sessions whose peer must keep sending RTP (see `media_expected`)."""
+        self.link = MediaLink(settings) if settings.media_mode != "inline" else None
+        """The media worker, unless media is paced on this loop."""
         self.ledger: Ledger | None = None
         """The user agent's amplification ledger (set when the channel starts): media to an
         address counts against what that address sent us until it has proved itself."""
 
-    async def open(self, *, signalling_ip: str | None = None) -> RtpSession | None:
-        """A session on a free port of the range; None when the range is exhausted.
-        `signalling_ip`: where the leg's SIP comes from (a hint for RTP latching)."""
+    async def start(self) -> None:
+        """Pace this loop's sessions, and start the media worker (a worker that cannot
+        start is a `ChannelError`: no call is taken without media)."""
+        self.clock.start()
+        if self.link is not None:
+            await self.link.start()
+
+    async def stop(self) -> None:
+        await self.clock.stop()
+        if self.link is not None:
+            await self.link.stop()
+
+    async def open(self, *, signalling_ip: str | None = None) -> Session | None:
+        """A session on a free port of the range; None when the range is exhausted (or
+        the media worker is gone). `signalling_ip`: where the leg's SIP comes from (a
+        hint for RTP latching)."""
+        if self.link is not None:
+            return await self.link.open(signalling_ip=signalling_ip)
         if self.ledger is None:
             raise RuntimeError("the SIP channel is not started")
         return await open_session(
@@ -57,17 +83,21 @@ class SessionPool:
             latch_window_s=self.settings.rtp_latch_window_s, signalling_ip=signalling_ip,
         )  # fmt: skip
 
-    def start_pacing(self, session: RtpSession) -> None:
-        self.clock.add(session)
+    def start_pacing(self, session: Session) -> None:
+        if isinstance(session, RtpSession):  # the worker paces its sessions from the start
+            self.clock.add(session)
         session.rtcp_reports.start(self.settings.rtcp_interval_s)
 
-    def configure(self, session: RtpSession, negotiated: Negotiated) -> None:
+    def configure(self, session: Session, negotiated: Negotiated) -> None:
         """Apply an offer/answer to `session`; remember whether media must flow from the peer."""
         session.configure(negotiated)
         self.media_expected[session] = media_expected(negotiated)
 
-    def close(self, session: RtpSession) -> None:
+    def close(self, session: Session) -> None:
         self.media_expected.pop(session, None)
+        if isinstance(session, MediaLeg):
+            session.close()
+            return
         self.clock.remove(session)
         session.close()
         self.ports.release(session.port)
@@ -83,7 +113,7 @@ class SessionPool:
 
     def answer(
         self,
-        session: RtpSession,
+        session: Session,
         negotiated: Negotiated,
         secured: Secured | None = None,
         address: str | None = None,
@@ -102,7 +132,7 @@ class SessionPool:
 
     def offer(
         self,
-        session: RtpSession,
+        session: Session,
         security: OurOffer | None = None,
         address: str | None = None,
         codecs: tuple[str, ...] | None = None,
@@ -136,3 +166,13 @@ def media_expected(negotiated: Negotiated) -> bool:
 def sends(negotiated: Negotiated) -> bool:
     """Whether the negotiated direction lets us send (not recvonly/inactive)."""
     return negotiated.direction in (Direction.SENDRECV, Direction.SENDONLY)
+
+
+def relay(session: Session, source: Session | None) -> None:
+    """`session` sends what `source` receives (None: its own playback again)."""
+    if isinstance(session, RtpSession):
+        assert source is None or isinstance(source, RtpSession)  # one pool, one kind
+        session.bridge = source
+    else:
+        assert source is None or isinstance(source, MediaLeg)
+        session.bridge = source

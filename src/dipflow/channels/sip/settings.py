@@ -120,6 +120,15 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
+    media_mode: Literal["inline", "process", "thread"] = "inline"
+    """Where RTP is paced. "inline" (default): on this event loop (`media.py`'s clock), with
+    every media feature. "process": a media worker in a child process with its own GIL and
+    collector (`media_worker.py`), "thread": the worker in a thread (docs/sip.md)."""
+    media_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    """The media worker's event loop."""
+    media_realtime_priority: int = Field(default=0, ge=0, le=99)
+    """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
+    normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
     rtcp_interval_s: float = Field(default=5.0, gt=0)
     """Mean interval between our RTCP reports (RFC 3550 §6.2: 5 s minimum for small
     sessions; each one is drawn between 0.5 and 1.5 times it)."""

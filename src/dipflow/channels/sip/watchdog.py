@@ -16,7 +16,10 @@ or `AgentDisconnected` for the agent's leg) when:
   which is what symmetric RTP accepts anyway; if the peer's address changes (a re-INVITE
   or re-latching), the socket is connected anew.
 
-Times are `time.monotonic()`, the clock `RtpSession.last_received` uses.
+Times are `time.monotonic()`, the clock `RtpSession.last_received` uses (CLOCK_MONOTONIC,
+one clock for every process of the machine). With a media worker (`media_mode`), a leg
+is a `MediaLeg`: the worker reports each leg's receive figures every `ALIVE_INTERVAL_S`
+and connects its sockets when asked (`media_link.py`), so the checks here are the same.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,8 +34,7 @@ from dataclasses import dataclass
 from dipflow.channels.sip.call import SipCall
 from dipflow.channels.sip.driver import SipDriver
 from dipflow.channels.sip.events import Address
-from dipflow.channels.sip.media import RtpSession
-from dipflow.channels.sip.sessions import SessionPool
+from dipflow.channels.sip.sessions import Session, SessionPool
 from dipflow.channels.sip.transactions import LegState
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class MediaWatchdog:
         self.sessions = sessions
         self.calls = calls
         self.settings = driver.settings
-        self._watches: dict[RtpSession, _Watch] = {}
+        self._watches: dict[Session, _Watch] = {}
         self._task: asyncio.Task[None] | None = None
         self.ended: dict[str, int] = {"no_media": 0, "unreachable": 0}
 
@@ -87,7 +88,7 @@ class MediaWatchdog:
                 log.exception("RTP watchdog sweep failed")
 
     def sweep(self, now: float) -> None:
-        live: set[RtpSession] = set()
+        live: set[Session] = set()
         for call in list(self.calls()):
             if call.ended:
                 continue
@@ -105,7 +106,7 @@ class MediaWatchdog:
         for session in [s for s in self._watches if s not in live]:
             del self._watches[session]
 
-    def _check(self, session: RtpSession, leg_id: str, now: float) -> str:
+    def _check(self, session: Session, leg_id: str, now: float) -> str:
         """Why this leg is gone ("" while it is fine)."""
         leg = self.driver.ua.legs.get(leg_id)
         if leg is None or leg.state is not LegState.CONFIRMED:
@@ -130,25 +131,11 @@ class MediaWatchdog:
             return "no_media"
         return ""
 
-    def _connect(self, session: RtpSession, watch: _Watch) -> None:
-        """Connect the leg's socket to the peer once the peer has sent from there."""
-        remote, transport = session.remote, session.transport
-        if remote is None or transport is None or not session.packets_received:
-            return
-        if watch.connected_to == remote:
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is None:
-            return
-        try:
-            # A duplicate descriptor of the same socket: connecting it connects the socket
-            # asyncio reads (its own wrapper refuses connect()).
-            with socket.fromfd(sock.fileno(), sock.family, sock.type) as same:
-                same.connect(remote)
-        except OSError as exc:
-            log.debug("RTP socket %s: cannot connect to %s: %s", session.port, remote, exc)
-            return
-        watch.connected_to = remote
+    def _connect(self, session: Session, watch: _Watch) -> None:
+        """Connect the leg's socket to the peer once the peer has sent from there (again
+        when the peer's address changes)."""
+        if session.remote is not None and watch.connected_to != session.remote:
+            watch.connected_to = session.connect_peer()
 
     def _end_caller(self, call: SipCall, why: str) -> None:
         self.ended[why] += 1

@@ -1,0 +1,367 @@
+"""The media worker: RTP sockets, the pacer, playback, DTMF and relay. Layer 4 (channels).
+
+The worker owns every RTP session of the channel and nothing else: no SIP, no flows, no
+rendering, no HTTP. The control plane (`media_link.MediaLink`) talks to it over one Unix
+stream socket in small `marshal`-encoded tuples (commands in, events out), so the
+pacer's deadlines never wait behind signalling, the engine, the runtime or a prompt
+being rendered. Where it runs is `SipSettings.media_mode`:
+
+* `"process"` (default): a child process (`python -m dipflow.channels.sip.media_worker`)
+  with its own interpreter, GIL and garbage collector; it can be given the real-time
+  scheduling class (`media_realtime_priority`) as media servers usually are;
+* `"thread"`: a thread of the server process with its own event loop (shares the GIL);
+* `"inline"`: a task on the server's own loop (the layout before the worker existed).
+
+The three run this same code; `bench/sip.py` measures them against each other and
+`docs/sip.md` says why the process is the default.
+
+Commands (control plane -> worker), each a tuple whose first item names it; they mirror
+what the channel does to an in-loop `RtpSession` (the worker runs that same class):
+``("open", leg, signalling_ip)``, ``("configure", leg, {the Negotiated's fields})``,
+``("confirm", leg)`` (the dialog is confirmed: media may flow, `latch.py`),
+``("verify", ip)`` (the signalling proved `ip`: the worker's amplification ledger lets
+media go to it freely), ``("sending", leg, on)``, ``("keys", leg, on)`` (the caller's
+leg: listen for tones without RFC 4733), ``("srtp", leg, suite, local_key, remote_key,
+tag)`` (suite None: plain RTP), ``("tap", leg, on)``, ``("rtcp", leg, interval_s)``
+(start RTCP reports), ``("audio", key, data)``, ``("forget", key)``,
+``("play", leg, key, token, loop, interruptible, codec)``, ``("stop", leg)``,
+``("bridge", leg, other)`` (0: none), ``("connect", leg)`` (connect the socket to the
+peer, for ICMP errors: watchdog.py), ``("close", leg)``, ``("reset",)``, ``("stats",)``.
+
+Events (worker -> control plane): ``("ready", pid)`` once, first;
+``("opened", leg, port)`` (port 0: none free),
+``("digit", leg, digit, method)``, ``("done", leg, token)``,
+``("heard", leg, payload_type, payload)`` (a tapped leg's audio),
+``("quality", leg, {...})`` (its `MediaQuality` figures, after each RTCP report),
+``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request),
+``("alive", {leg: (remote, packets_received, last_received, refused_since,
+refused_last)})`` (every `ALIVE_INTERVAL_S`: what the RTP watchdog checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import logging
+import marshal
+import os
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dipflow.channels.sip.digits import DigitMethod
+from dipflow.channels.sip.media import (
+    MediaClock,
+    Playback,
+    PortAllocator,
+    RtpSession,
+    SessionListener,
+    open_session,
+)
+from dipflow.channels.sip.protection import AmplificationGuard
+from dipflow.channels.sip.rtp import DtmfDigit
+from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
+from dipflow.channels.sip.srtp import SrtpContext
+
+log = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 0.5
+ALIVE_INTERVAL_S = 1.0
+"""How often each leg's receive figures go to the control plane (its RTP watchdog sweeps
+once a second: watchdog.py)."""
+_LENGTH = struct.Struct("!I")
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""A prompt of ~2 hours of G.711; anything larger is a broken peer, not audio."""
+
+Message = tuple[Any, ...]
+
+
+def encode(message: Message) -> bytes:
+    """One framed message: length, then `marshal` (plain data only: it cannot carry code)."""
+    body = marshal.dumps(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+async def read_message(reader: asyncio.StreamReader) -> Message:
+    """The next message; `asyncio.IncompleteReadError` when the other side is gone."""
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    if length > MAX_MESSAGE_BYTES:
+        raise ValueError(f"media message of {length} bytes")
+    message = marshal.loads(await reader.readexactly(length))  # noqa: S302 - our own child/parent
+    if not isinstance(message, tuple) or not message:
+        raise ValueError("malformed media message")
+    return message
+
+
+class MediaWorker(SessionListener):
+    """The sessions, the audio they play, and the clock that paces them."""
+
+    def __init__(
+        self, config: dict[str, Any], emit: Callable[[Message], None]
+    ) -> None:  # fmt: skip
+        self.host = str(config["host"])
+        self.emit = emit
+        self.clock = MediaClock()
+        self.ports = PortAllocator(int(config["rtp_port_min"]), int(config["rtp_port_max"]))
+        self.sessions: dict[int, RtpSession] = {}
+        self.legs: dict[RtpSession, int] = {}
+        # The worker's own ledger (latch.py): it counts the RTP each address sent here, and
+        # learns from the control plane (`verify`) which IPs the signalling proved.
+        self.ledger = AmplificationGuard(
+            factor=float(config.get("amplification_factor", 3.0)),
+            max_keys=int(config.get("tracked_sources", 10000)),
+        )
+        self.latch_window_s = float(config.get("latch_window_s", 2.0))
+        self.audio: dict[str, bytes] = {}
+        self.gc_pause_max_s = 0.0
+        self._gc_started = 0.0
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        self.clock.start()
+        gc.callbacks.append(self._on_gc)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+        await self.clock.stop()
+        for leg in list(self.sessions):
+            await self._close(leg)
+
+    def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
+        # Collections stop this process's pacer: the longest one is reported in the stats.
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pause_max_s = max(self.gc_pause_max_s, time.perf_counter() - self._gc_started)
+
+    # -- commands --
+
+    async def handle(self, message: Message) -> None:
+        kind = message[0]
+        if kind == "open":
+            signalling_ip = message[2] if len(message) > 2 else None
+            await self._open(int(message[1]), None if signalling_ip is None else str(signalling_ip))
+            return
+        if kind == "verify":
+            self.ledger.verify(str(message[1]))
+            return
+        if kind == "audio":
+            self.audio[str(message[1])] = bytes(message[2])
+            return
+        if kind == "forget":
+            self.audio.pop(str(message[1]), None)
+            return
+        if kind == "stats":
+            self.emit(("stats", self.stats()))
+            return
+        if kind == "reset":
+            self.clock.jitter.reset()
+            self.gc_pause_max_s = 0.0
+            return
+        session = self.sessions.get(int(message[1]))
+        if session is None:
+            return  # closed meanwhile: commands in flight for it are moot
+        if kind == "configure":
+            fields = dict(message[2])
+            fields.update(codec=Codec(fields["codec"]), direction=Direction(fields["direction"]),
+                          crypto=tuple(fields["crypto"]))  # fmt: skip
+            session.configure(Negotiated(**fields))
+        elif kind == "keys":
+            session.listens_for_keys = bool(message[2])
+        elif kind == "srtp":
+            _, _, suite, local_key, remote_key, tag = message
+            session.srtp = (
+                None if suite is None
+                else SrtpContext(str(suite), bytes(local_key), bytes(remote_key), int(tag))
+            )  # fmt: skip
+        elif kind == "rtcp":
+            leg = self.legs[session]
+            session.rtcp_reports.on_report = lambda: self._report(leg, session)
+            session.rtcp_reports.start(float(message[2]))
+        elif kind == "tap":
+            session.taps[:] = [self._forwarder(self.legs[session])] if message[2] else []
+        elif kind == "connect":
+            session.connect_peer()
+        elif kind == "confirm":
+            session.peer.confirm()
+        elif kind == "sending":
+            session.sending = bool(message[2])
+        elif kind == "play":
+            _, leg, key, token, loop, interruptible, codec = message
+            audio = self.audio.get(key)
+            if audio is None:  # the link sends audio before it is played: a bug if not
+                log.error("media worker: no audio %r for leg %s", key, leg)
+                self.emit(("done", leg, token))
+                return
+            # The playback carries the link's token: `done` and barge-in echo it.
+            session.play(Playback(prompt_id=str(token), audio=audio, loop=bool(loop),
+                                  interruptible=bool(interruptible),
+                                  codec=None if codec is None else Codec(codec)))  # fmt: skip
+        elif kind == "stop":
+            session.play(None)
+        elif kind == "bridge":
+            session.bridge = self.sessions.get(int(message[2]))
+        elif kind == "close":
+            await self._close(self.legs[session])
+        else:
+            log.error("media worker: unknown command %r", kind)
+
+    async def _open(self, leg: int, signalling_ip: str | None) -> None:
+        session = await open_session(
+            self.host, self.ports, self, ledger=self.ledger,
+            latch_window_s=self.latch_window_s, signalling_ip=signalling_ip,
+        )  # fmt: skip
+        if session is None:
+            self.emit(("opened", leg, 0))
+            return
+        self.legs[session] = leg
+        self.sessions[leg] = session
+        self.clock.add(session)
+        self.emit(("opened", leg, session.port))
+
+    async def _close(self, leg: int) -> None:
+        session = self.sessions.pop(leg, None)
+        if session is None:
+            return
+        self.legs.pop(session, None)
+        bridged = session.bridge
+        if bridged is not None and bridged.bridge is session:
+            bridged.bridge = None
+        self.clock.remove(session)
+        session.close()
+        # The transport closes its socket on the loop's next turn: the port is free for
+        # the next `open` (the next command) only after it.
+        await asyncio.sleep(0)
+        self.ports.release(session.port)
+
+    # -- SessionListener: events for the control plane --
+
+    def _report(self, leg: int, session: RtpSession) -> None:
+        figures = dataclasses.asdict(session.rtcp_reports.state.quality(""))
+        self.emit(("quality", leg, figures))
+
+    def _forwarder(self, leg: int) -> Callable[[int, bytes], None]:
+        def heard(payload_type: int, payload: bytes) -> None:
+            self.emit(("heard", leg, payload_type, payload))
+
+        return heard
+
+    def on_digit(self, session: RtpSession, digit: DtmfDigit, method: DigitMethod) -> None:
+        # Barge-in is the call's to decide (which route its keys come by, whether it is
+        # bridged): it answers with `stop`, one round trip later, as an in-loop call would.
+        self.emit(("digit", self.legs[session], digit.value, method.value))
+
+    def on_playback_done(self, session: RtpSession, playback: Playback) -> None:
+        if playback.prompt_id is not None:
+            self.emit(("done", self.legs[session], int(playback.prompt_id)))
+
+    def alive(self) -> dict[int, tuple[Any, ...]]:
+        """Each leg's peer and receive figures, for the control plane's RTP watchdog."""
+        return {
+            leg: (s.remote, s.packets_received, s.last_received, s.refused_since, s.refused_last)
+            for leg, s in self.sessions.items()
+        }
+
+    def stats(self) -> dict[str, float]:
+        jitter = self.clock.jitter
+        return {
+            "sessions": float(len(self.sessions)),
+            "rtp_packets_timed": float(jitter.count),
+            "rtp_jitter_p50_ms": jitter.percentile(50) * 1000,
+            "rtp_jitter_p99_ms": jitter.percentile(99) * 1000,
+            "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
+            "rtp_resyncs": float(self.clock.resyncs),
+            "media_gc_pause_max_ms": self.gc_pause_max_s * 1000,
+        }
+
+
+async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
+    """Run a worker on `sock` until the control plane closes it."""
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+
+    def emit(message: Message) -> None:
+        if not writer.is_closing():
+            writer.write(encode(message))
+
+    worker = MediaWorker(config, emit)
+    worker.start()
+    if config.get("freeze_gc"):
+        gc.freeze()  # what start-up built is never scanned again (see tuning.py)
+
+    async def report() -> None:
+        ticks_per_alive = round(ALIVE_INTERVAL_S / STATS_INTERVAL_S)
+        tick = 0
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            emit(("stats", worker.stats()))
+            tick += 1
+            if tick % ticks_per_alive == 0 and worker.sessions:
+                emit(("alive", worker.alive()))
+
+    reporter = asyncio.get_running_loop().create_task(report(), name="media-stats")
+    emit(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                message = await read_message(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break  # the control plane is gone: so are its calls
+            try:
+                await worker.handle(message)
+            except Exception:  # one bad command must not stop everybody's audio
+                log.exception("media worker: command %r failed", message[0])
+    finally:
+        reporter.cancel()
+        await worker.stop()
+        writer.close()
+
+
+def run(coroutine: Any, loop_kind: str) -> None:
+    """Run `coroutine` on a new event loop of `loop_kind` ("asyncio" or "uvloop"; asyncio
+    where uvloop is not installed: it comes with uvicorn[standard], not on every platform)."""
+    if loop_kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("media worker: uvloop is not installed, using asyncio")
+        else:
+            uvloop.run(coroutine)
+            return
+    asyncio.run(coroutine)
+
+
+def realtime(priority: int) -> bool:
+    """Ask for SCHED_FIFO at `priority` for the calling thread; False if not permitted."""
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError) as exc:
+        log.warning("media worker: real-time priority %s refused (%s)", priority, exc)
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="dipflow SIP media worker (started by SipServer)")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--config", required=True)
+    args = parser.parse_args()
+    config = json.loads(args.config)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    realtime(int(config.get("realtime_priority", 0)))
+    sock = socket.socket(fileno=args.fd)
+    run(serve(sock, config), str(config.get("loop", "asyncio")))
+
+
+if __name__ == "__main__":
+    main()
