@@ -25,8 +25,9 @@ def sipp_binary() -> str:
     return path
 
 
-def scenario(name: str, tmp_path: Path, **substitutions: str) -> Path:
-    text = (SCENARIOS / name).read_text()
+def scenario(name: str, tmp_path: Path, *, folder: Path = SCENARIOS, **substitutions: str) -> Path:
+    """The scenario `name` of `folder`, with each key replaced by its value, in `tmp_path`."""
+    text = (folder / name).read_text()
     for key, value in substitutions.items():
         text = text.replace(key, value)
     target = tmp_path / name
@@ -45,11 +46,14 @@ async def run_sipp(
     timeout_s: float = 60.0,
     extra: tuple[str, ...] = (),
     transport: str = "u1",
+    local_ip: str = "127.0.0.1",
 ) -> SippResult:
+    """`calls` calls from `local_ip` (any 127/8 address is loopback on Linux: another
+    'host'), `limit` at once; sipp's exit code and output."""
     args = [
         sipp_binary(),
         "-sf", str(scenario_file),
-        "-i", "127.0.0.1",
+        "-i", local_ip,
         "-p", str(free_port()),
         "-mp", str(free_port(even=True)),
         "-s", service,

@@ -6,6 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+from tests.sip import sipp_runner
 from tests.sip.sip_host import free_port
 from tests.sip.sipp_runner import SippResult, sipp_binary
 
@@ -13,12 +14,7 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 
 
 def scenario(name: str, tmp_path: Path, **substitutions: str) -> Path:
-    text = (SCENARIOS / name).read_text()
-    for key, value in substitutions.items():
-        text = text.replace(key, value)
-    target = tmp_path / name
-    target.write_text(text)
-    return target
+    return sipp_runner.scenario(name, tmp_path, folder=SCENARIOS, **substitutions)
 
 
 async def sipp(
@@ -31,23 +27,10 @@ async def sipp(
     extra: tuple[str, ...] = (),
 ) -> SippResult:
     """One call from `local_ip` (any 127/8 address is loopback on Linux: another 'host')."""
-    args = [
-        sipp_binary(), "-sf", str(scenario_file), "-i", local_ip, "-p", str(free_port()),
-        "-mp", str(free_port(even=True)), "-s", service, "-m", "1", "-t", "u1",
-        "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin", *extra,
-        f"{target[0]}:{target[1]}",
-    ]  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        cwd=str(scenario_file.parent),
+    return await sipp_runner.run_sipp(
+        scenario_file, target, service=service, local_ip=local_ip, timeout_s=timeout_s,
+        extra=extra,
     )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout_s + 15)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return SippResult(returncode=process.returncode or 0, output=out.decode(errors="replace"))
 
 
 class SippServer:
