@@ -416,6 +416,23 @@ class _Server:
             total += times.user + times.system
         return total
 
+    def cpu_split(self) -> dict[str, float]:
+        """CPU seconds so far by role: the control plane (SIP, the host), the media worker,
+        the render workers (any other child)."""
+        split = {"control": 0.0, "media": 0.0, "render": 0.0}
+        for process in self.processes():
+            try:
+                times = process.cpu_times()
+                command = " ".join(process.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            role = (
+                "control" if process.pid == self.ps.pid
+                else "media" if "media_worker" in command else "render"
+            )  # fmt: skip
+            split[role] += times.user + times.system
+        return split
+
     def rss(self) -> int:
         return sum(p.memory_info().rss for p in self.processes())
 
@@ -580,10 +597,11 @@ def run_level(
         stats = server.ask("stats")
         if not plateau and stats["calls"] >= calls:
             plateau = {"t": time.monotonic(), "cpu": server.cpu_seconds(),
-                       "sipp": sipp_cpu_now, "rss": server.rss()}  # fmt: skip
+                       "split": server.cpu_split(), "sipp": sipp_cpu_now,
+                       "rss": server.rss()}  # fmt: skip
         elif plateau and "t_end" not in plateau and stats["calls"] < calls:
             plateau.update(t_end=time.monotonic(), cpu_end=server.cpu_seconds(),
-                           sipp_end=sipp_cpu_now)  # fmt: skip
+                           split_end=server.cpu_split(), sipp_end=sipp_cpu_now)  # fmt: skip
     output = sipp.stdout.read() if sipp.stdout else ""
     time.sleep(1.0)
     stats = server.ask("stats")
@@ -611,6 +629,10 @@ def run_level(
             cpu_ms_per_call_s=round(1000 * share / calls, 3),
             calls_per_core=int(calls / share) if share else None,
             sipp_cpu_cores=round(sipp_share, 3),
+            cpu_cores_by_role={
+                role: round((plateau["split_end"][role] - used) / seconds, 3) if seconds else 0.0
+                for role, used in plateau["split"].items()
+            },
             rss_kib_per_call=round((plateau["rss"] - rss_idle) / 1024 / calls, 1),
         )
     result["passed"] = (

@@ -89,6 +89,18 @@ class FakePrompts:
         self.rendered[audio.key] = audio
         return audio
 
+    async def render_spoken_async(
+        self,
+        parts: Sequence[Spoken],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> FakeAudio:
+        return self.render_spoken(parts, rate=rate, gain_db=gain_db)
+
+    async def render_audio_async(self, name: str) -> FakeAudio:
+        return self.render_audio(name)
+
     def get(self, key: str) -> FakeAudio | None:
         return self.rendered.get(key)
 

@@ -122,6 +122,13 @@ def is_safe_audio_name(name: str) -> bool:
 
 
 _Rendered = tuple[str, bytes, bytes, bytes]
+_Tuning = tuple[float | None, float | None]
+"""A spoken prompt's rate and gain (dB), None when unchanged (`_tuned`)."""
+
+
+def _tuned(rate: float | None, gain_db: float | None) -> _Tuning:
+    """Normal rate and no gain as None: a prompt without them keeps its cache key."""
+    return (None if rate is None or rate == 1.0 else rate), (gain_db or None)
 """What a render worker sends back: key, 8 kHz PCM, µ-law, A-law."""
 
 _worker: PromptRenderer | None = None
@@ -141,16 +148,14 @@ def _start_worker(
     _worker = PromptRenderer(tts, audio_dirs=audio_dirs, cache_dir=cache_dir, memory_entries=16)
 
 
-def _render_in_worker(text: str | None, audio: str, language: str, voice: str | None) -> _Rendered:
+def _render_in_worker(
+    text: str | None, audio: str, language: str, voice: str | None, tuning: _Tuning
+) -> _Rendered:
     """Runs in a render worker process: everything CPU-bound about a new prompt."""
     renderer = _worker
     if renderer is None:  # pragma: no cover - the pool's initializer always ran
         raise MediaError("render worker not initialised")
-    if text is not None:
-        rendered = renderer.render_text(text, language=language, voice=voice)
-    else:
-        rendered = renderer.render_audio(audio)
-    return rendered.key, rendered.pcm.samples, rendered.ulaw(), rendered.alaw()
+    return renderer._render_here(text, audio, language, voice, tuning)
 
 
 class PromptRenderer:
@@ -192,10 +197,41 @@ class PromptRenderer:
     # -- rendering off the event loop --
 
     async def render_text_async(
-        self, text: str, *, language: str, voice: str | None
+        self,
+        text: str,
+        *,
+        language: str,
+        voice: str | None,
+        rate: float | None = None,
+        gain_db: float | None = None,
     ) -> RenderedAudio:
-        key = self._text_key(text, language, voice)
-        return self._memory(key) or await self._off_loop(key, text, "", language, voice)
+        tuning = _tuned(rate, gain_db)
+        key = self._text_key(text, language, voice, tuning)
+        return self._memory(key) or await self._off_loop(key, text, "", language, voice, tuning)
+
+    async def render_spoken_async(
+        self,
+        parts: Sequence[SpokenText],
+        *,
+        rate: float | None = None,
+        gain_db: float | None = None,
+    ) -> RenderedAudio:
+        """`render_spoken` off the event loop: each part rendered by the workers (in
+        parallel), the join here (bytes only: kept in memory, not written to disk)."""
+        if not parts:
+            raise MediaError("nothing to say")
+        rendered = await asyncio.gather(
+            *(
+                self.render_text_async(
+                    p.text, language=p.language, voice=p.voice, rate=rate, gain_db=gain_db
+                )
+                for p in parts
+            )
+        )
+        if len(rendered) == 1:
+            return rendered[0]
+        key = _spoken_key(rendered)
+        return self._memory(key) or self._remember(_joined(key, rendered))
 
     async def render_audio_async(self, name: str) -> RenderedAudio:
         if name == HOLD_MUSIC:
@@ -203,7 +239,7 @@ class PromptRenderer:
             if hit is not None:
                 return hit
         # A file's key is its content's hash: reading and hashing happen in the worker.
-        return await self._off_loop(f"file:{name}", None, name, "", None)
+        return await self._off_loop(f"file:{name}", None, name, "", None, (None, None))
 
     def start(self) -> None:
         """Start the render workers now (else on first use): worker processes take
@@ -233,16 +269,22 @@ class PromptRenderer:
             return self._executor
 
     async def _off_loop(
-        self, key: str, text: str | None, audio: str, language: str, voice: str | None
+        self,
+        key: str,
+        text: str | None,
+        audio: str,
+        language: str,
+        voice: str | None,
+        tuning: _Tuning,
     ) -> RenderedAudio:
         with self._lock:
             future = self._inflight.get(key)
         if future is None:
             executor = self._get_executor()
             if isinstance(executor, ProcessPoolExecutor):
-                future = executor.submit(_render_in_worker, text, audio, language, voice)
+                future = executor.submit(_render_in_worker, text, audio, language, voice, tuning)
             else:
-                future = executor.submit(self._render_here, text, audio, language, voice)
+                future = executor.submit(self._render_here, text, audio, language, voice, tuning)
             with self._lock:
                 future = self._inflight.setdefault(key, future)
             future.add_done_callback(lambda done: self._forget(key, done))
@@ -259,10 +301,13 @@ class PromptRenderer:
                 del self._inflight[key]
 
     def _render_here(
-        self, text: str | None, audio: str, language: str, voice: str | None
+        self, text: str | None, audio: str, language: str, voice: str | None, tuning: _Tuning
     ) -> _Rendered:
         if text is not None:
-            rendered = self.render_text(text, language=language, voice=voice)
+            rate, gain_db = tuning
+            rendered = self.render_text(
+                text, language=language, voice=voice, rate=rate, gain_db=gain_db
+            )
         else:
             rendered = self.render_audio(audio)
         return rendered.key, rendered.pcm.samples, rendered.ulaw(), rendered.alaw()
@@ -276,11 +321,17 @@ class PromptRenderer:
 
     # -- rendering in the calling thread --
 
-    def _text_key(self, text: str, language: str, voice: str | None) -> str:
-        return _digest(
-            {"kind": "tts", "text": text, "language": language, "voice": voice,
-             "engine": self.tts.name}
-        )  # fmt: skip
+    def _text_key(
+        self, text: str, language: str, voice: str | None, tuning: _Tuning = (None, None)
+    ) -> str:
+        settings: dict[str, str | None] = {
+            "text": text, "language": language, "voice": voice, "engine": self.tts.name
+        }  # fmt: skip
+        rate, gain_db = tuning
+        if rate is not None or gain_db is not None:
+            # Only then part of the key: prompts cached before keep theirs.
+            settings.update(rate=repr(rate), gain_db=repr(gain_db))
+        return _digest({"kind": "tts", **settings})
 
     def render_text(
         self,
@@ -294,15 +345,8 @@ class PromptRenderer:
         """`rate` (1 = normal; engines that cannot change it ignore it) and `gain_db` (a
         change of loudness from the normalized level, clipped at full scale) are Webex's
         `speakingRate` and `volumeGainDb`."""
-        rate = None if rate is None or rate == 1.0 else rate
-        gain_db = gain_db or None
-        settings: dict[str, str | None] = {
-            "text": text, "language": language, "voice": voice, "engine": self.tts.name
-        }  # fmt: skip
-        if rate is not None or gain_db is not None:
-            # Only then part of the key: prompts cached before keep theirs.
-            settings.update(rate=repr(rate), gain_db=repr(gain_db))
-        key = _digest({"kind": "tts", **settings})
+        rate, gain_db = _tuned(rate, gain_db)
+        key = self._text_key(text, language, voice, (rate, gain_db))
         cached = self.get(key)
         if cached is not None:
             return cached
@@ -334,13 +378,11 @@ class PromptRenderer:
         ]
         if len(rendered) == 1:
             return rendered[0]
-        key = _digest({"kind": "spoken", "parts": ",".join(r.key for r in rendered)})
+        key = _spoken_key(rendered)
         cached = self.get(key)
         if cached is not None:
             return cached
-        pause = b"\0\0" * int(TELEPHONY_RATE * SEGMENT_PAUSE_S)
-        samples = pause.join(r.pcm.samples for r in rendered)
-        return self._store(RenderedAudio(key=key, pcm=Pcm(samples=samples, rate=TELEPHONY_RATE)))
+        return self._store(_joined(key, rendered))
 
     def render_audio(self, name: str) -> RenderedAudio:
         """`"hold"` is the bundled music; other names are WAV files in `audio_dirs`."""
@@ -412,3 +454,18 @@ class PromptRenderer:
             while len(self._cache) > self._memory_entries:
                 self._cache.popitem(last=False)
             return audio
+
+
+def _spoken_key(parts: Sequence[RenderedAudio]) -> str:
+    return _digest({"kind": "spoken", "parts": ",".join(r.key for r in parts)})
+
+
+def _joined(key: str, parts: Sequence[RenderedAudio]) -> RenderedAudio:
+    """The parts with a `SEGMENT_PAUSE_S` pause between them; the G.711 encodings joined
+    from the parts' (G.711 codes each sample on its own), not encoded again."""
+    pause = int(TELEPHONY_RATE * SEGMENT_PAUSE_S)
+    samples = (b"\0\0" * pause).join(r.pcm.samples for r in parts)
+    ulaw = bytes([g711.ULAW_SILENCE] * pause).join(r.ulaw() for r in parts)
+    alaw = bytes([g711.ALAW_SILENCE] * pause).join(r.alaw() for r in parts)
+    pcm = Pcm(samples=samples, rate=TELEPHONY_RATE)
+    return RenderedAudio(key=key, pcm=pcm, ulaw=ulaw, alaw=alaw)

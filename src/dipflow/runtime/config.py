@@ -175,6 +175,11 @@ class MediaSettings(_Strict):
     """Rendered prompts are cached here by content hash; in memory only when empty."""
     audio_dirs: list[Path] = Field(default_factory=list)
     """Where `audio:` prompt names (and `hold` music) are looked up, before the bundled audio."""
+    render_workers: int = Field(default=1, ge=0, le=64)
+    """Processes that render new prompts (synthesis, resampling, encoding), apart from the
+    server's GIL so that a prompt rendered for the first time never delays signalling or
+    RTP; 0 renders in a thread of the server. `silent` TTS always renders in a thread
+    (its audio is zeros: a process would cost more than it saves)."""
 
 
 class DipflowConfig(_Strict):

@@ -41,4 +41,7 @@ class SilentTts:
 def make_prompts(settings: MediaSettings) -> PromptRenderer:
     """The prompt renderer for the configured TTS engine and audio directories."""
     tts: TtsEngine = EspeakTts() if settings.tts == "espeak" else SilentTts()
-    return PromptRenderer(tts, cache_dir=settings.cache_dir, audio_dirs=settings.audio_dirs)
+    workers = settings.render_workers if settings.tts == "espeak" else 0
+    return PromptRenderer(
+        tts, cache_dir=settings.cache_dir, audio_dirs=settings.audio_dirs, workers=workers
+    )

@@ -246,7 +246,12 @@ class Runtime:
         if self._started:
             return
         self._started = True
+        # The render workers import the media stack now, not in the first caller's silence.
+        await asyncio.to_thread(self.prompts.start)
         await self._center_link.start()
+
+    async def _close_prompts(self) -> None:
+        await asyncio.to_thread(self.prompts.close)  # renderings in progress finish first
 
     async def stop(self) -> None:
         """End every call (callers hear a disconnect, the center is told) and close clients."""
@@ -265,6 +270,7 @@ class Runtime:
             self.connectors.aclose,
             self.store.aclose,
             *(b.aclose for b in self.bots.values()),
+            self._close_prompts,
         ]
         for closer in closers:
             try:

@@ -162,9 +162,7 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio, codec = await asyncio.to_thread(
-                self._render, command.text, command.audio, command
-            )
+            audio, codec = await self._render(command.text, command.audio, command)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
@@ -184,7 +182,7 @@ class SipCall(SessionListener):
         self._generation += 1
         generation = self._generation
         try:
-            audio, codec = await asyncio.to_thread(self._render, None, command.audio, None)
+            audio, codec = await self._render(None, command.audio, None)
         except MediaError as exc:
             self.post(PromptFailed(prompt_id=command.prompt_id, reason=str(exc)))
             return
@@ -194,25 +192,33 @@ class SipCall(SessionListener):
             Playback(prompt_id=None, audio=audio, loop=True, interruptible=False, codec=codec)
         )
 
-    def _render(
+    async def _render(
         self, text: str | None, audio_name: str | None, play: Play | None
     ) -> tuple[bytes, Codec]:
-        """The audio encoded for the session's codec now (re-encoded when played if the
-        codec changed meanwhile: a late answer or a re-offer)."""
-        codec = self.session.codec
+        """The audio encoded for the session's codec once rendered (re-encoded when played
+        if the codec changes later: a late answer or a re-offer). A new prompt is rendered
+        by the renderer's workers (`PromptRenderer.workers`), never on this loop."""
         prompts = self.control.prompts
         rendered: RenderedAudio
         if text and play is not None:
             # Each segment of a prompt in several languages in its own voice.
-            rendered = prompts.render_spoken(play.spoken(), rate=play.rate, gain_db=play.gain_db)
+            rendered = await prompts.render_spoken_async(
+                play.spoken(), rate=play.rate, gain_db=play.gain_db
+            )
         elif text:
-            rendered = prompts.render_text(text, language="en-US", voice=None)
+            rendered = await prompts.render_text_async(text, language="en-US", voice=None)
         elif audio_name:
-            rendered = prompts.render_audio(audio_name)
+            rendered = await prompts.render_audio_async(audio_name)
         else:
             raise MediaError("the prompt has neither text nor audio")
+        codec = self.session.codec
         if codec is Codec.G722:
-            return G722_PROMPTS.get(rendered.key, lambda: rendered.pcm.samples), codec
+            known = G722_PROMPTS.cached(rendered.key)
+            if known is None:  # G.722 encoding is CPU work: once per prompt, off the loop
+                known = await asyncio.to_thread(
+                    G722_PROMPTS.get, rendered.key, lambda: rendered.pcm.samples
+                )
+            return known, codec
         return (rendered.ulaw() if codec is Codec.PCMU else rendered.alaw()), codec
 
     # -- SessionListener --

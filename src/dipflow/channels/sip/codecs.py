@@ -137,12 +137,18 @@ class EncodedCache:
         self._lock = threading.Lock()  # prompts are encoded in worker threads
         self._items: OrderedDict[str, bytes] = OrderedDict()
 
-    def get(self, key: str, pcm: Callable[[], bytes]) -> bytes:
+    def cached(self, key: str) -> bytes | None:
+        """The encoding if it is already here (no encoding work)."""
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
-                return found
+            return found
+
+    def get(self, key: str, pcm: Callable[[], bytes]) -> bytes:
+        found = self.cached(key)
+        if found is not None:
+            return found
         encoded = encode_pcm(pcm(), Codec.G722)
         with self._lock:
             self._items[key] = encoded

@@ -62,20 +62,10 @@ class RenderedLike(Protocol):
 
 class PromptSource(Protocol):
     """The part of `dipflow.media.prompts.PromptRenderer` the channel uses. Rendering is
-    CPU-bound (TTS) and may read files: the channel runs it in a worker thread, so that
-    synthesis never blocks the event loop."""
+    CPU-bound (TTS) and may read files: the renderer does it in its workers (processes,
+    or a thread), so that synthesis never blocks the event loop."""
 
-    def render_text(
-        self,
-        text: str,
-        *,
-        language: str,
-        voice: str | None,
-        rate: float | None = None,
-        gain_db: float | None = None,
-    ) -> RenderedLike: ...
-
-    def render_spoken(
+    async def render_spoken_async(
         self,
         parts: Sequence[Spoken],
         *,
@@ -83,7 +73,7 @@ class PromptSource(Protocol):
         gain_db: float | None = None,
     ) -> RenderedLike: ...
 
-    def render_audio(self, name: str) -> RenderedLike: ...
+    async def render_audio_async(self, name: str) -> RenderedLike: ...
 
 
 def media_path(key: str) -> str:
@@ -139,7 +129,7 @@ class BrowserCall:
                 await self._play(command, epoch)
             case PlayMusic():
                 self._playing = None
-                audio = await asyncio.to_thread(self._prompts.render_audio, command.audio)
+                audio = await self._prompts.render_audio_async(command.audio)
                 if epoch == self._epoch and not self.ended:
                     await self._send({"type": "music", "url": self._media_url(audio.key)})
             case StopMedia():
@@ -163,14 +153,11 @@ class BrowserCall:
     async def _play(self, command: Play, epoch: int) -> None:
         if command.text is not None:
             # Each segment of a prompt in several languages in its own voice.
-            audio = await asyncio.to_thread(
-                self._prompts.render_spoken,
-                command.spoken(),
-                rate=command.rate,
-                gain_db=command.gain_db,
+            audio = await self._prompts.render_spoken_async(
+                command.spoken(), rate=command.rate, gain_db=command.gain_db
             )
         else:
-            audio = await asyncio.to_thread(self._prompts.render_audio, command.audio or "")
+            audio = await self._prompts.render_audio_async(command.audio or "")
         if epoch != self._epoch or self.ended:
             return  # superseded while rendering: like a prompt cut off, no PromptDone
         self._playing = _Playing(command.prompt_id, command.interruptible)
