@@ -5,7 +5,7 @@
 
 Each stream is its own UDP socket sending a 172-byte RTP packet (12-byte header +
 160 bytes of G.711 = 20 ms) every 20 ms to the discard port, on the same grid as
-dipflow's pacer (absolute 5 ms ticks, each stream on one of the four slots of a
+dipflow's pacer (absolute 2 ms ticks, each stream on one of the ten slots of a
 frame), with the sequence number and timestamp written into a pre-built packet.
 Nothing else runs in the process: no event loop, no parsing, no playback state.
 What it costs per stream is the floor for any pure-Python sender on this machine;
@@ -25,8 +25,8 @@ from typing import Any
 
 PACKET_BYTES = 172
 HEADER = struct.Struct("!BBHII")
-TICK_S = 0.005
-SLOTS = 4
+TICK_S = 0.002
+SLOTS = 10  # dipflow's grid (channels/sip/media.py)
 DISCARD = ("127.0.0.1", 9)
 """The default destination; bench/sip.py passes --port of a bound socket nobody reads."""
 

@@ -306,18 +306,12 @@ class _BenchHost:
 async def _serve(options: argparse.Namespace) -> None:
     monitor = None
     if options.profile:
-        from dipflow.channels.sip.media import JitterStats
+        from dipflow.channels.sip.media import MediaClock
         from stall_profile import StallMonitor
 
         monitor = StallMonitor()
         monitor.install()
-        add = JitterStats.add
-
-        def add_and_note(self: JitterStats, lateness: float) -> None:
-            add(self, lateness)
-            monitor.note_packet(lateness)
-
-        JitterStats.add = add_and_note  # type: ignore[method-assign]
+        MediaClock.observer = monitor.note_packet  # the pacer on this loop (inline media)
     certs = Path(tempfile.mkdtemp(prefix="dipflow-bench-"))
     self_signed(certs / "cert.pem", certs / "key.pem", names=("127.0.0.1",))
     prompts = PromptRenderer(EspeakTts(), workers=options.render_workers)

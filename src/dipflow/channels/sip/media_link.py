@@ -37,7 +37,7 @@ from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_worker import (
     Message,
-    encode,
+    Outbox,
     read_message,
     realtime,
     run,
@@ -290,6 +290,7 @@ class MediaLink:
         self._opening: dict[int, asyncio.Future[int]] = {}
         self._next_leg = 0
         self._writer: asyncio.StreamWriter | None = None
+        self._outbox: Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -338,6 +339,7 @@ class MediaLink:
                 serve(theirs, config), name="sip-media"
             )
         reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        self._outbox = Outbox(self._writer)
         # Calls are taken only once the worker runs: a worker that cannot start is an
         # error at start-up, not calls waiting for ports that never come.
         try:
@@ -354,6 +356,8 @@ class MediaLink:
         )
 
     async def stop(self) -> None:
+        if self._outbox is not None:
+            self._outbox.flush()  # a leg's last commands (close) still reach the worker
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(ConnectionError):
@@ -380,8 +384,8 @@ class MediaLink:
     # -- commands --
 
     def send(self, message: Message) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(encode(message))
+        if self._outbox is not None:
+            self._outbox.send(message)
 
     def verify(self, ip: str) -> None:
         """The signalling proved `ip` (it echoed our tag, registered, answered us): the
