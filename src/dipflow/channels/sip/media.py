@@ -117,6 +117,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self.refused_since: float | None = None
         """First ICMP port unreachable since the peer last sent (connected sockets only)."""
         self.refused_last = 0.0
+        self.connected: Address | None = None
+        """Where the socket is connected (`connect_peer`): packets to it go by `send`, which
+        spares the kernel a route lookup and Python an address parse (~0.5 µs a packet)."""
         self.rtcp_reports = RtcpReports(self, ssrc=self.stream.ssrc, host=host)
         """RTCP (RFC 3550): reports, and the quality of this leg (`rtcp_io.py`)."""
         self.srtp: SrtpContext | None = None
@@ -251,6 +254,7 @@ class RtpSession(asyncio.DatagramProtocol):
         except OSError as exc:
             log.debug("RTP socket %s: cannot connect to %s: %s", self.port, remote, exc)
             return None
+        self.connected = remote
         return remote
 
     def error_received(self, exc: Exception) -> None:
@@ -320,7 +324,10 @@ class RtpSession(asyncio.DatagramProtocol):
             # per packet (a quarter of the cost), and a media frame that cannot leave now
             # is dropped, never queued behind its successors.
             try:
-                sock.sendto(packet, remote)
+                if remote == self.connected:
+                    sock.send(packet)
+                else:  # a connected UDP socket may still send elsewhere (Linux)
+                    sock.sendto(packet, remote)
             except (BlockingIOError, InterruptedError):
                 self.dropped += 1
             except OSError as exc:
