@@ -120,12 +120,16 @@ class SipSettings(BaseModel):
     """How long an agent's phone may ring before the leg counts as not answered."""
     answer_delay_s: float = Field(default=0.0, ge=0, le=60)
     """Ring (180) this long before answering; 0 answers at once."""
-    media_mode: Literal["inline", "process", "thread"] = "inline"
-    """Where RTP is paced. "inline" (default): on this event loop (`media.py`'s clock), with
-    every media feature. "process": a media worker in a child process with its own GIL and
-    collector (`media_worker.py`), "thread": the worker in a thread (docs/sip.md)."""
-    media_loop: Literal["asyncio", "uvloop"] = "asyncio"
-    """The media worker's event loop."""
+    media_mode: Literal["inline", "process", "thread"] = "process"
+    """Where RTP is paced. "process" (default): the media worker, a child process with its
+    own GIL and collector (`media_worker.py`): no frame waits behind signalling, the
+    engine, the runtime or rendering. "thread": the same worker in a thread of this
+    process (shared GIL: measured worse). "inline": on this event loop (`media.py`'s
+    clock; one process, fine for a few hundred calls). Every media feature works in
+    each (docs/sip.md, measured in docs/benchmarks.md)."""
+    media_loop: Literal["asyncio", "uvloop"] = "uvloop"
+    """The media worker's event loop (uvloop comes with uvicorn[standard]; asyncio, with a
+    warning, where it is not installed)."""
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
