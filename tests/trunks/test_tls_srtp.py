@@ -48,7 +48,7 @@ async def test_baresip_tls_srtp_caller_and_agent(tmp_path: Path) -> None:
     try:
         async with running_server(
             host, tls=tls, registrar_users={"agent1": SecretStr("agent-secret")},
-            transports=("udp",),
+            transports=("udp",), media_mode="inline",  # the wire tap patches this process
         ) as server:  # fmt: skip
             port = server.ua.tls_port
             assert port is not None
@@ -124,6 +124,7 @@ async def test_linphone_tls_srtp_caller_bridged_to_a_baresip_agent(tmp_path: Pat
     try:
         async with running_server(
             host, tls=tls, registrar_users={"agent1": SecretStr("agent-secret")},
+            media_mode="inline",  # the wire tap patches this process's sessions
         ) as server:  # fmt: skip
             port = server.ua.tls_port
             agent_account = (

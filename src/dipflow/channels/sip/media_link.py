@@ -158,6 +158,7 @@ class MediaLeg:
         # figures the RTP watchdog reads of an in-loop session (watchdog.py).
         self.remote: Address | None = None
         self.packets_received = 0
+        self.packets_sent = 0
         self.last_received = 0.0
         self.refused_since: float | None = None
         self.refused_last = 0.0
@@ -268,8 +269,9 @@ class MediaLeg:
 
     def _alive(self, figures: tuple[Any, ...]) -> None:
         remote, self.packets_received, self.last_received, refused_since, self.refused_last = (
-            figures
+            figures[:5]
         )
+        self.packets_sent = int(figures[5])
         self.remote = None if remote is None else (str(remote[0]), int(remote[1]))
         self.refused_since = None if refused_since is None else float(refused_since)
 

@@ -35,7 +35,8 @@ Events (worker -> control plane): ``("ready", pid)`` once, first;
 ``("quality", leg, {...})`` (its `MediaQuality` figures, after each RTCP report),
 ``("stats", {...})`` (every `STATS_INTERVAL_S`, and on request),
 ``("alive", {leg: (remote, packets_received, last_received, refused_since,
-refused_last)})`` (every `ALIVE_INTERVAL_S`: what the RTP watchdog checks).
+refused_last, packets_sent)})`` (every `ALIVE_INTERVAL_S`: what the RTP watchdog
+checks, and the counters).
 """
 
 from __future__ import annotations
@@ -290,7 +291,14 @@ class MediaWorker(SessionListener):
     def alive(self) -> dict[int, tuple[Any, ...]]:
         """Each leg's peer and receive figures, for the control plane's RTP watchdog."""
         return {
-            leg: (s.remote, s.packets_received, s.last_received, s.refused_since, s.refused_last)
+            leg: (
+                s.remote,
+                s.packets_received,
+                s.last_received,
+                s.refused_since,
+                s.refused_last,
+                s.packets_sent,
+            )
             for leg, s in self.sessions.items()
         }
 
