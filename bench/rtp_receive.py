@@ -7,11 +7,12 @@ a sender process pinned to core 1 sends each of them a 172-byte G.711 packet eve
 20 ms (N x 50 packets a second). Two ways of reading, in the same run, one after the
 other, twice each (alternating):
 
-* **loop**: the event loop watches every socket (`loop.add_reader`) and reads it when a
-  datagram arrives: a wake-up, an epoll wait and a callback per datagram, the way an
-  asyncio datagram endpoint reads (what the channel did before);
-* **tick**: the `MediaClock` reads every readable socket once per 2 ms tick (what it
-  does now).
+* **endpoint**: an asyncio datagram endpoint per socket (uvloop's reads them in C and
+  calls `datagram_received`): what the channel does;
+* **loop**: the event loop watches every socket (`loop.add_reader`) and calls the
+  session's own `drain` (Python `recvfrom` until empty) when it is readable;
+* **tick**: the `MediaClock` reads every readable socket once per 2 ms tick (tried for
+  issue 13: it batches wake-ups, but costs as much per packet: docs/benchmarks.md).
 
 Each packet goes through the whole receive path (`datagram_received`: parsing,
 latching, RTCP statistics, DTMF). Printed: packets received, the receiving process's
@@ -27,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from dipflow.channels.sip.media import (
     MediaClock,
@@ -78,12 +80,21 @@ async def _sessions(legs: int, clock: MediaClock | None) -> list[RtpSession]:
     return sessions
 
 
+def _protocol(session: RtpSession) -> Callable[[], asyncio.DatagramProtocol]:
+    return lambda: session
+
+
 async def _attempt(mode: str, legs: int, seconds: float) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     clock = MediaClock() if mode == "tick" else None
+    transports: list[asyncio.BaseTransport] = []
     sessions = await _sessions(legs, clock)
     if clock is not None:
         clock.start()
+    elif mode == "endpoint":
+        for session in sessions:
+            made = await loop.create_datagram_endpoint(_protocol(session), sock=session.sock)
+            transports.append(made[0])
     else:
         for session in sessions:
             assert session.sock is not None
@@ -104,17 +115,20 @@ async def _attempt(mode: str, legs: int, seconds: float) -> dict[str, float]:
     sender.wait()
     if clock is not None:
         await clock.stop()
+    for transport in transports:
+        transport.close()
+    await asyncio.sleep(0.2)  # the transports close their sockets on the next turns
     for session in sessions:
-        if clock is None and session.sock is not None:
+        if mode == "loop" and session.sock is not None:
             loop.remove_reader(session.sock.fileno())
         session.close()
     return {"received": received, "cores": cpu / wall, "us_per_packet": cpu / received * 1e6}
 
 
 async def _main(legs: int, seconds: float) -> None:
-    results: dict[str, list[dict[str, float]]] = {"loop": [], "tick": []}
+    results: dict[str, list[dict[str, float]]] = {"endpoint": [], "loop": [], "tick": []}
     for _ in range(2):
-        for mode in ("loop", "tick"):
+        for mode in results:
             results[mode].append(await _attempt(mode, legs, seconds))
     print(f"{legs} legs x 50 packets/s, {seconds:.0f} s per attempt, receiver on core 0")
     print("| reading | attempt | packets | CPU (cores) | µs per packet |")
@@ -123,9 +137,8 @@ async def _main(legs: int, seconds: float) -> None:
         for i, r in enumerate(rows, 1):
             cores, us = r["cores"], r["us_per_packet"]
             print(f"| {mode} | {i} | {r['received']:,} | {cores:.3f} | {us:.2f} |")
-    loop_us = min(r["us_per_packet"] for r in results["loop"])
-    tick_us = min(r["us_per_packet"] for r in results["tick"])
-    print(f"tick / loop (best of each): {tick_us / loop_us:.2f}x")
+    best = {mode: min(r["us_per_packet"] for r in rows) for mode, rows in results.items()}
+    print(f"tick / endpoint (best of each): {best['tick'] / best['endpoint']:.2f}x")
 
 
 def main() -> None:
