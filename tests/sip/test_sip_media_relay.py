@@ -97,7 +97,7 @@ def test_open_session_binds_an_even_port() -> None:
         guard = AmplificationGuard(factor=3.0, max_keys=16)
         session = await open_session(
             "127.0.0.1", PortAllocator(41000, 41100), SessionListener(), ledger=guard,
-            latch_window_s=2.0, reader=None,
+            latch_window_s=2.0,
         )  # fmt: skip
         assert session is not None
         session.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 from collections import Counter
@@ -33,13 +34,19 @@ class WireTap:
         self.received: list[bytes] = []
         self.sent: list[bytes] = []
         self._receive = RtpSession.datagram_received
-        original_receive, tap = self._receive, self
+        self._made = RtpSession.connection_made
+        original_receive, original_made, tap = self._receive, self._made, self
 
         def datagram_received(
             session: RtpSession, data: bytes, addr: tuple[str | int, ...]
         ) -> None:
             tap.received.append(data)
             original_receive(session, data, addr)
+
+        def connection_made(session: RtpSession, transport: asyncio.BaseTransport) -> None:
+            original_made(session, transport)
+            assert session.transport is not None
+            session.transport = _Recording(session.transport, tap.sent)  # type: ignore[assignment]
 
         def get_sock(session: RtpSession) -> _RecordingSocket | None:
             real = session.__dict__.get("_tapped_sock")
@@ -49,12 +56,14 @@ class WireTap:
             session.__dict__["_tapped_sock"] = sock
 
         RtpSession.datagram_received = datagram_received  # type: ignore[method-assign]
-        # The pacer sends straight on the session's own socket: a class-level property
-        # hands out a recording wrapper of it.
+        RtpSession.connection_made = connection_made  # type: ignore[method-assign]
+        # The pacer sends straight on the session's own socket (not through the transport):
+        # a class-level property sees every packet that leaves that way too.
         RtpSession.sock = property(get_sock, set_sock)  # type: ignore[assignment]
 
     def restore(self) -> None:
         RtpSession.datagram_received = self._receive  # type: ignore[method-assign]
+        RtpSession.connection_made = self._made  # type: ignore[method-assign]
         del RtpSession.sock
 
 
@@ -69,9 +78,20 @@ class _RecordingSocket:
         self._log.append(bytes(data))
         return self._real.sendto(data, addr)
 
-    def send(self, data: bytes) -> int:  # once connected to the peer (watchdog.py)
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+class _Recording:
+    """A datagram transport that keeps a copy of what it sends."""
+
+    def __init__(self, real: asyncio.DatagramTransport, log: list[bytes]) -> None:
+        self._real = real
+        self._log = log
+
+    def sendto(self, data: bytes, addr: tuple[str, int] | None = None) -> None:
         self._log.append(bytes(data))
-        return self._real.send(data)
+        self._real.sendto(data, addr)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)

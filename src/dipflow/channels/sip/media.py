@@ -18,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import selectors
 import socket
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
 from dipflow.channels.sip.digits import DigitMethod
@@ -52,8 +52,6 @@ batch, so its last packet is late by the batch's length: ten slots keep a batch 
 tenth of the legs (1,500 legs: ~150 sends, ~1 ms), where four 5 ms slots made it ~3 ms."""
 _SILENCE = SILENCE
 _CODECS = frozenset(int(c) for c in Codec)
-DRAIN_MAX = 32
-"""Packets read from one leg per tick at most (16,000 a second: far above a call's 50)."""
 _RELAY_MAX = FRAME_SAMPLES * 10  # keep at most 200 ms of bridged audio (bounded latency)
 _PACKET_BYTES = HEADER.size + FRAME_SAMPLES  # one G.711 20 ms packet, as the ledger counts it
 
@@ -90,11 +88,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.peer = peer
         """Where the far end's media comes from and ours may go (latching, proof)."""
         self.transport: asyncio.DatagramTransport | None = None
-        """Only for a session built without a socket (tests): what it sends goes here."""
         self.sock: socket.socket | None = None
-        """The bound socket: sent on directly, read by the `MediaClock` once per tick."""
-        self.reader: MediaClock | None = None
-        """The clock that reads this session's socket (`MediaClock.watch`)."""
+        """The bound socket itself, for sending (the transport receives)."""
         self.dropped = 0
         self.codec = Codec.PCMU
         self.stream = RtpStream(int(Codec.PCMU))
@@ -163,40 +158,20 @@ class RtpSession(asyncio.DatagramProtocol):
         elif self.inband is None:
             self.inband = DtmfDetector()  # keys can only come as tones in the audio (or INFO)
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
     def close(self) -> None:
         self.rtcp_reports.stop()  # its last report (BYE) leaves first
         self.sending = False
         self.playback = None
         self.bridge = None
-        if self.reader is not None:
-            self.reader.unwatch(self)  # before the descriptor closes (its number is reused)
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        self.sock = None  # the transport closes it
         if self.transport is not None:
             self.transport.close()
             self.transport = None
 
     # -- receiving ----------------------------------------------------------------------------
-
-    def drain(self) -> None:
-        """Read what the socket holds (the clock calls this when it is readable): at most
-        `DRAIN_MAX` packets a tick, so that a flood on one leg cannot hold the pacer."""
-        sock = self.sock
-        if sock is None:
-            return
-        for _ in range(DRAIN_MAX):
-            try:
-                data, addr = sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionRefusedError as exc:  # ICMP for a connected socket
-                self.error_received(exc)
-                continue
-            except OSError as exc:
-                log.debug("RTP socket %s: %s", self.port, exc)
-                return
-            self.datagram_received(data, addr)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
@@ -265,11 +240,17 @@ class RtpSession(asyncio.DatagramProtocol):
         """Connect the socket to the peer once the peer has sent from its address, so the
         kernel reports ICMP port unreachable to us (watchdog.py); where it is connected
         (None: not yet, or the connect failed)."""
-        remote, sock = self.remote, self.sock
-        if remote is None or sock is None or not self.packets_received:
+        remote, transport = self.remote, self.transport
+        if remote is None or transport is None or not self.packets_received:
+            return None
+        sock = transport.get_extra_info("socket")
+        if sock is None:
             return None
         try:
-            sock.connect(remote)
+            # A duplicate descriptor of the same socket: connecting it connects the socket
+            # asyncio reads (its own wrapper refuses connect()).
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as same:
+                same.connect(remote)
         except OSError as exc:
             log.debug("RTP socket %s: cannot connect to %s: %s", self.port, remote, exc)
             return None
@@ -327,8 +308,8 @@ class RtpSession(asyncio.DatagramProtocol):
         return frame
 
     def send_frame(self) -> bool:
-        sock, transport = self.sock, self.transport
-        if (sock is None and transport is None) or not self.sending:
+        transport = self.transport
+        if transport is None or not self.sending:
             return False
         remote = self.peer.destination(_PACKET_BYTES)
         if remote is None:
@@ -337,6 +318,7 @@ class RtpSession(asyncio.DatagramProtocol):
         if self.srtp is not None:
             packet = self.srtp.protect(packet)
         self.first_packet = False
+        sock = self.sock
         if sock is not None:
             # Straight to our own non-blocking socket: asyncio's transport adds ~1.4 µs
             # per packet (a quarter of the cost), and a media frame that cannot leave now
@@ -351,7 +333,7 @@ class RtpSession(asyncio.DatagramProtocol):
             except OSError as exc:
                 self.dropped += 1
                 self.error_received(exc)
-        elif transport is not None:
+        else:
             transport.sendto(packet, remote)
         self.packets_sent += 1
         self.rtcp_reports.state.sent(len(packet) - 12)
@@ -396,15 +378,7 @@ class JitterStats:
 
 
 class MediaClock:
-    """Paces every RTP session of a server on one absolute-deadline grid, and reads their
-    sockets once per tick.
-
-    Reading in the tick, not from the event loop: a loop wakes for every datagram that
-    arrives while it sleeps (an epoll wait, a protocol callback: ~3.5 µs a packet on top
-    of reading it, and a context switch away from whatever else runs on the core). One
-    non-blocking poll per tick takes all that arrived in those 2 ms together; a packet
-    waits at most a tick, well inside any jitter buffer. An idle clock (no session at
-    all) sleeps until a session comes."""
+    """Paces every RTP session of a server on one absolute-deadline grid."""
 
     observer: Callable[[float], None] | None = None
     """Told each packet's offset from its deadline (bench/stall_profile.py); None in service."""
@@ -415,38 +389,17 @@ class MediaClock:
         self._task: asyncio.Task[None] | None = None
         self._next_slot = 0
         self.resyncs = 0
-        self._readable = selectors.DefaultSelector()
-        self._wake: asyncio.Event | None = None
-
-    def watch(self, session: RtpSession) -> None:
-        """Read `session`'s socket in each tick (from its opening: media may come before
-        the answer, and latching counts it)."""
-        if session.sock is None or session.reader is self:
-            return
-        self._readable.register(session.sock, selectors.EVENT_READ, session)
-        session.reader = self
-        if self._wake is not None:
-            self._wake.set()
-
-    def unwatch(self, session: RtpSession) -> None:
-        if session.reader is self and session.sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._readable.unregister(session.sock)
-        session.reader = None
 
     def add(self, session: RtpSession) -> None:
         session.slot = self._next_slot
         self._next_slot = (self._next_slot + 1) % SLOTS
         self.sessions[session.slot].add(session)
-        if self._wake is not None:
-            self._wake.set()
 
     def remove(self, session: RtpSession) -> None:
         self.sessions[session.slot].discard(session)
 
     def start(self) -> None:
         if self._task is None:
-            self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="rtp-clock")
 
     async def stop(self) -> None:
@@ -463,13 +416,9 @@ class MediaClock:
         clock: Callable[[], float] = time.monotonic
         bins_per_s = round(1 / JitterStats.BIN_S)
         observer = self.observer
-        readable = self._readable.select
         deadline = clock()
         tick = 0
         while True:
-            if not self._readable.get_map() and not any(self.sessions):
-                await self._idle()
-                deadline = clock()
             deadline += TICK_S
             tick += 1
             delay = deadline - clock()
@@ -495,20 +444,6 @@ class MediaClock:
                     log.exception("RTP send failed on port %s", session.port)
                     self.remove(session)
             self.jitter.count += sent
-            for key, _ in readable(0):
-                try:
-                    key.data.drain()
-                except Exception:  # one broken leg must not stop everybody's audio
-                    log.exception("RTP receive failed on port %s", key.data.port)
-                    self.unwatch(key.data)
-
-    async def _idle(self) -> None:
-        """Sleep until a session is watched or paced."""
-        wake = self._wake
-        assert wake is not None
-        wake.clear()
-        if not self._readable.get_map() and not any(self.sessions):
-            await wake.wait()
 
 
 class PortAllocator:
@@ -533,12 +468,11 @@ async def open_session(
     *,
     ledger: Ledger,
     latch_window_s: float,
-    reader: MediaClock | None,
     signalling_ip: str | None = None,
 ) -> RtpSession | None:
     """Bind a session on the first free port of the range (skipping ports others hold).
-    `reader`: the clock that reads its socket (None: nothing reads it, a test's session);
     `signalling_ip`: where the leg's SIP comes from (a latching hint, see `latch.py`)."""
+    loop = asyncio.get_running_loop()
     failed: list[str] = []
     for _ in range(64):
         port = allocator.allocate()
@@ -556,11 +490,14 @@ async def open_session(
             failed.append(f"{port}: {exc.strerror or exc}")
             continue  # taken by another process: skip it, do not release it back
         sock.setblocking(False)
+        await loop.create_datagram_endpoint(_returning(session), sock=sock)
         session.sock = sock
-        if reader is not None:
-            reader.watch(session)
         await session.rtcp_reports.open(host, port + 1)  # RFC 3550 §11: RTP port + 1
         return session
     log.warning("no RTP port could be bound on %s: %s", host, ", ".join(failed[-3:]))
     return None
 
+
+def _returning(session: RtpSession) -> Callable[[], RtpSession]:
+    """The protocol factory for one session (a lambda in the loop would bind late)."""
+    return lambda: session

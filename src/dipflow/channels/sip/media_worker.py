@@ -242,7 +242,7 @@ class MediaWorker(SessionListener):
     async def _open(self, leg: int, signalling_ip: str | None) -> None:
         session = await open_session(
             self.host, self.ports, self, ledger=self.ledger,
-            latch_window_s=self.latch_window_s, reader=self.clock, signalling_ip=signalling_ip,
+            latch_window_s=self.latch_window_s, signalling_ip=signalling_ip,
         )  # fmt: skip
         if session is None:
             self.emit(("opened", leg, 0))

@@ -80,8 +80,7 @@ class SessionPool:
             raise RuntimeError("the SIP channel is not started")
         return await open_session(
             self.settings.host, self.ports, SessionListener(), ledger=self.ledger,
-            latch_window_s=self.settings.rtp_latch_window_s, reader=self.clock,
-            signalling_ip=signalling_ip,
+            latch_window_s=self.settings.rtp_latch_window_s, signalling_ip=signalling_ip,
         )  # fmt: skip
 
     def start_pacing(self, session: Session) -> None:
