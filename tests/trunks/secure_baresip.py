@@ -78,6 +78,10 @@ class _RecordingSocket:
         self._log.append(bytes(data))
         return self._real.sendto(data, addr)
 
+    def send(self, data: bytes) -> int:  # once connected to the peer (watchdog.py)
+        self._log.append(bytes(data))
+        return self._real.send(data)
+
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
 
