@@ -115,3 +115,39 @@ def test_encodings_handed_in_must_match_the_pcm() -> None:
         RenderedAudio(key="0" * 64, pcm=pcm, ulaw=b"\xff" * 10)
     audio = RenderedAudio(key="0" * 64, pcm=pcm, ulaw=b"\xff" * 800)
     assert audio.ulaw() == b"\xff" * 800
+
+
+@pytest.mark.slow
+async def test_a_prompt_in_two_languages_renders_in_the_workers_with_its_rate() -> None:
+    """`render_spoken_async` (what the SIP and web calls play): each part in the render
+    worker, with the prompt's rate and gain, joined by the pause; the joined G.711 is the
+    G.711 of the joined audio."""
+    from dipflow.engine.commands import Spoken
+    from dipflow.media.errors import MediaError
+    from dipflow.media.prompts import SEGMENT_PAUSE_S
+
+    renderer = PromptRenderer(EspeakTts(), workers=1)
+    renderer.start()
+    try:
+        english = Spoken(text="For English press 1.", language="en-US")
+        german = Spoken(text="Für Deutsch drücken Sie die 2.", language="de-DE", voice="f2")
+        both = await renderer.render_spoken_async([english, german], rate=1.5, gain_db=-6.0)
+        fast = await renderer.render_text_async(
+            english.text, language="en-US", voice=None, rate=1.5, gain_db=-6.0
+        )
+        normal = await renderer.render_text_async(english.text, language="en-US", voice=None)
+        assert fast.key != normal.key  # rate and gain are part of the key
+        assert fast.duration_s < 0.8 * normal.duration_s  # spoken faster
+        assert fast.pcm.rms() < 0.7 * normal.pcm.rms()  # -6 dB is half the amplitude
+        assert both.pcm.samples.startswith(fast.pcm.samples)
+        assert both.duration_s > fast.duration_s + SEGMENT_PAUSE_S
+        assert both.ulaw() == g711.ulaw_encode(both.pcm.samples)
+        assert both.alaw() == g711.alaw_encode(both.pcm.samples)
+        again = await renderer.render_spoken_async([english, german], rate=1.5, gain_db=-6.0)
+        assert again is both  # kept by its parts' keys
+        one = await renderer.render_spoken_async([english])
+        assert one is normal  # a single part is that part
+        with pytest.raises(MediaError, match="nothing to say"):
+            await renderer.render_spoken_async([])
+    finally:
+        renderer.close()
