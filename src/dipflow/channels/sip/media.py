@@ -389,17 +389,21 @@ class MediaClock:
         self._task: asyncio.Task[None] | None = None
         self._next_slot = 0
         self.resyncs = 0
+        self._woken: asyncio.Event | None = None
 
     def add(self, session: RtpSession) -> None:
         session.slot = self._next_slot
         self._next_slot = (self._next_slot + 1) % SLOTS
         self.sessions[session.slot].add(session)
+        if self._woken is not None:
+            self._woken.set()
 
     def remove(self, session: RtpSession) -> None:
         self.sessions[session.slot].discard(session)
 
     def start(self) -> None:
         if self._task is None:
+            self._woken = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="rtp-clock")
 
     async def stop(self) -> None:
@@ -419,6 +423,9 @@ class MediaClock:
         deadline = clock()
         tick = 0
         while True:
+            if not any(self.sessions):  # idle: no 500 wake-ups a second for nothing
+                await self._idle()
+                deadline = clock()
             deadline += TICK_S
             tick += 1
             delay = deadline - clock()
@@ -444,6 +451,14 @@ class MediaClock:
                     log.exception("RTP send failed on port %s", session.port)
                     self.remove(session)
             self.jitter.count += sent
+
+    async def _idle(self) -> None:
+        """Wait until a session is paced."""
+        woken = self._woken
+        assert woken is not None
+        woken.clear()
+        if not any(self.sessions):
+            await woken.wait()
 
 
 class PortAllocator:

@@ -59,11 +59,12 @@ class SessionPool:
         address counts against what that address sent us until it has proved itself."""
 
     async def start(self) -> None:
-        """Pace this loop's sessions, and start the media worker (a worker that cannot
-        start is a `ChannelError`: no call is taken without media)."""
-        self.clock.start()
+        """Start the media worker (one that cannot start is a `ChannelError`: no call is
+        taken without media), or pace this loop's sessions ("inline")."""
         if self.link is not None:
-            await self.link.start()
+            await self.link.start()  # the worker paces every leg: this loop's clock is unused
+        else:
+            self.clock.start()
 
     async def stop(self) -> None:
         await self.clock.stop()
