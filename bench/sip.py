@@ -24,12 +24,12 @@ A level passes when every call completes and p99 < 5 ms (with --mix also: every
 caller's digit heard, every second call bridged, no prompt failed). Every attempt is a
 row of the table (and a line of --out, JSON).
 
-The media worker designs (a process, a thread, this loop; uvloop) were measured with
-this bench on branch wip-media-worker (docs/benchmarks.md); on main the pacer runs on
-the server's loop. --profile adds `bench/stall_profile.py`'s account of what ran
-on the event loop whenever a frame was late. RTP goes to a bound socket nobody reads
-(a phone dropping what it gets), not to the discard port, whose ICMP errors cost the
-kernel ~2 µs a packet.
+`--media process|thread|inline` picks where RTP is paced (the product's default is the
+process, with `--media-loop uvloop`); CPU is reported in all and by role (control
+plane, media worker, render workers). --profile adds `bench/stall_profile.py`'s account
+of what ran on the event loop whenever a frame was late (inline media). RTP goes to a
+bound socket nobody reads (a phone dropping what it gets), not to the discard port,
+whose ICMP errors cost the kernel ~2 µs a packet. Results: docs/benchmarks.md#sip.
 
 Each level runs with SRTP off, then on (same run, same server; `--no-srtp` skips it):
 with SRTP on, every call's leg protects each packet it sends (AES_CM_128_HMAC_SHA1_80,
@@ -728,9 +728,9 @@ def main() -> None:
         default=0,
         help="SCHED_FIFO priority of the server and of the ceiling (0: normal class)",
     )
-    parser.add_argument("--media", choices=("inline", "process", "thread"), default="inline",
+    parser.add_argument("--media", choices=("inline", "process", "thread"), default="process",
                         help="where the RTP pacer runs (SipSettings.media_mode)")  # fmt: skip
-    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="asyncio",
+    parser.add_argument("--media-loop", choices=("asyncio", "uvloop"), default="uvloop",
                         help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip
