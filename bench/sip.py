@@ -401,14 +401,7 @@ class _Server:
         return [self.ps, *self.ps.children(recursive=True)]
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self.processes():
-            try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return sum(self.cpu_split().values())
 
     def cpu_split(self) -> dict[str, float]:
         """CPU seconds so far by role: the control plane (SIP, the host), the media worker,

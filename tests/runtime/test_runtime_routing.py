@@ -4,7 +4,7 @@ center): skill requirements decide which agent is offered the caller."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from dipflow.runtime.demo import demo_config, demo_environ
 from dipflow.runtime.runtime import Runtime
 from dipflow.runtime.session import CallSession
 from dipflow.runtime.simcall import make_agents_available
+from tests.runtime.sim_calls import wait_until
 
 DNIS = "+18005550100"
 SKILLS: dict[str, Any] = {
@@ -32,12 +33,6 @@ AGENT_SKILLS: dict[str, dict[str, Any]] = {
     "agent1": {"skills": {"language": "en", "tech": 9}},
     "agent2": {"skill_profile": "spanish", "email": "ben@example.com"},
 }
-
-
-async def wait_until(predicate: Callable[[], Any], within_s: float = 10.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polls state that callbacks set
-            await asyncio.sleep(0.01)
 
 
 def flow_file(tmp_path: Path, queue: dict[str, Any]) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
@@ -188,18 +188,6 @@ def shared_prompts() -> PromptRenderer:
     if _PROMPTS is None:
         _PROMPTS = PromptRenderer(EspeakTts())
     return _PROMPTS
-
-
-async def eventually(condition: Callable[[], bool], timeout_s: float = 3.0) -> bool:
-    """Whether `condition` holds within `timeout_s`: a media worker's counters reach this
-    process with its next report (every second), an in-loop session's at once."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 @contextlib.asynccontextmanager

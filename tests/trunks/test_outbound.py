@@ -21,7 +21,8 @@ from dipflow.channels.sip.trunkconfig import (
 )
 from dipflow.engine.commands import Disconnect, Play
 from dipflow.engine.events import Event, PromptDone
-from tests.sip.sip_host import ScriptedHost, eventually, running_server
+from tests.runtime.sim_calls import wait_until
+from tests.sip.sip_host import ScriptedHost, running_server
 from tests.trunks.dnsmasq import dnsmasq
 from tests.trunks.sipp import SippServer, scenario, sipp
 
@@ -67,7 +68,8 @@ async def speak_and_hang_up(call: SipCall) -> None:
     async with asyncio.timeout(20):
         while (await handle.events.get()) != PromptDone(prompt_id="hello"):
             pass
-    assert await eventually(lambda: call.session.packets_sent > 50)  # the prompt went out (> 1 s)
+    # The prompt went out as RTP (> 1 s); a media worker's counters come with its next report.
+    await wait_until(lambda: call.session.packets_sent > 50, within_s=3.0)
     await call.execute(Disconnect())
 
 

@@ -16,8 +16,9 @@ from dipflow.channels.seam import ChannelCall, MediaQuality, TransferResult, Tra
 from dipflow.channels.sip.trunkconfig import Credentials, IpTrustAuth, TrunkServer, TrunkSettings
 from dipflow.engine.commands import PlayMusic
 from dipflow.engine.events import Event
+from tests.runtime.sim_calls import wait_until
 from tests.sip.baresip_peer import Baresip, tone_wav
-from tests.sip.sip_host import eventually, running_server
+from tests.sip.sip_host import running_server
 from tests.sip.sipp_runner import PCAPS
 from tests.sip.test_sip_baresip import sox_duration, sox_stat
 from tests.trunks.sipp import SippServer, scenario, sipp
@@ -128,13 +129,14 @@ async def test_bridged_when_refer_is_refused_with_early_media(tmp_path: Path) ->
             (call,) = server.calls.values()
             assert call.agent_session is None  # not answered yet...
             early = call.session.bridge  # ...but the caller hears the destination's leg
-            assert early is not None and await eventually(lambda: early.packets_received > 20)
+            assert early is not None
+            await wait_until(lambda: early.packets_received > 20, within_s=3.0)
             assert not early.sending  # nothing goes to the destination before the answer
             result = await host.result()
             assert result == TransferResult(ok=True, method="bridge")
             agent_leg = call.agent_session
             assert agent_leg is not None
-            assert await eventually(lambda: agent_leg.packets_received > 100)
+            await wait_until(lambda: agent_leg.packets_received > 100, within_s=3.0)
             caller_result = await calling
             assert caller_result.returncode == 0, caller_result.output[-3000:]
             target_result = await target.result()
@@ -160,6 +162,6 @@ async def test_busy_destination_takes_the_error_path(tmp_path: Path) -> None:
             (call,) = server.calls.values()  # the caller is still with the IVR
             assert call.agent_session is None and call.session.bridge is None
             sent = call.session.packets_sent
-            assert await eventually(lambda: call.session.packets_sent > sent)  # music goes on
+            await wait_until(lambda: call.session.packets_sent > sent, within_s=3.0)  # music
             assert (await calling).returncode == 0
             assert (await busy.result()).returncode == 0

@@ -268,10 +268,9 @@ class MediaLeg:
             self.rtcp_reports.on_report()
 
     def _alive(self, figures: tuple[Any, ...]) -> None:
-        remote, self.packets_received, self.last_received, refused_since, self.refused_last = (
-            figures[:5]
-        )
-        self.packets_sent = int(figures[5])
+        remote, received, last, refused_since, refused_last, sent = figures
+        self.packets_received, self.packets_sent = int(received), int(sent)
+        self.last_received, self.refused_last = float(last), float(refused_last)
         self.remote = None if remote is None else (str(remote[0]), int(remote[1]))
         self.refused_since = None if refused_since is None else float(refused_since)
 
