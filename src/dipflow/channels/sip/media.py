@@ -126,6 +126,9 @@ class RtpSession(asyncio.DatagramProtocol):
         """Set for an SRTP leg (srtp.py): what we send is protected, what we get unprotected."""
         self.taps: list[Callable[[int, bytes], None]] = []
         """Who also hears the caller's audio (a media stream): `(payload type, payload)`."""
+        self.kernel_relayed = False
+        """The kernel forwards this bridged leg's packets (kernel_bridges.py): the pacer
+        leaves it alone and our RTCP is silent (the phones' own RTCP passes through)."""
 
     @property
     def remote(self) -> Address | None:
@@ -217,8 +220,9 @@ class RtpSession(asyncio.DatagramProtocol):
         return self.stream.timestamp
 
     def rtcp_allowed(self) -> bool:
-        """Plain RTCP only on plain RTP legs (we do not implement SRTCP, RFC 3711 §3.4)."""
-        return self.srtp is None
+        """Plain RTCP only on plain RTP legs (we do not implement SRTCP, RFC 3711 §3.4), and
+        not while the kernel relays the leg (we send no stream of our own to report on)."""
+        return self.srtp is None and not self.kernel_relayed
 
     def _detect_tones(self, payload_type: int, payload: bytes) -> None:
         detector = self.inband

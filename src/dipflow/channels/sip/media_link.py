@@ -56,7 +56,7 @@ START_TIMEOUT_S = 60.0
 _EMPTY_STATS = {
     "sessions": 0.0, "rtp_packets_timed": 0.0, "rtp_jitter_p50_ms": 0.0,
     "rtp_jitter_p99_ms": 0.0, "rtp_jitter_max_ms": 0.0, "rtp_resyncs": 0.0,
-    "media_gc_pause_max_ms": 0.0,
+    "media_gc_pause_max_ms": 0.0, "kernel_relay": 0.0, "kernel_relayed_legs": 0.0,
 }  # fmt: skip
 
 
@@ -316,6 +316,7 @@ class MediaLink:
             "latch_window_s": settings.rtp_latch_window_s,
             "amplification_factor": settings.amplification_factor,
             "tracked_sources": settings.tracked_sources,
+            "kernel_relay": settings.kernel_relay,
         }  # fmt: skip
         mode = settings.media_mode
         if mode == "process":

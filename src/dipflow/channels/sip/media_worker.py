@@ -58,6 +58,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dipflow.channels.sip.digits import DigitMethod
+from dipflow.channels.sip.kernel_bridges import COUNT_INTERVAL_S, KernelBridges
+from dipflow.channels.sip.kernel_relay import KernelRelay
 from dipflow.channels.sip.media import (
     MediaClock,
     Playback,
@@ -66,6 +68,7 @@ from dipflow.channels.sip.media import (
     SessionListener,
     open_session,
 )
+from dipflow.channels.sip.nftables import NftablesError
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
@@ -77,6 +80,8 @@ STATS_INTERVAL_S = 0.5
 ALIVE_INTERVAL_S = 1.0
 """How often each leg's receive figures go to the control plane (its RTP watchdog sweeps
 once a second: watchdog.py)."""
+_RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge", "close"})
+"""Commands that may disqualify a kernel-relayed pair: it comes back to Python first."""
 _LENGTH = struct.Struct("!I")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """A prompt of ~2 hours of G.711; anything larger is a broken peer, not audio."""
@@ -146,12 +151,21 @@ class MediaWorker(SessionListener):
         self.audio: dict[str, bytes] = {}
         self.gc_pause_max_s = 0.0
         self._gc_started = 0.0
+        self.kernel_relay = str(config.get("kernel_relay", "off"))
+        self.bridges: KernelBridges | None = None
+        """Bridged pairs the kernel relays (`kernel_bridges.py`); None: all in Python."""
 
     # -- lifecycle --
 
     def start(self) -> None:
         self.clock.start()
         gc.callbacks.append(self._on_gc)
+        if self.kernel_relay == "auto":
+            try:
+                self.bridges = KernelBridges(KernelRelay.open(), self.clock)
+            except NftablesError as exc:
+                log.warning("media worker: bridged calls relay in Python, not in the kernel "
+                            "(%s; it needs CAP_NET_ADMIN: docs/sip.md)", exc)  # fmt: skip
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
@@ -159,6 +173,26 @@ class MediaWorker(SessionListener):
         await self.clock.stop()
         for leg in list(self.sessions):
             await self._close(leg)
+        if self.bridges is not None:
+            self.bridges.close()
+            self.bridges = None
+
+    def sync_bridges(self) -> None:
+        """Hand qualifying bridged pairs to the kernel, take back those that stopped."""
+        if self.bridges is not None:
+            self.bridges.sync(self.sessions.values())
+
+    async def count_relayed(self) -> None:
+        """What the kernel forwarded counts as received (for the RTP watchdog)."""
+        bridges = self.bridges
+        if bridges is None or not bridges.pairs:
+            return
+        try:
+            counters = await asyncio.to_thread(bridges.relay.counters)
+        except NftablesError as exc:
+            log.warning("media worker: cannot read the kernel relay's counters: %s", exc)
+            return
+        bridges.count(counters)
 
     def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
         # Collections stop this process's pacer: the longest one is reported in the stats.
@@ -194,6 +228,8 @@ class MediaWorker(SessionListener):
         session = self.sessions.get(int(message[1]))
         if session is None:
             return  # closed meanwhile: commands in flight for it are moot
+        if kind in _RELEASING and self.bridges is not None:
+            self.bridges.release(session)
         if kind == "configure":
             fields = dict(message[2])
             fields.update(codec=Codec(fields["codec"]), direction=Direction(fields["direction"]),
@@ -257,6 +293,8 @@ class MediaWorker(SessionListener):
         if session is None:
             return
         self.legs.pop(session, None)
+        if self.bridges is not None:
+            self.bridges.release(session)
         bridged = session.bridge
         if bridged is not None and bridged.bridge is session:
             bridged.bridge = None
@@ -312,6 +350,8 @@ class MediaWorker(SessionListener):
             "rtp_jitter_max_ms": jitter.percentile(100) * 1000,
             "rtp_resyncs": float(self.clock.resyncs),
             "media_gc_pause_max_ms": self.gc_pause_max_s * 1000,
+            "kernel_relay": float(self.bridges is not None),
+            "kernel_relayed_legs": float(self.bridges.legs if self.bridges is not None else 0),
         }
 
 
@@ -328,11 +368,15 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
 
     async def report() -> None:
         ticks_per_alive = round(ALIVE_INTERVAL_S / STATS_INTERVAL_S)
+        ticks_per_count = round(COUNT_INTERVAL_S / STATS_INTERVAL_S)
         tick = 0
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
+            worker.sync_bridges()
             emit(("stats", worker.stats()))
             tick += 1
+            if tick % ticks_per_count == 0:
+                await worker.count_relayed()
             if tick % ticks_per_alive == 0 and worker.sessions:
                 emit(("alive", worker.alive()))
 

@@ -130,6 +130,11 @@ class SipSettings(BaseModel):
     media_loop: Literal["asyncio", "uvloop"] = "uvloop"
     """The media worker's event loop (uvloop comes with uvicorn[standard]; asyncio, with a
     warning, where it is not installed)."""
+    kernel_relay: Literal["auto", "off"] = "auto"
+    """Bridged calls' RTP forwarded by the kernel (nftables), not by the media worker, when
+    both legs allow it (plain RTP, one codec: `kernel_bridges.py`). "auto": where the
+    kernel lets the worker (CAP_NET_ADMIN; else a warning, and Python relays); "off":
+    always Python. Media modes "process" and "thread" only (docs/sip.md)."""
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""

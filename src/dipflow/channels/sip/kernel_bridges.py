@@ -1,0 +1,182 @@
+"""Which of the media worker's bridged pairs the kernel relays. Layer 4 (channels).
+
+The worker asks `sync` twice a second: a pair both of whose legs are bridged to each
+other and qualify goes to the kernel (`kernel_relay.py`), and its two sessions leave the
+pacer (they send nothing of their own while the kernel forwards the phones' packets). A
+pair that stops qualifying, is unbridged or closed comes back at once (`release`, called
+by the worker before it applies such a command): the sessions are paced again, with a
+marker bit on their next packet, as after any change of source.
+
+A pair qualifies when nothing in between needs Python:
+
+* both legs plain RTP (SRTP re-encrypts each packet with the other leg's keys);
+* the same codec and the same telephone-event payload type (no transcoding, no renumbering);
+* no tap on either leg (a media stream to the flow, a recording);
+* both legs sending (not on hold) and both peers latched, that is proven by their own
+  packets (`latch.py`), at addresses the signalling verified (the amplification ledger):
+  the kernel sends each peer only what the other peer sends, at the rate it sends it;
+* IPv4, and, for a peer on another host, IP forwarding enabled (the kernel's packets to
+  it are forwarded, not sent by a socket).
+
+While relayed, what the kernel forwarded counts as received for the RTP watchdog: the
+routes' counters are read every `COUNT_INTERVAL_S` (in a thread: listing a thousand
+counters takes libnftables ~15 ms, which the pacer must not wait for).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from dipflow.channels.sip.events import Address
+from dipflow.channels.sip.kernel_relay import KernelRelay, Route
+from dipflow.channels.sip.media import MediaClock, RtpSession
+from dipflow.channels.sip.nftables import NftablesError
+
+log = logging.getLogger(__name__)
+
+COUNT_INTERVAL_S = 2.0
+_IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def ip_forwarding() -> bool:
+    """Whether this host forwards IPv4 (needed to relay to a peer on another host)."""
+    try:
+        return _IP_FORWARD.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def local_address(session: RtpSession, peer: Address) -> Address | None:
+    """The address `peer`'s packets reach this session's socket at (IPv4 only)."""
+    sock = session.sock
+    if sock is None or sock.family != socket.AF_INET:
+        return None
+    host, port = sock.getsockname()[:2]
+    if host == "0.0.0.0":  # bound to every address: the one routing picks towards the peer
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(peer)  # a UDP connect sends nothing: it only routes
+            except OSError:
+                return None
+            host = probe.getsockname()[0]
+    return str(host), int(port)
+
+
+def _ipv4(address: Address) -> bool:
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(address[0]).version == 4
+    return False
+
+
+class KernelBridges:
+    """The worker's relayed pairs: session -> (the other session, the pair's routes)."""
+
+    def __init__(self, relay: KernelRelay, clock: MediaClock) -> None:
+        self.relay = relay
+        self.clock = clock
+        self.pairs: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
+        self._receiving: dict[tuple[Address, Address], RtpSession] = {}
+        """(peer, local) -> the session that route's packets would have reached."""
+        self._counted: dict[RtpSession, int] = {}
+        self.failures = 0
+
+    @property
+    def legs(self) -> int:
+        return len(self.pairs)
+
+    def routes_for(self, a: RtpSession, b: RtpSession) -> tuple[Route, Route] | None:
+        """The two routes of a qualifying pair; None if it does not qualify (now)."""
+        if a.srtp is not None or b.srtp is not None or a.taps or b.taps:
+            return None
+        if a.codec is not b.codec or a.dtmf.payload_type != b.dtmf.payload_type:
+            return None
+        if not (a.sending and b.sending and a.transport and b.transport):
+            return None
+        peer_a, peer_b = a.peer.latched, b.peer.latched
+        if peer_a is None or peer_b is None or not (_ipv4(peer_a) and _ipv4(peer_b)):
+            return None
+        ledger = a.peer.ledger
+        if not (a.peer.confirmed and b.peer.confirmed
+                and ledger.is_verified(peer_a[0]) and ledger.is_verified(peer_b[0])):  # fmt: skip
+            return None
+        local_a, local_b = local_address(a, peer_a), local_address(b, peer_b)
+        if local_a is None or local_b is None:
+            return None
+        remote = peer_a[0] != local_a[0] or peer_b[0] != local_b[0]
+        loopback = all(ipaddress.ip_address(p[0]).is_loopback for p in (peer_a, peer_b))
+        if remote and not loopback and not ip_forwarding():
+            return None
+        return Route(peer_a, local_a, local_b, peer_b), Route(peer_b, local_b, local_a, peer_a)
+
+    def sync(self, sessions: Iterable[RtpSession]) -> None:
+        """Release the pairs that no longer qualify; relay those that now do."""
+        for session, (other, routes) in list(self.pairs.items()):
+            if session in self.pairs and (
+                session.bridge is not other or other.bridge is not session
+                or self.routes_for(session, other) != routes
+            ):  # fmt: skip
+                self.release(session)
+        for session in sessions:
+            bridged = session.bridge
+            if bridged is None or bridged.bridge is not session or session in self.pairs:
+                continue
+            qualifying = self.routes_for(session, bridged)
+            if qualifying is not None:
+                self._relay(session, bridged, qualifying)
+
+    def _relay(self, a: RtpSession, b: RtpSession, routes: tuple[Route, Route]) -> None:
+        try:
+            self.relay.add(routes)
+        except (NftablesError, ValueError) as exc:
+            self.failures += 1
+            log.warning("kernel relay: ports %s/%s stay in Python: %s", a.port, b.port, exc)
+            return
+        # Each session keeps the routes in its own order, as `routes_for(it, other)` gives them.
+        for session, other, ordered in ((a, b, routes), (b, a, (routes[1], routes[0]))):
+            self.pairs[session] = (other, ordered)
+            self._receiving[(ordered[0].peer, ordered[0].local)] = session
+            self._counted[session] = 0
+            session.kernel_relayed = True
+            session.relay.clear()
+            self.clock.remove(session)
+
+    def release(self, session: RtpSession) -> None:
+        """Back to Python: the pair of `session` (if relayed) is paced again."""
+        pair = self.pairs.get(session)
+        if pair is None:
+            return
+        other, routes = pair
+        self.relay.remove(routes)
+        for route in routes:
+            self._receiving.pop((route.peer, route.local), None)
+        for leg in (session, other):
+            self.pairs.pop(leg, None)
+            self._counted.pop(leg, None)
+            leg.kernel_relayed = False
+            leg.first_packet = True
+            if leg.transport is not None:
+                self.clock.add(leg)
+
+    def count(self, counters: dict[tuple[Address, Address], int]) -> None:
+        """What the kernel forwarded since the last count, as received by each session."""
+        now = time.monotonic()
+        for key, packets in counters.items():
+            session = self._receiving.get(key)
+            if session is None:
+                continue
+            new = packets - self._counted.get(session, 0)
+            if new > 0:
+                self._counted[session] = packets
+                session.packets_received += new
+                session.last_received = now
+
+    def close(self) -> None:
+        for session in list(self.pairs):
+            self.release(session)
+        self.relay.close()

@@ -1,0 +1,97 @@
+"""nftables from Python: the kernel's packet rules, through libnftables. Layer 4 (channels).
+
+The kernel relay (`kernel_relay.py`) keeps its table with the same library the `nft`
+command uses, loaded with ctypes. Why not a package: nftables' own Python binding
+(`python3-nftables`) is a Debian package that is not on PyPI, so a virtual environment
+cannot install it; the library's API is six C functions (a context, a command buffer, the
+output and error buffers), and commands are the `nft` language itself, or JSON out.
+Starting `nft` for each change would cost a process (~2 ms) per bridged call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import threading
+from typing import Any
+
+from dipflow.channels.errors import ChannelError
+
+_OUTPUT_JSON = 1 << 4
+"""NFT_CTX_OUTPUT_JSON (libnftables.h): list commands answer in JSON."""
+
+
+class NftablesError(ChannelError):
+    """libnftables is missing, or refused a command (the kernel's words in the message)."""
+
+
+def _library() -> ctypes.CDLL:
+    name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError as exc:
+        raise NftablesError(f"libnftables is not installed ({exc}): apt install nftables") from exc
+    lib.nft_ctx_new.restype = ctypes.c_void_p
+    lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+    lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+    lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+    return lib
+
+
+class Nftables:
+    """One libnftables context: `run` takes `nft` commands (a whole ruleset file, or
+    several lines, applied as one transaction: all or nothing)."""
+
+    def __init__(self) -> None:
+        self._lib = _library()
+        self._text = self._context(json_output=False)
+        self._json = self._context(json_output=True)
+        # ctypes releases the GIL during a call, so a caller may list counters in a
+        # thread while the loop changes elements: one context is not safe for both.
+        self._lock = threading.Lock()
+
+    def _context(self, *, json_output: bool) -> int:
+        ctx = self._lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT
+        if not ctx:
+            raise NftablesError("libnftables: cannot create a context")
+        self._lib.nft_ctx_buffer_output(ctx)
+        self._lib.nft_ctx_buffer_error(ctx)
+        if json_output:
+            self._lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON)
+        return int(ctx)
+
+    def run(self, commands: str) -> str:
+        """Apply `commands`; their output. `NftablesError` with nft's message if refused
+        (nothing of the batch is applied then)."""
+        return self._run(self._text, commands)
+
+    def query(self, command: str) -> list[dict[str, Any]]:
+        """A list command's answer: the `nftables` array of libnftables' JSON output."""
+        answer = json.loads(self._run(self._json, command) or "{}")
+        items = answer.get("nftables", []) if isinstance(answer, dict) else []
+        return [item for item in items if isinstance(item, dict)]
+
+    def _run(self, ctx: int, commands: str) -> str:
+        lib = self._lib
+        with self._lock:
+            failed = lib.nft_run_cmd_from_buffer(ctx, commands.encode())
+            output = lib.nft_ctx_get_output_buffer(ctx) or b""
+            error = lib.nft_ctx_get_error_buffer(ctx) or b""
+        if failed:
+            message = error.decode(errors="replace").strip() or "refused"
+            raise NftablesError(f"nftables: {message}")
+        return output.decode(errors="replace")
+
+    def close(self) -> None:
+        for ctx in (self._text, self._json):
+            if ctx:
+                self._lib.nft_ctx_free(ctx)
+        self._text = self._json = 0
