@@ -96,13 +96,16 @@ class Route:
 def _ip(address: Address) -> str:
     """An IPv4 address as nft reads it; anything else is refused (it never reaches a
     command: these strings are built into the rules' text)."""
-    return str(ipaddress.IPv4Address(address[0]))
+    try:
+        return str(ipaddress.IPv4Address(address[0]))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 address: {address[0]!r}") from exc
 
 
 def _port(address: Address) -> int:
     port = int(address[1])
     if not 0 < port < 65536:
-        raise ValueError(f"port {port}")
+        raise ValueError(f"not a port: {port}")
     return port
 
 
