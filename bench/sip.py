@@ -322,6 +322,7 @@ async def _serve(options: argparse.Namespace) -> None:
         rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
         max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
         media_realtime_priority=options.rt if options.media != "inline" else 0,
+        kernel_relay=options.kernel_relay[0],
         tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
                         key_file=str(certs / "key.pem")),
     )  # fmt: skip
@@ -373,9 +374,11 @@ async def _serve(options: argparse.Namespace) -> None:
 
 
 class _Server:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, kernel_relay: str) -> None:
+        self.kernel_relay = kernel_relay
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
+                   "--kernel-relay", kernel_relay,
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
                    *(["--mix"] if args.mix else []), "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers),
@@ -509,8 +512,9 @@ AGENT_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       s=-
       c=IN IP4 [local_ip]
       t=0 0
-      m=audio ECHO_PORT RTP/AVP 0
+      m=audio ECHO_PORT RTP/AVP 0 101
       a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
 
   ]]></send>
   <recv request="ACK" optional="true"/>
@@ -529,10 +533,13 @@ AGENT_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 """Agents' phones answer at once; their SDP names the echo port (bench/rtp_echo.py), so
-each agent sends back what it hears and the relay carries audio both ways."""
+each agent sends back what it hears and the relay carries audio both ways; or, with
+`--agents talk`, the talker's (bench/rtp_talker.py): each agent sends its own stream."""
 
 
-def start_agents(cpu: int, nice: int, workdir: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
+def start_agents(
+    cpu: int, nice: int, workdir: Path, kind: str = "echo"
+) -> tuple[list[subprocess.Popen[bytes]], str]:
     """Agents' phones: sipp answering every INVITE (signalling only) and one RTP echo
     process for all of them, both on the load generator's core. (sipp's own -rtp_echo in
     the same process as its SIP made it too slow to answer: INVITEs timed out at 1,000.)"""
@@ -541,7 +548,8 @@ def start_agents(cpu: int, nice: int, workdir: Path) -> tuple[list[subprocess.Po
     scenario.write_text(AGENT_SCENARIO.replace("ECHO_PORT", str(echo_port)))
     pinned = _pinned(cpu, nice, realtime=False)
     echo = subprocess.Popen(
-        [*pinned, sys.executable, str(BENCH / "rtp_echo.py"), "--port", str(echo_port)],
+        [*pinned, sys.executable, str(BENCH / f"rtp_{'talker' if kind == 'talk' else 'echo'}.py"),
+         "--port", str(echo_port)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     agents = subprocess.Popen(
@@ -573,6 +581,7 @@ def run_level(
     switches_start = server.ps.num_ctx_switches()
     plateau: dict[str, Any] = {}
     sipp_cpu_s = 0.0
+    kernel_legs = 0
     while sipp.poll() is None:
         time.sleep(0.25)
         try:
@@ -582,6 +591,7 @@ def run_level(
             sipp_cpu_now = sipp_cpu_s
         sipp_cpu_s = max(sipp_cpu_s, sipp_cpu_now)
         stats = server.ask("stats")
+        kernel_legs = max(kernel_legs, int(stats.get("kernel_relayed_legs", 0)))
         if not plateau and stats["calls"] >= calls:
             plateau = {"t": time.monotonic(), "cpu": server.cpu_seconds(),
                        "split": server.cpu_split(), "sipp": sipp_cpu_now,
@@ -604,6 +614,8 @@ def run_level(
         "jitter_p99_ms": round(stats["rtp_jitter_p99_ms"], 2),
         "jitter_max_ms": round(stats["rtp_jitter_max_ms"], 2),
         "packets": int(stats["rtp_packets_timed"]),
+        "kernel_relayed_legs_max": kernel_legs,
+        "kernel_relayed_packets": int(stats.get("kernel_relayed_packets", 0)),
         "server_involuntary_switches": switches_end.involuntary - switches_start.involuntary,
     }  # fmt: skip
     if plateau and "t_end" in plateau:
@@ -641,6 +653,7 @@ def _row(r: dict[str, Any]) -> str:
     ratio = r.get("share_of_ceiling")
     cells = [
         f"{r['calls']:,}", f"{r['attempt']}{' (SRTP)' if r.get('srtp') else ''}",
+        str(r.get("kernel_relay", "")), str(r.get("kernel_relayed_legs_max", "")),
         f"{r['load_before']} / {r['load_after']}",
         f"{r['completed']}/{r['failed']}", str(r["heard_greeting"]),
         f"{r['jitter_p50_ms']} / **{r['jitter_p99_ms']}** / {r['jitter_max_ms']}",
@@ -656,10 +669,11 @@ def _row(r: dict[str, Any]) -> str:
 
 
 TABLE_HEAD = (
-    "| N calls | attempt | load 1m before / after | completed/failed | heard greeting "
+    "| N calls | attempt | kernel relay | legs in the kernel | load 1m before / after "
+    "| completed/failed | heard greeting "
     "| jitter p50 / p99 / max (ms) | server CPU (cores) | calls per core | sipp CPU (cores) "
     "| ceiling p99 / max (ms) | ceiling streams per core | share of ceiling | verdict |\n"
-    "|---:|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---|"
+    "|---:|---:|---|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---|"
 )
 
 
@@ -738,6 +752,12 @@ def main() -> None:
         help="new prompts rendered per second (default 20 with --mix)",
     )
     parser.add_argument("--agent-uri", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--agents", choices=("echo", "talk"), default="echo",
+                        help="agents' phones (--mix): echo what they hear, or talk (each "
+                        "sends its own stream: bench/rtp_talker.py)")  # fmt: skip
+    parser.add_argument("--kernel-relay", nargs="+", choices=("auto", "off"), default=["auto"],
+                        help="SipSettings.kernel_relay; several: one server each, in turn, "
+                        "same run")  # fmt: skip
     parser.add_argument("--no-srtp", action="store_true",
                         help="run each level with plain RTP only (no SRTP pass)")  # fmt: skip
     parser.add_argument("--tls-handshakes", type=int, default=200,
@@ -761,8 +781,32 @@ def main() -> None:
         args.news = 20.0
     agents: list[subprocess.Popen[bytes]] = []
     if args.mix:
-        agents, args.agent_uri = start_agents(args.sipp_cpu, args.nice, Path(tempfile.gettempdir()))
-    server = _Server(args)
+        agents, args.agent_uri = start_agents(args.sipp_cpu, args.nice,
+                                              Path(tempfile.gettempdir()), args.agents)  # fmt: skip
+    rows = []
+    for kernel_relay in args.kernel_relay:
+        rows += _run_server(args, kernel_relay)
+    for process in agents:
+        process.terminate()
+        process.wait(10)
+    passing = [r["calls"] for r in rows if r["passed"] and not r["srtp"]]
+    passing_srtp = [r["calls"] for r in rows if r["passed"] and r["srtp"]]
+    print(
+        f"\nmedia: {args.media} ({args.media_loop}); "
+        f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
+        f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
+        f"SCHED_FIFO {args.rt or 'no'}; agents: {args.agents if args.mix else 'none'}\n"
+    )
+    print(TABLE_HEAD)
+    for row in rows:
+        print(_row(row))
+    print(f"\nlargest N passing in some attempt: {max(passing) if passing else None}"
+          f" (with SRTP: {max(passing_srtp) if passing_srtp else None})")  # fmt: skip
+
+
+def _run_server(args: argparse.Namespace, kernel_relay: str) -> list[dict[str, Any]]:
+    """Every level and attempt against one server (kernel relay `kernel_relay`)."""
+    server = _Server(args, kernel_relay)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -791,7 +835,8 @@ def main() -> None:
                                       loop=server.loop, nice=args.nice, rt=args.rt,
                                       mix=args.mix, news_per_s=args.news,
                                       render_workers=args.render_workers, srtp=srtp,
-                                      media=args.media, media_loop=args.media_loop)  # fmt: skip
+                                      media=args.media, media_loop=args.media_loop,
+                                      kernel_relay=kernel_relay, agents=args.agents)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                             result["share_of_ceiling"] = round(
                                 result["calls_per_core"] / ceiling["streams_per_core"], 3
@@ -812,22 +857,7 @@ def main() -> None:
                 print(json.dumps(handshake), flush=True)
     finally:
         server.close()
-        for process in agents:
-            process.terminate()
-            process.wait(10)
-    passing = [r["calls"] for r in rows if r["passed"] and not r["srtp"]]
-    passing_srtp = [r["calls"] for r in rows if r["passed"] and r["srtp"]]
-    print(
-        f"\nserver loop: {server.loop}; media: {args.media} ({args.media_loop}); "
-        f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
-        f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
-        f"SCHED_FIFO {args.rt or 'no'}\n"
-    )
-    print(TABLE_HEAD)
-    for row in rows:
-        print(_row(row))
-    print(f"\nlargest N passing in some attempt: {max(passing) if passing else None}"
-          f" (with SRTP: {max(passing_srtp) if passing_srtp else None})")  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

@@ -240,6 +240,7 @@ async def test_a_bridged_pair_moves_to_the_kernel_and_back(link: MediaLink) -> N
     received = caller_leg.packets_received
     await _talk([(caller, caller_leg), (agent, agent_leg)], 2.5)
     assert caller_leg.packets_received >= received + 75
+    assert link.stats["kernel_relayed_packets"] >= 2 * 150
 
     caller_leg.bridge = agent_leg.bridge = None  # the agent hangs up
     caller.heard.clear()

@@ -223,6 +223,8 @@ class MediaWorker(SessionListener):
             return
         if kind == "reset":
             self.clock.jitter.reset()
+            if self.bridges is not None:
+                self.bridges.forwarded = 0
             self.gc_pause_max_s = 0.0
             return
         session = self.sessions.get(int(message[1]))
@@ -352,6 +354,7 @@ class MediaWorker(SessionListener):
             "media_gc_pause_max_ms": self.gc_pause_max_s * 1000,
             "kernel_relay": float(self.bridges is not None),
             "kernel_relayed_legs": float(self.bridges.legs if self.bridges is not None else 0),
+            "kernel_relayed_packets": float(self.bridges.forwarded if self.bridges else 0),
         }
 
 

@@ -55,8 +55,9 @@ class Nftables:
         self._text = self._context(json_output=False)
         self._json = self._context(json_output=True)
         # ctypes releases the GIL during a call, so a caller may list counters in a
-        # thread while the loop changes elements: one context is not safe for both.
-        self._lock = threading.Lock()
+        # thread while its loop changes elements: each context has its own lock (a
+        # context is not safe for two threads), so a change never waits for a listing.
+        self._locks = {self._text: threading.Lock(), self._json: threading.Lock()}
 
     def _context(self, *, json_output: bool) -> int:
         ctx = self._lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT
@@ -81,7 +82,7 @@ class Nftables:
 
     def _run(self, ctx: int, commands: str) -> str:
         lib = self._lib
-        with self._lock:
+        with self._locks[ctx]:
             failed = lib.nft_run_cmd_from_buffer(ctx, commands.encode())
             output = lib.nft_ctx_get_output_buffer(ctx) or b""
             error = lib.nft_ctx_get_error_buffer(ctx) or b""
