@@ -73,6 +73,8 @@ async def test_agent_registered_from_linphone_is_bridged_to_a_linphone_caller(
                 leg = await agent_phone.wait_incoming(within_s=30)
                 await agent_phone.wait_connected(leg)
                 await asyncio.sleep(4.0)  # talk
+                # Two linphones, one codec, plain RTP: the kernel relays them (CI is root).
+                relayed_legs = server.stats().get("kernel_relayed_legs", 0)
                 await caller_phone.hang_up()
                 await caller_phone.wait_ended(call)
                 await agent_phone.wait_ended(leg)  # the caller's hang-up ends the agent's leg
@@ -80,6 +82,7 @@ async def test_agent_registered_from_linphone_is_bridged_to_a_linphone_caller(
     (scripted,) = host.calls
     assert scripted.agent_connected is True
     assert scripted.events[-1] == CallerHungUp()
+    assert relayed_legs == 2
     caller_heard, agent_heard = caller_phone.recording, agent_phone.recording
     caller_end, agent_end = sox_duration(caller_heard), sox_duration(agent_heard)
     assert agent_end > 3.0
