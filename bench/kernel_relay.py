@@ -105,6 +105,7 @@ def main() -> None:
                       [(LOCAL, int(p)) for p in targets.split(",")])  # fmt: skip
         return
     os.sched_setaffinity(0, {args.cpu})
+    relay = KernelRelay.open()  # before the sockets: libnftables' select() (nftables.py)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.bind((LOCAL, 0))
     source = (LOCAL, int(sender.getsockname()[1]))
@@ -118,7 +119,6 @@ def main() -> None:
 
     rows.append(("direct", _send(sender, phone_addresses, args.packets)))
 
-    relay = KernelRelay.open()
     try:
         relay.add(
             tuple(

@@ -13,11 +13,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import os
 import threading
 from typing import Any
 
 from dipflow.channels.errors import ChannelError
 
+_SAFE_DESCRIPTORS = 1000
+"""Below FD_SETSIZE (1024), with room for the two contexts' netlink sockets."""
 _OUTPUT_JSON = 1 << 4
 """NFT_CTX_OUTPUT_JSON (libnftables.h): list commands answer in JSON."""
 
@@ -51,6 +54,13 @@ class Nftables:
     several lines, applied as one transaction: all or nothing)."""
 
     def __init__(self) -> None:
+        # libnftables waits on its netlink socket with select(), which aborts the process
+        # for a descriptor above 1023 (FD_SETSIZE): a context is made while descriptors
+        # are few (the media worker makes it before any RTP socket), and never otherwise.
+        probe = os.open(os.devnull, os.O_RDONLY)  # the number the next socket would get
+        os.close(probe)
+        if probe >= _SAFE_DESCRIPTORS:
+            raise NftablesError(f"nftables: descriptor {probe} is past select()'s limit")
         self._lib = _library()
         self._text = self._context(json_output=False)
         self._json = self._context(json_output=True)
