@@ -105,9 +105,8 @@ def test_a_pair_is_forwarded_both_ways_from_the_legs_addresses(
         assert caller_leg.receive() == (b"not the caller", stranger.address)
         assert agent.nothing()
 
-        assert relay.counters() == {
-            (caller.address, caller_leg.address): 1, (agent.address, agent_leg.address): 1,
-        }  # fmt: skip
+        assert relay.counters() == {routes[0].key: 1, routes[1].key: 1}
+        assert routes[0].key == f"{LOCAL} . {caller.address[1]} . {LOCAL} . {caller_leg.address[1]}"
 
         relay.remove(routes)
         caller.sock.sendto(b"after", caller_leg.address)

@@ -41,6 +41,8 @@ from dipflow.channels.sip.nftables import NftablesError
 log = logging.getLogger(__name__)
 
 COUNT_INTERVAL_S = 2.0
+RETRY_S = 2.0
+"""A pair refused after its addresses were looked up is looked at again this much later."""
 _IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
@@ -81,9 +83,10 @@ class KernelBridges:
         self.relay = relay
         self.clock = clock
         self.pairs: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
-        self._receiving: dict[tuple[Address, Address], RtpSession] = {}
+        self._receiving: dict[str, RtpSession] = {}
         """(peer, local) -> the session that route's packets would have reached."""
         self._counted: dict[RtpSession, int] = {}
+        self._retry_at: dict[RtpSession, float] = {}
         self.failures = 0
         self.forwarded = 0
         """Packets the kernel relayed (as of the last count), over all pairs so far."""
@@ -107,6 +110,10 @@ class KernelBridges:
         if not (a.peer.confirmed and b.peer.confirmed
                 and ledger.is_verified(peer_a[0]) and ledger.is_verified(peer_b[0])):  # fmt: skip
             return None
+        # The rest costs system calls (~20 µs a pair): a pair it refuses waits a while.
+        if self._retry_at.get(a, 0.0) > time.monotonic():
+            return None
+        self._retry_at[a] = time.monotonic() + RETRY_S
         local_a, local_b = local_address(a, peer_a), local_address(b, peer_b)
         if local_a is None or local_b is None:
             return None
@@ -114,20 +121,25 @@ class KernelBridges:
         loopback = all(ipaddress.ip_address(p[0]).is_loopback for p in (peer_a, peer_b))
         if remote and not loopback and not ip_forwarding():
             return None
+        self._retry_at.pop(a, None)
         return Route(peer_a, local_a, local_b, peer_b), Route(peer_b, local_b, local_a, peer_a)
 
     def sync(self, sessions: Iterable[RtpSession]) -> None:
-        """Release the pairs that no longer qualify; relay those that now do."""
+        """Release the pairs that no longer qualify; relay those that now do. Runs on the
+        pacer's loop twice a second, so it must stay well under a millisecond for a
+        thousand legs: a relayed pair is only checked for what can change without a
+        command (the bridge, and a phone re-latching from a new address); commands that
+        change the rest release the pair themselves (`media_worker._RELEASING`)."""
         for session, (other, routes) in list(self.pairs.items()):
             if session in self.pairs and (
                 session.bridge is not other or other.bridge is not session
-                or self.routes_for(session, other) != routes
+                or session.peer.latched != routes[0].peer or other.peer.latched != routes[1].peer
             ):  # fmt: skip
                 self.release(session)
         fresh: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
         for session in sessions:
             bridged = session.bridge
-            if (bridged is None or bridged.bridge is not session or session in self.pairs
+            if (bridged is None or session.kernel_relayed or bridged.bridge is not session
                     or bridged in fresh):  # fmt: skip
                 continue
             qualifying = self.routes_for(session, bridged)
@@ -159,7 +171,7 @@ class KernelBridges:
         # Each session keeps the routes in its own order, as `routes_for(it, other)` gives them.
         for session, other, ordered in ((a, b, routes), (b, a, (routes[1], routes[0]))):
             self.pairs[session] = (other, ordered)
-            self._receiving[(ordered[0].peer, ordered[0].local)] = session
+            self._receiving[ordered[0].key] = session
             self._counted[session] = 0
             session.kernel_relayed = True
             session.relay.clear()
@@ -173,16 +185,22 @@ class KernelBridges:
         other, routes = pair
         self.relay.remove(routes)
         for route in routes:
-            self._receiving.pop((route.peer, route.local), None)
+            self._receiving.pop(route.key, None)
         for leg in (session, other):
             self.pairs.pop(leg, None)
             self._counted.pop(leg, None)
+            self._retry_at.pop(leg, None)
             leg.kernel_relayed = False
             leg.first_packet = True
             if leg.transport is not None:
                 self.clock.add(leg)
 
-    def count(self, counters: dict[tuple[Address, Address], int]) -> None:
+    def forget(self, session: RtpSession) -> None:
+        """`session` is closing: released, and nothing of it kept."""
+        self.release(session)
+        self._retry_at.pop(session, None)
+
+    def count(self, counters: dict[str, int]) -> None:
         """What the kernel forwarded since the last count, as received by each session."""
         now = time.monotonic()
         for key, packets in counters.items():

@@ -78,6 +78,7 @@ table ip {table} {{
 }}
 """
 _TABLE_LINE = re.compile(rf"^table ip ({TABLE_PREFIX}(\d+)_\d+)$", re.MULTILINE)
+_COUNTED = re.compile(r"([\d.]+ \. \d+ \. [\d.]+ \. \d+) counter packets (\d+)")
 _opened = itertools.count(1)
 """Tables this process opened (a worker in a thread: several servers in one process)."""
 
@@ -91,6 +92,11 @@ class Route:
     local: Address
     out_local: Address
     out_peer: Address
+
+    @property
+    def key(self) -> str:
+        """The route's element of the `relayed` set, as nft writes it (and lists it)."""
+        return f"{_key(self.peer)} . {_key(self.local)}"
 
 
 def _ip(address: Address) -> str:
@@ -169,7 +175,7 @@ class KernelRelay:
     def _elements(self, verb: str, marks: dict[Route, int]) -> str:
         relayed, route_mark, to_addr, to_port, from_addr, from_port = [], [], [], [], [], []
         for route, mark in marks.items():
-            relayed.append(f"{_key(route.peer)} . {_key(route.local)}")
+            relayed.append(route.key)
             route_mark.append(f"{_key(route.local)} : {mark:#x}")
             to_addr.append(f"{mark:#x} : {_ip(route.out_peer)}")
             to_port.append(f"{mark:#x} : {_port(route.out_peer)}")
@@ -185,19 +191,10 @@ class KernelRelay:
             for name, items in parts
         )
 
-    def counters(self) -> dict[tuple[Address, Address], int]:
-        """Packets relayed so far on each route, by (peer, local)."""
-        counts: dict[tuple[Address, Address], int] = {}
-        for item in self.nft.query(f"list set ip {self.table} relayed"):
-            for element in item.get("set", {}).get("elem", []):
-                entry = element.get("elem", {}) if isinstance(element, dict) else {}
-                value = entry.get("val", {}).get("concat") if isinstance(entry, dict) else None
-                if not isinstance(value, list) or len(value) != 4:
-                    continue
-                peer_ip, peer_port, local_ip, local_port = value
-                packets = int(entry.get("counter", {}).get("packets", 0))
-                counts[((str(peer_ip), int(peer_port)), (str(local_ip), int(local_port)))] = packets
-        return counts
+    def counters(self) -> dict[str, int]:
+        """Packets relayed so far on each route, by `Route.key` (safe in a thread)."""
+        listing = self.nft.listing(f"list set ip {self.table} relayed")
+        return {match[1]: int(match[2]) for match in _COUNTED.finditer(listing)}
 
     def close(self) -> None:
         """Delete the table (every route with it)."""

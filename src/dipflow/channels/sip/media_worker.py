@@ -296,7 +296,8 @@ class MediaWorker(SessionListener):
             return
         self.legs.pop(session, None)
         if self.bridges is not None:
-            self.bridges.release(session)
+            self.bridges.forget(session)
+        session.rtcp_reports.on_report = None  # its closure holds the session: a cycle
         bridged = session.bridge
         if bridged is not None and bridged.bridge is session:
             bridged.bridge = None

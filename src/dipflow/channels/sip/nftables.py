@@ -4,7 +4,7 @@ The kernel relay (`kernel_relay.py`) keeps its table with the same library the `
 command uses, loaded with ctypes. Why not a package: nftables' own Python binding
 (`python3-nftables`) is a Debian package that is not on PyPI, so a virtual environment
 cannot install it; the library's API is six C functions (a context, a command buffer, the
-output and error buffers), and commands are the `nft` language itself, or JSON out.
+output and error buffers), and commands are the `nft` language itself.
 Starting `nft` for each change would cost a process (~2 ms) per bridged call.
 """
 
@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import threading
-from typing import Any
 
 from dipflow.channels.errors import ChannelError
 
 _SAFE_DESCRIPTORS = 1000
 """Below FD_SETSIZE (1024), with room for the two contexts' netlink sockets."""
-_OUTPUT_JSON = 1 << 4
-"""NFT_CTX_OUTPUT_JSON (libnftables.h): list commands answer in JSON."""
 
 
 class NftablesError(ChannelError):
@@ -62,33 +58,31 @@ class Nftables:
         if probe >= _SAFE_DESCRIPTORS:
             raise NftablesError(f"nftables: descriptor {probe} is past select()'s limit")
         self._lib = _library()
-        self._text = self._context(json_output=False)
-        self._json = self._context(json_output=True)
+        self._changes = self._context()
+        self._listings = self._context()
         # ctypes releases the GIL during a call, so a caller may list counters in a
         # thread while its loop changes elements: each context has its own lock (a
         # context is not safe for two threads), so a change never waits for a listing.
-        self._locks = {self._text: threading.Lock(), self._json: threading.Lock()}
+        self._locks = {self._changes: threading.Lock(), self._listings: threading.Lock()}
 
-    def _context(self, *, json_output: bool) -> int:
-        ctx = self._lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT
+    def _context(self) -> int:
+        ctx = self._lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT: numeric ports, no DNS
         if not ctx:
             raise NftablesError("libnftables: cannot create a context")
         self._lib.nft_ctx_buffer_output(ctx)
         self._lib.nft_ctx_buffer_error(ctx)
-        if json_output:
-            self._lib.nft_ctx_output_set_flags(ctx, _OUTPUT_JSON)
         return int(ctx)
 
     def run(self, commands: str) -> str:
         """Apply `commands`; their output. `NftablesError` with nft's message if refused
         (nothing of the batch is applied then)."""
-        return self._run(self._text, commands)
+        return self._run(self._changes, commands)
 
-    def query(self, command: str) -> list[dict[str, Any]]:
-        """A list command's answer: the `nftables` array of libnftables' JSON output."""
-        answer = json.loads(self._run(self._json, command) or "{}")
-        items = answer.get("nftables", []) if isinstance(answer, dict) else []
-        return [item for item in items if isinstance(item, dict)]
+    def listing(self, command: str) -> str:
+        """A list command's text, from a context of its own (for a thread: see above).
+        Text, not libnftables' JSON: parsing a thousand elements' JSON makes thousands of
+        objects for the collector, in the process that paces RTP."""
+        return self._run(self._listings, command)
 
     def _run(self, ctx: int, commands: str) -> str:
         lib = self._lib
@@ -102,7 +96,7 @@ class Nftables:
         return output.decode(errors="replace")
 
     def close(self) -> None:
-        for ctx in (self._text, self._json):
+        for ctx in (self._changes, self._listings):
             if ctx:
                 self._lib.nft_ctx_free(ctx)
-        self._text = self._json = 0
+        self._changes = self._listings = 0

@@ -17,8 +17,9 @@ import random
 import secrets
 import socket
 import time
+import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.rtcp import RtcpState, is_rtcp
@@ -60,7 +61,10 @@ class RtcpReports:
     """One leg's RTCP: `state` (the statistics), the socket, the timer."""
 
     def __init__(self, rtp: RtpSide, *, ssrc: int, host: str) -> None:
-        self.rtp = rtp
+        # A weak reference: the leg owns its reports, and a strong one back would make
+        # every closed leg a cycle that only a full collection frees (a pause of tens of
+        # milliseconds in the media worker at a thousand calls: docs/benchmarks.md).
+        self.rtp = cast(RtpSide, weakref.proxy(rtp))
         self.state = RtcpState(ssrc=ssrc, cname=f"dipflow-{secrets.token_hex(4)}@{host}")
         self.mux = False
         self.peer_port: int | None = None
