@@ -25,12 +25,14 @@ counters takes libnftables ~15 ms, which the pacer must not wait for).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dipflow.channels.sip.events import Address
@@ -87,6 +89,8 @@ class KernelBridges:
         """(peer, local) -> the session that route's packets would have reached."""
         self._counted: dict[RtpSession, int] = {}
         self._retry_at: dict[RtpSession, float] = {}
+        self._changes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-relay")
+        """One thread: changes reach the kernel in the order they were asked for."""
         self.failures = 0
         self.forwarded = 0
         """Packets the kernel relayed (as of the last count), over all pairs so far."""
@@ -124,17 +128,25 @@ class KernelBridges:
         self._retry_at.pop(a, None)
         return Route(peer_a, local_a, local_b, peer_b), Route(peer_b, local_b, local_a, peer_a)
 
-    def sync(self, sessions: Iterable[RtpSession]) -> None:
+    def still(self, a: RtpSession, b: RtpSession, routes: tuple[Route, Route]) -> bool:
+        """Whether a pair relayed on `routes` (in `a`'s order) may stay so: what can change
+        without a command (the bridge, a phone re-latching from a new address), and what a
+        command may have changed while its routes were being written."""
+        return (
+            a.bridge is b and b.bridge is a and a.transport is not None
+            and b.transport is not None and a.sending and b.sending
+            and a.srtp is None and b.srtp is None and not a.taps and not b.taps
+            and a.codec is b.codec and a.peer.latched == routes[0].peer
+            and b.peer.latched == routes[1].peer
+        )  # fmt: skip
+
+    async def sync(self, sessions: Iterable[RtpSession]) -> None:
         """Release the pairs that no longer qualify; relay those that now do. Runs on the
-        pacer's loop twice a second, so it must stay well under a millisecond for a
-        thousand legs: a relayed pair is only checked for what can change without a
-        command (the bridge, and a phone re-latching from a new address); commands that
-        change the rest release the pair themselves (`media_worker._RELEASING`)."""
+        pacer's loop twice a second, so the loop's part stays well under a millisecond
+        for a thousand legs (a relayed pair is checked by `still`, a few comparisons);
+        the kernel's part (~1 ms for 25 pairs, more on a busy core) runs in a thread."""
         for session, (other, routes) in list(self.pairs.items()):
-            if session in self.pairs and (
-                session.bridge is not other or other.bridge is not session
-                or session.peer.latched != routes[0].peer or other.peer.latched != routes[1].peer
-            ):  # fmt: skip
+            if session in self.pairs and not self.still(session, other, routes):
                 self.release(session)
         fresh: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
         for session in sessions:
@@ -147,25 +159,36 @@ class KernelBridges:
                 fresh[session] = (bridged, qualifying)
         if not fresh:
             return
-        # One transaction for all (~1 ms for 25 pairs, where each alone costs ~0.2 ms);
-        # if it is refused, pair by pair, so that one bad pair keeps only itself out.
+        # One transaction for all (each alone costs ~0.2 ms); if it is refused, pair by
+        # pair, so that one bad pair keeps only itself out.
         try:
-            self.relay.add(tuple(route for _, routes in fresh.values() for route in routes))
+            await self._change(
+                self.relay.add, tuple(route for _, routes in fresh.values() for route in routes)
+            )
         except (NftablesError, ValueError):
-            for session, (bridged, routes) in fresh.items():
-                self._relay(session, bridged, routes)
-            return
+            for session, (bridged, routes) in list(fresh.items()):
+                try:
+                    await self._change(self.relay.add, routes)
+                except (NftablesError, ValueError) as exc:
+                    self.failures += 1
+                    log.warning("kernel relay: ports %s/%s stay in Python: %s",
+                                session.port, bridged.port, exc)  # fmt: skip
+                    del fresh[session]
         for session, (bridged, routes) in fresh.items():
-            self._relayed(session, bridged, routes)
+            if self.still(session, bridged, routes):
+                self._relayed(session, bridged, routes)
+            else:  # a command changed the pair while its routes were written: undo
+                self._schedule(self.relay.remove, routes)
 
-    def _relay(self, a: RtpSession, b: RtpSession, routes: tuple[Route, Route]) -> None:
-        try:
-            self.relay.add(routes)
-        except (NftablesError, ValueError) as exc:
-            self.failures += 1
-            log.warning("kernel relay: ports %s/%s stay in Python: %s", a.port, b.port, exc)
-            return
-        self._relayed(a, b, routes)
+    def _change(self, change: Callable[[tuple[Route, ...]], None],
+                routes: tuple[Route, ...]) -> asyncio.Future[None]:  # fmt: skip
+        """`change` in the relay's own thread: in order, never on the pacer's loop."""
+        return asyncio.get_running_loop().run_in_executor(self._changes, change, routes)
+
+    def _schedule(self, change: Callable[[tuple[Route, ...]], None],
+                  routes: tuple[Route, ...]) -> None:  # fmt: skip
+        future = self._change(change, routes)
+        future.add_done_callback(_log_failure)
 
     def _relayed(self, a: RtpSession, b: RtpSession, routes: tuple[Route, Route]) -> None:
         # Each session keeps the routes in its own order, as `routes_for(it, other)` gives them.
@@ -178,12 +201,14 @@ class KernelBridges:
             self.clock.remove(session)
 
     def release(self, session: RtpSession) -> None:
-        """Back to Python: the pair of `session` (if relayed) is paced again."""
+        """Back to Python: the pair of `session` (if relayed) is paced again from now on;
+        its routes leave the kernel a moment later (in the relay's thread, after any
+        change queued before), so the phones may get both for a millisecond or two."""
         pair = self.pairs.get(session)
         if pair is None:
             return
         other, routes = pair
-        self.relay.remove(routes)
+        self._schedule(self.relay.remove, routes)
         for route in routes:
             self._receiving.pop(route.key, None)
         for leg in (session, other):
@@ -217,4 +242,10 @@ class KernelBridges:
     def close(self) -> None:
         for session in list(self.pairs):
             self.release(session)
+        self._changes.shutdown(wait=True)  # what was queued is applied, then the table goes
         self.relay.close()
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("kernel relay: a change failed: %s", future.exception())

@@ -155,6 +155,7 @@ class MediaWorker(SessionListener):
         self.gc_pause_max_s = 0.0
         self._gc_started = 0.0
         self.kernel_relay = str(config.get("kernel_relay", "off"))
+
         self.bridges: KernelBridges | None = None
         """Bridged pairs the kernel relays (`kernel_bridges.py`); None: all in Python."""
 
@@ -180,10 +181,10 @@ class MediaWorker(SessionListener):
             self.bridges.close()
             self.bridges = None
 
-    def sync_bridges(self) -> None:
+    async def sync_bridges(self) -> None:
         """Hand qualifying bridged pairs to the kernel, take back those that stopped."""
         if self.bridges is not None:
-            self.bridges.sync(self.sessions.values())
+            await self.bridges.sync(list(self.sessions.values()))
 
     async def count_relayed(self) -> None:
         """What the kernel forwarded counts as received (for the RTP watchdog)."""
@@ -360,6 +361,7 @@ class MediaWorker(SessionListener):
             "kernel_relay": float(self.bridges is not None),
             "kernel_relayed_legs": float(self.bridges.legs if self.bridges is not None else 0),
             "kernel_relayed_packets": float(self.bridges.forwarded if self.bridges else 0),
+
         }
 
 
@@ -382,7 +384,7 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
         tick = 0
         while True:
             await asyncio.sleep(STATS_INTERVAL_S)
-            worker.sync_bridges()
+            await worker.sync_bridges()
             emit(("stats", worker.stats()))
             tick += 1
             if tick % ticks_per_count == 0:
