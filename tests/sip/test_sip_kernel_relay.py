@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import psutil
 import pytest
 
 from dipflow.channels.sip.kernel_relay import (
@@ -267,19 +269,32 @@ async def test_pairs_that_need_python_stay_in_python(link: MediaLink) -> None:
         phone.sock.close()
 
 
-async def test_off_means_python_and_a_stopped_worker_leaves_no_table() -> None:
+def _our_tables() -> set[str]:
+    return {line.split()[-1] for line in _tables().splitlines() if TABLE_PREFIX in line}
+
+
+async def test_off_means_python_and_a_worker_leaves_no_table_stopped_or_killed() -> None:
     low, high = _port_range()
     off = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high, media_mode="process",
                                 kernel_relay="off"))  # fmt: skip
+    before = _our_tables()
     await off.start()
     await asyncio.sleep(0.6)
-    assert off.stats["kernel_relay"] == 0
+    assert off.stats["kernel_relay"] == 0 and _our_tables() == before
     await off.stop()
 
-    on = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high, media_mode="process"))
-    await on.start()
-    await asyncio.sleep(0.6)
-    pid = on.worker_pid
-    assert on.stats["kernel_relay"] == 1 and f"{TABLE_PREFIX}{pid}_1" in _tables()
-    await on.stop()
-    assert f"{TABLE_PREFIX}{pid}_" not in _tables()
+    for ending in ("stop", "kill"):
+        on = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high, media_mode="process"))
+        await on.start()
+        await asyncio.sleep(0.6)
+        assert on.stats["kernel_relay"] == 1
+        # The table is the helper's, a child of the worker (kernel_helper.py).
+        (table,) = _our_tables() - before
+        assert on.worker_pid is not None
+        helpers = psutil.Process(on.worker_pid).children()
+        assert [f"{TABLE_PREFIX}{helper.pid}_1" for helper in helpers] == [table]
+        if ending == "kill":  # the worker dies: its helper sees the socket end
+            os.kill(on.worker_pid, signal.SIGKILL)
+            psutil.wait_procs(helpers, timeout=5)
+        await on.stop()
+        assert table not in _our_tables()

@@ -24,7 +24,7 @@ from dipflow.channels.errors import ChannelError
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_link import MediaLeg, MediaLink
-from dipflow.channels.sip.media_worker import MAX_MESSAGE_BYTES, encode, read_message
+from dipflow.channels.sip.media_wire import MAX_MESSAGE_BYTES, encode, read_message
 from dipflow.channels.sip.rtp import HEADER, DtmfDigit, RtpStream, parse_rtp
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
 from dipflow.channels.sip.settings import SipSettings

@@ -129,6 +129,8 @@ _Tuning = tuple[float | None, float | None]
 def _tuned(rate: float | None, gain_db: float | None) -> _Tuning:
     """Normal rate and no gain as None: a prompt without them keeps its cache key."""
     return (None if rate is None or rate == 1.0 else rate), (gain_db or None)
+
+
 """What a render worker sends back: key, 8 kHz PCM, µ-law, A-law."""
 
 _worker: PromptRenderer | None = None

@@ -19,26 +19,24 @@ A pair qualifies when nothing in between needs Python:
   it are forwarded, not sent by a socket).
 
 While relayed, what the kernel forwarded counts as received for the RTP watchdog: the
-routes' counters are read every `COUNT_INTERVAL_S` (in a thread: listing a thousand
-counters takes libnftables ~15 ms, which the pacer must not wait for).
+routes' counters are read every `COUNT_INTERVAL_S` (by the helper process: listing a
+thousand counters takes libnftables ~11 ms, which the pacer must not wait for).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 
 from dipflow.channels.sip.events import Address
-from dipflow.channels.sip.kernel_relay import KernelRelay, Route
+from dipflow.channels.sip.kernel_link import KernelLink
+from dipflow.channels.sip.kernel_relay import Route
 from dipflow.channels.sip.media import MediaClock, RtpSession
-from dipflow.channels.sip.nftables import NftablesError
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +79,14 @@ def _ipv4(address: Address) -> bool:
 class KernelBridges:
     """The worker's relayed pairs: session -> (the other session, the pair's routes)."""
 
-    def __init__(self, relay: KernelRelay, clock: MediaClock) -> None:
-        self.relay = relay
+    def __init__(self, link: KernelLink, clock: MediaClock) -> None:
+        self.link = link
         self.clock = clock
         self.pairs: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
         self._receiving: dict[str, RtpSession] = {}
         """(peer, local) -> the session that route's packets would have reached."""
         self._counted: dict[RtpSession, int] = {}
         self._retry_at: dict[RtpSession, float] = {}
-        self._changes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-relay")
-        """One thread: changes reach the kernel in the order they were asked for."""
         self.failures = 0
         self.forwarded = 0
         """Packets the kernel relayed (as of the last count), over all pairs so far."""
@@ -144,7 +140,8 @@ class KernelBridges:
         """Release the pairs that no longer qualify; relay those that now do. Runs on the
         pacer's loop twice a second, so the loop's part stays well under a millisecond
         for a thousand legs (a relayed pair is checked by `still`, a few comparisons);
-        the kernel's part (~1 ms for 25 pairs, more on a busy core) runs in a thread."""
+        the kernel's part (~1 ms for 25 pairs, more on a busy core) runs in the helper
+        process (`kernel_helper.py`), at a lower priority than the pacer."""
         for session, (other, routes) in list(self.pairs.items()):
             if session in self.pairs and not self.still(session, other, routes):
                 self.release(session)
@@ -161,34 +158,20 @@ class KernelBridges:
             return
         # One transaction for all (each alone costs ~0.2 ms); if it is refused, pair by
         # pair, so that one bad pair keeps only itself out.
-        try:
-            await self._change(
-                self.relay.add, tuple(route for _, routes in fresh.values() for route in routes)
-            )
-        except (NftablesError, ValueError):
+        link = self.link
+        if await link.add(tuple(route for _, routes in fresh.values() for route in routes)):
             for session, (bridged, routes) in list(fresh.items()):
-                try:
-                    await self._change(self.relay.add, routes)
-                except (NftablesError, ValueError) as exc:
+                error = await link.add(routes)
+                if error is not None:
                     self.failures += 1
                     log.warning("kernel relay: ports %s/%s stay in Python: %s",
-                                session.port, bridged.port, exc)  # fmt: skip
+                                session.port, bridged.port, error)  # fmt: skip
                     del fresh[session]
         for session, (bridged, routes) in fresh.items():
             if self.still(session, bridged, routes):
                 self._relayed(session, bridged, routes)
             else:  # a command changed the pair while its routes were written: undo
-                self._schedule(self.relay.remove, routes)
-
-    def _change(self, change: Callable[[tuple[Route, ...]], None],
-                routes: tuple[Route, ...]) -> asyncio.Future[None]:  # fmt: skip
-        """`change` in the relay's own thread: in order, never on the pacer's loop."""
-        return asyncio.get_running_loop().run_in_executor(self._changes, change, routes)
-
-    def _schedule(self, change: Callable[[tuple[Route, ...]], None],
-                  routes: tuple[Route, ...]) -> None:  # fmt: skip
-        future = self._change(change, routes)
-        future.add_done_callback(_log_failure)
+                link.remove(routes)
 
     def _relayed(self, a: RtpSession, b: RtpSession, routes: tuple[Route, Route]) -> None:
         # Each session keeps the routes in its own order, as `routes_for(it, other)` gives them.
@@ -202,13 +185,13 @@ class KernelBridges:
 
     def release(self, session: RtpSession) -> None:
         """Back to Python: the pair of `session` (if relayed) is paced again from now on;
-        its routes leave the kernel a moment later (in the relay's thread, after any
-        change queued before), so the phones may get both for a millisecond or two."""
+        its routes leave the kernel a moment later (the helper's, after any change asked
+        before), so the phones may get both for a millisecond or two."""
         pair = self.pairs.get(session)
         if pair is None:
             return
         other, routes = pair
-        self._schedule(self.relay.remove, routes)
+        self.link.remove(routes)
         for route in routes:
             self._receiving.pop(route.key, None)
         for leg in (session, other):
@@ -239,13 +222,7 @@ class KernelBridges:
                 session.packets_received += new
                 session.last_received = now
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for session in list(self.pairs):
             self.release(session)
-        self._changes.shutdown(wait=True)  # what was queued is applied, then the table goes
-        self.relay.close()
-
-
-def _log_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("kernel relay: a change failed: %s", future.exception())
+        await self.link.close()  # it applies what was sent, then deletes its table

@@ -35,14 +35,8 @@ from dipflow.channels.seam import MediaQuality
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.media import Playback
-from dipflow.channels.sip.media_worker import (
-    Message,
-    Outbox,
-    read_message,
-    realtime,
-    run,
-    serve,
-)
+from dipflow.channels.sip.media_wire import Message, Outbox, read_message
+from dipflow.channels.sip.media_worker import realtime, run, serve
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings

@@ -48,10 +48,8 @@ import dataclasses
 import gc
 import json
 import logging
-import marshal
 import os
 import socket
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -59,7 +57,7 @@ from typing import Any
 
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.kernel_bridges import COUNT_INTERVAL_S, KernelBridges
-from dipflow.channels.sip.kernel_relay import KernelRelay
+from dipflow.channels.sip.kernel_link import KernelLink
 from dipflow.channels.sip.media import (
     MediaClock,
     Playback,
@@ -68,6 +66,7 @@ from dipflow.channels.sip.media import (
     SessionListener,
     open_session,
 )
+from dipflow.channels.sip.media_wire import Message, Outbox, read_message
 from dipflow.channels.sip.nftables import NftablesError
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
@@ -85,51 +84,6 @@ ALIVE_INTERVAL_S = 1.0
 once a second: watchdog.py)."""
 _RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge", "close"})
 """Commands that may disqualify a kernel-relayed pair: it comes back to Python first."""
-_LENGTH = struct.Struct("!I")
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""A prompt of ~2 hours of G.711; anything larger is a broken peer, not audio."""
-
-Message = tuple[Any, ...]
-
-
-def encode(message: Message) -> bytes:
-    """One framed message: length, then `marshal` (plain data only: it cannot carry code)."""
-    body = marshal.dumps(message)
-    return _LENGTH.pack(len(body)) + body
-
-
-class Outbox:
-    """Messages to the other side, written together once per loop turn: each write wakes
-    the other process, and on a shared core every wake-up is a context switch (a pacer
-    tick that ends twenty prompts would otherwise write twenty times)."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self._loop = asyncio.get_running_loop()
-        self._pending: list[bytes] = []
-
-    def send(self, message: Message) -> None:
-        if self.writer.is_closing():
-            return
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(encode(message))
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending and not self.writer.is_closing():
-            self.writer.write(b"".join(pending))
-
-
-async def read_message(reader: asyncio.StreamReader) -> Message:
-    """The next message; `asyncio.IncompleteReadError` when the other side is gone."""
-    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-    if length > MAX_MESSAGE_BYTES:
-        raise ValueError(f"media message of {length} bytes")
-    message = marshal.loads(await reader.readexactly(length))  # noqa: S302 - our own child/parent
-    if not isinstance(message, tuple) or not message:
-        raise ValueError("malformed media message")
-    return message
 
 
 class MediaWorker(SessionListener):
@@ -164,12 +118,16 @@ class MediaWorker(SessionListener):
     def start(self) -> None:
         self.clock.start()
         gc.callbacks.append(self._on_gc)
-        if self.kernel_relay == "auto":
-            try:
-                self.bridges = KernelBridges(KernelRelay.open(), self.clock)
-            except NftablesError as exc:
-                log.warning("media worker: bridged calls relay in Python, not in the kernel "
-                            "(%s; it needs CAP_NET_ADMIN: docs/sip.md)", exc)  # fmt: skip
+
+    async def start_kernel_relay(self) -> None:
+        """With `kernel_relay` "auto": start the helper that keeps the kernel's table."""
+        if self.kernel_relay != "auto":
+            return
+        try:
+            self.bridges = KernelBridges(await KernelLink.start(), self.clock)
+        except NftablesError as exc:
+            log.warning("media worker: bridged calls relay in Python, not in the kernel "
+                        "(%s; it needs CAP_NET_ADMIN: docs/sip.md)", exc)  # fmt: skip
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
@@ -178,7 +136,7 @@ class MediaWorker(SessionListener):
         for leg in list(self.sessions):
             await self._close(leg)
         if self.bridges is not None:
-            self.bridges.close()
+            await self.bridges.close()
             self.bridges = None
 
     async def sync_bridges(self) -> None:
@@ -191,12 +149,7 @@ class MediaWorker(SessionListener):
         bridges = self.bridges
         if bridges is None or not bridges.pairs:
             return
-        try:
-            counters = await asyncio.to_thread(bridges.relay.counters)
-        except NftablesError as exc:
-            log.warning("media worker: cannot read the kernel relay's counters: %s", exc)
-            return
-        bridges.count(counters)
+        bridges.count(await bridges.link.counters())
 
     def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
         # Collections stop this process's pacer: the longest one is reported in the stats.
@@ -361,7 +314,6 @@ class MediaWorker(SessionListener):
             "kernel_relay": float(self.bridges is not None),
             "kernel_relayed_legs": float(self.bridges.legs if self.bridges is not None else 0),
             "kernel_relayed_packets": float(self.bridges.forwarded if self.bridges else 0),
-
         }
 
 
@@ -373,6 +325,7 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
 
     worker = MediaWorker(config, emit)
     worker.start()
+    await worker.start_kernel_relay()
     freezing = bool(config.get("freeze_gc"))
     if freezing:
         gc.freeze()  # what start-up built is never scanned again (see tuning.py)
