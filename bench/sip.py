@@ -610,7 +610,6 @@ def run_level(
                                         "announcements", "prompts_failed", "agent_refusals",
                                         "bridge_ended_first")} if mix else {}),
         "media_gc_pause_max_ms": round(stats.get("media_gc_pause_max_ms", 0.0), 2),
-        "media_gc_frozen": int(stats.get("media_gc_frozen", 0)),
 
         "jitter_p50_ms": round(stats["rtp_jitter_p50_ms"], 2),
         "jitter_p99_ms": round(stats["rtp_jitter_p99_ms"], 2),

@@ -51,7 +51,7 @@ _EMPTY_STATS = {
     "sessions": 0.0, "rtp_packets_timed": 0.0, "rtp_jitter_p50_ms": 0.0,
     "rtp_jitter_p99_ms": 0.0, "rtp_jitter_max_ms": 0.0, "rtp_resyncs": 0.0,
     "media_gc_pause_max_ms": 0.0, "kernel_relay": 0.0, "kernel_relayed_legs": 0.0,
-    "kernel_relayed_packets": 0.0, "media_gc_frozen": 0.0,
+    "kernel_relayed_packets": 0.0,
 }  # fmt: skip
 
 
