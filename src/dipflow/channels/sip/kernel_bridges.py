@@ -84,7 +84,7 @@ class KernelBridges:
         self.clock = clock
         self.pairs: dict[RtpSession, tuple[RtpSession, tuple[Route, Route]]] = {}
         self._receiving: dict[str, RtpSession] = {}
-        """(peer, local) -> the session that route's packets would have reached."""
+        """`Route.key` -> the session whose socket that route's packets would have reached."""
         self._counted: dict[RtpSession, int] = {}
         self._retry_at: dict[RtpSession, float] = {}
         self.failures = 0
