@@ -37,6 +37,7 @@ from tests.runtime.sim_calls import wait_until
 from tests.sip.test_sip_media_worker import _port_range
 
 LOCAL = "127.0.0.1"
+pytestmark = pytest.mark.slow  # the real kernel's nftables: root, as in CI (`./dev test`)
 
 
 def _tables() -> str:
@@ -197,7 +198,7 @@ async def _talk(phones: list[tuple[_Phone, MediaLeg]], seconds: float) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture(params=["thread", pytest.param("process", marks=pytest.mark.slow)])
+@pytest.fixture(params=["thread", "process"])
 async def link(request: pytest.FixtureRequest) -> AsyncIterator[MediaLink]:
     low, high = _port_range()
     media = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high,
