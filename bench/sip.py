@@ -314,7 +314,8 @@ async def _serve(options: argparse.Namespace) -> None:
         MediaClock.observer = monitor.note_packet  # the pacer on this loop (inline media)
     certs = Path(tempfile.mkdtemp(prefix="dipflow-bench-"))
     self_signed(certs / "cert.pem", certs / "key.pem", names=("127.0.0.1",))
-    prompts = PromptRenderer(EspeakTts(), workers=options.render_workers)
+    prompts = PromptRenderer(EspeakTts(), workers=options.render_workers,
+                             worker_niceness=options.render_niceness)  # fmt: skip
     prompts.start()
     greeting = await prompts.render_text_async(GREETING, language="en-US", voice=None)
     settings = SipSettings(
@@ -382,6 +383,7 @@ class _Server:
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
                    *(["--mix"] if args.mix else []), "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers),
+                   "--render-niceness", str(args.render_niceness),
                    "--media", args.media, "--media-loop", args.media_loop]  # fmt: skip
         if args.profile:
             command.append("--profile")
@@ -742,6 +744,8 @@ def main() -> None:
                         help="the media worker's event loop (SipSettings.media_loop)")  # fmt: skip
     parser.add_argument("--render-workers", type=int, default=1,
                         help="prompt render worker processes (0: a thread)")  # fmt: skip
+    parser.add_argument("--render-niceness", type=int, default=10,
+                        help="the render workers' niceness (product default: 10)")  # fmt: skip
     parser.add_argument("--mix", action="store_true",
                         help="mixed load: DTMF barge-in, every 2nd call bridged to an agent "
                         "(sipp UAS on the sipp core, echoing RTP), the engine's CPU per call, "
@@ -836,6 +840,7 @@ def _run_server(args: argparse.Namespace, kernel_relay: str) -> list[dict[str, A
                                       loop=server.loop, nice=args.nice, rt=args.rt,
                                       mix=args.mix, news_per_s=args.news,
                                       render_workers=args.render_workers, srtp=srtp,
+                                      render_niceness=args.render_niceness,
                                       media=args.media, media_loop=args.media_loop,
                                       kernel_relay=kernel_relay, agents=args.agents)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
