@@ -31,9 +31,10 @@ from dipflow.channels.sip.kernel_relay import (
 from dipflow.channels.sip.media_link import MediaLeg, MediaLink
 from dipflow.channels.sip.nftables import Nftables, NftablesError
 from dipflow.channels.sip.rtp import RtpStream, parse_rtp
-from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
+from dipflow.channels.sip.sdp import Codec
 from dipflow.channels.sip.settings import SipSettings
 from tests.runtime.sim_calls import wait_until
+from tests.sip.test_sip_media_worker import _Phone as _WorkerTestPhone
 from tests.sip.test_sip_media_worker import _port_range
 
 LOCAL = "127.0.0.1"
@@ -159,24 +160,18 @@ def test_tables_left_by_dead_workers_are_removed_and_live_ones_kept() -> None:
 # -- through the media worker --------------------------------------------------------------
 
 
-class _Phone:
-    """A phone's RTP port: sends 20 ms packets of its own stream, keeps what it gets."""
+class _Phone(_WorkerTestPhone):
+    """A phone's RTP port (the media worker tests' phone) that also sends 20 ms packets of
+    its own stream and keeps what it gets."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOCAL, 0))
-        self.sock.setblocking(False)
-        self.port = int(self.sock.getsockname()[1])
+        super().__init__()
         self.stream = RtpStream(int(Codec.PCMU))
         self.heard: list[tuple[int, int, tuple[str, int]]] = []
         """(ssrc, sequence, source) of each packet received."""
 
-    def negotiated(self, codec: Codec = Codec.PCMU) -> Negotiated:
-        return Negotiated(codec=codec, dtmf_payload_type=101, remote_address=LOCAL,
-                          remote_port=self.port, direction=Direction.SENDRECV)  # fmt: skip
-
     def send(self, leg: MediaLeg) -> None:
-        self.sock.sendto(self.stream.packet(b"\x7f" * 160), (LOCAL, leg.port))
+        self.send_to(leg, self.stream.packet(b"\x7f" * 160))
 
     def drain(self) -> None:
         while True:

@@ -122,6 +122,7 @@ def is_safe_audio_name(name: str) -> bool:
 
 
 _Rendered = tuple[str, bytes, bytes, bytes]
+"""What a render worker sends back: key, 8 kHz PCM, µ-law, A-law."""
 _Tuning = tuple[float | None, float | None]
 """A spoken prompt's rate and gain (dB), None when unchanged (`_tuned`)."""
 
@@ -130,8 +131,6 @@ def _tuned(rate: float | None, gain_db: float | None) -> _Tuning:
     """Normal rate and no gain as None: a prompt without them keeps its cache key."""
     return (None if rate is None or rate == 1.0 else rate), (gain_db or None)
 
-
-"""What a render worker sends back: key, 8 kHz PCM, µ-law, A-law."""
 
 _worker: PromptRenderer | None = None
 

@@ -70,6 +70,16 @@ def local_address(session: RtpSession, peer: Address) -> Address | None:
     return str(host), int(port)
 
 
+def _alike(a: RtpSession, b: RtpSession) -> bool:
+    """Both legs open, sending, plain RTP, untapped, with one codec and one telephone-event
+    type: nothing in between would need Python."""
+    return (
+        a.transport is not None and b.transport is not None and a.sending and b.sending
+        and a.srtp is None and b.srtp is None and not a.taps and not b.taps
+        and a.codec is b.codec and a.dtmf.payload_type == b.dtmf.payload_type
+    )  # fmt: skip
+
+
 def _ipv4(address: Address) -> bool:
     with contextlib.suppress(ValueError):
         return ipaddress.ip_address(address[0]).version == 4
@@ -87,7 +97,6 @@ class KernelBridges:
         """`Route.key` -> the session whose socket that route's packets would have reached."""
         self._counted: dict[RtpSession, int] = {}
         self._retry_at: dict[RtpSession, float] = {}
-        self.failures = 0
         self.forwarded = 0
         """Packets the kernel relayed (as of the last count), over all pairs so far."""
 
@@ -97,11 +106,7 @@ class KernelBridges:
 
     def routes_for(self, a: RtpSession, b: RtpSession) -> tuple[Route, Route] | None:
         """The two routes of a qualifying pair; None if it does not qualify (now)."""
-        if a.srtp is not None or b.srtp is not None or a.taps or b.taps:
-            return None
-        if a.codec is not b.codec or a.dtmf.payload_type != b.dtmf.payload_type:
-            return None
-        if not (a.sending and b.sending and a.transport and b.transport):
+        if not _alike(a, b):
             return None
         peer_a, peer_b = a.peer.latched, b.peer.latched
         if peer_a is None or peer_b is None or not (_ipv4(peer_a) and _ipv4(peer_b)):
@@ -129,11 +134,8 @@ class KernelBridges:
         without a command (the bridge, a phone re-latching from a new address), and what a
         command may have changed while its routes were being written."""
         return (
-            a.bridge is b and b.bridge is a and a.transport is not None
-            and b.transport is not None and a.sending and b.sending
-            and a.srtp is None and b.srtp is None and not a.taps and not b.taps
-            and a.codec is b.codec and a.peer.latched == routes[0].peer
-            and b.peer.latched == routes[1].peer
+            a.bridge is b and b.bridge is a and _alike(a, b)
+            and a.peer.latched == routes[0].peer and b.peer.latched == routes[1].peer
         )  # fmt: skip
 
     async def sync(self, sessions: Iterable[RtpSession]) -> None:
@@ -163,7 +165,6 @@ class KernelBridges:
             for session, (bridged, routes) in list(fresh.items()):
                 error = await link.add(routes)
                 if error is not None:
-                    self.failures += 1
                     log.warning("kernel relay: ports %s/%s stay in Python: %s",
                                 session.port, bridged.port, error)  # fmt: skip
                     del fresh[session]

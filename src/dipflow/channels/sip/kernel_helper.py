@@ -51,8 +51,9 @@ def _routes(items: object) -> tuple[Route, ...]:
 
 def serve(sock: socket.socket, relay: KernelRelay) -> None:
     """Apply the worker's requests until it closes the socket."""
+    requests = sock.makefile("rb")
     while True:
-        message: Message | None = read_message_blocking(sock)
+        message: Message | None = read_message_blocking(requests)
         if message is None:
             return
         kind = message[0]

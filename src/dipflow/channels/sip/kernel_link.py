@@ -17,12 +17,27 @@ import socket
 import sys
 
 from dipflow.channels.sip.kernel_relay import Route
-from dipflow.channels.sip.media_wire import Message, encode, read_message
+from dipflow.channels.sip.media_wire import Message, encode, read_message, reap
 from dipflow.channels.sip.nftables import NftablesError
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
+CAP_NET_ADMIN = 12
+"""linux/capability.h: the capability nftables asks for."""
+
+
+def may_admin_network() -> bool | None:
+    """Whether this process holds CAP_NET_ADMIN (its helper inherits what it holds);
+    None when /proc cannot tell."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _plain(routes: tuple[Route, ...]) -> list[tuple[tuple[str, int], ...]]:
@@ -48,7 +63,10 @@ class KernelLink:
 
     @classmethod
     async def start(cls) -> KernelLink:
-        """Start the helper; `NftablesError` with its reason if it cannot keep a table."""
+        """Start the helper; `NftablesError` with its reason if it cannot keep a table
+        (without the capability, at once: no helper started only to be refused)."""
+        if may_admin_network() is False:
+            raise NftablesError("nftables: this process lacks CAP_NET_ADMIN")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "dipflow.channels.sip.kernel_helper",
@@ -126,11 +144,7 @@ class KernelLink:
         """Stop the helper: it applies what it was sent, deletes its table and exits."""
         self.alive = False
         self.writer.close()
-        try:
-            await asyncio.wait_for(self.process.wait(), 5)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+        await reap(self.process)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

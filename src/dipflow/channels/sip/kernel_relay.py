@@ -129,12 +129,11 @@ class KernelRelay:
         self._free = list(range(MAX_ROUTES, 0, -1))
 
     @classmethod
-    def open(cls, nft: Nftables | None = None, pid: int | None = None) -> KernelRelay:
+    def open(cls) -> KernelRelay:
         """Create this process's table (after deleting those of dead processes);
         `NftablesError` when the kernel refuses (no CAP_NET_ADMIN, no nf_tables)."""
-        nft = nft or Nftables()
-        pid = os.getpid() if pid is None else pid
-        table = f"{TABLE_PREFIX}{pid}_{next(_opened)}"
+        nft = Nftables()
+        table = f"{TABLE_PREFIX}{os.getpid()}_{next(_opened)}"
         remove_stale_tables(nft)
         nft.run(f"add table ip {table}\ndelete table ip {table}\n"
                 + _RULES.format(table=table, mask=MARK_MASK, tag=MARK_TAG))  # fmt: skip

@@ -35,7 +35,7 @@ from dipflow.channels.seam import MediaQuality
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.media import Playback
-from dipflow.channels.sip.media_wire import Message, Outbox, read_message
+from dipflow.channels.sip.media_wire import Message, Outbox, read_message, reap
 from dipflow.channels.sip.media_worker import realtime, run, serve
 from dipflow.channels.sip.rtp import DtmfDigit
 from dipflow.channels.sip.sdp import Codec, Negotiated
@@ -360,11 +360,7 @@ class MediaLink:
             with contextlib.suppress(ConnectionError):
                 await self._writer.wait_closed()
         if self._process is not None:  # it ends when its socket closes
-            try:
-                await asyncio.wait_for(self._process.wait(), 5)
-            except TimeoutError:
-                self._process.kill()
-                await self._process.wait()
+            await reap(self._process)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
         if self._worker_task is not None:

@@ -4,15 +4,15 @@ The control plane and the media worker (`media_link.py`, `media_worker.py`), and
 media worker and its kernel relay helper (`kernel_helper.py`), exchange small tuples
 whose first item names them, over a Unix stream socket: a 4-byte length, then the tuple
 in `marshal` (plain data only: it cannot carry code, and both ends are this package).
+A child ends when its socket does (`reap` waits for it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import marshal
-import socket
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 
 _LENGTH = struct.Struct("!I")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -50,39 +50,42 @@ class Outbox:
             self.writer.write(b"".join(pending))
 
 
-async def read_message(reader: asyncio.StreamReader) -> Message:
-    """The next message; `asyncio.IncompleteReadError` when the other side is gone."""
-    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
-    if length > MAX_MESSAGE_BYTES:
-        raise ValueError(f"media message of {length} bytes")
-    message = marshal.loads(await reader.readexactly(length))  # noqa: S302 - our own child/parent
-    if not isinstance(message, tuple) or not message:
-        raise ValueError("malformed media message")
-    return message
+async def reap(process: asyncio.subprocess.Process, within_s: float = 5.0) -> None:
+    """Wait for a child whose socket we closed (it ends at its socket's end), killing it
+    after `within_s`."""
+    try:
+        await asyncio.wait_for(process.wait(), within_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
-def read_message_blocking(sock: socket.socket) -> Message | None:
-    """`read_message` for a blocking socket (the kernel relay helper); None at its end."""
-    header = _read_exactly(sock, _LENGTH.size)
-    if header is None:
-        return None
+def _length(header: bytes) -> int:
     (length,) = _LENGTH.unpack(header)
     if length > MAX_MESSAGE_BYTES:
         raise ValueError(f"media message of {length} bytes")
-    body = _read_exactly(sock, length)
-    if body is None:
-        return None
-    message = marshal.loads(body)  # noqa: S302 - our own parent
+    return int(length)
+
+
+def _decode(body: bytes) -> Message:
+    message = marshal.loads(body)  # noqa: S302 - our own child or parent
     if not isinstance(message, tuple) or not message:
         raise ValueError("malformed media message")
     return message
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
+async def read_message(reader: asyncio.StreamReader) -> Message:
+    """The next message; `asyncio.IncompleteReadError` when the other side is gone."""
+    length = _length(await reader.readexactly(_LENGTH.size))
+    return _decode(await reader.readexactly(length))
+
+
+def read_message_blocking(stream: BinaryIO) -> Message | None:
+    """`read_message` from a blocking stream (the kernel relay helper's
+    `socket.makefile("rb")`); None at its end."""
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    length = _length(header)
+    body = stream.read(length)
+    return _decode(body) if len(body) == length else None

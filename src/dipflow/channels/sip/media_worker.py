@@ -84,8 +84,9 @@ ALIVE_PARTS = 10
 ALIVE_TICK_S = ALIVE_INTERVAL_S / ALIVE_PARTS
 """How often each leg's receive figures go to the control plane (its RTP watchdog sweeps
 once a second: watchdog.py)."""
-_RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge", "close"})
-"""Commands that may disqualify a kernel-relayed pair: it comes back to Python first."""
+_RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge"})
+"""Commands that may disqualify a kernel-relayed pair: it comes back to Python first
+(closing a leg releases it in `_close`, which stopping the worker takes too)."""
 
 
 class MediaWorker(SessionListener):
@@ -129,7 +130,7 @@ class MediaWorker(SessionListener):
             self.bridges = KernelBridges(await KernelLink.start(), self.clock)
         except NftablesError as exc:
             log.warning("media worker: bridged calls relay in Python, not in the kernel "
-                        "(%s; it needs CAP_NET_ADMIN: docs/sip.md)", exc)  # fmt: skip
+                        "(%s: docs/sip.md, kernel relay)", exc)  # fmt: skip
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
