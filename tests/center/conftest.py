@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import redis.asyncio as aioredis
 
 from dipflow.center import CenterStore, ContactCenter, MemoryCenterStore
 from dipflow.center.redis_store import RedisCenterStore
@@ -83,11 +82,9 @@ async def make_store(
     shared = MemoryCenterStore()
 
     def factory() -> CenterStore:
-        store: CenterStore
-        if kind == "memory":
-            store = shared
-        else:
-            store = RedisCenterStore(aioredis.Redis.from_url(url), prefix=redis_prefix)
+        store: CenterStore = (
+            shared if kind == "memory" else RedisCenterStore.from_url(url, prefix=redis_prefix)
+        )
         created.append(store)
         return store
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import socket
+import time
 import uuid
 
 import pytest
@@ -19,7 +21,7 @@ from dipflow.center import (
     MemoryCenterStore,
     Notification,
 )
-from dipflow.center.redis_store import RedisCenterStore
+from dipflow.center.redis_store import COMMAND_TIMEOUT_S, RedisCenterStore
 from tests.center.center_helpers import (
     FakeClock,
     OfferLedger,
@@ -28,6 +30,7 @@ from tests.center.center_helpers import (
     sample_config,
     skill_choices,
 )
+from tests.security.redis_proc import RedisProcess
 
 pytestmark = pytest.mark.slow  # every test here talks to a real redis-server
 
@@ -38,7 +41,7 @@ SKILLS = skill_choices()
 
 
 def redis_store(url: str, prefix: str) -> RedisCenterStore:
-    return RedisCenterStore(aioredis.Redis.from_url(url), prefix=prefix)
+    return RedisCenterStore.from_url(url, prefix=prefix)
 
 
 async def _random_step(rng: random.Random, center: ContactCenter, clock: FakeClock) -> str:
@@ -203,7 +206,7 @@ async def test_redis_down_is_a_center_store_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # nothing listens here once closed
-    store = RedisCenterStore(aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0"))
+    store = RedisCenterStore.from_url(f"redis://127.0.0.1:{port}/0")
     center = ContactCenter(sample_config(), store)
     try:
         with pytest.raises(CenterStoreError):
@@ -241,3 +244,51 @@ async def test_script_cache_flush_is_survived(redis_url: str, redis_prefix: str)
         assert status is not None and status.position == 2
     finally:
         await store.aclose()
+
+
+async def test_every_operation_after_a_redis_restart_succeeds() -> None:
+    """As CI found: after Redis restarted, each idle pooled connection was stale and failed
+    one operation ("Connection closed by server"), e.g. a call's saved state was lost."""
+    server = RedisProcess()
+    server.start()
+    store = RedisCenterStore.from_url(server.url, prefix="restart:")
+    center = ContactCenter(sample_config(), store, clock=FakeClock())
+    try:
+        # Several operations at once leave several connections in the pool.
+        await asyncio.gather(*(center.enqueue(f"c{i}", "sales") for i in range(6)))
+        server.kill()
+        await asyncio.sleep(0.2)  # the loop sees every connection's end of stream
+        server.start()
+        # Each of these takes its own pooled (stale) connection; none may fail.
+        results = await asyncio.gather(
+            *(store.save_call_state(f"c{i}", f'{{"step": {i}}}') for i in range(6)),
+            center.snapshot(),
+            return_exceptions=True,
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert await store.load_call_state("c5") == '{"step": 5}'
+    finally:
+        await store.aclose()
+        server.kill()
+
+
+async def test_a_redis_that_stops_answering_fails_in_bounded_time() -> None:
+    """A stopped (or partitioned) Redis must not hold a caller's operation forever."""
+    server = RedisProcess()
+    server.start()
+    store = RedisCenterStore.from_url(server.url, prefix="stopped:")
+    center = ContactCenter(sample_config(), store, clock=FakeClock())
+    try:
+        await center.enqueue("c1", "sales")
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        async with asyncio.timeout(COMMAND_TIMEOUT_S + 5):  # fail, do not hang, if it hangs
+            with pytest.raises(CenterStoreError):
+                await center.enqueue("c2", "sales")
+        assert time.monotonic() - started < COMMAND_TIMEOUT_S + 2
+    finally:
+        if server.process is not None:
+            server.process.send_signal(signal.SIGCONT)
+        await store.aclose()
+        server.kill()

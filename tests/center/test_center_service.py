@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from dipflow.center import (
     AgentState,
@@ -139,10 +138,10 @@ async def test_same_memory_store_cannot_take_another_config() -> None:
 @pytest.mark.slow
 async def test_relay_delivers_other_nodes_notifications(redis_url: str, redis_prefix: str) -> None:
     node_a = ContactCenter(
-        sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+        sample_config(), RedisCenterStore.from_url(redis_url, prefix=redis_prefix)
     )
     node_b = ContactCenter(
-        sample_config(), RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+        sample_config(), RedisCenterStore.from_url(redis_url, prefix=redis_prefix)
     )
     rec_a, rec_b = Recorder(), Recorder()
     node_a.subscribe(rec_a)
@@ -282,7 +281,7 @@ async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix:
     notifications in commit order and replays them through the exactly-once ledger."""
     config = _fast_config()
     stores = [
-        RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix) for _ in range(3)
+        RedisCenterStore.from_url(redis_url, prefix=redis_prefix) for _ in range(3)
     ]
     nodes = [ContactCenter(config, s, clock=time.time, poll_interval_s=0.02) for s in stores[:2]]  # type: ignore[arg-type]
     stores[2].bind(config)  # type: ignore[arg-type]
@@ -317,7 +316,7 @@ async def test_concurrent_tasks_two_nodes_on_redis(redis_url: str, redis_prefix:
 @pytest.mark.slow
 async def test_default_clock_follows_the_store(redis_url: str, redis_prefix: str) -> None:
     """Deadlines in Redis outlive the process and are shared: wall clock there."""
-    store = RedisCenterStore(aioredis.Redis.from_url(redis_url), prefix=redis_prefix)
+    store = RedisCenterStore.from_url(redis_url, prefix=redis_prefix)
     try:
         shared = ContactCenter(sample_config(), store)
         await shared.enqueue("c1", "support")  # max wait 30 s

@@ -28,7 +28,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from dipflow.center import reporting
@@ -66,6 +69,29 @@ DEFAULT_PREFIX = "dipflow:{center}:"
 TIMER_BATCH = 200
 """Timers fired per script call, so that one call never blocks Redis for long."""
 
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+"""A Redis that stops answering (stopped, partitioned) fails an operation in bounded time
+instead of holding it forever: the runtime then treats it as an outage (music, then the
+flow's failure path). Pub/sub's blocking read is exempt: redis-py reads it without one."""
+
+
+def _reconnecting() -> Retry:
+    """Retry a command once or twice on a *connection* error, on a fresh connection.
+
+    After Redis restarts, every idle connection in the pool is stale: its first command
+    reads "Connection closed by server". `Redis.from_url` gives its connections no retry
+    at all, so each stale connection failed one operation (a snapshot, a call's saved
+    state) after the server was back. A timeout is not retried: the command may have run.
+    A connection lost after the script ran is retried, and the script's guards make the
+    second run a no-op or a clean error (`exists`, `accept` of a contact no longer offered).
+    """
+    return Retry(
+        ExponentialWithJitterBackoff(base=0.01, cap=0.1),
+        retries=2,
+        supported_errors=(RedisConnectionError,),
+    )
+
 
 class RedisCenterStore:
     durable = True
@@ -82,7 +108,13 @@ class RedisCenterStore:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisCenterStore:
         """A store on its own connection pool, e.g. ``redis://127.0.0.1:6379/0``."""
-        return cls(aioredis.Redis.from_url(url), prefix=prefix)
+        client = aioredis.Redis.from_url(
+            url,
+            retry=_reconnecting(),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=COMMAND_TIMEOUT_S,
+        )
+        return cls(client, prefix=prefix)
 
     def bind(self, config: CenterConfig) -> None:
         self._validator = Validator(config)
