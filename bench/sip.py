@@ -323,7 +323,7 @@ async def _serve(options: argparse.Namespace) -> None:
         rtp_port_max=options.serve + 9000, invite_rate_per_s=10_000, invite_burst=10_000,
         max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
         media_realtime_priority=options.rt if options.media != "inline" else 0,
-        kernel_relay=options.kernel_relay[0],
+        kernel_relay=options.kernel_relay[0], media_slice_us=options.media_slice_us[0],
         tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
                         key_file=str(certs / "key.pem")),
     )  # fmt: skip
@@ -375,11 +375,11 @@ async def _serve(options: argparse.Namespace) -> None:
 
 
 class _Server:
-    def __init__(self, args: argparse.Namespace, kernel_relay: str) -> None:
+    def __init__(self, args: argparse.Namespace, kernel_relay: str, slice_us: int) -> None:
         self.kernel_relay = kernel_relay
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
-                   "--kernel-relay", kernel_relay,
+                   "--kernel-relay", kernel_relay, "--media-slice-us", str(slice_us),
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
                    *(["--mix"] if args.mix else []), "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers),
@@ -656,7 +656,8 @@ def _row(r: dict[str, Any]) -> str:
     ratio = r.get("share_of_ceiling")
     cells = [
         f"{r['calls']:,}", f"{r['attempt']}{' (SRTP)' if r.get('srtp') else ''}",
-        str(r.get("kernel_relay", "")), str(r.get("kernel_relayed_legs_max", "")),
+        str(r.get("kernel_relay", "")), str(r.get("media_slice_us", "")),
+        str(r.get("kernel_relayed_legs_max", "")),
         f"{r['load_before']} / {r['load_after']}",
         f"{r['completed']}/{r['failed']}", str(r["heard_greeting"]),
         f"{r['jitter_p50_ms']} / **{r['jitter_p99_ms']}** / {r['jitter_max_ms']}",
@@ -672,11 +673,12 @@ def _row(r: dict[str, Any]) -> str:
 
 
 TABLE_HEAD = (
-    "| N calls | attempt | kernel relay | legs in the kernel | load 1m before / after "
+    "| N calls | attempt | kernel relay | worker's slice (µs) | legs in the kernel "
+    "| load 1m before / after "
     "| completed/failed | heard greeting "
     "| jitter p50 / p99 / max (ms) | server CPU (cores) | calls per core | sipp CPU (cores) "
     "| ceiling p99 / max (ms) | ceiling streams per core | share of ceiling | verdict |\n"
-    "|---:|---:|---|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---|"
+    "|---:|---:|---|---:|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---|"
 )
 
 
@@ -763,6 +765,9 @@ def main() -> None:
     parser.add_argument("--kernel-relay", nargs="+", choices=("auto", "off"), default=["auto"],
                         help="SipSettings.kernel_relay; several: one server each, in turn, "
                         "same run")  # fmt: skip
+    parser.add_argument("--media-slice-us", type=int, nargs="+", default=[100],
+                        help="SipSettings.media_slice_us (0: the kernel's default slice); "
+                        "several: one server each, in turn, same run")  # fmt: skip
     parser.add_argument("--no-srtp", action="store_true",
                         help="run each level with plain RTP only (no SRTP pass)")  # fmt: skip
     parser.add_argument("--tls-handshakes", type=int, default=200,
@@ -790,7 +795,8 @@ def main() -> None:
                                               Path(tempfile.gettempdir()), args.agents)  # fmt: skip
     rows = []
     for kernel_relay in args.kernel_relay:
-        rows += _run_server(args, kernel_relay)
+        for slice_us in args.media_slice_us:
+            rows += _run_server(args, kernel_relay, slice_us)
     for process in agents:
         process.terminate()
         process.wait(10)
@@ -809,9 +815,11 @@ def main() -> None:
           f" (with SRTP: {max(passing_srtp) if passing_srtp else None})")  # fmt: skip
 
 
-def _run_server(args: argparse.Namespace, kernel_relay: str) -> list[dict[str, Any]]:
-    """Every level and attempt against one server (kernel relay `kernel_relay`)."""
-    server = _Server(args, kernel_relay)
+def _run_server(
+    args: argparse.Namespace, kernel_relay: str, slice_us: int
+) -> list[dict[str, Any]]:
+    """Every level and attempt against one server (`kernel_relay`, the worker's slice)."""
+    server = _Server(args, kernel_relay, slice_us)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -842,7 +850,8 @@ def _run_server(args: argparse.Namespace, kernel_relay: str) -> list[dict[str, A
                                       render_workers=args.render_workers, srtp=srtp,
                                       render_niceness=args.render_niceness,
                                       media=args.media, media_loop=args.media_loop,
-                                      kernel_relay=kernel_relay, agents=args.agents)  # fmt: skip
+                                      kernel_relay=kernel_relay, agents=args.agents,
+                                      media_slice_us=slice_us)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                             result["share_of_ceiling"] = round(
                                 result["calls_per_core"] / ceiling["streams_per_core"], 3

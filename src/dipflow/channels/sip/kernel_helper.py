@@ -29,6 +29,7 @@ import sys
 from dipflow.channels.sip.kernel_relay import KernelRelay, Route
 from dipflow.channels.sip.media_wire import Message, encode, read_message_blocking
 from dipflow.channels.sip.nftables import NftablesError
+from dipflow.channels.sip.scheduling import short_slice
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,12 @@ NICENESS = 10
 
 
 def background() -> None:
-    """The normal scheduling class at `NICENESS` (a real-time worker's child inherits
-    its class: never this one's)."""
+    """The normal scheduling class at `NICENESS` with the default slice (the worker's child
+    inherits its class and its slice: never this one's)."""
     if hasattr(os, "sched_setscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     os.setpriority(os.PRIO_PROCESS, 0, max(NICENESS, os.getpriority(os.PRIO_PROCESS, 0)))
+    short_slice(0)  # nor the worker's short slice: the kernel's default
 
 
 def _routes(items: object) -> tuple[Route, ...]:

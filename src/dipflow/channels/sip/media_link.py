@@ -36,8 +36,9 @@ from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
 from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_wire import Message, Outbox, read_message, reap
-from dipflow.channels.sip.media_worker import realtime, run, serve
+from dipflow.channels.sip.media_worker import run, serve
 from dipflow.channels.sip.rtp import DtmfDigit
+from dipflow.channels.sip.scheduling import realtime, short_slice
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.srtp import SrtpContext
@@ -307,6 +308,7 @@ class MediaLink:
             "host": settings.host, "rtp_port_min": settings.rtp_port_min,
             "rtp_port_max": settings.rtp_port_max, "loop": settings.media_loop,
             "realtime_priority": settings.media_realtime_priority,
+            "slice_us": settings.media_slice_us,
             "freeze_gc": settings.freeze_gc_after_start,
             "latch_window_s": settings.rtp_latch_window_s,
             "amplification_factor": settings.amplification_factor,
@@ -325,7 +327,9 @@ class MediaLink:
             config["freeze_gc"] = False  # one heap for both threads: tuning.py freezes it
 
             def media_thread() -> None:
-                realtime(settings.media_realtime_priority)  # this thread only (Linux)
+                # Both for this thread only (Linux schedules threads).
+                if not realtime(settings.media_realtime_priority) and settings.media_slice_us:
+                    short_slice(settings.media_slice_us)
                 run(serve(theirs, config), settings.media_loop)
 
             self._thread = threading.Thread(target=media_thread, name="sip-media", daemon=True)

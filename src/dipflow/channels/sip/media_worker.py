@@ -70,6 +70,7 @@ from dipflow.channels.sip.media_wire import Message, Outbox, read_message
 from dipflow.channels.sip.nftables import NftablesError
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
+from dipflow.channels.sip.scheduling import realtime, short_slice
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
 from dipflow.channels.sip.srtp import SrtpContext
 
@@ -399,18 +400,6 @@ def run(coroutine: Any, loop_kind: str) -> None:
     asyncio.run(coroutine)
 
 
-def realtime(priority: int) -> bool:
-    """Ask for SCHED_FIFO at `priority` for the calling thread; False if not permitted."""
-    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError) as exc:
-        log.warning("media worker: real-time priority %s refused (%s)", priority, exc)
-        return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="dipflow SIP media worker (started by SipServer)")
     parser.add_argument("--fd", type=int, required=True)
@@ -418,7 +407,9 @@ def main() -> None:
     args = parser.parse_args()
     config = json.loads(args.config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    realtime(int(config.get("realtime_priority", 0)))
+    slice_us = int(config.get("slice_us", 0))
+    if not realtime(int(config.get("realtime_priority", 0))) and slice_us:
+        short_slice(slice_us)
     sock = socket.socket(fileno=args.fd)
     run(serve(sock, config), str(config.get("loop", "asyncio")))
 

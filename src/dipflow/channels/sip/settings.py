@@ -138,6 +138,12 @@ class SipSettings(BaseModel):
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
+    media_slice_us: int = Field(default=100, ge=0, le=100_000)
+    """The media worker's slice in the normal class, in microseconds (0: the kernel's
+    default). A short slice gives the waking pacer an early EEVDF deadline, so it preempts
+    whatever else runs on its core instead of waiting for that to use up its slice (Linux
+    6.12+; no privilege; the kernel clamps it to 100-100,000 µs; refused -> a warning and
+    the default). Ignored in the real-time class. docs/sip.md, docs/benchmarks.md."""
     rtcp_interval_s: float = Field(default=5.0, gt=0)
     """Mean interval between our RTCP reports (RFC 3550 §6.2: 5 s minimum for small
     sessions; each one is drawn between 0.5 and 1.5 times it)."""
