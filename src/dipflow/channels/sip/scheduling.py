@@ -35,8 +35,6 @@ _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 _SCHED_ATTR = struct.Struct("=IIQiIQQQ")
 """size, policy, flags, nice, priority, runtime (the slice, ns), deadline, period."""
 _SCHED_OTHER = 0
-_SCHED_FLAG_KEEP_PARAMS = 0x10
-"""Keep the thread's niceness: only the slice changes."""
 
 
 def short_slice(microseconds: int) -> bool:
@@ -51,12 +49,14 @@ def short_slice(microseconds: int) -> bool:
         return False
     if os.sched_getscheduler(0) != _SCHED_OTHER:
         return False  # a real-time or idle thread has no slice to shorten
+    # The thread's own niceness goes back in: SCHED_FLAG_KEEP_PARAMS would keep it, but
+    # it also keeps the old slice (the kernel skips the normal class's parameters).
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)  # Linux: the calling thread's
     attr = ctypes.create_string_buffer(
         _SCHED_ATTR.pack(
-            _SCHED_ATTR.size, _SCHED_OTHER, _SCHED_FLAG_KEEP_PARAMS, 0, 0,
-            microseconds * 1000, 0, 0,
+            _SCHED_ATTR.size, _SCHED_OTHER, 0, niceness, 0, microseconds * 1000, 0, 0
         )
-    )  # fmt: skip
+    )
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall(number, 0, attr, 0) != 0:
         error = ctypes.get_errno()
