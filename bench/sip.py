@@ -176,7 +176,13 @@ class _BenchCall:
                 self.queued = True
                 host.spawn(self.channel_call.execute(PlayMusic(prompt_id="music")))
         elif isinstance(event, PromptFailed):
-            host.prompts_failed += 1
+            # An announcement picked for a caller whose BYE is already in (the caller's
+            # hang-up reaches this call one loop turn later) is not the server failing.
+            if event.reason == "call ended":
+                host.prompts_after_hangup += 1
+            else:
+                host.prompts_failed += 1
+                host.prompt_failures[event.reason] = host.prompt_failures.get(event.reason, 0) + 1
         elif isinstance(event, DigitsCollected):
             host.digits += 1
         elif isinstance(event, CallerHungUp | AgentDisconnected):
@@ -200,6 +206,8 @@ class _BenchHost:
         self.greetings_done = 0
         self.announcements_done = 0
         self.prompts_failed = 0
+        self.prompts_after_hangup = 0
+        self.prompt_failures: dict[str, int] = {}
         self.digits = 0
         self.bridged = 0
         self.bridge_failed = 0
@@ -231,13 +239,15 @@ class _BenchHost:
         self.greetings_done = self.announcements_done = self.prompts_failed = 0
         self.digits = self.bridged = self.bridge_failed = self.hung_up = self.news_sent = 0
         self.agent_refusals.clear()
-        self.bridge_ended_first = 0
+        self.bridge_ended_first = self.prompts_after_hangup = 0
+        self.prompt_failures.clear()
 
     def counters(self) -> dict[str, int]:
         return {
             "started": len(self.calls), "greetings": self.greetings_done,
             "announcements": self.announcements_done, "news_sent": self.news_sent,
-            "prompts_failed": self.prompts_failed, "digits": self.digits,
+            "prompts_failed": self.prompts_failed, "prompt_failures": dict(self.prompt_failures),
+            "prompts_after_hangup": self.prompts_after_hangup, "digits": self.digits,
             "bridged": self.bridged, "bridge_failed": self.bridge_failed,
             "hung_up": self.hung_up, "agent_refusals": dict(self.agent_refusals),
             "bridge_ended_first": self.bridge_ended_first, "rtcp_reports": self.rtcp_updates,
@@ -609,7 +619,8 @@ def run_level(
     result: dict[str, Any] = {
         "calls": calls, "completed": ok, "failed": failed, "heard_greeting": stats["greetings"],
         **({key: stats[key] for key in ("digits", "bridged", "bridge_failed", "news_sent",
-                                        "announcements", "prompts_failed", "agent_refusals",
+                                        "announcements", "prompts_failed", "prompt_failures",
+                                        "prompts_after_hangup", "agent_refusals",
                                         "bridge_ended_first")} if mix else {}),
         "media_gc_pause_max_ms": round(stats.get("media_gc_pause_max_ms", 0.0), 2),
 
