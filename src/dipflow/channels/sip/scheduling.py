@@ -35,13 +35,16 @@ _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 _SCHED_ATTR = struct.Struct("=IIQiIQQQ")
 """size, policy, flags, nice, priority, runtime (the slice, ns), deadline, period."""
 _SCHED_OTHER = 0
+_SLICE_MIN_NS, _SLICE_MAX_NS = 100_000, 100_000_000
+"""The kernel clamps a requested slice to this range."""
 
 
 def short_slice(microseconds: int) -> bool:
     """Ask for a `microseconds` slice in the normal class (0: the kernel's default).
 
-    False, with a warning, where the kernel refuses (before 6.6, or not Linux on x86_64 or
-    aarch64); the thread then keeps the default slice, which is correct, only later.
+    False, with a warning, where the kernel refuses or ignores it (before 6.12, or not
+    Linux on x86_64 or aarch64); the thread then keeps the default slice, which is
+    correct, only later. True once the kernel reports the slice as the thread's.
     """
     number = _SYS_SCHED_SETATTR.get(platform.machine())
     if number is None or not hasattr(os, "sched_getscheduler"):
@@ -64,6 +67,12 @@ def short_slice(microseconds: int) -> bool:
             "media worker: a %d µs slice refused (%s): default slice", microseconds,
             os.strerror(error),
         )  # fmt: skip
+        return False
+    wanted = min(max(microseconds * 1000, _SLICE_MIN_NS), _SLICE_MAX_NS)
+    if microseconds and slice_ns() != wanted:
+        # Before 6.12 the normal class takes the call and ignores the slice (before 6.6
+        # it has none to report): say so rather than claim a deadline we do not have.
+        log.warning("media worker: this kernel ignores a task's slice: default slice")
         return False
     return True
 
