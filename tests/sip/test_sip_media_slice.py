@@ -29,6 +29,10 @@ def _slice_of(pid: int, tid: int | None = None) -> int:
     raise AssertionError(f"{path} has no se.slice: this kernel has no EEVDF slices")
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def _in_a_thread(work: object) -> object:
     out: list[object] = []
     thread = threading.Thread(target=lambda: out.append(work()))  # type: ignore[operator]
@@ -74,8 +78,7 @@ async def test_the_worker_process_runs_on_its_slice_and_its_helper_on_the_defaul
         assert _slice_of(pid) == (slice_us * 1000 or DEFAULT)
         children: list[int] = []
         for _ in range(50):  # the helper starts with the worker's first kernel work
-            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text()
-                        .split()]  # fmt: skip
+            children = _children(pid)
             if children or not may_admin_network():
                 break
             await asyncio.sleep(0.05)
