@@ -164,8 +164,8 @@ class _Phone(_WorkerTestPhone):
     """A phone's RTP port (the media worker tests' phone) that also sends 20 ms packets of
     its own stream and keeps what it gets."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, host: str = LOCAL, server: str = LOCAL) -> None:
+        super().__init__(host, server)
         self.stream = RtpStream(int(Codec.PCMU))
         self.heard: list[tuple[int, int, tuple[str, int]]] = []
         """(ssrc, sequence, source) of each packet received."""
@@ -212,7 +212,7 @@ async def _bridged(link: MediaLink, caller: _Phone, agent: _Phone,
     assert caller_leg is not None and agent_leg is not None
     for leg, phone, codec in ((caller_leg, caller, codecs[0]), (agent_leg, agent, codecs[1])):
         leg.configure(phone.negotiated(codec))
-        link.verify(LOCAL)
+        link.verify(phone.host)
         leg.peer.confirm()
         leg.sending = True
     caller_leg.bridge, agent_leg.bridge = agent_leg, caller_leg

@@ -73,14 +73,16 @@ class _Events:
 class _Phone:
     """A UDP socket standing in for the far end's RTP port."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", server: str = "127.0.0.1") -> None:
+        self.host, self.server = host, server
+        """Where this phone is, and where it sends to (the legs' address)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.setblocking(False)
         self.port = int(self.sock.getsockname()[1])
 
     def negotiated(self, codec: Codec = Codec.PCMU) -> Negotiated:
-        return Negotiated(codec=codec, dtmf_payload_type=101, remote_address="127.0.0.1",
+        return Negotiated(codec=codec, dtmf_payload_type=101, remote_address=self.host,
                           remote_port=self.port, direction=Direction.SENDRECV)  # fmt: skip
 
     async def payloads(self, count: int, limit_s: float = 5.0) -> list[bytes]:
@@ -94,7 +96,7 @@ class _Phone:
         return out
 
     def send_to(self, leg: MediaLeg, data: bytes) -> None:
-        self.sock.sendto(data, ("127.0.0.1", leg.port))
+        self.sock.sendto(data, (self.server, leg.port))
 
 
 def _playback(audio: bytes, *, loop: bool, interruptible: bool) -> Playback:
