@@ -149,6 +149,13 @@ MIX_SCENARIO = SCENARIO.replace(
 """The mixed load's caller: as above, but RTP comes to sipp's media port, and 3 s in
 (during the greeting, which it interrupts) the caller presses 1 (RFC 4733, sipp's pcap)."""
 
+TALKING_CALLER_SCENARIO = SCENARIO.replace(
+    "m=audio SINK_PORT RTP/AVP 0 101", "m=audio CALLERS_PORT RTP/AVP 0 101"
+)
+"""The mixed load's caller with `--callers talk`: sipp signals only; the SDP names the
+callers' phones (bench/rtp_talker.py --digit-after 3), which talk for the whole call, as
+phones do, and press 1 in their own stream 3 s after the greeting starts."""
+
 
 # -- the server process ---------------------------------------------------------------
 
@@ -574,10 +581,13 @@ def start_agents(
 
 def run_level(
     server: _Server, calls: int, rate: float, hold_s: float, workdir: Path, sipp_cpu: int,
-    nice: int, mix: bool,
+    nice: int, mix: bool, callers_port: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
     scenario = workdir / "bench_uac.xml"
-    text = (MIX_SCENARIO if mix else SCENARIO).replace("HOLD_MS", str(int(hold_s * 1000)))
+    text = (
+        TALKING_CALLER_SCENARIO.replace("CALLERS_PORT", str(callers_port)) if callers_port
+        else MIX_SCENARIO if mix else SCENARIO
+    ).replace("HOLD_MS", str(int(hold_s * 1000)))  # fmt: skip
     scenario.write_text(text.replace("SINK_PORT", str(SINK.getsockname()[1])))
     server.ask("reset")
     rss_idle = server.rss()
@@ -773,6 +783,10 @@ def main() -> None:
     parser.add_argument("--agents", choices=("echo", "talk"), default="echo",
                         help="agents' phones (--mix): echo what they hear, or talk (each "
                         "sends its own stream: bench/rtp_talker.py)")  # fmt: skip
+    parser.add_argument("--callers", choices=("pcap", "talk"), default="pcap",
+                        help="callers' phones (--mix): sipp sending its pcap digit only, or "
+                        "talking for the whole call and pressing 1 in their own stream "
+                        "(bench/rtp_talker.py --digit-after 3)")  # fmt: skip
     parser.add_argument("--kernel-relay", nargs="+", choices=("auto", "off"), default=["auto"],
                         help="SipSettings.kernel_relay; several: one server each, in turn, "
                         "same run")  # fmt: skip
@@ -804,6 +818,15 @@ def main() -> None:
     if args.mix:
         agents, args.agent_uri = start_agents(args.sipp_cpu, args.nice,
                                               Path(tempfile.gettempdir()), args.agents)  # fmt: skip
+    args.callers_port = 0
+    if args.mix and args.callers == "talk":
+        args.callers_port = _free_port() & ~1
+        agents.append(subprocess.Popen(
+            [*_pinned(args.sipp_cpu, args.nice, realtime=False), sys.executable,
+             str(BENCH / "rtp_talker.py"), "--port", str(args.callers_port),
+             "--digit-after", "3"],
+            stdout=subprocess.DEVNULL,
+        ))  # fmt: skip
     rows = []
     for kernel_relay in args.kernel_relay:
         for slice_us in args.media_slice_us:
@@ -817,7 +840,8 @@ def main() -> None:
         f"\nmedia: {args.media} ({args.media_loop}); "
         f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total // 2**30} GiB; server on CPU "
         f"{args.server_cpu}, sipp on CPU {args.sipp_cpu}; niceness {args.nice}; "
-        f"SCHED_FIFO {args.rt or 'no'}; agents: {args.agents if args.mix else 'none'}\n"
+        f"SCHED_FIFO {args.rt or 'no'}; agents: {args.agents if args.mix else 'none'}; "
+        f"callers: {args.callers if args.mix else 'sipp'}\n"
     )
     print(TABLE_HEAD)
     for row in rows:
@@ -853,6 +877,7 @@ def _run_server(
                             args.sipp_cpu,
                             args.nice,
                             args.mix,
+                            args.callers_port,
                         )
                         result.update(attempt=attempt, load_before=load_before,
                                       load_after=round(os.getloadavg()[0], 2), ceiling=ceiling,
@@ -862,6 +887,7 @@ def _run_server(
                                       render_niceness=args.render_niceness,
                                       media=args.media, media_loop=args.media_loop,
                                       kernel_relay=kernel_relay, agents=args.agents,
+                                      callers=args.callers if args.mix else None,
                                       media_slice_us=slice_us)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                             result["share_of_ceiling"] = round(
