@@ -341,6 +341,7 @@ async def _serve(options: argparse.Namespace) -> None:
         max_calls=5000, media_mode=options.media, media_loop=options.media_loop,
         media_realtime_priority=options.rt if options.media != "inline" else 0,
         kernel_relay=options.kernel_relay[0], media_slice_us=options.media_slice_us[0],
+        thin_unheard_audio=options.thin[0] == "on",
         tls=TlsListener(port=0, cert_file=str(certs / "cert.pem"),
                         key_file=str(certs / "key.pem")),
     )  # fmt: skip
@@ -392,11 +393,14 @@ async def _serve(options: argparse.Namespace) -> None:
 
 
 class _Server:
-    def __init__(self, args: argparse.Namespace, kernel_relay: str, slice_us: int) -> None:
+    def __init__(
+        self, args: argparse.Namespace, kernel_relay: str, slice_us: int, thin: str
+    ) -> None:
         self.kernel_relay = kernel_relay
         rtp_base = 20000 + (os.getpid() % 4) * 10000
         command = [sys.executable, __file__, "--serve", str(rtp_base), "--loop", args.loop,
                    "--kernel-relay", kernel_relay, "--media-slice-us", str(slice_us),
+                   "--thin", thin,
                    "--agent-uri", args.agent_uri, "--news", str(args.news),
                    *(["--mix"] if args.mix else []), "--rt", str(args.rt),
                    "--render-workers", str(args.render_workers),
@@ -603,7 +607,7 @@ def run_level(
     switches_start = server.ps.num_ctx_switches()
     plateau: dict[str, Any] = {}
     sipp_cpu_s = 0.0
-    kernel_legs = 0
+    kernel_legs = thinned_legs = 0
     while sipp.poll() is None:
         time.sleep(0.25)
         try:
@@ -614,6 +618,7 @@ def run_level(
         sipp_cpu_s = max(sipp_cpu_s, sipp_cpu_now)
         stats = server.ask("stats")
         kernel_legs = max(kernel_legs, int(stats.get("kernel_relayed_legs", 0)))
+        thinned_legs = max(thinned_legs, int(stats.get("thinned_legs", 0)))
         if not plateau and stats["calls"] >= calls:
             plateau = {"t": time.monotonic(), "cpu": server.cpu_seconds(),
                        "split": server.cpu_split(), "sipp": sipp_cpu_now,
@@ -639,6 +644,7 @@ def run_level(
         "jitter_max_ms": round(stats["rtp_jitter_max_ms"], 2),
         "packets": int(stats["rtp_packets_timed"]),
         "kernel_relayed_legs_max": kernel_legs,
+        "thinned_legs_max": thinned_legs,
         "kernel_relayed_packets": int(stats.get("kernel_relayed_packets", 0)),
         "server_involuntary_switches": switches_end.involuntary - switches_start.involuntary,
     }  # fmt: skip
@@ -793,6 +799,9 @@ def main() -> None:
     parser.add_argument("--media-slice-us", type=int, nargs="+", default=[100],
                         help="SipSettings.media_slice_us (0: the kernel's default slice); "
                         "several: one server each, in turn, same run")  # fmt: skip
+    parser.add_argument("--thin", nargs="+", choices=("on", "off"), default=["on"],
+                        help="SipSettings.thin_unheard_audio; several: one server each, in "
+                        "turn, same run")  # fmt: skip
     parser.add_argument("--no-srtp", action="store_true",
                         help="run each level with plain RTP only (no SRTP pass)")  # fmt: skip
     parser.add_argument("--tls-handshakes", type=int, default=200,
@@ -830,7 +839,8 @@ def main() -> None:
     rows = []
     for kernel_relay in args.kernel_relay:
         for slice_us in args.media_slice_us:
-            rows += _run_server(args, kernel_relay, slice_us)
+            for thin in args.thin:
+                rows += _run_server(args, kernel_relay, slice_us, thin)
     for process in agents:
         process.terminate()
         process.wait(10)
@@ -851,10 +861,11 @@ def main() -> None:
 
 
 def _run_server(
-    args: argparse.Namespace, kernel_relay: str, slice_us: int
+    args: argparse.Namespace, kernel_relay: str, slice_us: int, thin: str
 ) -> list[dict[str, Any]]:
-    """Every level and attempt against one server (`kernel_relay`, the worker's slice)."""
-    server = _Server(args, kernel_relay, slice_us)
+    """Every level and attempt against one server (`kernel_relay`, the worker's slice,
+    thinning)."""
+    server = _Server(args, kernel_relay, slice_us, thin)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -888,7 +899,7 @@ def _run_server(
                                       media=args.media, media_loop=args.media_loop,
                                       kernel_relay=kernel_relay, agents=args.agents,
                                       callers=args.callers if args.mix else None,
-                                      media_slice_us=slice_us)  # fmt: skip
+                                      media_slice_us=slice_us, thin=thin)  # fmt: skip
                         if ceiling.get("streams_per_core") and result.get("calls_per_core"):
                             result["share_of_ceiling"] = round(
                                 result["calls_per_core"] / ceiling["streams_per_core"], 3

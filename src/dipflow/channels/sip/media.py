@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
+from dipflow.channels.sip import thinning
 from dipflow.channels.sip.codecs import SILENCE, Transcoder, transcode
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.events import Address
@@ -129,6 +130,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self.kernel_relayed = False
         """The kernel forwards this bridged leg's packets (kernel_bridges.py): the pacer
         leaves it alone and our RTCP is silent (the phones' own RTCP passes through)."""
+        self.thinned = 0
+        """While nobody hears this leg's audio: the one audio packet in `thinned` its
+        socket's filter lets through (thinning.py); 0: every packet."""
 
     @property
     def remote(self) -> Address | None:
@@ -194,6 +198,12 @@ class RtpSession(asyncio.DatagramProtocol):
         if packet is None or not self.peer.accept(source, packet, len(data), now):
             self.ignored_sources += 1  # not the peer's media: never trusted, never answered
             return
+        if self.thinned and packet.payload_type in _CODECS:
+            # The filter let one audio packet in `thinned` through: it stands for them all
+            # (the watchdog, the latch); nobody hears it, and its gaps are not losses.
+            self.packets_received += self.thinned
+            self.last_received = now
+            return
         self.packets_received += 1
         self.last_received = now
         self.rtcp_reports.state.received(packet.ssrc, packet.sequence, packet.timestamp, now)
@@ -215,6 +225,20 @@ class RtpSession(asyncio.DatagramProtocol):
         bridge.relay += xcoder(packet.payload)
         if len(bridge.relay) > _RELAY_MAX:
             del bridge.relay[: len(bridge.relay) - _RELAY_MAX]
+
+    def thin(self, keep_one_in: int) -> None:
+        """Let the kernel drop all but one audio packet in `keep_one_in` (0: none): for a leg
+        nobody hears (`thinning.py`; the worker decides)."""
+        sock = self.sock
+        if sock is None or keep_one_in == self.thinned:
+            return
+        if keep_one_in:
+            thinning.thin(sock, keep_one_in)
+        else:
+            thinning.unthin(sock)
+            # RTCP's statistics start over: the sequence gap of the thinned time is not loss.
+            self.rtcp_reports.state.source = None
+        self.thinned = keep_one_in
 
     def rtp_timestamp(self) -> int:
         return self.stream.timestamp

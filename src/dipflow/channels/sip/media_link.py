@@ -52,7 +52,7 @@ _EMPTY_STATS = {
     "sessions": 0.0, "rtp_packets_timed": 0.0, "rtp_jitter_p50_ms": 0.0,
     "rtp_jitter_p99_ms": 0.0, "rtp_jitter_max_ms": 0.0, "rtp_resyncs": 0.0,
     "media_gc_pause_max_ms": 0.0, "kernel_relay": 0.0, "kernel_relayed_legs": 0.0,
-    "kernel_relayed_packets": 0.0,
+    "kernel_relayed_packets": 0.0, "thinned_legs": 0.0,
 }  # fmt: skip
 
 
@@ -314,6 +314,7 @@ class MediaLink:
             "amplification_factor": settings.amplification_factor,
             "tracked_sources": settings.tracked_sources,
             "kernel_relay": settings.kernel_relay,
+            "thin_unheard_audio": settings.thin_unheard_audio,
         }  # fmt: skip
         mode = settings.media_mode
         if mode == "process":

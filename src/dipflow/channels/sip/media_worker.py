@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dipflow.channels.sip import thinning
 from dipflow.channels.sip.digits import DigitMethod
 from dipflow.channels.sip.kernel_bridges import COUNT_INTERVAL_S, KernelBridges
 from dipflow.channels.sip.kernel_link import KernelLink
@@ -87,7 +88,21 @@ ALIVE_TICK_S = ALIVE_INTERVAL_S / ALIVE_PARTS
 once a second: watchdog.py)."""
 _RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge"})
 """Commands that may disqualify a kernel-relayed pair: it comes back to Python first
-(closing a leg releases it in `_close`, which stopping the worker takes too)."""
+(closing a leg releases it in `_close`, which stopping the worker takes too). They also
+give a thinned leg every packet again, until the next check."""
+
+
+def unheard(session: RtpSession) -> bool:
+    """Whether nobody hears this leg's audio, so the kernel may thin it (`thinning.py`):
+    not bridged (nor relayed by the kernel), not tapped, no tones to listen for (its keys
+    come as RFC 4733 events, or it listens for none), plain RTP in a static codec, and
+    its peer latched, so the few packets let through keep it so."""
+    return (
+        session.bridge is None and not session.kernel_relayed and not session.taps
+        and session.inband is None and session.srtp is None
+        and int(session.codec) in thinning.AUDIO_PAYLOAD_TYPES
+        and session.peer.confirmed and session.peer.latched is not None
+    )  # fmt: skip
 
 
 class MediaWorker(SessionListener):
@@ -113,6 +128,7 @@ class MediaWorker(SessionListener):
         self.gc_pause_max_s = 0.0
         self._gc_started = 0.0
         self.kernel_relay = str(config.get("kernel_relay", "off"))
+        self.thin_unheard_audio = bool(config.get("thin_unheard_audio", False))
 
         self.bridges: KernelBridges | None = None
         """Bridged pairs the kernel relays (`kernel_bridges.py`); None: all in Python."""
@@ -147,6 +163,13 @@ class MediaWorker(SessionListener):
         """Hand qualifying bridged pairs to the kernel, take back those that stopped."""
         if self.bridges is not None:
             await self.bridges.sync(list(self.sessions.values()))
+
+    def thin_unheard(self) -> None:
+        """Thin the audio of legs nobody hears; give back every packet to the others."""
+        if not self.thin_unheard_audio:
+            return
+        for session in self.sessions.values():
+            session.thin(thinning.KEEP_ONE_IN if unheard(session) else 0)
 
     async def count_relayed(self) -> None:
         """What the kernel forwarded counts as received (for the RTP watchdog)."""
@@ -191,8 +214,10 @@ class MediaWorker(SessionListener):
         session = self.sessions.get(int(message[1]))
         if session is None:
             return  # closed meanwhile: commands in flight for it are moot
-        if kind in _RELEASING and self.bridges is not None:
-            self.bridges.release(session)
+        if kind in _RELEASING:
+            session.thin(0)
+            if self.bridges is not None:
+                self.bridges.release(session)
         if kind == "configure":
             fields = dict(message[2])
             fields.update(codec=Codec(fields["codec"]), direction=Direction(fields["direction"]),
@@ -320,6 +345,7 @@ class MediaWorker(SessionListener):
             "kernel_relay": float(self.bridges is not None),
             "kernel_relayed_legs": float(self.bridges.legs if self.bridges is not None else 0),
             "kernel_relayed_packets": float(self.bridges.forwarded if self.bridges else 0),
+            "thinned_legs": float(sum(1 for s in self.sessions.values() if s.thinned)),
         }
 
 
@@ -350,6 +376,7 @@ async def serve(sock: socket.socket, config: dict[str, Any]) -> None:
                 emit(("alive", worker.alive(part, ALIVE_PARTS)))
             if tick % ticks_per_stats == 0:
                 await worker.sync_bridges()
+                worker.thin_unheard()
                 emit(("stats", worker.stats()))
             if tick % ticks_per_count == 0:
                 await worker.count_relayed()

@@ -135,6 +135,11 @@ class SipSettings(BaseModel):
     both legs allow it (plain RTP, one codec: `kernel_bridges.py`). "auto": where the
     kernel lets the worker (CAP_NET_ADMIN; else a warning, and Python relays); "off":
     always Python. Media modes "process" and "thread" only (docs/sip.md)."""
+    thin_unheard_audio: bool = True
+    """A leg whose audio nobody hears (a queued caller: not bridged, not tapped, keys as
+    RFC 4733 events) gets a socket filter that lets the kernel drop 15 of its 16 audio
+    packets before they wake the media worker; events, RTCP and the 16th pass (liveness,
+    latching). Media modes "process" and "thread" (`thinning.py`, docs/sip.md)."""
     media_realtime_priority: int = Field(default=0, ge=0, le=99)
     """SCHED_FIFO priority of the media worker (mode "process" or "thread"); 0 keeps the
     normal class. Needs CAP_SYS_NICE; refused -> a warning, and the normal class."""
