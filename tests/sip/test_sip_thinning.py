@@ -19,6 +19,7 @@ from dipflow.channels.sip.latch import MediaPeer
 from dipflow.channels.sip.media import RtpSession, SessionListener
 from dipflow.channels.sip.media_link import MediaLink
 from dipflow.channels.sip.protection import AmplificationGuard
+from dipflow.channels.sip.rtp import parse_rtp
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.thinning import KEEP_ONE_IN, program, thin, unthin
 from tests.sip.test_sip_kernel_relay import _Phone
@@ -75,8 +76,9 @@ def test_only_a_power_of_two_can_be_kept() -> None:
 @pytest.fixture(params=["thread", pytest.param("process", marks=pytest.mark.slow)])
 async def link(request: pytest.FixtureRequest) -> AsyncIterator[MediaLink]:
     low, high = _port_range()
+    # A short learning window: a leg is thinned only once no other source may take it.
     media = MediaLink(SipSettings(rtp_port_min=low, rtp_port_max=high,
-                                  media_mode=request.param))  # fmt: skip
+                                  media_mode=request.param, rtp_latch_window_s=0.5))  # fmt: skip
     await media.start()
     try:
         yield media
@@ -136,6 +138,18 @@ async def test_a_queued_callers_audio_is_thinned_their_keys_still_heard(
     assert len(agent_phone.heard) >= 15  # the caller is heard: every packet, relayed
     for each in (phone, agent_phone):
         each.sock.close()
+
+
+def test_a_leg_is_thinned_only_once_its_peer_has_settled() -> None:
+    """While the learning window is open a better source may still latch, and probation
+    needs consecutive packets: thinning would starve it."""
+    peer = MediaPeer(AmplificationGuard(factor=3.0, max_keys=10), window_s=2.0)
+    peer.expect(("127.0.0.1", 4000), frozenset({0}))
+    assert not peer.settled(0.0)
+    packet = parse_rtp(_rtp(0, 1))
+    assert packet is not None and peer.accept(("127.0.0.1", 4000), packet, 172, 10.0)
+    assert not peer.settled(11.0)
+    assert peer.settled(12.0)
 
 
 def test_the_thinned_time_is_not_counted_as_loss() -> None:

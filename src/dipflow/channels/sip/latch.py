@@ -145,6 +145,13 @@ class MediaPeer:
             self._learn_until = now + self.window_s
         return True
 
+    def settled(self, now: float) -> bool:
+        """Latched, and no longer learning: no other source can take the media now (what
+        lets the worker thin the leg's audio: a source on probation needs every packet)."""
+        return self.latched is not None and (
+            not self._learning or (self._learn_until is not None and now >= self._learn_until)
+        )
+
     def _on_probation(self, source: Address, packet: RtpPacket) -> bool:
         """Count `packet` towards `source`'s probation; True once it has passed."""
         candidate = self._candidate

@@ -92,16 +92,17 @@ _RELEASING = frozenset({"configure", "srtp", "tap", "sending", "bridge"})
 give a thinned leg every packet again, until the next check."""
 
 
-def unheard(session: RtpSession) -> bool:
+def unheard(session: RtpSession, now: float) -> bool:
     """Whether nobody hears this leg's audio, so the kernel may thin it (`thinning.py`):
     not bridged (nor relayed by the kernel), not tapped, no tones to listen for (its keys
     come as RFC 4733 events, or it listens for none), plain RTP in a static codec, and
-    its peer latched, so the few packets let through keep it so."""
+    its peer settled (latched, the learning window closed), so the few packets let
+    through keep it so."""
     return (
         session.bridge is None and not session.kernel_relayed and not session.taps
         and session.inband is None and session.srtp is None
         and int(session.codec) in thinning.AUDIO_PAYLOAD_TYPES
-        and session.peer.confirmed and session.peer.latched is not None
+        and session.peer.confirmed and session.peer.settled(now)
     )  # fmt: skip
 
 
@@ -168,8 +169,9 @@ class MediaWorker(SessionListener):
         """Thin the audio of legs nobody hears; give back every packet to the others."""
         if not self.thin_unheard_audio:
             return
+        now = time.monotonic()
         for session in self.sessions.values():
-            session.thin(thinning.KEEP_ONE_IN if unheard(session) else 0)
+            session.thin(thinning.KEEP_ONE_IN if unheard(session, now) else 0)
 
     async def count_relayed(self) -> None:
         """What the kernel forwarded counts as received (for the RTP watchdog)."""
