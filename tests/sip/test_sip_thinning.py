@@ -152,20 +152,35 @@ def test_a_leg_is_thinned_only_once_its_peer_has_settled() -> None:
     assert peer.settled(12.0)
 
 
-def test_the_thinned_time_is_not_counted_as_loss() -> None:
-    """RTCP's statistics start over when a leg gets every packet again (RFC 3550 A.1 would
-    count the sequence gap of the thinned time as lost)."""
+def test_the_thinned_time_is_neither_loss_nor_missing_from_the_counts() -> None:
+    """The call's quality figures (RTCP's statistics) count what the filter dropped as
+    received, not lost: RFC 3550 A.1 would count the sequence gaps as losses."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         peer = MediaPeer(AmplificationGuard(factor=3.0, max_keys=10), window_s=2.0)
+        phone = ("127.0.0.1", 4000)
+        peer.expect(phone, frozenset({0}))
         session = RtpSession(port=sock.getsockname()[1], listener=SessionListener(), peer=peer)
         session.sock = sock
-        state = session.rtcp_reports.state
         for sequence in range(10):
-            state.received(0xABC, sequence, sequence * 160, sequence * 0.02)
+            session.datagram_received(_rtp(0, sequence), phone)
         session.thin(KEEP_ONE_IN)
-        assert session.thinned == KEEP_ONE_IN
-        session.thin(0)  # 400 packets later (8 s), bridged
-        for sequence in range(410, 420):
-            state.received(0xABC, sequence, sequence * 160, sequence * 0.02)
-        assert state.quality("caller").packets_lost == 0
+        for sequence in range(16, 401, 16):  # what the filter lets through, for 8 s
+            session.datagram_received(_rtp(0, sequence), phone)
+        session.thin(0)  # bridged: every packet again, after a few more were dropped
+        for sequence in range(405, 415):
+            session.datagram_received(_rtp(0, sequence), phone)
+        quality = session.rtcp_reports.state.quality("caller")
+        assert quality.packets_lost == 0
+        # The same as a leg that got all 415 (RFC 3550 A.1's probation included).
+        everything = RtpSession(port=0, listener=SessionListener(), peer=MediaPeer(
+            AmplificationGuard(factor=3.0, max_keys=10), window_s=2.0))  # fmt: skip
+        everything.peer.expect(phone, frozenset({0}))
+        for sequence in range(415):
+            everything.datagram_received(_rtp(0, sequence), phone)
+        assert quality.packets_received == (
+            everything.rtcp_reports.state.quality("caller").packets_received
+        )
+        assert session.packets_received == 10 + 25 * KEEP_ONE_IN + 10  # the watchdog's
+        session.datagram_received(_rtp(0, 417), phone)  # a real loss (415, 416) still counts
+        assert session.rtcp_reports.state.quality("caller").packets_lost == 2

@@ -133,6 +133,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.thinned = 0
         """While nobody hears this leg's audio: the one audio packet in `thinned` its
         socket's filter lets through (thinning.py); 0: every packet."""
+        self._unthinned = False
 
     @property
     def remote(self) -> Address | None:
@@ -200,13 +201,20 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         if self.thinned and packet.payload_type in _CODECS:
             # The filter let one audio packet in `thinned` through: it stands for them all
-            # (the watchdog, the latch); nobody hears it, and its gaps are not losses.
+            # (the watchdog, the latch, RTCP's counts: the gaps are not losses); nobody
+            # hears it.
             self.packets_received += self.thinned
             self.last_received = now
+            self.rtcp_reports.state.received(
+                packet.ssrc, packet.sequence, packet.timestamp, now, gap_unheard=True
+            )
             return
         self.packets_received += 1
         self.last_received = now
-        self.rtcp_reports.state.received(packet.ssrc, packet.sequence, packet.timestamp, now)
+        self.rtcp_reports.state.received(
+            packet.ssrc, packet.sequence, packet.timestamp, now, gap_unheard=self._unthinned
+        )
+        self._unthinned = False
         digit = self.dtmf.receive(packet, now)
         if digit is not None:
             self.listener.on_digit(self, digit, DigitMethod.RFC4733)
@@ -236,8 +244,8 @@ class RtpSession(asyncio.DatagramProtocol):
             thinning.thin(sock, keep_one_in)
         else:
             thinning.unthin(sock)
-            # RTCP's statistics start over: the sequence gap of the thinned time is not loss.
-            self.rtcp_reports.state.source = None
+            # What the filter dropped before the next packet is not loss either.
+            self._unthinned = True
         self.thinned = keep_one_in
 
     def rtp_timestamp(self) -> int:

@@ -312,12 +312,20 @@ class RtcpState:
         self.octets_sent += payload_bytes
         self.sent_since_report = True
 
-    def received(self, ssrc: int, seq: int, rtp_timestamp: int, arrival: float) -> None:
+    def received(
+        self, ssrc: int, seq: int, rtp_timestamp: int, arrival: float, *, gap_unheard: bool = False
+    ) -> None:
+        """One RTP packet received. `gap_unheard`: the packets between the last one counted
+        and this one were dropped on purpose (thinning.py), not lost: they count as
+        received, so the loss figures stay what they were."""
         source = self.source
         if source is None or source.ssrc != ssrc:
             source = self.source = SourceStats.first(ssrc, seq)  # a new source starts over
+        lost_before = source.lost
         if source.update_seq(seq):
             source.update_jitter(rtp_timestamp, arrival)
+            if gap_unheard:
+                source.received = source.expected - lost_before
 
     # -- RTCP --
 
