@@ -38,7 +38,7 @@ from dipflow.channels.sip.media import Playback
 from dipflow.channels.sip.media_wire import Message, Outbox, read_message, reap
 from dipflow.channels.sip.media_worker import run, serve
 from dipflow.channels.sip.rtp import DtmfDigit
-from dipflow.channels.sip.scheduling import realtime, short_slice
+from dipflow.channels.sip.scheduling import media_class
 from dipflow.channels.sip.sdp import Codec, Negotiated
 from dipflow.channels.sip.settings import SipSettings
 from dipflow.channels.sip.srtp import SrtpContext
@@ -328,9 +328,8 @@ class MediaLink:
             config["freeze_gc"] = False  # one heap for both threads: tuning.py freezes it
 
             def media_thread() -> None:
-                # Both for this thread only (Linux schedules threads).
-                if not realtime(settings.media_realtime_priority) and settings.media_slice_us:
-                    short_slice(settings.media_slice_us)
+                # For this thread only (Linux schedules threads).
+                media_class(settings.media_realtime_priority, settings.media_slice_us)
                 run(serve(theirs, config), settings.media_loop)
 
             self._thread = threading.Thread(target=media_thread, name="sip-media", daemon=True)

@@ -71,7 +71,7 @@ from dipflow.channels.sip.media_wire import Message, Outbox, read_message
 from dipflow.channels.sip.nftables import NftablesError
 from dipflow.channels.sip.protection import AmplificationGuard
 from dipflow.channels.sip.rtp import DtmfDigit
-from dipflow.channels.sip.scheduling import realtime, short_slice
+from dipflow.channels.sip.scheduling import media_class
 from dipflow.channels.sip.sdp import Codec, Direction, Negotiated
 from dipflow.channels.sip.srtp import SrtpContext
 
@@ -436,9 +436,7 @@ def main() -> None:
     args = parser.parse_args()
     config = json.loads(args.config)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    slice_us = int(config.get("slice_us", 0))
-    if not realtime(int(config.get("realtime_priority", 0))) and slice_us:
-        short_slice(slice_us)
+    media_class(int(config.get("realtime_priority", 0)), int(config.get("slice_us", 0)))
     sock = socket.socket(fileno=args.fd)
     run(serve(sock, config), str(config.get("loop", "asyncio")))
 

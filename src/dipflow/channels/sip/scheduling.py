@@ -100,3 +100,10 @@ def realtime(priority: int) -> bool:
         log.warning("media worker: real-time priority %s refused (%s)", priority, exc)
         return False
     return True
+
+
+def media_class(priority: int, slice_us: int) -> None:
+    """The media worker's scheduling, for the calling thread: SCHED_FIFO at `priority`
+    where asked and granted, else the normal class with a `slice_us` slice (0: default)."""
+    if not realtime(priority) and slice_us:
+        short_slice(slice_us)
